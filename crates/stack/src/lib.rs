@@ -1,1 +1,606 @@
-//! placeholder
+//! One host's network stack, sans-IO.
+//!
+//! A [`Stack`] owns a host's interfaces, routing table, sockets and the
+//! IPv4/ICMP/UDP/raw protocol state. It does no I/O and never reads a clock:
+//! the driver hands it packets ([`Stack::receive`]), takes the packets it
+//! wants sent ([`Stack::dispatch`]), and calls [`Stack::poll`] when
+//! [`Stack::poll_at`] says a timer is due. The same code then runs in the
+//! deterministic simulator, on a real-time thread over a TUN device, or
+//! under an async runtime.
+//!
+//! Sockets are named by generational [`SocketHandle`]s and owned by a
+//! [`ProcessId`]; socket calls return `std::io::Error` with the kinds a
+//! socket programmer expects.
+
+pub mod counters;
+pub mod icmp;
+pub mod iface;
+pub mod ip;
+pub mod ping;
+pub mod ports;
+pub mod raw;
+pub mod route;
+pub mod rxqueue;
+pub mod socket;
+pub mod udp;
+
+pub use counters::{Counters, DropReason};
+pub use iface::{IfaceId, Interface, InterfaceConfig};
+pub use ip::reassembly::ReassemblyConfig;
+pub use route::{NextHop, Route, RoutingTable};
+pub use rxqueue::Message;
+pub use socket::{ProcessId, Readiness, SocketHandle, SocketKind};
+
+use icmp::TokenBucket;
+use ip::reassembly::Reassembler;
+use ip::PmtuEntry;
+use ports::{EphemeralPorts, PortTable};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use raw::RawSocket;
+use slotmap::SlotMap;
+use sockstack_time::Instant;
+use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Cidr, Ipv4Packet};
+use socket::{Socket, SocketEntry};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddrV4;
+use std::task::Waker;
+use udp::UdpSocket;
+
+/// Tunables of one stack. `Default` gives Linux-like values.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// Seeds every random choice (ephemeral ports, IP identification), so a
+    /// simulation reproduces bit for bit.
+    pub seed: u64,
+    /// Forward datagrams not addressed to us (a router).
+    pub forwarding: bool,
+    /// TTL of datagrams this host originates (Linux: 64).
+    pub default_ttl: u8,
+    /// Receive queue bound of datagram sockets, bytes (Linux `rmem_default`).
+    pub udp_recv_buffer: usize,
+    /// Receive queue bound of raw sockets, bytes.
+    pub raw_recv_buffer: usize,
+    /// Packets waiting for the link (Linux `txqueuelen`: 1000).
+    pub tx_queue_len: usize,
+    /// Inclusive ephemeral port range (Linux: 32768–60999).
+    pub ephemeral_ports: (u16, u16),
+    pub reassembly: ReassemblyConfig,
+    /// ICMP error rate limit: tokens per second and burst.
+    pub icmp_rate_per_sec: u32,
+    pub icmp_burst: u32,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            seed: 0,
+            forwarding: false,
+            default_ttl: 64,
+            udp_recv_buffer: 212_992,
+            raw_recv_buffer: 212_992,
+            tx_queue_len: 1000,
+            ephemeral_ports: (32768, 60999),
+            reassembly: ReassemblyConfig::default(),
+            icmp_rate_per_sec: 1000,
+            icmp_burst: 50,
+        }
+    }
+}
+
+/// A packet the stack wants sent: out of `iface`, to the link neighbour
+/// `next_hop` (the gateway, or the destination when on-link).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutPacket {
+    pub iface: IfaceId,
+    pub next_hop: Ipv4Addr,
+    pub data: Vec<u8>,
+}
+
+/// One host's network stack. See the crate docs.
+pub struct Stack {
+    pub(crate) config: StackConfig,
+    pub(crate) ifaces: Vec<Interface>,
+    pub(crate) routes: RoutingTable,
+    pub(crate) forwarding: bool,
+    pub(crate) sockets: SlotMap<SocketHandle, SocketEntry>,
+    pub(crate) udp_ports: PortTable,
+    pub(crate) raw_by_protocol: HashMap<u8, Vec<SocketHandle>>,
+    pub(crate) ephemeral: EphemeralPorts,
+    pub(crate) tx_queue: VecDeque<OutPacket>,
+    /// Wakers of senders that met a full transmit queue.
+    tx_waiters: Vec<Waker>,
+    pub(crate) loopback: VecDeque<Vec<u8>>,
+    pub(crate) reassembler: Reassembler,
+    pub(crate) pmtu: HashMap<Ipv4Addr, PmtuEntry>,
+    pub(crate) icmp_rate: TokenBucket,
+    pub(crate) next_ident: u16,
+    pub(crate) counters: Counters,
+}
+
+fn not_found() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "no such socket (closed or never opened)")
+}
+
+fn wrong_kind(op: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{op} is not supported by this socket type"))
+}
+
+impl Stack {
+    pub fn new(config: StackConfig) -> Stack {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let ephemeral = EphemeralPorts::new(config.ephemeral_ports, || rng.next_u64());
+        Stack {
+            forwarding: config.forwarding,
+            ifaces: Vec::new(),
+            routes: RoutingTable::default(),
+            sockets: SlotMap::with_key(),
+            udp_ports: PortTable::default(),
+            raw_by_protocol: HashMap::new(),
+            ephemeral,
+            tx_queue: VecDeque::new(),
+            tx_waiters: Vec::new(),
+            loopback: VecDeque::new(),
+            reassembler: Reassembler::new(config.reassembly),
+            pmtu: HashMap::new(),
+            icmp_rate: TokenBucket::new(config.icmp_rate_per_sec, config.icmp_burst),
+            next_ident: rng.next_u32() as u16,
+            counters: Counters::default(),
+            config,
+        }
+    }
+
+    // ----- interfaces and routes -------------------------------------
+
+    /// Adds an interface and the on-link route for its network.
+    pub fn add_interface(&mut self, config: InterfaceConfig) -> IfaceId {
+        let id = IfaceId(self.ifaces.len());
+        self.routes.add(Route { dest: config.cidr.network(), gateway: None, iface: id });
+        self.ifaces.push(Interface { id, name: config.name, cidr: config.cidr, mtu: config.mtu, up: true });
+        id
+    }
+
+    pub fn interfaces(&self) -> &[Interface] {
+        &self.ifaces
+    }
+
+    pub fn interface(&self, id: IfaceId) -> Option<&Interface> {
+        self.ifaces.get(id.0)
+    }
+
+    /// Brings an interface up or down; a down interface neither sends nor
+    /// receives.
+    pub fn set_interface_up(&mut self, id: IfaceId, up: bool) -> io::Result<()> {
+        let iface = self.ifaces.get_mut(id.0).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
+        iface.up = up;
+        Ok(())
+    }
+
+    pub fn add_route(&mut self, dest: Ipv4Cidr, gateway: Option<Ipv4Addr>, iface: IfaceId) -> io::Result<()> {
+        if iface.0 >= self.ifaces.len() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no such interface"));
+        }
+        self.routes.add(Route { dest, gateway, iface });
+        Ok(())
+    }
+
+    /// The default route via `gateway`, out of the interface on whose
+    /// network the gateway is.
+    pub fn set_default_gateway(&mut self, gateway: Ipv4Addr) -> io::Result<()> {
+        let hop = self.routes.lookup(gateway).filter(|h| h.addr == gateway).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NetworkUnreachable, format!("gateway {gateway} is not on-link"))
+        })?;
+        self.add_route(Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0).expect("valid"), Some(gateway), hop.iface)
+    }
+
+    pub fn routes(&self) -> &RoutingTable {
+        &self.routes
+    }
+
+    pub fn set_forwarding(&mut self, on: bool) {
+        self.forwarding = on;
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
+    /// The path MTU learned for `dst`, if any (RFC 1191).
+    pub fn learned_path_mtu(&self, now: Instant, dst: Ipv4Addr) -> Option<usize> {
+        self.pmtu.get(&dst).filter(|e| e.expires > now).map(|e| e.mtu)
+    }
+
+    // ----- the driver's side ----------------------------------------
+
+    /// The next packet to put on a link, if any. Taking packets frees
+    /// transmit-queue room and wakes senders that were pushed back.
+    pub fn dispatch(&mut self) -> Option<OutPacket> {
+        let p = self.tx_queue.pop_front()?;
+        if !self.tx_waiters.is_empty() {
+            for w in self.tx_waiters.drain(..) {
+                w.wake();
+            }
+        }
+        Some(p)
+    }
+
+    /// Packets waiting for a link.
+    pub fn pending_tx(&self) -> usize {
+        self.tx_queue.len()
+    }
+
+    /// Runs what is due at `now`: loopback delivery and timers.
+    pub fn poll(&mut self, now: Instant) {
+        while let Some(packet) = self.loopback.pop_front() {
+            self.ip_input(now, None, &packet);
+        }
+        for expired in self.reassembler.expire(now) {
+            self.counters.drop(DropReason::FragTimeout);
+            // RFC 1122 §3.3.2: time exceeded (code 1) if fragment zero came.
+            if let Some(header) = expired.header {
+                self.icmp_error_time_exceeded(now, &header, &expired.first_bytes, sockstack_wire::TimeExceeded::FragReassemblyExpired);
+            }
+        }
+    }
+
+    /// When [`Stack::poll`] next has work: `Some(Instant::ZERO)` means now.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if !self.loopback.is_empty() {
+            return Some(Instant::ZERO);
+        }
+        self.reassembler.poll_at()
+    }
+
+    // ----- sockets: opening, binding, closing -------------------------
+
+    /// Opens an unbound datagram (UDP) socket owned by `owner`.
+    pub fn udp_open(&mut self, owner: ProcessId) -> SocketHandle {
+        let sock = UdpSocket::new(self.config.udp_recv_buffer, self.config.default_ttl);
+        self.sockets.insert(SocketEntry { owner, socket: Socket::Udp(sock) })
+    }
+
+    /// Opens a raw socket for IP protocol `protocol`. With
+    /// `header_included`, sends carry a whole IPv4 datagram (`IP_HDRINCL`).
+    pub fn raw_open(&mut self, owner: ProcessId, protocol: IpProtocol, header_included: bool) -> io::Result<SocketHandle> {
+        if u8::from(protocol) == 0 || u8::from(protocol) == 255 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "raw sockets need a concrete protocol number"));
+        }
+        let sock = RawSocket::new(protocol, header_included, self.config.raw_recv_buffer, self.config.default_ttl);
+        let h = self.sockets.insert(SocketEntry { owner, socket: Socket::Raw(sock) });
+        self.raw_by_protocol.entry(protocol.into()).or_default().push(h);
+        Ok(h)
+    }
+
+    pub(crate) fn udp_mut(&mut self, h: SocketHandle) -> io::Result<&mut UdpSocket> {
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            Some(Socket::Udp(s)) => Ok(s),
+            Some(_) => Err(wrong_kind("this call")),
+            None => Err(not_found()),
+        }
+    }
+
+    fn check_local_addr(&self, ip: Ipv4Addr) -> io::Result<()> {
+        if ip.is_unspecified() || self.is_local_unicast(ip) || self.is_broadcast(ip) {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{ip} is not an address of this host")))
+        }
+    }
+
+    /// Binds to a local (address, port). Port 0 picks an ephemeral port
+    /// (RFC 6056). Errors: `AddrInUse` when taken, `AddrNotAvailable` when
+    /// the address is not this host's, `InvalidInput` when already bound.
+    pub fn bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> io::Result<()> {
+        self.check_local_addr(*addr.ip())?;
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Raw(sock)) => {
+                sock.local = (!addr.ip().is_unspecified()).then_some(*addr.ip());
+                Ok(())
+            }
+            Some(Socket::Udp(sock)) => {
+                if sock.local.is_some() {
+                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket is already bound"));
+                }
+                let addr = if addr.port() == 0 {
+                    let ports = &self.udp_ports;
+                    let ip = *addr.ip();
+                    let port = self
+                        .ephemeral
+                        .select(ip, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), |p| ports.is_free(SocketAddrV4::new(ip, p)))
+                        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free"))?;
+                    SocketAddrV4::new(ip, port)
+                } else {
+                    addr
+                };
+                self.udp_ports.insert(addr, h)?;
+                self.udp_mut(h)?.local = Some(addr);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets the default peer: sends without an address go there and only
+    /// its datagrams are received. Binds an ephemeral port if unbound.
+    pub fn connect(&mut self, h: SocketHandle, remote: SocketAddrV4) -> io::Result<()> {
+        if remote.ip().is_unspecified() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to the unspecified address"));
+        }
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Raw(sock)) => {
+                sock.remote = Some(*remote.ip());
+                Ok(())
+            }
+            Some(Socket::Udp(_)) => {
+                if remote.port() == 0 {
+                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to port 0"));
+                }
+                self.udp_autobind(h, remote)?;
+                let sock = self.udp_mut(h)?;
+                sock.remote = Some(remote);
+                sock.pending_error = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes a socket and frees its port at once.
+    pub fn close(&mut self, h: SocketHandle) -> io::Result<()> {
+        let entry = self.sockets.remove(h).ok_or_else(not_found)?;
+        match entry.socket {
+            Socket::Udp(mut s) => {
+                if let Some(local) = s.local {
+                    self.udp_ports.remove(local);
+                }
+                s.rx.wake();
+            }
+            Socket::Raw(mut s) => {
+                if let Some(v) = self.raw_by_protocol.get_mut(&u8::from(s.protocol)) {
+                    v.retain(|&x| x != h);
+                }
+                s.rx.wake();
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every socket of `owner` (the process exited). Returns how many.
+    pub fn close_owner(&mut self, owner: ProcessId) -> usize {
+        let handles: Vec<SocketHandle> = self.sockets.iter().filter(|(_, e)| e.owner == owner).map(|(h, _)| h).collect();
+        for &h in &handles {
+            let _ = self.close(h);
+        }
+        handles.len()
+    }
+
+    pub fn owner(&self, h: SocketHandle) -> io::Result<ProcessId> {
+        self.sockets.get(h).map(|e| e.owner).ok_or_else(not_found)
+    }
+
+    pub fn kind(&self, h: SocketHandle) -> io::Result<SocketKind> {
+        self.sockets.get(h).map(|e| e.kind()).ok_or_else(not_found)
+    }
+
+    /// Number of open sockets.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    pub fn local_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
+        match self.sockets.get(h).map(|e| &e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Udp(s)) => Ok(s.local.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
+            Some(Socket::Raw(s)) => Ok(SocketAddrV4::new(s.local.unwrap_or(Ipv4Addr::UNSPECIFIED), 0)),
+        }
+    }
+
+    /// The connected peer; `NotConnected` when there is none.
+    pub fn peer_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
+        let remote = match self.sockets.get(h).map(|e| &e.socket) {
+            None => return Err(not_found()),
+            Some(Socket::Udp(s)) => s.remote,
+            Some(Socket::Raw(s)) => s.remote.map(|ip| SocketAddrV4::new(ip, 0)),
+        };
+        remote.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket is not connected"))
+    }
+
+    // ----- sockets: options -----------------------------------------
+
+    pub fn set_ttl(&mut self, h: SocketHandle, ttl: u8) -> io::Result<()> {
+        if ttl == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "TTL must be at least 1"));
+        }
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Udp(s)) => {
+                s.ttl = ttl;
+                Ok(())
+            }
+            Some(Socket::Raw(s)) => {
+                s.ttl = ttl;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn ttl(&self, h: SocketHandle) -> io::Result<u8> {
+        match self.sockets.get(h).map(|e| &e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Udp(s)) => Ok(s.ttl),
+            Some(Socket::Raw(s)) => Ok(s.ttl),
+        }
+    }
+
+    /// `IP_MTU_DISCOVER`-like: set DF on this socket's datagrams, so that
+    /// a datagram over the path MTU fails instead of being fragmented.
+    pub fn set_dont_fragment(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
+        self.udp_mut(h)?.dont_frag = on;
+        Ok(())
+    }
+
+    /// Bound of the receive queue in bytes (`SO_RCVBUF`).
+    pub fn set_recv_buffer_size(&mut self, h: SocketHandle, bytes: usize) -> io::Result<()> {
+        if bytes == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "buffer size must be positive"));
+        }
+        self.rx_queue_mut(h)?.set_capacity(bytes);
+        Ok(())
+    }
+
+    pub fn recv_buffer_size(&mut self, h: SocketHandle) -> io::Result<usize> {
+        Ok(self.rx_queue_mut(h)?.capacity())
+    }
+
+    fn rx_queue_mut(&mut self, h: SocketHandle) -> io::Result<&mut rxqueue::RxQueue> {
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Udp(s)) => Ok(&mut s.rx),
+            Some(Socket::Raw(s)) => Ok(&mut s.rx),
+        }
+    }
+
+    // ----- sockets: data --------------------------------------------
+
+    /// Sends one datagram to `dst`. For a raw socket the port is ignored;
+    /// in header-included mode `data` is a whole IPv4 datagram and `dst`
+    /// is ignored. Returns `WouldBlock` when the transmit queue is full.
+    pub fn send_to(&mut self, now: Instant, h: SocketHandle, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+        match self.sockets.get(h).map(|e| &e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Udp(_)) => self.udp_send_datagram(now, h, data, dst),
+            Some(Socket::Raw(_)) => self.raw_send(now, h, data, *dst.ip()),
+        }
+    }
+
+    /// Sends to the connected peer; `NotConnected` when there is none.
+    pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
+        let peer = self.peer_addr(h)?;
+        self.send_to(now, h, data, peer)
+    }
+
+    /// Takes the next datagram: copies up to `buf.len()` bytes (the rest of
+    /// a longer datagram is discarded, as `recvfrom` does) and returns the
+    /// count and the sender. `WouldBlock` when the queue is empty; a pending
+    /// ICMP error is reported first.
+    pub fn recv_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+        let m = self.recv_message(h)?;
+        let n = m.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&m.data[..n]);
+        Ok((n, m.src))
+    }
+
+    /// Like [`Stack::recv_from`], handing over the whole message.
+    pub fn recv_message(&mut self, h: SocketHandle) -> io::Result<Message> {
+        let queue = match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            None => return Err(not_found()),
+            Some(Socket::Udp(s)) => {
+                if let Some(kind) = s.pending_error.take() {
+                    return Err(udp::unreachable_error(kind));
+                }
+                &mut s.rx
+            }
+            Some(Socket::Raw(s)) => &mut s.rx,
+        };
+        queue.pop().ok_or_else(|| io::ErrorKind::WouldBlock.into())
+    }
+
+    /// Length of the next datagram without taking it.
+    pub fn peek_len(&mut self, h: SocketHandle) -> io::Result<usize> {
+        self.rx_queue_mut(h)?.peek().map(|m| m.data.len()).ok_or_else(|| io::ErrorKind::WouldBlock.into())
+    }
+
+    /// Datagrams waiting in the socket's receive queue.
+    pub fn recv_queue_len(&mut self, h: SocketHandle) -> io::Result<usize> {
+        Ok(self.rx_queue_mut(h)?.len())
+    }
+
+    /// What the socket is ready for.
+    pub fn readiness(&self, h: SocketHandle) -> io::Result<Readiness> {
+        let writable = self.tx_queue.len() < self.config.tx_queue_len;
+        match self.sockets.get(h).map(|e| &e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Udp(s)) => Ok(Readiness {
+                readable: !s.rx.is_empty() || s.pending_error.is_some(),
+                writable,
+                error: s.pending_error.is_some(),
+            }),
+            Some(Socket::Raw(s)) => Ok(Readiness { readable: !s.rx.is_empty(), writable, error: false }),
+        }
+    }
+
+    /// Wakes `waker` when the socket becomes readable (or closes).
+    pub fn register_recv_waker(&mut self, h: SocketHandle, waker: &Waker) -> io::Result<()> {
+        self.rx_queue_mut(h)?.register_waker(waker);
+        Ok(())
+    }
+
+    /// Wakes `waker` when the transmit queue has room again.
+    pub fn register_send_waker(&mut self, waker: &Waker) {
+        if !self.tx_waiters.iter().any(|w| w.will_wake(waker)) {
+            self.tx_waiters.push(waker.clone());
+        }
+    }
+
+    fn raw_send(&mut self, now: Instant, h: SocketHandle, data: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
+        let Some(Socket::Raw(sock)) = self.sockets.get(h).map(|e| &e.socket) else {
+            return Err(not_found());
+        };
+        let (protocol, ttl, local, hdrincl) = (sock.protocol, sock.ttl, sock.local, sock.header_included);
+        if !hdrincl {
+            let dst = if dst.is_unspecified() {
+                sock.remote.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no destination"))?
+            } else {
+                dst
+            };
+            self.ip_send(
+                now,
+                ip::SendParams { src: local, dst, protocol, ttl, dont_frag: false, ident: None },
+                data.len(),
+                |_, _, buf| buf.copy_from_slice(data),
+            )?;
+            self.counters.raw_tx += 1;
+            return Ok(data.len());
+        }
+        // IP_HDRINCL: the caller's header is validated, and, as Linux does,
+        // the stack fills a zero source and identification and always the
+        // checksum. IP options in the caller's header are not carried.
+        let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid IPv4 header: {why}"));
+        let pkt = Ipv4Packet::new_checked(data).map_err(|e| invalid(e.as_str()))?;
+        if usize::from(pkt.total_len()) != data.len() {
+            return Err(invalid("total length differs from the buffer"));
+        }
+        if pkt.more_frags() || pkt.frag_offset() != 0 {
+            return Err(invalid("fragments cannot be sent through a raw socket"));
+        }
+        let repr = sockstack_wire::Ipv4Repr::parse(&pkt, ChecksumMode::Ignore).map_err(|e| invalid(e.as_str()))?;
+        if repr.hop_limit == 0 {
+            return Err(invalid("TTL 0"));
+        }
+        if !repr.src_addr.is_unspecified() {
+            self.check_local_addr(repr.src_addr)?;
+        }
+        let payload = pkt.payload();
+        let src = (!repr.src_addr.is_unspecified()).then_some(repr.src_addr);
+        self.ip_send(
+            now,
+            ip::SendParams {
+                src,
+                dst: repr.dst_addr,
+                protocol: repr.next_header,
+                ttl: repr.hop_limit,
+                dont_frag: repr.dont_frag,
+                ident: (repr.ident != 0).then_some(repr.ident),
+            },
+            payload.len(),
+            |_, _, buf| buf.copy_from_slice(payload),
+        )?;
+        self.counters.raw_tx += 1;
+        Ok(data.len())
+    }
+}

@@ -1,0 +1,217 @@
+//! The real-time driver: a thread that owns a [`Stack`] and its links.
+//!
+//! It sleeps until a packet arrives, a timer (stack or link) falls due, or
+//! a user call wakes it; it never spins when idle. User threads reach the
+//! stack through one mutex and wait for readiness on a condition variable
+//! that the driver signals after every round of work.
+
+use sockstack_link::{Frame, LinkConfig, Pipe};
+use sockstack_stack::{IfaceId, OutPacket, Stack};
+use sockstack_time::Instant;
+use std::io;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What wakes a driver thread.
+#[derive(Debug)]
+pub enum Event {
+    /// A packet arrived on interface `iface`.
+    Packet { iface: IfaceId, data: Vec<u8> },
+    /// A user call changed socket state (e.g. queued a datagram).
+    Wake,
+    /// Stop the driver.
+    Shutdown,
+}
+
+/// The sending half of a driver's inbox: links and user calls post here.
+pub type Inbox = Sender<Event>;
+
+/// Where the driver puts the packets an interface sends.
+pub trait Port: Send {
+    /// Takes a packet the stack sent out of this port's interface.
+    fn send(&mut self, now: Instant, packet: OutPacket);
+    /// Moves what is due at `now` (e.g. a link's delayed frames).
+    fn poll(&mut self, now: Instant);
+    /// When [`Port::poll`] next has work.
+    fn poll_at(&self) -> Option<Instant>;
+}
+
+/// One direction of an in-memory link between two driver threads: the
+/// sending driver runs the [`Pipe`] (delay, loss, …) and posts each frame
+/// into the receiving driver's inbox when it is due.
+pub struct MemoryPort {
+    pipe: Pipe,
+    peer: Inbox,
+    peer_iface: IfaceId,
+    /// The peer's clock runs from its own epoch; frames carry no time, so
+    /// only the delivery instant on our side matters.
+    _private: (),
+}
+
+impl MemoryPort {
+    pub fn new(config: LinkConfig, peer: Inbox, peer_iface: IfaceId) -> io::Result<MemoryPort> {
+        let pipe = Pipe::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        Ok(MemoryPort { pipe, peer, peer_iface, _private: () })
+    }
+}
+
+impl Port for MemoryPort {
+    fn send(&mut self, now: Instant, packet: OutPacket) {
+        self.pipe.send(now, Frame::new(packet.next_hop, packet.data));
+        self.poll(now);
+    }
+
+    fn poll(&mut self, now: Instant) {
+        while let Some(frame) = self.pipe.recv(now) {
+            // A peer that has shut down is a cable unplugged: frames vanish.
+            let _ = self.peer.send(Event::Packet { iface: self.peer_iface, data: frame.data });
+        }
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.pipe.poll_at()
+    }
+}
+
+/// The state user threads share with the driver.
+pub(crate) struct Shared {
+    pub stack: Mutex<Stack>,
+    /// Signalled after every round of driver work.
+    pub changed: Condvar,
+    pub inbox: Inbox,
+    /// False once the driver has stopped: blocked calls then fail.
+    pub alive: AtomicBool,
+    epoch: std::time::Instant,
+}
+
+impl Shared {
+    /// The stack's clock: microseconds since the driver started.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Stack> {
+        self.stack.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells the driver that socket state changed.
+    pub fn wake_driver(&self) {
+        let _ = self.inbox.send(Event::Wake);
+    }
+}
+
+/// A running real-time driver. Dropping it stops the thread.
+pub struct Driver {
+    pub(crate) shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Creates an inbox for a driver that is not started yet, so that links to
+/// it can be built first.
+pub fn inbox() -> (Inbox, Receiver<Event>) {
+    mpsc::channel()
+}
+
+impl Driver {
+    /// Starts a thread that owns `stack` and drives it with the packets
+    /// posted to `rx`, sending through `ports` (indexed by interface).
+    pub fn start(stack: Stack, inbox: (Inbox, Receiver<Event>), ports: Vec<(IfaceId, Box<dyn Port>)>) -> Driver {
+        let (tx, rx) = inbox;
+        let shared = Arc::new(Shared {
+            stack: Mutex::new(stack),
+            changed: Condvar::new(),
+            inbox: tx,
+            alive: AtomicBool::new(true),
+            epoch: std::time::Instant::now(),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("sockstack-driver".into())
+            .spawn(move || run(s, rx, ports))
+            .expect("spawn driver thread");
+        Driver { shared, thread: Some(thread) }
+    }
+
+    /// Runs `f` on the stack under the driver's lock (configuration,
+    /// counters), then lets the driver act on any change.
+    pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
+        let r = f(&mut self.shared.lock());
+        self.shared.wake_driver();
+        r
+    }
+
+    pub fn now(&self) -> Instant {
+        self.shared.now()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.shared.inbox.send(Event::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.shared.changed.notify_all();
+    }
+}
+
+/// Most events handled under one lock before the driver lets users in.
+const BATCH: usize = 256;
+
+fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dyn Port>)>) {
+    let mut pending: Option<Event> = None;
+    loop {
+        let deadline = {
+            let mut stack = shared.lock();
+            let now = shared.now();
+            // Handle the event that woke us and whatever else is waiting.
+            let mut handled = 0;
+            while let Some(event) = pending.take().or_else(|| if handled < BATCH { rx.try_recv().ok() } else { None }) {
+                handled += 1;
+                match event {
+                    Event::Packet { iface, data } => stack.receive(now, iface, &data),
+                    Event::Wake => {}
+                    Event::Shutdown => {
+                        shared.alive.store(false, Ordering::SeqCst);
+                        shared.changed.notify_all();
+                        return;
+                    }
+                }
+            }
+            if stack.poll_at().is_some_and(|t| t <= now) {
+                stack.poll(now);
+            }
+            while let Some(out) = stack.dispatch() {
+                if let Some((_, port)) = ports.iter_mut().find(|(i, _)| *i == out.iface) {
+                    port.send(now, out);
+                }
+            }
+            for (_, port) in ports.iter_mut() {
+                port.poll(now);
+            }
+            shared.changed.notify_all();
+            let stack_at = stack.poll_at();
+            let ports_at = ports.iter().filter_map(|(_, p)| p.poll_at()).min();
+            [stack_at, ports_at].into_iter().flatten().min()
+        };
+        // Sleep until the next deadline or event; with neither, block.
+        let event = match deadline {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(t) => {
+                let wait = t.saturating_duration_since(shared.now());
+                if wait.is_zero() {
+                    continue;
+                }
+                rx.recv_timeout(wait.max(Duration::from_micros(50)))
+            }
+        };
+        match event {
+            Ok(e) => pending = Some(e),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Blocking datagram and raw sockets on a real-time [`Driver`], shaped like
+//! `std::net::UdpSocket`: calls wait (up to the read/write timeout), or
+//! return `WouldBlock` in non-blocking mode.
+
+use crate::driver::{Driver, Shared};
+use sockstack_stack::{Message, ProcessId, SocketHandle, Stack};
+use sockstack_time::Instant;
+use sockstack_wire::{IpProtocol, Ipv4Addr};
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A process's view of a running stack: sockets opened through it belong
+/// to `owner`, and [`NetHandle::exit`] closes them all at once.
+#[derive(Clone)]
+pub struct NetHandle {
+    shared: Arc<Shared>,
+    owner: ProcessId,
+}
+
+impl Driver {
+    /// A handle through which process `owner` opens sockets.
+    pub fn handle(&self, owner: ProcessId) -> NetHandle {
+        NetHandle { shared: self.shared.clone(), owner }
+    }
+}
+
+impl NetHandle {
+    pub fn owner(&self) -> ProcessId {
+        self.owner
+    }
+
+    /// The process exits: every socket it owns is closed, its ports freed.
+    pub fn exit(&self) -> usize {
+        let n = self.shared.lock().close_owner(self.owner);
+        self.shared.changed.notify_all();
+        n
+    }
+
+    /// Runs `f` on the stack (configuration, counters).
+    pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
+        let r = f(&mut self.shared.lock());
+        self.shared.wake_driver();
+        r
+    }
+
+    fn open(&self, open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>) -> io::Result<Socket> {
+        let handle = open(&mut self.shared.lock(), self.owner)?;
+        Ok(Socket { shared: self.shared.clone(), handle, read_timeout: None, write_timeout: None, nonblocking: false })
+    }
+}
+
+/// What every blocking socket shares.
+struct Socket {
+    shared: Arc<Shared>,
+    handle: SocketHandle,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    nonblocking: bool,
+}
+
+fn check_timeout(d: Option<Duration>) -> io::Result<()> {
+    // std::net refuses a zero timeout the same way.
+    if d == Some(Duration::ZERO) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+    }
+    Ok(())
+}
+
+impl Socket {
+    fn call<T>(&self, f: impl FnOnce(&mut Stack, SocketHandle) -> io::Result<T>) -> io::Result<T> {
+        f(&mut self.shared.lock(), self.handle)
+    }
+
+    /// Retries `op` until it stops saying `WouldBlock`, waiting for the
+    /// driver's signal in between, up to `timeout`.
+    fn blocking<T>(&self, timeout: Option<Duration>, mut op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>) -> io::Result<T> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut stack = self.shared.lock();
+        loop {
+            match op(&mut stack, self.shared.now(), self.handle) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.nonblocking => {}
+                r => return r,
+            }
+            if !self.shared.alive.load(Ordering::SeqCst) {
+                return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
+            }
+            stack = match deadline {
+                None => self.shared.changed.wait(stack).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
+                    }
+                    self.shared.changed.wait_timeout(stack, left).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
+    }
+
+    fn send_to(&self, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+        let n = self.blocking(self.write_timeout, |s, now, h| s.send_to(now, h, data, dst))?;
+        self.shared.wake_driver();
+        Ok(n)
+    }
+
+    fn recv_message(&self) -> io::Result<Message> {
+        self.blocking(self.read_timeout, |s, _, h| s.recv_message(h))
+    }
+
+    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+        let m = self.recv_message()?;
+        let n = m.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&m.data[..n]);
+        Ok((n, m.src))
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let _ = self.shared.lock().close(self.handle);
+    }
+}
+
+macro_rules! common_socket_methods {
+    () => {
+        /// Waits at most `d` in receive calls (`None`: forever). A wait
+        /// that runs out fails with `TimedOut`; zero is `InvalidInput`.
+        pub fn set_read_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
+            check_timeout(d)?;
+            self.0.read_timeout = d;
+            Ok(())
+        }
+
+        /// Waits at most `d` in send calls while the transmit queue is full.
+        pub fn set_write_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
+            check_timeout(d)?;
+            self.0.write_timeout = d;
+            Ok(())
+        }
+
+        pub fn read_timeout(&self) -> Option<Duration> {
+            self.0.read_timeout
+        }
+
+        /// In non-blocking mode calls return `WouldBlock` instead of waiting.
+        pub fn set_nonblocking(&mut self, on: bool) {
+            self.0.nonblocking = on;
+        }
+
+        pub fn set_ttl(&self, ttl: u8) -> io::Result<()> {
+            self.0.call(|s, h| s.set_ttl(h, ttl))
+        }
+
+        pub fn ttl(&self) -> io::Result<u8> {
+            self.0.call(|s, h| s.ttl(h))
+        }
+
+        /// Datagrams waiting in the receive queue.
+        pub fn queued(&self) -> io::Result<usize> {
+            self.0.call(|s, h| s.recv_queue_len(h))
+        }
+
+        pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+            self.0.call(|s, h| s.set_recv_buffer_size(h, bytes))
+        }
+    };
+}
+
+/// A UDP socket on a real-time stack.
+pub struct UdpSocket(Socket);
+
+impl UdpSocket {
+    /// Opens a socket bound to `addr` (port 0: ephemeral). `AddrInUse` if
+    /// the port is taken, `AddrNotAvailable` if the address is not local.
+    pub fn bind(net: &NetHandle, addr: SocketAddrV4) -> io::Result<UdpSocket> {
+        let sock = net.open(|s, owner| Ok(s.udp_open(owner)))?;
+        sock.call(|s, h| s.bind(h, addr))?;
+        Ok(UdpSocket(sock))
+    }
+
+    common_socket_methods!();
+
+    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+        self.0.call(|s, h| s.local_addr(h))
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
+        self.0.call(|s, h| s.peer_addr(h))
+    }
+
+    pub fn connect(&self, remote: SocketAddrV4) -> io::Result<()> {
+        self.0.call(|s, h| s.connect(h, remote))
+    }
+
+    /// Sends one datagram; returns once the stack has queued it.
+    pub fn send_to(&self, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+        self.0.send_to(data, dst)
+    }
+
+    /// Sends to the connected peer (`NotConnected` without one).
+    pub fn send(&self, data: &[u8]) -> io::Result<usize> {
+        let peer = self.peer_addr()?;
+        self.0.send_to(data, peer)
+    }
+
+    /// Receives one datagram, truncated to `buf`, and its sender.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+        self.0.recv_from(buf)
+    }
+
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.recv_from(buf).map(|(n, _)| n)
+    }
+
+    /// Sets DF on this socket's datagrams (no fragmentation).
+    pub fn set_dont_fragment(&self, on: bool) -> io::Result<()> {
+        self.0.call(|s, h| s.set_dont_fragment(h, on))
+    }
+}
+
+/// A raw IP socket on a real-time stack.
+pub struct RawSocket(Socket);
+
+impl RawSocket {
+    /// Opens a raw socket for `protocol`; with `header_included`, sends
+    /// carry a whole IPv4 datagram.
+    pub fn open(net: &NetHandle, protocol: IpProtocol, header_included: bool) -> io::Result<RawSocket> {
+        Ok(RawSocket(net.open(|s, owner| s.raw_open(owner, protocol, header_included))?))
+    }
+
+    common_socket_methods!();
+
+    /// Sends `payload` under a stack-built header to `dst` (or, in
+    /// header-included mode, the whole datagram `payload`).
+    pub fn send_to(&self, payload: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
+        self.0.send_to(payload, SocketAddrV4::new(dst, 0))
+    }
+
+    /// Receives one datagram, IP header included, and its source.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, Ipv4Addr)> {
+        self.0.recv_from(buf).map(|(n, a)| (n, *a.ip()))
+    }
+}

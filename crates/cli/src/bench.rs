@@ -1,0 +1,236 @@
+//! `sockstack bench …`: each workload measured on sockstack and, in the
+//! same run, on the Linux kernel (or the baseline the workload compares
+//! against), printed side by side with the ratio.
+
+use clap::Subcommand;
+use sockstack_api::{pair, UdpSocket as RtUdpSocket};
+use sockstack_link::LinkConfig;
+use sockstack_stack::{InterfaceConfig, ProcessId, Stack, StackConfig};
+use sockstack_time::Instant as VInstant;
+use sockstack_wire::{checksum, Ipv4Addr};
+use std::hint::black_box;
+use std::io;
+use std::net::{SocketAddrV4, UdpSocket as KernelUdpSocket};
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand)]
+pub enum Which {
+    /// Internet checksum throughput beside memcpy of the same buffers.
+    Checksum {
+        #[arg(long)]
+        json: bool,
+    },
+    /// UDP datagrams per second between two stacks, beside the kernel's
+    /// over loopback.
+    Udp {
+        #[arg(long)]
+        json: bool,
+        /// Datagrams per measurement.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        /// Payload bytes per datagram.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+    },
+}
+
+pub fn run(which: Which) -> io::Result<()> {
+    match which {
+        Which::Checksum { json } => bench_checksum(json),
+        Which::Udp { json, count, size } => bench_udp(json, count, size),
+    }
+}
+
+struct Row {
+    workload: String,
+    system: &'static str,
+    value: f64,
+    unit: &'static str,
+}
+
+fn print_rows(json: bool, rows: &[Row], baseline: &str) {
+    if json {
+        for r in rows {
+            println!(
+                "{{\"workload\": \"{}\", \"system\": \"{}\", \"value\": {:.3}, \"unit\": \"{}\"}}",
+                r.workload, r.system, r.value, r.unit
+            );
+        }
+        return;
+    }
+    println!("{:<34} {:<22} {:>16} {:>10}", "workload", "system", "value", "ratio");
+    for r in rows {
+        let base = rows.iter().find(|b| b.workload == r.workload && b.system == baseline).map(|b| b.value);
+        let ratio = base.map(|b| format!("{:.2}x", r.value / b)).unwrap_or_default();
+        println!("{:<34} {:<22} {:>11.3} {:<4} {:>10}", r.workload, r.system, r.value, r.unit, ratio);
+    }
+}
+
+/// Repeats `f` over `bytes`-sized work until ~300 ms have passed; GB/s.
+fn throughput(bytes: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..10 {
+        f();
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_millis(300) {
+        for _ in 0..64 {
+            f();
+        }
+        n += 64;
+    }
+    (n as f64 * bytes as f64) / start.elapsed().as_secs_f64() / 1e9
+}
+
+fn bench_checksum(json: bool) -> io::Result<()> {
+    let mut rows = Vec::new();
+    for size in [64usize, 1500, 65536] {
+        let src: Vec<u8> = (0..size).map(|i| (i * 131 + 7) as u8).collect();
+        let mut dst = vec![0u8; size];
+        let sum = throughput(size, || {
+            black_box(checksum::data(black_box(&src)));
+        });
+        let copy = throughput(size, || {
+            black_box(&mut dst).copy_from_slice(black_box(&src));
+        });
+        let workload = format!("{size} B buffer");
+        rows.push(Row { workload: workload.clone(), system: "sockstack checksum", value: sum, unit: "GB/s" });
+        rows.push(Row { workload, system: "memcpy", value: copy, unit: "GB/s" });
+    }
+    print_rows(json, &rows, "memcpy");
+    Ok(())
+}
+
+/// Datagrams sent per window before the receiver acknowledges: keeps every
+/// system's receive queue from overflowing, so all count the same work.
+const WINDOW: u64 = 64;
+
+fn bench_udp(json: bool, count: u64, size: usize) -> io::Result<()> {
+    if size == 0 || size > 1472 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "size must be 1..=1472 (one unfragmented datagram)"));
+    }
+    let count = count.max(WINDOW);
+    let workload = format!("udp {size} B, window {WINDOW}");
+    let engine = udp_engine(count, size)?;
+    let threads = udp_realtime(count.min(200_000), size)?;
+    let kernel = udp_kernel(count, size)?;
+    let rows = [
+        Row { workload: workload.clone(), system: "sockstack engine", value: engine, unit: "dgram/s" },
+        Row { workload: workload.clone(), system: "sockstack threads", value: threads, unit: "dgram/s" },
+        Row { workload, system: "kernel", value: kernel, unit: "dgram/s" },
+    ];
+    print_rows(json, &rows, "kernel");
+    Ok(())
+}
+
+/// Two stacks driven in one thread, packets handed straight across.
+fn udp_engine(count: u64, size: usize) -> io::Result<f64> {
+    let a_ip = Ipv4Addr::new(192, 0, 2, 1);
+    let b_ip = Ipv4Addr::new(192, 0, 2, 2);
+    let mut a = Stack::new(StackConfig { seed: 1, ..StackConfig::default() });
+    let mut b = Stack::new(StackConfig { seed: 2, ..StackConfig::default() });
+    let a_if = a.add_interface(InterfaceConfig::new("a0", "192.0.2.1/24".parse().unwrap()));
+    let b_if = b.add_interface(InterfaceConfig::new("b0", "192.0.2.2/24".parse().unwrap()));
+    let client = a.udp_open(ProcessId(1));
+    a.bind(client, SocketAddrV4::new(a_ip, 5000))?;
+    let server = b.udp_open(ProcessId(1));
+    b.bind(server, SocketAddrV4::new(b_ip, 5001))?;
+    let payload = vec![0x5au8; size];
+    let server_addr = SocketAddrV4::new(b_ip, 5001);
+    let client_addr = SocketAddrV4::new(a_ip, 5000);
+    let now = VInstant::ZERO;
+    let mut received = 0u64;
+    let start = Instant::now();
+    while received < count {
+        for _ in 0..WINDOW {
+            a.send_to(now, client, &payload, server_addr)?;
+        }
+        while let Some(p) = a.dispatch() {
+            b.receive(now, b_if, &p.data);
+        }
+        let mut got = 0;
+        while let Ok(m) = b.recv_message(server) {
+            got += 1;
+            black_box(m);
+        }
+        if got != WINDOW {
+            return Err(io::Error::other(format!("engine lost datagrams: {got} of {WINDOW}")));
+        }
+        received += got;
+        b.send_to(now, server, b"ack", client_addr)?;
+        while let Some(p) = b.dispatch() {
+            a.receive(now, a_if, &p.data);
+        }
+        a.recv_message(client)?;
+    }
+    Ok(received as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Two real-time stacks on driver threads, client and server on two more.
+fn udp_realtime(count: u64, size: usize) -> io::Result<f64> {
+    let (a, b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), LinkConfig::default())?;
+    let server_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 5001);
+    let client_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5000);
+    let server = RtUdpSocket::bind(&b.handle(ProcessId(1)), server_addr)?;
+    let client = RtUdpSocket::bind(&a.handle(ProcessId(1)), client_addr)?;
+    let payload = vec![0x5au8; size];
+    let server_thread = std::thread::spawn(move || -> io::Result<()> {
+        let mut buf = vec![0u8; 2048];
+        let mut received = 0u64;
+        while received < count {
+            for _ in 0..WINDOW {
+                server.recv_from(&mut buf)?;
+            }
+            received += WINDOW;
+            server.send_to(b"ack", client_addr)?;
+        }
+        Ok(())
+    });
+    let mut buf = [0u8; 16];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < count {
+        for _ in 0..WINDOW {
+            client.send_to(&payload, server_addr)?;
+        }
+        sent += WINDOW;
+        client.recv_from(&mut buf)?;
+    }
+    let rate = sent as f64 / start.elapsed().as_secs_f64();
+    server_thread.join().map_err(|_| io::Error::other("server thread panicked"))??;
+    Ok(rate)
+}
+
+/// The kernel: std::net over loopback, the same windowed protocol.
+fn udp_kernel(count: u64, size: usize) -> io::Result<f64> {
+    let server = KernelUdpSocket::bind("127.0.0.1:0")?;
+    let client = KernelUdpSocket::bind("127.0.0.1:0")?;
+    let server_addr = server.local_addr()?;
+    let client_addr = client.local_addr()?;
+    let payload = vec![0x5au8; size];
+    let server_thread = std::thread::spawn(move || -> io::Result<()> {
+        let mut buf = vec![0u8; 2048];
+        let mut received = 0u64;
+        while received < count {
+            for _ in 0..WINDOW {
+                server.recv_from(&mut buf)?;
+            }
+            received += WINDOW;
+            server.send_to(b"ack", client_addr)?;
+        }
+        Ok(())
+    });
+    let mut buf = [0u8; 16];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < count {
+        for _ in 0..WINDOW {
+            client.send_to(&payload, server_addr)?;
+        }
+        sent += WINDOW;
+        client.recv_from(&mut buf)?;
+    }
+    let rate = sent as f64 / start.elapsed().as_secs_f64();
+    server_thread.join().map_err(|_| io::Error::other("server thread panicked"))??;
+    Ok(rate)
+}

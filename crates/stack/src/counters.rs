@@ -1,0 +1,147 @@
+//! Counters: what the stack received, sent, forwarded, and what it dropped
+//! and why. Every packet the stack refuses is counted under exactly one
+//! [`DropReason`]; nothing is dropped silently.
+
+use core::fmt;
+
+macro_rules! drop_reasons {
+    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+        /// Why a packet (or datagram) was discarded.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum DropReason {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+
+            /// A short snake_case name, as printed in counter tables.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    IpTruncated => "ip_truncated", "Shorter than an IPv4 header or its total length.";
+    IpBadVersion => "ip_bad_version", "Version field is not 4.";
+    IpBadLength => "ip_bad_length", "IHL or total length inconsistent.";
+    IpBadChecksum => "ip_bad_checksum", "IPv4 header checksum mismatch.";
+    IpBadOption => "ip_bad_option", "IPv4 options structurally invalid.";
+    IpBadSource => "ip_bad_source", "Source is broadcast, multicast or unspecified (RFC 1122 §3.2.1.3).";
+    NotForUs => "not_for_us", "Destination is not ours and forwarding is off.";
+    NoRoute => "no_route", "No route to the destination.";
+    TtlExpired => "ttl_expired", "TTL reached zero while forwarding.";
+    FragNeeded => "frag_needed", "Larger than the next hop's MTU with DF set.";
+    FragOverlap => "frag_overlap", "Overlapping IPv4 fragments; the datagram is discarded.";
+    FragInvalid => "frag_invalid", "Fragment beyond 65535 bytes or inconsistent with its siblings.";
+    FragTimeout => "frag_timeout", "Reassembly did not complete in time.";
+    FragMemory => "frag_memory", "Reassembly memory limit reached.";
+    IcmpMalformed => "icmp_malformed", "ICMP message truncated or inconsistent.";
+    IcmpBadChecksum => "icmp_bad_checksum", "ICMP checksum mismatch.";
+    IcmpUnsupported => "icmp_unsupported", "ICMP type the stack does not act on (still given to raw sockets).";
+    IcmpRateLimited => "icmp_rate_limited", "ICMP error not sent: rate limit (RFC 1812 §4.3.2.8).";
+    UdpMalformed => "udp_malformed", "UDP header truncated or inconsistent.";
+    UdpBadChecksum => "udp_bad_checksum", "UDP checksum mismatch.";
+    UdpNoSocket => "udp_no_socket", "No UDP socket bound to the destination port.";
+    UdpQueueFull => "udp_queue_full", "The socket's receive queue was full.";
+    RawQueueFull => "raw_queue_full", "A raw socket's receive queue was full.";
+    ProtoUnreachable => "proto_unreachable", "No handler or raw socket for the IP protocol.";
+    TxQueueFull => "tx_queue_full", "The interface's transmit queue was full.";
+    InterfaceDown => "interface_down", "Received on, or routed to, an interface that is down.";
+}
+
+/// Traffic counters of one stack.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    pub ip_rx: u64,
+    pub ip_tx: u64,
+    pub ip_delivered: u64,
+    pub ip_forwarded: u64,
+    pub ip_fragments_rx: u64,
+    pub ip_reassembled: u64,
+    pub ip_fragments_tx: u64,
+    pub icmp_rx: u64,
+    pub icmp_tx: u64,
+    pub icmp_echo_replied: u64,
+    pub udp_rx: u64,
+    pub udp_tx: u64,
+    pub raw_rx: u64,
+    pub raw_tx: u64,
+    drops: [u64; DropReason::ALL.len()],
+}
+
+impl Counters {
+    pub(crate) fn drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+
+    /// How many packets were dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+
+    /// All drops, across reasons.
+    pub fn dropped_total(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// The non-zero drop counters, by reason.
+    pub fn drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|&r| (r, self.dropped(r)))
+            .filter(|&(_, n)| n > 0)
+    }
+}
+
+impl fmt::Display for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ip rx {} tx {} delivered {} forwarded {} | icmp rx {} tx {} | udp rx {} tx {} | raw rx {} tx {}",
+            self.ip_rx,
+            self.ip_tx,
+            self.ip_delivered,
+            self.ip_forwarded,
+            self.icmp_rx,
+            self.icmp_tx,
+            self.udp_rx,
+            self.udp_tx,
+            self.raw_rx,
+            self.raw_tx
+        )?;
+        for (reason, n) in self.drops() {
+            write!(f, " | drop {}={}", reason.as_str(), n)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_counted_by_reason() {
+        let mut c = Counters::default();
+        c.drop(DropReason::UdpNoSocket);
+        c.drop(DropReason::UdpNoSocket);
+        c.drop(DropReason::IpBadChecksum);
+        assert_eq!(c.dropped(DropReason::UdpNoSocket), 2);
+        assert_eq!(c.dropped(DropReason::IpBadChecksum), 1);
+        assert_eq!(c.dropped(DropReason::NoRoute), 0);
+        assert_eq!(c.dropped_total(), 3);
+        let shown = c.to_string();
+        assert!(shown.contains("udp_no_socket=2"), "{shown}");
+        // Every reason has a distinct name.
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::ALL.len());
+    }
+}

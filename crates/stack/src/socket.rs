@@ -1,0 +1,54 @@
+//! Socket identity and ownership: the generational handle that names a
+//! socket, the process that owns it, and the readiness a poller sees.
+
+use crate::raw::RawSocket;
+use crate::udp::UdpSocket;
+
+slotmap::new_key_type! {
+    /// Names one socket of one stack. Generational: a handle to a closed
+    /// socket never aliases a newer one.
+    pub struct SocketHandle;
+}
+
+/// The process a socket belongs to, set by the embedding program. When the
+/// process exits, [`crate::Stack::close_owner`] frees all its sockets and
+/// ports at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ProcessId(pub u32);
+
+/// The protocol family of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketKind {
+    Datagram,
+    Raw,
+}
+
+/// What a socket is ready for, as epoll reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Readiness {
+    /// A receive would not block (data or a pending error is there).
+    pub readable: bool,
+    /// A send would not block.
+    pub writable: bool,
+    /// An asynchronous error (e.g. ICMP port unreachable) is pending.
+    pub error: bool,
+}
+
+pub(crate) enum Socket {
+    Udp(UdpSocket),
+    Raw(RawSocket),
+}
+
+pub(crate) struct SocketEntry {
+    pub owner: ProcessId,
+    pub socket: Socket,
+}
+
+impl SocketEntry {
+    pub fn kind(&self) -> SocketKind {
+        match self.socket {
+            Socket::Udp(_) => SocketKind::Datagram,
+            Socket::Raw(_) => SocketKind::Raw,
+        }
+    }
+}
