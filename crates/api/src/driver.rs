@@ -9,8 +9,8 @@ use sockstack_link::{Frame, LinkConfig, Pipe};
 use sockstack_stack::{IfaceId, OutPacket, Stack};
 use sockstack_time::Instant;
 use std::io;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -53,21 +53,31 @@ pub struct MemoryPort {
 
 impl MemoryPort {
     pub fn new(config: LinkConfig, peer: Inbox, peer_iface: IfaceId) -> io::Result<MemoryPort> {
-        let pipe = Pipe::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(MemoryPort { pipe, peer, peer_iface, _private: () })
+        let pipe = Pipe::new(config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        Ok(MemoryPort {
+            pipe,
+            peer,
+            peer_iface,
+            _private: (),
+        })
     }
 }
 
 impl Port for MemoryPort {
     fn send(&mut self, now: Instant, packet: OutPacket) {
-        self.pipe.send(now, Frame::new(packet.next_hop, packet.data));
+        self.pipe
+            .send(now, Frame::new(packet.next_hop, packet.data));
         self.poll(now);
     }
 
     fn poll(&mut self, now: Instant) {
         while let Some(frame) = self.pipe.recv(now) {
             // A peer that has shut down is a cable unplugged: frames vanish.
-            let _ = self.peer.send(Event::Packet { iface: self.peer_iface, data: frame.data });
+            let _ = self.peer.send(Event::Packet {
+                iface: self.peer_iface,
+                data: frame.data,
+            });
         }
     }
 
@@ -118,7 +128,11 @@ pub fn inbox() -> (Inbox, Receiver<Event>) {
 impl Driver {
     /// Starts a thread that owns `stack` and drives it with the packets
     /// posted to `rx`, sending through `ports` (indexed by interface).
-    pub fn start(stack: Stack, inbox: (Inbox, Receiver<Event>), ports: Vec<(IfaceId, Box<dyn Port>)>) -> Driver {
+    pub fn start(
+        stack: Stack,
+        inbox: (Inbox, Receiver<Event>),
+        ports: Vec<(IfaceId, Box<dyn Port>)>,
+    ) -> Driver {
         let (tx, rx) = inbox;
         let shared = Arc::new(Shared {
             stack: Mutex::new(stack),
@@ -132,7 +146,10 @@ impl Driver {
             .name("sockstack-driver".into())
             .spawn(move || run(s, rx, ports))
             .expect("spawn driver thread");
-        Driver { shared, thread: Some(thread) }
+        Driver {
+            shared,
+            thread: Some(thread),
+        }
     }
 
     /// Runs `f` on the stack under the driver's lock (configuration,
@@ -169,7 +186,13 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             let now = shared.now();
             // Handle the event that woke us and whatever else is waiting.
             let mut handled = 0;
-            while let Some(event) = pending.take().or_else(|| if handled < BATCH { rx.try_recv().ok() } else { None }) {
+            while let Some(event) = pending.take().or_else(|| {
+                if handled < BATCH {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                }
+            }) {
                 handled += 1;
                 match event {
                     Event::Packet { iface, data } => stack.receive(now, iface, &data),

@@ -59,7 +59,12 @@ impl Default for PingOptions {
 }
 
 /// Pings `dst`, calling `on_reply` for each reply as it arrives.
-pub fn ping(net: &NetHandle, dst: Ipv4Addr, opts: &PingOptions, mut on_reply: impl FnMut(&PingReply)) -> io::Result<PingStats> {
+pub fn ping(
+    net: &NetHandle,
+    dst: Ipv4Addr,
+    opts: &PingOptions,
+    mut on_reply: impl FnMut(&PingReply),
+) -> io::Result<PingStats> {
     let mut sock = RawSocket::open(net, IpProtocol::Icmp, false)?;
     let mut stats = PingStats::default();
     let payload: Vec<u8> = (0..opts.payload_len).map(|i| i as u8).collect();
@@ -81,11 +86,23 @@ pub fn ping(net: &NetHandle, dst: Ipv4Addr, opts: &PingOptions, mut on_reply: im
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
                 Err(e) => return Err(e),
             };
-            let Some(reply) = parse_echo_reply(&buf[..n]) else { continue };
-            if reply.ident != opts.ident || reply.seq_no != seq || reply.from != dst || reply.data != payload {
+            let Some(reply) = parse_echo_reply(&buf[..n]) else {
+                continue;
+            };
+            if reply.ident != opts.ident
+                || reply.seq_no != seq
+                || reply.from != dst
+                || reply.data != payload
+            {
                 continue;
             }
-            let r = PingReply { from: reply.from, seq_no: seq, ttl: reply.ttl, bytes: reply.data.len() + 8, rtt: sent_at.elapsed() };
+            let r = PingReply {
+                from: reply.from,
+                seq_no: seq,
+                ttl: reply.ttl,
+                bytes: reply.data.len() + 8,
+                rtt: sent_at.elapsed(),
+            };
             stats.received += 1;
             stats.rtts.push(r.rtt);
             on_reply(&r);

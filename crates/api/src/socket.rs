@@ -23,7 +23,10 @@ pub struct NetHandle {
 impl Driver {
     /// A handle through which process `owner` opens sockets.
     pub fn handle(&self, owner: ProcessId) -> NetHandle {
-        NetHandle { shared: self.shared.clone(), owner }
+        NetHandle {
+            shared: self.shared.clone(),
+            owner,
+        }
     }
 }
 
@@ -46,9 +49,18 @@ impl NetHandle {
         r
     }
 
-    fn open(&self, open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>) -> io::Result<Socket> {
+    fn open(
+        &self,
+        open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>,
+    ) -> io::Result<Socket> {
         let handle = open(&mut self.shared.lock(), self.owner)?;
-        Ok(Socket { shared: self.shared.clone(), handle, read_timeout: None, write_timeout: None, nonblocking: false })
+        Ok(Socket {
+            shared: self.shared.clone(),
+            handle,
+            read_timeout: None,
+            write_timeout: None,
+            nonblocking: false,
+        })
     }
 }
 
@@ -64,7 +76,10 @@ struct Socket {
 fn check_timeout(d: Option<Duration>) -> io::Result<()> {
     // std::net refuses a zero timeout the same way.
     if d == Some(Duration::ZERO) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
     }
     Ok(())
 }
@@ -76,7 +91,11 @@ impl Socket {
 
     /// Retries `op` until it stops saying `WouldBlock`, waiting for the
     /// driver's signal in between, up to `timeout`.
-    fn blocking<T>(&self, timeout: Option<Duration>, mut op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>) -> io::Result<T> {
+    fn blocking<T>(
+        &self,
+        timeout: Option<Duration>,
+        mut op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
+    ) -> io::Result<T> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let mut stack = self.shared.lock();
         loop {
@@ -85,16 +104,30 @@ impl Socket {
                 r => return r,
             }
             if !self.shared.alive.load(Ordering::SeqCst) {
-                return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "the network driver has stopped",
+                ));
             }
             stack = match deadline {
-                None => self.shared.changed.wait(stack).unwrap_or_else(|e| e.into_inner()),
+                None => self
+                    .shared
+                    .changed
+                    .wait(stack)
+                    .unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "operation timed out",
+                        ));
                     }
-                    self.shared.changed.wait_timeout(stack, left).unwrap_or_else(|e| e.into_inner()).0
+                    self.shared
+                        .changed
+                        .wait_timeout(stack, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
                 }
             };
         }
@@ -227,8 +260,14 @@ pub struct RawSocket(Socket);
 impl RawSocket {
     /// Opens a raw socket for `protocol`; with `header_included`, sends
     /// carry a whole IPv4 datagram.
-    pub fn open(net: &NetHandle, protocol: IpProtocol, header_included: bool) -> io::Result<RawSocket> {
-        Ok(RawSocket(net.open(|s, owner| s.raw_open(owner, protocol, header_included))?))
+    pub fn open(
+        net: &NetHandle,
+        protocol: IpProtocol,
+        header_included: bool,
+    ) -> io::Result<RawSocket> {
+        Ok(RawSocket(net.open(|s, owner| {
+            s.raw_open(owner, protocol, header_included)
+        })?))
     }
 
     common_socket_methods!();

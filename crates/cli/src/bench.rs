@@ -58,11 +58,22 @@ fn print_rows(json: bool, rows: &[Row], baseline: &str) {
         }
         return;
     }
-    println!("{:<34} {:<22} {:>16} {:>10}", "workload", "system", "value", "ratio");
+    println!(
+        "{:<34} {:<22} {:>16} {:>10}",
+        "workload", "system", "value", "ratio"
+    );
     for r in rows {
-        let base = rows.iter().find(|b| b.workload == r.workload && b.system == baseline).map(|b| b.value);
-        let ratio = base.map(|b| format!("{:.2}x", r.value / b)).unwrap_or_default();
-        println!("{:<34} {:<22} {:>11.3} {:<4} {:>10}", r.workload, r.system, r.value, r.unit, ratio);
+        let base = rows
+            .iter()
+            .find(|b| b.workload == r.workload && b.system == baseline)
+            .map(|b| b.value);
+        let ratio = base
+            .map(|b| format!("{:.2}x", r.value / b))
+            .unwrap_or_default();
+        println!(
+            "{:<34} {:<22} {:>11.3} {:<4} {:>10}",
+            r.workload, r.system, r.value, r.unit, ratio
+        );
     }
 }
 
@@ -94,8 +105,18 @@ fn bench_checksum(json: bool) -> io::Result<()> {
             black_box(&mut dst).copy_from_slice(black_box(&src));
         });
         let workload = format!("{size} B buffer");
-        rows.push(Row { workload: workload.clone(), system: "sockstack checksum", value: sum, unit: "GB/s" });
-        rows.push(Row { workload, system: "memcpy", value: copy, unit: "GB/s" });
+        rows.push(Row {
+            workload: workload.clone(),
+            system: "sockstack checksum",
+            value: sum,
+            unit: "GB/s",
+        });
+        rows.push(Row {
+            workload,
+            system: "memcpy",
+            value: copy,
+            unit: "GB/s",
+        });
     }
     print_rows(json, &rows, "memcpy");
     Ok(())
@@ -107,7 +128,10 @@ const WINDOW: u64 = 64;
 
 fn bench_udp(json: bool, count: u64, size: usize) -> io::Result<()> {
     if size == 0 || size > 1472 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "size must be 1..=1472 (one unfragmented datagram)"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "size must be 1..=1472 (one unfragmented datagram)",
+        ));
     }
     let count = count.max(WINDOW);
     let workload = format!("udp {size} B, window {WINDOW}");
@@ -115,9 +139,24 @@ fn bench_udp(json: bool, count: u64, size: usize) -> io::Result<()> {
     let threads = udp_realtime(count.min(200_000), size)?;
     let kernel = udp_kernel(count, size)?;
     let rows = [
-        Row { workload: workload.clone(), system: "sockstack engine", value: engine, unit: "dgram/s" },
-        Row { workload: workload.clone(), system: "sockstack threads", value: threads, unit: "dgram/s" },
-        Row { workload, system: "kernel", value: kernel, unit: "dgram/s" },
+        Row {
+            workload: workload.clone(),
+            system: "sockstack engine",
+            value: engine,
+            unit: "dgram/s",
+        },
+        Row {
+            workload: workload.clone(),
+            system: "sockstack threads",
+            value: threads,
+            unit: "dgram/s",
+        },
+        Row {
+            workload,
+            system: "kernel",
+            value: kernel,
+            unit: "dgram/s",
+        },
     ];
     print_rows(json, &rows, "kernel");
     Ok(())
@@ -127,8 +166,14 @@ fn bench_udp(json: bool, count: u64, size: usize) -> io::Result<()> {
 fn udp_engine(count: u64, size: usize) -> io::Result<f64> {
     let a_ip = Ipv4Addr::new(192, 0, 2, 1);
     let b_ip = Ipv4Addr::new(192, 0, 2, 2);
-    let mut a = Stack::new(StackConfig { seed: 1, ..StackConfig::default() });
-    let mut b = Stack::new(StackConfig { seed: 2, ..StackConfig::default() });
+    let mut a = Stack::new(StackConfig {
+        seed: 1,
+        ..StackConfig::default()
+    });
+    let mut b = Stack::new(StackConfig {
+        seed: 2,
+        ..StackConfig::default()
+    });
     let a_if = a.add_interface(InterfaceConfig::new("a0", "192.0.2.1/24".parse().unwrap()));
     let b_if = b.add_interface(InterfaceConfig::new("b0", "192.0.2.2/24".parse().unwrap()));
     let client = a.udp_open(ProcessId(1));
@@ -154,7 +199,9 @@ fn udp_engine(count: u64, size: usize) -> io::Result<f64> {
             black_box(m);
         }
         if got != WINDOW {
-            return Err(io::Error::other(format!("engine lost datagrams: {got} of {WINDOW}")));
+            return Err(io::Error::other(format!(
+                "engine lost datagrams: {got} of {WINDOW}"
+            )));
         }
         received += got;
         b.send_to(now, server, b"ack", client_addr)?;
@@ -168,7 +215,11 @@ fn udp_engine(count: u64, size: usize) -> io::Result<f64> {
 
 /// Two real-time stacks on driver threads, client and server on two more.
 fn udp_realtime(count: u64, size: usize) -> io::Result<f64> {
-    let (a, b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), LinkConfig::default())?;
+    let (a, b) = pair(
+        "192.0.2.1/24".parse().unwrap(),
+        "192.0.2.2/24".parse().unwrap(),
+        LinkConfig::default(),
+    )?;
     let server_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 5001);
     let client_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5000);
     let server = RtUdpSocket::bind(&b.handle(ProcessId(1)), server_addr)?;
@@ -197,7 +248,9 @@ fn udp_realtime(count: u64, size: usize) -> io::Result<f64> {
         client.recv_from(&mut buf)?;
     }
     let rate = sent as f64 / start.elapsed().as_secs_f64();
-    server_thread.join().map_err(|_| io::Error::other("server thread panicked"))??;
+    server_thread
+        .join()
+        .map_err(|_| io::Error::other("server thread panicked"))??;
     Ok(rate)
 }
 
@@ -231,6 +284,8 @@ fn udp_kernel(count: u64, size: usize) -> io::Result<f64> {
         client.recv_from(&mut buf)?;
     }
     let rate = sent as f64 / start.elapsed().as_secs_f64();
-    server_thread.join().map_err(|_| io::Error::other("server thread panicked"))??;
+    server_thread
+        .join()
+        .map_err(|_| io::Error::other("server thread panicked"))??;
     Ok(rate)
 }

@@ -15,7 +15,14 @@ use std::io;
 use std::net::SocketAddrV4;
 
 fn say(p: &Process, what: impl AsRef<str>) {
-    println!("[{}] {} (pid {}, {}): {}", p.now(), p.host_name(), p.pid().0, p.name(), what.as_ref());
+    println!(
+        "[{}] {} (pid {}, {}): {}",
+        p.now(),
+        p.host_name(),
+        p.pid().0,
+        p.name(),
+        what.as_ref()
+    );
 }
 
 fn step(title: &str) {
@@ -25,7 +32,11 @@ fn step(title: &str) {
 
 pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     let mut sim = Sim::new(seed);
-    let lan = sim.add_switch("lan", "192.0.2.0/24".parse().unwrap(), LinkConfig::default().with_latency(Duration::from_millis(1)))?;
+    let lan = sim.add_switch(
+        "lan",
+        "192.0.2.0/24".parse().unwrap(),
+        LinkConfig::default().with_latency(Duration::from_millis(1)),
+    )?;
     let alice = sim.add_host("alice");
     let bob = sim.add_host("bob");
     let gw = sim.add_router("gw");
@@ -45,7 +56,8 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     for h in [alice, bob] {
         sim.stack_mut(h).set_default_gateway(gw_lan)?;
     }
-    sim.stack_mut(carol).set_default_gateway(Ipv4Addr::new(198, 51, 100, 1))?;
+    sim.stack_mut(carol)
+        .set_default_gateway(Ipv4Addr::new(198, 51, 100, 1))?;
 
     println!("sockstack demo: four hosts in virtual time (seed {seed})");
     println!();
@@ -54,7 +66,12 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     println!("  gw    192.0.2.1  ─┘      switch, 1 ms            point-to-point, 10 ms");
     println!();
     println!("hosts table (names → addresses; the DNS comes in a later issue):");
-    let hosts = [("alice", alice_ip), ("bob", bob_ip), ("gw", gw_lan), ("carol", carol_ip)];
+    let hosts = [
+        ("alice", alice_ip),
+        ("bob", bob_ip),
+        ("gw", gw_lan),
+        ("carol", carol_ip),
+    ];
     for (name, ip) in hosts {
         println!("  {ip:<15} {name}");
     }
@@ -64,7 +81,15 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
                 Direction::Transmit => "→",
                 Direction::Deliver => "←",
             };
-            println!("      [{}] {} {} {} {}: {}", e.at, e.host, e.iface, arrow, e.net, describe(e.packet));
+            println!(
+                "      [{}] {} {} {} {}: {}",
+                e.at,
+                e.host,
+                e.iface,
+                arrow,
+                e.net,
+                describe(e.packet)
+            );
         });
     }
 
@@ -107,15 +132,38 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     // 2. a UDP service on carol, a client on bob.
     step("2. bob asks carol's UDP daytime service (port 13)");
     let service = sim.spawn(carol, "daytimed", move |p| async move {
-        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 13)).expect("bind 13");
-        say(&p, format!("UDP socket bound to {}; waiting on its receive queue", sock.local_addr().unwrap()));
+        let sock = p
+            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 13))
+            .expect("bind 13");
+        say(
+            &p,
+            format!(
+                "UDP socket bound to {}; waiting on its receive queue",
+                sock.local_addr().unwrap()
+            ),
+        );
         loop {
             if sock.readable().await.is_err() {
                 return;
             }
-            say(&p, format!("receive queue of {} holds {} datagram(s)", sock.local_addr().unwrap(), sock.queued()));
+            say(
+                &p,
+                format!(
+                    "receive queue of {} holds {} datagram(s)",
+                    sock.local_addr().unwrap(),
+                    sock.queued()
+                ),
+            );
             let m = sock.recv_message().await.expect("recv");
-            say(&p, format!("datagram from {} to {}: {:?}", m.src, m.dst, String::from_utf8_lossy(&m.data)));
+            say(
+                &p,
+                format!(
+                    "datagram from {} to {}: {:?}",
+                    m.src,
+                    m.dst,
+                    String::from_utf8_lossy(&m.data)
+                ),
+            );
             if m.data == b"quit" {
                 say(&p, "exiting; the stack frees port 13");
                 return;
@@ -126,13 +174,30 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
         }
     });
     let client = sim.spawn(bob, "daytime", move |p| async move {
-        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
-        say(&p, format!("UDP socket bound to ephemeral port {} (RFC 6056)", sock.local_addr().unwrap()));
+        let sock = p
+            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
+            .expect("bind");
+        say(
+            &p,
+            format!(
+                "UDP socket bound to ephemeral port {} (RFC 6056)",
+                sock.local_addr().unwrap()
+            ),
+        );
         let server = SocketAddrV4::new(carol_ip, 13);
-        sock.send_to(b"what time is it?", server).await.expect("send");
+        sock.send_to(b"what time is it?", server)
+            .await
+            .expect("send");
         say(&p, format!("sent 16 bytes to {server}"));
         let m = sock.recv_message().await.expect("answer");
-        say(&p, format!("answer from {}: {:?}", m.src, String::from_utf8_lossy(&m.data)));
+        say(
+            &p,
+            format!(
+                "answer from {}: {:?}",
+                m.src,
+                String::from_utf8_lossy(&m.data)
+            ),
+        );
     });
     sim.run_until_finished(client);
 
@@ -146,14 +211,24 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     });
     sim.run_until_finished(squatter);
     let quitter = sim.spawn(bob, "quit", move |p| async move {
-        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
-        sock.send_to(b"quit", SocketAddrV4::new(carol_ip, 13)).await.expect("send");
+        let sock = p
+            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
+            .expect("bind");
+        sock.send_to(b"quit", SocketAddrV4::new(carol_ip, 13))
+            .await
+            .expect("send");
     });
     sim.run_until_finished(quitter);
     sim.run_until_finished(service);
     let rebinder = sim.spawn(carol, "squatter", move |p| async move {
         match p.udp_bind(SocketAddrV4::new(carol_ip, 13)) {
-            Ok(s) => say(&p, format!("bind {} succeeded: the port was freed when daytimed exited", s.local_addr().unwrap())),
+            Ok(s) => say(
+                &p,
+                format!(
+                    "bind {} succeeded: the port was freed when daytimed exited",
+                    s.local_addr().unwrap()
+                ),
+            ),
             Err(e) => say(&p, format!("bind failed: {e}")),
         }
     });
@@ -162,7 +237,9 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     // 4. a closed port answers with ICMP port unreachable.
     step("4. a datagram to a closed port: ICMP port unreachable, ConnectionRefused");
     let refused = sim.spawn(alice, "probe", move |p| async move {
-        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
+        let sock = p
+            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
+            .expect("bind");
         let closed = SocketAddrV4::new(carol_ip, 9999);
         sock.connect(closed).expect("connect");
         sock.send(b"anyone?").await.expect("send");
@@ -180,14 +257,33 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     let sink = sim.spawn(carol, "sink", move |p| async move {
         let sock = p.udp_bind(SocketAddrV4::new(carol_ip, 9)).expect("bind");
         let m = sock.recv_message().await.expect("recv");
-        let ok = m.data.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8);
-        say(&p, format!("received {} bytes in one datagram from {}, content {}", m.data.len(), m.src, if ok { "intact" } else { "CORRUPT" }));
+        let ok = m
+            .data
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == (i % 251) as u8);
+        say(
+            &p,
+            format!(
+                "received {} bytes in one datagram from {}, content {}",
+                m.data.len(),
+                m.src,
+                if ok { "intact" } else { "CORRUPT" }
+            ),
+        );
     });
     let big = sim.spawn(alice, "bigsend", move |p| async move {
-        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
+        let sock = p
+            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
+            .expect("bind");
         let data: Vec<u8> = (0..4000).map(|i| (i % 251) as u8).collect();
-        sock.send_to(&data, SocketAddrV4::new(carol_ip, 9)).await.expect("send");
-        say(&p, "sent 4000 bytes; the link MTU is 1500, so IP sends three fragments");
+        sock.send_to(&data, SocketAddrV4::new(carol_ip, 9))
+            .await
+            .expect("send");
+        say(
+            &p,
+            "sent 4000 bytes; the link MTU is 1500, so IP sends three fragments",
+        );
     });
     sim.run_until_finished(big);
     sim.run_until_finished(sink);

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sockstack", version, about = "A userspace TCP/IP stack and network simulator")]
+#[command(
+    name = "sockstack",
+    version,
+    about = "A userspace TCP/IP stack and network simulator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,7 +57,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { seed, quiet } => demo::run(seed, quiet),
         Command::Bench { which } => bench::run(which),
-        Command::Ping { count, interval, latency_ms, loss } => ping(count, interval, latency_ms, loss),
+        Command::Ping {
+            count,
+            interval,
+            latency_ms,
+            loss,
+        } => ping(count, interval, latency_ms, loss),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,13 +80,20 @@ fn ping(count: u16, interval: f64, latency_ms: u64, loss: f64) -> std::io::Resul
     use std::time::Duration;
 
     if !(0.0..=60.0).contains(&interval) {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "interval must be 0..60 s"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "interval must be 0..60 s",
+        ));
     }
     let link = LinkConfig::default()
         .with_latency(Duration::from_millis(latency_ms))
         .with_loss(loss)
         .with_seed(std::process::id().into());
-    let (a, _b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), link)?;
+    let (a, _b) = pair(
+        "192.0.2.1/24".parse().unwrap(),
+        "192.0.2.2/24".parse().unwrap(),
+        link,
+    )?;
     let dst = "192.0.2.2".parse().unwrap();
     let opts = PingOptions {
         count,

@@ -40,23 +40,42 @@ pub(crate) struct Executor {
 
 impl Executor {
     pub fn new() -> Self {
-        Executor { tasks: Vec::new(), ready: Arc::new(ReadyQueue::default()) }
+        Executor {
+            tasks: Vec::new(),
+            ready: Arc::new(ReadyQueue::default()),
+        }
     }
 
     pub fn spawn(&mut self, task: Task) -> usize {
         let id = self.tasks.len();
-        let waker = Waker::from(Arc::new(TaskWaker { id, ready: self.ready.clone() }));
+        let waker = Waker::from(Arc::new(TaskWaker {
+            id,
+            ready: self.ready.clone(),
+        }));
         self.tasks.push(Some((task, waker)));
-        self.ready.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(id);
+        self.ready
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(id);
         id
     }
 
     fn pop_ready(&self) -> Option<usize> {
-        self.ready.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+        self.ready
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
     }
 
     pub fn has_ready(&self) -> bool {
-        !self.ready.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        !self
+            .ready
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     /// Polls every ready task once; returns the ids of tasks that finished.
@@ -64,10 +83,17 @@ impl Executor {
         let mut finished = Vec::new();
         // Only tasks ready now; tasks they wake run in the next round, so
         // the stacks get to move packets in between.
-        let n = self.ready.queue.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let n = self
+            .ready
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
         for _ in 0..n {
             let Some(id) = self.pop_ready() else { break };
-            let Some(Some((task, waker))) = self.tasks.get_mut(id) else { continue };
+            let Some(Some((task, waker))) = self.tasks.get_mut(id) else {
+                continue;
+            };
             let waker = waker.clone();
             let mut cx = Context::from_waker(&waker);
             if let Poll::Ready(()) = task.as_mut().poll(&mut cx) {

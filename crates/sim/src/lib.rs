@@ -98,13 +98,26 @@ impl Sim {
     /// Adds a host with a Linux-like stack, seeded from the simulation seed.
     pub fn add_host(&mut self, name: &str) -> HostId {
         let index = self.world.borrow().hosts.len() as u64;
-        let seed = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index + 1);
-        self.add_host_with(name, StackConfig { seed, ..StackConfig::default() })
+        let seed = self
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(index + 1);
+        self.add_host_with(
+            name,
+            StackConfig {
+                seed,
+                ..StackConfig::default()
+            },
+        )
     }
 
     pub fn add_host_with(&mut self, name: &str, config: StackConfig) -> HostId {
         let mut w = self.world.borrow_mut();
-        w.hosts.push(Host { name: name.to_string(), stack: Stack::new(config), attachments: Vec::new() });
+        w.hosts.push(Host {
+            name: name.to_string(),
+            stack: Stack::new(config),
+            attachments: Vec::new(),
+        });
         HostId(w.hosts.len() - 1)
     }
 
@@ -121,19 +134,35 @@ impl Sim {
 
     /// Finds a host by name.
     pub fn host(&self, name: &str) -> Option<HostId> {
-        self.world.borrow().hosts.iter().position(|h| h.name == name).map(HostId)
+        self.world
+            .borrow()
+            .hosts
+            .iter()
+            .position(|h| h.name == name)
+            .map(HostId)
     }
 
     /// A switched network segment for `cidr` (many hosts, one broadcast
     /// domain).
-    pub fn add_switch(&mut self, name: &str, cidr: Ipv4Cidr, config: LinkConfig) -> io::Result<NetId> {
+    pub fn add_switch(
+        &mut self,
+        name: &str,
+        cidr: Ipv4Cidr,
+        config: LinkConfig,
+    ) -> io::Result<NetId> {
         let seed = self.derived_seed(&config);
         let mtu = config.mtu;
         let mut switch = Switch::new(LinkConfig { seed, ..config }).map_err(config_error)?;
         switch.set_broadcast(cidr.broadcast());
         let mut w = self.world.borrow_mut();
         let net = NetId(w.nets.len());
-        w.nets.push(Net { name: name.to_string(), medium: Medium::Switched { switch, ports: Vec::new() } });
+        w.nets.push(Net {
+            name: name.to_string(),
+            medium: Medium::Switched {
+                switch,
+                ports: Vec::new(),
+            },
+        });
         self.segments.insert(net, (cidr.network(), mtu));
         Ok(net)
     }
@@ -151,18 +180,28 @@ impl Sim {
             .get(&net)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a switched network"))?;
         if !cidr.contains(addr) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{addr} is not in {cidr}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{addr} is not in {cidr}"),
+            ));
         }
         let mut w = self.world.borrow_mut();
         let w = &mut *w;
         let Medium::Switched { switch, ports } = &mut w.nets[net.0].medium else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a switched network"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a switched network",
+            ));
         };
         let port = switch.add_port(vec![addr]);
         let h = &mut w.hosts[host.0];
         let name = format!("eth{}", h.attachments.len());
         let iface = h.stack.add_interface(
-            InterfaceConfig::new(name, Ipv4Cidr::new(addr, cidr.prefix_len).expect("valid prefix")).with_mtu(mtu),
+            InterfaceConfig::new(
+                name,
+                Ipv4Cidr::new(addr, cidr.prefix_len).expect("valid prefix"),
+            )
+            .with_mtu(mtu),
         );
         h.attachments.push((net, Attachment::Port(port)));
         ports.push((port, host, iface));
@@ -186,14 +225,22 @@ impl Sim {
         let mut w = self.world.borrow_mut();
         let net = NetId(w.nets.len());
         let mut ends = [(a, IfaceId(0)); 2];
-        for (i, (host, cidr, end)) in [(a, a_cidr, End::A), (b, b_cidr, End::B)].into_iter().enumerate() {
+        for (i, (host, cidr, end)) in [(a, a_cidr, End::A), (b, b_cidr, End::B)]
+            .into_iter()
+            .enumerate()
+        {
             let h = &mut w.hosts[host.0];
             let name = format!("eth{}", h.attachments.len());
-            let iface = h.stack.add_interface(InterfaceConfig::new(name, cidr).with_mtu(mtu));
+            let iface = h
+                .stack
+                .add_interface(InterfaceConfig::new(name, cidr).with_mtu(mtu));
             h.attachments.push((net, Attachment::P2p(end)));
             ends[i] = (host, iface);
         }
-        w.nets.push(Net { name: name.to_string(), medium: Medium::P2p { link, ends } });
+        w.nets.push(Net {
+            name: name.to_string(),
+            medium: Medium::P2p { link: Box::new(link), ends },
+        });
         Ok(net)
     }
 

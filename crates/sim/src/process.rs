@@ -23,8 +23,18 @@ pub struct Process {
 }
 
 impl Process {
-    pub(crate) fn new(world: Rc<RefCell<World>>, host: HostId, pid: ProcessId, name: String) -> Process {
-        Process { world, host, pid, name: name.into() }
+    pub(crate) fn new(
+        world: Rc<RefCell<World>>,
+        host: HostId,
+        pid: ProcessId,
+        name: String,
+    ) -> Process {
+        Process {
+            world,
+            host,
+            pid,
+            name: name.into(),
+        }
     }
 
     pub fn pid(&self) -> ProcessId {
@@ -55,7 +65,11 @@ impl Process {
 
     /// Waits `d` of virtual time.
     pub fn sleep(&self, d: Duration) -> Sleep {
-        Sleep { world: self.world.clone(), until: self.now() + d, timer: None }
+        Sleep {
+            world: self.world.clone(),
+            until: self.now() + d,
+            timer: None,
+        }
     }
 
     /// Opens a UDP socket bound to `addr` (port 0: an ephemeral port).
@@ -67,12 +81,21 @@ impl Process {
 
     /// Opens a raw socket for `protocol` (e.g. ICMP for ping).
     pub fn raw_socket(&self, protocol: IpProtocol, header_included: bool) -> io::Result<RawSocket> {
-        Ok(RawSocket(self.socket(|s, pid| s.raw_open(pid, protocol, header_included))?))
+        Ok(RawSocket(self.socket(|s, pid| {
+            s.raw_open(pid, protocol, header_included)
+        })?))
     }
 
-    fn socket(&self, open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>) -> io::Result<SimSocket> {
+    fn socket(
+        &self,
+        open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>,
+    ) -> io::Result<SimSocket> {
         let handle = self.with_stack(|s| open(s, self.pid))?;
-        Ok(SimSocket { world: self.world.clone(), host: self.host, handle })
+        Ok(SimSocket {
+            world: self.world.clone(),
+            host: self.host,
+            handle,
+        })
     }
 }
 
@@ -146,10 +169,12 @@ impl SimSocket {
     async fn recv_message(&self) -> io::Result<Message> {
         poll_fn(|cx| {
             self.stack(|s| match s.recv_message(self.handle) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match s.register_recv_waker(self.handle, cx.waker()) {
-                    Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(e)),
-                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match s.register_recv_waker(self.handle, cx.waker()) {
+                        Ok(()) => Poll::Pending,
+                        Err(e) => Poll::Ready(Err(e)),
+                    }
+                }
                 r => Poll::Ready(r),
             })
         })
@@ -235,11 +260,24 @@ impl UdpSocket {
 
     /// Datagrams waiting in this socket's receive queue.
     pub fn queued(&self) -> usize {
-        self.0.stack(|s| s.recv_queue_len(self.0.handle)).unwrap_or(0)
+        self.0
+            .stack(|s| s.recv_queue_len(self.0.handle))
+            .unwrap_or(0)
     }
 
     pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
-        self.0.stack(|s| s.set_recv_buffer_size(self.0.handle, bytes))
+        self.0
+            .stack(|s| s.set_recv_buffer_size(self.0.handle, bytes))
+    }
+
+    /// TTL of the datagrams this socket sends.
+    pub fn set_ttl(&self, ttl: u8) -> io::Result<()> {
+        self.0.stack(|s| s.set_ttl(self.0.handle, ttl))
+    }
+
+    /// Sets DF: datagrams over the path MTU fail instead of fragmenting.
+    pub fn set_dont_fragment(&self, on: bool) -> io::Result<()> {
+        self.0.stack(|s| s.set_dont_fragment(self.0.handle, on))
     }
 }
 
@@ -264,7 +302,9 @@ impl RawSocket {
     }
 
     pub fn queued(&self) -> usize {
-        self.0.stack(|s| s.recv_queue_len(self.0.handle)).unwrap_or(0)
+        self.0
+            .stack(|s| s.recv_queue_len(self.0.handle))
+            .unwrap_or(0)
     }
 
     /// Waits until a datagram is waiting.

@@ -9,7 +9,8 @@ use crate::socket::Socket;
 use crate::Stack;
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{
-    ChecksumMode, DstUnreachable, Error, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Repr, TimeExceeded,
+    ChecksumMode, DstUnreachable, Error, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Repr,
+    TimeExceeded,
 };
 use std::io;
 use std::net::SocketAddrV4;
@@ -30,7 +31,12 @@ pub(crate) struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        TokenBucket { rate_per_sec, burst, tokens: burst, last: Instant::ZERO }
+        TokenBucket {
+            rate_per_sec,
+            burst,
+            tokens: burst,
+            last: Instant::ZERO,
+        }
     }
 
     pub fn take(&mut self, now: Instant) -> bool {
@@ -58,7 +64,13 @@ fn is_icmp_error_type(t: u8) -> bool {
 }
 
 impl Stack {
-    pub(crate) fn icmp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+    pub(crate) fn icmp_input(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        broadcast: bool,
+    ) {
         let icmp = match Icmpv4Packet::new_checked(payload) {
             Ok(p) => p,
             Err(_) => return self.counters.drop(DropReason::IcmpMalformed),
@@ -71,13 +83,21 @@ impl Stack {
         };
         self.counters.icmp_rx += 1;
         match repr {
-            Icmpv4Repr::EchoRequest { ident, seq_no, data } => {
+            Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            } => {
                 // Linux ignores broadcast pings (icmp_echo_ignore_broadcasts),
                 // as RFC 1122 §3.2.2.6 permits.
                 if broadcast {
                     return;
                 }
-                let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
+                let reply = Icmpv4Repr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                };
                 let params = SendParams {
                     src: Some(ip.dst_addr),
                     dst: ip.src_addr,
@@ -91,7 +111,12 @@ impl Stack {
                 }
             }
             Icmpv4Repr::EchoReply { .. } => {} // for raw sockets (ping)
-            Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, header, data } => {
+            Icmpv4Repr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                header,
+                data,
+            } => {
                 if reason == DstUnreachable::FragRequired {
                     self.learn_path_mtu(now, &header, next_hop_mtu);
                 }
@@ -121,13 +146,24 @@ impl Stack {
     fn learn_path_mtu(&mut self, now: Instant, header: &Ipv4Repr, next_hop_mtu: u16) {
         let original = header.payload_len + 20;
         let mtu = if next_hop_mtu == 0 {
-            const PLATEAUS: [usize; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
-            PLATEAUS.iter().copied().find(|&p| p < original).unwrap_or(MIN_MTU)
+            const PLATEAUS: [usize; 10] =
+                [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+            PLATEAUS
+                .iter()
+                .copied()
+                .find(|&p| p < original)
+                .unwrap_or(MIN_MTU)
         } else {
             usize::from(next_hop_mtu)
         }
         .max(MIN_MTU);
-        self.pmtu.insert(header.dst_addr, PmtuEntry { mtu, expires: now + PMTU_AGING });
+        self.pmtu.insert(
+            header.dst_addr,
+            PmtuEntry {
+                mtu,
+                expires: now + PMTU_AGING,
+            },
+        );
     }
 
     /// RFC 1122 §4.1.3.3: ICMP errors reach a UDP socket only when it is
@@ -140,7 +176,9 @@ impl Stack {
         let dst_port = u16::from_be_bytes([data[2], data[3]]);
         let local = SocketAddrV4::new(header.src_addr, src_port);
         let remote = SocketAddrV4::new(header.dst_addr, dst_port);
-        let Some(h) = self.udp_ports.lookup(local) else { return };
+        let Some(h) = self.udp_ports.lookup(local) else {
+            return;
+        };
         if let Some(Socket::Udp(sock)) = self.sockets.get_mut(h).map(|e| &mut e.socket) {
             if sock.remote == Some(remote) {
                 sock.pending_error = Some(kind);
@@ -174,11 +212,17 @@ impl Stack {
         }
         // Not to a source that is not a unicast address.
         let src = ip.src_addr;
-        if src.is_unspecified() || src.is_broadcast() || src.is_multicast() || self.is_broadcast(src) {
+        if src.is_unspecified()
+            || src.is_broadcast()
+            || src.is_multicast()
+            || self.is_broadcast(src)
+        {
             return false;
         }
         // Not about an ICMP error.
-        if ip.next_header == IpProtocol::Icmp && payload.first().is_some_and(|&t| is_icmp_error_type(t)) {
+        if ip.next_header == IpProtocol::Icmp
+            && payload.first().is_some_and(|&t| is_icmp_error_type(t))
+        {
             return false;
         }
         true
@@ -186,7 +230,13 @@ impl Stack {
 
     /// Sends an ICMP error about the datagram `ip`, of which `payload` is
     /// the part after the IP header that is at hand.
-    fn icmp_error(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], build: impl FnOnce(Ipv4Repr, &[u8]) -> Icmpv4Repr<'_>) {
+    fn icmp_error(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        build: impl FnOnce(Ipv4Repr, &[u8]) -> Icmpv4Repr<'_>,
+    ) {
         if !self.may_send_icmp_error(ip, payload) {
             return;
         }
@@ -218,16 +268,28 @@ impl Stack {
         reason: DstUnreachable,
         next_hop_mtu: u16,
     ) {
-        self.icmp_error(now, ip, payload, |header, data| Icmpv4Repr::DstUnreachable {
-            reason,
-            next_hop_mtu,
-            header,
-            data,
+        self.icmp_error(now, ip, payload, |header, data| {
+            Icmpv4Repr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                header,
+                data,
+            }
         });
     }
 
-    pub(crate) fn icmp_error_time_exceeded(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], reason: TimeExceeded) {
-        self.icmp_error(now, ip, payload, |header, data| Icmpv4Repr::TimeExceeded { reason, header, data });
+    pub(crate) fn icmp_error_time_exceeded(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        reason: TimeExceeded,
+    ) {
+        self.icmp_error(now, ip, payload, |header, data| Icmpv4Repr::TimeExceeded {
+            reason,
+            header,
+            data,
+        });
     }
 
     pub(crate) fn icmp_port_unreachable(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8]) {
@@ -247,6 +309,11 @@ mod tests {
         // One token per millisecond comes back.
         assert!(b.take(t + Duration::from_millis(1)));
         assert!(!b.take(t + Duration::from_millis(1)));
-        assert_eq!((0..100).filter(|_| b.take(t + Duration::from_secs(10))).count(), 50);
+        assert_eq!(
+            (0..100)
+                .filter(|_| b.take(t + Duration::from_secs(10)))
+                .count(),
+            50
+        );
     }
 }

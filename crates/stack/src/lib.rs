@@ -39,9 +39,9 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use raw::RawSocket;
 use slotmap::SlotMap;
+use socket::{Socket, SocketEntry};
 use sockstack_time::Instant;
 use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Cidr, Ipv4Packet};
-use socket::{Socket, SocketEntry};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddrV4;
@@ -120,11 +120,17 @@ pub struct Stack {
 }
 
 fn not_found() -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, "no such socket (closed or never opened)")
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        "no such socket (closed or never opened)",
+    )
 }
 
 fn wrong_kind(op: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, format!("{op} is not supported by this socket type"))
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{op} is not supported by this socket type"),
+    )
 }
 
 impl Stack {
@@ -156,8 +162,18 @@ impl Stack {
     /// Adds an interface and the on-link route for its network.
     pub fn add_interface(&mut self, config: InterfaceConfig) -> IfaceId {
         let id = IfaceId(self.ifaces.len());
-        self.routes.add(Route { dest: config.cidr.network(), gateway: None, iface: id });
-        self.ifaces.push(Interface { id, name: config.name, cidr: config.cidr, mtu: config.mtu, up: true });
+        self.routes.add(Route {
+            dest: config.cidr.network(),
+            gateway: None,
+            iface: id,
+        });
+        self.ifaces.push(Interface {
+            id,
+            name: config.name,
+            cidr: config.cidr,
+            mtu: config.mtu,
+            up: true,
+        });
         id
     }
 
@@ -172,26 +188,52 @@ impl Stack {
     /// Brings an interface up or down; a down interface neither sends nor
     /// receives.
     pub fn set_interface_up(&mut self, id: IfaceId, up: bool) -> io::Result<()> {
-        let iface = self.ifaces.get_mut(id.0).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
+        let iface = self
+            .ifaces
+            .get_mut(id.0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
         iface.up = up;
         Ok(())
     }
 
-    pub fn add_route(&mut self, dest: Ipv4Cidr, gateway: Option<Ipv4Addr>, iface: IfaceId) -> io::Result<()> {
+    pub fn add_route(
+        &mut self,
+        dest: Ipv4Cidr,
+        gateway: Option<Ipv4Addr>,
+        iface: IfaceId,
+    ) -> io::Result<()> {
         if iface.0 >= self.ifaces.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no such interface"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no such interface",
+            ));
         }
-        self.routes.add(Route { dest, gateway, iface });
+        self.routes.add(Route {
+            dest,
+            gateway,
+            iface,
+        });
         Ok(())
     }
 
     /// The default route via `gateway`, out of the interface on whose
     /// network the gateway is.
     pub fn set_default_gateway(&mut self, gateway: Ipv4Addr) -> io::Result<()> {
-        let hop = self.routes.lookup(gateway).filter(|h| h.addr == gateway).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NetworkUnreachable, format!("gateway {gateway} is not on-link"))
-        })?;
-        self.add_route(Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0).expect("valid"), Some(gateway), hop.iface)
+        let hop = self
+            .routes
+            .lookup(gateway)
+            .filter(|h| h.addr == gateway)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NetworkUnreachable,
+                    format!("gateway {gateway} is not on-link"),
+                )
+            })?;
+        self.add_route(
+            Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0).expect("valid"),
+            Some(gateway),
+            hop.iface,
+        )
     }
 
     pub fn routes(&self) -> &RoutingTable {
@@ -212,7 +254,10 @@ impl Stack {
 
     /// The path MTU learned for `dst`, if any (RFC 1191).
     pub fn learned_path_mtu(&self, now: Instant, dst: Ipv4Addr) -> Option<usize> {
-        self.pmtu.get(&dst).filter(|e| e.expires > now).map(|e| e.mtu)
+        self.pmtu
+            .get(&dst)
+            .filter(|e| e.expires > now)
+            .map(|e| e.mtu)
     }
 
     // ----- the driver's side ----------------------------------------
@@ -243,7 +288,12 @@ impl Stack {
             self.counters.drop(DropReason::FragTimeout);
             // RFC 1122 §3.3.2: time exceeded (code 1) if fragment zero came.
             if let Some(header) = expired.header {
-                self.icmp_error_time_exceeded(now, &header, &expired.first_bytes, sockstack_wire::TimeExceeded::FragReassemblyExpired);
+                self.icmp_error_time_exceeded(
+                    now,
+                    &header,
+                    &expired.first_bytes,
+                    sockstack_wire::TimeExceeded::FragReassemblyExpired,
+                );
             }
         }
     }
@@ -261,18 +311,40 @@ impl Stack {
     /// Opens an unbound datagram (UDP) socket owned by `owner`.
     pub fn udp_open(&mut self, owner: ProcessId) -> SocketHandle {
         let sock = UdpSocket::new(self.config.udp_recv_buffer, self.config.default_ttl);
-        self.sockets.insert(SocketEntry { owner, socket: Socket::Udp(sock) })
+        self.sockets.insert(SocketEntry {
+            owner,
+            socket: Socket::Udp(sock),
+        })
     }
 
     /// Opens a raw socket for IP protocol `protocol`. With
     /// `header_included`, sends carry a whole IPv4 datagram (`IP_HDRINCL`).
-    pub fn raw_open(&mut self, owner: ProcessId, protocol: IpProtocol, header_included: bool) -> io::Result<SocketHandle> {
+    pub fn raw_open(
+        &mut self,
+        owner: ProcessId,
+        protocol: IpProtocol,
+        header_included: bool,
+    ) -> io::Result<SocketHandle> {
         if u8::from(protocol) == 0 || u8::from(protocol) == 255 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "raw sockets need a concrete protocol number"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "raw sockets need a concrete protocol number",
+            ));
         }
-        let sock = RawSocket::new(protocol, header_included, self.config.raw_recv_buffer, self.config.default_ttl);
-        let h = self.sockets.insert(SocketEntry { owner, socket: Socket::Raw(sock) });
-        self.raw_by_protocol.entry(protocol.into()).or_default().push(h);
+        let sock = RawSocket::new(
+            protocol,
+            header_included,
+            self.config.raw_recv_buffer,
+            self.config.default_ttl,
+        );
+        let h = self.sockets.insert(SocketEntry {
+            owner,
+            socket: Socket::Raw(sock),
+        });
+        self.raw_by_protocol
+            .entry(protocol.into())
+            .or_default()
+            .push(h);
         Ok(h)
     }
 
@@ -288,7 +360,10 @@ impl Stack {
         if ip.is_unspecified() || self.is_local_unicast(ip) || self.is_broadcast(ip) {
             Ok(())
         } else {
-            Err(io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{ip} is not an address of this host")))
+            Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("{ip} is not an address of this host"),
+            ))
         }
     }
 
@@ -305,15 +380,22 @@ impl Stack {
             }
             Some(Socket::Udp(sock)) => {
                 if sock.local.is_some() {
-                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket is already bound"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "socket is already bound",
+                    ));
                 }
                 let addr = if addr.port() == 0 {
                     let ports = &self.udp_ports;
                     let ip = *addr.ip();
                     let port = self
                         .ephemeral
-                        .select(ip, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), |p| ports.is_free(SocketAddrV4::new(ip, p)))
-                        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free"))?;
+                        .select(ip, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), |p| {
+                            ports.is_free(SocketAddrV4::new(ip, p))
+                        })
+                        .ok_or_else(|| {
+                            io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free")
+                        })?;
                     SocketAddrV4::new(ip, port)
                 } else {
                     addr
@@ -329,7 +411,10 @@ impl Stack {
     /// its datagrams are received. Binds an ephemeral port if unbound.
     pub fn connect(&mut self, h: SocketHandle, remote: SocketAddrV4) -> io::Result<()> {
         if remote.ip().is_unspecified() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to the unspecified address"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot connect to the unspecified address",
+            ));
         }
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
@@ -339,7 +424,10 @@ impl Stack {
             }
             Some(Socket::Udp(_)) => {
                 if remote.port() == 0 {
-                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to port 0"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "cannot connect to port 0",
+                    ));
                 }
                 self.udp_autobind(h, remote)?;
                 let sock = self.udp_mut(h)?;
@@ -372,7 +460,12 @@ impl Stack {
 
     /// Closes every socket of `owner` (the process exited). Returns how many.
     pub fn close_owner(&mut self, owner: ProcessId) -> usize {
-        let handles: Vec<SocketHandle> = self.sockets.iter().filter(|(_, e)| e.owner == owner).map(|(h, _)| h).collect();
+        let handles: Vec<SocketHandle> = self
+            .sockets
+            .iter()
+            .filter(|(_, e)| e.owner == owner)
+            .map(|(h, _)| h)
+            .collect();
         for &h in &handles {
             let _ = self.close(h);
         }
@@ -395,8 +488,13 @@ impl Stack {
     pub fn local_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
-            Some(Socket::Udp(s)) => Ok(s.local.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
-            Some(Socket::Raw(s)) => Ok(SocketAddrV4::new(s.local.unwrap_or(Ipv4Addr::UNSPECIFIED), 0)),
+            Some(Socket::Udp(s)) => Ok(s
+                .local
+                .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
+            Some(Socket::Raw(s)) => Ok(SocketAddrV4::new(
+                s.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                0,
+            )),
         }
     }
 
@@ -414,7 +512,10 @@ impl Stack {
 
     pub fn set_ttl(&mut self, h: SocketHandle, ttl: u8) -> io::Result<()> {
         if ttl == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "TTL must be at least 1"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TTL must be at least 1",
+            ));
         }
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
@@ -447,7 +548,10 @@ impl Stack {
     /// Bound of the receive queue in bytes (`SO_RCVBUF`).
     pub fn set_recv_buffer_size(&mut self, h: SocketHandle, bytes: usize) -> io::Result<()> {
         if bytes == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "buffer size must be positive"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer size must be positive",
+            ));
         }
         self.rx_queue_mut(h)?.set_capacity(bytes);
         Ok(())
@@ -470,7 +574,13 @@ impl Stack {
     /// Sends one datagram to `dst`. For a raw socket the port is ignored;
     /// in header-included mode `data` is a whole IPv4 datagram and `dst`
     /// is ignored. Returns `WouldBlock` when the transmit queue is full.
-    pub fn send_to(&mut self, now: Instant, h: SocketHandle, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+    pub fn send_to(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        data: &[u8],
+        dst: SocketAddrV4,
+    ) -> io::Result<usize> {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
             Some(Socket::Udp(_)) => self.udp_send_datagram(now, h, data, dst),
@@ -488,7 +598,11 @@ impl Stack {
     /// a longer datagram is discarded, as `recvfrom` does) and returns the
     /// count and the sender. `WouldBlock` when the queue is empty; a pending
     /// ICMP error is reported first.
-    pub fn recv_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+    pub fn recv_from(
+        &mut self,
+        h: SocketHandle,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, SocketAddrV4)> {
         let m = self.recv_message(h)?;
         let n = m.data.len().min(buf.len());
         buf[..n].copy_from_slice(&m.data[..n]);
@@ -512,7 +626,10 @@ impl Stack {
 
     /// Length of the next datagram without taking it.
     pub fn peek_len(&mut self, h: SocketHandle) -> io::Result<usize> {
-        self.rx_queue_mut(h)?.peek().map(|m| m.data.len()).ok_or_else(|| io::ErrorKind::WouldBlock.into())
+        self.rx_queue_mut(h)?
+            .peek()
+            .map(|m| m.data.len())
+            .ok_or_else(|| io::ErrorKind::WouldBlock.into())
     }
 
     /// Datagrams waiting in the socket's receive queue.
@@ -530,7 +647,11 @@ impl Stack {
                 writable,
                 error: s.pending_error.is_some(),
             }),
-            Some(Socket::Raw(s)) => Ok(Readiness { readable: !s.rx.is_empty(), writable, error: false }),
+            Some(Socket::Raw(s)) => Ok(Readiness {
+                readable: !s.rx.is_empty(),
+                writable,
+                error: false,
+            }),
         }
     }
 
@@ -547,38 +668,58 @@ impl Stack {
         }
     }
 
-    fn raw_send(&mut self, now: Instant, h: SocketHandle, data: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
+    fn raw_send(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        data: &[u8],
+        dst: Ipv4Addr,
+    ) -> io::Result<usize> {
         let Some(Socket::Raw(sock)) = self.sockets.get(h).map(|e| &e.socket) else {
             return Err(not_found());
         };
-        let (protocol, ttl, local, hdrincl) = (sock.protocol, sock.ttl, sock.local, sock.header_included);
+        let (protocol, ttl, local, hdrincl) =
+            (sock.protocol, sock.ttl, sock.local, sock.header_included);
         if !hdrincl {
             let dst = if dst.is_unspecified() {
-                sock.remote.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no destination"))?
+                sock.remote
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no destination"))?
             } else {
                 dst
             };
             self.ip_send(
                 now,
-                ip::SendParams { src: local, dst, protocol, ttl, dont_frag: false, ident: None },
+                ip::SendParams {
+                    src: local,
+                    dst,
+                    protocol,
+                    ttl,
+                    dont_frag: false,
+                    ident: None,
+                },
                 data.len(),
                 |_, _, buf| buf.copy_from_slice(data),
             )?;
             self.counters.raw_tx += 1;
             return Ok(data.len());
         }
-        // IP_HDRINCL: the caller's header is validated, and, as Linux does,
-        // the stack fills a zero source and identification and always the
-        // checksum. IP options in the caller's header are not carried.
-        let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid IPv4 header: {why}"));
+        // IP_HDRINCL: the caller's header is validated and sent as it is
+        // (fragments included, as tools like traceroute and fragroute need);
+        // like Linux, the stack fills a zero source and identification and
+        // always the checksum. IP options in the caller's header are not
+        // carried.
+        let invalid = |why: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid IPv4 header: {why}"),
+            )
+        };
         let pkt = Ipv4Packet::new_checked(data).map_err(|e| invalid(e.as_str()))?;
         if usize::from(pkt.total_len()) != data.len() {
             return Err(invalid("total length differs from the buffer"));
         }
-        if pkt.more_frags() || pkt.frag_offset() != 0 {
-            return Err(invalid("fragments cannot be sent through a raw socket"));
-        }
-        let repr = sockstack_wire::Ipv4Repr::parse(&pkt, ChecksumMode::Ignore).map_err(|e| invalid(e.as_str()))?;
+        let repr = sockstack_wire::Ipv4Repr::parse(&pkt, ChecksumMode::Ignore)
+            .map_err(|e| invalid(e.as_str()))?;
         if repr.hop_limit == 0 {
             return Err(invalid("TTL 0"));
         }
@@ -586,20 +727,7 @@ impl Stack {
             self.check_local_addr(repr.src_addr)?;
         }
         let payload = pkt.payload();
-        let src = (!repr.src_addr.is_unspecified()).then_some(repr.src_addr);
-        self.ip_send(
-            now,
-            ip::SendParams {
-                src,
-                dst: repr.dst_addr,
-                protocol: repr.next_header,
-                ttl: repr.hop_limit,
-                dont_frag: repr.dont_frag,
-                ident: (repr.ident != 0).then_some(repr.ident),
-            },
-            payload.len(),
-            |_, _, buf| buf.copy_from_slice(payload),
-        )?;
+        self.ip_output(now, repr, |_, _, buf| buf.copy_from_slice(payload))?;
         self.counters.raw_tx += 1;
         Ok(data.len())
     }

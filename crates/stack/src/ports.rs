@@ -132,7 +132,8 @@ impl EphemeralPorts {
     ) -> Option<u16> {
         let num_ephemeral = u32::from(self.max - self.min) + 1;
         let offset = Self::keyed_hash(self.secret_key1, local, remote);
-        let index = (Self::keyed_hash(self.secret_key2, local, remote) % TABLE_LENGTH as u64) as usize;
+        let index =
+            (Self::keyed_hash(self.secret_key2, local, remote) % TABLE_LENGTH as u64) as usize;
         for _ in 0..num_ephemeral {
             let n = (offset.wrapping_add(u64::from(self.table[index]))) % u64::from(num_ephemeral);
             let port = self.min + n as u16;
@@ -167,12 +168,18 @@ mod tests {
         let e = t.insert(sa([192, 0, 2, 1], 53), h[1]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
         // The wildcard covers the specific address already bound.
-        assert_eq!(t.insert(sa([0, 0, 0, 0], 53), h[1]).unwrap_err().kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(
+            t.insert(sa([0, 0, 0, 0], 53), h[1]).unwrap_err().kind(),
+            io::ErrorKind::AddrInUse
+        );
         // Another local address may use the same port, as on Linux.
         t.insert(sa([198, 51, 100, 1], 53), h[2]).unwrap();
         // A wildcard bind blocks every specific address.
         t.insert(sa([0, 0, 0, 0], 80), h[3]).unwrap();
-        assert_eq!(t.insert(sa([192, 0, 2, 1], 80), h[0]).unwrap_err().kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(
+            t.insert(sa([192, 0, 2, 1], 80), h[0]).unwrap_err().kind(),
+            io::ErrorKind::AddrInUse
+        );
         // Demux: exact first, then wildcard.
         assert_eq!(t.lookup(sa([192, 0, 2, 1], 53)), Some(h[0]));
         assert_eq!(t.lookup(sa([198, 51, 100, 1], 53)), Some(h[2]));
@@ -189,7 +196,9 @@ mod tests {
         let mk = |seed: u64| {
             let mut x = seed;
             EphemeralPorts::new((32768, 60999), move || {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 x
             })
         };
@@ -205,7 +214,9 @@ mod tests {
         // Same seed, same sequence; another seed, another sequence.
         let seq = |seed| {
             let mut e = mk(seed);
-            (0..8).map(|_| e.select(local, remote, |_| true).unwrap()).collect::<Vec<_>>()
+            (0..8)
+                .map(|_| e.select(local, remote, |_| true).unwrap())
+                .collect::<Vec<_>>()
         };
         assert_eq!(seq(7), seq(7));
         assert_ne!(seq(7), seq(8));

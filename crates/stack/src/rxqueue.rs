@@ -106,7 +106,11 @@ mod tests {
 
     fn msg(n: usize) -> Message {
         let a = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 9);
-        Message { src: a, dst: a, data: vec![7; n] }
+        Message {
+            src: a,
+            dst: a,
+            data: vec![7; n],
+        }
     }
 
     #[test]

@@ -72,7 +72,10 @@ impl Stack {
         let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
         let dst = SocketAddrV4::new(ip.dst_addr, repr.dst_port);
         let handle = self.udp_ports.lookup(dst);
-        let Some(Socket::Udp(sock)) = handle.and_then(|h| self.sockets.get_mut(h)).map(|e| &mut e.socket) else {
+        let Some(Socket::Udp(sock)) = handle
+            .and_then(|h| self.sockets.get_mut(h))
+            .map(|e| &mut e.socket)
+        else {
             self.counters.drop(DropReason::UdpNoSocket);
             // RFC 1122 §4.1.3.1: port unreachable, but never for broadcasts.
             if !to_broadcast {
@@ -86,7 +89,11 @@ impl Stack {
                 return self.counters.drop(DropReason::UdpNoSocket);
             }
         }
-        let message = Message { src, dst, data: udp.payload().to_vec() };
+        let message = Message {
+            src,
+            dst,
+            data: udp.payload().to_vec(),
+        };
         if sock.rx.push(message).is_err() {
             self.counters.drop(DropReason::UdpQueueFull);
         }
@@ -94,7 +101,11 @@ impl Stack {
 
     /// Binds `handle` to an ephemeral port when it has none (`connect` and
     /// `send_to` on an unbound socket do this, as in BSD).
-    pub(crate) fn udp_autobind(&mut self, handle: SocketHandle, remote: SocketAddrV4) -> io::Result<SocketAddrV4> {
+    pub(crate) fn udp_autobind(
+        &mut self,
+        handle: SocketHandle,
+        remote: SocketAddrV4,
+    ) -> io::Result<SocketAddrV4> {
         let sock = self.udp_mut(handle)?;
         if let Some(local) = sock.local {
             return Ok(local);
@@ -103,7 +114,9 @@ impl Stack {
         let ports = &self.udp_ports;
         let port = self
             .ephemeral
-            .select(local_ip, remote, |p| ports.is_free(SocketAddrV4::new(local_ip, p)))
+            .select(local_ip, remote, |p| {
+                ports.is_free(SocketAddrV4::new(local_ip, p))
+            })
             .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free"))?;
         let local = SocketAddrV4::new(local_ip, port);
         self.udp_ports.insert(local, handle)?;
@@ -119,11 +132,17 @@ impl Stack {
         dst: SocketAddrV4,
     ) -> io::Result<usize> {
         if dst.port() == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "destination port 0"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "destination port 0",
+            ));
         }
         // The UDP length field is 16 bits.
         if data.len() > usize::from(u16::MAX) - 8 - 20 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too long for a UDP datagram"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "message too long for a UDP datagram",
+            ));
         }
         let local = self.udp_autobind(handle, dst)?;
         let sock = self.udp_mut(handle)?;
@@ -131,7 +150,10 @@ impl Stack {
             return Err(unreachable_error(kind));
         }
         let (ttl, dont_frag) = (sock.ttl, sock.dont_frag);
-        let repr = UdpRepr { src_port: local.port(), dst_port: dst.port() };
+        let repr = UdpRepr {
+            src_port: local.port(),
+            dst_port: dst.port(),
+        };
         let src_ip = (!local.ip().is_unspecified()).then_some(*local.ip());
         self.ip_send(
             now,
@@ -146,7 +168,14 @@ impl Stack {
             8 + data.len(),
             |src, dst, buf| {
                 let mut pkt = UdpPacket::new_unchecked(buf);
-                repr.emit(&mut pkt, &src, &dst, data.len(), |p| p.copy_from_slice(data), ChecksumMode::Verify);
+                repr.emit(
+                    &mut pkt,
+                    &src,
+                    &dst,
+                    data.len(),
+                    |p| p.copy_from_slice(data),
+                    ChecksumMode::Verify,
+                );
             },
         )?;
         self.counters.udp_tx += 1;

@@ -33,8 +33,10 @@ mod field {
 /// Length of the fixed ICMP header (type through the second 32-bit word).
 pub const HEADER_LEN: usize = 8;
 
-/// Octets of the offending datagram's data that an error must quote after
-/// its IP header (RFC 792: "the first 64 bits"); enough for the ports.
+/// Octets of the offending datagram's data that an error should quote after
+/// its IP header (RFC 792: "the first 64 bits"; RFC 1122 §3.2.2: at least
+/// that); enough for the transport ports. For emitters: parse does not
+/// require it (see [`Icmpv4Repr::parse`]).
 pub const QUOTED_DATA_MIN: usize = 8;
 
 /// Message types (RFC 792).
@@ -247,7 +249,8 @@ pub enum Icmpv4Repr<'a> {
         data: &'a [u8],
     },
     /// `header` is the offending datagram's IP header (options dropped);
-    /// `data` the octets quoted after it, at least 8.
+    /// `data` the octets quoted after it (normally 8 or more, see
+    /// [`Icmpv4Repr::parse`]).
     DstUnreachable {
         reason: DstUnreachable,
         /// Meaningful for `FragRequired` only; parsed as 0 for other codes,
@@ -268,10 +271,11 @@ impl<'a> Icmpv4Repr<'a> {
     /// `Unsupported`; with `Verify` a wrong checksum is `BadChecksum`.
     ///
     /// For the error messages the quoted IP header is parsed with
-    /// [`Ipv4Repr::parse_quoted`] (its checksum is not checked) and must be
-    /// followed by at least 8 octets, else `Truncated`: a quote too short to
-    /// hold the transport ports is useless to the stack, and Linux drops it
-    /// likewise (`icmp_socket_deliver`).
+    /// [`Ipv4Repr::parse_quoted`] (its checksum is not checked: routers may
+    /// have rewritten fields). The quoted data is returned however short it
+    /// is: RFC 1122 §3.2.2 asks for 8 octets, but a datagram with less data
+    /// can only be quoted whole, and an error about it still matters (e.g.
+    /// for path MTU). Consumers check `data.len()` before reading ports.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Icmpv4Packet<&'a T>,
         checksum: ChecksumMode,
@@ -397,11 +401,7 @@ impl<'a> Icmpv4Repr<'a> {
 fn parse_quote(data: &[u8]) -> Result<(Ipv4Repr, &[u8])> {
     let ip = Ipv4Packet::new_unchecked(data);
     let header = Ipv4Repr::parse_quoted(&ip)?;
-    let rest = &data[ip.header_len() as usize..];
-    if rest.len() < QUOTED_DATA_MIN {
-        return Err(Error::Truncated);
-    }
-    Ok((header, rest))
+    Ok((header, &data[ip.header_len() as usize..]))
 }
 
 fn emit_quote(buf: &mut [u8], header: &Ipv4Repr, data: &[u8]) {
@@ -592,12 +592,12 @@ mod tests {
             Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(),
             Error::Unsupported
         );
-        // Quote shorter than header + 8.
-        let p = Icmpv4Packet::new_checked(&buf[..35]).unwrap();
-        assert_eq!(
-            Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(),
-            Error::Truncated
-        );
+        // Quote shorter than header + 8: accepted, data is what is there.
+        let p = Icmpv4Packet::new_checked(&buf[..31]).unwrap();
+        match Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap() {
+            Icmpv4Repr::TimeExceeded { data, .. } => assert_eq!(data, &udp[..3]),
+            other => panic!("{other:?}"),
+        }
         // Quote shorter than an IP header.
         let p = Icmpv4Packet::new_checked(&buf[..27]).unwrap();
         assert_eq!(

@@ -15,6 +15,44 @@
 //!   meaning of a header. `parse` never panics, whatever the bytes; `emit`
 //!   writes a header into a buffer of at least `buffer_len()` bytes.
 //!
+//! ```
+//! use sockstack_wire::*;
+//!
+//! // Emit a UDP datagram inside an IPv4 header, then parse it back.
+//! let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+//! let udp = UdpRepr { src_port: 5353, dst_port: 53 };
+//! let ip = Ipv4Repr {
+//!     src_addr: src,
+//!     dst_addr: dst,
+//!     next_header: IpProtocol::Udp,
+//!     payload_len: udp.header_len() + 5,
+//!     hop_limit: 64,
+//!     ident: 1,
+//!     dont_frag: true,
+//!     more_frags: false,
+//!     frag_offset: 0,
+//!     dscp_ecn: 0,
+//! };
+//! let mut frame = vec![0u8; ip.buffer_len() + ip.payload_len];
+//! let mut packet = Ipv4Packet::new_unchecked(&mut frame[..]);
+//! ip.emit(&mut packet, ChecksumMode::Verify);
+//! udp.emit(
+//!     &mut UdpPacket::new_unchecked(packet.payload_mut()),
+//!     &src,
+//!     &dst,
+//!     5,
+//!     |buf| buf.copy_from_slice(b"hello"),
+//!     ChecksumMode::Verify,
+//! );
+//!
+//! let packet = Ipv4Packet::new_checked(&frame[..])?;
+//! let ip = Ipv4Repr::parse(&packet, ChecksumMode::Verify)?;
+//! let datagram = UdpPacket::new_checked(packet.payload())?;
+//! let udp = UdpRepr::parse(&datagram, &ip.src_addr, &ip.dst_addr, ChecksumMode::Verify)?;
+//! assert_eq!((udp.dst_port, datagram.payload()), (53, &b"hello"[..]));
+//! # Ok::<(), Error>(())
+//! ```
+//!
 //! Errors are deliberately coarse ([`Error`]): the stack turns them into drop
 //! counters via [`Error::as_str`], it never needs more detail to decide what to
 //! do with a bad packet (drop it).

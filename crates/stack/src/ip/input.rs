@@ -48,7 +48,10 @@ impl Stack {
         let packet = &packet[..usize::from(ip.total_len())];
         // RFC 1122 §3.2.1.3: a source that is not a unicast address is
         // discarded silently.
-        if repr.src_addr.is_broadcast() || repr.src_addr.is_multicast() || self.is_broadcast(repr.src_addr) {
+        if repr.src_addr.is_broadcast()
+            || repr.src_addr.is_multicast()
+            || self.is_broadcast(repr.src_addr)
+        {
             return self.counters.drop(DropReason::IpBadSource);
         }
         let dst = repr.dst_addr;
@@ -66,7 +69,10 @@ impl Stack {
                     // Raw sockets see the datagram as if it had come whole.
                     let mut rebuilt = vec![0u8; 20 + data.len()];
                     rebuilt[20..].copy_from_slice(&data);
-                    whole.emit(&mut Ipv4Packet::new_unchecked(&mut rebuilt[..]), ChecksumMode::Verify);
+                    whole.emit(
+                        &mut Ipv4Packet::new_unchecked(&mut rebuilt[..]),
+                        ChecksumMode::Verify,
+                    );
                     self.deliver_local(now, &whole, &data, &rebuilt, broadcast);
                 }
             }
@@ -75,7 +81,14 @@ impl Stack {
         self.deliver_local(now, &repr, ip.payload(), packet, broadcast);
     }
 
-    fn deliver_local(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], packet: &[u8], broadcast: bool) {
+    fn deliver_local(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        packet: &[u8],
+        broadcast: bool,
+    ) {
         self.counters.ip_delivered += 1;
         let raw_taken = self.raw_input(ip, packet);
         match ip.next_header {
@@ -86,7 +99,13 @@ impl Stack {
                 self.counters.drop(DropReason::ProtoUnreachable);
                 if !broadcast {
                     // RFC 1122 §3.2.2.1: protocol unreachable.
-                    self.icmp_error_dst_unreachable(now, ip, payload, DstUnreachable::ProtoUnreachable, 0);
+                    self.icmp_error_dst_unreachable(
+                        now,
+                        ip,
+                        payload,
+                        DstUnreachable::ProtoUnreachable,
+                        0,
+                    );
                 }
             }
         }
@@ -122,7 +141,14 @@ impl Stack {
 
     /// RFC 1812 §5.2: forward a datagram that is not ours, decrementing
     /// TTL, answering with ICMP where the RFC asks for it.
-    fn forward(&mut self, now: Instant, in_iface: Option<IfaceId>, ip: &Ipv4Repr, packet: &[u8], payload: &[u8]) {
+    fn forward(
+        &mut self,
+        now: Instant,
+        in_iface: Option<IfaceId>,
+        ip: &Ipv4Repr,
+        packet: &[u8],
+        payload: &[u8],
+    ) {
         if !self.forwarding || in_iface.is_none() {
             return self.counters.drop(DropReason::NotForUs);
         }
@@ -133,7 +159,13 @@ impl Stack {
         }
         let Some(hop) = self.routes.lookup(ip.dst_addr) else {
             self.counters.drop(DropReason::NoRoute);
-            return self.icmp_error_dst_unreachable(now, ip, payload, DstUnreachable::NetUnreachable, 0);
+            return self.icmp_error_dst_unreachable(
+                now,
+                ip,
+                payload,
+                DstUnreachable::NetUnreachable,
+                0,
+            );
         };
         let out = &self.ifaces[hop.iface.0];
         if !out.up {
@@ -141,7 +173,10 @@ impl Stack {
         }
         let mtu = out.mtu;
         let mut data = packet.to_vec();
-        let forwarded = Ipv4Repr { hop_limit: ip.hop_limit - 1, ..*ip };
+        let forwarded = Ipv4Repr {
+            hop_limit: ip.hop_limit - 1,
+            ..*ip
+        };
         {
             // RFC 1624: patch the checksum for the TTL change instead of
             // recomputing the header sum.
@@ -154,19 +189,33 @@ impl Stack {
         }
         self.counters.ip_forwarded += 1;
         if data.len() <= mtu {
-            return self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data });
+            return self.enqueue_or_drop(OutPacket {
+                iface: hop.iface,
+                next_hop: hop.addr,
+                data,
+            });
         }
         if ip.dont_frag {
             // RFC 1191 §4: fragmentation needed, with the next-hop MTU.
             self.counters.drop(DropReason::FragNeeded);
-            return self.icmp_error_dst_unreachable(now, ip, payload, DstUnreachable::FragRequired, mtu as u16);
+            return self.icmp_error_dst_unreachable(
+                now,
+                ip,
+                payload,
+                DstUnreachable::FragRequired,
+                mtu as u16,
+            );
         }
         let header_len = data.len() - payload.len();
         match crate::ip::fragment::fragment(&forwarded, &data[header_len..], mtu) {
             Some(fragments) => {
                 self.counters.ip_fragments_tx += fragments.len() as u64;
                 for f in fragments {
-                    self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data: f });
+                    self.enqueue_or_drop(OutPacket {
+                        iface: hop.iface,
+                        next_hop: hop.addr,
+                        data: f,
+                    });
                 }
             }
             None => self.counters.drop(DropReason::FragNeeded),

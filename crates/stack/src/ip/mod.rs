@@ -96,47 +96,68 @@ impl Stack {
         payload_len: usize,
         fill: impl FnOnce(Ipv4Addr, Ipv4Addr, &mut [u8]),
     ) -> io::Result<()> {
-        let dst = params.dst;
+        let repr = Ipv4Repr {
+            src_addr: params.src.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            dst_addr: params.dst,
+            next_header: params.protocol,
+            payload_len,
+            hop_limit: params.ttl,
+            ident: params.ident.unwrap_or(0),
+            dont_frag: params.dont_frag,
+            more_frags: false,
+            frag_offset: 0,
+            dscp_ecn: 0,
+        };
+        self.ip_output(now, repr, fill)
+    }
+
+    /// The output path shared by transports and header-included raw
+    /// sockets. `repr` may describe a fragment (raw sockets may send
+    /// those); an unspecified source or a zero identification is filled in.
+    pub(crate) fn ip_output(
+        &mut self,
+        now: Instant,
+        mut repr: Ipv4Repr,
+        fill: impl FnOnce(Ipv4Addr, Ipv4Addr, &mut [u8]),
+    ) -> io::Result<()> {
+        let dst = repr.dst_addr;
         if dst.is_unspecified() || dst.is_multicast() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("cannot send to {dst}"),
             ));
         }
-        let total = 20 + payload_len;
+        let total = 20 + repr.payload_len;
         if total > usize::from(u16::MAX) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "datagram exceeds 65535 bytes"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "datagram exceeds 65535 bytes",
+            ));
         }
-        let local = self.is_local_unicast(dst);
-        let hop = if local {
+        let bound_src = (!repr.src_addr.is_unspecified()).then_some(repr.src_addr);
+        let hop = if self.is_local_unicast(dst) {
             None
         } else {
-            Some(self.route_output(dst, params.src)?)
+            Some(self.route_output(dst, bound_src)?)
         };
-        let src = match (params.src, hop) {
+        repr.src_addr = match (bound_src, hop) {
             (Some(src), _) => src,
             (None, Some(hop)) => self.ifaces[hop.iface.0].addr(),
-            (None, None) if dst.is_loopback() => dst,
+            // To ourselves: from the address we send to (RFC 1122 §3.3.6).
             (None, None) => dst,
         };
-        let repr = Ipv4Repr {
-            src_addr: src,
-            dst_addr: dst,
-            next_header: params.protocol,
-            payload_len,
-            hop_limit: params.ttl,
-            ident: params.ident.unwrap_or_else(|| self.next_ident()),
-            dont_frag: params.dont_frag,
-            more_frags: false,
-            frag_offset: 0,
-            dscp_ecn: 0,
-        };
+        if repr.ident == 0 {
+            repr.ident = self.next_ident();
+        }
         let mut buf = vec![0u8; total];
-        fill(src, dst, &mut buf[20..]);
-        repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
+        fill(repr.src_addr, dst, &mut buf[20..]);
+        repr.emit(
+            &mut Ipv4Packet::new_unchecked(&mut buf[..]),
+            ChecksumMode::Verify,
+        );
         let Some(hop) = hop else {
-            // RFC 1122 §3.3.6: a datagram to ourselves loops back inside
-            // the host and never reaches a link.
+            // A datagram to ourselves loops back inside the host and never
+            // reaches a link.
             self.counters.ip_tx += 1;
             self.loopback.push_back(buf);
             return Ok(());
@@ -146,27 +167,39 @@ impl Stack {
             if self.tx_room() == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            self.enqueue(OutPacket { iface: hop.iface, next_hop: hop.addr, data: buf });
+            self.enqueue(OutPacket {
+                iface: hop.iface,
+                next_hop: hop.addr,
+                data: buf,
+            });
             return Ok(());
         }
-        if params.dont_frag {
+        if repr.dont_frag {
             return Err(message_too_long(mtu));
         }
-        let fragments = fragment::fragment(&repr, &buf[20..], mtu)
-            .ok_or_else(|| message_too_long(mtu))?;
+        let fragments =
+            fragment::fragment(&repr, &buf[20..], mtu).ok_or_else(|| message_too_long(mtu))?;
         // All fragments or none: a datagram with a missing fragment is lost.
         if self.tx_room() < fragments.len() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         self.counters.ip_fragments_tx += fragments.len() as u64;
         for data in fragments {
-            self.enqueue(OutPacket { iface: hop.iface, next_hop: hop.addr, data });
+            self.enqueue(OutPacket {
+                iface: hop.iface,
+                next_hop: hop.addr,
+                data,
+            });
         }
         Ok(())
     }
 
     /// Chooses the way out for a locally generated datagram.
-    fn route_output(&self, dst: Ipv4Addr, src: Option<Ipv4Addr>) -> io::Result<crate::route::NextHop> {
+    fn route_output(
+        &self,
+        dst: Ipv4Addr,
+        src: Option<Ipv4Addr>,
+    ) -> io::Result<crate::route::NextHop> {
         let hop = if dst.is_broadcast() {
             // The limited broadcast leaves by the interface of the bound
             // source address, or the first interface (RFC 1122 §3.3.6).
@@ -174,14 +207,23 @@ impl Stack {
                 .and_then(|s| self.ifaces.iter().find(|i| i.addr() == s))
                 .or_else(|| self.ifaces.first())
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NetworkUnreachable, "no interface"))?;
-            crate::route::NextHop { iface: iface.id, addr: dst }
+            crate::route::NextHop {
+                iface: iface.id,
+                addr: dst,
+            }
         } else {
             self.routes.lookup(dst).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NetworkUnreachable, format!("no route to {dst}"))
+                io::Error::new(
+                    io::ErrorKind::NetworkUnreachable,
+                    format!("no route to {dst}"),
+                )
             })?
         };
         if !self.ifaces[hop.iface.0].up {
-            return Err(io::Error::new(io::ErrorKind::NetworkDown, "interface is down"));
+            return Err(io::Error::new(
+                io::ErrorKind::NetworkDown,
+                "interface is down",
+            ));
         }
         Ok(hop)
     }

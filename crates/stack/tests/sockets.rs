@@ -1,0 +1,307 @@
+//! The socket table and the host stack, driven by hand: two stacks whose
+//! packets are handed across directly, explicit time.
+
+use proptest::prelude::*;
+use sockstack_stack::{DropReason, InterfaceConfig, ProcessId, Stack, StackConfig};
+use sockstack_time::Instant;
+use sockstack_wire::{IpProtocol, Ipv4Addr};
+use std::io::ErrorKind;
+use std::net::SocketAddrV4;
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const P: ProcessId = ProcessId(1);
+
+fn host(ip: Ipv4Addr, config: StackConfig) -> Stack {
+    let mut s = Stack::new(config);
+    s.add_interface(InterfaceConfig::new(
+        "eth0",
+        sockstack_wire::Ipv4Cidr::new(ip, 24).unwrap(),
+    ));
+    s
+}
+
+/// Moves every queued packet from `from` to `to`; returns how many.
+fn carry(now: Instant, from: &mut Stack, to: &mut Stack) -> usize {
+    let mut n = 0;
+    while let Some(p) = from.dispatch() {
+        to.receive(now, sockstack_stack::IfaceId(0), &p.data);
+        n += 1;
+    }
+    n
+}
+
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(ip, port)
+}
+
+#[test]
+fn misuse_returns_the_error_kind_a_socket_programmer_expects() {
+    let mut s = host(A, StackConfig::default());
+    let now = Instant::ZERO;
+    let u = s.udp_open(P);
+    // Not this host's address.
+    assert_eq!(
+        s.bind(u, sa(B, 53)).unwrap_err().kind(),
+        ErrorKind::AddrNotAvailable
+    );
+    s.bind(u, sa(A, 53)).unwrap();
+    // Bound twice.
+    assert_eq!(
+        s.bind(u, sa(A, 54)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    // Port taken.
+    let v = s.udp_open(ProcessId(2));
+    assert_eq!(
+        s.bind(v, sa(A, 53)).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    assert_eq!(
+        s.bind(v, sa(Ipv4Addr::UNSPECIFIED, 53)).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    // Not connected.
+    assert_eq!(
+        s.send(now, u, b"x").unwrap_err().kind(),
+        ErrorKind::NotConnected
+    );
+    assert_eq!(s.peer_addr(u).unwrap_err().kind(), ErrorKind::NotConnected);
+    // Nothing to read yet.
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        s.recv_from(u, &mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    // Bad arguments.
+    assert_eq!(
+        s.send_to(now, u, b"x", sa(B, 0)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        s.connect(u, sa(Ipv4Addr::UNSPECIFIED, 7))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(s.set_ttl(u, 0).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        s.set_recv_buffer_size(u, 0).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        s.send_to(now, u, &vec![0; 70_000], sa(B, 7))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        s.raw_open(P, IpProtocol::Unknown(0), false)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    // No route.
+    assert_eq!(
+        s.send_to(now, u, b"x", sa(Ipv4Addr::new(203, 0, 113, 1), 7))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NetworkUnreachable
+    );
+    // A closed handle is gone, and never aliases a new socket.
+    s.close(u).unwrap();
+    assert_eq!(s.close(u).unwrap_err().kind(), ErrorKind::NotFound);
+    let w = s.udp_open(P);
+    assert_ne!(u, w);
+    assert_eq!(s.local_addr(u).unwrap_err().kind(), ErrorKind::NotFound);
+    // Closing freed the port.
+    s.bind(v, sa(A, 53)).unwrap();
+}
+
+#[test]
+fn ephemeral_ports_run_out_with_addr_in_use() {
+    let mut s = host(
+        A,
+        StackConfig {
+            ephemeral_ports: (40000, 40009),
+            ..StackConfig::default()
+        },
+    );
+    let mut ports = Vec::new();
+    for _ in 0..10 {
+        let h = s.udp_open(P);
+        s.bind(h, sa(A, 0)).unwrap();
+        ports.push(s.local_addr(h).unwrap().port());
+    }
+    ports.sort();
+    assert_eq!(ports, (40000..40010).collect::<Vec<_>>());
+    let h = s.udp_open(P);
+    assert_eq!(
+        s.bind(h, sa(A, 0)).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+}
+
+#[test]
+fn a_full_transmit_queue_pushes_back_and_recovers() {
+    let mut s = host(
+        A,
+        StackConfig {
+            tx_queue_len: 4,
+            ..StackConfig::default()
+        },
+    );
+    let now = Instant::ZERO;
+    let u = s.udp_open(P);
+    for _ in 0..4 {
+        s.send_to(now, u, b"x", sa(B, 9)).unwrap();
+    }
+    assert!(!s.readiness(u).unwrap().writable);
+    assert_eq!(
+        s.send_to(now, u, b"x", sa(B, 9)).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    // A datagram needing three fragments does not fit in one free slot:
+    // all fragments or none.
+    s.dispatch().unwrap();
+    assert_eq!(
+        s.send_to(now, u, &[0u8; 4000], sa(B, 9))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::WouldBlock
+    );
+    assert_eq!(s.pending_tx(), 3);
+    s.send_to(now, u, b"x", sa(B, 9)).unwrap();
+    // Nothing was counted as dropped: back-pressure is not loss.
+    assert_eq!(s.counters().dropped_total(), 0);
+}
+
+#[test]
+fn sending_to_ourselves_loops_back_without_a_link() {
+    let mut s = host(A, StackConfig::default());
+    let now = Instant::ZERO;
+    let server = s.udp_open(P);
+    s.bind(server, sa(A, 7)).unwrap();
+    let client = s.udp_open(P);
+    s.send_to(now, client, b"self", sa(A, 7)).unwrap();
+    s.send_to(now, client, b"lo", sa(Ipv4Addr::LOCALHOST, 7))
+        .unwrap();
+    assert_eq!(s.pending_tx(), 0, "nothing goes to a link");
+    assert_eq!(s.poll_at(), Some(Instant::ZERO));
+    s.poll(now);
+    let m = s.recv_message(server).unwrap();
+    assert_eq!((m.data.as_slice(), *m.src.ip()), (&b"self"[..], A));
+    // 127.0.0.1 is ours too, but the socket is bound to A only.
+    assert_eq!(
+        s.recv_message(server).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    assert_eq!(s.counters().dropped(DropReason::UdpNoSocket), 1);
+}
+
+#[test]
+fn icmp_errors_are_rate_limited() {
+    let mut a = host(A, StackConfig::default());
+    let mut b = host(
+        B,
+        StackConfig {
+            icmp_rate_per_sec: 10,
+            icmp_burst: 5,
+            ..StackConfig::default()
+        },
+    );
+    let now = Instant::from_secs(1);
+    let u = a.udp_open(P);
+    for _ in 0..20 {
+        a.send_to(now, u, b"x", sa(B, 9)).unwrap();
+    }
+    carry(now, &mut a, &mut b);
+    assert_eq!(b.counters().icmp_tx, 5);
+    assert_eq!(b.counters().dropped(DropReason::IcmpRateLimited), 15);
+    // 100 ms later one more token per 100 ms has come back.
+    let later = now + std::time::Duration::from_millis(200);
+    a.send_to(later, u, b"x", sa(B, 9)).unwrap();
+    a.send_to(later, u, b"x", sa(B, 9)).unwrap();
+    a.send_to(later, u, b"x", sa(B, 9)).unwrap();
+    carry(later, &mut a, &mut b);
+    assert_eq!(b.counters().icmp_tx, 7);
+}
+
+#[test]
+fn message_boundaries_are_kept_and_long_datagrams_truncate_like_recvfrom() {
+    let mut a = host(A, StackConfig::default());
+    let mut b = host(B, StackConfig::default());
+    let now = Instant::ZERO;
+    let tx = a.udp_open(P);
+    let rx = b.udp_open(P);
+    b.bind(rx, sa(B, 9)).unwrap();
+    for msg in [&b"one"[..], b"", b"three!", &[9u8; 3000]] {
+        a.send_to(now, tx, msg, sa(B, 9)).unwrap();
+    }
+    carry(now, &mut a, &mut b);
+    let mut buf = [0u8; 5];
+    assert_eq!(b.recv_from(rx, &mut buf).unwrap().0, 3);
+    assert_eq!(&buf[..3], b"one");
+    assert_eq!(b.recv_from(rx, &mut buf).unwrap().0, 0);
+    assert_eq!(b.peek_len(rx).unwrap(), 6);
+    assert_eq!(
+        b.recv_from(rx, &mut buf).unwrap().0,
+        5,
+        "the rest of a long datagram is discarded"
+    );
+    assert_eq!(b.recv_message(rx).unwrap().data, vec![9u8; 3000]);
+}
+
+#[test]
+fn close_owner_closes_every_socket_of_a_process_only() {
+    let mut s = host(A, StackConfig::default());
+    let mine: Vec<_> = (0..5).map(|_| s.udp_open(ProcessId(7))).collect();
+    let theirs = s.udp_open(ProcessId(8));
+    s.bind(mine[0], sa(A, 1000)).unwrap();
+    s.raw_open(ProcessId(7), IpProtocol::Icmp, false).unwrap();
+    assert_eq!(s.close_owner(ProcessId(7)), 6);
+    assert_eq!(s.socket_count(), 1);
+    assert_eq!(s.owner(theirs).unwrap(), ProcessId(8));
+    s.bind(theirs, sa(A, 1000)).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Arbitrary bytes from a link never panic the stack, and every
+    /// packet is accounted for: delivered, forwarded, or counted as a drop.
+    #[test]
+    fn arbitrary_packets_never_panic(packets in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..120), 1..20)) {
+        let mut s = host(B, StackConfig { forwarding: true, ..StackConfig::default() });
+        let u = s.udp_open(P);
+        s.bind(u, sa(B, 9)).unwrap();
+        s.raw_open(P, IpProtocol::Icmp, false).unwrap();
+        for p in &packets {
+            s.receive(Instant::ZERO, sockstack_stack::IfaceId(0), p);
+        }
+        s.poll(Instant::from_secs(60));
+        let c = s.counters();
+        prop_assert_eq!(c.ip_rx, packets.len() as u64);
+        prop_assert!(c.ip_delivered + c.ip_forwarded + c.ip_fragments_rx + c.dropped_total() >= c.ip_rx);
+    }
+
+    /// Valid IPv4 headers with random transport bytes, so the parsers
+    /// past the IP layer are reached too.
+    #[test]
+    fn arbitrary_transport_payloads_never_panic(proto in prop::sample::select(vec![1u8, 17, 6, 89]), body in prop::collection::vec(any::<u8>(), 0..200), mf in any::<bool>(), off in 0u16..64) {
+        let mut s = host(B, StackConfig::default());
+        let u = s.udp_open(P);
+        s.bind(u, sa(B, 9)).unwrap();
+        let repr = sockstack_wire::Ipv4Repr {
+            src_addr: A, dst_addr: B, next_header: proto.into(), payload_len: body.len(),
+            hop_limit: 64, ident: 1, dont_frag: false, more_frags: mf, frag_offset: off * 8, dscp_ecn: 0,
+        };
+        let mut buf = vec![0u8; 20 + body.len()];
+        buf[20..].copy_from_slice(&body);
+        repr.emit(&mut sockstack_wire::Ipv4Packet::new_unchecked(&mut buf[..]), sockstack_wire::ChecksumMode::Verify);
+        s.receive(Instant::ZERO, sockstack_stack::IfaceId(0), &buf);
+        s.poll(Instant::from_secs(31));
+        while s.dispatch().is_some() {}
+        prop_assert_eq!(s.counters().ip_rx, 1);
+    }
+}
