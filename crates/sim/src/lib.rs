@@ -239,7 +239,10 @@ impl Sim {
         }
         w.nets.push(Net {
             name: name.to_string(),
-            medium: Medium::P2p { link: Box::new(link), ends },
+            medium: Medium::P2p {
+                link: Box::new(link),
+                ends,
+            },
         });
         Ok(net)
     }
