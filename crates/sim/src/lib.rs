@@ -41,10 +41,13 @@
 mod executor;
 pub mod pretty;
 mod process;
+mod tcp;
 mod world;
 
 pub use process::{Process, RawSocket, Sleep, UdpSocket};
 pub use sockstack_link::LinkConfig;
+pub use sockstack_tcp::{State as TcpState, TcpStats};
+pub use tcp::{TcpListener, TcpStream};
 pub use world::{Direction, HostId, NetId, PacketEvent};
 
 use executor::Executor;

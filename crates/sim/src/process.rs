@@ -49,6 +49,10 @@ impl Process {
         self.host
     }
 
+    pub(crate) fn world(&self) -> Rc<RefCell<World>> {
+        self.world.clone()
+    }
+
     pub fn host_name(&self) -> String {
         self.world.borrow().hosts[self.host.0].name.clone()
     }
@@ -156,8 +160,10 @@ impl SimSocket {
             let now = self.now();
             self.stack(|s| match s.send_to(now, self.handle, data, dst) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    s.register_send_waker(cx.waker());
-                    Poll::Pending
+                    match s.register_send_waker(self.handle, cx.waker()) {
+                        Ok(()) => Poll::Pending,
+                        Err(e) => Poll::Ready(Err(e)),
+                    }
                 }
                 r => Poll::Ready(r),
             })

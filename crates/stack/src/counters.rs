@@ -51,6 +51,10 @@ drop_reasons! {
     UdpQueueFull => "udp_queue_full", "The socket's receive queue was full.";
     RawQueueFull => "raw_queue_full", "A raw socket's receive queue was full.";
     ProtoUnreachable => "proto_unreachable", "No handler or raw socket for the IP protocol.";
+    TcpMalformed => "tcp_malformed", "TCP header truncated or inconsistent, or sent to a broadcast.";
+    TcpBadChecksum => "tcp_bad_checksum", "TCP checksum mismatch.";
+    TcpNoSocket => "tcp_no_socket", "No connection or listener for the segment (answered with RST).";
+    TcpListenOverflow => "tcp_listen_overflow", "A listener's accept queue was full.";
     TxQueueFull => "tx_queue_full", "The interface's transmit queue was full.";
     InterfaceDown => "interface_down", "Received on, or routed to, an interface that is down.";
 }
@@ -68,6 +72,10 @@ pub struct Counters {
     pub icmp_rx: u64,
     pub icmp_tx: u64,
     pub icmp_echo_replied: u64,
+    pub tcp_rx: u64,
+    pub tcp_tx: u64,
+    pub tcp_syncookies_sent: u64,
+    pub tcp_syncookies_accepted: u64,
     pub udp_rx: u64,
     pub udp_tx: u64,
     pub raw_rx: u64,
@@ -103,13 +111,15 @@ impl fmt::Display for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "ip rx {} tx {} delivered {} forwarded {} | icmp rx {} tx {} | udp rx {} tx {} | raw rx {} tx {}",
+            "ip rx {} tx {} delivered {} forwarded {} | icmp rx {} tx {} | tcp rx {} tx {} | udp rx {} tx {} | raw rx {} tx {}",
             self.ip_rx,
             self.ip_tx,
             self.ip_delivered,
             self.ip_forwarded,
             self.icmp_rx,
             self.icmp_tx,
+            self.tcp_rx,
+            self.tcp_tx,
             self.udp_rx,
             self.udp_tx,
             self.raw_rx,

@@ -22,6 +22,7 @@ pub mod raw;
 pub mod route;
 pub mod rxqueue;
 pub mod socket;
+pub mod tcp;
 pub mod udp;
 
 pub use counters::{Counters, DropReason};
@@ -40,9 +41,10 @@ use rand_chacha::ChaCha8Rng;
 use raw::RawSocket;
 use slotmap::SlotMap;
 use socket::{Socket, SocketEntry};
+use sockstack_tcp::{IsnGenerator, SynCookies, TcpConfig};
 use sockstack_time::Instant;
 use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Cidr, Ipv4Packet};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddrV4;
 use std::task::Waker;
@@ -70,6 +72,13 @@ pub struct StackConfig {
     /// ICMP error rate limit: tokens per second and burst.
     pub icmp_rate_per_sec: u32,
     pub icmp_burst: u32,
+    /// Defaults of every TCP connection (sockets may override some).
+    pub tcp: TcpConfig,
+    /// Largest accept backlog (Linux `somaxconn`: 4096).
+    pub tcp_somaxconn: usize,
+    /// SYN queue bound per listener before SYN cookies (Linux
+    /// `tcp_max_syn_backlog`).
+    pub tcp_max_syn_backlog: usize,
 }
 
 impl Default for StackConfig {
@@ -85,6 +94,9 @@ impl Default for StackConfig {
             reassembly: ReassemblyConfig::default(),
             icmp_rate_per_sec: 1000,
             icmp_burst: 50,
+            tcp: TcpConfig::default(),
+            tcp_somaxconn: 4096,
+            tcp_max_syn_backlog: 256,
         }
     }
 }
@@ -106,6 +118,17 @@ pub struct Stack {
     pub(crate) forwarding: bool,
     pub(crate) sockets: SlotMap<SocketHandle, SocketEntry>,
     pub(crate) udp_ports: PortTable,
+    pub(crate) tcp_ports: PortTable,
+    /// Connections by 4-tuple: O(1) demultiplexing.
+    pub(crate) tcp_conns: HashMap<tcp::FourTuple, SocketHandle>,
+    /// Live connections per local port (a bind there is refused).
+    pub(crate) tcp_port_users: HashMap<u16, u32>,
+    /// Connections with output or timer work due now.
+    pub(crate) tcp_dirty: VecDeque<SocketHandle>,
+    /// Connection deadlines, earliest first.
+    pub(crate) tcp_timers: BTreeSet<(Instant, SocketHandle)>,
+    pub(crate) isn: IsnGenerator,
+    pub(crate) syn_cookies: SynCookies,
     pub(crate) raw_by_protocol: HashMap<u8, Vec<SocketHandle>>,
     pub(crate) ephemeral: EphemeralPorts,
     pub(crate) tx_queue: VecDeque<OutPacket>,
@@ -137,12 +160,26 @@ impl Stack {
     pub fn new(config: StackConfig) -> Stack {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let ephemeral = EphemeralPorts::new(config.ephemeral_ports, || rng.next_u64());
+        let mut secret = || {
+            let mut k = [0u8; 16];
+            rng.fill_bytes(&mut k);
+            k
+        };
+        let isn = IsnGenerator::new(secret());
+        let syn_cookies = SynCookies::new(secret());
         Stack {
             forwarding: config.forwarding,
             ifaces: Vec::new(),
             routes: RoutingTable::default(),
             sockets: SlotMap::with_key(),
             udp_ports: PortTable::default(),
+            tcp_ports: PortTable::default(),
+            tcp_conns: HashMap::new(),
+            tcp_port_users: HashMap::new(),
+            tcp_dirty: VecDeque::new(),
+            tcp_timers: BTreeSet::new(),
+            isn,
+            syn_cookies,
             raw_by_protocol: HashMap::new(),
             ephemeral,
             tx_queue: VecDeque::new(),
@@ -279,11 +316,13 @@ impl Stack {
         self.tx_queue.len()
     }
 
-    /// Runs what is due at `now`: loopback delivery and timers.
+    /// Runs what is due at `now`: loopback delivery, TCP output and
+    /// timers, reassembly timeouts.
     pub fn poll(&mut self, now: Instant) {
         while let Some(packet) = self.loopback.pop_front() {
             self.ip_input(now, None, &packet);
         }
+        self.tcp_poll_timers(now);
         for expired in self.reassembler.expire(now) {
             self.counters.drop(DropReason::FragTimeout);
             // RFC 1122 §3.3.2: time exceeded (code 1) if fragment zero came.
@@ -303,10 +342,26 @@ impl Stack {
         if !self.loopback.is_empty() {
             return Some(Instant::ZERO);
         }
-        self.reassembler.poll_at()
+        [self.reassembler.poll_at(), self.tcp_poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ----- sockets: opening, binding, closing -------------------------
+
+    /// Opens an unbound stream (TCP) socket owned by `owner`.
+    pub fn tcp_open(&mut self, owner: ProcessId) -> SocketHandle {
+        let sock = tcp::TcpSocket {
+            bound: None,
+            config: self.config.tcp.clone(),
+            role: tcp::TcpRole::Idle,
+        };
+        self.sockets.insert(SocketEntry {
+            owner,
+            socket: Socket::Tcp(sock),
+        })
+    }
 
     /// Opens an unbound datagram (UDP) socket owned by `owner`.
     pub fn udp_open(&mut self, owner: ProcessId) -> SocketHandle {
@@ -374,6 +429,7 @@ impl Stack {
         self.check_local_addr(*addr.ip())?;
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
+            Some(Socket::Tcp(_)) => self.tcp_bind(h, addr),
             Some(Socket::Raw(sock)) => {
                 sock.local = (!addr.ip().is_unspecified()).then_some(*addr.ip());
                 Ok(())
@@ -418,6 +474,7 @@ impl Stack {
         }
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
+            Some(Socket::Tcp(_)) => Err(wrong_kind("connect without a time (use tcp_connect)")),
             Some(Socket::Raw(sock)) => {
                 sock.remote = Some(*remote.ip());
                 Ok(())
@@ -440,8 +497,12 @@ impl Stack {
 
     /// Closes a socket and frees its port at once.
     pub fn close(&mut self, h: SocketHandle) -> io::Result<()> {
+        if let Some(Socket::Tcp(_)) = self.sockets.get(h).map(|e| &e.socket) {
+            return self.tcp_close(h);
+        }
         let entry = self.sockets.remove(h).ok_or_else(not_found)?;
         match entry.socket {
+            Socket::Tcp(_) => {}
             Socket::Udp(mut s) => {
                 if let Some(local) = s.local {
                     self.udp_ports.remove(local);
@@ -460,10 +521,11 @@ impl Stack {
 
     /// Closes every socket of `owner` (the process exited). Returns how many.
     pub fn close_owner(&mut self, owner: ProcessId) -> usize {
+        // Orphaned TCP connections finishing their close belong to nobody.
         let handles: Vec<SocketHandle> = self
             .sockets
             .iter()
-            .filter(|(_, e)| e.owner == owner)
+            .filter(|(_, e)| e.owner == owner && !e.is_orphaned())
             .map(|(h, _)| h)
             .collect();
         for &h in &handles {
@@ -488,6 +550,7 @@ impl Stack {
     pub fn local_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
+            Some(Socket::Tcp(_)) => self.tcp_local_addr(h),
             Some(Socket::Udp(s)) => Ok(s
                 .local
                 .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
@@ -502,6 +565,7 @@ impl Stack {
     pub fn peer_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
         let remote = match self.sockets.get(h).map(|e| &e.socket) {
             None => return Err(not_found()),
+            Some(Socket::Tcp(_)) => return self.tcp_peer_addr(h),
             Some(Socket::Udp(s)) => s.remote,
             Some(Socket::Raw(s)) => s.remote.map(|ip| SocketAddrV4::new(ip, 0)),
         };
@@ -519,6 +583,7 @@ impl Stack {
         }
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
+            Some(Socket::Tcp(_)) => Err(wrong_kind("setting the TTL")),
             Some(Socket::Udp(s)) => {
                 s.ttl = ttl;
                 Ok(())
@@ -533,6 +598,7 @@ impl Stack {
     pub fn ttl(&self, h: SocketHandle) -> io::Result<u8> {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
+            Some(Socket::Tcp(_)) => Ok(self.config.default_ttl),
             Some(Socket::Udp(s)) => Ok(s.ttl),
             Some(Socket::Raw(s)) => Ok(s.ttl),
         }
@@ -564,6 +630,7 @@ impl Stack {
     fn rx_queue_mut(&mut self, h: SocketHandle) -> io::Result<&mut rxqueue::RxQueue> {
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
+            Some(Socket::Tcp(_)) => Err(wrong_kind("a message queue")),
             Some(Socket::Udp(s)) => Ok(&mut s.rx),
             Some(Socket::Raw(s)) => Ok(&mut s.rx),
         }
@@ -583,6 +650,7 @@ impl Stack {
     ) -> io::Result<usize> {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
+            Some(Socket::Tcp(_)) => Err(wrong_kind("send_to (use tcp_send)")),
             Some(Socket::Udp(_)) => self.udp_send_datagram(now, h, data, dst),
             Some(Socket::Raw(_)) => self.raw_send(now, h, data, *dst.ip()),
         }
@@ -613,6 +681,7 @@ impl Stack {
     pub fn recv_message(&mut self, h: SocketHandle) -> io::Result<Message> {
         let queue = match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => return Err(not_found()),
+            Some(Socket::Tcp(_)) => return Err(wrong_kind("recv_from (use tcp_recv)")),
             Some(Socket::Udp(s)) => {
                 if let Some(kind) = s.pending_error.take() {
                     return Err(udp::unreachable_error(kind));
@@ -642,6 +711,14 @@ impl Stack {
         let writable = self.tx_queue.len() < self.config.tx_queue_len;
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
+            Some(Socket::Tcp(_)) => {
+                let (readable, writable, error) = self.tcp_readiness(h)?;
+                Ok(Readiness {
+                    readable,
+                    writable,
+                    error,
+                })
+            }
             Some(Socket::Udp(s)) => Ok(Readiness {
                 readable: !s.rx.is_empty() || s.pending_error.is_some(),
                 writable,
@@ -655,16 +732,29 @@ impl Stack {
         }
     }
 
-    /// Wakes `waker` when the socket becomes readable (or closes).
+    /// Wakes `waker` when the socket becomes readable (or closes; for a
+    /// listener, when a connection is ready to accept).
     pub fn register_recv_waker(&mut self, h: SocketHandle, waker: &Waker) -> io::Result<()> {
+        if let Some(Socket::Tcp(_)) = self.sockets.get(h).map(|e| &e.socket) {
+            return self.tcp_register_waker(h, waker, false);
+        }
         self.rx_queue_mut(h)?.register_waker(waker);
         Ok(())
     }
 
-    /// Wakes `waker` when the transmit queue has room again.
-    pub fn register_send_waker(&mut self, waker: &Waker) {
-        if !self.tx_waiters.iter().any(|w| w.will_wake(waker)) {
-            self.tx_waiters.push(waker.clone());
+    /// Wakes `waker` when a send on `h` may succeed again: the transmit
+    /// queue has room (datagrams), the send buffer has room or the
+    /// handshake finished (streams).
+    pub fn register_send_waker(&mut self, h: SocketHandle, waker: &Waker) -> io::Result<()> {
+        match self.sockets.get(h).map(|e| &e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Tcp(_)) => self.tcp_register_waker(h, waker, true),
+            Some(_) => {
+                if !self.tx_waiters.iter().any(|w| w.will_wake(waker)) {
+                    self.tx_waiters.push(waker.clone());
+                }
+                Ok(())
+            }
         }
     }
 

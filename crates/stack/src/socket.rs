@@ -2,6 +2,7 @@
 //! socket, the process that owns it, and the readiness a poller sees.
 
 use crate::raw::RawSocket;
+use crate::tcp::TcpSocket;
 use crate::udp::UdpSocket;
 
 slotmap::new_key_type! {
@@ -19,6 +20,7 @@ pub struct ProcessId(pub u32);
 /// The protocol family of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketKind {
+    Stream,
     Datagram,
     Raw,
 }
@@ -35,6 +37,7 @@ pub struct Readiness {
 }
 
 pub(crate) enum Socket {
+    Tcp(TcpSocket),
     Udp(UdpSocket),
     Raw(RawSocket),
 }
@@ -45,8 +48,14 @@ pub(crate) struct SocketEntry {
 }
 
 impl SocketEntry {
+    /// A TCP connection its owner closed, finishing in the background.
+    pub fn is_orphaned(&self) -> bool {
+        matches!(&self.socket, Socket::Tcp(t) if matches!(&t.role, crate::tcp::TcpRole::Stream(s) if s.orphaned))
+    }
+
     pub fn kind(&self) -> SocketKind {
         match self.socket {
+            Socket::Tcp(_) => SocketKind::Stream,
             Socket::Udp(_) => SocketKind::Datagram,
             Socket::Raw(_) => SocketKind::Raw,
         }

@@ -94,6 +94,7 @@ impl Stack {
         match ip.next_header {
             IpProtocol::Icmp => self.icmp_input(now, ip, payload, broadcast),
             IpProtocol::Udp => self.udp_input(now, ip, payload, broadcast),
+            IpProtocol::Tcp => self.tcp_input(now, ip, payload, broadcast),
             _ if raw_taken => {}
             _ => {
                 self.counters.drop(DropReason::ProtoUnreachable);

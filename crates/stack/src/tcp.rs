@@ -1,0 +1,1014 @@
+//! Stream sockets (TCP) in the host stack: listeners with a bounded SYN
+//! queue and accept queue, SYN cookies when the SYN queue is full (RFC
+//! 4987), connections demultiplexed by 4-tuple in O(1), RSTs for segments
+//! that belong to nothing (RFC 9293 §3.10.7.1), and the timers and output
+//! of every connection. One connection's protocol lives in
+//! `sockstack_tcp::Connection`; this module owns where connections live.
+
+use crate::counters::DropReason;
+use crate::socket::{Socket, SocketHandle};
+use crate::{OutPacket, Stack};
+use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
+use sockstack_time::{Duration, Instant};
+use sockstack_wire::{
+    ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
+};
+use std::collections::VecDeque;
+use std::io;
+use std::net::{Shutdown, SocketAddrV4};
+use std::task::Waker;
+
+/// A connection's 4-tuple, as the demultiplexing key: (local, remote).
+pub(crate) type FourTuple = (SocketAddrV4, SocketAddrV4);
+
+/// A listening socket.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub backlog: usize,
+    /// Children still in SYN-RECEIVED (the SYN queue).
+    pub embryonic: Vec<SocketHandle>,
+    /// Children that completed the handshake, waiting for `accept`.
+    pub accept_queue: VecDeque<SocketHandle>,
+    pub waker: Option<Waker>,
+}
+
+/// A connected (or connecting) socket.
+pub(crate) struct Stream {
+    pub conn: Connection,
+    /// The listener that spawned it, until it is accepted.
+    pub parent: Option<SocketHandle>,
+    /// Closed by its owner; lives on until FIN/TIME-WAIT complete.
+    pub orphaned: bool,
+    /// `shutdown(Read)`: receives return end-of-file.
+    pub read_shut: bool,
+    /// Still in the 4-tuple table (false once the connection closed).
+    pub registered: bool,
+    pub dirty: bool,
+    pub timer: Option<Instant>,
+    pub rx_waker: Option<Waker>,
+    pub tx_waker: Option<Waker>,
+}
+
+impl Stream {
+    fn wake(&mut self) {
+        if let Some(w) = self.rx_waker.take() {
+            w.wake();
+        }
+        if let Some(w) = self.tx_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+pub(crate) enum TcpRole {
+    /// Opened, maybe bound; neither listening nor connected.
+    Idle,
+    Listener(Listener),
+    Stream(Box<Stream>),
+}
+
+/// One TCP socket of the socket table.
+pub(crate) struct TcpSocket {
+    /// The bound address, when `bind` (or `listen`) reserved a port.
+    pub bound: Option<SocketAddrV4>,
+    pub config: TcpConfig,
+    pub role: TcpRole,
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what.to_string())
+}
+
+fn not_found() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        "no such socket (closed or never opened)",
+    )
+}
+
+fn conn_error(kind: io::ErrorKind) -> io::Error {
+    let what = match kind {
+        io::ErrorKind::ConnectionRefused => "connection refused",
+        io::ErrorKind::ConnectionReset => "connection reset by peer",
+        io::ErrorKind::TimedOut => "connection timed out",
+        io::ErrorKind::ConnectionAborted => "connection aborted",
+        _ => "connection failed",
+    };
+    io::Error::new(kind, what)
+}
+
+/// Builds the IPv4 datagram carrying `seg` from `src` to `dst`.
+fn tcp_datagram(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, ttl: u8, seg: &TcpRepr<'_>) -> Vec<u8> {
+    let tcp_len = seg.buffer_len();
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Tcp,
+        payload_len: tcp_len,
+        hop_limit: ttl,
+        ident,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        dscp_ecn: 0,
+    };
+    let mut buf = vec![0u8; 20 + tcp_len];
+    seg.emit(
+        &mut TcpPacket::new_unchecked(&mut buf[20..]),
+        &src,
+        &dst,
+        ChecksumMode::Verify,
+    );
+    ip.emit(
+        &mut Ipv4Packet::new_unchecked(&mut buf[..]),
+        ChecksumMode::Verify,
+    );
+    buf
+}
+
+impl Stack {
+    pub(crate) fn tcp_mut(&mut self, h: SocketHandle) -> io::Result<&mut TcpSocket> {
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            Some(Socket::Tcp(s)) => Ok(s),
+            Some(_) => Err(invalid("not a TCP socket")),
+            None => Err(not_found()),
+        }
+    }
+
+    fn tcp_ref(&self, h: SocketHandle) -> io::Result<&TcpSocket> {
+        match self.sockets.get(h).map(|e| &e.socket) {
+            Some(Socket::Tcp(s)) => Ok(s),
+            Some(_) => Err(invalid("not a TCP socket")),
+            None => Err(not_found()),
+        }
+    }
+
+    /// The stream of a user-held handle (not one its owner closed).
+    fn stream_mut(&mut self, h: SocketHandle) -> io::Result<&mut Stream> {
+        match &mut self.tcp_mut(h)?.role {
+            TcpRole::Stream(s) if !s.orphaned => Ok(s),
+            TcpRole::Stream(_) => Err(not_found()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "socket is not connected",
+            )),
+        }
+    }
+
+    fn stream_ref(&self, h: SocketHandle) -> io::Result<&Stream> {
+        match &self.tcp_ref(h)?.role {
+            TcpRole::Stream(s) if !s.orphaned => Ok(s),
+            TcpRole::Stream(_) => Err(not_found()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "socket is not connected",
+            )),
+        }
+    }
+
+    /// Is the TCP port free for an explicit bind? Taken by another bind or
+    /// listener, or by a live connection using it as its local port.
+    pub(crate) fn tcp_port_free(&self, addr: SocketAddrV4) -> bool {
+        self.tcp_ports.is_free(addr) && !self.tcp_port_users.contains_key(&addr.port())
+    }
+
+    pub(crate) fn tcp_bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> io::Result<()> {
+        let sock = self.tcp_ref(h)?;
+        if sock.bound.is_some() || !matches!(sock.role, TcpRole::Idle) {
+            return Err(invalid("socket is already bound"));
+        }
+        let addr = if addr.port() == 0 {
+            let ip = *addr.ip();
+            let (ports, users) = (&self.tcp_ports, &self.tcp_port_users);
+            let port = self
+                .ephemeral
+                .select(ip, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), |p| {
+                    ports.is_free(SocketAddrV4::new(ip, p)) && !users.contains_key(&p)
+                })
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free")
+                })?;
+            SocketAddrV4::new(ip, port)
+        } else {
+            if !self.tcp_port_free(addr) {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("address {addr} is already in use"),
+                ));
+            }
+            addr
+        };
+        self.tcp_ports.insert(addr, h)?;
+        self.tcp_mut(h)?.bound = Some(addr);
+        Ok(())
+    }
+
+    /// Turns a bound socket into a listener with an accept queue of
+    /// `backlog` connections (an unbound one gets an ephemeral port).
+    pub fn tcp_listen(&mut self, h: SocketHandle, backlog: usize) -> io::Result<()> {
+        let sock = self.tcp_ref(h)?;
+        match sock.role {
+            TcpRole::Idle => {}
+            TcpRole::Listener(_) => return Ok(()),
+            TcpRole::Stream(_) => return Err(invalid("a connected socket cannot listen")),
+        }
+        if sock.bound.is_none() {
+            self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+        }
+        // Linux clamps the backlog to somaxconn (4096).
+        let backlog = backlog.clamp(1, self.config.tcp_somaxconn);
+        self.tcp_mut(h)?.role = TcpRole::Listener(Listener {
+            backlog,
+            embryonic: Vec::new(),
+            accept_queue: VecDeque::new(),
+            waker: None,
+        });
+        Ok(())
+    }
+
+    /// Takes a connection that completed its handshake (`WouldBlock` when
+    /// none is waiting). It may already be closed by its peer (CLOSE-WAIT)
+    /// or reset, as on Linux.
+    pub fn tcp_accept(&mut self, h: SocketHandle) -> io::Result<(SocketHandle, SocketAddrV4)> {
+        let owner = self.owner(h)?;
+        let TcpRole::Listener(l) = &mut self.tcp_mut(h)?.role else {
+            return Err(invalid("socket is not listening"));
+        };
+        let child = l
+            .accept_queue
+            .pop_front()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))?;
+        let entry = self.sockets.get_mut(child).ok_or_else(not_found)?;
+        entry.owner = owner;
+        let Socket::Tcp(TcpSocket {
+            role: TcpRole::Stream(s),
+            ..
+        }) = &mut entry.socket
+        else {
+            return Err(not_found());
+        };
+        s.parent = None;
+        Ok((child, s.conn.remote_addr()))
+    }
+
+    /// Starts an active open. Returns at once; the handshake completes in
+    /// the background ([`Stack::tcp_connect_status`] tells when).
+    pub fn tcp_connect(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        remote: SocketAddrV4,
+    ) -> io::Result<()> {
+        if remote.ip().is_unspecified()
+            || remote.port() == 0
+            || remote.ip().is_broadcast()
+            || remote.ip().is_multicast()
+        {
+            return Err(invalid("cannot connect to that address"));
+        }
+        let sock = self.tcp_ref(h)?;
+        match sock.role {
+            TcpRole::Idle => {}
+            TcpRole::Listener(_) => return Err(invalid("a listening socket cannot connect")),
+            TcpRole::Stream(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "socket is already connected",
+                ))
+            }
+        }
+        let bound = sock.bound;
+        let config = sock.config.clone();
+        // Route and source address (RFC 1122 §3.3.4.3).
+        let (src, mtu) = if self.is_local_unicast(*remote.ip()) {
+            (
+                bound
+                    .map(|b| *b.ip())
+                    .filter(|ip| !ip.is_unspecified())
+                    .unwrap_or(*remote.ip()),
+                65535,
+            )
+        } else {
+            let hop = self.routes.lookup(*remote.ip()).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NetworkUnreachable,
+                    format!("no route to {}", remote.ip()),
+                )
+            })?;
+            let iface = &self.ifaces[hop.iface.0];
+            let src = bound
+                .map(|b| *b.ip())
+                .filter(|ip| !ip.is_unspecified())
+                .unwrap_or(iface.addr());
+            (src, self.path_mtu(now, hop.iface, *remote.ip()))
+        };
+        let local = match bound {
+            Some(b) => SocketAddrV4::new(src, b.port()),
+            None => {
+                let (ports, conns) = (&self.tcp_ports, &self.tcp_conns);
+                // RFC 6056 Algorithm 4: a port unique for this 4-tuple.
+                let port = self
+                    .ephemeral
+                    .select(src, remote, |p| {
+                        ports.is_free(SocketAddrV4::new(src, p))
+                            && !conns.contains_key(&(SocketAddrV4::new(src, p), remote))
+                    })
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::AddrNotAvailable, "no ephemeral port free")
+                    })?;
+                SocketAddrV4::new(src, port)
+            }
+        };
+        if self.tcp_conns.contains_key(&(local, remote)) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "that 4-tuple is in use",
+            ));
+        }
+        let iss = self.isn.isn(now, local, remote);
+        let route_mss = mtu.saturating_sub(40).clamp(88, 65495) as u16;
+        let conn = Connection::connect(now, local, remote, iss, route_mss, &config);
+        self.tcp_register(h, (local, remote));
+        self.tcp_mut(h)?.role = TcpRole::Stream(Box::new(Stream::new(conn, None)));
+        self.tcp_touch(h);
+        self.tcp_flush(now);
+        Ok(())
+    }
+
+    /// `Ok(true)` once established (or past it), `Ok(false)` while the
+    /// handshake runs, the error when it failed (`ConnectionRefused`,
+    /// `TimedOut`, …).
+    pub fn tcp_connect_status(&self, h: SocketHandle) -> io::Result<bool> {
+        let s = self.stream_ref(h)?;
+        if let Some(kind) = s.conn.error() {
+            return Err(conn_error(kind));
+        }
+        Ok(s.conn.state().is_synchronized()
+            || matches!(s.conn.state(), State::Closed | State::TimeWait))
+    }
+
+    /// Queues `data` for sending; returns how much fit in the send buffer
+    /// (`WouldBlock` when none did). `BrokenPipe` after shutdown.
+    pub fn tcp_send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
+        let s = self.stream_mut(h)?;
+        if let Some(kind) = s.conn.error() {
+            return Err(conn_error(kind));
+        }
+        let n = s.conn.send(data)?;
+        self.tcp_touch(h);
+        self.tcp_flush(now);
+        Ok(n)
+    }
+
+    /// Reads received bytes; `Ok(0)` at end of stream, `WouldBlock` when
+    /// nothing is there yet, `ConnectionReset` after a RST.
+    pub fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<usize> {
+        let s = self.stream_mut(h)?;
+        if s.read_shut {
+            return Ok(0);
+        }
+        let r = s.conn.recv(buf);
+        if matches!(r, Ok(n) if n > 0) {
+            // The window opened: a window update may be owed.
+            self.tcp_touch(h);
+        }
+        r
+    }
+
+    /// Half-closes (`Write`: FIN after queued data), stops reading
+    /// (`Read`), or both.
+    pub fn tcp_shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {
+        let s = self.stream_mut(h)?;
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            s.read_shut = true;
+            s.wake();
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            s.conn.shutdown_write();
+        }
+        self.tcp_touch(h);
+        self.tcp_flush(now);
+        Ok(())
+    }
+
+    /// The connection's state (`Listen` for a listener, `Closed` for an
+    /// idle socket).
+    pub fn tcp_state(&self, h: SocketHandle) -> io::Result<State> {
+        Ok(match &self.tcp_ref(h)?.role {
+            TcpRole::Idle => State::Closed,
+            TcpRole::Listener(_) => State::Listen,
+            TcpRole::Stream(s) => s.conn.state(),
+        })
+    }
+
+    /// What `ss -ti` shows for this connection.
+    pub fn tcp_stats(&self, h: SocketHandle) -> io::Result<TcpStats> {
+        Ok(self.stream_ref(h)?.conn.stats())
+    }
+
+    pub fn tcp_set_nodelay(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
+        let sock = self.tcp_mut(h)?;
+        sock.config.nodelay = on;
+        if let TcpRole::Stream(s) = &mut sock.role {
+            s.conn.set_nodelay(on);
+        }
+        self.tcp_touch(h);
+        Ok(())
+    }
+
+    pub fn tcp_nodelay(&self, h: SocketHandle) -> io::Result<bool> {
+        Ok(self.tcp_ref(h)?.config.nodelay)
+    }
+
+    pub fn tcp_set_keepalive(
+        &mut self,
+        h: SocketHandle,
+        keepalive: Option<Keepalive>,
+    ) -> io::Result<()> {
+        let sock = self.tcp_mut(h)?;
+        sock.config.keepalive = keepalive;
+        if let TcpRole::Stream(s) = &mut sock.role {
+            s.conn.set_keepalive(keepalive);
+        }
+        self.tcp_touch(h);
+        Ok(())
+    }
+
+    /// Buffer sizes of future connections of this socket (before connect
+    /// or listen): the initial and the auto-tuning limit.
+    pub fn tcp_set_buffer_sizes(
+        &mut self,
+        h: SocketHandle,
+        recv: Option<usize>,
+        send: Option<usize>,
+    ) -> io::Result<()> {
+        let sock = self.tcp_mut(h)?;
+        if !matches!(sock.role, TcpRole::Idle | TcpRole::Listener(_)) {
+            return Err(invalid("buffer sizes are set before connecting"));
+        }
+        if let Some(r) = recv {
+            if r == 0 {
+                return Err(invalid("buffer size must be positive"));
+            }
+            sock.config.rcv_buf = r;
+            sock.config.rcv_buf_max = sock.config.rcv_buf_max.max(r);
+        }
+        if let Some(s) = send {
+            if s == 0 {
+                return Err(invalid("buffer size must be positive"));
+            }
+            sock.config.snd_buf = s;
+            sock.config.snd_buf_max = sock.config.snd_buf_max.max(s);
+        }
+        Ok(())
+    }
+
+    /// Established connections (and others still in the 4-tuple table).
+    pub fn tcp_connection_count(&self) -> usize {
+        self.tcp_conns.len()
+    }
+
+    // ----- input --------------------------------------------------------
+
+    /// RFC 9293 §3.10.7: a segment arrived. Checksum, then the 4-tuple
+    /// table (one hash lookup), then a listener, else a RST.
+    pub(crate) fn tcp_input(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        broadcast: bool,
+    ) {
+        // RFC 1122 §4.2.3.10: TCP is never addressed to a broadcast.
+        if broadcast {
+            return self.counters.drop(DropReason::TcpMalformed);
+        }
+        let pkt = match TcpPacket::new_checked(payload) {
+            Ok(p) => p,
+            Err(_) => return self.counters.drop(DropReason::TcpMalformed),
+        };
+        let seg = match TcpRepr::parse(&pkt, &ip.src_addr, &ip.dst_addr, ChecksumMode::Verify) {
+            Ok(s) => s,
+            Err(sockstack_wire::Error::BadChecksum) => {
+                return self.counters.drop(DropReason::TcpBadChecksum)
+            }
+            Err(_) => return self.counters.drop(DropReason::TcpMalformed),
+        };
+        self.counters.tcp_rx += 1;
+        let local = SocketAddrV4::new(ip.dst_addr, seg.dst_port);
+        let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
+        if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+            self.tcp_deliver(now, h, &seg);
+        } else if let Some(l) = self
+            .tcp_ports
+            .lookup(local)
+            .filter(|&l| self.is_listener(l))
+        {
+            self.tcp_listen_input(now, l, local, remote, &seg);
+        } else {
+            self.counters.drop(DropReason::TcpNoSocket);
+            self.tcp_reset(local, remote, &seg);
+        }
+        self.tcp_flush(now);
+    }
+
+    fn is_listener(&self, h: SocketHandle) -> bool {
+        matches!(self.tcp_ref(h).map(|s| &s.role), Ok(TcpRole::Listener(_)))
+    }
+
+    /// Answers a segment that belongs to nothing with a RST.
+    fn tcp_reset(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
+        if let Some(rst) = rst_reply(seg) {
+            self.tcp_emit(local, remote, &rst);
+        }
+    }
+
+    /// Sends one segment that no connection owns (RST, cookie SYN-ACK).
+    fn tcp_emit(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
+        let ident = self.next_ident();
+        let data = tcp_datagram(
+            *local.ip(),
+            *remote.ip(),
+            ident,
+            self.config.default_ttl,
+            seg,
+        );
+        self.tcp_output(data);
+    }
+
+    /// Puts a finished TCP datagram on its way (link or loopback).
+    fn tcp_output(&mut self, data: Vec<u8>) {
+        let dst = Ipv4Addr::from(<[u8; 4]>::try_from(&data[16..20]).expect("20-byte header"));
+        self.counters.tcp_tx += 1;
+        if self.is_local_unicast(dst) {
+            self.counters.ip_tx += 1;
+            self.loopback.push_back(data);
+            return;
+        }
+        match self.routes.lookup(dst) {
+            Some(hop) if self.ifaces[hop.iface.0].up => self.enqueue_or_drop(OutPacket {
+                iface: hop.iface,
+                next_hop: hop.addr,
+                data,
+            }),
+            _ => self.counters.drop(DropReason::NoRoute),
+        }
+    }
+
+    fn tcp_deliver(&mut self, now: Instant, h: SocketHandle, seg: &TcpRepr<'_>) {
+        let Ok(TcpSocket {
+            role: TcpRole::Stream(s),
+            ..
+        }) = self.tcp_mut(h)
+        else {
+            return;
+        };
+        s.conn.on_segment(now, seg);
+        s.wake();
+        let promoted = s.parent.is_some()
+            && s.conn.state().is_synchronized()
+            && s.conn.state() != State::SynReceived;
+        let parent = s.parent;
+        if promoted {
+            if let Some(p) = parent {
+                self.tcp_promote(p, h);
+            }
+        }
+        self.tcp_touch(h);
+    }
+
+    /// A child finished its handshake: from the SYN queue to the accept
+    /// queue.
+    fn tcp_promote(&mut self, parent: SocketHandle, child: SocketHandle) {
+        if let Ok(TcpSocket {
+            role: TcpRole::Listener(l),
+            ..
+        }) = self.tcp_mut(parent)
+        {
+            if let Some(i) = l.embryonic.iter().position(|&c| c == child) {
+                l.embryonic.swap_remove(i);
+                l.accept_queue.push_back(child);
+                if let Some(w) = l.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    fn tcp_listen_input(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr<'_>,
+    ) {
+        // RFC 9293 §3.10.7.2, LISTEN state.
+        if seg.rst {
+            return;
+        }
+        let owner = self.sockets[lh].owner;
+        let Ok(TcpSocket {
+            role: TcpRole::Listener(l),
+            config,
+            ..
+        }) = self.tcp_mut(lh)
+        else {
+            return;
+        };
+        let config = config.clone();
+        let (backlog, queued, embryonic) = (l.backlog, l.accept_queue.len(), l.embryonic.len());
+        let route_mss = self.route_mss(now, *remote.ip());
+        if let Some(ack) = seg.ack_number {
+            // Not a SYN: the ACK completing a SYN-cookie handshake, or junk.
+            let mss = if seg.syn {
+                None
+            } else {
+                self.syn_cookies.check(now, local, remote, seg)
+            };
+            let Some(mss) = mss else {
+                return self.tcp_reset(local, remote, seg);
+            };
+            if queued >= backlog {
+                return self.counters.drop(DropReason::TcpListenOverflow);
+            }
+            let conn = Connection::from_cookie(
+                now,
+                local,
+                remote,
+                seg,
+                ack - 1,
+                seg.seq_number - 1,
+                mss.min(route_mss),
+                &config,
+            );
+            self.counters.tcp_syncookies_accepted += 1;
+            let child = self.tcp_child(owner, config, conn, lh);
+            self.tcp_register(child, (local, remote));
+            self.tcp_promote_new(lh, child);
+            self.tcp_touch(child);
+            return;
+        }
+        if !seg.syn {
+            return; // RFC 9293: anything else in LISTEN is dropped
+        }
+        // A full accept queue drops the SYN (the client retries), as Linux.
+        if queued >= backlog {
+            return self.counters.drop(DropReason::TcpListenOverflow);
+        }
+        if embryonic >= self.config.tcp_max_syn_backlog {
+            // RFC 4987 §3.6: the SYN queue is full; answer statelessly.
+            let synack = self
+                .syn_cookies
+                .synack(now, local, remote, seg, route_mss, &config);
+            self.counters.tcp_syncookies_sent += 1;
+            return self.tcp_emit(local, remote, &synack);
+        }
+        let iss = self.isn.isn(now, local, remote);
+        let conn = Connection::accept(now, local, remote, seg, iss, route_mss, &config);
+        let child = self.tcp_child(owner, config, conn, lh);
+        self.tcp_register(child, (local, remote));
+        if let Ok(TcpSocket {
+            role: TcpRole::Listener(l),
+            ..
+        }) = self.tcp_mut(lh)
+        {
+            l.embryonic.push(child);
+        }
+        self.tcp_touch(child);
+    }
+
+    fn tcp_promote_new(&mut self, lh: SocketHandle, child: SocketHandle) {
+        if let Ok(TcpSocket {
+            role: TcpRole::Listener(l),
+            ..
+        }) = self.tcp_mut(lh)
+        {
+            l.accept_queue.push_back(child);
+            if let Some(w) = l.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    fn tcp_child(
+        &mut self,
+        owner: crate::ProcessId,
+        config: TcpConfig,
+        conn: Connection,
+        parent: SocketHandle,
+    ) -> SocketHandle {
+        self.sockets.insert(crate::socket::SocketEntry {
+            owner,
+            socket: Socket::Tcp(TcpSocket {
+                bound: None,
+                config,
+                role: TcpRole::Stream(Box::new(Stream::new(conn, Some(parent)))),
+            }),
+        })
+    }
+
+    fn route_mss(&mut self, now: Instant, dst: Ipv4Addr) -> u16 {
+        let mtu = if self.is_local_unicast(dst) {
+            65535
+        } else {
+            match self.routes.lookup(dst) {
+                Some(hop) => self.path_mtu(now, hop.iface, dst),
+                None => 576,
+            }
+        };
+        mtu.saturating_sub(40).clamp(88, 65495) as u16
+    }
+
+    fn tcp_register(&mut self, h: SocketHandle, tuple: FourTuple) {
+        self.tcp_conns.insert(tuple, h);
+        *self.tcp_port_users.entry(tuple.0.port()).or_insert(0) += 1;
+    }
+
+    fn tcp_unregister(&mut self, tuple: FourTuple) {
+        if self.tcp_conns.remove(&tuple).is_some() {
+            if let Some(n) = self.tcp_port_users.get_mut(&tuple.0.port()) {
+                *n -= 1;
+                if *n == 0 {
+                    self.tcp_port_users.remove(&tuple.0.port());
+                }
+            }
+        }
+    }
+
+    // ----- output and timers -------------------------------------------
+
+    /// Marks a connection as having output or timer work now.
+    pub(crate) fn tcp_touch(&mut self, h: SocketHandle) {
+        if let Ok(TcpSocket {
+            role: TcpRole::Stream(s),
+            ..
+        }) = self.tcp_mut(h)
+        {
+            if !s.dirty {
+                s.dirty = true;
+                self.tcp_dirty.push_back(h);
+            }
+        }
+    }
+
+    /// Runs due connection timers.
+    pub(crate) fn tcp_poll_timers(&mut self, now: Instant) {
+        while let Some(&(at, h)) = self.tcp_timers.first() {
+            if at > now {
+                break;
+            }
+            self.tcp_timers.pop_first();
+            if let Ok(TcpSocket {
+                role: TcpRole::Stream(s),
+                ..
+            }) = self.tcp_mut(h)
+            {
+                s.timer = None;
+                s.conn.on_timer(now);
+                s.wake();
+            }
+            self.tcp_touch(h);
+        }
+        self.tcp_flush(now);
+    }
+
+    pub(crate) fn tcp_poll_at(&self) -> Option<Instant> {
+        if !self.tcp_dirty.is_empty() {
+            return Some(Instant::ZERO);
+        }
+        self.tcp_timers.first().map(|&(t, _)| t)
+    }
+
+    /// Sends what every touched connection owes, as far as the transmit
+    /// queue has room; re-arms their timers; retires closed ones.
+    pub(crate) fn tcp_flush(&mut self, now: Instant) {
+        let mut blocked = Vec::new();
+        while let Some(h) = self.tcp_dirty.pop_front() {
+            if !self.tcp_transmit(now, h) {
+                blocked.push(h);
+            }
+        }
+        // Connections that met a full transmit queue try again on the next
+        // poll, after the driver has drained it.
+        self.tcp_dirty.extend(blocked);
+    }
+
+    /// One connection's output. False if it stopped for lack of room.
+    fn tcp_transmit(&mut self, now: Instant, h: SocketHandle) -> bool {
+        let ttl = self.config.default_ttl;
+        let room = self.config.tx_queue_len.saturating_sub(self.tx_queue.len());
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut ident = self.next_ident;
+        let Ok(TcpSocket {
+            role: TcpRole::Stream(s),
+            ..
+        }) = self.tcp_mut(h)
+        else {
+            return true;
+        };
+        let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
+        let mut blocked = false;
+        loop {
+            if out.len() >= room {
+                blocked = true;
+                break;
+            }
+            let mut datagram = None;
+            let more = s.conn.poll_transmit(now, |seg| {
+                ident = ident.wrapping_add(1);
+                datagram = Some(tcp_datagram(*local.ip(), *remote.ip(), ident, ttl, seg));
+            });
+            out.extend(datagram);
+            if !more {
+                break;
+            }
+        }
+        s.dirty = blocked;
+        if blocked {
+            // keep `dirty` true: the caller re-queues it
+        }
+        let closed = s.conn.is_closed() && !blocked;
+        let old_timer = s.timer;
+        let mut next = if closed { None } else { s.conn.poll_at() };
+        if let Some(t) = next {
+            // Output that is due "now" was just drained; what remains is a
+            // timer, strictly later (guards against a busy loop).
+            if t <= now && !blocked {
+                next = Some(now + Duration::from_micros(1));
+            }
+        }
+        s.timer = next;
+        let orphaned = s.orphaned;
+        let parent = s.parent;
+        if closed {
+            s.wake();
+        }
+        self.next_ident = ident;
+        if old_timer != next {
+            if let Some(t) = old_timer {
+                self.tcp_timers.remove(&(t, h));
+            }
+            if let Some(t) = next {
+                self.tcp_timers.insert((t, h));
+            }
+        }
+        for data in out {
+            self.tcp_output(data);
+        }
+        if closed {
+            self.tcp_retire(h, (local, remote), orphaned, parent);
+        }
+        !blocked
+    }
+
+    /// A connection reached CLOSED: free its 4-tuple; drop the socket if
+    /// nobody holds it (orphaned, or an embryonic child of a listener).
+    fn tcp_retire(
+        &mut self,
+        h: SocketHandle,
+        tuple: FourTuple,
+        orphaned: bool,
+        parent: Option<SocketHandle>,
+    ) {
+        let registered =
+            matches!(self.tcp_ref(h).map(|s| &s.role), Ok(TcpRole::Stream(s)) if s.registered);
+        if registered {
+            self.tcp_unregister(tuple);
+            if let Ok(TcpSocket {
+                role: TcpRole::Stream(s),
+                ..
+            }) = self.tcp_mut(h)
+            {
+                s.registered = false;
+            }
+        }
+        let mut drop_socket = orphaned;
+        if let Some(p) = parent {
+            if let Ok(TcpSocket {
+                role: TcpRole::Listener(l),
+                ..
+            }) = self.tcp_mut(p)
+            {
+                // Reset before the handshake finished: it leaves the SYN
+                // queue. Already in the accept queue: `accept` returns it
+                // and the owner sees the reset, as on Linux.
+                if let Some(i) = l.embryonic.iter().position(|&c| c == h) {
+                    l.embryonic.swap_remove(i);
+                    drop_socket = true;
+                }
+            } else {
+                drop_socket = true;
+            }
+        }
+        if drop_socket {
+            self.sockets.remove(h);
+        }
+    }
+
+    /// `close` of a TCP socket: streams finish (FIN, or RST with unread
+    /// data) in the background; listeners reset what they had not handed
+    /// out.
+    pub(crate) fn tcp_close(&mut self, h: SocketHandle) -> io::Result<()> {
+        let sock = self.tcp_mut(h)?;
+        if let Some(b) = sock.bound.take() {
+            self.tcp_ports.remove(b);
+        }
+        let sock = self.tcp_mut(h)?;
+        match std::mem::replace(&mut sock.role, TcpRole::Idle) {
+            TcpRole::Idle => {
+                self.sockets.remove(h);
+            }
+            TcpRole::Listener(l) => {
+                self.sockets.remove(h);
+                // Linux: closing a listener resets the connections still in
+                // its queues.
+                for child in l.embryonic.into_iter().chain(l.accept_queue) {
+                    if let Ok(TcpSocket {
+                        role: TcpRole::Stream(s),
+                        ..
+                    }) = self.tcp_mut(child)
+                    {
+                        s.conn.abort();
+                        s.orphaned = true;
+                        s.parent = None;
+                    }
+                    self.tcp_touch(child);
+                }
+            }
+            TcpRole::Stream(mut s) => {
+                if s.orphaned {
+                    return Err(not_found());
+                }
+                s.conn.close();
+                s.orphaned = true;
+                s.wake();
+                self.tcp_mut(h)?.role = TcpRole::Stream(s);
+                self.tcp_touch(h);
+            }
+        }
+        Ok(())
+    }
+
+    /// Readiness of a TCP socket: (readable, writable, error).
+    pub(crate) fn tcp_readiness(&self, h: SocketHandle) -> io::Result<(bool, bool, bool)> {
+        Ok(match &self.tcp_ref(h)?.role {
+            TcpRole::Idle => (false, false, false),
+            TcpRole::Listener(l) => (!l.accept_queue.is_empty(), false, false),
+            TcpRole::Stream(s) => {
+                let err = s.conn.error().is_some();
+                let established = s.conn.state().is_synchronized();
+                (
+                    s.conn.can_recv() || s.read_shut,
+                    (s.conn.can_send() && established) || err,
+                    err,
+                )
+            }
+        })
+    }
+
+    pub(crate) fn tcp_register_waker(
+        &mut self,
+        h: SocketHandle,
+        waker: &Waker,
+        send: bool,
+    ) -> io::Result<()> {
+        match &mut self.tcp_mut(h)?.role {
+            TcpRole::Idle => {}
+            TcpRole::Listener(l) => l.waker = Some(waker.clone()),
+            TcpRole::Stream(s) if send => s.tx_waker = Some(waker.clone()),
+            TcpRole::Stream(s) => s.rx_waker = Some(waker.clone()),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn tcp_local_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
+        let sock = self.tcp_ref(h)?;
+        Ok(match &sock.role {
+            TcpRole::Stream(s) => s.conn.local_addr(),
+            _ => sock
+                .bound
+                .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+        })
+    }
+
+    pub(crate) fn tcp_peer_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
+        Ok(self.stream_ref(h)?.conn.remote_addr())
+    }
+}
+
+impl Stream {
+    fn new(conn: Connection, parent: Option<SocketHandle>) -> Stream {
+        Stream {
+            conn,
+            parent,
+            orphaned: false,
+            read_shut: false,
+            registered: true,
+            dirty: false,
+            timer: None,
+            rx_waker: None,
+            tx_waker: None,
+        }
+    }
+}

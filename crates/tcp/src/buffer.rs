@@ -1,0 +1,245 @@
+//! Bounded byte buffers between the application and the connection.
+//!
+//! * [`SendBuffer`]: bytes written by the application and not yet
+//!   acknowledged. Offset 0 is the oldest unacknowledged byte (`snd_una`'s
+//!   data). Segments borrow contiguous slices of it, so transmission is
+//!   zero-copy.
+//! * [`RecvBuffer`]: a ring holding bytes received in order but not yet read
+//!   (the "readable" prefix) *and* out-of-order bytes written in place past
+//!   it, so reassembly needs no second copy and memory stays bounded by the
+//!   buffer capacity (which is also what we advertise as window).
+
+use std::collections::VecDeque;
+
+/// Send-side buffer, bounded by a capacity that may grow (never shrinks
+/// below what it holds).
+#[derive(Debug, Clone)]
+pub struct SendBuffer {
+    data: VecDeque<u8>,
+    capacity: usize,
+}
+
+impl SendBuffer {
+    pub fn new(capacity: usize) -> SendBuffer {
+        SendBuffer {
+            data: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.data.len())
+    }
+
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(self.data.len());
+    }
+
+    /// Appends as much of `bytes` as fits; returns how much did.
+    pub fn write(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.free());
+        self.data.extend(&bytes[..n]);
+        n
+    }
+
+    /// Drops `n` acknowledged bytes from the front.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.data.len());
+        self.data.drain(..n);
+    }
+
+    /// Makes `[offset, offset+len)` contiguous in memory so that
+    /// [`SendBuffer::slice`] can borrow it. Rotates the ring only when the
+    /// range straddles the wrap point, which happens once per capacity's
+    /// worth of data: amortised O(1) per byte.
+    pub fn prepare(&mut self, offset: usize, len: usize) {
+        let (a, _) = self.data.as_slices();
+        if offset < a.len() && offset + len > a.len() {
+            self.data.make_contiguous();
+        }
+    }
+
+    /// The bytes `[offset, offset+len)`, clamped to what is buffered.
+    /// Contiguous after [`SendBuffer::prepare`]; otherwise may be shorter.
+    pub fn slice(&self, offset: usize, len: usize) -> &[u8] {
+        let (a, b) = self.data.as_slices();
+        if offset < a.len() {
+            let end = (offset + len).min(a.len());
+            &a[offset..end]
+        } else {
+            let off = offset - a.len();
+            if off >= b.len() {
+                return &[];
+            }
+            let end = (off + len).min(b.len());
+            &b[off..end]
+        }
+    }
+}
+
+/// Receive-side ring buffer with in-place out-of-order storage.
+#[derive(Debug, Clone)]
+pub struct RecvBuffer {
+    storage: Vec<u8>,
+    /// Index of the first readable byte.
+    head: usize,
+    /// Readable (in-order) bytes.
+    len: usize,
+}
+
+impl RecvBuffer {
+    pub fn new(capacity: usize) -> RecvBuffer {
+        RecvBuffer {
+            storage: vec![0; capacity],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.storage.len()
+    }
+
+    /// In-order bytes waiting for the application.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Room after the readable bytes: the receive window we may offer.
+    pub fn window(&self) -> usize {
+        self.storage.len() - self.len
+    }
+
+    /// Writes `bytes` at `offset` past the readable end (0 = the next
+    /// in-order byte) without making them readable. Bytes past the capacity
+    /// are dropped; returns how many were stored.
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
+        let cap = self.storage.len();
+        if cap == 0 || offset >= self.window() {
+            return 0;
+        }
+        let n = bytes.len().min(self.window() - offset);
+        let start = (self.head + self.len + offset) % cap;
+        let first = n.min(cap - start);
+        self.storage[start..start + first].copy_from_slice(&bytes[..first]);
+        self.storage[..n - first].copy_from_slice(&bytes[first..n]);
+        n
+    }
+
+    /// Makes `n` more bytes (previously written with `write_at`) readable.
+    pub fn commit(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.storage.len());
+    }
+
+    /// Copies readable bytes into `buf`, consuming them.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let cap = self.storage.len();
+        let n = buf.len().min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        let first = n.min(cap - self.head);
+        buf[..first].copy_from_slice(&self.storage[self.head..self.head + first]);
+        buf[first..n].copy_from_slice(&self.storage[..n - first]);
+        self.head = (self.head + n) % cap;
+        self.len -= n;
+        n
+    }
+
+    /// Grows the ring to `capacity`, keeping readable bytes and the first
+    /// `keep` bytes of out-of-order space in place (auto-tuning).
+    pub fn grow(&mut self, capacity: usize, keep: usize) {
+        let cap = self.storage.len();
+        if capacity <= cap {
+            return;
+        }
+        let total = (self.len + keep).min(cap);
+        let mut storage = vec![0; capacity];
+        for (i, slot) in storage.iter_mut().take(total).enumerate() {
+            *slot = self.storage[(self.head + i) % cap];
+        }
+        self.storage = storage;
+        self.head = 0;
+    }
+
+    /// Discards everything (RST received).
+    pub fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_buffer_bounded_and_contiguous() {
+        let mut b = SendBuffer::new(8);
+        assert_eq!(b.write(b"abcdef"), 6);
+        assert_eq!(b.write(b"ghij"), 2);
+        assert_eq!(b.free(), 0);
+        b.consume(5);
+        assert_eq!(b.write(b"klmno"), 5);
+        // "fgh" + "klmno" likely wraps; prepare makes any range contiguous.
+        b.prepare(0, 8);
+        assert_eq!(b.slice(0, 8), b"fghklmno");
+        assert_eq!(b.slice(6, 10), b"no");
+        assert_eq!(b.slice(9, 1), b"");
+        b.set_capacity(2);
+        assert_eq!(b.capacity(), 8, "never below what it holds");
+    }
+
+    #[test]
+    fn recv_buffer_out_of_order_in_place() {
+        let mut r = RecvBuffer::new(8);
+        assert_eq!(r.write_at(3, b"def"), 3);
+        assert_eq!(r.write_at(0, b"abc"), 3);
+        r.commit(6);
+        assert_eq!(r.window(), 2);
+        let mut out = [0; 4];
+        assert_eq!(r.read(&mut out), 4);
+        assert_eq!(&out, b"abcd");
+        // wraps around the end of storage
+        assert_eq!(r.write_at(0, b"ghijklmn"), 6);
+        r.commit(6);
+        let mut out = [0; 16];
+        assert_eq!(r.read(&mut out), 8);
+        assert_eq!(&out[..8], b"efghijkl");
+        assert_eq!(r.write_at(9, b"x"), 0, "past capacity");
+    }
+
+    #[test]
+    fn recv_buffer_grows_keeping_data() {
+        let mut r = RecvBuffer::new(6);
+        r.write_at(0, b"ab");
+        r.commit(2);
+        let mut out = [0; 1];
+        r.read(&mut out);
+        r.write_at(0, b"cd");
+        r.commit(2);
+        r.write_at(1, b"z");
+        r.grow(16, 2);
+        assert_eq!(r.capacity(), 16);
+        r.commit(2);
+        let mut out = [0; 8];
+        assert_eq!(r.read(&mut out), 5);
+        assert_eq!(&out[..5], b"bcd\0z");
+    }
+}

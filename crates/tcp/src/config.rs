@@ -1,0 +1,117 @@
+//! Tunables of a connection. `Default` gives Linux's values (net.ipv4.tcp_*
+//! sysctls and socket defaults), so behaviour matches what `ss -ti` on a
+//! stock kernel would show.
+
+use sockstack_time::Duration;
+
+/// Which congestion controller a connection runs (see [`crate::congestion`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CongestionAlgorithm {
+    /// RFC 9438 CUBIC, Linux's default.
+    #[default]
+    Cubic,
+    /// RFC 5681 / RFC 6582 NewReno.
+    NewReno,
+}
+
+/// Keepalive parameters (RFC 1122 §4.2.3.6): probe after `idle` without
+/// traffic, then every `interval`, give up after `count` unanswered probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub idle: Duration,
+    pub interval: Duration,
+    pub count: u32,
+}
+
+impl Default for Keepalive {
+    /// Linux: tcp_keepalive_time 7200 s, intvl 75 s, probes 9.
+    fn default() -> Keepalive {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            count: 9,
+        }
+    }
+}
+
+/// Per-connection configuration. Copied into the connection at open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpConfig {
+    /// MSS we advertise, further clamped to the route's MSS (RFC 9293 §3.7.1).
+    pub mss: u16,
+    /// Receive buffer: initial size and auto-tuning ceiling (Linux
+    /// `tcp_rmem[1]`, `tcp_rmem[2]`).
+    pub rcv_buf: usize,
+    pub rcv_buf_max: usize,
+    /// Send buffer: initial size and growth ceiling (`tcp_wmem[1]`, `tcp_wmem[2]`).
+    pub snd_buf: usize,
+    pub snd_buf_max: usize,
+    /// Disable Nagle (TCP_NODELAY).
+    pub nodelay: bool,
+    /// Opt-in keepalive (SO_KEEPALIVE).
+    pub keepalive: Option<Keepalive>,
+    /// TIME-WAIT duration, 2·MSL (Linux: fixed 60 s).
+    pub time_wait: Duration,
+    /// FIN-WAIT-2 timeout for connections closed with `close()` (tcp_fin_timeout).
+    pub fin_wait2_timeout: Duration,
+    /// RTO bounds and initial value (RFC 6298 §2; Linux TCP_RTO_MIN 200 ms,
+    /// TCP_RTO_MAX 120 s, TCP_TIMEOUT_INIT 1 s).
+    pub rto_min: Duration,
+    pub rto_max: Duration,
+    pub rto_initial: Duration,
+    /// Delayed-ACK timeout (Linux TCP_DELACK_MIN 40 ms); clamped to the
+    /// RFC 1122 §4.2.3.2 bound of 500 ms.
+    pub delayed_ack: Duration,
+    pub congestion: CongestionAlgorithm,
+    /// Offer/accept SACK (RFC 2018), Timestamps and Window Scale (RFC 7323).
+    pub sack: bool,
+    pub timestamps: bool,
+    pub window_scale: bool,
+    /// SYN retransmissions before giving up (tcp_syn_retries 6).
+    pub syn_retries: u32,
+    /// SYN-ACK retransmissions (tcp_synack_retries 5).
+    pub synack_retries: u32,
+    /// Data retransmissions before giving up (tcp_retries2 15).
+    pub retries: u32,
+    /// Initial congestion window in segments (RFC 6928: 10).
+    pub initial_cwnd: u32,
+    /// Challenge ACKs allowed per second (RFC 5961 §7; Linux
+    /// tcp_challenge_ack_limit).
+    pub challenge_ack_limit: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> TcpConfig {
+        TcpConfig {
+            mss: 1460,
+            rcv_buf: 128 * 1024,
+            rcv_buf_max: 6 * 1024 * 1024,
+            snd_buf: 16 * 1024,
+            snd_buf_max: 4 * 1024 * 1024,
+            nodelay: false,
+            keepalive: None,
+            time_wait: Duration::from_secs(60),
+            fin_wait2_timeout: Duration::from_secs(60),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
+            rto_initial: Duration::from_secs(1),
+            delayed_ack: Duration::from_millis(40),
+            congestion: CongestionAlgorithm::Cubic,
+            sack: true,
+            timestamps: true,
+            window_scale: true,
+            syn_retries: 6,
+            synack_retries: 5,
+            retries: 15,
+            initial_cwnd: 10,
+            challenge_ack_limit: 1000,
+        }
+    }
+}
+
+impl TcpConfig {
+    /// The delayed-ACK timeout actually used: never above RFC 1122's 500 ms.
+    pub(crate) fn delack(&self) -> Duration {
+        self.delayed_ack.min(Duration::from_millis(500))
+    }
+}

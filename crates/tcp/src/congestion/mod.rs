@@ -1,0 +1,73 @@
+//! Congestion control: one trait, two algorithms.
+//!
+//! The connection owns loss *detection* and recovery (RFC 5681 §3.2,
+//! RFC 6582, RFC 6675) and tells the controller what happened; the
+//! controller owns `cwnd` and `ssthresh` and how they evolve: slow start and
+//! congestion avoidance growth, the multiplicative decrease on a loss event,
+//! and the collapse to one segment after an RTO. All quantities are bytes.
+
+use core::fmt;
+use sockstack_time::{Duration, Instant};
+
+mod cubic;
+mod newreno;
+
+pub use cubic::Cubic;
+pub use newreno::NewReno;
+
+use crate::config::CongestionAlgorithm;
+
+pub trait CongestionControl: fmt::Debug + Send {
+    /// Name as `ss -ti` prints it ("cubic", "reno").
+    fn name(&self) -> &'static str;
+    /// Congestion window, bytes.
+    fn cwnd(&self) -> usize;
+    /// Slow-start threshold, bytes (`usize::MAX` until the first loss).
+    fn ssthresh(&self) -> usize;
+    /// `acked` new bytes were cumulatively acknowledged outside loss
+    /// recovery while the sender was cwnd-limited. `srtt` is the smoothed
+    /// RTT (or a default before the first sample).
+    fn on_ack(&mut self, now: Instant, acked: usize, srtt: Duration);
+    /// A loss was detected by duplicate ACKs / SACK: fast recovery begins
+    /// (RFC 5681 §3.2 step 2, RFC 9438 §4.6). `flight` is the data
+    /// outstanding when the loss was detected.
+    fn on_congestion_event(&mut self, now: Instant, flight: usize);
+    /// Fast recovery ended (the recovery point was acknowledged).
+    fn on_recovery_exit(&mut self, now: Instant);
+    /// The retransmission timer expired (RFC 5681 §3.1 eq. 4, loss window).
+    fn on_rto(&mut self, now: Instant, flight: usize);
+    /// The sender's MSS changed (after the handshake, or PMTU discovery).
+    fn set_mss(&mut self, mss: usize);
+    /// RFC 5681 §4.1: after an idle period longer than the RTO, restart
+    /// from at most `restart_window` (the initial window); ssthresh stays.
+    fn restart_after_idle(&mut self, now: Instant, restart_window: usize);
+}
+
+/// Builds the controller chosen in the configuration.
+pub fn new_controller(
+    algorithm: CongestionAlgorithm,
+    mss: usize,
+    initial_cwnd_segments: u32,
+) -> Box<dyn CongestionControl> {
+    match algorithm {
+        CongestionAlgorithm::Cubic => Box::new(Cubic::new(mss, initial_cwnd_segments)),
+        CongestionAlgorithm::NewReno => Box::new(NewReno::new(mss, initial_cwnd_segments)),
+    }
+}
+
+/// RFC 5681 §3.1 slow start with RFC 3465 byte counting, Linux style:
+/// grow by the bytes acked but not past ssthresh; returns what is left of
+/// `acked` for congestion avoidance.
+pub(crate) fn slow_start(cwnd: &mut usize, ssthresh: usize, acked: usize) -> usize {
+    if *cwnd >= ssthresh {
+        return acked;
+    }
+    let inc = acked.min(ssthresh - *cwnd);
+    *cwnd += inc;
+    acked - inc
+}
+
+/// RFC 5681 §3.1 eq. 3: after a loss, ssthresh = max(FlightSize / 2, 2·SMSS).
+pub(crate) fn half_flight(flight: usize, mss: usize) -> usize {
+    (flight / 2).max(2 * mss)
+}

@@ -1,0 +1,138 @@
+//! NewReno's window arithmetic (RFC 5681 §3.1, RFC 6582 §3.2): slow start,
+//! additive increase of one SMSS per cwnd of data acknowledged, halving on
+//! loss. The recovery episode itself (partial ACKs) is driven by the
+//! connection.
+
+use super::{half_flight, slow_start, CongestionControl};
+use sockstack_time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct NewReno {
+    mss: usize,
+    cwnd: usize,
+    ssthresh: usize,
+    /// Bytes acknowledged toward the next one-SMSS increase (RFC 5681 §3.1,
+    /// the byte-counting form of "cwnd += SMSS*SMSS/cwnd").
+    bytes_acked: usize,
+}
+
+impl NewReno {
+    pub fn new(mss: usize, initial_cwnd_segments: u32) -> NewReno {
+        let mss = mss.max(1);
+        NewReno {
+            mss,
+            cwnd: mss * initial_cwnd_segments.max(1) as usize,
+            ssthresh: usize::MAX,
+            bytes_acked: 0,
+        }
+    }
+}
+
+impl CongestionControl for NewReno {
+    fn name(&self) -> &'static str {
+        "reno"
+    }
+
+    fn cwnd(&self) -> usize {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> usize {
+        self.ssthresh
+    }
+
+    fn on_ack(&mut self, _now: Instant, acked: usize, _srtt: Duration) {
+        let rest = slow_start(&mut self.cwnd, self.ssthresh, acked);
+        if rest == 0 || self.cwnd < self.ssthresh {
+            return;
+        }
+        // Congestion avoidance: one SMSS per cwnd's worth of ACKed bytes.
+        self.bytes_acked += rest;
+        while self.bytes_acked >= self.cwnd {
+            self.bytes_acked -= self.cwnd;
+            self.cwnd += self.mss;
+        }
+    }
+
+    fn on_congestion_event(&mut self, _now: Instant, flight: usize) {
+        self.ssthresh = half_flight(flight, self.mss);
+        self.cwnd = self.ssthresh;
+        self.bytes_acked = 0;
+    }
+
+    fn on_recovery_exit(&mut self, _now: Instant) {
+        // RFC 6582 §3.2 step 3 (full ACK): deflate to ssthresh.
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_rto(&mut self, _now: Instant, flight: usize) {
+        self.ssthresh = half_flight(flight, self.mss);
+        self.cwnd = self.mss; // RFC 5681 §3.1: LW = 1 segment
+        self.bytes_acked = 0;
+    }
+
+    fn restart_after_idle(&mut self, _now: Instant, restart_window: usize) {
+        self.cwnd = self.cwnd.min(restart_window.max(self.mss));
+        self.bytes_acked = 0;
+    }
+
+    fn set_mss(&mut self, mss: usize) {
+        let segs = (self.cwnd / self.mss).max(1);
+        self.mss = mss.max(1);
+        self.cwnd = segs * self.mss;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1000;
+    const RTT: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn slow_start_doubles_per_rtt() {
+        let mut r = NewReno::new(MSS, 10);
+        assert_eq!(r.cwnd(), 10 * MSS);
+        // One RTT: every segment of the window acknowledged.
+        for _ in 0..10 {
+            r.on_ack(Instant::ZERO, MSS, RTT);
+        }
+        assert_eq!(r.cwnd(), 20 * MSS);
+    }
+
+    #[test]
+    fn congestion_avoidance_one_mss_per_rtt() {
+        let mut r = NewReno::new(MSS, 10);
+        r.on_congestion_event(Instant::ZERO, 40 * MSS);
+        assert_eq!(r.ssthresh(), 20 * MSS);
+        assert_eq!(r.cwnd(), 20 * MSS);
+        for _ in 0..20 {
+            r.on_ack(Instant::ZERO, MSS, RTT);
+        }
+        assert_eq!(r.cwnd(), 21 * MSS);
+        for _ in 0..10 {
+            r.on_ack(Instant::ZERO, MSS, RTT);
+        }
+        assert_eq!(r.cwnd(), 21 * MSS, "not yet a full window");
+    }
+
+    #[test]
+    fn loss_reactions() {
+        let mut r = NewReno::new(MSS, 10);
+        r.on_congestion_event(Instant::ZERO, 3 * MSS);
+        assert_eq!(r.ssthresh(), 2 * MSS, "floor of 2 SMSS");
+        r.on_recovery_exit(Instant::ZERO);
+        assert_eq!(r.cwnd(), 2 * MSS);
+        r.on_rto(Instant::ZERO, 30 * MSS);
+        assert_eq!(r.cwnd(), MSS);
+        assert_eq!(r.ssthresh(), 15 * MSS);
+        // slow start again up to ssthresh, then linear
+        for _ in 0..14 {
+            r.on_ack(Instant::ZERO, MSS, RTT);
+        }
+        assert_eq!(r.cwnd(), 15 * MSS);
+        r.on_ack(Instant::ZERO, MSS, RTT);
+        assert_eq!(r.cwnd(), 15 * MSS);
+    }
+}

@@ -1,0 +1,714 @@
+//! Segment arrival: RFC 9293 §3.10.7 "SEGMENT ARRIVES", step by step, with
+//! the RFC 7323 PAWS check, the RFC 5961 defences (challenge ACKs for
+//! in-window RSTs and SYNs and for old ACKs), RFC 5681 duplicate-ACK
+//! counting and the entry into fast recovery (RFC 6582 / RFC 6675).
+
+use crate::tcb::Connection;
+use crate::State;
+use sockstack_time::{Duration, Instant};
+use sockstack_wire::{SeqNumber, TcpRepr};
+use std::io;
+
+/// RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness.
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// The RST answering a segment that has no business here (RFC 9293
+/// §3.10.7.1, the CLOSED-state rule, also used for a bad ACK in SYN-SENT
+/// and SYN-RECEIVED): `<SEQ=SEG.ACK><CTL=RST>` if the segment had ACK,
+/// else `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`. Never answers a RST.
+///
+/// The stack uses this for segments that match no connection or listener.
+pub fn rst_reply(seg: &TcpRepr<'_>) -> Option<TcpRepr<'static>> {
+    if seg.rst {
+        return None;
+    }
+    let mut r = TcpRepr {
+        src_port: seg.dst_port,
+        dst_port: seg.src_port,
+        rst: true,
+        ..TcpRepr::default()
+    };
+    match seg.ack_number {
+        Some(ack) => r.seq_number = ack,
+        None => {
+            r.seq_number = SeqNumber(0);
+            r.ack_number = Some(seg.seq_number + seg.segment_len());
+        }
+    }
+    Some(r)
+}
+
+impl Connection {
+    /// A segment for this connection arrived (checksum verified, 4-tuple
+    /// matched by the stack). Never panics; bad segments are dropped or
+    /// answered as the RFCs say and counted in [`Connection::stats`].
+    pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        self.last_now = self.last_now.max(now);
+        self.stats.segs_in += 1;
+        if !seg.payload.is_empty() {
+            self.stats.data_segs_in += 1;
+        }
+        if seg.rst {
+            self.stats.rst_received += 1;
+        }
+        match self.state {
+            // RFC 9293 §3.10.7.1
+            State::Closed => {
+                self.stats.dropped_segments += 1;
+                if self.rst_pending.is_none() {
+                    self.rst_pending = rst_reply(seg);
+                }
+            }
+            // A Connection is never LISTEN; listeners belong to the stack.
+            State::Listen => self.stats.dropped_segments += 1,
+            State::SynSent => self.on_segment_syn_sent(now, seg),
+            _ => self.on_segment_synchronized(now, seg),
+        }
+    }
+
+    fn drop_seg(&mut self) {
+        self.stats.dropped_segments += 1;
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn on_segment_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // First, check the ACK bit.
+        let mut ack_ok = false;
+        if let Some(ack) = seg.ack_number {
+            if ack.le(self.iss) || ack.gt(self.snd_nxt) {
+                if !seg.rst {
+                    self.rst_pending = rst_reply(seg);
+                }
+                return self.drop_seg();
+            }
+            ack_ok = ack.ge(self.snd_una);
+        }
+        // Second, the RST bit: only with an acceptable ACK (RFC 5961 §3.2
+        // leaves SYN-SENT to this rule).
+        if seg.rst {
+            if ack_ok {
+                self.reset_by_peer(Some(io::ErrorKind::ConnectionRefused));
+            } else {
+                self.drop_seg();
+            }
+            return;
+        }
+        // Fourth, the SYN bit.
+        if !seg.syn {
+            return self.drop_seg();
+        }
+        self.take_syn_options(now, seg);
+        self.irs = seg.seq_number;
+        self.rcv_nxt = seg.seq_number + 1;
+        self.rcv_adv = self.rcv_nxt;
+        // RFC 7323 §2.2: a SYN's window is not scaled.
+        self.snd_wnd = usize::from(seg.window_len);
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl1 = seg.seq_number;
+        match seg.ack_number {
+            Some(ack) if ack_ok => {
+                self.snd_una = ack;
+                self.snd_wl2 = ack;
+                self.rtt_sample_on_ack(now, ack, seg);
+                self.timers.rto = None;
+                self.syn_pending = false;
+                self.establish(now);
+                self.ack_pending = true;
+                // Data on a SYN-ACK is processed from step six on.
+                if !seg.payload.is_empty() || seg.fin {
+                    self.process_text_and_fin(now, seg);
+                }
+            }
+            _ => {
+                // Simultaneous open (RFC 9293 §3.5 Figure 8): SYN-RECEIVED,
+                // answer with SYN-ACK (our SYN again, now acknowledging
+                // theirs). Any data is dropped and will be retransmitted.
+                self.state = State::SynReceived;
+                self.syn_pending = true;
+                self.snd_wl2 = self.snd_una;
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4, states SYN-RECEIVED through TIME-WAIT.
+    fn on_segment_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // Simultaneous open (RFC 9293 §3.5 Figure 8): the peer's SYN-ACK
+        // reaches us in SYN-RECEIVED. Its SYN is the one we already
+        // acknowledged, so it is entirely "old" by the acceptability test;
+        // treat it as the ACK it carries, as Linux does
+        // (tcp_validate_incoming).
+        if self.state == State::SynReceived
+            && !self.passive
+            && seg.syn
+            && !seg.rst
+            && seg.ack_number == Some(self.snd_nxt)
+            && seg.seq_number + 1 == self.rcv_nxt
+        {
+            let mut rest = *seg;
+            rest.syn = false;
+            rest.seq_number = self.rcv_nxt;
+            return self.on_segment_synchronized(now, &rest);
+        }
+        let seg_len = seg.segment_len();
+
+        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
+        // (Linux tcp_check_req.) Answer with the SYN-ACK again.
+        if self.state == State::SynReceived
+            && seg.syn
+            && seg.ack_number.is_none()
+            && !seg.rst
+            && seg.seq_number == self.irs
+        {
+            self.syn_pending = true;
+            return;
+        }
+
+        // RFC 7323 §5.3 R1: PAWS, before the sequence check.
+        if self.ts_ok && !seg.rst {
+            if let Some(ts) = seg.timestamp {
+                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                    if now.saturating_duration_since(self.ts_recent_stamp) > PAWS_IDLE {
+                        // R1 exception: TS.Recent too old to be trusted.
+                        self.ts_recent = ts.tsval;
+                        self.ts_recent_stamp = now;
+                    } else {
+                        self.stats.paws_drops += 1;
+                        self.drop_seg();
+                        self.ack_pending = true;
+                        return;
+                    }
+                }
+            }
+        }
+
+        // First: sequence number check (RFC 9293 §3.10.7.4 table).
+        let rcv_wnd = self.rcv_adv.checked_sub(self.rcv_nxt).unwrap_or(0);
+        let mut zero_window_data = false;
+        if !self.acceptable(seg.seq_number, seg_len, rcv_wnd) {
+            if rcv_wnd == 0 && seg.seq_number == self.rcv_nxt && !seg.rst && !seg.syn {
+                // "special allowance should be made to accept valid ACKs,
+                // URGs, and RSTs": process the ACK, drop the text.
+                zero_window_data = true;
+            } else {
+                if !seg.rst {
+                    // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+                    self.ack_pending = true;
+                    if self.state == State::TimeWait && seg.fin {
+                        // A retransmitted FIN: our last ACK was lost.
+                        self.timers.time_wait = Some(now + self.cfg.time_wait);
+                    }
+                }
+                return self.drop_seg();
+            }
+        }
+
+        // RFC 7323 §4.3: update TS.Recent from segments covering
+        // Last.ACK.sent.
+        if let Some(ts) = seg.timestamp {
+            if self.ts_ok
+                && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+                && seg.seq_number.le(self.last_ack_sent)
+            {
+                self.ts_recent = ts.tsval;
+                self.ts_recent_stamp = now;
+            }
+        }
+
+        // Second: RST (RFC 5961 §3.2).
+        if seg.rst {
+            if seg.seq_number != self.rcv_nxt {
+                // In window but not exact: maybe blind. Challenge.
+                self.challenge_ack(now);
+                return self.drop_seg();
+            }
+            match self.state {
+                State::SynReceived if self.passive => {
+                    // Back to LISTEN: for us, the embryonic connection dies.
+                    self.reset_by_peer(Some(io::ErrorKind::ConnectionReset));
+                }
+                State::SynReceived => {
+                    self.reset_by_peer(Some(io::ErrorKind::ConnectionRefused));
+                }
+                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                    self.reset_by_peer(Some(io::ErrorKind::ConnectionReset));
+                }
+                _ => self.reset_by_peer(None),
+            }
+            return;
+        }
+
+        // Fourth: SYN in a synchronised state (RFC 5961 §4, adopted by RFC
+        // 9293): challenge ACK, drop.
+        if seg.syn {
+            self.challenge_ack(now);
+            return self.drop_seg();
+        }
+
+        // Fifth: the ACK field.
+        let Some(ack) = seg.ack_number else {
+            return self.drop_seg();
+        };
+        if self.state == State::SynReceived {
+            if self.snd_una.lt(ack) && ack.le(self.snd_nxt) {
+                self.snd_wnd = usize::from(seg.window_len) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq_number;
+                self.snd_wl2 = ack;
+                self.syn_pending = false;
+                self.timers.rto = None;
+                self.rtt_sample_on_ack(now, ack, seg);
+                self.snd_una = ack;
+                self.buf_seq = self.buf_seq.max(ack);
+                self.establish(now);
+            } else {
+                // <SEQ=SEG.ACK><CTL=RST>
+                self.rst_pending = rst_reply(seg);
+                return self.drop_seg();
+            }
+        }
+        if ack.gt(self.snd_nxt) {
+            // Acknowledges something not yet sent: ACK and drop.
+            self.ack_pending = true;
+            return self.drop_seg();
+        }
+        // RFC 5961 §5.2: too old an ACK is suspicious.
+        let oldest = self.snd_una - self.max_snd_wnd.min(1 << 30);
+        if ack.lt(oldest) {
+            self.challenge_ack(now);
+            return self.drop_seg();
+        }
+        self.last_rcv = now;
+        self.probes = 0;
+        if self.cfg.keepalive.is_some() {
+            self.arm_keepalive(now);
+        }
+        self.process_ack(now, seg, ack);
+        if self.state == State::Closed {
+            return;
+        }
+
+        // Sixth: URG. Urgent data is delivered inline as ordinary data
+        // (RFC 6093 §6: new applications should not rely on it); the
+        // pointer is ignored.
+        // Seventh and eighth: text and FIN.
+        if zero_window_data {
+            self.ack_pending = true;
+            self.drop_seg();
+            return;
+        }
+        self.process_text_and_fin(now, seg);
+    }
+
+    /// RFC 9293 §3.10.7.4 acceptability table.
+    fn acceptable(&self, seq: SeqNumber, len: usize, wnd: usize) -> bool {
+        let in_wnd = |s: SeqNumber| self.rcv_nxt.le(s) && s.lt(self.rcv_nxt + wnd);
+        match (len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => in_wnd(seq),
+            (_, 0) => false,
+            (_, _) => in_wnd(seq) || in_wnd(seq + (len - 1)),
+        }
+    }
+
+    /// RFC 5961 §7: send a challenge ACK, at most `challenge_ack_limit` a
+    /// second.
+    fn challenge_ack(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.challenge_since) >= Duration::from_secs(1) {
+            self.challenge_since = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < self.cfg.challenge_ack_limit {
+            self.challenge_count += 1;
+            self.stats.challenge_acks += 1;
+            self.ack_pending = true;
+        }
+    }
+
+    /// RTT sample for an ACK of new data: the Karn-safe timed segment if it
+    /// is covered (RFC 6298 §3), else the timestamp echo (RFC 7323 §4.1).
+    fn rtt_sample_on_ack(&mut self, now: Instant, ack: SeqNumber, seg: &TcpRepr<'_>) {
+        if let Some((seq, sent)) = self.rtt_timing {
+            if ack.ge(seq) {
+                self.rtt_timing = None;
+                self.rtt.sample(now.saturating_duration_since(sent));
+                return;
+            }
+        }
+        if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
+            if let Some(rtt) = self.ts_rtt(now, ts.tsecr) {
+                self.rtt.sample(rtt);
+            }
+        }
+    }
+
+    /// Round trip from an echoed TSval, if plausible (a hostile echo from
+    /// the future or the distant past is ignored).
+    pub(crate) fn ts_rtt(&self, now: Instant, tsecr: u32) -> Option<Duration> {
+        if tsecr == 0 {
+            return None;
+        }
+        let d = self.ts_now(now).wrapping_sub(tsecr) as i32;
+        let max = self.cfg.rto_max.as_millis() as i32;
+        (0..=max)
+            .contains(&d)
+            .then(|| Duration::from_millis(d as u64))
+    }
+
+    /// Fifth step for an acceptable ACK in a synchronised state.
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNumber) {
+        let wnd = usize::from(seg.window_len) << self.snd_wscale;
+        let flight_before = self.pipe();
+
+        // SACK information (RFC 2018 §3, RFC 6675 §5).
+        let mut newly_sacked = 0;
+        if self.sack_ok && seg.sack_ranges[0].is_some() {
+            let (n, bytes) = self.scoreboard.update(&seg.sack_ranges, ack, self.snd_nxt);
+            self.stats.sack_blocks_received += n as u64;
+            newly_sacked = bytes;
+        }
+
+        if self.snd_una.lt(ack) {
+            self.rtt_sample_on_ack(now, ack, seg);
+            let acked = ack - self.snd_una;
+            self.snd_una = ack;
+            // Drop acknowledged data from the send buffer (the SYN and FIN
+            // occupy sequence space but no buffer).
+            let data_end = self.buf_seq + self.snd_buf.len();
+            let upto = ack.min(data_end);
+            if let Some(n) = upto.checked_sub(self.buf_seq) {
+                self.snd_buf.consume(n);
+                self.stats.bytes_acked += n as u64;
+                self.buf_seq = upto;
+            }
+            self.scoreboard.advance(ack);
+            self.retries = 0;
+            self.on_new_ack(now, acked, flight_before);
+            // RFC 6298 §5.2, §5.3.
+            if self.snd_una == self.snd_nxt {
+                self.timers.rto = None;
+            } else {
+                self.timers.rto = Some(now + self.rtt.rto());
+            }
+            // Send buffer grows with cwnd (Linux tcp_sndbuf_expand).
+            let want = (2 * self.cc.cwnd()).clamp(self.cfg.snd_buf, self.cfg.snd_buf_max);
+            if want > self.snd_buf.capacity() {
+                self.snd_buf.set_capacity(want);
+            }
+        } else if ack == self.snd_una
+            && self.snd_nxt.gt(self.snd_una)
+            && seg.payload.is_empty()
+            && !seg.fin
+            && (wnd == self.snd_wnd || newly_sacked > 0)
+        {
+            // RFC 5681 §2 duplicate ACK (RFC 6675 counts ACKs carrying new
+            // SACK information too).
+            self.on_dupack(now);
+        }
+        if self.sack_ok && newly_sacked > 0 {
+            self.maybe_enter_recovery_sack(now);
+        }
+
+        // RFC 9293 §3.10.7.4 fifth: window update if the segment is newer.
+        if self.snd_wl1.lt(seg.seq_number)
+            || (self.snd_wl1 == seg.seq_number && self.snd_wl2.le(ack))
+        {
+            self.snd_wnd = wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            self.snd_wl1 = seg.seq_number;
+            self.snd_wl2 = ack;
+            if wnd > 0 {
+                self.timers.persist = None;
+                self.probe_pending = false;
+                self.persist_backoff = 0;
+            }
+        }
+
+        // State transitions on our FIN being acknowledged.
+        let fin_acked = self.fin_queued && self.snd_una == self.buf_seq + self.snd_buf.len() + 1;
+        if fin_acked {
+            match self.state {
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    if self.closed_by_app {
+                        self.timers.fin_wait2 = Some(now + self.cfg.fin_wait2_timeout);
+                    }
+                }
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => self.enter_closed(None),
+                _ => {}
+            }
+        }
+    }
+
+    /// New data acknowledged: recovery bookkeeping and window growth.
+    fn on_new_ack(&mut self, now: Instant, acked: usize, flight_before: usize) {
+        self.rec.dupacks = 0;
+        if self.rec.in_recovery {
+            if self.snd_una.ge(self.rec.recovery_point) {
+                // RFC 6582 §3.2 step 3 / RFC 6675 §5: full ACK, done.
+                self.rec.in_recovery = false;
+                self.rec.reno_sacked = 0;
+                self.cc.on_recovery_exit(now);
+            } else if !self.sack_ok {
+                // RFC 6582 §3.2 step 5, partial ACK: the hole at the new
+                // snd_una is lost too; the segments that produced dupacks
+                // were acknowledged (Linux tcp_remove_reno_sacks).
+                let left = acked.saturating_sub(self.mss);
+                self.rec.reno_sacked = self.rec.reno_sacked.saturating_sub(left);
+            }
+        } else {
+            let srtt = self.rtt.srtt().unwrap_or(Duration::from_millis(100));
+            // Grow only when the window was actually the limit (RFC 7661,
+            // Linux tcp_is_cwnd_limited).
+            let cwnd = self.cc.cwnd();
+            let limited = if cwnd < self.cc.ssthresh() {
+                2 * flight_before >= cwnd
+            } else {
+                flight_before + self.mss >= cwnd
+            };
+            if limited {
+                self.cc.on_ack(now, acked, srtt);
+            }
+        }
+        if let Some(p) = self.rec.rto_lost_point {
+            if self.snd_una.ge(p) {
+                self.rec.rto_lost_point = None;
+            }
+        }
+        if self.rec.high_rxt.lt(self.snd_una) {
+            self.rec.high_rxt = self.snd_una;
+        }
+    }
+
+    fn on_dupack(&mut self, now: Instant) {
+        self.rec.dupacks += 1;
+        self.stats.dup_acks += 1;
+        if self.rec.in_recovery {
+            if !self.sack_ok {
+                // Each further dupack: one more segment left the network.
+                let cap = (self.snd_nxt - self.snd_una).saturating_sub(self.mss);
+                self.rec.reno_sacked = (self.rec.reno_sacked + self.mss).min(cap);
+            }
+            return;
+        }
+        if self.rec.dupacks as usize >= crate::sack::DUP_THRESH {
+            self.enter_recovery(now);
+        }
+    }
+
+    fn maybe_enter_recovery_sack(&mut self, now: Instant) {
+        if !self.rec.in_recovery
+            && self.rec.rto_lost_point.is_none()
+            && self.scoreboard.is_lost(self.snd_una, self.mss)
+        {
+            self.enter_recovery(now);
+        }
+    }
+
+    /// RFC 5681 §3.2 steps 2–3 / RFC 6582 §3.2 / RFC 6675 §5.
+    fn enter_recovery(&mut self, now: Instant) {
+        if self.rec.rto_lost_point.is_some() {
+            return; // already repairing after a timeout
+        }
+        // RFC 6582 §3.2 step 2: don't start a new recovery for losses from
+        // before the last one ended (avoids multiple reductions).
+        if self.rec.recovery_point.gt(self.snd_una) && !self.rec.in_recovery {
+            return;
+        }
+        let flight = self.snd_nxt - self.snd_una;
+        self.cc.on_congestion_event(now, flight);
+        self.rec.in_recovery = true;
+        self.rec.recovery_point = self.snd_nxt;
+        self.rec.high_rxt = self.snd_una;
+        if !self.sack_ok {
+            let cap = flight.saturating_sub(self.mss);
+            self.rec.reno_sacked = (self.rec.dupacks as usize * self.mss).min(cap);
+        }
+        // Karn: timing across a retransmission is ambiguous.
+        self.rtt_timing = None;
+    }
+
+    /// Seventh (text) and eighth (FIN) steps of RFC 9293 §3.10.7.4.
+    pub(crate) fn process_text_and_fin(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let mut seq = seg.seq_number + usize::from(seg.syn);
+        let mut payload = seg.payload;
+        let mut fin = seg.fin;
+        if !payload.is_empty() && !self.state.can_receive_data() {
+            // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: "This should not
+            // occur since a FIN has been received" — ignore the text.
+            payload = &[];
+            fin = false;
+        }
+        if !payload.is_empty() && self.closed_by_app {
+            // Linux: new data after close() means nobody will read it; the
+            // connection is reset (RFC 9293 §3.10.4 allows it).
+            self.queue_rst();
+            self.reset_by_peer(None);
+            return;
+        }
+        // Trim what is already received (left) ...
+        if let Some(dup) = self.rcv_nxt.checked_sub(seq) {
+            if dup > 0 {
+                if dup >= payload.len() {
+                    if dup > payload.len() {
+                        fin = false; // the FIN was already received too
+                    }
+                    payload = &[];
+                } else {
+                    payload = &payload[dup..];
+                }
+                seq = self.rcv_nxt;
+                // Duplicate data: ACK at once (RFC 5681 §4.2).
+                if !seg.payload.is_empty() {
+                    self.owe_dupack();
+                }
+            }
+        }
+        // ... and what lies beyond the advertised window (right).
+        let right = self.rcv_adv.max(self.rcv_nxt);
+        if let Some(room) = right.checked_sub(seq) {
+            if payload.len() > room {
+                payload = &payload[..room];
+                fin = false;
+            }
+        } else {
+            payload = &[];
+            fin = false;
+        }
+
+        if !payload.is_empty() {
+            self.rcv_mss = self
+                .rcv_mss
+                .max(payload.len().min(usize::from(self.adv_mss)));
+            if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
+                if let Some(r) = self.ts_rtt(now, ts.tsecr) {
+                    self.rcv_rtt = Some(r);
+                }
+            }
+            let offset = seq - self.rcv_nxt;
+            let stored = self.rcv_buf.write_at(offset, payload);
+            if stored < payload.len() {
+                fin = false;
+            }
+            self.stats.bytes_received += stored as u64;
+            if offset == 0 {
+                let had_ooo = !self.ooo.is_empty();
+                self.rcv_nxt += stored;
+                let more = self.ooo.advance(self.rcv_nxt);
+                self.rcv_buf.commit(stored + more);
+                self.rcv_nxt += more;
+                if had_ooo {
+                    // Filling a gap: ACK immediately (RFC 5681 §4.2).
+                    self.ack_pending = true;
+                } else {
+                    self.delayed_ack(now, stored);
+                }
+            } else {
+                self.stats.out_of_order_segments += 1;
+                self.ooo.insert(seq, seq + stored);
+                // Out of order: immediate (duplicate) ACK with SACK
+                // (RFC 5681 §4.2, RFC 2018 §4).
+                self.owe_dupack();
+            }
+        }
+
+        // Eighth: FIN.
+        if fin {
+            let fin_seq = seq + payload.len();
+            if fin_seq == self.rcv_nxt {
+                self.receive_fin(now);
+            } else if fin_seq.gt(self.rcv_nxt) {
+                self.ooo_fin = Some(fin_seq);
+                self.ack_pending = true;
+            }
+        }
+        if let Some(f) = self.ooo_fin {
+            if f == self.rcv_nxt && !self.fin_rcvd {
+                self.ooo_fin = None;
+                self.receive_fin(now);
+            }
+        }
+    }
+
+    fn owe_dupack(&mut self) {
+        // Bounded: a flood of duplicates earns at most this many ACKs per
+        // poll round.
+        self.dupacks_owed = (self.dupacks_owed + 1).min(64);
+    }
+
+    /// RFC 1122 §4.2.3.2: ACK at least every second full-sized segment,
+    /// otherwise within the delayed-ACK timeout.
+    fn delayed_ack(&mut self, now: Instant, bytes: usize) {
+        self.unacked_bytes += bytes;
+        if self.unacked_bytes >= 2 * self.rcv_mss {
+            self.ack_pending = true;
+        } else if self.timers.delack.is_none() {
+            self.timers.delack = Some(now + self.cfg.delack());
+        }
+    }
+
+    fn receive_fin(&mut self, now: Instant) {
+        if self.fin_rcvd {
+            return;
+        }
+        self.fin_rcvd = true;
+        self.rcv_nxt += 1;
+        self.ack_pending = true;
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                let fin_acked = self.snd_una == self.buf_seq + self.snd_buf.len() + 1;
+                if fin_acked {
+                    self.enter_time_wait(now);
+                } else {
+                    self.state = State::Closing; // simultaneous close
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        let keep_ack = self.ack_pending;
+        self.timers.clear();
+        self.ack_pending = keep_ack;
+        self.timers.time_wait = Some(now + self.cfg.time_wait);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rst_reply_forms() {
+        let with_ack = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq_number: SeqNumber(100),
+            ack_number: Some(SeqNumber(555)),
+            payload: b"abc",
+            ..TcpRepr::default()
+        };
+        let r = rst_reply(&with_ack).unwrap();
+        assert_eq!((r.src_port, r.dst_port), (2, 1));
+        assert_eq!(r.seq_number, SeqNumber(555));
+        assert_eq!(r.ack_number, None);
+        let syn = TcpRepr {
+            syn: true,
+            fin: true,
+            ack_number: None,
+            ..with_ack
+        };
+        let r = rst_reply(&syn).unwrap();
+        assert_eq!(r.seq_number, SeqNumber(0));
+        assert_eq!(r.ack_number, Some(SeqNumber(105)), "3 data + SYN + FIN");
+        let rst = TcpRepr {
+            rst: true,
+            ..with_ack
+        };
+        assert!(rst_reply(&rst).is_none(), "never answer a RST");
+    }
+}

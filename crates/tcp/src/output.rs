@@ -1,0 +1,527 @@
+//! What to send, and when: `poll_transmit` picks at most one segment per
+//! call in priority order (RST, SYN/SYN-ACK, retransmission, new data or
+//! FIN, zero-window probe, keepalive, pure ACK), applying the sender rules —
+//! congestion window and RFC 6675 pipe, the peer's window, Nagle and sender
+//! SWS avoidance (RFC 9293 §3.8.6.2.1, RFC 896) — and the receiver's window
+//! advertisement rules (RFC 9293 §3.8.6.2.2, RFC 7323 §2.3). Timer expiry
+//! (`on_timer`) and the next deadline (`poll_at`) live here too.
+
+use crate::tcb::Connection;
+use crate::timers::Timers;
+use crate::State;
+use sockstack_time::Instant;
+use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
+use std::io;
+
+/// A data/FIN segment chosen for transmission.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    seq: SeqNumber,
+    len: usize,
+    fin: bool,
+    retransmit: bool,
+}
+
+impl Connection {
+    /// Our timestamp clock: milliseconds plus a per-connection offset.
+    pub(crate) fn ts_now(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Free receive space: the most we could advertise right now.
+    pub(crate) fn advertisable_window(&self) -> usize {
+        self.rcv_buf.window()
+    }
+
+    /// Chooses the window to advertise and records the new right edge
+    /// (RFC 9293 §3.8.6.2.2, RFC 7323 §2.3).
+    fn select_window(&mut self) -> u16 {
+        let cap = self.rcv_buf.capacity();
+        let free = self.advertisable_window();
+        let cur = self.rcv_adv.checked_sub(self.rcv_nxt).unwrap_or(0);
+        // Receiver SWS avoidance: move the right edge only by at least
+        // min(buffer/2, MSS); never move it left.
+        let threshold = (cap / 2).min(usize::from(self.adv_mss)).max(1);
+        let mut wnd = if free >= cur + threshold { free } else { cur };
+        let max = 65535usize << self.rcv_wscale;
+        wnd = wnd.min(max);
+        let shift = self.rcv_wscale;
+        let mut field = wnd >> shift;
+        if (field << shift) < cur {
+            // Rounding down would shrink the window: round up instead
+            // (Linux does the same; the overshoot is < 2^shift octets).
+            field = (cur + (1 << shift) - 1) >> shift;
+        }
+        let field = field.min(65535);
+        let wnd = field << shift;
+        self.rcv_wnd = wnd;
+        self.rcv_adv = self.rcv_nxt + wnd;
+        field as u16
+    }
+
+    /// Header for a segment from us, with ACK and window when appropriate
+    /// and the options every segment carries (timestamps, SACK blocks).
+    fn header(&mut self, now: Instant, seq: SeqNumber, with_ack: bool) -> TcpRepr<'static> {
+        let mut r = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq_number: seq,
+            ..TcpRepr::default()
+        };
+        if with_ack {
+            r.ack_number = Some(self.rcv_nxt);
+            r.window_len = self.select_window();
+            self.last_ack_sent = self.rcv_nxt;
+            self.ack_pending = false;
+            self.unacked_bytes = 0;
+            self.timers.delack = None;
+            if self.sack_ok && !self.ooo.is_empty() {
+                r.sack_ranges = self.ooo.sack_blocks();
+            }
+        }
+        if self.ts_ok {
+            r.timestamp = Some(TcpTimestamp {
+                tsval: self.ts_now(now),
+                tsecr: self.ts_recent,
+            });
+        }
+        r
+    }
+
+    /// Option octets beyond the timestamps that a segment would carry now
+    /// (SACK blocks), which reduce the room for data (RFC 6691).
+    fn extra_option_len(&self) -> usize {
+        if !self.sack_ok || self.ooo.is_empty() {
+            return 0;
+        }
+        let blocks = self.ooo.sack_blocks().iter().flatten().count();
+        let room = if self.ts_ok { 3 } else { 4 };
+        4 + 8 * blocks.min(room)
+    }
+
+    fn syn_segment(&mut self, now: Instant) -> TcpRepr<'static> {
+        let synack = self.state == State::SynReceived;
+        let mut r = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq_number: self.iss,
+            syn: true,
+            // RFC 7323 §2.2: the window in a SYN is never scaled.
+            window_len: self.advertisable_window().min(65535) as u16,
+            max_seg_size: Some(self.adv_mss),
+            ..TcpRepr::default()
+        };
+        if synack {
+            r.ack_number = Some(self.rcv_nxt);
+            self.last_ack_sent = self.rcv_nxt;
+            self.rcv_adv = self.rcv_nxt + usize::from(r.window_len);
+            self.rcv_wnd = usize::from(r.window_len);
+            self.ack_pending = false;
+        }
+        if self.ws_ok {
+            r.window_scale = Some(self.rcv_wscale);
+        }
+        r.sack_permitted = self.sack_ok;
+        if self.ts_ok {
+            r.timestamp = Some(TcpTimestamp {
+                tsval: self.ts_now(now),
+                tsecr: if synack { self.ts_recent } else { 0 },
+            });
+        }
+        r
+    }
+
+    /// End of the data the application queued (the FIN's sequence number
+    /// if one is queued).
+    fn data_end(&self) -> SeqNumber {
+        self.buf_seq + self.snd_buf.len()
+    }
+
+    /// Picks the next data/FIN segment, if the sender rules allow one now.
+    fn plan(&self) -> Option<Plan> {
+        if !self.state.is_synchronized() {
+            return None;
+        }
+        let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
+        let data_end = self.data_end();
+        let fin_seq = self.fin_queued.then_some(data_end);
+        let o = self.outstanding();
+        let pipe = self.pipe();
+        let cwnd = self.cc.cwnd();
+        let cwnd_room = cwnd.saturating_sub(pipe);
+
+        // Retransmission: NextSeg rule 1 (lost data), in order.
+        let rule1 = self.rec.next_lost(&self.scoreboard, o);
+        let rule3 = || self.rec.next_rule3(&self.scoreboard, o);
+        let rexmit = |start: SeqNumber, max: usize| -> Option<Plan> {
+            if pipe > 0 && cwnd_room < mss.min(max) {
+                return None;
+            }
+            let data = data_end.checked_sub(start).unwrap_or(0);
+            let len = max.min(mss).min(data);
+            let fin = fin_seq.is_some_and(|f| start + len == f && f.lt(self.snd_nxt));
+            (len > 0 || fin).then_some(Plan {
+                seq: start,
+                len,
+                fin,
+                retransmit: true,
+            })
+        };
+        if let Some((start, max)) = rule1 {
+            return rexmit(start, max);
+        }
+
+        // New data (NextSeg rule 2) or a FIN.
+        let unsent = data_end.checked_sub(self.snd_nxt).unwrap_or(0);
+        let fin_unsent = fin_seq.is_some_and(|f| self.snd_nxt.le(f));
+        let wnd_right = self.snd_una + self.snd_wnd;
+        let wnd_room = wnd_right.checked_sub(self.snd_nxt).unwrap_or(0);
+        let len = unsent.min(mss).min(wnd_room);
+        let idle = self.snd_una == self.snd_nxt;
+        let cwnd_ok = pipe == 0 || cwnd_room >= len.max(1);
+        if len > 0 && cwnd_ok {
+            let all = len == unsent;
+            let nagle_ok = self.cfg.nodelay || idle || (all && fin_unsent);
+            let send = len >= mss
+                || self.force_send
+                || (all && nagle_ok)
+                || (len >= self.max_snd_wnd / 2 && nagle_ok);
+
+            if send {
+                let fin = fin_unsent && all;
+                return Some(Plan {
+                    seq: self.snd_nxt,
+                    len,
+                    fin,
+                    retransmit: false,
+                });
+            }
+        } else if unsent == 0 && fin_unsent {
+            // A lone FIN needs no window.
+            return Some(Plan {
+                seq: self.snd_nxt,
+                len: 0,
+                fin: true,
+                retransmit: false,
+            });
+        }
+        if unsent > 0 {
+            // Sender window-limited: rule 2 failed, try rule 3.
+            if let Some((start, max)) = rule3() {
+                return rexmit(start, max);
+            }
+            return None;
+        }
+        rule3().and_then(|(start, max)| rexmit(start, max))
+    }
+
+    /// Emits at most one segment that is due now — RST, SYN/SYN-ACK,
+    /// retransmission, data, FIN, window probe, keepalive or ACK — through
+    /// `emit`, and returns whether it did. Call until it returns false.
+    /// Also runs any due timers first (so calling `on_timer` separately is
+    /// optional). The `TcpRepr` passed to `emit` borrows the send buffer.
+    pub fn poll_transmit(&mut self, now: Instant, emit: impl FnOnce(&TcpRepr<'_>)) -> bool {
+        self.last_now = self.last_now.max(now);
+        self.on_timer(now);
+        if let Some(rst) = self.rst_pending.take() {
+            let mut rst = rst;
+            if self.ts_ok && rst.timestamp.is_none() && self.state.is_synchronized() {
+                rst.timestamp = Some(TcpTimestamp {
+                    tsval: self.ts_now(now),
+                    tsecr: self.ts_recent,
+                });
+            }
+            self.stats.rst_sent += 1;
+            self.stats.segs_out += 1;
+            emit(&rst);
+            return true;
+        }
+        match self.state {
+            State::Closed | State::Listen => return false,
+            State::SynSent | State::SynReceived => {
+                if self.syn_pending {
+                    self.syn_pending = false;
+                    let r = self.syn_segment(now);
+                    if self.rtt_timing.is_none() && !self.syn_retransmitted {
+                        self.rtt_timing = Some((self.iss + 1, now));
+                    }
+                    if self.timers.rto.is_none() {
+                        self.timers.rto = Some(now + self.rtt.rto());
+                    }
+                    self.stats.segs_out += 1;
+                    emit(&r);
+                    return true;
+                }
+                if self.state == State::SynSent {
+                    // Nothing but the SYN can be sent before the peer's
+                    // SYN arrives.
+                    self.ack_pending = false;
+                    self.dupacks_owed = 0;
+                }
+                if self.state == State::SynReceived && self.ack_pending {
+                    let r = self.header(now, self.snd_nxt, true);
+                    self.stats.segs_out += 1;
+                    emit(&r);
+                    return true;
+                }
+                return false;
+            }
+            _ => {}
+        }
+
+        if self.dupacks_owed > 0 {
+            self.dupacks_owed -= 1;
+            let r = self.header(now, self.snd_nxt, true);
+            self.stats.segs_out += 1;
+            emit(&r);
+            return true;
+        }
+        if let Some(p) = self.plan() {
+            self.force_send = false;
+            return self.send_plan(now, p, emit);
+        }
+        self.maybe_arm_persist(now);
+
+        if self.probe_pending || self.keepalive_pending {
+            // Linux tcp_xmit_probe_skb: an ACK with an old sequence number
+            // (snd_una − 1) that the peer must answer with an ACK carrying
+            // its current window.
+            if self.probe_pending {
+                self.stats.window_probes += 1;
+            } else {
+                self.stats.keepalive_probes += 1;
+            }
+            self.probe_pending = false;
+            self.keepalive_pending = false;
+            let r = self.header(now, self.snd_una - 1, true);
+            self.stats.segs_out += 1;
+            emit(&r);
+            return true;
+        }
+        if self.ack_pending {
+            let r = self.header(now, self.snd_nxt, true);
+            self.stats.segs_out += 1;
+            emit(&r);
+            return true;
+        }
+        false
+    }
+
+    fn send_plan(&mut self, now: Instant, p: Plan, emit: impl FnOnce(&TcpRepr<'_>)) -> bool {
+        let end = p.seq + p.len + usize::from(p.fin);
+        if p.retransmit {
+            self.stats.retransmits += 1;
+            self.stats.bytes_retrans += p.len as u64;
+            if self.rec.in_recovery {
+                self.stats.fast_retransmits += 1;
+            }
+            self.rec.high_rxt = self.rec.high_rxt.max(end);
+            // Karn (RFC 6298 §3): no timing across a retransmission.
+            self.rtt_timing = None;
+        } else {
+            // RFC 5681 §4.1 (Linux tcp_slow_start_after_idle): after an
+            // idle period longer than the RTO, the ACK clock is gone.
+            if p.len > 0
+                && self.snd_una == self.snd_nxt
+                && now.saturating_duration_since(self.last_data_sent) > self.rtt.rto()
+            {
+                let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
+                self.cc.restart_after_idle(now, iw);
+            }
+            if p.len > 0 {
+                self.last_data_sent = now;
+            }
+            if self.rtt_timing.is_none() && p.len > 0 {
+                self.rtt_timing = Some((end, now));
+            }
+            self.snd_nxt = self.snd_nxt.max(end);
+            self.stats.bytes_sent += p.len as u64;
+        }
+        if p.len > 0 {
+            self.stats.data_segs_out += 1;
+        }
+        self.stats.segs_out += 1;
+        // RFC 6298 §5.1: start the timer if it is not running.
+        if self.timers.rto.is_none() {
+            self.timers.rto = Some(now + self.rtt.rto());
+        }
+        self.timers.persist = None;
+        let mut r = self.header(now, p.seq, true);
+        r.fin = p.fin;
+        let offset = p.seq.checked_sub(self.buf_seq).unwrap_or(0);
+        // PSH on the segment that empties what the application wrote.
+        r.psh = p.len > 0 && offset + p.len == self.snd_buf.len();
+        self.snd_buf.prepare(offset, p.len);
+        r.payload = self.snd_buf.slice(offset, p.len);
+        emit(&r);
+        true
+    }
+
+    /// RFC 9293 §3.8.6.1: with data to send but none allowed out (zero
+    /// window, or a window too small for sender SWS avoidance) and nothing
+    /// in flight to elicit ACKs, the persist timer probes the window — or,
+    /// for a small open window, overrides SWS avoidance (Linux
+    /// `tcp_check_probe_timer` / `tcp_write_wakeup`).
+    fn needs_persist(&self) -> bool {
+        let unsent = self.data_end().checked_sub(self.snd_nxt).unwrap_or(0);
+        self.state.is_synchronized()
+            && unsent > 0
+            && self.snd_una == self.snd_nxt
+            && self.timers.persist.is_none()
+            && self.timers.rto.is_none()
+    }
+
+    fn maybe_arm_persist(&mut self, now: Instant) {
+        if self.needs_persist() {
+            self.timers.persist = Some(now + self.persist_interval());
+        }
+    }
+
+    fn persist_interval(&self) -> sockstack_time::Duration {
+        let mut d = self.rtt.base_rto();
+        for _ in 0..self.persist_backoff.min(20) {
+            d = d.saturating_mul(2);
+        }
+        d.min(self.cfg.rto_max)
+    }
+
+    /// Runs the timers that are due at `now`.
+    pub fn on_timer(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        if Timers::take_due(&mut self.timers.time_wait, now) {
+            // RFC 9293 §3.10.8: 2·MSL elapsed.
+            self.enter_closed(None);
+            return;
+        }
+        if Timers::take_due(&mut self.timers.fin_wait2, now) {
+            self.enter_closed(None);
+            return;
+        }
+        if Timers::take_due(&mut self.timers.rto, now) {
+            self.on_rto(now);
+        }
+        if Timers::take_due(&mut self.timers.delack, now) {
+            self.stats.delayed_acks += 1;
+            self.ack_pending = true;
+        }
+        if Timers::take_due(&mut self.timers.persist, now) {
+            self.probes += 1;
+            if self.probes > self.cfg.retries {
+                self.enter_closed(Some(io::ErrorKind::TimedOut));
+                return;
+            }
+            if self.snd_wnd == 0 {
+                self.probe_pending = true;
+                self.persist_backoff += 1;
+
+                self.timers.persist = Some(now + self.persist_interval());
+            } else {
+                self.force_send = true;
+            }
+        }
+        if Timers::take_due(&mut self.timers.keepalive, now) {
+            self.on_keepalive(now);
+        }
+    }
+
+    fn on_keepalive(&mut self, now: Instant) {
+        let Some(ka) = self.cfg.keepalive else {
+            return;
+        };
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait2
+        ) {
+            return;
+        }
+        let idle = now.saturating_duration_since(self.last_rcv);
+        if idle < ka.idle || self.snd_una != self.snd_nxt {
+            // Traffic since: wait for the rest of the idle period.
+            self.timers.keepalive = Some(self.last_rcv.max(now) + ka.idle.max(ka.interval));
+            if idle < ka.idle {
+                self.timers.keepalive = Some(self.last_rcv + ka.idle);
+            }
+            return;
+        }
+        if self.ka_probes >= ka.count {
+            // Linux tcp_keepalive_timer: reset and report ETIMEDOUT.
+            self.queue_rst();
+            self.reset_by_peer(Some(io::ErrorKind::TimedOut));
+            return;
+        }
+        self.ka_probes += 1;
+        self.keepalive_pending = true;
+        self.timers.keepalive = Some(now + ka.interval);
+    }
+
+    /// RFC 6298 §5.4–5.7: the retransmission timer expired.
+    fn on_rto(&mut self, now: Instant) {
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                self.retries += 1;
+                let limit = if self.state == State::SynSent {
+                    self.cfg.syn_retries
+                } else {
+                    self.cfg.synack_retries
+                };
+                if self.retries > limit {
+                    self.enter_closed(Some(io::ErrorKind::TimedOut));
+                    return;
+                }
+                self.rtt.back_off();
+                self.rtt_timing = None;
+                self.syn_retransmitted = true;
+                self.syn_pending = true;
+                self.stats.rto_timeouts += 1;
+            }
+            State::Closed | State::Listen | State::TimeWait => {}
+            _ => {
+                if self.snd_una == self.snd_nxt {
+                    return;
+                }
+                self.retries += 1;
+                if self.retries > self.cfg.retries {
+                    self.enter_closed(Some(io::ErrorKind::TimedOut));
+                    return;
+                }
+                self.stats.rto_timeouts += 1;
+                let flight = self.pipe();
+                self.cc.on_rto(now, flight);
+                self.rtt.back_off();
+                self.rtt_timing = None;
+                self.rec.in_recovery = false;
+                self.rec.reno_sacked = 0;
+                self.rec.dupacks = 0;
+                self.rec.recovery_point = self.snd_nxt;
+                self.rec.rto_lost_point = Some(self.snd_nxt);
+                self.rec.high_rxt = self.snd_una;
+            }
+        }
+    }
+
+    /// Earliest instant at which `poll_transmit` / `on_timer` has work:
+    /// a time not after the latest `now` seen means "immediately". `None`
+    /// when closed with nothing to send.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if self.rst_pending.is_some() {
+            return Some(self.last_now);
+        }
+        if matches!(self.state, State::Closed | State::Listen) {
+            return None;
+        }
+        let immediate = self.ack_pending
+            || self.dupacks_owed > 0
+            || self.probe_pending
+            || self.keepalive_pending
+            || (self.syn_pending && !self.state.is_synchronized())
+            || self.plan().is_some();
+        if immediate {
+            return Some(self.last_now);
+        }
+        // The persist timer is armed lazily by poll_transmit.
+        if self.needs_persist() {
+            return Some(self.last_now);
+        }
+        self.timers.earliest()
+    }
+}

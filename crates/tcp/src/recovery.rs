@@ -1,0 +1,194 @@
+//! Loss recovery bookkeeping: which outstanding octets are deemed lost, how
+//! much is in flight ("pipe"), and what to retransmit next.
+//!
+//! One model covers the three situations (as Linux does with its
+//! sacked/lost/retrans counters):
+//! * SACK fast recovery, RFC 6675: losses from the scoreboard's `IsLost`,
+//!   `pipe` per §4 SetPipe, retransmissions per NextSeg rules 1 and 3,
+//!   `high_rxt` = HighRxt.
+//! * NewReno fast recovery without SACK, RFC 6582: the first unacknowledged
+//!   segment is lost at entry and after every partial ACK; each duplicate
+//!   ACK counts one segment as having left the network (`reno_sacked`,
+//!   Linux's "Reno SACK emulation"), which is equivalent to RFC 5681's
+//!   window inflation.
+//! * After an RTO (RFC 6298 §5.4, RFC 5681 §3.1), everything outstanding
+//!   and not SACKed is lost (`rto_lost_point`), and is resent in order as
+//!   the (slow-starting) window allows.
+
+use crate::reassembly::Range;
+use crate::sack::Scoreboard;
+use sockstack_wire::SeqNumber;
+
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// In fast recovery (RFC 6675 §5 / RFC 6582).
+    pub in_recovery: bool,
+    /// RFC 6675 RecoveryPoint / RFC 6582 "recover": snd_nxt at entry.
+    pub recovery_point: SeqNumber,
+    /// Highest retransmitted octet + 1 (RFC 6675 HighRxt).
+    pub high_rxt: SeqNumber,
+    /// After an RTO: everything below this is lost unless SACKed.
+    pub rto_lost_point: Option<SeqNumber>,
+    /// Consecutive duplicate ACKs (RFC 5681 §2).
+    pub dupacks: u32,
+    /// Without SACK: octets known to have left the network by dupacks.
+    pub reno_sacked: usize,
+}
+
+/// Inputs the computations need from the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Outstanding {
+    pub snd_una: SeqNumber,
+    pub snd_nxt: SeqNumber,
+    pub mss: usize,
+    pub sack: bool,
+}
+
+impl Recovery {
+    /// `[hole.start, result)` of an unSACKed hole is considered lost.
+    fn lost_end(&self, sb: &Scoreboard, hole: Range, o: Outstanding) -> SeqNumber {
+        if o.sack
+            && (self.in_recovery || self.rto_lost_point.is_some())
+            && sb.is_lost(hole.start, o.mss)
+        {
+            return hole.end;
+        }
+        let mut end = hole.start;
+        if let Some(p) = self.rto_lost_point {
+            end = end.max(p.min(hole.end));
+        }
+        if self.in_recovery && hole.start == o.snd_una {
+            // RFC 6675 §5 step 4.3 / RFC 6582 §3.2 steps 2, 5: the first
+            // unacknowledged segment is retransmitted on entry and after
+            // each partial ACK.
+            end = end.max((o.snd_una + o.mss).min(hole.end));
+        }
+        end
+    }
+
+    /// RFC 6675 §4 SetPipe (with the Reno emulation subtracted).
+    pub fn pipe(&self, sb: &Scoreboard, o: Outstanding) -> usize {
+        let mut pipe = 0usize;
+        let rxt_end = self.high_rxt.max(o.snd_una);
+        for hole in sb.holes(o.snd_una, o.snd_nxt) {
+            let lost_end = self.lost_end(sb, hole, o);
+            pipe += hole.end - lost_end;
+            // Retransmitted octets are in flight again.
+            let r_end = rxt_end.min(hole.end);
+            if r_end.gt(hole.start) {
+                pipe += r_end - hole.start;
+            }
+        }
+        pipe.saturating_sub(self.reno_sacked)
+    }
+
+    /// NextSeg rule 1: the first lost, not yet retransmitted range at or
+    /// above HighRxt, as (start, length).
+    pub fn next_lost(&self, sb: &Scoreboard, o: Outstanding) -> Option<(SeqNumber, usize)> {
+        let from = self.high_rxt.max(o.snd_una);
+        for hole in sb.holes(from, o.snd_nxt) {
+            let lost_end = self.lost_end(sb, hole, o);
+            if hole.start.lt(lost_end) {
+                return Some((hole.start, lost_end - hole.start));
+            }
+        }
+        None
+    }
+
+    /// NextSeg rule 3 (SACK recovery only): an unSACKed range above HighRxt
+    /// and below the highest SACKed octet, even if not yet deemed lost.
+    pub fn next_rule3(&self, sb: &Scoreboard, o: Outstanding) -> Option<(SeqNumber, usize)> {
+        if !(o.sack && self.in_recovery) {
+            return None;
+        }
+        let highest = sb.highest()?;
+        let from = self.high_rxt.max(o.snd_una);
+        sb.holes(from, highest.min(o.snd_nxt))
+            .first()
+            .map(|h| (h.start, h.end - h.start))
+    }
+
+    /// Forget everything (connection (re)synchronised or all data acked).
+    pub fn reset(&mut self, snd_una: SeqNumber) {
+        *self = Recovery {
+            recovery_point: snd_una,
+            high_rxt: snd_una,
+            ..Recovery::default()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u32) -> SeqNumber {
+        SeqNumber(n)
+    }
+
+    fn o(una: u32, nxt: u32, sack: bool) -> Outstanding {
+        Outstanding {
+            snd_una: s(una),
+            snd_nxt: s(nxt),
+            mss: 100,
+            sack,
+        }
+    }
+
+    #[test]
+    fn pipe_without_loss_is_unsacked_outstanding() {
+        let r = Recovery::default();
+        let mut sb = Scoreboard::new();
+        assert_eq!(r.pipe(&sb, o(0, 1000, true)), 1000);
+        sb.update(&[Some((s(100), s(200)))], s(0), s(1000));
+        assert_eq!(r.pipe(&sb, o(0, 1000, true)), 900);
+    }
+
+    #[test]
+    fn sack_recovery_two_holes() {
+        // 0..1000 sent; holes 0..100 and 300..400, everything else SACKed.
+        let mut sb = Scoreboard::new();
+        sb.update(
+            &[Some((s(100), s(300))), Some((s(400), s(1000)))],
+            s(0),
+            s(1000),
+        );
+        let mut r = Recovery {
+            in_recovery: true,
+            recovery_point: s(1000),
+            ..Recovery::default()
+        };
+        let out = o(0, 1000, true);
+        // Both holes lost (>2 MSS SACKed above each): pipe 0.
+        assert_eq!(r.pipe(&sb, out), 0);
+        assert_eq!(r.next_lost(&sb, out), Some((s(0), 100)));
+        r.high_rxt = s(100);
+        assert_eq!(r.pipe(&sb, out), 100, "retransmission in flight");
+        assert_eq!(r.next_lost(&sb, out), Some((s(300), 100)));
+        r.high_rxt = s(400);
+        assert_eq!(r.next_lost(&sb, out), None);
+        assert_eq!(r.pipe(&sb, out), 200);
+    }
+
+    #[test]
+    fn reno_first_segment_and_rto() {
+        let sb = Scoreboard::new();
+        let mut r = Recovery {
+            in_recovery: true,
+            reno_sacked: 300,
+            ..Recovery::default()
+        };
+        let out = o(0, 1000, false);
+        assert_eq!(r.next_lost(&sb, out), Some((s(0), 100)));
+        // 1000 outstanding − 100 lost − 300 left the network
+        assert_eq!(r.pipe(&sb, out), 600);
+        let r2 = Recovery {
+            rto_lost_point: Some(s(1000)),
+            ..Recovery::default()
+        };
+        assert_eq!(r2.pipe(&sb, out), 0);
+        assert_eq!(r2.next_lost(&sb, out), Some((s(0), 1000)));
+        r.in_recovery = false;
+        assert_eq!(r.next_rule3(&sb, out), None);
+    }
+}

@@ -1,0 +1,156 @@
+//! Round-trip time estimation and the retransmission timeout (RFC 6298).
+//!
+//! Owns SRTT, RTTVAR, the computed RTO and its exponential backoff. Which
+//! samples are valid (Karn's rule, timestamps) is the connection's decision;
+//! this module only folds samples in.
+
+use sockstack_time::Duration;
+
+/// RFC 6298 §2: K = 4, alpha = 1/8, beta = 1/4. Clock granularity G is
+/// taken as 1 ms (our timestamp clock).
+const K: u32 = 4;
+const G: Duration = Duration::from_millis(1);
+
+#[derive(Debug, Clone)]
+pub struct RttEstimator {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    min_rtt: Option<Duration>,
+    latest: Option<Duration>,
+    rto: Duration,
+    backoff: u32,
+    rto_min: Duration,
+    rto_max: Duration,
+}
+
+impl RttEstimator {
+    /// RFC 6298 §2.1: before any sample, RTO is the initial value.
+    pub fn new(rto_initial: Duration, rto_min: Duration, rto_max: Duration) -> RttEstimator {
+        RttEstimator {
+            srtt: None,
+            rttvar: Duration::ZERO,
+            min_rtt: None,
+            latest: None,
+            rto: rto_initial.clamp(rto_min, rto_max),
+            backoff: 0,
+            rto_min,
+            rto_max,
+        }
+    }
+
+    /// Folds in one valid RTT measurement (RFC 6298 §2.2, §2.3) and clears
+    /// any backoff (a valid sample means the path answers again).
+    pub fn sample(&mut self, rtt: Duration) {
+        self.latest = Some(rtt);
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        match self.srtt {
+            None => {
+                // RFC 6298 §2.2
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                // RFC 6298 §2.3: RTTVAR first, using the old SRTT.
+                let err = srtt.abs_diff(rtt);
+                self.rttvar = self.rttvar * 3 / 4 + err / 4;
+                self.srtt = Some(srtt * 7 / 8 + rtt / 8);
+            }
+        }
+        let srtt = self.srtt.unwrap_or(rtt);
+        // RFC 6298 §2.3, §2.4 (lower bound; Linux uses 200 ms), §2.5 (upper).
+        self.rto = (srtt + G.max(self.rttvar * K)).clamp(self.rto_min, self.rto_max);
+        self.backoff = 0;
+    }
+
+    /// RFC 6298 §5.5: the timer expired, back off (double, up to the max).
+    pub fn back_off(&mut self) {
+        self.backoff = self.backoff.saturating_add(1);
+    }
+
+    /// RTO including backoff, bounded by `rto_max`.
+    pub fn rto(&self) -> Duration {
+        let mut rto = self.rto;
+        for _ in 0..self.backoff.min(32) {
+            rto = rto.saturating_mul(2);
+            if rto >= self.rto_max {
+                return self.rto_max;
+            }
+        }
+        rto.min(self.rto_max)
+    }
+
+    /// RTO without backoff.
+    pub fn base_rto(&self) -> Duration {
+        self.rto
+    }
+
+    pub fn backoff(&self) -> u32 {
+        self.backoff
+    }
+
+    pub fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    pub fn rttvar(&self) -> Duration {
+        self.rttvar
+    }
+
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt
+    }
+
+    pub fn latest(&self) -> Option<Duration> {
+        self.latest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn est() -> RttEstimator {
+        RttEstimator::new(
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+            Duration::from_secs(120),
+        )
+    }
+
+    #[test]
+    fn first_and_subsequent_samples() {
+        let mut e = est();
+        assert_eq!(e.rto(), Duration::from_secs(1));
+        e.sample(Duration::from_millis(100));
+        assert_eq!(e.srtt(), Some(Duration::from_millis(100)));
+        assert_eq!(e.rttvar(), Duration::from_millis(50));
+        // 100 + 4*50 = 300 ms
+        assert_eq!(e.rto(), Duration::from_millis(300));
+        e.sample(Duration::from_millis(200));
+        // rttvar = 3/4*50 + 1/4*100 = 62.5; srtt = 87.5 + 25 = 112.5
+        assert_eq!(e.rttvar(), Duration::from_micros(62_500));
+        assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
+        assert_eq!(e.rto(), Duration::from_micros(362_500));
+    }
+
+    #[test]
+    fn rto_bounds_and_backoff() {
+        let mut e = est();
+        e.sample(Duration::from_millis(1));
+        assert_eq!(e.rto(), Duration::from_millis(200), "rto_min");
+        e.back_off();
+        assert_eq!(e.rto(), Duration::from_millis(400));
+        e.back_off();
+        assert_eq!(e.rto(), Duration::from_millis(800));
+        for _ in 0..40 {
+            e.back_off();
+        }
+        assert_eq!(e.rto(), Duration::from_secs(120), "rto_max");
+        e.sample(Duration::from_millis(1));
+        assert_eq!(
+            e.rto(),
+            Duration::from_millis(200),
+            "a valid sample clears backoff"
+        );
+    }
+}

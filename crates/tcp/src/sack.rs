@@ -1,0 +1,221 @@
+//! The sender's SACK scoreboard (RFC 6675 §3): which octets above
+//! `snd_una` the peer reported holding (RFC 2018 §3), and the RFC 6675
+//! `IsLost` predicate over it. Bounded: at most [`MAX_BLOCKS`] disjoint
+//! ranges are tracked (the peer reports at most 4 per ACK; a hostile peer
+//! fragmenting the space further only loses SACK precision, never memory).
+
+use crate::reassembly::Range;
+use sockstack_wire::SeqNumber;
+
+/// Most disjoint SACKed ranges remembered.
+pub const MAX_BLOCKS: usize = 64;
+/// RFC 6675 §2 DupThresh.
+pub const DUP_THRESH: usize = 3;
+
+#[derive(Debug, Clone, Default)]
+pub struct Scoreboard {
+    ranges: Vec<Range>,
+}
+
+impl Scoreboard {
+    pub fn new() -> Scoreboard {
+        Scoreboard::default()
+    }
+
+    pub fn ranges(&self) -> &[Range] {
+        &self.ranges
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.ranges.clear();
+    }
+
+    /// Applies the SACK blocks of one ACK. Blocks not within
+    /// `(snd_una, snd_max]` are ignored (RFC 2018 §3 says the receiver only
+    /// reports data it holds above the cumulative ACK; anything else is a
+    /// D-SACK or bogus). Returns (blocks accepted, newly SACKed octets).
+    pub fn update(
+        &mut self,
+        blocks: &[Option<(SeqNumber, SeqNumber)>],
+        snd_una: SeqNumber,
+        snd_max: SeqNumber,
+    ) -> (usize, usize) {
+        let before = self.sacked_bytes();
+        let mut accepted = 0;
+        for &(left, right) in blocks.iter().flatten() {
+            if !(left.lt(right) && left.ge(snd_una) && right.le(snd_max)) {
+                continue;
+            }
+            accepted += 1;
+            self.insert(Range {
+                start: left,
+                end: right,
+            });
+        }
+        (accepted, self.sacked_bytes().saturating_sub(before))
+    }
+
+    fn insert(&mut self, mut new: Range) {
+        let mut i = 0;
+        while i < self.ranges.len() {
+            let r = self.ranges[i];
+            if r.end.ge(new.start) && r.start.le(new.end) {
+                new.start = new.start.min(r.start);
+                new.end = new.end.max(r.end);
+                self.ranges.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if self.ranges.len() >= MAX_BLOCKS {
+            // Forget the highest range: losing information only makes us
+            // retransmit more conservatively.
+            self.ranges.pop();
+        }
+        let pos = self
+            .ranges
+            .iter()
+            .position(|r| new.start.lt(r.start))
+            .unwrap_or(self.ranges.len());
+        self.ranges.insert(pos, new);
+    }
+
+    /// The cumulative ACK moved to `snd_una`: forget what it covers.
+    pub fn advance(&mut self, snd_una: SeqNumber) {
+        self.ranges.retain(|r| r.end.gt(snd_una));
+        if let Some(first) = self.ranges.first_mut() {
+            first.start = first.start.max(snd_una);
+        }
+    }
+
+    pub fn sacked_bytes(&self) -> usize {
+        self.ranges.iter().map(|r| r.end - r.start).sum()
+    }
+
+    /// Highest SACKed octet + 1.
+    pub fn highest(&self) -> Option<SeqNumber> {
+        self.ranges.last().map(|r| r.end)
+    }
+
+    pub fn is_sacked(&self, seq: SeqNumber) -> bool {
+        self.ranges.iter().any(|r| r.start.le(seq) && seq.lt(r.end))
+    }
+
+    /// RFC 6675 §4 IsLost(seq): DupThresh discontiguous SACKed ranges above
+    /// `seq`, or more than (DupThresh − 1)·SMSS SACKed octets above it.
+    pub fn is_lost(&self, seq: SeqNumber, mss: usize) -> bool {
+        let mut blocks = 0;
+        let mut bytes = 0;
+        for r in self.ranges.iter().rev() {
+            if r.end.le(seq) {
+                break;
+            }
+            blocks += 1;
+            bytes += r.end - r.start.max(seq + 1);
+        }
+        blocks >= DUP_THRESH || bytes > (DUP_THRESH - 1) * mss
+    }
+
+    /// The unSACKed holes in `[from, to)`, in order.
+    pub fn holes(&self, from: SeqNumber, to: SeqNumber) -> Vec<Range> {
+        let mut out = Vec::new();
+        let mut cur = from;
+        for r in &self.ranges {
+            if r.end.le(cur) {
+                continue;
+            }
+            if r.start.ge(to) {
+                break;
+            }
+            if cur.lt(r.start) {
+                out.push(Range {
+                    start: cur,
+                    end: r.start,
+                });
+            }
+            cur = cur.max(r.end);
+        }
+        if cur.lt(to) {
+            out.push(Range {
+                start: cur,
+                end: to,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u32) -> SeqNumber {
+        SeqNumber(n)
+    }
+
+    #[test]
+    fn update_ignores_bogus_blocks_and_merges() {
+        let mut sb = Scoreboard::new();
+        let blocks = [
+            Some((s(2000), s(3000))),
+            Some((s(500), s(900))),   // below snd_una: D-SACK, ignored
+            Some((s(9000), s(9500))), // beyond snd_max: bogus
+            Some((s(3000), s(4000))),
+        ];
+        assert_eq!(sb.update(&blocks, s(1000), s(5000)), (2, 2000));
+        assert_eq!(sb.ranges().len(), 1);
+        assert_eq!(sb.update(&blocks, s(1000), s(5000)), (2, 0), "nothing new");
+        sb.advance(s(2500));
+        assert_eq!(sb.sacked_bytes(), 1500);
+        assert!(sb.is_sacked(s(2500)));
+        assert!(!sb.is_sacked(s(4000)));
+    }
+
+    #[test]
+    fn is_lost_by_bytes_or_blocks() {
+        let mss = 100;
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(200), s(400)))], s(0), s(1000));
+        assert!(!sb.is_lost(s(0), mss), "200 octets = 2 MSS, not more");
+        sb.update(&[Some((s(400), s(401)))], s(0), s(1000));
+        assert!(sb.is_lost(s(0), mss), "more than 2 MSS above");
+        let mut sb = Scoreboard::new();
+        for i in 0..3 {
+            sb.update(&[Some((s(200 + i * 100), s(210 + i * 100)))], s(0), s(1000));
+        }
+        assert!(sb.is_lost(s(0), mss), "three discontiguous blocks");
+        assert!(!sb.is_lost(s(250), mss));
+    }
+
+    #[test]
+    fn holes_between_blocks() {
+        let mut sb = Scoreboard::new();
+        sb.update(
+            &[Some((s(200), s(300))), Some((s(400), s(500)))],
+            s(100),
+            s(600),
+        );
+        let h = sb.holes(s(100), s(600));
+        assert_eq!(
+            h,
+            vec![
+                Range {
+                    start: s(100),
+                    end: s(200)
+                },
+                Range {
+                    start: s(300),
+                    end: s(400)
+                },
+                Range {
+                    start: s(500),
+                    end: s(600)
+                },
+            ]
+        );
+    }
+}

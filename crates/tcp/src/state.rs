@@ -1,0 +1,84 @@
+//! Connection states, named as in RFC 9293 §3.3.2.
+
+use core::fmt;
+
+/// The state of one connection (RFC 9293 §3.3.2, Figure 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+    Closed,
+}
+
+impl State {
+    /// RFC 9293 §3.3.2: states after the handshake completed.
+    pub fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Listen | State::SynSent | State::SynReceived | State::Closed
+        )
+    }
+
+    /// States in which the peer may still send us data.
+    pub fn can_receive_data(self) -> bool {
+        matches!(
+            self,
+            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2
+        )
+    }
+
+    /// States in which our FIN has been queued (we will not send new data).
+    pub fn fin_queued(self) -> bool {
+        matches!(
+            self,
+            State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait
+        )
+    }
+
+    /// Name as `ss` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECV",
+            State::Established => "ESTAB",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::CloseWait => "CLOSE-WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST-ACK",
+            State::TimeWait => "TIME-WAIT",
+            State::Closed => "CLOSED",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronized_states() {
+        assert!(!State::SynSent.is_synchronized());
+        assert!(!State::SynReceived.is_synchronized());
+        assert!(State::Established.is_synchronized());
+        assert!(State::TimeWait.is_synchronized());
+        assert!(State::FinWait2.fin_queued());
+        assert!(!State::CloseWait.fin_queued());
+        assert_eq!(State::SynReceived.to_string(), "SYN-RECV");
+    }
+}

@@ -1,0 +1,235 @@
+//! SYN cookies (RFC 4987 §3.6): a listener under SYN flood answers with a
+//! SYN-ACK whose ISN encodes everything it needs, keeps no state, and
+//! rebuilds the connection from the client's ACK.
+//!
+//! Encoding (the classic Bernstein layout the RFC describes, like Linux's
+//! in spirit):
+//!
+//! ```text
+//!  31      27 26  24 23                                  0
+//! +----------+------+-------------------------------------+
+//! | t mod 32 | MSS  | SipHash(secret; 4-tuple, t, client ISN) |
+//! +----------+------+-------------------------------------+
+//! ```
+//!
+//! `t` counts 64-second periods; a cookie is accepted during the period it
+//! was issued and the next one (64–128 s of validity). The 3-bit MSS index
+//! selects from [`MSS_TABLE`]. Window scaling, SACK and timestamps are *not*
+//! encoded: a cookie connection runs without them (the SYN-ACK built by
+//! [`SynCookies::synack`] offers only MSS, so the peer will not use them
+//! either). This is what Linux does when timestamps are off.
+
+use crate::config::TcpConfig;
+use crate::isn::{key_words, siphash24, tuple_bytes};
+use sockstack_time::Instant;
+use sockstack_wire::{SeqNumber, TcpRepr};
+use std::net::SocketAddrV4;
+
+/// MSS values a cookie can carry (3 bits). Chosen like Linux's
+/// `msstab` (536, 1300, 1440, 1460) plus intermediate common values.
+pub const MSS_TABLE: [u16; 8] = [216, 536, 1024, 1200, 1300, 1400, 1440, 1460];
+
+/// Seconds per time-counter tick.
+pub const PERIOD_SECS: u64 = 64;
+
+#[derive(Clone)]
+pub struct SynCookies {
+    k0: u64,
+    k1: u64,
+}
+
+impl core::fmt::Debug for SynCookies {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SynCookies { .. }")
+    }
+}
+
+impl SynCookies {
+    pub fn new(secret: [u8; 16]) -> SynCookies {
+        let (k0, k1) = key_words(secret);
+        SynCookies { k0, k1 }
+    }
+
+    fn counter(now: Instant) -> u32 {
+        (now.total_micros() / 1_000_000 / PERIOD_SECS) as u32
+    }
+
+    fn hash(&self, local: SocketAddrV4, remote: SocketAddrV4, t: u32, client_isn: u32) -> u32 {
+        let mut extra = [0u8; 8];
+        extra[..4].copy_from_slice(&t.to_be_bytes());
+        extra[4..].copy_from_slice(&client_isn.to_be_bytes());
+        siphash24(self.k0, self.k1, &tuple_bytes(local, remote, &extra)) as u32 & 0x00ff_ffff
+    }
+
+    /// Index of the largest table MSS not above `mss` (0 if all are).
+    pub fn mss_index(mss: u16) -> usize {
+        MSS_TABLE.iter().rposition(|&m| m <= mss).unwrap_or(0)
+    }
+
+    /// The ISN for our SYN-ACK answering a SYN with sequence `client_isn`
+    /// and MSS option `mss` (use 536 when absent, RFC 9293 §3.7.1).
+    pub fn cookie_isn(
+        &self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        client_isn: SeqNumber,
+        mss: u16,
+    ) -> SeqNumber {
+        let t = Self::counter(now);
+        let idx = Self::mss_index(mss) as u32;
+        SeqNumber(((t % 32) << 27) | (idx << 24) | self.hash(local, remote, t, client_isn.0))
+    }
+
+    /// Validates the ACK completing a cookie handshake; returns the MSS it
+    /// encodes. The ACK must have ACK set and neither SYN nor RST; its
+    /// acknowledgment is cookie + 1 and its sequence client ISN + 1.
+    pub fn check(
+        &self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        ack_of_synack: &TcpRepr<'_>,
+    ) -> Option<u16> {
+        if ack_of_synack.syn || ack_of_synack.rst {
+            return None;
+        }
+        let cookie = ack_of_synack.ack_number?.0.wrapping_sub(1);
+        let client_isn = ack_of_synack.seq_number.0.wrapping_sub(1);
+        let now_t = Self::counter(now);
+        let t5 = cookie >> 27;
+        let idx = ((cookie >> 24) & 0x7) as usize;
+        [now_t, now_t.wrapping_sub(1)]
+            .into_iter()
+            .filter(|t| t % 32 == t5)
+            .any(|t| self.hash(local, remote, t, client_isn) == cookie & 0x00ff_ffff)
+            .then(|| MSS_TABLE[idx])
+    }
+
+    /// The stateless SYN-ACK answering `syn` (MSS option only; see module
+    /// docs). `route_mss` clamps the MSS we advertise.
+    pub fn synack(
+        &self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr<'_>,
+        route_mss: u16,
+        config: &TcpConfig,
+    ) -> TcpRepr<'static> {
+        let peer_mss = syn.max_seg_size.unwrap_or(536);
+        TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq_number: self.cookie_isn(now, local, remote, syn.seq_number, peer_mss),
+            ack_number: Some(syn.seq_number + 1),
+            syn: true,
+            window_len: config.rcv_buf.min(65535) as u16,
+            max_seg_size: Some(config.mss.min(route_mss)),
+            ..TcpRepr::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn addrs() -> (SocketAddrV4, SocketAddrV4) {
+        (
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80),
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 40000),
+        )
+    }
+
+    fn ack(cookie: SeqNumber, client_isn: u32) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq_number: SeqNumber(client_isn.wrapping_add(1)),
+            ack_number: Some(cookie + 1),
+            ..TcpRepr::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let (l, r) = addrs();
+        let sc = SynCookies::new([3; 16]);
+        let t0 = Instant::from_secs(1000);
+        let c = sc.cookie_isn(t0, l, r, SeqNumber(u32::MAX), 1460);
+        assert_eq!(sc.check(t0, l, r, &ack(c, u32::MAX)), Some(1460));
+        // Still valid in the next period, not the one after.
+        assert_eq!(
+            sc.check(
+                t0 + sockstack_time::Duration::from_secs(64),
+                l,
+                r,
+                &ack(c, u32::MAX)
+            ),
+            Some(1460)
+        );
+        assert_eq!(
+            sc.check(
+                t0 + sockstack_time::Duration::from_secs(200),
+                l,
+                r,
+                &ack(c, u32::MAX)
+            ),
+            None
+        );
+        // Wrong client ISN, wrong tuple, wrong secret, forged bits.
+        assert_eq!(sc.check(t0, l, r, &ack(c, 5)), None);
+        assert_eq!(sc.check(t0, r, l, &ack(c, u32::MAX)), None);
+        assert_eq!(
+            SynCookies::new([4; 16]).check(t0, l, r, &ack(c, u32::MAX)),
+            None
+        );
+        assert_eq!(sc.check(t0, l, r, &ack(SeqNumber(c.0 ^ 1), u32::MAX)), None);
+        let mut syn_ack = ack(c, u32::MAX);
+        syn_ack.syn = true;
+        assert_eq!(sc.check(t0, l, r, &syn_ack), None);
+    }
+
+    #[test]
+    fn mss_encoding() {
+        let (l, r) = addrs();
+        let sc = SynCookies::new([3; 16]);
+        let now = Instant::from_secs(5);
+        for (mss, expect) in [
+            (1460, 1460),
+            (1400, 1400),
+            (9000, 1460),
+            (1000, 536),
+            (100, 216),
+        ] {
+            let c = sc.cookie_isn(now, l, r, SeqNumber(77), mss);
+            assert_eq!(sc.check(now, l, r, &ack(c, 77)), Some(expect), "mss {mss}");
+        }
+    }
+
+    #[test]
+    fn synack_offers_only_mss() {
+        let (l, r) = addrs();
+        let sc = SynCookies::new([3; 16]);
+        let syn = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq_number: SeqNumber(9),
+            syn: true,
+            max_seg_size: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            ..TcpRepr::default()
+        };
+        let sa = sc.synack(Instant::ZERO, l, r, &syn, 1400, &TcpConfig::default());
+        assert_eq!(sa.ack_number, Some(SeqNumber(10)));
+        assert_eq!(sa.max_seg_size, Some(1400));
+        assert!(sa.window_scale.is_none() && !sa.sack_permitted && sa.timestamp.is_none());
+        assert_eq!(
+            sc.check(Instant::ZERO, l, r, &ack(sa.seq_number, 9)),
+            Some(1460)
+        );
+    }
+}

@@ -1,0 +1,756 @@
+//! The transmission control block (RFC 9293 §3.3.1): the [`Connection`]
+//! struct, its constructors (active open, passive open, SYN cookie) and the
+//! application-facing calls (send, recv, shutdown, close, abort, options,
+//! stats). Segment arrival lives in `input.rs`, segment generation and
+//! timers in `output.rs`.
+
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::config::{Keepalive, TcpConfig};
+use crate::congestion::{new_controller, CongestionControl};
+use crate::reassembly::Reassembly;
+use crate::recovery::{Outstanding, Recovery};
+use crate::rtt::RttEstimator;
+use crate::sack::Scoreboard;
+use crate::stats::TcpStats;
+use crate::timers::Timers;
+use crate::State;
+use sockstack_time::{Duration, Instant};
+use sockstack_wire::tcp::MAX_WINDOW_SCALE;
+use sockstack_wire::{SeqNumber, TcpRepr};
+use std::io;
+use std::net::SocketAddrV4;
+
+/// Smallest MSS we accept from a peer (Linux `tcp_min_snd_mss`): a hostile
+/// MSS of 1 would otherwise make us send a segment per byte.
+pub(crate) const MIN_SND_MSS: usize = 48;
+/// RFC 9293 §3.7.1: MSS assumed when the option is absent.
+pub(crate) const DEFAULT_MSS: u16 = 536;
+/// Timestamps option length on the wire (with its two NOPs).
+pub(crate) const TS_OPTION_LEN: usize = 12;
+
+/// Linux's DRS receive-buffer auto-tuning state (`tcp_rcv_space_adjust`).
+#[derive(Debug, Clone)]
+pub(crate) struct Drs {
+    /// Bytes delivered to the application since `since`.
+    pub copied: usize,
+    pub since: Instant,
+    /// Largest per-RTT delivery seen.
+    pub space: usize,
+}
+
+/// One TCP connection. See the crate docs for the calling protocol.
+#[derive(Debug)]
+pub struct Connection {
+    pub(crate) cfg: TcpConfig,
+    pub(crate) local: SocketAddrV4,
+    pub(crate) remote: SocketAddrV4,
+    pub(crate) state: State,
+    /// Opened by `accept` (a RST in SYN-RECEIVED then just drops it).
+    pub(crate) passive: bool,
+
+    // RFC 9293 §3.3.1 send sequence variables. `snd_nxt` is the highest
+    // sequence number sent + 1 (Linux's snd_nxt): retransmissions never move
+    // it back; what to resend is tracked by `rec`.
+    pub(crate) iss: SeqNumber,
+    pub(crate) snd_una: SeqNumber,
+    pub(crate) snd_nxt: SeqNumber,
+    pub(crate) snd_wnd: usize,
+    pub(crate) snd_wl1: SeqNumber,
+    pub(crate) snd_wl2: SeqNumber,
+    pub(crate) max_snd_wnd: usize,
+    /// RFC 7323 Snd.Wind.Shift: applied to windows we receive.
+    pub(crate) snd_wscale: u8,
+
+    // Receive sequence variables.
+    pub(crate) irs: SeqNumber,
+    pub(crate) rcv_nxt: SeqNumber,
+    /// Window last advertised (bytes) and its right edge `rcv_nxt + rcv_wnd`
+    /// at the time; the edge never moves left (RFC 9293 §3.8.6.2.2).
+    pub(crate) rcv_wnd: usize,
+    pub(crate) rcv_adv: SeqNumber,
+    /// RFC 7323 Rcv.Wind.Shift: applied to windows we send.
+    pub(crate) rcv_wscale: u8,
+
+    // Negotiated options.
+    /// Effective send MSS: data octets per segment with the options every
+    /// segment carries (timestamps) already subtracted.
+    pub(crate) mss: usize,
+    pub(crate) adv_mss: u16,
+    pub(crate) route_mss: u16,
+    pub(crate) ws_ok: bool,
+    pub(crate) sack_ok: bool,
+    pub(crate) ts_ok: bool,
+    /// RFC 7323 §4.3 TS.Recent, when it was set, Last.ACK.sent.
+    pub(crate) ts_recent: u32,
+    pub(crate) ts_recent_stamp: Instant,
+    pub(crate) last_ack_sent: SeqNumber,
+    /// Per-connection offset added to our timestamp clock (RFC 7323 §5.4
+    /// recommends randomising it so TSval does not leak uptime).
+    pub(crate) ts_offset: u32,
+    /// Estimated size of the peer's full segments (Linux rcv_mss).
+    pub(crate) rcv_mss: usize,
+
+    // Buffers.
+    pub(crate) snd_buf: SendBuffer,
+    /// Sequence number of `snd_buf`'s first byte.
+    pub(crate) buf_seq: SeqNumber,
+    pub(crate) rcv_buf: RecvBuffer,
+    pub(crate) ooo: Reassembly,
+    /// A FIN seen beyond `rcv_nxt`, at this sequence number.
+    pub(crate) ooo_fin: Option<SeqNumber>,
+    /// The application asked for a FIN after the queued data.
+    pub(crate) fin_queued: bool,
+    /// The peer's FIN was received (in order).
+    pub(crate) fin_rcvd: bool,
+    /// `close()` was called: no more reads, orphaned semantics.
+    pub(crate) closed_by_app: bool,
+
+    // Timing and loss recovery.
+    pub(crate) rtt: RttEstimator,
+    /// Karn-safe timed segment: (sequence that must be acked, send time).
+    pub(crate) rtt_timing: Option<(SeqNumber, Instant)>,
+    pub(crate) cc: Box<dyn CongestionControl>,
+    pub(crate) scoreboard: Scoreboard,
+    pub(crate) rec: Recovery,
+    pub(crate) timers: Timers,
+    /// Consecutive RTO expirations (SYN or data).
+    pub(crate) retries: u32,
+    /// Unanswered zero-window probes / keepalive probes.
+    pub(crate) probes: u32,
+    /// Persist-timer backoff exponent: grows per probe, reset only when the
+    /// window opens (Linux icsk_backoff in tcp_ack_probe).
+    pub(crate) persist_backoff: u32,
+    pub(crate) ka_probes: u32,
+    pub(crate) syn_retransmitted: bool,
+    pub(crate) last_rcv: Instant,
+    /// When new data was last sent (RFC 5681 §4.1 idle detection).
+    pub(crate) last_data_sent: Instant,
+
+    // Pending output.
+    pub(crate) syn_pending: bool,
+    pub(crate) ack_pending: bool,
+    /// Immediate ACKs owed one per out-of-order or duplicate segment, so
+    /// the sender sees one duplicate ACK per segment (RFC 5681 §4.2) even
+    /// when several arrive between two `poll_transmit` calls.
+    pub(crate) dupacks_owed: u32,
+    /// In-order bytes received since our last ACK (delayed ACK accounting).
+    pub(crate) unacked_bytes: usize,
+    pub(crate) probe_pending: bool,
+    /// The persist timer expired with a small non-zero window: send what
+    /// fits despite sender SWS avoidance (RFC 9293 §3.8.6.2.1 "override
+    /// timeout").
+    pub(crate) force_send: bool,
+    pub(crate) keepalive_pending: bool,
+    pub(crate) rst_pending: Option<TcpRepr<'static>>,
+    /// RFC 5961 §7 rate limit: challenge ACKs sent in the current second.
+    pub(crate) challenge_count: u32,
+    pub(crate) challenge_since: Instant,
+
+    // Receive-buffer auto-tuning.
+    pub(crate) drs: Drs,
+    pub(crate) rcv_rtt: Option<Duration>,
+
+    pub(crate) error: Option<io::ErrorKind>,
+    pub(crate) stats: TcpStats,
+    /// The latest `now` we were handed (for calls that take none).
+    pub(crate) last_now: Instant,
+}
+
+/// The window-scale shift that lets a buffer of `max` bytes be advertised
+/// (RFC 7323 §2.3), at most 14.
+fn wscale_for(max: usize) -> u8 {
+    let mut shift = 0;
+    while shift < MAX_WINDOW_SCALE && (max >> shift) > 65535 {
+        shift += 1;
+    }
+    shift
+}
+
+impl Connection {
+    fn new(
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        route_mss: u16,
+        config: &TcpConfig,
+        state: State,
+    ) -> Connection {
+        let cfg = config.clone();
+        let adv_mss = cfg.mss.min(route_mss).max(MIN_SND_MSS as u16);
+        let rcv_buf_size = cfg.rcv_buf.max(1);
+        let rcv_wscale = if cfg.window_scale {
+            wscale_for(cfg.rcv_buf_max.max(rcv_buf_size))
+        } else {
+            0
+        };
+        let mss = usize::from(DEFAULT_MSS.min(route_mss)).max(MIN_SND_MSS);
+        Connection {
+            local,
+            remote,
+            state,
+            passive: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss + 1,
+            snd_wnd: 0,
+            snd_wl1: SeqNumber(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            snd_wscale: 0,
+            irs: SeqNumber(0),
+            rcv_nxt: SeqNumber(0),
+            rcv_wnd: 0,
+            rcv_adv: SeqNumber(0),
+            rcv_wscale,
+            mss,
+            adv_mss,
+            route_mss,
+            ws_ok: false,
+            sack_ok: false,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_recent_stamp: now,
+            last_ack_sent: SeqNumber(0),
+            ts_offset: iss.0.wrapping_mul(0x9e37_79b9).rotate_left(11),
+            rcv_mss: usize::from(adv_mss.min(DEFAULT_MSS)),
+            snd_buf: SendBuffer::new(cfg.snd_buf.max(1)),
+            buf_seq: iss + 1,
+            rcv_buf: RecvBuffer::new(rcv_buf_size),
+            ooo: Reassembly::new(),
+            ooo_fin: None,
+            fin_queued: false,
+            fin_rcvd: false,
+            closed_by_app: false,
+            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt_timing: None,
+            cc: new_controller(cfg.congestion, mss, cfg.initial_cwnd),
+            scoreboard: Scoreboard::new(),
+            rec: Recovery::default(),
+            timers: Timers::default(),
+            retries: 0,
+            probes: 0,
+            persist_backoff: 0,
+
+            ka_probes: 0,
+            syn_retransmitted: false,
+            last_rcv: now,
+            last_data_sent: now,
+            syn_pending: true,
+            ack_pending: false,
+            dupacks_owed: 0,
+            unacked_bytes: 0,
+            probe_pending: false,
+            force_send: false,
+            keepalive_pending: false,
+            rst_pending: None,
+            challenge_count: 0,
+            challenge_since: now,
+            drs: Drs {
+                copied: 0,
+                since: now,
+                space: 0,
+            },
+            rcv_rtt: None,
+            error: None,
+            stats: TcpStats::default(),
+            last_now: now,
+            cfg,
+        }
+    }
+
+    /// Active open (RFC 9293 §3.10.1): SYN-SENT with the SYN queued.
+    /// `route_mss` is the MSS the route's MTU allows (MTU − 40).
+    pub fn connect(
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        route_mss: u16,
+        config: &TcpConfig,
+    ) -> Connection {
+        let mut c = Connection::new(now, local, remote, iss, route_mss, config, State::SynSent);
+        c.ws_ok = c.cfg.window_scale;
+        c.sack_ok = c.cfg.sack;
+        c.ts_ok = c.cfg.timestamps;
+        c
+    }
+
+    /// Passive open: a listener received `syn` (a SYN without ACK/RST,
+    /// already matched to this 4-tuple). Returns a connection in
+    /// SYN-RECEIVED with its SYN-ACK queued (RFC 9293 §3.10.7.2).
+    pub fn accept(
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr<'_>,
+        iss: SeqNumber,
+        route_mss: u16,
+        config: &TcpConfig,
+    ) -> Connection {
+        let mut c = Connection::new(
+            now,
+            local,
+            remote,
+            iss,
+            route_mss,
+            config,
+            State::SynReceived,
+        );
+        c.passive = true;
+        c.stats.segs_in += 1;
+        c.take_syn_options(now, syn);
+        c.irs = syn.seq_number;
+        c.rcv_nxt = syn.seq_number + 1;
+        c.rcv_adv = c.rcv_nxt;
+        // RFC 7323 §2.2: the window of a SYN is never scaled.
+        c.snd_wnd = usize::from(syn.window_len);
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = syn.seq_number;
+        c.snd_wl2 = iss;
+        c
+    }
+
+    /// Builds an ESTABLISHED connection from a validated SYN-cookie ACK
+    /// (see [`crate::SynCookies`]): `iss` is the cookie, `irs` the client's
+    /// ISN (`ack_seg.seq_number − 1`), `mss` what the cookie decoded. No
+    /// window scaling, SACK or timestamps (the cookie SYN-ACK offered none).
+    /// Any data on `ack_seg` is processed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_cookie(
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        ack_seg: &TcpRepr<'_>,
+        iss: SeqNumber,
+        irs: SeqNumber,
+        mss: u16,
+        config: &TcpConfig,
+    ) -> Connection {
+        let mut c = Connection::new(now, local, remote, iss, mss, config, State::Established);
+        c.passive = true;
+        c.syn_pending = false;
+        c.rcv_wscale = 0;
+        c.irs = irs;
+        c.rcv_nxt = irs + 1;
+        c.rcv_adv = c.rcv_nxt + usize::from(config.rcv_buf.min(65535) as u16);
+        c.rcv_wnd = c.rcv_adv - c.rcv_nxt;
+        c.snd_una = iss + 1;
+        c.snd_nxt = iss + 1;
+        c.snd_wnd = usize::from(ack_seg.window_len);
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = ack_seg.seq_number;
+        c.snd_wl2 = iss + 1;
+        c.mss = usize::from(mss).max(MIN_SND_MSS);
+        c.rec.reset(c.snd_una);
+        c.cc = new_controller(c.cfg.congestion, c.mss, c.cfg.initial_cwnd);
+        c.arm_keepalive(now);
+        if !ack_seg.payload.is_empty() || ack_seg.fin {
+            c.on_segment(now, ack_seg);
+        } else {
+            c.stats.segs_in += 1;
+        }
+        c
+    }
+
+    /// Reads MSS / window scale / SACK-permitted / timestamps from the
+    /// peer's SYN or SYN-ACK (RFC 9293 §3.7.1, RFC 7323 §2.2, §3.2,
+    /// RFC 2018 §2). An option is used only if both sides offered it.
+    pub(crate) fn take_syn_options(&mut self, now: Instant, syn: &TcpRepr<'_>) {
+        let peer_mss = usize::from(syn.max_seg_size.unwrap_or(DEFAULT_MSS));
+        self.ws_ok = self.cfg.window_scale && syn.window_scale.is_some();
+        if self.ws_ok {
+            self.snd_wscale = syn.window_scale.unwrap_or(0).min(MAX_WINDOW_SCALE);
+        } else {
+            self.snd_wscale = 0;
+            self.rcv_wscale = 0;
+        }
+        self.sack_ok = self.cfg.sack && syn.sack_permitted;
+        self.ts_ok = self.cfg.timestamps && syn.timestamp.is_some();
+        if let Some(ts) = syn.timestamp {
+            self.ts_recent = ts.tsval;
+            self.ts_recent_stamp = now;
+        }
+        let opts = if self.ts_ok { TS_OPTION_LEN } else { 0 };
+        self.mss = peer_mss
+            .min(usize::from(self.route_mss))
+            .max(MIN_SND_MSS)
+            .saturating_sub(opts)
+            .max(MIN_SND_MSS - TS_OPTION_LEN);
+    }
+
+    /// The handshake completed (RFC 9293 §3.10.7.3 / §3.10.7.4 fifth).
+    pub(crate) fn establish(&mut self, now: Instant) {
+        self.state = State::Established;
+        self.retries = 0;
+        // RFC 5681 §3.1: if the SYN or SYN-ACK was retransmitted, the
+        // initial window is one segment.
+        let iw = if self.syn_retransmitted {
+            1
+        } else {
+            self.cfg.initial_cwnd
+        };
+        self.cc = new_controller(self.cfg.congestion, self.mss, iw);
+        self.rec.reset(self.snd_una);
+        self.arm_keepalive(now);
+        if self.fin_queued {
+            self.state = State::FinWait1;
+        }
+    }
+
+    pub(crate) fn arm_keepalive(&mut self, now: Instant) {
+        self.timers.keepalive = self.cfg.keepalive.map(|k| now + k.idle);
+        self.ka_probes = 0;
+    }
+
+    /// Drops everything and enters CLOSED, recording `error` for the
+    /// application.
+    pub(crate) fn enter_closed(&mut self, error: Option<io::ErrorKind>) {
+        self.state = State::Closed;
+        if error.is_some() {
+            self.error = error;
+        }
+        self.timers.clear();
+        self.syn_pending = false;
+        self.ack_pending = false;
+        self.dupacks_owed = 0;
+        self.probe_pending = false;
+        self.keepalive_pending = false;
+    }
+
+    /// RFC 9293 §3.10.7.4 / RFC 5961 §3.2 "connection reset": buffers are
+    /// flushed, so unread data is lost and `recv` reports the reset.
+    pub(crate) fn reset_by_peer(&mut self, error: Option<io::ErrorKind>) {
+        self.rcv_buf.clear();
+        self.ooo.clear();
+        self.snd_buf.consume(self.snd_buf.len());
+        self.enter_closed(error);
+    }
+
+    /// Queues `<SEQ=snd_nxt><CTL=RST>` (abort, close with unread data).
+    pub(crate) fn queue_rst(&mut self) {
+        self.rst_pending = Some(TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq_number: self.snd_nxt,
+            ack_number: Some(self.rcv_nxt),
+            rst: true,
+            ..TcpRepr::default()
+        });
+    }
+
+    // -----------------------------------------------------------------
+    // Application interface
+    // -----------------------------------------------------------------
+
+    /// Copies as much of `data` as fits into the send buffer.
+    ///
+    /// Allowed in SYN-SENT / SYN-RECEIVED: the data is queued and goes out
+    /// once the handshake completes (RFC 9293 §3.10.2). Errors: the
+    /// recorded error (ConnectionReset, ConnectionRefused, TimedOut);
+    /// BrokenPipe after `shutdown_write`/`close` or once closed;
+    /// WouldBlock when the buffer is full.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        if self.fin_queued || self.closed_by_app {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        match self.state {
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
+            State::Listen => return Err(io::ErrorKind::NotConnected.into()),
+            _ => return Err(io::ErrorKind::BrokenPipe.into()),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        match self.snd_buf.write(data) {
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
+    /// Reads in-order data. `Ok(0)` is end of stream (the peer's FIN was
+    /// received and everything before it read). Errors: ConnectionReset
+    /// (or the recorded error) once reset — unread data is discarded;
+    /// WouldBlock when nothing is available yet; NotConnected after a local
+    /// abort.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.rcv_buf.is_empty() && !buf.is_empty() {
+            let before = self.advertisable_window();
+            let n = self.rcv_buf.read(buf);
+            self.after_read(n, before);
+            return Ok(n);
+        }
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        if self.fin_rcvd {
+            return Ok(0);
+        }
+        match self.state {
+            State::Closed | State::Listen => Err(io::ErrorKind::NotConnected.into()),
+            _ if buf.is_empty() => Ok(0),
+            _ => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// Window update and auto-tuning after the application read `n` bytes.
+    fn after_read(&mut self, n: usize, window_before: usize) {
+        self.drs_account(n);
+        // Linux tcp_cleanup_rbuf: if the window we could now offer is at
+        // least twice what the peer currently sees, tell it right away
+        // (otherwise a sender stalled on a small window waits for a probe).
+        if !self.state.can_receive_data() {
+            return;
+        }
+        let seen = self.rcv_adv.checked_sub(self.rcv_nxt).unwrap_or(0);
+        let now_wnd = self.advertisable_window();
+        if now_wnd > window_before
+            && now_wnd >= 2 * seen.max(1)
+            && now_wnd - seen >= self.rcv_mss.min(self.rcv_buf.capacity() / 2)
+        {
+            self.ack_pending = true;
+        }
+    }
+
+    /// Linux DRS (`tcp_rcv_space_adjust`): once per RTT, if the application
+    /// consumed more than ever before in one RTT, grow the receive buffer
+    /// to twice that (the sender's window must cover ~2 RTTs of data to
+    /// keep the pipe full while it learns of our growth), up to the max.
+    fn drs_account(&mut self, n: usize) {
+        self.drs.copied += n;
+        let now = self.last_now;
+        let rtt = match self.rcv_rtt.or(self.rtt.srtt()) {
+            Some(r) if !r.is_zero() => r,
+            _ => return,
+        };
+        if now.saturating_duration_since(self.drs.since) < rtt {
+            return;
+        }
+        let copied = self.drs.copied;
+        self.drs.copied = 0;
+        self.drs.since = now;
+        if copied <= self.drs.space {
+            return;
+        }
+        self.drs.space = copied;
+        let target = (2 * copied).min(self.cfg.rcv_buf_max);
+        if target > self.rcv_buf.capacity() {
+            let keep = self
+                .ooo
+                .highest()
+                .and_then(|h| h.checked_sub(self.rcv_nxt))
+                .unwrap_or(0);
+            self.rcv_buf.grow(target, keep);
+        }
+    }
+
+    /// Half-close (RFC 9293 §3.10.4): a FIN follows the queued data; the
+    /// other direction keeps working.
+    pub fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::SynSent | State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Linux `close()`: with unread received data, or data arriving later,
+    /// the connection is reset (RFC 2525 §2.17, RFC 9293 §3.10.4 note);
+    /// otherwise a FIN follows the queued data. In SYN-SENT the connection
+    /// just goes away.
+    pub fn close(&mut self) {
+        self.closed_by_app = true;
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent => self.enter_closed(None),
+            _ if !self.rcv_buf.is_empty() || !self.ooo.is_empty() => {
+                self.queue_rst();
+                self.reset_by_peer(None);
+            }
+            _ => {
+                self.shutdown_write();
+                if self.state == State::FinWait2 {
+                    self.timers.fin_wait2 = Some(self.last_now + self.cfg.fin_wait2_timeout);
+                }
+            }
+        }
+    }
+
+    /// Aborts (RFC 9293 §3.10.5): RST now (unless nothing was ever
+    /// synchronised), buffers dropped, CLOSED.
+    pub fn abort(&mut self) {
+        match self.state {
+            State::Closed | State::Listen | State::SynSent | State::TimeWait => {}
+            _ => self.queue_rst(),
+        }
+        self.closed_by_app = true;
+        self.reset_by_peer(None);
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// CLOSED with nothing left to send: the stack may drop it.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.rst_pending.is_none()
+    }
+
+    /// Data (or EOF, or an error) is available to `recv`.
+    pub fn can_recv(&self) -> bool {
+        !self.rcv_buf.is_empty() || self.fin_rcvd || self.error.is_some()
+    }
+
+    /// `send` would accept data now.
+    pub fn can_send(&self) -> bool {
+        matches!(
+            self.state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        ) && !self.fin_queued
+            && !self.closed_by_app
+            && self.snd_buf.free() > 0
+    }
+
+    /// Bytes waiting to be read.
+    pub fn recv_queue(&self) -> usize {
+        self.rcv_buf.len()
+    }
+
+    /// Bytes queued and not yet acknowledged.
+    pub fn send_queue(&self) -> usize {
+        self.snd_buf.len()
+    }
+
+    pub fn local_addr(&self) -> SocketAddrV4 {
+        self.local
+    }
+
+    pub fn remote_addr(&self) -> SocketAddrV4 {
+        self.remote
+    }
+
+    /// Why the connection failed, if it did: ConnectionRefused (RST in
+    /// SYN-SENT), ConnectionReset, TimedOut (retries exhausted).
+    pub fn error(&self) -> Option<io::ErrorKind> {
+        self.error
+    }
+
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
+        self.cfg.keepalive = keepalive;
+        if self.state.is_synchronized() {
+            self.arm_keepalive(self.last_now);
+        }
+    }
+
+    /// For the stack, when a SYN arrives for a 4-tuple whose connection is
+    /// in TIME-WAIT: may the old incarnation be dropped and a new one
+    /// accepted? Yes if the SYN is provably newer — a higher timestamp
+    /// (RFC 6191 §2) or, without timestamps, a sequence number beyond
+    /// `rcv_nxt` (RFC 1122 §4.2.2.13), as Linux `tcp_timewait_state_process`.
+    pub fn time_wait_accepts_syn(&self, syn: &TcpRepr<'_>) -> bool {
+        if self.state != State::TimeWait || !syn.syn || syn.rst || syn.ack_number.is_some() {
+            return false;
+        }
+        match (self.ts_ok, syn.timestamp) {
+            (true, Some(ts)) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) > 0,
+            _ => syn.seq_number.gt(self.rcv_nxt),
+        }
+    }
+
+    /// RFC 9293 §3.3.1 variables, for diagnostics and tests.
+    pub fn snd_una(&self) -> SeqNumber {
+        self.snd_una
+    }
+
+    /// Highest sequence number sent + 1.
+    pub fn snd_nxt(&self) -> SeqNumber {
+        self.snd_nxt
+    }
+
+    pub fn rcv_nxt(&self) -> SeqNumber {
+        self.rcv_nxt
+    }
+
+    /// The receive window last advertised, in bytes.
+    pub fn rcv_wnd(&self) -> usize {
+        self.rcv_wnd
+    }
+
+    /// Path MTU discovery (RFC 1191 §6.4, Linux `tcp_mtu_reduced`): the
+    /// stack learned a smaller path MSS (MTU − 40) from an ICMP "fragmentation
+    /// needed". Future segments, retransmissions included, use the smaller
+    /// size; the congestion window keeps its segment count. Never grows
+    /// the MSS and never goes below 48 octets.
+    pub fn set_path_mss(&mut self, path_mss: u16) {
+        let opts = if self.ts_ok { TS_OPTION_LEN } else { 0 };
+        let new = usize::from(path_mss)
+            .max(MIN_SND_MSS)
+            .saturating_sub(opts)
+            .max(MIN_SND_MSS - TS_OPTION_LEN);
+        if new < self.mss {
+            self.mss = new;
+            self.route_mss = path_mss.max(MIN_SND_MSS as u16);
+            self.cc.set_mss(new);
+        }
+    }
+
+    /// Effective send MSS in data octets.
+    pub fn mss(&self) -> usize {
+        self.mss
+    }
+
+    pub(crate) fn outstanding(&self) -> Outstanding {
+        Outstanding {
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            mss: self.mss,
+            sack: self.sack_ok,
+        }
+    }
+
+    /// RFC 6675 pipe: bytes estimated in the network.
+    pub(crate) fn pipe(&self) -> usize {
+        self.rec.pipe(&self.scoreboard, self.outstanding())
+    }
+
+    /// A snapshot of counters and gauges (`ss -ti`).
+    pub fn stats(&self) -> TcpStats {
+        let mut s = self.stats.clone();
+        s.state = Some(self.state);
+        s.srtt = self.rtt.srtt().unwrap_or_default();
+        s.rttvar = self.rtt.rttvar();
+        s.rto = self.rtt.rto();
+        s.min_rtt = self.rtt.min_rtt().unwrap_or_default();
+        s.cwnd = self.cc.cwnd();
+        s.ssthresh = self.cc.ssthresh();
+        s.pipe = self.pipe();
+        s.snd_wnd = self.snd_wnd;
+        s.rcv_wnd = self.rcv_wnd;
+        s.snd_wscale = self.snd_wscale;
+        s.rcv_wscale = self.rcv_wscale;
+        s.mss = self.mss;
+        s.rcv_buf = self.rcv_buf.capacity();
+        s.snd_buf = self.snd_buf.capacity();
+        s.congestion = self.cc.name();
+        s.sack = self.sack_ok;
+        s.timestamps = self.ts_ok;
+        s
+    }
+}

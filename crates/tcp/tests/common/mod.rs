@@ -1,0 +1,288 @@
+//! Test harness: two `Connection`s wired back to back through queues with
+//! a deterministic per-segment fate (deliver, drop, duplicate, delay), and
+//! helpers to feed one connection hand-made segments. Every segment goes
+//! through the wire crate's emit and parse, checksum included.
+#![allow(dead_code)]
+
+use sockstack_tcp::{Connection, State, TcpConfig};
+use sockstack_time::{Duration, Instant};
+use sockstack_wire::{ChecksumMode, Ipv4Addr, SeqNumber, TcpPacket, TcpRepr};
+use std::net::SocketAddrV4;
+
+pub const A_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
+pub const B_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+pub const ISS_A: SeqNumber = SeqNumber(1_000);
+pub const ISS_B: SeqNumber = SeqNumber(u32::MAX - 5_000); // wraps during transfers
+
+/// A segment as bytes on the wire.
+#[derive(Clone, Debug)]
+pub struct Seg {
+    pub bytes: Vec<u8>,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+}
+
+impl Seg {
+    pub fn repr(&self) -> TcpRepr<'_> {
+        let p = TcpPacket::new_checked(&self.bytes[..]).expect("well-formed");
+        TcpRepr::parse(&p, &self.src, &self.dst, ChecksumMode::Verify).expect("parses")
+    }
+}
+
+pub fn serialize(r: &TcpRepr<'_>, src: Ipv4Addr, dst: Ipv4Addr) -> Seg {
+    let mut bytes = vec![0u8; r.buffer_len()];
+    let mut p = TcpPacket::new_unchecked(&mut bytes[..]);
+    r.emit(&mut p, &src, &dst, ChecksumMode::Verify);
+    Seg { bytes, src, dst }
+}
+
+/// Everything `c` wants to send now.
+pub fn drain(c: &mut Connection, now: Instant) -> Vec<Seg> {
+    let (src, dst) = (*c.local_addr().ip(), *c.remote_addr().ip());
+    let mut out = Vec::new();
+    let mut guard = 0;
+    while c.poll_transmit(now, |r| out.push(serialize(r, src, dst))) {
+        guard += 1;
+        assert!(guard < 100_000, "poll_transmit never returns false");
+    }
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    AtoB,
+    BtoA,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Deliver,
+    Drop,
+    Duplicate,
+    /// Deliver after this much extra delay (reordering).
+    Delay(Duration),
+}
+
+pub type Filter = Box<dyn FnMut(Dir, u64, &TcpRepr<'_>) -> Fate>;
+
+pub struct Pair {
+    pub now: Instant,
+    pub a: Connection,
+    pub b: Connection,
+    /// (deliver at, tie-break counter, direction, segment)
+    pub in_flight: Vec<(Instant, u64, Dir, Seg)>,
+    pub delay: Duration,
+    pub filter: Filter,
+    pub counter: u64,
+    /// Every segment emitted, with its time and direction.
+    pub log: Vec<(Instant, Dir, Seg)>,
+    pub record: bool,
+}
+
+/// A simple deterministic PRNG (xorshift64*) for loss patterns.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 1000 < percent * 10
+    }
+}
+
+impl Pair {
+    /// A connects to B; B is created from A's SYN by `accept`. Nothing is
+    /// exchanged beyond the SYN.
+    pub fn new(cfg_a: &TcpConfig, cfg_b: &TcpConfig, delay: Duration) -> Pair {
+        let now = Instant::from_secs(1);
+        let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, cfg_a);
+        let syn = drain(&mut a, now);
+        assert_eq!(syn.len(), 1);
+        let b = Connection::accept(now, B_ADDR, A_ADDR, &syn[0].repr(), ISS_B, 1460, cfg_b);
+        Pair {
+            now,
+            a,
+            b,
+            in_flight: Vec::new(),
+            delay,
+            filter: Box::new(|_, _, _| Fate::Deliver),
+            counter: 0,
+            log: Vec::new(),
+            record: true,
+        }
+    }
+
+    /// Established both ways.
+    pub fn established(cfg_a: &TcpConfig, cfg_b: &TcpConfig, delay: Duration) -> Pair {
+        let mut p = Pair::new(cfg_a, cfg_b, delay);
+        p.run_until(
+            |p| p.a.state() == State::Established && p.b.state() == State::Established,
+            Duration::from_secs(5),
+        );
+        p
+    }
+
+    fn transmit(&mut self) {
+        for dir in [Dir::AtoB, Dir::BtoA] {
+            let segs = match dir {
+                Dir::AtoB => drain(&mut self.a, self.now),
+                Dir::BtoA => drain(&mut self.b, self.now),
+            };
+            for s in segs {
+                self.counter += 1;
+                if self.record {
+                    self.log.push((self.now, dir, s.clone()));
+                }
+                let fate = (self.filter)(dir, self.counter, &s.repr());
+                let at = self.now + self.delay;
+                match fate {
+                    Fate::Deliver => self.in_flight.push((at, self.counter, dir, s)),
+                    Fate::Drop => {}
+                    Fate::Duplicate => {
+                        self.in_flight.push((at, self.counter, dir, s.clone()));
+                        self.in_flight
+                            .push((at + Duration::from_micros(1), self.counter, dir, s));
+                    }
+                    Fate::Delay(d) => self.in_flight.push((at + d, self.counter, dir, s)),
+                }
+            }
+        }
+    }
+
+    /// Advances to the next event (delivery or timer) and handles it.
+    /// Returns false if nothing at all is pending.
+    pub fn step(&mut self) -> bool {
+        self.transmit();
+        let next_delivery = self.in_flight.iter().map(|x| (x.0, x.1)).min();
+        let timers = [self.a.poll_at(), self.b.poll_at()]
+            .into_iter()
+            .flatten()
+            .min();
+        let next = match (next_delivery.map(|x| x.0), timers) {
+            (Some(d), Some(t)) => d.min(t),
+            (Some(d), None) => d,
+            (None, Some(t)) => t,
+            (None, None) => return false,
+        };
+        self.now = self.now.max(next);
+        // Deliver everything due, in order.
+        loop {
+            let idx = self
+                .in_flight
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| x.0 <= self.now)
+                .min_by_key(|(_, x)| (x.0, x.1))
+                .map(|(i, _)| i);
+            let Some(i) = idx else { break };
+            let (_, _, dir, seg) = self.in_flight.remove(i);
+            let r = seg.repr();
+            match dir {
+                Dir::AtoB => self.b.on_segment(self.now, &r),
+                Dir::BtoA => self.a.on_segment(self.now, &r),
+            }
+        }
+        self.a.on_timer(self.now);
+        self.b.on_timer(self.now);
+        self.transmit();
+        true
+    }
+
+    /// Steps until `cond` holds; panics after `limit` of virtual time.
+    pub fn run_until(&mut self, mut cond: impl FnMut(&mut Pair) -> bool, limit: Duration) {
+        let deadline = self.now + limit;
+        while !cond(self) {
+            assert!(
+                self.now <= deadline,
+                "condition not reached by {} (a {:?}, b {:?})",
+                self.now,
+                self.a.state(),
+                self.b.state()
+            );
+            if !self.step() {
+                assert!(cond(self), "nothing left to do and condition false");
+                return;
+            }
+        }
+    }
+
+    /// Steps for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            if !self.step() {
+                break;
+            }
+        }
+    }
+
+    pub fn segs(&self, dir: Dir) -> Vec<&Seg> {
+        self.log
+            .iter()
+            .filter(|x| x.1 == dir)
+            .map(|x| &x.2)
+            .collect()
+    }
+}
+
+/// Bulk transfer A→B of `data`, with B reading as it goes; returns what B
+/// read and the time it took.
+pub fn transfer(p: &mut Pair, data: &[u8], limit: Duration) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(data.len());
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = p.now + limit;
+    while got.len() < data.len() {
+        assert!(
+            p.now <= deadline,
+            "transfer stalled at {} of {} bytes (a {:?} b {:?}) stats a={:?}",
+            got.len(),
+            data.len(),
+            p.a.state(),
+            p.b.state(),
+            p.a.stats()
+        );
+        if sent < data.len() {
+            if let Ok(n) = p.a.send(&data[sent..]) {
+                sent += n;
+            }
+        }
+        loop {
+            match p.b.recv(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        if got.len() >= data.len() {
+            break;
+        }
+        if !p.step() {
+            panic!(
+                "nothing pending with {} of {} bytes delivered",
+                got.len(),
+                data.len()
+            );
+        }
+    }
+    got
+}
+
+pub fn pattern(len: usize) -> Vec<u8> {
+    let mut r = Rng(0x1234_5678);
+    (0..len).map(|_| r.next() as u8).collect()
+}
+
+/// A config with timestamps/SACK/WS toggled.
+pub fn cfg(ts: bool, sack: bool, ws: bool) -> TcpConfig {
+    TcpConfig {
+        timestamps: ts,
+        sack,
+        window_scale: ws,
+        ..TcpConfig::default()
+    }
+}

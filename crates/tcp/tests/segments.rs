@@ -1,0 +1,612 @@
+//! Hand-made segments against one connection: RFC 9293 §3.10.7.4
+//! acceptability, RST and SYN handling, RFC 5961 challenge ACKs, PAWS.
+
+mod common;
+use common::*;
+use sockstack_tcp::{Connection, State, TcpConfig};
+use sockstack_time::{Duration, Instant};
+use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
+use std::io::ErrorKind;
+
+const D: Duration = Duration::from_millis(10);
+
+/// A segment from `c`'s peer at `rcv_nxt + off`, acknowledging everything.
+fn from_peer<'a>(c: &Connection, off: i64, payload: &'a [u8]) -> TcpRepr<'a> {
+    TcpRepr {
+        src_port: c.remote_addr().port(),
+        dst_port: c.local_addr().port(),
+        seq_number: SeqNumber(c.rcv_nxt().0.wrapping_add(off as u32)),
+        ack_number: Some(c.snd_nxt()),
+        window_len: 1000,
+        payload,
+        ..TcpRepr::default()
+    }
+}
+
+/// An established pair without timestamps (so hand-made segments need
+/// none), A having received nothing yet.
+fn pair(cfg_a: TcpConfig) -> Pair {
+    let b = cfg(false, true, true);
+    Pair::established(
+        &TcpConfig {
+            timestamps: false,
+            ..cfg_a
+        },
+        &b,
+        D,
+    )
+}
+
+fn outputs(c: &mut Connection, now: Instant) -> Vec<Seg> {
+    drain(c, now)
+}
+
+fn read_all(c: &mut Connection) -> Vec<u8> {
+    let mut v = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = c.recv(&mut buf) {
+        v.extend_from_slice(&buf[..n]);
+    }
+    v
+}
+
+#[test]
+fn acceptability_table_nonzero_window() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    let wnd = a.rcv_wnd() as i64;
+    assert!(wnd > 1000);
+    let dropped = |a: &Connection| a.stats().dropped_segments;
+
+    // len = 0, window > 0: RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND
+    for (off, ok) in [(0, true), (wnd - 1, true), (-1, false), (wnd, false)] {
+        let before = dropped(a);
+        a.on_segment(now, &from_peer(a, off, b""));
+        let out = outputs(a, now);
+        if ok {
+            assert_eq!(dropped(a), before, "offset {off} acceptable");
+            assert!(out.is_empty(), "nothing to answer for offset {off}");
+        } else {
+            assert_eq!(dropped(a), before + 1, "offset {off} unacceptable");
+            assert_eq!(out.len(), 1, "unacceptable → ACK");
+            let r = out[0].repr();
+            assert_eq!(r.ack_number, Some(a.rcv_nxt()));
+            assert_eq!(r.seq_number, a.snd_nxt());
+        }
+    }
+
+    // len > 0, window > 0: either end inside the window.
+    // Starts before rcv_nxt, ends inside: the new part is taken.
+    a.on_segment(now, &from_peer(a, -2, b"xxhello"));
+    assert_eq!(read_all(a), b"hello");
+    // Entirely old: dropped with an ACK.
+    let before = dropped(a);
+    a.on_segment(now, &from_peer(a, -5, b"hello"));
+    assert_eq!(dropped(a), before + 1);
+    assert_eq!(outputs(a, now).len(), 1);
+    // Starts at the last window octet: acceptable, trimmed to the window.
+    let wnd = a.rcv_wnd() as i64;
+    let before = dropped(a);
+    a.on_segment(now, &from_peer(a, wnd - 1, b"ab"));
+    assert_eq!(dropped(a), before);
+    // Entirely beyond the window.
+    a.on_segment(now, &from_peer(a, wnd, b"ab"));
+    assert_eq!(dropped(a), before + 1);
+    outputs(a, now);
+    // Fill the gap: only "a" of "ab" was within the window.
+    let gap = vec![b'.'; (wnd - 1) as usize];
+    // (the window is smaller than the buffer only by what we hold)
+    a.on_segment(now, &from_peer(a, 0, &gap));
+    let got = read_all(a);
+    assert_eq!(got.len(), wnd as usize);
+    assert_eq!(*got.last().unwrap(), b'a');
+}
+
+#[test]
+fn acceptability_table_zero_window() {
+    let small = TcpConfig {
+        rcv_buf: 2000,
+        rcv_buf_max: 2000,
+        window_scale: false,
+        ..TcpConfig::default()
+    };
+    let mut p = pair(small);
+    let now = p.now;
+    let a = &mut p.a;
+    // Fill the window exactly.
+    let wnd = a.rcv_wnd();
+    a.on_segment(now, &from_peer(a, 0, &vec![1u8; wnd]));
+    assert!(outputs(a, now).is_empty(), "one segment: delayed ACK");
+    let now = now + Duration::from_millis(40);
+    let out = outputs(a, now);
+    assert_eq!(
+        out.last().unwrap().repr().window_len,
+        0,
+        "zero window advertised"
+    );
+    assert_eq!(a.rcv_wnd(), 0);
+    let d0 = a.stats().dropped_segments;
+    // len = 0, window = 0: only SEG.SEQ = RCV.NXT.
+    a.on_segment(now, &from_peer(a, 0, b""));
+    assert_eq!(a.stats().dropped_segments, d0);
+    assert!(outputs(a, now).is_empty());
+    a.on_segment(now, &from_peer(a, 1, b""));
+    assert_eq!(a.stats().dropped_segments, d0 + 1);
+    assert_eq!(outputs(a, now).len(), 1);
+    // len > 0, window = 0: not acceptable — but a probe at RCV.NXT gets
+    // its ACK processed and an ACK back (the "special allowance").
+    let probe = from_peer(a, 0, b"z");
+    a.on_segment(now, &probe);
+    let out = outputs(a, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].repr().ack_number, Some(a.rcv_nxt()));
+    assert_eq!(a.recv_queue(), wnd, "probe byte not taken");
+}
+
+#[test]
+fn rst_exact_resets_established_and_discards_data() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    a.on_segment(now, &from_peer(a, 0, b"unread"));
+    let mut rst = from_peer(a, 0, b"");
+    rst.rst = true;
+    rst.ack_number = None;
+    a.on_segment(now, &rst);
+    assert_eq!(a.state(), State::Closed);
+    assert_eq!(a.error(), Some(ErrorKind::ConnectionReset));
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        a.recv(&mut buf).unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+    assert_eq!(a.send(b"x").unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert!(outputs(a, now).is_empty(), "never answer a RST");
+    assert!(a.is_closed());
+}
+
+#[test]
+fn blind_rst_in_window_gets_challenge_ack_not_reset() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    let mut rst = from_peer(a, 100, b"");
+    rst.rst = true;
+    a.on_segment(now, &rst);
+    assert_eq!(a.state(), State::Established);
+    let out = outputs(a, now);
+    assert_eq!(out.len(), 1);
+    let r = out[0].repr();
+    assert!(!r.rst && r.ack_number == Some(a.rcv_nxt()), "challenge ACK");
+    assert_eq!(a.stats().challenge_acks, 1);
+    // Out of window: silently dropped.
+    let mut far = from_peer(a, 1 << 30, b"");
+    far.rst = true;
+    a.on_segment(now, &far);
+    assert_eq!(a.state(), State::Established);
+    assert!(outputs(a, now).is_empty());
+    // The peer, on receiving the challenge ACK, would answer with an exact RST.
+    let mut exact = from_peer(a, 0, b"");
+    exact.rst = true;
+    a.on_segment(now, &exact);
+    assert_eq!(a.state(), State::Closed);
+}
+
+#[test]
+fn challenge_acks_are_rate_limited() {
+    let mut p = pair(TcpConfig {
+        challenge_ack_limit: 3,
+        ..TcpConfig::default()
+    });
+    let now = p.now;
+    let a = &mut p.a;
+    let mut acks = 0;
+    for i in 0..10 {
+        let mut syn = from_peer(a, 10 + i, b"");
+        syn.syn = true;
+        a.on_segment(now, &syn);
+        acks += outputs(a, now).len();
+    }
+    assert_eq!(acks, 3);
+    assert_eq!(a.state(), State::Established, "SYN never resets");
+    // The next second allows more.
+    let later = now + Duration::from_secs(1);
+    let mut syn = from_peer(a, 10, b"");
+    syn.syn = true;
+    a.on_segment(later, &syn);
+    assert_eq!(outputs(a, later).len(), 1);
+}
+
+#[test]
+fn ack_checks_rfc5961() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    // ACK of something never sent: ACK back, drop (data not taken).
+    let mut seg = from_peer(a, 0, b"data");
+    seg.ack_number = Some(a.snd_nxt() + 10);
+    a.on_segment(now, &seg);
+    assert_eq!(a.recv_queue(), 0);
+    assert_eq!(outputs(a, now).len(), 1);
+    // ACK far below snd_una − max window: challenge ACK.
+    let mut seg = from_peer(a, 0, b"data");
+    seg.ack_number = Some(a.snd_una() - (1 << 29));
+    a.on_segment(now, &seg);
+    assert_eq!(a.recv_queue(), 0);
+    assert_eq!(a.stats().challenge_acks, 1);
+    // A merely old (duplicate) ACK is fine: data accepted.
+    let mut seg = from_peer(a, 0, b"data");
+    seg.ack_number = Some(a.snd_una() - 1);
+    a.on_segment(now, &seg);
+    assert_eq!(a.recv_queue(), 4);
+    // No ACK bit: dropped.
+    let mut seg = from_peer(a, 4, b"more");
+    seg.ack_number = None;
+    a.on_segment(now, &seg);
+    assert_eq!(a.recv_queue(), 4);
+}
+
+#[test]
+fn rst_in_each_synchronized_state() {
+    type Setup = fn(&mut Pair);
+    let cases: [(&str, Setup); 7] = [
+        ("established", |_| {}),
+        ("fin-wait-1", |p| {
+            p.filter = Box::new(|_, _, _| Fate::Drop);
+            p.a.shutdown_write();
+            drain(&mut p.a, p.now);
+        }),
+        ("fin-wait-2", |p| {
+            p.a.shutdown_write();
+            p.run_until(|p| p.a.state() == State::FinWait2, Duration::from_secs(1));
+        }),
+        ("close-wait", |p| {
+            p.b.shutdown_write();
+            p.run_until(|p| p.a.state() == State::CloseWait, Duration::from_secs(1));
+        }),
+        ("last-ack", |p| {
+            p.b.shutdown_write();
+            p.run_until(|p| p.a.state() == State::CloseWait, Duration::from_secs(1));
+            p.filter = Box::new(|_, _, _| Fate::Drop);
+            p.a.shutdown_write();
+            drain(&mut p.a, p.now);
+        }),
+        ("closing", |p| {
+            // FINs cross: A gets B's FIN before the ACK of its own.
+            p.a.shutdown_write();
+            p.b.shutdown_write();
+            drain(&mut p.a, p.now);
+            for s in drain(&mut p.b, p.now) {
+                p.a.on_segment(p.now, &s.repr());
+            }
+            drain(&mut p.a, p.now);
+            assert_eq!(p.a.state(), State::Closing);
+        }),
+        ("time-wait", |p| {
+            p.a.shutdown_write();
+            p.run_until(|p| p.a.state() == State::FinWait2, Duration::from_secs(1));
+            p.b.shutdown_write();
+            p.run_until(|p| p.a.state() == State::TimeWait, Duration::from_secs(1));
+        }),
+    ];
+    for (name, setup) in cases {
+        let mut p = pair(TcpConfig::default());
+        setup(&mut p);
+        let state = p.a.state();
+        let now = p.now;
+        let mut rst = from_peer(&p.a, 0, b"");
+        rst.rst = true;
+        p.a.on_segment(now, &rst);
+        assert_eq!(p.a.state(), State::Closed, "{name} ({state})");
+        let expect = match state {
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                Some(ErrorKind::ConnectionReset)
+            }
+            _ => None,
+        };
+        assert_eq!(p.a.error(), expect, "{name}");
+    }
+}
+
+#[test]
+fn rst_in_syn_received() {
+    let cfg = TcpConfig::default();
+    let p = Pair::new(&cfg, &cfg, D);
+    let mut b = p.b;
+    let now = p.now;
+    drain(&mut b, now);
+    assert_eq!(b.state(), State::SynReceived);
+    // Not exact: challenge, stays.
+    let mut rst = from_peer(&b, 5, b"");
+    rst.rst = true;
+    rst.ack_number = None;
+    b.on_segment(now, &rst);
+    assert_eq!(b.state(), State::SynReceived);
+    let mut rst = from_peer(&b, 0, b"");
+    rst.rst = true;
+    rst.ack_number = None;
+    b.on_segment(now, &rst);
+    assert!(b.is_closed());
+}
+
+#[test]
+fn bad_ack_in_syn_received_gets_rst() {
+    let cfg = cfg(false, false, false);
+    let p = Pair::new(&cfg, &cfg, D);
+    let mut b = p.b;
+    let now = p.now;
+    drain(&mut b, now);
+    let mut seg = from_peer(&b, 0, b"");
+    seg.ack_number = Some(b.snd_nxt() + 1000);
+    b.on_segment(now, &seg);
+    let out = drain(&mut b, now);
+    assert_eq!(out.len(), 1);
+    let r = out[0].repr();
+    assert!(r.rst && r.seq_number == b.snd_nxt() + 1000);
+    assert_eq!(b.state(), State::SynReceived);
+}
+
+#[test]
+fn paws_drops_old_timestamp() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    // Exchange a little data so TS.Recent is set from B.
+    p.b.send(b"first").unwrap();
+    p.run_for(Duration::from_millis(100));
+    let now = p.now;
+    let a = &mut p.a;
+    let mut buf = [0u8; 16];
+    assert_eq!(a.recv(&mut buf).unwrap(), 5);
+    let last_b = p
+        .log
+        .iter()
+        .rev()
+        .find(|x| x.1 == Dir::BtoA)
+        .unwrap()
+        .2
+        .repr();
+    let ts = last_b.timestamp.unwrap();
+    let mut old = from_peer(a, 0, b"stale");
+    old.timestamp = Some(TcpTimestamp {
+        tsval: ts.tsval.wrapping_sub(10),
+        tsecr: 0,
+    });
+    a.on_segment(now, &old);
+    assert_eq!(a.recv_queue(), 0, "PAWS rejected it");
+    assert_eq!(a.stats().paws_drops, 1);
+    assert_eq!(drain(a, now).len(), 1, "answered with an ACK");
+    let mut fresh = from_peer(a, 0, b"fresh");
+    fresh.timestamp = Some(TcpTimestamp {
+        tsval: ts.tsval.wrapping_add(1),
+        tsecr: 0,
+    });
+    a.on_segment(now, &fresh);
+    assert_eq!(a.recv_queue(), 5);
+}
+
+#[test]
+fn urgent_data_is_delivered_inline() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    let mut seg = from_peer(a, 0, b"abcdef");
+    seg.urg = true;
+    seg.urgent_pointer = 3;
+    a.on_segment(now, &seg);
+    a.on_segment(now, &from_peer(a, 0, b"ghi"));
+    assert_eq!(read_all(a), b"abcdefghi");
+}
+
+#[test]
+fn close_with_unread_data_sends_rst() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.b.send(b"you will not read this").unwrap();
+    p.run_for(Duration::from_millis(100));
+    assert!(p.a.recv_queue() > 0);
+    p.a.close();
+    let out = drain(&mut p.a, p.now);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].repr().rst);
+    assert!(p.a.is_closed());
+    assert_eq!(p.a.error(), None);
+    p.b.on_segment(p.now, &out[0].repr());
+    assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset));
+}
+
+#[test]
+fn data_after_close_gets_rst() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.a.close();
+    p.run_until(|p| p.a.state() == State::FinWait2, Duration::from_secs(1));
+    p.b.send(b"late").unwrap();
+    p.run_until(|p| p.a.is_closed(), Duration::from_secs(1));
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset));
+}
+
+#[test]
+fn abort_sends_rst() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.a.abort();
+    let out = drain(&mut p.a, p.now);
+    assert!(out.len() == 1 && out[0].repr().rst);
+    assert_eq!(out[0].repr().seq_number, p.a.snd_nxt());
+    p.b.on_segment(p.now, &out[0].repr());
+    assert_eq!(p.b.state(), State::Closed);
+    assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset));
+}
+
+#[test]
+fn closed_connection_answers_with_rst() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.a.abort();
+    drain(&mut p.a, p.now);
+    let seg = from_peer(&p.a, 0, b"hello?");
+    p.a.on_segment(p.now, &seg);
+    let out = drain(&mut p.a, p.now);
+    assert!(out.len() == 1 && out[0].repr().rst);
+    assert_eq!(out[0].repr().seq_number, seg.ack_number.unwrap());
+}
+
+#[test]
+fn hostile_segments_never_panic() {
+    let mut rng = Rng(0xdead_beef);
+    let (mut total_in, mut total_closed) = (0, 0);
+    for round in 0..20 {
+        let mut p = pair(TcpConfig {
+            timestamps: round % 2 == 0,
+            ..TcpConfig::default()
+        });
+        if round % 3 == 0 {
+            p.a.send(&pattern(50_000)).unwrap();
+            drain(&mut p.a, p.now);
+        }
+        let mut now = p.now;
+        for _ in 0..5_000 {
+            let base = from_peer(&p.a, 0, b"");
+            let payload = vec![0x55; (rng.next() % 3000) as usize];
+            let mut blocks = [None; 4];
+            for b in blocks.iter_mut().take((rng.next() % 5) as usize) {
+                let l =
+                    p.a.snd_una()
+                        .0
+                        .wrapping_add((rng.next() % 100_000) as u32)
+                        .wrapping_sub(50_000);
+                *b = Some((
+                    SeqNumber(l),
+                    SeqNumber(l.wrapping_add((rng.next() % 70_000) as u32)),
+                ));
+            }
+            let pick = |r: u64, near: SeqNumber| match r % 8 {
+                0 => SeqNumber(r as u32),
+                1 => near,
+                _ => SeqNumber(
+                    near.0
+                        .wrapping_add((r % 200_000) as u32)
+                        .wrapping_sub(100_000),
+                ),
+            };
+            let flight = (p.a.snd_nxt() - p.a.snd_una()) as u64;
+            let r = rng.next();
+            let ack = match r % 3 {
+                0 => p.a.snd_una() + (r % (flight + 1)) as usize,
+                _ => pick(r, p.a.snd_una()),
+            };
+            let seg = TcpRepr {
+                seq_number: pick(rng.next(), base.seq_number),
+                ack_number: (rng.next() % 5 != 0).then_some(ack),
+                syn: rng.chance(5),
+                fin: rng.chance(5),
+                rst: rng.chance(1),
+
+                urg: rng.chance(5),
+                psh: rng.chance(50),
+                window_len: rng.next() as u16,
+                urgent_pointer: rng.next() as u16,
+                max_seg_size: rng.chance(5).then(|| rng.next() as u16),
+                window_scale: rng.chance(5).then(|| (rng.next() % 15) as u8),
+                sack_permitted: rng.chance(5),
+                sack_ranges: blocks,
+                timestamp: rng.chance(50).then(|| TcpTimestamp {
+                    tsval: rng.next() as u32,
+                    tsecr: rng.next() as u32,
+                }),
+                payload: &payload,
+                ..base
+            };
+            p.a.on_segment(now, &seg);
+            now += Duration::from_millis(rng.next() % 50);
+            drain(&mut p.a, now);
+            let mut buf = [0u8; 1024];
+            let _ = p.a.recv(&mut buf);
+            if p.a.is_closed() {
+                break;
+            }
+        }
+        total_in += p.a.stats().bytes_received;
+        total_closed += u64::from(p.a.is_closed());
+    }
+    // The fuzz reached deep: data was accepted and some connections reset.
+    eprintln!("{total_in} {total_closed}");
+    assert!(total_in > 100_000 && total_closed > 0);
+}
+
+#[test]
+fn receiver_sack_blocks_most_recent_first() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    let last_sack = |a: &mut Connection| {
+        let out = drain(a, now);
+        assert_eq!(out.len(), 1, "immediate ACK for out-of-order data");
+        let r = out[0].repr();
+        assert_eq!(r.ack_number, Some(a.rcv_nxt()));
+        r.sack_ranges
+            .iter()
+            .flatten()
+            .map(|(l, r)| {
+                (
+                    l.0.wrapping_sub(a.rcv_nxt().0),
+                    r.0.wrapping_sub(a.rcv_nxt().0),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    a.on_segment(now, &from_peer(a, 100, &[1; 100]));
+    assert_eq!(last_sack(a), vec![(100, 200)]);
+    a.on_segment(now, &from_peer(a, 300, &[1; 100]));
+    assert_eq!(last_sack(a), vec![(300, 400), (100, 200)]);
+    a.on_segment(now, &from_peer(a, 500, &[1; 100]));
+    assert_eq!(last_sack(a), vec![(500, 600), (300, 400), (100, 200)]);
+    // Extending an old block makes it the most recent.
+    a.on_segment(now, &from_peer(a, 200, &[1; 50]));
+    assert_eq!(last_sack(a), vec![(100, 250), (500, 600), (300, 400)]);
+    // Filling the front: blocks below rcv_nxt disappear.
+    a.on_segment(now, &from_peer(a, 0, &[1; 100]));
+    assert_eq!(last_sack(a), vec![(250, 350), (50, 150)]);
+}
+
+#[test]
+fn receiver_sws_avoidance_and_window_update_on_read() {
+    let small = TcpConfig {
+        rcv_buf: 8000,
+        rcv_buf_max: 8000,
+        window_scale: false,
+        ..TcpConfig::default()
+    };
+    let mut p = pair(small);
+    let now = p.now;
+    let a = &mut p.a;
+    a.on_segment(now, &from_peer(a, 0, &[7; 8000]));
+    let out = drain(a, now + Duration::from_millis(40));
+    assert_eq!(out.last().unwrap().repr().window_len, 0);
+    let mut buf = [0u8; 1500];
+    // A small read does not reopen the window (no tiny windows, RFC 9293
+    // §3.8.6.2.2) and triggers no update.
+    a.recv(&mut buf[..100]).unwrap();
+    assert!(drain(a, now).is_empty());
+    a.on_segment(now, &from_peer(a, 0, b""));
+    a.on_segment(now, &from_peer(a, 1, b"")); // unacceptable → ACK shows window
+    let out = drain(a, now);
+    assert_eq!(
+        out[0].repr().window_len,
+        0,
+        "still closed after a 100-byte read"
+    );
+    // Reading a full MSS worth sends a window update at once.
+    a.recv(&mut buf[..1400]).unwrap();
+    let out = drain(a, now);
+    assert_eq!(out.len(), 1, "window update");
+    assert_eq!(out[0].repr().window_len, 1500);
+    // The right edge never moves left, even if the buffer fills again.
+    let edge = a.rcv_nxt() + a.rcv_wnd();
+    a.on_segment(now, &from_peer(a, 0, &[7; 1000]));
+    let out = drain(a, now + Duration::from_millis(40));
+    let r = out.last().unwrap().repr();
+    assert_eq!(r.ack_number.unwrap() + r.window_len as usize, edge);
+}

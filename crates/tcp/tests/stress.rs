@@ -1,0 +1,147 @@
+//! Many seeds × option combinations × network misbehaviour: every transfer
+//! must be byte-exact in both directions and both ends must close cleanly.
+
+mod common;
+use common::*;
+use sockstack_tcp::{CongestionAlgorithm, TcpConfig};
+use sockstack_time::Duration;
+
+fn run(seed: u64, cfg_a: &TcpConfig, cfg_b: &TcpConfig, loss: u64, dup: u64, reorder: u64) {
+    let mut p = Pair::established(cfg_a, cfg_b, Duration::from_millis(1 + seed % 20));
+    p.record = false;
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    p.filter = Box::new(move |_, _, _| {
+        let r = rng.next() % 100;
+        if r < loss {
+            Fate::Drop
+        } else if r < loss + dup {
+            Fate::Duplicate
+        } else if r < loss + dup + reorder {
+            Fate::Delay(Duration::from_micros(rng.next() % 30_000))
+        } else {
+            Fate::Deliver
+        }
+    });
+    let up = pattern(150_000 + (seed as usize % 7) * 10_000);
+    let down: Vec<u8> = pattern(60_000 + (seed as usize % 5) * 3_333)
+        .iter()
+        .map(|b| b ^ 0x5a)
+        .collect();
+    let (mut su, mut sd) = (0, 0);
+    let (mut gu, mut gd) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 7000];
+    let deadline = p.now + Duration::from_secs(600);
+    let (mut a_eof, mut b_eof) = (false, false);
+    while !(a_eof && b_eof) {
+        assert!(
+            p.now < deadline,
+            "seed {seed}: stalled up {}/{} down {}/{} a={:?} b={:?}",
+            gu.len(),
+            up.len(),
+            gd.len(),
+            down.len(),
+            p.a.stats(),
+            p.b.stats()
+        );
+        if su < up.len() {
+            su += p.a.send(&up[su..]).unwrap_or(0);
+            if su == up.len() {
+                p.a.shutdown_write();
+            }
+        }
+        if sd < down.len() {
+            sd += p.b.send(&down[sd..]).unwrap_or(0);
+            if sd == down.len() {
+                p.b.shutdown_write();
+            }
+        }
+        loop {
+            match p.b.recv(&mut buf) {
+                Ok(0) => {
+                    b_eof = true;
+                    break;
+                }
+                Ok(n) => gu.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "seed {seed}");
+                    break;
+                }
+            }
+        }
+        loop {
+            match p.a.recv(&mut buf) {
+                Ok(0) => {
+                    a_eof = true;
+                    break;
+                }
+                Ok(n) => gd.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "seed {seed}");
+                    break;
+                }
+            }
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    assert!(
+        gu == up,
+        "seed {seed}: upload corrupted ({} vs {})",
+        gu.len(),
+        up.len()
+    );
+    assert!(gd == down, "seed {seed}: download corrupted");
+    p.run_until(
+        |p| p.a.is_closed() && p.b.is_closed(),
+        Duration::from_secs(600),
+    );
+    assert!(
+        p.a.error().is_none() && p.b.error().is_none(),
+        "seed {seed}"
+    );
+}
+
+fn configs() -> Vec<TcpConfig> {
+    let mut v = Vec::new();
+    for (ts, sack, ws) in [
+        (true, true, true),
+        (false, false, false),
+        (true, false, true),
+        (false, true, false),
+    ] {
+        for cc in [CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno] {
+            v.push(TcpConfig {
+                timestamps: ts,
+                sack,
+                window_scale: ws,
+                congestion: cc,
+                time_wait: Duration::from_secs(1),
+                rcv_buf: 32 * 1024,
+                rcv_buf_max: 256 * 1024,
+                ..TcpConfig::default()
+            });
+        }
+    }
+    v
+}
+
+#[test]
+fn stress_lossy() {
+    let cfgs = configs();
+    for seed in 0..64u64 {
+        let a = &cfgs[seed as usize % cfgs.len()];
+        let b = &cfgs[(seed as usize / 3) % cfgs.len()];
+        run(seed, a, b, 1 + seed % 15, 0, 0);
+    }
+}
+
+#[test]
+fn stress_everything() {
+    let cfgs = configs();
+    for seed in 100..164u64 {
+        let a = &cfgs[seed as usize % cfgs.len()];
+        let b = &cfgs[(seed as usize / 5) % cfgs.len()];
+        run(seed, a, b, 3, 3, 10);
+    }
+}

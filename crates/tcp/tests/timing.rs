@@ -1,0 +1,562 @@
+//! Time-driven behaviour: retransmission timer and Karn's rule, fast
+//! retransmit, SACK recovery, persist timer, Nagle, delayed ACKs,
+//! keepalive, giving up, auto-tuning.
+
+mod common;
+use common::*;
+use sockstack_tcp::{Connection, Keepalive, State, TcpConfig};
+use sockstack_time::{Duration, Instant};
+use sockstack_wire::{SeqNumber, TcpRepr};
+use std::io::ErrorKind;
+
+const D: Duration = Duration::from_millis(10);
+
+fn data_segs(p: &Pair, dir: Dir) -> Vec<(Instant, SeqNumber, usize)> {
+    p.log
+        .iter()
+        .filter(|x| x.1 == dir)
+        .filter_map(|(t, _, s)| {
+            let r = s.repr();
+            (!r.payload.is_empty()).then_some((*t, r.seq_number, r.payload.len()))
+        })
+        .collect()
+}
+
+#[test]
+fn rto_backoff_doubles_and_karn_ignores_ambiguous_samples() {
+    let cfg = cfg(false, false, false);
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let srtt0 = p.a.stats().srtt;
+    assert_eq!(p.a.stats().rto, Duration::from_millis(200), "rto_min bound");
+    // The first three transmissions of the data are lost.
+    let mut drops = 0;
+    p.filter = Box::new(move |dir, _, r| {
+        if dir == Dir::AtoB && !r.payload.is_empty() && drops < 3 {
+            drops += 1;
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    p.log.clear();
+    p.a.send(b"hello").unwrap();
+    p.run_until(|p| p.b.recv_queue() == 5, Duration::from_secs(5));
+    p.run_for(Duration::from_millis(50));
+    let sends: Vec<_> = data_segs(&p, Dir::AtoB).iter().map(|x| x.0).collect();
+    assert_eq!(sends.len(), 4);
+    let gaps: Vec<u64> = sends
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis() as u64)
+        .collect();
+    assert_eq!(gaps, vec![200, 400, 800], "RFC 6298 §5.5 doubling");
+    let s = p.a.stats();
+    assert_eq!(s.rto_timeouts, 3);
+    assert_eq!(s.retransmits, 3);
+    // Karn: the ACK of a retransmitted segment gave no RTT sample (it would
+    // be 10+ ms off either way), and the backoff is kept...
+    assert_eq!(s.srtt, srtt0);
+    assert_eq!(s.rto, Duration::from_millis(1600));
+    // ...until a fresh, unambiguous sample.
+    p.a.send(b"again").unwrap();
+    p.run_until(|p| p.b.recv_queue() == 10, Duration::from_secs(5));
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.stats().rto, Duration::from_millis(200));
+    assert_ne!(p.a.stats().srtt, srtt0, "new sample taken");
+}
+
+#[test]
+fn gives_up_after_retries_with_timed_out() {
+    let cfg = TcpConfig {
+        retries: 4,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.filter = Box::new(|dir, _, _| {
+        if dir == Dir::AtoB {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    p.a.send(b"into the void").unwrap();
+    let start = p.now;
+    p.run_until(|p| p.a.is_closed(), Duration::from_secs(60));
+    assert_eq!(p.a.error(), Some(ErrorKind::TimedOut));
+    assert_eq!(p.a.stats().retransmits, 4);
+    // 200 + 400 + 800 + 1600 + 3200 ms
+    assert_eq!(p.now - start, Duration::from_millis(6200));
+    let mut buf = [0u8; 4];
+    assert_eq!(p.a.recv(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
+}
+
+#[test]
+fn fast_retransmit_after_three_dupacks() {
+    let cfg = TcpConfig {
+        sack: false,
+        timestamps: false,
+        nodelay: true,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    // One exchange first, so that A knows B's (scaled) window: an ACK that
+    // changes the window is a window update, not a duplicate (RFC 5681 §2).
+    p.a.send(b"x").unwrap();
+    p.run_for(Duration::from_millis(100));
+    let mut one = [0u8; 1];
+    p.b.recv(&mut one).unwrap();
+    p.run_for(Duration::from_millis(100));
+    let now = p.now;
+    let mss = p.a.mss();
+    p.a.send(&pattern(8 * mss)).unwrap();
+    let out = drain(&mut p.a, now);
+    assert_eq!(out.len(), 8);
+    let una = p.a.snd_una();
+    // Segment 0 is lost; B receives 1..: each produces a duplicate ACK.
+    for s in &out[1..] {
+        p.b.on_segment(now, &s.repr());
+    }
+    let dupacks = drain(&mut p.b, now);
+    assert_eq!(
+        dupacks.len(),
+        7,
+        "one immediate ACK per out-of-order segment"
+    );
+    for (i, d) in dupacks.iter().enumerate() {
+        assert_eq!(d.repr().ack_number, Some(una));
+        p.a.on_segment(now, &d.repr());
+        let re = drain(&mut p.a, now);
+        if i < 2 {
+            assert!(re.is_empty(), "no retransmission after {} dupacks", i + 1);
+        } else if i == 2 {
+            assert_eq!(re.len(), 1, "fast retransmit on the third");
+            assert_eq!(re[0].repr().seq_number, una);
+            assert_eq!(re[0].repr().payload.len(), mss);
+            p.b.on_segment(now, &re[0].repr());
+        }
+    }
+    let s = p.a.stats();
+    assert_eq!(s.fast_retransmits, 1);
+    assert_eq!(s.rto_timeouts, 0);
+    assert_eq!(s.dup_acks, 7);
+    assert_eq!(p.b.recv_queue(), 8 * mss);
+    let _ = one;
+}
+
+#[test]
+fn sack_recovery_repairs_multiple_holes_in_one_rtt() {
+    let cfg = TcpConfig {
+        nodelay: true,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let mss = p.a.mss();
+    let base = p.a.snd_nxt();
+    let lost: Vec<SeqNumber> = [2, 5, 8].iter().map(|i| base + i * mss).collect();
+    let lost2 = lost.clone();
+    let mut dropped = Vec::new();
+    p.filter = Box::new(move |dir, _, r| {
+        if dir == Dir::AtoB && lost2.contains(&r.seq_number) && !dropped.contains(&r.seq_number) {
+            dropped.push(r.seq_number);
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    p.log.clear();
+    let data = pattern(10 * mss);
+    let got = transfer(&mut p, &data, Duration::from_secs(2));
+    assert!(got == data);
+    let segs = data_segs(&p, Dir::AtoB);
+    let rexmits: Vec<_> = segs.iter().skip(10).collect();
+    assert_eq!(rexmits.len(), 3, "{rexmits:?}");
+    let seqs: Vec<_> = rexmits.iter().map(|x| x.1).collect();
+    assert_eq!(seqs, lost);
+    // All three within one RTT (20 ms) of the first retransmission.
+    assert!(
+        rexmits[2].0 - rexmits[0].0 < Duration::from_millis(20),
+        "{rexmits:?}"
+    );
+    let s = p.a.stats();
+    assert_eq!(s.rto_timeouts, 0);
+    assert_eq!(s.fast_retransmits, 3);
+}
+
+#[test]
+fn zero_window_probe_and_reopen() {
+    let b_cfg = TcpConfig {
+        rcv_buf: 4096,
+        rcv_buf_max: 4096,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::established(&TcpConfig::default(), &b_cfg, D);
+    let data = pattern(20_000);
+    let n = p.a.send(&data).unwrap();
+    assert_eq!(n, 16384, "default send buffer");
+    let mut sent = n;
+    // B does not read: the window closes, A probes with growing intervals.
+    p.log.clear();
+    p.run_for(Duration::from_secs(5));
+
+    assert_eq!(p.b.recv_queue(), 4096);
+    let probes: Vec<Instant> = p
+        .log
+        .iter()
+        .filter(|x| {
+            x.1 == Dir::AtoB
+                && x.2.repr().payload.is_empty()
+                && x.2.repr().seq_number == p.a.snd_una() - 1
+        })
+        .map(|x| x.0)
+        .collect();
+    assert!(probes.len() >= 3, "{probes:?}");
+    let gaps: Vec<_> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.windows(2)
+            .all(|g| g[1] >= g[0] * 2 - Duration::from_millis(1)),
+        "backoff {gaps:?}"
+    );
+    assert!(p.a.stats().window_probes >= 3);
+    assert_eq!(p.a.state(), State::Established);
+    // The application reads: the window reopens and the rest arrives.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1000];
+    let deadline = p.now + Duration::from_secs(60);
+    while got.len() < data.len() {
+        sent += p.a.send(&data[sent..]).unwrap_or(0);
+        while let Ok(n @ 1..) = p.b.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(p.now < deadline);
+        p.step();
+    }
+    assert!(got == data);
+}
+
+#[test]
+fn nagle_coalesces_small_writes_and_nodelay_does_not() {
+    for nodelay in [false, true] {
+        let cfg = TcpConfig {
+            nodelay,
+            ..TcpConfig::default()
+        };
+        let mut p = Pair::established(&cfg, &cfg, D);
+        p.log.clear();
+        for _ in 0..6 {
+            p.a.send(b"0123456789").unwrap();
+            p.step(); // a poll round between writes (no time passes if none due)
+        }
+        p.run_until(|p| p.b.recv_queue() == 60, Duration::from_secs(1));
+        let segs = data_segs(&p, Dir::AtoB);
+        if nodelay {
+            assert_eq!(segs.len(), 6, "one segment per write");
+        } else {
+            // The first goes out at once; the rest wait for its ACK and
+            // leave as one segment.
+            assert!(segs.len() < 6, "{segs:?}");
+            assert_eq!(segs[0].2, 10);
+            assert!(segs[1].2 > 10);
+        }
+    }
+}
+
+#[test]
+fn nagle_unit_level() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let now = p.now;
+    p.a.send(b"a").unwrap();
+    assert_eq!(
+        drain(&mut p.a, now).len(),
+        1,
+        "idle connection: sent at once"
+    );
+    p.a.send(b"b").unwrap();
+    p.a.send(b"c").unwrap();
+    assert!(
+        drain(&mut p.a, now).is_empty(),
+        "unacked data outstanding: held"
+    );
+    p.a.set_nodelay(true);
+    let out = drain(&mut p.a, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].repr().payload, b"bc");
+}
+
+#[test]
+fn delayed_ack_timer_and_every_second_full_segment() {
+    for delack_ms in [40u64, 200] {
+        let cfg = TcpConfig {
+            delayed_ack: Duration::from_millis(delack_ms),
+            ..TcpConfig::default()
+        };
+        let mut p = Pair::established(&cfg, &cfg, D);
+        let now = p.now;
+        let mss = p.a.mss();
+        // One small segment: no immediate ACK; the ACK comes at the bound.
+        p.a.send(b"ping").unwrap();
+        let seg = drain(&mut p.a, now);
+        p.b.on_segment(now, &seg[0].repr());
+        assert!(drain(&mut p.b, now).is_empty());
+        assert_eq!(p.b.poll_at(), Some(now + Duration::from_millis(delack_ms)));
+        assert!(drain(&mut p.b, now + Duration::from_millis(delack_ms - 1)).is_empty());
+        let later = now + Duration::from_millis(delack_ms);
+        let acks = drain(&mut p.b, later);
+        assert_eq!(acks.len(), 1);
+        assert_eq!(acks[0].repr().ack_number, Some(p.a.snd_nxt()));
+        assert_eq!(p.b.stats().delayed_acks, 1);
+        p.a.on_segment(later, &acks[0].repr());
+        // Two full-sized segments: the second is ACKed at once.
+        p.a.send(&pattern(4 * mss)).unwrap();
+        let segs = drain(&mut p.a, later);
+        assert_eq!(segs.len(), 4);
+        p.b.on_segment(later, &segs[0].repr());
+        assert!(
+            drain(&mut p.b, later).is_empty(),
+            "first full segment: delayed"
+        );
+        p.b.on_segment(later, &segs[1].repr());
+        let acks = drain(&mut p.b, later);
+        assert_eq!(acks.len(), 1, "second full segment: immediate");
+        assert_eq!(
+            acks[0].repr().ack_number,
+            Some(segs[1].repr().seq_number + mss)
+        );
+        p.b.on_segment(later, &segs[2].repr());
+        assert!(drain(&mut p.b, later).is_empty());
+        p.b.on_segment(later, &segs[3].repr());
+        assert_eq!(drain(&mut p.b, later).len(), 1);
+    }
+}
+
+#[test]
+fn delayed_ack_bounded_by_rfc1122() {
+    let cfg = TcpConfig {
+        delayed_ack: Duration::from_secs(2),
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let now = p.now;
+    p.a.send(b"x").unwrap();
+    let seg = drain(&mut p.a, now);
+    p.b.on_segment(now, &seg[0].repr());
+    assert_eq!(p.b.poll_at(), Some(now + Duration::from_millis(500)));
+}
+
+#[test]
+fn keepalive_probes_then_times_out() {
+    let ka = Keepalive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(1),
+        count: 3,
+    };
+    let cfg = TcpConfig {
+        keepalive: Some(ka),
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::established(&cfg, &TcpConfig::default(), D);
+    // Peer answers: the connection stays up through several idle periods.
+    p.run_until(
+        |p| p.a.stats().keepalive_probes >= 3 && p.in_flight.is_empty(),
+        Duration::from_secs(35),
+    );
+    assert_eq!(p.a.state(), State::Established);
+    assert!(
+        p.now >= Instant::from_secs(31),
+        "first probe only after 10 s idle"
+    );
+    // Peer vanishes.
+    p.filter = Box::new(|dir, _, _| {
+        if dir == Dir::BtoA {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    p.log.clear();
+    p.run_until(|p| p.a.is_closed(), Duration::from_secs(30));
+    assert_eq!(p.a.error(), Some(ErrorKind::TimedOut));
+    let sent: Vec<_> = p.segs(Dir::AtoB).iter().map(|s| s.repr().rst).collect();
+    assert_eq!(
+        sent.iter().filter(|r| !**r).count(),
+        3,
+        "three unanswered probes"
+    );
+    assert!(*sent.last().unwrap(), "then a RST");
+}
+
+#[test]
+fn keepalive_off_by_default() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.log.clear();
+    assert_eq!(p.a.poll_at(), None);
+    p.run_for(Duration::from_secs(10_000));
+    assert!(p.log.is_empty());
+}
+
+#[test]
+fn receive_buffer_autotunes_and_send_buffer_grows() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, Duration::from_millis(20));
+    let before_r = p.b.stats().rcv_buf;
+    let before_s = p.a.stats().snd_buf;
+    let data = pattern(8 << 20);
+    let got = transfer(&mut p, &data, Duration::from_secs(60));
+    assert!(got == data);
+    let after_r = p.b.stats().rcv_buf;
+    let after_s = p.a.stats().snd_buf;
+    assert!(after_r > before_r, "{before_r} -> {after_r}");
+    assert!(after_r <= cfg.rcv_buf_max);
+    assert!(after_s > before_s, "{before_s} -> {after_s}");
+}
+
+#[test]
+fn send_buffer_bounded() {
+    let cfg = TcpConfig {
+        snd_buf: 10_000,
+        snd_buf_max: 10_000,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    assert_eq!(p.a.send(&pattern(50_000)).unwrap(), 10_000);
+    assert_eq!(p.a.send(b"x").unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert!(!p.a.can_send());
+    p.run_for(Duration::from_millis(100));
+    assert!(p.a.can_send());
+    assert_eq!(p.a.send_queue(), 0);
+}
+
+#[test]
+fn recv_would_block_then_eof() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        p.b.recv(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    assert!(!p.b.can_recv());
+    p.a.send(b"bye").unwrap();
+    p.a.close();
+    p.run_for(Duration::from_millis(100));
+    assert!(p.b.can_recv());
+    assert_eq!(p.b.recv(&mut buf).unwrap(), 3);
+    assert_eq!(p.b.recv(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn send_in_syn_sent_is_queued() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::new(&cfg, &cfg, D);
+    p.a.send(b"early").unwrap();
+    p.run_until(|p| p.b.recv_queue() == 5, Duration::from_secs(1));
+}
+
+#[test]
+fn syn_cookie_handshake() {
+    use sockstack_tcp::SynCookies;
+    let cfg = TcpConfig::default();
+    let now = Instant::from_secs(100);
+    let mut client = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &cfg);
+    let syn = drain(&mut client, now);
+    let cookies = SynCookies::new([9; 16]);
+    let synack = cookies.synack(now, B_ADDR, A_ADDR, &syn[0].repr(), 1460, &cfg);
+    let synack = serialize(&synack, *B_ADDR.ip(), *A_ADDR.ip());
+    client.on_segment(now, &synack.repr());
+    assert_eq!(client.state(), State::Established);
+    client.send(b"GET /").unwrap();
+    let out = drain(&mut client, now);
+    // The ACK carries the data (piggybacked) or precedes it.
+    let first = out[0].repr();
+    let mss = cookies
+        .check(now, B_ADDR, A_ADDR, &first)
+        .expect("valid cookie");
+    assert_eq!(mss, 1460);
+    let mut server = Connection::from_cookie(
+        now,
+        B_ADDR,
+        A_ADDR,
+        &first,
+        first.ack_number.unwrap() - 1,
+        first.seq_number - 1,
+        mss,
+        &cfg,
+    );
+    for s in &out[1..] {
+        server.on_segment(now, &s.repr());
+    }
+    assert_eq!(server.state(), State::Established);
+    let mut buf = [0u8; 16];
+    assert_eq!(server.recv(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"GET /");
+    assert!(!client.stats().sack && !client.stats().timestamps);
+    // A forged ACK is refused.
+    let forged = TcpRepr {
+        ack_number: Some(first.ack_number.unwrap() + 1),
+        ..first
+    };
+    assert!(cookies.check(now, B_ADDR, A_ADDR, &forged).is_none());
+}
+
+#[test]
+fn newreno_partial_ack_retransmits_next_hole_without_rto() {
+    let cfg = TcpConfig {
+        sack: false,
+        nodelay: true,
+        congestion: sockstack_tcp::CongestionAlgorithm::NewReno,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    // Sync the window first (see fast_retransmit_after_three_dupacks).
+    p.a.send(b"x").unwrap();
+    p.run_for(Duration::from_millis(100));
+    let mut one = [0u8; 1];
+    p.b.recv(&mut one).unwrap();
+    p.run_for(Duration::from_millis(100));
+    let mss = p.a.mss();
+    let base = p.a.snd_nxt();
+    let lost: Vec<SeqNumber> = [1, 6].iter().map(|i| base + i * mss).collect();
+    let lost2 = lost.clone();
+    let mut dropped = Vec::new();
+    p.filter = Box::new(move |dir, _, r| {
+        if dir == Dir::AtoB && lost2.contains(&r.seq_number) && !dropped.contains(&r.seq_number) {
+            dropped.push(r.seq_number);
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    p.log.clear();
+    let data = pattern(10 * mss);
+    let got = transfer(&mut p, &data, Duration::from_secs(2));
+    assert!(got == data);
+    let rexmits: Vec<_> = data_segs(&p, Dir::AtoB)
+        .into_iter()
+        .skip(10)
+        .map(|x| x.1)
+        .collect();
+    assert_eq!(
+        rexmits, lost,
+        "first hole on 3 dupacks, second on the partial ACK"
+    );
+    let s = p.a.stats();
+    assert_eq!(s.rto_timeouts, 0);
+    assert_eq!(s.fast_retransmits, 2);
+    // One window reduction for the whole episode (RFC 6582 §3.2).
+    // FlightSize at the third dupack: segments 1..10 (segment 0 was acked).
+    assert_eq!(s.ssthresh, 9 * mss / 2, "halved once, not twice");
+}
+
+#[test]
+fn cwnd_restarts_after_idle() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let data = pattern(2 << 20);
+    transfer(&mut p, &data, Duration::from_secs(30));
+    p.run_for(Duration::from_millis(100));
+    let mss = p.a.mss();
+    assert!(p.a.stats().cwnd > 20 * mss);
+    // Idle for longer than the RTO, then one small write.
+    assert_eq!(p.a.poll_at(), None, "nothing scheduled while idle");
+    p.now += Duration::from_secs(2);
+    p.a.send(b"after a pause").unwrap();
+    p.step();
+    assert_eq!(p.a.stats().cwnd, 10 * mss, "RFC 5681 §4.1 restart window");
+}
