@@ -53,8 +53,7 @@ pub struct MemoryPort {
 
 impl MemoryPort {
     pub fn new(config: LinkConfig, peer: Inbox, peer_iface: IfaceId) -> io::Result<MemoryPort> {
-        let pipe = Pipe::new(config)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let pipe = Pipe::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         Ok(MemoryPort {
             pipe,
             peer,
@@ -66,8 +65,7 @@ impl MemoryPort {
 
 impl Port for MemoryPort {
     fn send(&mut self, now: Instant, packet: OutPacket) {
-        self.pipe
-            .send(now, Frame::new(packet.next_hop, packet.data));
+        self.pipe.send(now, Frame::new(packet.next_hop, packet.data));
         self.poll(now);
     }
 
@@ -128,11 +126,7 @@ pub fn inbox() -> (Inbox, Receiver<Event>) {
 impl Driver {
     /// Starts a thread that owns `stack` and drives it with the packets
     /// posted to `rx`, sending through `ports` (indexed by interface).
-    pub fn start(
-        stack: Stack,
-        inbox: (Inbox, Receiver<Event>),
-        ports: Vec<(IfaceId, Box<dyn Port>)>,
-    ) -> Driver {
+    pub fn start(stack: Stack, inbox: (Inbox, Receiver<Event>), ports: Vec<(IfaceId, Box<dyn Port>)>) -> Driver {
         let (tx, rx) = inbox;
         let shared = Arc::new(Shared {
             stack: Mutex::new(stack),
@@ -186,13 +180,10 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             let now = shared.now();
             // Handle the event that woke us and whatever else is waiting.
             let mut handled = 0;
-            while let Some(event) = pending.take().or_else(|| {
-                if handled < BATCH {
-                    rx.try_recv().ok()
-                } else {
-                    None
-                }
-            }) {
+            while let Some(event) = pending
+                .take()
+                .or_else(|| if handled < BATCH { rx.try_recv().ok() } else { None })
+            {
                 handled += 1;
                 match event {
                     Event::Packet { iface, data } => stack.receive(now, iface, &data),

@@ -21,10 +21,12 @@
 pub mod driver;
 pub mod ping;
 pub mod socket;
+pub mod tcp;
 
 pub use driver::{inbox, Driver, Event, Inbox, MemoryPort, Port};
 pub use ping::{ping, PingOptions, PingReply, PingStats};
 pub use socket::{NetHandle, RawSocket, UdpSocket};
+pub use tcp::{TcpListener, TcpStream};
 
 use sockstack_link::LinkConfig;
 use sockstack_stack::{InterfaceConfig, Stack, StackConfig};

@@ -89,11 +89,7 @@ pub fn ping(
             let Some(reply) = parse_echo_reply(&buf[..n]) else {
                 continue;
             };
-            if reply.ident != opts.ident
-                || reply.seq_no != seq
-                || reply.from != dst
-                || reply.data != payload
-            {
+            if reply.ident != opts.ident || reply.seq_no != seq || reply.from != dst || reply.data != payload {
                 continue;
             }
             let r = PingReply {

@@ -49,31 +49,39 @@ impl NetHandle {
         r
     }
 
-    fn open(
+    pub(crate) fn open(
         &self,
         open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>,
     ) -> io::Result<Socket> {
         let handle = open(&mut self.shared.lock(), self.owner)?;
-        Ok(Socket {
-            shared: self.shared.clone(),
-            handle,
-            read_timeout: None,
-            write_timeout: None,
-            nonblocking: false,
-        })
+        Ok(Socket::new(self.shared.clone(), handle))
+    }
+}
+
+/// Closes the socket when the last clone of its user handle is dropped.
+struct Closer {
+    shared: Arc<Shared>,
+    handle: SocketHandle,
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        let _ = self.shared.lock().close(self.handle);
+        self.shared.wake_driver();
     }
 }
 
 /// What every blocking socket shares.
-struct Socket {
+pub(crate) struct Socket {
+    _closer: Arc<Closer>,
     shared: Arc<Shared>,
     handle: SocketHandle,
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
-    nonblocking: bool,
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+    pub(crate) nonblocking: bool,
 }
 
-fn check_timeout(d: Option<Duration>) -> io::Result<()> {
+pub(crate) fn check_timeout(d: Option<Duration>) -> io::Result<()> {
     // std::net refuses a zero timeout the same way.
     if d == Some(Duration::ZERO) {
         return Err(io::Error::new(
@@ -85,13 +93,55 @@ fn check_timeout(d: Option<Duration>) -> io::Result<()> {
 }
 
 impl Socket {
-    fn call<T>(&self, f: impl FnOnce(&mut Stack, SocketHandle) -> io::Result<T>) -> io::Result<T> {
+    pub(crate) fn call<T>(&self, f: impl FnOnce(&mut Stack, SocketHandle) -> io::Result<T>) -> io::Result<T> {
         f(&mut self.shared.lock(), self.handle)
+    }
+
+    pub(crate) fn call_now<T>(
+        &self,
+        f: impl FnOnce(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
+    ) -> io::Result<T> {
+        f(&mut self.shared.lock(), self.shared.now(), self.handle)
+    }
+
+    pub(crate) fn wake_driver(&self) {
+        self.shared.wake_driver();
+    }
+
+    /// A socket for another handle of the same stack (an accepted one).
+    pub(crate) fn adopt(&self, handle: SocketHandle) -> Socket {
+        Socket::new(self.shared.clone(), handle)
+    }
+
+    fn new(shared: Arc<Shared>, handle: SocketHandle) -> Socket {
+        Socket {
+            _closer: Arc::new(Closer {
+                shared: shared.clone(),
+                handle,
+            }),
+            shared,
+            handle,
+            read_timeout: None,
+            write_timeout: None,
+            nonblocking: false,
+        }
+    }
+
+    /// Another user handle to the same socket (`try_clone`).
+    pub(crate) fn duplicate(&self) -> Socket {
+        Socket {
+            _closer: self._closer.clone(),
+            shared: self.shared.clone(),
+            handle: self.handle,
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
+            nonblocking: self.nonblocking,
+        }
     }
 
     /// Retries `op` until it stops saying `WouldBlock`, waiting for the
     /// driver's signal in between, up to `timeout`.
-    fn blocking<T>(
+    pub(crate) fn blocking<T>(
         &self,
         timeout: Option<Duration>,
         mut op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
@@ -110,18 +160,11 @@ impl Socket {
                 ));
             }
             stack = match deadline {
-                None => self
-                    .shared
-                    .changed
-                    .wait(stack)
-                    .unwrap_or_else(|e| e.into_inner()),
+                None => self.shared.changed.wait(stack).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "operation timed out",
-                        ));
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
                     }
                     self.shared
                         .changed
@@ -148,12 +191,6 @@ impl Socket {
         let n = m.data.len().min(buf.len());
         buf[..n].copy_from_slice(&m.data[..n]);
         Ok((n, m.src))
-    }
-}
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        let _ = self.shared.lock().close(self.handle);
     }
 }
 
@@ -260,14 +297,10 @@ pub struct RawSocket(Socket);
 impl RawSocket {
     /// Opens a raw socket for `protocol`; with `header_included`, sends
     /// carry a whole IPv4 datagram.
-    pub fn open(
-        net: &NetHandle,
-        protocol: IpProtocol,
-        header_included: bool,
-    ) -> io::Result<RawSocket> {
-        Ok(RawSocket(net.open(|s, owner| {
-            s.raw_open(owner, protocol, header_included)
-        })?))
+    pub fn open(net: &NetHandle, protocol: IpProtocol, header_included: bool) -> io::Result<RawSocket> {
+        Ok(RawSocket(
+            net.open(|s, owner| s.raw_open(owner, protocol, header_included))?,
+        ))
     }
 
     common_socket_methods!();

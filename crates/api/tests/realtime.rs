@@ -13,12 +13,7 @@ const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
 fn nets(link: LinkConfig) -> (sockstack_api::Driver, sockstack_api::Driver) {
-    pair(
-        "192.0.2.1/24".parse().unwrap(),
-        "192.0.2.2/24".parse().unwrap(),
-        link,
-    )
-    .unwrap()
+    pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), link).unwrap()
 }
 
 #[test]
@@ -56,16 +51,10 @@ fn read_timeout_and_nonblocking_mode_behave_like_std() {
     );
     s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let t0 = Instant::now();
-    assert_eq!(
-        s.recv_from(&mut buf).unwrap_err().kind(),
-        ErrorKind::TimedOut
-    );
+    assert_eq!(s.recv_from(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
     assert!(t0.elapsed() >= Duration::from_millis(50));
     s.set_nonblocking(true);
-    assert_eq!(
-        s.recv_from(&mut buf).unwrap_err().kind(),
-        ErrorKind::WouldBlock
-    );
+    assert_eq!(s.recv_from(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
 }
 
 #[test]
@@ -85,11 +74,7 @@ fn ping_over_a_lossy_link_counts_replies_and_losses() {
     let mut seen = Vec::new();
     let stats = ping(&a.handle(ProcessId(1)), B, &opts, |r| {
         assert_eq!((r.from, r.ttl, r.bytes), (B, 64, 64));
-        assert!(
-            r.rtt >= Duration::from_millis(4),
-            "two 2 ms hops: {:?}",
-            r.rtt
-        );
+        assert!(r.rtt >= Duration::from_millis(4), "two 2 ms hops: {:?}", r.rtt);
         seen.push(r.seq_no);
     })
     .unwrap();

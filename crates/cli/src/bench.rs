@@ -58,18 +58,13 @@ fn print_rows(json: bool, rows: &[Row], baseline: &str) {
         }
         return;
     }
-    println!(
-        "{:<34} {:<22} {:>16} {:>10}",
-        "workload", "system", "value", "ratio"
-    );
+    println!("{:<34} {:<22} {:>16} {:>10}", "workload", "system", "value", "ratio");
     for r in rows {
         let base = rows
             .iter()
             .find(|b| b.workload == r.workload && b.system == baseline)
             .map(|b| b.value);
-        let ratio = base
-            .map(|b| format!("{:.2}x", r.value / b))
-            .unwrap_or_default();
+        let ratio = base.map(|b| format!("{:.2}x", r.value / b)).unwrap_or_default();
         println!(
             "{:<34} {:<22} {:>11.3} {:<4} {:>10}",
             r.workload, r.system, r.value, r.unit, ratio
@@ -199,9 +194,7 @@ fn udp_engine(count: u64, size: usize) -> io::Result<f64> {
             black_box(m);
         }
         if got != WINDOW {
-            return Err(io::Error::other(format!(
-                "engine lost datagrams: {got} of {WINDOW}"
-            )));
+            return Err(io::Error::other(format!("engine lost datagrams: {got} of {WINDOW}")));
         }
         received += got;
         b.send_to(now, server, b"ack", client_addr)?;

@@ -174,9 +174,7 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
         }
     });
     let client = sim.spawn(bob, "daytime", move |p| async move {
-        let sock = p
-            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
-            .expect("bind");
+        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
         say(
             &p,
             format!(
@@ -185,18 +183,12 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
             ),
         );
         let server = SocketAddrV4::new(carol_ip, 13);
-        sock.send_to(b"what time is it?", server)
-            .await
-            .expect("send");
+        sock.send_to(b"what time is it?", server).await.expect("send");
         say(&p, format!("sent 16 bytes to {server}"));
         let m = sock.recv_message().await.expect("answer");
         say(
             &p,
-            format!(
-                "answer from {}: {:?}",
-                m.src,
-                String::from_utf8_lossy(&m.data)
-            ),
+            format!("answer from {}: {:?}", m.src, String::from_utf8_lossy(&m.data)),
         );
     });
     sim.run_until_finished(client);
@@ -211,9 +203,7 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     });
     sim.run_until_finished(squatter);
     let quitter = sim.spawn(bob, "quit", move |p| async move {
-        let sock = p
-            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
-            .expect("bind");
+        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
         sock.send_to(b"quit", SocketAddrV4::new(carol_ip, 13))
             .await
             .expect("send");
@@ -237,9 +227,7 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     // 4. a closed port answers with ICMP port unreachable.
     step("4. a datagram to a closed port: ICMP port unreachable, ConnectionRefused");
     let refused = sim.spawn(alice, "probe", move |p| async move {
-        let sock = p
-            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
-            .expect("bind");
+        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
         let closed = SocketAddrV4::new(carol_ip, 9999);
         sock.connect(closed).expect("connect");
         sock.send(b"anyone?").await.expect("send");
@@ -257,11 +245,7 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     let sink = sim.spawn(carol, "sink", move |p| async move {
         let sock = p.udp_bind(SocketAddrV4::new(carol_ip, 9)).expect("bind");
         let m = sock.recv_message().await.expect("recv");
-        let ok = m
-            .data
-            .iter()
-            .enumerate()
-            .all(|(i, &b)| b == (i % 251) as u8);
+        let ok = m.data.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8);
         say(
             &p,
             format!(
@@ -273,17 +257,10 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
         );
     });
     let big = sim.spawn(alice, "bigsend", move |p| async move {
-        let sock = p
-            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
-            .expect("bind");
+        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
         let data: Vec<u8> = (0..4000).map(|i| (i % 251) as u8).collect();
-        sock.send_to(&data, SocketAddrV4::new(carol_ip, 9))
-            .await
-            .expect("send");
-        say(
-            &p,
-            "sent 4000 bytes; the link MTU is 1500, so IP sends three fragments",
-        );
+        sock.send_to(&data, SocketAddrV4::new(carol_ip, 9)).await.expect("send");
+        say(&p, "sent 4000 bytes; the link MTU is 1500, so IP sends three fragments");
     });
     sim.run_until_finished(big);
     sim.run_until_finished(sink);

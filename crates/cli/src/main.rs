@@ -89,11 +89,7 @@ fn ping(count: u16, interval: f64, latency_ms: u64, loss: f64) -> std::io::Resul
         .with_latency(Duration::from_millis(latency_ms))
         .with_loss(loss)
         .with_seed(std::process::id().into());
-    let (a, _b) = pair(
-        "192.0.2.1/24".parse().unwrap(),
-        "192.0.2.2/24".parse().unwrap(),
-        link,
-    )?;
+    let (a, _b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), link)?;
     let dst = "192.0.2.2".parse().unwrap();
     let opts = PingOptions {
         count,
@@ -101,7 +97,10 @@ fn ping(count: u16, interval: f64, latency_ms: u64, loss: f64) -> std::io::Resul
         timeout: Duration::from_millis(4 * latency_ms + 500),
         ..PingOptions::default()
     };
-    println!("PING {dst} {} data bytes (raw ICMP socket on 192.0.2.1, link latency {latency_ms} ms, loss {loss})", opts.payload_len);
+    println!(
+        "PING {dst} {} data bytes (raw ICMP socket on 192.0.2.1, link latency {latency_ms} ms, loss {loss})",
+        opts.payload_len
+    );
     let stats = ping(&a.handle(ProcessId(1)), dst, &opts, |r| {
         println!(
             "{} bytes from {}: icmp_seq={} ttl={} time={:.3} ms",

@@ -127,11 +127,8 @@ impl LinkConfig {
     /// 2 × latency + 1 ms is long enough that a frame sent shortly after
     /// actually overtakes the held one.
     pub fn effective_reorder_delay(&self) -> Duration {
-        self.reorder_delay.unwrap_or_else(|| {
-            self.latency
-                .saturating_mul(2)
-                .saturating_add(Duration::from_millis(1))
-        })
+        self.reorder_delay
+            .unwrap_or_else(|| self.latency.saturating_mul(2).saturating_add(Duration::from_millis(1)))
     }
 
     /// Checks every field; constructors call this so a pipe never runs with
@@ -181,9 +178,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "link {name} probability {value} is not in [0, 1]")
             }
             ConfigError::ZeroMtu => f.write_str("link mtu must be at least 1 byte"),
-            ConfigError::ZeroBandwidth => {
-                f.write_str("link bandwidth must be positive (use None for unlimited)")
-            }
+            ConfigError::ZeroBandwidth => f.write_str("link bandwidth must be positive (use None for unlimited)"),
             ConfigError::ZeroQueueLimit => f.write_str("link queue limit must be at least 1 frame"),
         }
     }
@@ -201,10 +196,7 @@ mod tests {
         assert_eq!(c.mtu, 1500);
         assert_eq!(c.queue_limit, 1000);
         assert_eq!(c.bandwidth_bps, None);
-        assert_eq!(
-            (c.loss, c.duplicate, c.reorder, c.corrupt),
-            (0.0, 0.0, 0.0, 0.0)
-        );
+        assert_eq!((c.loss, c.duplicate, c.reorder, c.corrupt), (0.0, 0.0, 0.0, 0.0));
         assert_eq!(c.validate(), Ok(()));
     }
 
@@ -217,15 +209,9 @@ mod tests {
             LinkConfig::new().with_corrupt(f64::INFINITY),
         ];
         for c in bad {
-            assert!(
-                matches!(c.validate(), Err(ConfigError::Probability { .. })),
-                "{c:?}"
-            );
+            assert!(matches!(c.validate(), Err(ConfigError::Probability { .. })), "{c:?}");
         }
-        assert_eq!(
-            LinkConfig::new().with_mtu(0).validate(),
-            Err(ConfigError::ZeroMtu)
-        );
+        assert_eq!(LinkConfig::new().with_mtu(0).validate(), Err(ConfigError::ZeroMtu));
         assert_eq!(
             LinkConfig::new().with_bandwidth_bps(0).validate(),
             Err(ConfigError::ZeroBandwidth)
@@ -235,13 +221,7 @@ mod tests {
             Err(ConfigError::ZeroQueueLimit)
         );
         // The edges of the range are fine.
-        assert_eq!(
-            LinkConfig::new()
-                .with_loss(1.0)
-                .with_corrupt(0.0)
-                .validate(),
-            Ok(())
-        );
+        assert_eq!(LinkConfig::new().with_loss(1.0).with_corrupt(0.0).validate(), Ok(()));
         assert!(!ConfigError::ZeroMtu.to_string().is_empty());
     }
 

@@ -281,11 +281,7 @@ impl Pipe {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.in_flight.push(InFlight {
-            deliver_at,
-            seq,
-            frame,
-        });
+        self.in_flight.push(InFlight { deliver_at, seq, frame });
         deliver_at
     }
 
@@ -409,9 +405,7 @@ mod tests {
     #[test]
     fn bandwidth_spaces_frames_by_serialisation_time() {
         // 1250 bytes = 10 000 bits = 10 ms at 1 Mbit/s.
-        let config = LinkConfig::new()
-            .with_bandwidth_bps(1_000_000)
-            .with_latency(ms(2));
+        let config = LinkConfig::new().with_bandwidth_bps(1_000_000).with_latency(ms(2));
         let mut pipe = Pipe::new(config).unwrap();
         for i in 0..10 {
             pipe.send(Instant::ZERO, frame(i, 1250));
@@ -444,16 +438,10 @@ mod tests {
     #[test]
     fn fractional_serialisation_does_not_accumulate_rounding() {
         // 1 byte at 3 Mbit/s is 2.67 µs; 3000 of them must take 8 ms, not 9.
-        let mut pipe = Pipe::new(
-            LinkConfig::new()
-                .with_bandwidth_bps(3_000_000)
-                .with_queue_limit(10_000),
-        )
-        .unwrap();
+        let mut pipe = Pipe::new(LinkConfig::new().with_bandwidth_bps(3_000_000).with_queue_limit(10_000)).unwrap();
         let mut last = Instant::ZERO;
         for i in 0..3000 {
-            if let SendOutcome::InFlight { deliver_at, .. } = pipe.send(Instant::ZERO, frame(i, 1))
-            {
+            if let SendOutcome::InFlight { deliver_at, .. } = pipe.send(Instant::ZERO, frame(i, 1)) {
                 assert!(deliver_at >= last);
                 last = deliver_at;
             }
@@ -463,16 +451,10 @@ mod tests {
 
     #[test]
     fn queue_limit_tail_drops_and_counts() {
-        let config = LinkConfig::new()
-            .with_bandwidth_bps(1_000_000)
-            .with_queue_limit(4);
+        let config = LinkConfig::new().with_bandwidth_bps(1_000_000).with_queue_limit(4);
         let mut pipe = Pipe::new(config).unwrap();
-        let outs: Vec<_> = (0..10)
-            .map(|i| pipe.send(Instant::ZERO, frame(i, 1250)))
-            .collect();
-        assert!(outs[..4]
-            .iter()
-            .all(|o| matches!(o, SendOutcome::InFlight { .. })));
+        let outs: Vec<_> = (0..10).map(|i| pipe.send(Instant::ZERO, frame(i, 1250))).collect();
+        assert!(outs[..4].iter().all(|o| matches!(o, SendOutcome::InFlight { .. })));
         assert!(outs[4..].iter().all(|o| *o == SendOutcome::QueueFull));
         assert_eq!(pipe.stats().queue_full, 6);
         // Once the first frame has left (10 ms), there is room for one more.
@@ -495,10 +477,7 @@ mod tests {
     #[test]
     fn oversize_frames_are_dropped_and_counted() {
         let mut pipe = Pipe::new(LinkConfig::new().with_mtu(576)).unwrap();
-        assert_eq!(
-            pipe.send(Instant::ZERO, frame(0, 577)),
-            SendOutcome::Oversize
-        );
+        assert_eq!(pipe.send(Instant::ZERO, frame(0, 577)), SendOutcome::Oversize);
         assert!(matches!(
             pipe.send(Instant::ZERO, frame(1, 576)),
             SendOutcome::InFlight { .. }
@@ -582,19 +561,9 @@ mod tests {
         for ((_, g), o) in got.iter().zip(&originals) {
             assert_eq!(g.next_hop, o.next_hop);
             assert_eq!(g.data.len(), o.data.len());
-            let flipped: u32 = g
-                .data
-                .iter()
-                .zip(&o.data)
-                .map(|(a, b)| (a ^ b).count_ones())
-                .sum();
+            let flipped: u32 = g.data.iter().zip(&o.data).map(|(a, b)| (a ^ b).count_ones()).sum();
             assert_eq!(flipped, 1);
-            let byte = g
-                .data
-                .iter()
-                .zip(&o.data)
-                .position(|(a, b)| a != b)
-                .unwrap();
+            let byte = g.data.iter().zip(&o.data).position(|(a, b)| a != b).unwrap();
             positions.insert((byte, (g.data[byte] ^ o.data[byte]).trailing_zeros()));
         }
         // Both the byte and the bit are random, not always the same spot.

@@ -93,9 +93,7 @@ impl Switch {
         let mut config = self.config.clone();
         // Multiply by an odd constant so neighbouring ports get seeds that
         // differ in many bits, not just the low ones.
-        config.seed ^= (id.0 as u64)
-            .wrapping_add(1)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        config.seed ^= (id.0 as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         self.ports.push(Port {
             egress: Pipe::from_validated(config),
         });
@@ -180,11 +178,7 @@ impl Switch {
             flooded: self.flooded,
             hairpin: self.hairpin,
             invalid_port: self.invalid_port,
-            ports: self
-                .ports
-                .iter()
-                .map(|p| p.egress.stats().clone())
-                .collect(),
+            ports: self.ports.iter().map(|p| p.egress.stats().clone()).collect(),
         }
     }
 }
@@ -235,10 +229,7 @@ mod tests {
         assert_eq!(sw.poll_at(), None);
         let s = sw.stats();
         assert_eq!((s.no_port, s.flooded, s.hairpin), (0, 0, 0));
-        assert_eq!(
-            s.ports.iter().map(|p| p.delivered).collect::<Vec<_>>(),
-            vec![1, 1, 1]
-        );
+        assert_eq!(s.ports.iter().map(|p| p.delivered).collect::<Vec<_>>(), vec![1, 1, 1]);
     }
 
     #[test]
@@ -296,10 +287,7 @@ mod tests {
             for k in 0..200u8 {
                 sw.send(Instant::ZERO, ports[0], frame(Ipv4Addr::BROADCAST, k));
             }
-            ports[1..]
-                .iter()
-                .map(|&p| drain(&mut sw, p))
-                .collect::<Vec<_>>()
+            ports[1..].iter().map(|&p| drain(&mut sw, p)).collect::<Vec<_>>()
         };
         let first = run(5);
         assert_eq!(first, run(5));

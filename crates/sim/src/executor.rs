@@ -53,29 +53,16 @@ impl Executor {
             ready: self.ready.clone(),
         }));
         self.tasks.push(Some((task, waker)));
-        self.ready
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(id);
+        self.ready.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(id);
         id
     }
 
     fn pop_ready(&self) -> Option<usize> {
-        self.ready
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
+        self.ready.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
     }
 
     pub fn has_ready(&self) -> bool {
-        !self
-            .ready
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        !self.ready.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
 
     /// Polls every ready task once; returns the ids of tasks that finished.
@@ -83,12 +70,7 @@ impl Executor {
         let mut finished = Vec::new();
         // Only tasks ready now; tasks they wake run in the next round, so
         // the stacks get to move packets in between.
-        let n = self
-            .ready
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len();
+        let n = self.ready.queue.lock().unwrap_or_else(|e| e.into_inner()).len();
         for _ in 0..n {
             let Some(id) = self.pop_ready() else { break };
             let Some(Some((task, waker))) = self.tasks.get_mut(id) else {

@@ -101,10 +101,7 @@ impl Sim {
     /// Adds a host with a Linux-like stack, seeded from the simulation seed.
     pub fn add_host(&mut self, name: &str) -> HostId {
         let index = self.world.borrow().hosts.len() as u64;
-        let seed = self
-            .seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(index + 1);
+        let seed = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index + 1);
         self.add_host_with(
             name,
             StackConfig {
@@ -147,12 +144,7 @@ impl Sim {
 
     /// A switched network segment for `cidr` (many hosts, one broadcast
     /// domain).
-    pub fn add_switch(
-        &mut self,
-        name: &str,
-        cidr: Ipv4Cidr,
-        config: LinkConfig,
-    ) -> io::Result<NetId> {
+    pub fn add_switch(&mut self, name: &str, cidr: Ipv4Cidr, config: LinkConfig) -> io::Result<NetId> {
         let seed = self.derived_seed(&config);
         let mtu = config.mtu;
         let mut switch = Switch::new(LinkConfig { seed, ..config }).map_err(config_error)?;
@@ -191,20 +183,13 @@ impl Sim {
         let mut w = self.world.borrow_mut();
         let w = &mut *w;
         let Medium::Switched { switch, ports } = &mut w.nets[net.0].medium else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a switched network",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a switched network"));
         };
         let port = switch.add_port(vec![addr]);
         let h = &mut w.hosts[host.0];
         let name = format!("eth{}", h.attachments.len());
         let iface = h.stack.add_interface(
-            InterfaceConfig::new(
-                name,
-                Ipv4Cidr::new(addr, cidr.prefix_len).expect("valid prefix"),
-            )
-            .with_mtu(mtu),
+            InterfaceConfig::new(name, Ipv4Cidr::new(addr, cidr.prefix_len).expect("valid prefix")).with_mtu(mtu),
         );
         h.attachments.push((net, Attachment::Port(port)));
         ports.push((port, host, iface));
@@ -228,15 +213,10 @@ impl Sim {
         let mut w = self.world.borrow_mut();
         let net = NetId(w.nets.len());
         let mut ends = [(a, IfaceId(0)); 2];
-        for (i, (host, cidr, end)) in [(a, a_cidr, End::A), (b, b_cidr, End::B)]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, (host, cidr, end)) in [(a, a_cidr, End::A), (b, b_cidr, End::B)].into_iter().enumerate() {
             let h = &mut w.hosts[host.0];
             let name = format!("eth{}", h.attachments.len());
-            let iface = h
-                .stack
-                .add_interface(InterfaceConfig::new(name, cidr).with_mtu(mtu));
+            let iface = h.stack.add_interface(InterfaceConfig::new(name, cidr).with_mtu(mtu));
             h.attachments.push((net, Attachment::P2p(end)));
             ends[i] = (host, iface);
         }

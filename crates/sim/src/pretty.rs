@@ -1,8 +1,6 @@
 //! One-line, tcpdump-like descriptions of IPv4 packets, for traces.
 
-use sockstack_wire::{
-    ChecksumMode, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket,
-};
+use sockstack_wire::{ChecksumMode, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket};
 
 /// Describes `packet` as tcpdump would, in one line; never panics on
 /// malformed input (it says what is wrong instead).
@@ -54,25 +52,11 @@ pub fn describe(packet: &[u8]) -> String {
         IpProtocol::Icmp => {
             let what = match Icmpv4Packet::new_checked(payload).and_then(|p| {
                 Icmpv4Repr::parse(&p, ChecksumMode::Ignore).map(|r| match r {
-                    Icmpv4Repr::EchoRequest {
-                        ident,
-                        seq_no,
-                        data,
-                    } => {
-                        format!(
-                            "echo request, id {ident}, seq {seq_no}, length {}",
-                            data.len() + 8
-                        )
+                    Icmpv4Repr::EchoRequest { ident, seq_no, data } => {
+                        format!("echo request, id {ident}, seq {seq_no}, length {}", data.len() + 8)
                     }
-                    Icmpv4Repr::EchoReply {
-                        ident,
-                        seq_no,
-                        data,
-                    } => {
-                        format!(
-                            "echo reply, id {ident}, seq {seq_no}, length {}",
-                            data.len() + 8
-                        )
+                    Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+                        format!("echo reply, id {ident}, seq {seq_no}, length {}", data.len() + 8)
                     }
                     Icmpv4Repr::DstUnreachable {
                         reason,
@@ -101,9 +85,6 @@ pub fn describe(packet: &[u8]) -> String {
             };
             format!("{src} > {dst}: ICMP {what}{frag} ttl {ttl}")
         }
-        other => format!(
-            "{src} > {dst}: {other:?}, length {}{frag} ttl {ttl}",
-            repr.payload_len
-        ),
+        other => format!("{src} > {dst}: {other:?}, length {}{frag} ttl {ttl}", repr.payload_len),
     }
 }

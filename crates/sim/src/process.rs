@@ -23,12 +23,7 @@ pub struct Process {
 }
 
 impl Process {
-    pub(crate) fn new(
-        world: Rc<RefCell<World>>,
-        host: HostId,
-        pid: ProcessId,
-        name: String,
-    ) -> Process {
+    pub(crate) fn new(world: Rc<RefCell<World>>, host: HostId, pid: ProcessId, name: String) -> Process {
         Process {
             world,
             host,
@@ -85,15 +80,12 @@ impl Process {
 
     /// Opens a raw socket for `protocol` (e.g. ICMP for ping).
     pub fn raw_socket(&self, protocol: IpProtocol, header_included: bool) -> io::Result<RawSocket> {
-        Ok(RawSocket(self.socket(|s, pid| {
-            s.raw_open(pid, protocol, header_included)
-        })?))
+        Ok(RawSocket(
+            self.socket(|s, pid| s.raw_open(pid, protocol, header_included))?,
+        ))
     }
 
-    fn socket(
-        &self,
-        open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>,
-    ) -> io::Result<SimSocket> {
+    fn socket(&self, open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>) -> io::Result<SimSocket> {
         let handle = self.with_stack(|s| open(s, self.pid))?;
         Ok(SimSocket {
             world: self.world.clone(),
@@ -266,14 +258,11 @@ impl UdpSocket {
 
     /// Datagrams waiting in this socket's receive queue.
     pub fn queued(&self) -> usize {
-        self.0
-            .stack(|s| s.recv_queue_len(self.0.handle))
-            .unwrap_or(0)
+        self.0.stack(|s| s.recv_queue_len(self.0.handle)).unwrap_or(0)
     }
 
     pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
-        self.0
-            .stack(|s| s.set_recv_buffer_size(self.0.handle, bytes))
+        self.0.stack(|s| s.set_recv_buffer_size(self.0.handle, bytes))
     }
 
     /// TTL of the datagrams this socket sends.
@@ -308,9 +297,7 @@ impl RawSocket {
     }
 
     pub fn queued(&self) -> usize {
-        self.0
-            .stack(|s| s.recv_queue_len(self.0.handle))
-            .unwrap_or(0)
+        self.0.stack(|s| s.recv_queue_len(self.0.handle)).unwrap_or(0)
     }
 
     /// Waits until a datagram is waiting.

@@ -141,16 +141,15 @@ impl TcpStream {
     /// Writes some of `data` into the send buffer, waiting for room.
     pub async fn write(&self, data: &[u8]) -> io::Result<usize> {
         poll_fn(|cx| {
-            self.0
-                .stack(|s, now| match s.tcp_send(now, self.0.handle, data) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        match s.register_send_waker(self.0.handle, cx.waker()) {
-                            Ok(()) => Poll::Pending,
-                            Err(e) => Poll::Ready(Err(e)),
-                        }
+            self.0.stack(|s, now| match s.tcp_send(now, self.0.handle, data) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match s.register_send_waker(self.0.handle, cx.waker()) {
+                        Ok(()) => Poll::Pending,
+                        Err(e) => Poll::Ready(Err(e)),
                     }
-                    r => Poll::Ready(r),
-                })
+                }
+                r => Poll::Ready(r),
+            })
         })
         .await
     }
@@ -194,7 +193,6 @@ impl TcpStream {
     }
 
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.0
-            .stack(|s, now| s.tcp_shutdown(now, self.0.handle, how))
+        self.0.stack(|s, now| s.tcp_shutdown(now, self.0.handle, how))
     }
 }

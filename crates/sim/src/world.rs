@@ -128,23 +128,12 @@ impl World {
         [timers, stacks, nets].into_iter().flatten().min()
     }
 
-    fn trace(
-        &mut self,
-        direction: Direction,
-        host: HostId,
-        iface: IfaceId,
-        net: NetId,
-        packet: &[u8],
-    ) {
+    fn trace(&mut self, direction: Direction, host: HostId, iface: IfaceId, net: NetId, packet: &[u8]) {
         let Some(tracer) = self.tracer.as_mut() else {
             return;
         };
         let h = &self.hosts[host.0];
-        let iface_name = h
-            .stack
-            .interface(iface)
-            .map(|i| i.name.as_str())
-            .unwrap_or("?");
+        let iface_name = h.stack.interface(iface).map(|i| i.name.as_str()).unwrap_or("?");
         tracer(&PacketEvent {
             at: self.now,
             direction,
@@ -177,9 +166,7 @@ impl World {
                     (Medium::P2p { link, .. }, Attachment::P2p(end)) => {
                         link.send(now, end, frame);
                     }
-                    (Medium::Switched { switch, .. }, Attachment::Port(port)) => {
-                        switch.send(now, port, frame)
-                    }
+                    (Medium::Switched { switch, .. }, Attachment::Port(port)) => switch.send(now, port, frame),
                     _ => unreachable!("attachment kind matches its medium"),
                 }
             }
@@ -191,11 +178,9 @@ impl World {
                         .into_iter()
                         .zip(ends.iter())
                         .find_map(|(end, &dst)| link.recv(now, end).map(|f| (dst, f))),
-                    Medium::Switched { switch, ports } => {
-                        ports.iter().find_map(|&(port, host, iface)| {
-                            switch.recv(now, port).map(|f| ((host, iface), f))
-                        })
-                    }
+                    Medium::Switched { switch, ports } => ports
+                        .iter()
+                        .find_map(|&(port, host, iface)| switch.recv(now, port).map(|f| ((host, iface), f))),
                 };
                 let Some(((host, iface), frame)) = delivery else {
                     break;

@@ -6,8 +6,8 @@ use sockstack_stack::ping::{echo_request, parse_echo_reply};
 use sockstack_stack::DropReason;
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{
-    ChecksumMode, DstUnreachable, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Addr, Ipv4Packet,
-    Ipv4Repr, TimeExceeded, UdpPacket, UdpRepr,
+    ChecksumMode, DstUnreachable, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TimeExceeded,
+    UdpPacket, UdpRepr,
 };
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,9 +25,7 @@ fn sa(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
 /// Two hosts on one switch with `link`'s impairments.
 fn two_hosts(seed: u64, link: LinkConfig) -> (Sim, HostId, HostId) {
     let mut sim = Sim::new(seed);
-    let lan = sim
-        .add_switch("lan", "192.0.2.0/24".parse().unwrap(), link)
-        .unwrap();
+    let lan = sim.add_switch("lan", "192.0.2.0/24".parse().unwrap(), link).unwrap();
     let a = sim.add_host("a");
     let b = sim.add_host("b");
     sim.attach(a, lan, A).unwrap();
@@ -82,10 +80,7 @@ fn check_pattern(data: &[u8]) -> Option<u32> {
 
 #[test]
 fn udp_echo_on_a_perfect_link_keeps_every_message_intact_and_in_order() {
-    let (mut sim, a, b) = two_hosts(
-        1,
-        LinkConfig::default().with_latency(Duration::from_millis(2)),
-    );
+    let (mut sim, a, b) = two_hosts(1, LinkConfig::default().with_latency(Duration::from_millis(2)));
     sim.spawn(b, "echo", |p| async move {
         let s = p.udp_bind(sa(B, 7)).unwrap();
         loop {
@@ -98,9 +93,7 @@ fn udp_echo_on_a_perfect_link_keeps_every_message_intact_and_in_order() {
     let client = sim.spawn(a, "client", move |p| async move {
         let s = p.udp_bind(sa(A, 0)).unwrap();
         for seq in 0..200u32 {
-            s.send_to(&pattern(seq, 100 + seq as usize), sa(B, 7))
-                .await
-                .unwrap();
+            s.send_to(&pattern(seq, 100 + seq as usize), sa(B, 7)).await.unwrap();
             let m = s.recv_message().await.unwrap();
             assert_eq!(m.src, sa(B, 7));
             g.borrow_mut().push(check_pattern(&m.data).expect("intact"));
@@ -158,10 +151,7 @@ fn impaired_link_loses_and_corrupts_but_never_delivers_a_damaged_datagram() {
         + c.dropped(DropReason::NotForUs)
         + c.dropped(DropReason::IpBadSource)
         + c.dropped(DropReason::ProtoUnreachable);
-    assert!(
-        caught >= 50,
-        "corrupted packets must be caught and counted: {c}"
-    );
+    assert!(caught >= 50, "corrupted packets must be caught and counted: {c}");
 }
 
 #[test]
@@ -175,10 +165,8 @@ fn same_seed_same_run_other_seed_other_run() {
         let trace = Rc::new(RefCell::new(Vec::new()));
         let t = trace.clone();
         sim.set_tracer(move |e| {
-            t.borrow_mut().push(format!(
-                "{} {} {:?} {:?}",
-                e.at, e.host, e.direction, e.packet
-            ))
+            t.borrow_mut()
+                .push(format!("{} {} {:?} {:?}", e.at, e.host, e.direction, e.packet))
         });
         sim.spawn(b, "sink", |p| async move {
             let s = p.udp_bind(sa(B, 9)).unwrap();
@@ -210,15 +198,10 @@ fn ping_through_a_router_decrements_ttl_and_round_trips() {
         let mut buf = [0u8; 1500];
         for seq in 1..=3 {
             let t0 = p.now();
-            s.send_to(&echo_request(77, seq, b"hello"), dst)
-                .await
-                .unwrap();
+            s.send_to(&echo_request(77, seq, b"hello"), dst).await.unwrap();
             let (n, from) = s.recv_from(&mut buf).await.unwrap();
             let r = parse_echo_reply(&buf[..n]).expect("echo reply");
-            assert_eq!(
-                (from, r.from, r.ident, r.seq_no, r.ttl),
-                (dst, dst, 77, seq, 63)
-            );
+            assert_eq!((from, r.from, r.ident, r.seq_no, r.ttl), (dst, dst, 77, seq, 63));
             assert_eq!(r.data, b"hello");
             assert_eq!(p.now() - t0, Duration::from_millis(20));
         }
@@ -232,9 +215,7 @@ fn icmp_of(packet: &[u8]) -> Option<(Ipv4Addr, String)> {
     let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
     let what = match Icmpv4Repr::parse(&icmp, ChecksumMode::Verify).ok()? {
         Icmpv4Repr::DstUnreachable {
-            reason,
-            next_hop_mtu,
-            ..
+            reason, next_hop_mtu, ..
         } => format!("unreachable {reason:?} mtu {next_hop_mtu}"),
         Icmpv4Repr::TimeExceeded { reason, .. } => format!("time exceeded {reason:?}"),
         other => format!("{other:?}"),
@@ -295,10 +276,7 @@ fn router_fragments_for_a_narrow_link_and_the_datagram_arrives_whole() {
     });
     assert!(sim.run_until_finished(sink));
     let rc = sim.stack(r).counters().clone();
-    assert_eq!(
-        rc.ip_fragments_tx, 3,
-        "1428 bytes over MTU 576: three fragments"
-    );
+    assert_eq!(rc.ip_fragments_tx, 3, "1428 bytes over MTU 576: three fragments");
     assert_eq!(sim.stack(b).counters().ip_reassembled, 1);
 }
 
@@ -324,10 +302,7 @@ fn df_over_a_narrow_link_gets_frag_needed_and_the_sender_learns_the_path_mtu() {
         p.sleep(Duration::from_millis(10)).await;
         // RFC 1191: the router's frag-needed taught us the MTU.
         let now = p.now();
-        assert_eq!(
-            p.with_stack(|st| st.learned_path_mtu(now, *dst.ip())),
-            Some(1000)
-        );
+        assert_eq!(p.with_stack(|st| st.learned_path_mtu(now, *dst.ip())), Some(1000));
         let e = s.send_to(&pattern(1, 1200), dst).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
         // Without DF the sender now fragments to the learned MTU itself.
@@ -387,26 +362,18 @@ fn a_full_receive_queue_drops_and_counts_instead_of_growing() {
         }
     });
     assert!(sim.run_until_finished(sink));
-    assert_eq!(
-        sim.stack(b).counters().dropped(DropReason::UdpQueueFull),
-        40
-    );
+    assert_eq!(sim.stack(b).counters().dropped(DropReason::UdpQueueFull), 40);
 }
 
 #[test]
 fn broadcast_reaches_every_host_on_the_segment_but_not_the_sender() {
     let mut sim = Sim::new(1);
     let lan = sim
-        .add_switch(
-            "lan",
-            "192.0.2.0/24".parse().unwrap(),
-            LinkConfig::default(),
-        )
+        .add_switch("lan", "192.0.2.0/24".parse().unwrap(), LinkConfig::default())
         .unwrap();
     let hosts: Vec<HostId> = (1..=4).map(|i| sim.add_host(&format!("h{i}"))).collect();
     for (i, &h) in hosts.iter().enumerate() {
-        sim.attach(h, lan, Ipv4Addr::new(192, 0, 2, i as u8 + 1))
-            .unwrap();
+        sim.attach(h, lan, Ipv4Addr::new(192, 0, 2, i as u8 + 1)).unwrap();
     }
     let heard = Rc::new(RefCell::new(Vec::new()));
     for &h in &hosts[1..] {
@@ -414,9 +381,7 @@ fn broadcast_reaches_every_host_on_the_segment_but_not_the_sender() {
         sim.spawn(h, "listener", move |p| async move {
             let s = p.udp_bind(sa(Ipv4Addr::UNSPECIFIED, 5353)).unwrap();
             let m = s.recv_message().await.unwrap();
-            heard
-                .borrow_mut()
-                .push((p.host_name(), m.data, *m.dst.ip()));
+            heard.borrow_mut().push((p.host_name(), m.data, *m.dst.ip()));
         });
     }
     sim.spawn(hosts[0], "announcer", |p| async move {
@@ -458,13 +423,7 @@ fn process_exit_frees_its_ports_and_sockets() {
 }
 
 /// Builds a whole IPv4+UDP datagram by hand, for header-included sends.
-fn handmade_udp(
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
-    payload: &[u8],
-    more_frags: bool,
-    ident: u16,
-) -> Vec<u8> {
+fn handmade_udp(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8], more_frags: bool, ident: u16) -> Vec<u8> {
     let udp = UdpRepr {
         src_port: src.port(),
         dst_port: dst.port(),
@@ -490,10 +449,7 @@ fn handmade_udp(
         |p| p.copy_from_slice(payload),
         ChecksumMode::Verify,
     );
-    ip.emit(
-        &mut Ipv4Packet::new_unchecked(&mut buf[..]),
-        ChecksumMode::Verify,
-    );
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
     buf
 }
 
@@ -516,13 +472,7 @@ fn header_included_raw_send_is_validated_and_delivered() {
             io::ErrorKind::InvalidInput
         );
         // A source address that is not ours is refused.
-        let spoofed = handmade_udp(
-            sa(Ipv4Addr::new(203, 0, 113, 5), 1),
-            sa(B, 9),
-            b"x",
-            false,
-            0,
-        );
+        let spoofed = handmade_udp(sa(Ipv4Addr::new(203, 0, 113, 5), 1), sa(B, 9), b"x", false, 0);
         assert_eq!(
             s.send_to(&spoofed, B).await.unwrap_err().kind(),
             io::ErrorKind::AddrNotAvailable
@@ -546,10 +496,7 @@ fn an_incomplete_datagram_times_out_with_icmp_time_exceeded() {
         let (n, _) = icmp.recv_from(&mut buf).await.unwrap();
         assert_eq!(
             icmp_of(&buf[..n]),
-            Some((
-                B,
-                format!("time exceeded {:?}", TimeExceeded::FragReassemblyExpired)
-            ))
+            Some((B, format!("time exceeded {:?}", TimeExceeded::FragReassemblyExpired)))
         );
         assert_eq!(p.now() - t0, Duration::from_secs(30));
     });
@@ -577,10 +524,7 @@ fn unknown_protocol_gets_protocol_unreachable_unless_a_raw_socket_wants_it() {
         let (n, _) = icmp.recv_from(&mut buf).await.unwrap();
         assert_eq!(
             icmp_of(&buf[..n]),
-            Some((
-                B,
-                format!("unreachable {:?} mtu 0", DstUnreachable::ProtoUnreachable)
-            ))
+            Some((B, format!("unreachable {:?} mtu 0", DstUnreachable::ProtoUnreachable)))
         );
     });
     assert!(sim.run_until_finished(listener));

@@ -28,9 +28,7 @@ fn pattern_at(offset: usize, out: &mut [u8]) {
 
 fn two_hosts(seed: u64, link: LinkConfig) -> (Sim, HostId, HostId) {
     let mut sim = Sim::new(seed);
-    let lan = sim
-        .add_switch("lan", "192.0.2.0/24".parse().unwrap(), link)
-        .unwrap();
+    let lan = sim.add_switch("lan", "192.0.2.0/24".parse().unwrap(), link).unwrap();
     let a = sim.add_host("a");
     let b = sim.add_host("b");
     sim.attach(a, lan, A).unwrap();
@@ -56,11 +54,7 @@ fn transfer(sim: &mut Sim, a: HostId, b: HostId, len: usize) -> (usize, Duration
                 break;
             }
             pattern_at(got, &mut want[..n]);
-            assert!(
-                buf[..n] == want[..n],
-                "byte mismatch within [{got}, {})",
-                got + n
-            );
+            assert!(buf[..n] == want[..n], "byte mismatch within [{got}, {})", got + n);
             got += n;
         }
         *d.borrow_mut() = Some((got, p.now() - t0));
@@ -87,10 +81,7 @@ fn transfer(sim: &mut Sim, a: HostId, b: HostId, len: usize) -> (usize, Duration
 
 #[test]
 fn bulk_transfer_on_a_clean_link() {
-    let (mut sim, a, b) = two_hosts(
-        1,
-        LinkConfig::default().with_latency(Duration::from_millis(1)),
-    );
+    let (mut sim, a, b) = two_hosts(1, LinkConfig::default().with_latency(Duration::from_millis(1)));
     let (n, _) = transfer(&mut sim, a, b, 4 << 20);
     assert_eq!(n, 4 << 20);
 }

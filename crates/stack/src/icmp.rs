@@ -9,8 +9,7 @@ use crate::socket::Socket;
 use crate::Stack;
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{
-    ChecksumMode, DstUnreachable, Error, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Repr,
-    TimeExceeded,
+    ChecksumMode, DstUnreachable, Error, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Repr, TimeExceeded,
 };
 use std::io;
 use std::net::SocketAddrV4;
@@ -64,13 +63,7 @@ fn is_icmp_error_type(t: u8) -> bool {
 }
 
 impl Stack {
-    pub(crate) fn icmp_input(
-        &mut self,
-        now: Instant,
-        ip: &Ipv4Repr,
-        payload: &[u8],
-        broadcast: bool,
-    ) {
+    pub(crate) fn icmp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
         let icmp = match Icmpv4Packet::new_checked(payload) {
             Ok(p) => p,
             Err(_) => return self.counters.drop(DropReason::IcmpMalformed),
@@ -83,21 +76,13 @@ impl Stack {
         };
         self.counters.icmp_rx += 1;
         match repr {
-            Icmpv4Repr::EchoRequest {
-                ident,
-                seq_no,
-                data,
-            } => {
+            Icmpv4Repr::EchoRequest { ident, seq_no, data } => {
                 // Linux ignores broadcast pings (icmp_echo_ignore_broadcasts),
                 // as RFC 1122 §3.2.2.6 permits.
                 if broadcast {
                     return;
                 }
-                let reply = Icmpv4Repr::EchoReply {
-                    ident,
-                    seq_no,
-                    data,
-                };
+                let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
                 let params = SendParams {
                     src: Some(ip.dst_addr),
                     dst: ip.src_addr,
@@ -146,13 +131,8 @@ impl Stack {
     fn learn_path_mtu(&mut self, now: Instant, header: &Ipv4Repr, next_hop_mtu: u16) {
         let original = header.payload_len + 20;
         let mtu = if next_hop_mtu == 0 {
-            const PLATEAUS: [usize; 10] =
-                [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
-            PLATEAUS
-                .iter()
-                .copied()
-                .find(|&p| p < original)
-                .unwrap_or(MIN_MTU)
+            const PLATEAUS: [usize; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+            PLATEAUS.iter().copied().find(|&p| p < original).unwrap_or(MIN_MTU)
         } else {
             usize::from(next_hop_mtu)
         }
@@ -212,17 +192,11 @@ impl Stack {
         }
         // Not to a source that is not a unicast address.
         let src = ip.src_addr;
-        if src.is_unspecified()
-            || src.is_broadcast()
-            || src.is_multicast()
-            || self.is_broadcast(src)
-        {
+        if src.is_unspecified() || src.is_broadcast() || src.is_multicast() || self.is_broadcast(src) {
             return false;
         }
         // Not about an ICMP error.
-        if ip.next_header == IpProtocol::Icmp
-            && payload.first().is_some_and(|&t| is_icmp_error_type(t))
-        {
+        if ip.next_header == IpProtocol::Icmp && payload.first().is_some_and(|&t| is_icmp_error_type(t)) {
             return false;
         }
         true
@@ -268,13 +242,11 @@ impl Stack {
         reason: DstUnreachable,
         next_hop_mtu: u16,
     ) {
-        self.icmp_error(now, ip, payload, |header, data| {
-            Icmpv4Repr::DstUnreachable {
-                reason,
-                next_hop_mtu,
-                header,
-                data,
-            }
+        self.icmp_error(now, ip, payload, |header, data| Icmpv4Repr::DstUnreachable {
+            reason,
+            next_hop_mtu,
+            header,
+            data,
         });
     }
 
@@ -309,11 +281,6 @@ mod tests {
         // One token per millisecond comes back.
         assert!(b.take(t + Duration::from_millis(1)));
         assert!(!b.take(t + Duration::from_millis(1)));
-        assert_eq!(
-            (0..100)
-                .filter(|_| b.take(t + Duration::from_secs(10)))
-                .count(),
-            50
-        );
+        assert_eq!((0..100).filter(|_| b.take(t + Duration::from_secs(10))).count(), 50);
     }
 }

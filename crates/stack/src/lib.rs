@@ -143,10 +143,7 @@ pub struct Stack {
 }
 
 fn not_found() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        "no such socket (closed or never opened)",
-    )
+    io::Error::new(io::ErrorKind::NotFound, "no such socket (closed or never opened)")
 }
 
 fn wrong_kind(op: &str) -> io::Error {
@@ -233,23 +230,11 @@ impl Stack {
         Ok(())
     }
 
-    pub fn add_route(
-        &mut self,
-        dest: Ipv4Cidr,
-        gateway: Option<Ipv4Addr>,
-        iface: IfaceId,
-    ) -> io::Result<()> {
+    pub fn add_route(&mut self, dest: Ipv4Cidr, gateway: Option<Ipv4Addr>, iface: IfaceId) -> io::Result<()> {
         if iface.0 >= self.ifaces.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no such interface",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no such interface"));
         }
-        self.routes.add(Route {
-            dest,
-            gateway,
-            iface,
-        });
+        self.routes.add(Route { dest, gateway, iface });
         Ok(())
     }
 
@@ -291,10 +276,7 @@ impl Stack {
 
     /// The path MTU learned for `dst`, if any (RFC 1191).
     pub fn learned_path_mtu(&self, now: Instant, dst: Ipv4Addr) -> Option<usize> {
-        self.pmtu
-            .get(&dst)
-            .filter(|e| e.expires > now)
-            .map(|e| e.mtu)
+        self.pmtu.get(&dst).filter(|e| e.expires > now).map(|e| e.mtu)
     }
 
     // ----- the driver's side ----------------------------------------
@@ -396,10 +378,7 @@ impl Stack {
             owner,
             socket: Socket::Raw(sock),
         });
-        self.raw_by_protocol
-            .entry(protocol.into())
-            .or_default()
-            .push(h);
+        self.raw_by_protocol.entry(protocol.into()).or_default().push(h);
         Ok(h)
     }
 
@@ -436,10 +415,7 @@ impl Stack {
             }
             Some(Socket::Udp(sock)) => {
                 if sock.local.is_some() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "socket is already bound",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket is already bound"));
                 }
                 let addr = if addr.port() == 0 {
                     let ports = &self.udp_ports;
@@ -449,9 +425,7 @@ impl Stack {
                         .select(ip, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), |p| {
                             ports.is_free(SocketAddrV4::new(ip, p))
                         })
-                        .ok_or_else(|| {
-                            io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free")
-                        })?;
+                        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free"))?;
                     SocketAddrV4::new(ip, port)
                 } else {
                     addr
@@ -481,10 +455,7 @@ impl Stack {
             }
             Some(Socket::Udp(_)) => {
                 if remote.port() == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "cannot connect to port 0",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to port 0"));
                 }
                 self.udp_autobind(h, remote)?;
                 let sock = self.udp_mut(h)?;
@@ -551,13 +522,8 @@ impl Stack {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
             Some(Socket::Tcp(_)) => self.tcp_local_addr(h),
-            Some(Socket::Udp(s)) => Ok(s
-                .local
-                .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
-            Some(Socket::Raw(s)) => Ok(SocketAddrV4::new(
-                s.local.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                0,
-            )),
+            Some(Socket::Udp(s)) => Ok(s.local.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
+            Some(Socket::Raw(s)) => Ok(SocketAddrV4::new(s.local.unwrap_or(Ipv4Addr::UNSPECIFIED), 0)),
         }
     }
 
@@ -576,10 +542,7 @@ impl Stack {
 
     pub fn set_ttl(&mut self, h: SocketHandle, ttl: u8) -> io::Result<()> {
         if ttl == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "TTL must be at least 1",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "TTL must be at least 1"));
         }
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
@@ -641,13 +604,7 @@ impl Stack {
     /// Sends one datagram to `dst`. For a raw socket the port is ignored;
     /// in header-included mode `data` is a whole IPv4 datagram and `dst`
     /// is ignored. Returns `WouldBlock` when the transmit queue is full.
-    pub fn send_to(
-        &mut self,
-        now: Instant,
-        h: SocketHandle,
-        data: &[u8],
-        dst: SocketAddrV4,
-    ) -> io::Result<usize> {
+    pub fn send_to(&mut self, now: Instant, h: SocketHandle, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
             Some(Socket::Tcp(_)) => Err(wrong_kind("send_to (use tcp_send)")),
@@ -666,11 +623,7 @@ impl Stack {
     /// a longer datagram is discarded, as `recvfrom` does) and returns the
     /// count and the sender. `WouldBlock` when the queue is empty; a pending
     /// ICMP error is reported first.
-    pub fn recv_from(
-        &mut self,
-        h: SocketHandle,
-        buf: &mut [u8],
-    ) -> io::Result<(usize, SocketAddrV4)> {
+    pub fn recv_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
         let m = self.recv_message(h)?;
         let n = m.data.len().min(buf.len());
         buf[..n].copy_from_slice(&m.data[..n]);
@@ -758,18 +711,11 @@ impl Stack {
         }
     }
 
-    fn raw_send(
-        &mut self,
-        now: Instant,
-        h: SocketHandle,
-        data: &[u8],
-        dst: Ipv4Addr,
-    ) -> io::Result<usize> {
+    fn raw_send(&mut self, now: Instant, h: SocketHandle, data: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
         let Some(Socket::Raw(sock)) = self.sockets.get(h).map(|e| &e.socket) else {
             return Err(not_found());
         };
-        let (protocol, ttl, local, hdrincl) =
-            (sock.protocol, sock.ttl, sock.local, sock.header_included);
+        let (protocol, ttl, local, hdrincl) = (sock.protocol, sock.ttl, sock.local, sock.header_included);
         if !hdrincl {
             let dst = if dst.is_unspecified() {
                 sock.remote
@@ -798,18 +744,12 @@ impl Stack {
         // like Linux, the stack fills a zero source and identification and
         // always the checksum. IP options in the caller's header are not
         // carried.
-        let invalid = |why: &str| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid IPv4 header: {why}"),
-            )
-        };
+        let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid IPv4 header: {why}"));
         let pkt = Ipv4Packet::new_checked(data).map_err(|e| invalid(e.as_str()))?;
         if usize::from(pkt.total_len()) != data.len() {
             return Err(invalid("total length differs from the buffer"));
         }
-        let repr = sockstack_wire::Ipv4Repr::parse(&pkt, ChecksumMode::Ignore)
-            .map_err(|e| invalid(e.as_str()))?;
+        let repr = sockstack_wire::Ipv4Repr::parse(&pkt, ChecksumMode::Ignore).map_err(|e| invalid(e.as_str()))?;
         if repr.hop_limit == 0 {
             return Err(invalid("TTL 0"));
         }

@@ -2,17 +2,11 @@
 //! echo request / echo reply). The stack itself answers echo requests; this
 //! module is for the *sending* side, shared by every driver's `ping`.
 
-use sockstack_wire::{
-    ChecksumMode, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr,
-};
+use sockstack_wire::{ChecksumMode, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr};
 
 /// An ICMP echo request (no IP header: a raw ICMP socket adds it).
 pub fn echo_request(ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
-    let repr = Icmpv4Repr::EchoRequest {
-        ident,
-        seq_no,
-        data,
-    };
+    let repr = Icmpv4Repr::EchoRequest { ident, seq_no, data };
     let mut buf = vec![0u8; repr.buffer_len()];
     repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
     buf
@@ -39,11 +33,7 @@ pub fn parse_echo_reply(packet: &[u8]) -> Option<EchoReply> {
     }
     let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
     match Icmpv4Repr::parse(&icmp, ChecksumMode::Verify).ok()? {
-        Icmpv4Repr::EchoReply {
-            ident,
-            seq_no,
-            data,
-        } => Some(EchoReply {
+        Icmpv4Repr::EchoReply { ident, seq_no, data } => Some(EchoReply {
             from: ip_repr.src_addr,
             ident,
             seq_no,

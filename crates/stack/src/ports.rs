@@ -94,11 +94,7 @@ pub struct EphemeralPorts {
 impl EphemeralPorts {
     /// `range` is inclusive; Linux's default is 32768..=60999.
     pub fn new(range: (u16, u16), mut random: impl FnMut() -> u64) -> Self {
-        let (min, max) = if range.0 <= range.1 {
-            range
-        } else {
-            (range.1, range.0)
-        };
+        let (min, max) = if range.0 <= range.1 { range } else { (range.1, range.0) };
         let min = min.max(1);
         let mut table = [0u16; TABLE_LENGTH];
         for slot in table.iter_mut() {
@@ -132,8 +128,7 @@ impl EphemeralPorts {
     ) -> Option<u16> {
         let num_ephemeral = u32::from(self.max - self.min) + 1;
         let offset = Self::keyed_hash(self.secret_key1, local, remote);
-        let index =
-            (Self::keyed_hash(self.secret_key2, local, remote) % TABLE_LENGTH as u64) as usize;
+        let index = (Self::keyed_hash(self.secret_key2, local, remote) % TABLE_LENGTH as u64) as usize;
         for _ in 0..num_ephemeral {
             let n = (offset.wrapping_add(u64::from(self.table[index]))) % u64::from(num_ephemeral);
             let port = self.min + n as u16;
@@ -196,9 +191,7 @@ mod tests {
         let mk = |seed: u64| {
             let mut x = seed;
             EphemeralPorts::new((32768, 60999), move || {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 x
             })
         };

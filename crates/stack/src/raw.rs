@@ -21,12 +21,7 @@ pub struct RawSocket {
 }
 
 impl RawSocket {
-    pub(crate) fn new(
-        protocol: IpProtocol,
-        header_included: bool,
-        rx_capacity: usize,
-        ttl: u8,
-    ) -> Self {
+    pub(crate) fn new(protocol: IpProtocol, header_included: bool, rx_capacity: usize, ttl: u8) -> Self {
         RawSocket {
             protocol,
             header_included,

@@ -59,13 +59,10 @@ impl RoutingTable {
 
     /// Longest-prefix match for `dst`.
     pub fn lookup(&self, dst: Ipv4Addr) -> Option<NextHop> {
-        self.routes
-            .iter()
-            .find(|r| r.dest.contains(dst))
-            .map(|r| NextHop {
-                iface: r.iface,
-                addr: r.gateway.unwrap_or(dst),
-            })
+        self.routes.iter().find(|r| r.dest.contains(dst)).map(|r| NextHop {
+            iface: r.iface,
+            addr: r.gateway.unwrap_or(dst),
+        })
     }
 }
 
@@ -150,9 +147,6 @@ mod tests {
             iface: IfaceId(3),
         });
         assert_eq!(t.routes().len(), 1);
-        assert_eq!(
-            t.lookup(Ipv4Addr::new(192, 0, 2, 1)).unwrap().iface,
-            IfaceId(3)
-        );
+        assert_eq!(t.lookup(Ipv4Addr::new(192, 0, 2, 1)).unwrap().iface, IfaceId(3));
     }
 }

@@ -10,9 +10,7 @@ use crate::socket::{Socket, SocketHandle};
 use crate::{OutPacket, Stack};
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
-use sockstack_wire::{
-    ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
-};
+use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr};
 use std::collections::VecDeque;
 use std::io;
 use std::net::{Shutdown, SocketAddrV4};
@@ -80,10 +78,7 @@ fn invalid(what: &str) -> io::Error {
 }
 
 fn not_found() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        "no such socket (closed or never opened)",
-    )
+    io::Error::new(io::ErrorKind::NotFound, "no such socket (closed or never opened)")
 }
 
 fn conn_error(kind: io::ErrorKind) -> io::Error {
@@ -119,10 +114,7 @@ fn tcp_datagram(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, ttl: u8, seg: &TcpRepr
         &dst,
         ChecksumMode::Verify,
     );
-    ip.emit(
-        &mut Ipv4Packet::new_unchecked(&mut buf[..]),
-        ChecksumMode::Verify,
-    );
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
     buf
 }
 
@@ -148,10 +140,7 @@ impl Stack {
         match &mut self.tcp_mut(h)?.role {
             TcpRole::Stream(s) if !s.orphaned => Ok(s),
             TcpRole::Stream(_) => Err(not_found()),
-            _ => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "socket is not connected",
-            )),
+            _ => Err(io::Error::new(io::ErrorKind::NotConnected, "socket is not connected")),
         }
     }
 
@@ -159,10 +148,7 @@ impl Stack {
         match &self.tcp_ref(h)?.role {
             TcpRole::Stream(s) if !s.orphaned => Ok(s),
             TcpRole::Stream(_) => Err(not_found()),
-            _ => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "socket is not connected",
-            )),
+            _ => Err(io::Error::new(io::ErrorKind::NotConnected, "socket is not connected")),
         }
     }
 
@@ -185,9 +171,7 @@ impl Stack {
                 .select(ip, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), |p| {
                     ports.is_free(SocketAddrV4::new(ip, p)) && !users.contains_key(&p)
                 })
-                .ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free")
-                })?;
+                .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free"))?;
             SocketAddrV4::new(ip, port)
         } else {
             if !self.tcp_port_free(addr) {
@@ -234,10 +218,10 @@ impl Stack {
         let TcpRole::Listener(l) = &mut self.tcp_mut(h)?.role else {
             return Err(invalid("socket is not listening"));
         };
-        let child = l
-            .accept_queue
-            .pop_front()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))?;
+        let child = l.accept_queue.pop_front().ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))?;
+        // Room freed: a child that finished its handshake while the queue
+        // was full moves up now.
+        self.tcp_promote_waiting(h);
         let entry = self.sockets.get_mut(child).ok_or_else(not_found)?;
         entry.owner = owner;
         let Socket::Tcp(TcpSocket {
@@ -253,12 +237,7 @@ impl Stack {
 
     /// Starts an active open. Returns at once; the handshake completes in
     /// the background ([`Stack::tcp_connect_status`] tells when).
-    pub fn tcp_connect(
-        &mut self,
-        now: Instant,
-        h: SocketHandle,
-        remote: SocketAddrV4,
-    ) -> io::Result<()> {
+    pub fn tcp_connect(&mut self, now: Instant, h: SocketHandle, remote: SocketAddrV4) -> io::Result<()> {
         if remote.ip().is_unspecified()
             || remote.port() == 0
             || remote.ip().is_broadcast()
@@ -313,17 +292,12 @@ impl Stack {
                         ports.is_free(SocketAddrV4::new(src, p))
                             && !conns.contains_key(&(SocketAddrV4::new(src, p), remote))
                     })
-                    .ok_or_else(|| {
-                        io::Error::new(io::ErrorKind::AddrNotAvailable, "no ephemeral port free")
-                    })?;
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no ephemeral port free"))?;
                 SocketAddrV4::new(src, port)
             }
         };
         if self.tcp_conns.contains_key(&(local, remote)) {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                "that 4-tuple is in use",
-            ));
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, "that 4-tuple is in use"));
         }
         let iss = self.isn.isn(now, local, remote);
         let route_mss = mtu.saturating_sub(40).clamp(88, 65495) as u16;
@@ -343,8 +317,7 @@ impl Stack {
         if let Some(kind) = s.conn.error() {
             return Err(conn_error(kind));
         }
-        Ok(s.conn.state().is_synchronized()
-            || matches!(s.conn.state(), State::Closed | State::TimeWait))
+        Ok(s.conn.state().is_synchronized() || matches!(s.conn.state(), State::Closed | State::TimeWait))
     }
 
     /// Queues `data` for sending; returns how much fit in the send buffer
@@ -420,11 +393,7 @@ impl Stack {
         Ok(self.tcp_ref(h)?.config.nodelay)
     }
 
-    pub fn tcp_set_keepalive(
-        &mut self,
-        h: SocketHandle,
-        keepalive: Option<Keepalive>,
-    ) -> io::Result<()> {
+    pub fn tcp_set_keepalive(&mut self, h: SocketHandle, keepalive: Option<Keepalive>) -> io::Result<()> {
         let sock = self.tcp_mut(h)?;
         sock.config.keepalive = keepalive;
         if let TcpRole::Stream(s) = &mut sock.role {
@@ -472,13 +441,7 @@ impl Stack {
 
     /// RFC 9293 §3.10.7: a segment arrived. Checksum, then the 4-tuple
     /// table (one hash lookup), then a listener, else a RST.
-    pub(crate) fn tcp_input(
-        &mut self,
-        now: Instant,
-        ip: &Ipv4Repr,
-        payload: &[u8],
-        broadcast: bool,
-    ) {
+    pub(crate) fn tcp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
         // RFC 1122 §4.2.3.10: TCP is never addressed to a broadcast.
         if broadcast {
             return self.counters.drop(DropReason::TcpMalformed);
@@ -489,9 +452,7 @@ impl Stack {
         };
         let seg = match TcpRepr::parse(&pkt, &ip.src_addr, &ip.dst_addr, ChecksumMode::Verify) {
             Ok(s) => s,
-            Err(sockstack_wire::Error::BadChecksum) => {
-                return self.counters.drop(DropReason::TcpBadChecksum)
-            }
+            Err(sockstack_wire::Error::BadChecksum) => return self.counters.drop(DropReason::TcpBadChecksum),
             Err(_) => return self.counters.drop(DropReason::TcpMalformed),
         };
         self.counters.tcp_rx += 1;
@@ -499,11 +460,7 @@ impl Stack {
         let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
         if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
             self.tcp_deliver(now, h, &seg);
-        } else if let Some(l) = self
-            .tcp_ports
-            .lookup(local)
-            .filter(|&l| self.is_listener(l))
-        {
+        } else if let Some(l) = self.tcp_ports.lookup(local).filter(|&l| self.is_listener(l)) {
             self.tcp_listen_input(now, l, local, remote, &seg);
         } else {
             self.counters.drop(DropReason::TcpNoSocket);
@@ -526,13 +483,7 @@ impl Stack {
     /// Sends one segment that no connection owns (RST, cookie SYN-ACK).
     fn tcp_emit(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
         let ident = self.next_ident();
-        let data = tcp_datagram(
-            *local.ip(),
-            *remote.ip(),
-            ident,
-            self.config.default_ttl,
-            seg,
-        );
+        let data = tcp_datagram(*local.ip(), *remote.ip(), ident, self.config.default_ttl, seg);
         self.tcp_output(data);
     }
 
@@ -565,9 +516,7 @@ impl Stack {
         };
         s.conn.on_segment(now, seg);
         s.wake();
-        let promoted = s.parent.is_some()
-            && s.conn.state().is_synchronized()
-            && s.conn.state() != State::SynReceived;
+        let promoted = s.parent.is_some() && s.conn.state().is_synchronized() && s.conn.state() != State::SynReceived;
         let parent = s.parent;
         if promoted {
             if let Some(p) = parent {
@@ -580,18 +529,37 @@ impl Stack {
     /// A child finished its handshake: from the SYN queue to the accept
     /// queue.
     fn tcp_promote(&mut self, parent: SocketHandle, child: SocketHandle) {
-        if let Ok(TcpSocket {
-            role: TcpRole::Listener(l),
-            ..
-        }) = self.tcp_mut(parent)
-        {
-            if let Some(i) = l.embryonic.iter().position(|&c| c == child) {
-                l.embryonic.swap_remove(i);
-                l.accept_queue.push_back(child);
-                if let Some(w) = l.waker.take() {
-                    w.wake();
-                }
+        let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(parent) else { return };
+        if l.accept_queue.len() >= l.backlog {
+            // Linux ignores the final ACK while the accept queue is full
+            // (`tcp_abort_on_overflow` = 0): the child waits in the SYN
+            // queue and moves up when `accept` makes room.
+            return self.counters.drop(DropReason::TcpListenOverflow);
+        }
+        if let Some(i) = l.embryonic.iter().position(|&c| c == child) {
+            l.embryonic.remove(i);
+            l.accept_queue.push_back(child);
+            if let Some(w) = l.waker.take() {
+                w.wake();
             }
+        }
+    }
+
+    /// Promotes, oldest first, children that completed their handshake
+    /// while the accept queue was full.
+    fn tcp_promote_waiting(&mut self, parent: SocketHandle) {
+        let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_ref(parent) else { return };
+        let ready: Vec<SocketHandle> = l
+            .embryonic
+            .iter()
+            .copied()
+            .filter(|&c| {
+                matches!(self.tcp_ref(c).map(|s| &s.role),
+                    Ok(TcpRole::Stream(s)) if s.conn.state().is_synchronized())
+            })
+            .collect();
+        for child in ready {
+            self.tcp_promote(parent, child);
         }
     }
 
@@ -656,11 +624,12 @@ impl Stack {
         if queued >= backlog {
             return self.counters.drop(DropReason::TcpListenOverflow);
         }
-        if embryonic >= self.config.tcp_max_syn_backlog {
+        // The SYN queue holds at most `backlog` (and tcp_max_syn_backlog)
+        // requests, as on Linux; beyond that, cookies.
+        if embryonic >= backlog.min(self.config.tcp_max_syn_backlog) {
+
             // RFC 4987 §3.6: the SYN queue is full; answer statelessly.
-            let synack = self
-                .syn_cookies
-                .synack(now, local, remote, seg, route_mss, &config);
+            let synack = self.syn_cookies.synack(now, local, remote, seg, route_mss, &config);
             self.counters.tcp_syncookies_sent += 1;
             return self.tcp_emit(local, remote, &synack);
         }
@@ -864,15 +833,8 @@ impl Stack {
 
     /// A connection reached CLOSED: free its 4-tuple; drop the socket if
     /// nobody holds it (orphaned, or an embryonic child of a listener).
-    fn tcp_retire(
-        &mut self,
-        h: SocketHandle,
-        tuple: FourTuple,
-        orphaned: bool,
-        parent: Option<SocketHandle>,
-    ) {
-        let registered =
-            matches!(self.tcp_ref(h).map(|s| &s.role), Ok(TcpRole::Stream(s)) if s.registered);
+    fn tcp_retire(&mut self, h: SocketHandle, tuple: FourTuple, orphaned: bool, parent: Option<SocketHandle>) {
+        let registered = matches!(self.tcp_ref(h).map(|s| &s.role), Ok(TcpRole::Stream(s)) if s.registered);
         if registered {
             self.tcp_unregister(tuple);
             if let Ok(TcpSocket {
@@ -967,12 +929,7 @@ impl Stack {
         })
     }
 
-    pub(crate) fn tcp_register_waker(
-        &mut self,
-        h: SocketHandle,
-        waker: &Waker,
-        send: bool,
-    ) -> io::Result<()> {
+    pub(crate) fn tcp_register_waker(&mut self, h: SocketHandle, waker: &Waker, send: bool) -> io::Result<()> {
         match &mut self.tcp_mut(h)?.role {
             TcpRole::Idle => {}
             TcpRole::Listener(l) => l.waker = Some(waker.clone()),
@@ -986,9 +943,7 @@ impl Stack {
         let sock = self.tcp_ref(h)?;
         Ok(match &sock.role {
             TcpRole::Stream(s) => s.conn.local_addr(),
-            _ => sock
-                .bound
-                .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+            _ => sock.bound.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
         })
     }
 

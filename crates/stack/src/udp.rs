@@ -50,32 +50,21 @@ pub(crate) fn unreachable_error(kind: io::ErrorKind) -> io::Error {
 impl Stack {
     /// RFC 768 input: checksum, then demultiplex by destination (address,
     /// port) with one or two hash lookups.
-    pub(crate) fn udp_input(
-        &mut self,
-        now: Instant,
-        ip: &Ipv4Repr,
-        payload: &[u8],
-        to_broadcast: bool,
-    ) {
+    pub(crate) fn udp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], to_broadcast: bool) {
         let udp = match UdpPacket::new_checked(payload) {
             Ok(p) => p,
             Err(_) => return self.counters.drop(DropReason::UdpMalformed),
         };
         let repr = match UdpRepr::parse(&udp, &ip.src_addr, &ip.dst_addr, ChecksumMode::Verify) {
             Ok(r) => r,
-            Err(sockstack_wire::Error::BadChecksum) => {
-                return self.counters.drop(DropReason::UdpBadChecksum)
-            }
+            Err(sockstack_wire::Error::BadChecksum) => return self.counters.drop(DropReason::UdpBadChecksum),
             Err(_) => return self.counters.drop(DropReason::UdpMalformed),
         };
         self.counters.udp_rx += 1;
         let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
         let dst = SocketAddrV4::new(ip.dst_addr, repr.dst_port);
         let handle = self.udp_ports.lookup(dst);
-        let Some(Socket::Udp(sock)) = handle
-            .and_then(|h| self.sockets.get_mut(h))
-            .map(|e| &mut e.socket)
-        else {
+        let Some(Socket::Udp(sock)) = handle.and_then(|h| self.sockets.get_mut(h)).map(|e| &mut e.socket) else {
             self.counters.drop(DropReason::UdpNoSocket);
             // RFC 1122 §4.1.3.1: port unreachable, but never for broadcasts.
             if !to_broadcast {
@@ -101,11 +90,7 @@ impl Stack {
 
     /// Binds `handle` to an ephemeral port when it has none (`connect` and
     /// `send_to` on an unbound socket do this, as in BSD).
-    pub(crate) fn udp_autobind(
-        &mut self,
-        handle: SocketHandle,
-        remote: SocketAddrV4,
-    ) -> io::Result<SocketAddrV4> {
+    pub(crate) fn udp_autobind(&mut self, handle: SocketHandle, remote: SocketAddrV4) -> io::Result<SocketAddrV4> {
         let sock = self.udp_mut(handle)?;
         if let Some(local) = sock.local {
             return Ok(local);
@@ -114,9 +99,7 @@ impl Stack {
         let ports = &self.udp_ports;
         let port = self
             .ephemeral
-            .select(local_ip, remote, |p| {
-                ports.is_free(SocketAddrV4::new(local_ip, p))
-            })
+            .select(local_ip, remote, |p| ports.is_free(SocketAddrV4::new(local_ip, p)))
             .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free"))?;
         let local = SocketAddrV4::new(local_ip, port);
         self.udp_ports.insert(local, handle)?;
@@ -132,10 +115,7 @@ impl Stack {
         dst: SocketAddrV4,
     ) -> io::Result<usize> {
         if dst.port() == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "destination port 0",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "destination port 0"));
         }
         // The UDP length field is 16 bits.
         if data.len() > usize::from(u16::MAX) - 8 - 20 {

@@ -41,47 +41,30 @@ fn misuse_returns_the_error_kind_a_socket_programmer_expects() {
     let now = Instant::ZERO;
     let u = s.udp_open(P);
     // Not this host's address.
-    assert_eq!(
-        s.bind(u, sa(B, 53)).unwrap_err().kind(),
-        ErrorKind::AddrNotAvailable
-    );
+    assert_eq!(s.bind(u, sa(B, 53)).unwrap_err().kind(), ErrorKind::AddrNotAvailable);
     s.bind(u, sa(A, 53)).unwrap();
     // Bound twice.
-    assert_eq!(
-        s.bind(u, sa(A, 54)).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
+    assert_eq!(s.bind(u, sa(A, 54)).unwrap_err().kind(), ErrorKind::InvalidInput);
     // Port taken.
     let v = s.udp_open(ProcessId(2));
-    assert_eq!(
-        s.bind(v, sa(A, 53)).unwrap_err().kind(),
-        ErrorKind::AddrInUse
-    );
+    assert_eq!(s.bind(v, sa(A, 53)).unwrap_err().kind(), ErrorKind::AddrInUse);
     assert_eq!(
         s.bind(v, sa(Ipv4Addr::UNSPECIFIED, 53)).unwrap_err().kind(),
         ErrorKind::AddrInUse
     );
     // Not connected.
-    assert_eq!(
-        s.send(now, u, b"x").unwrap_err().kind(),
-        ErrorKind::NotConnected
-    );
+    assert_eq!(s.send(now, u, b"x").unwrap_err().kind(), ErrorKind::NotConnected);
     assert_eq!(s.peer_addr(u).unwrap_err().kind(), ErrorKind::NotConnected);
     // Nothing to read yet.
     let mut buf = [0u8; 8];
-    assert_eq!(
-        s.recv_from(u, &mut buf).unwrap_err().kind(),
-        ErrorKind::WouldBlock
-    );
+    assert_eq!(s.recv_from(u, &mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
     // Bad arguments.
     assert_eq!(
         s.send_to(now, u, b"x", sa(B, 0)).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
     assert_eq!(
-        s.connect(u, sa(Ipv4Addr::UNSPECIFIED, 7))
-            .unwrap_err()
-            .kind(),
+        s.connect(u, sa(Ipv4Addr::UNSPECIFIED, 7)).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
     assert_eq!(s.set_ttl(u, 0).unwrap_err().kind(), ErrorKind::InvalidInput);
@@ -90,15 +73,11 @@ fn misuse_returns_the_error_kind_a_socket_programmer_expects() {
         ErrorKind::InvalidInput
     );
     assert_eq!(
-        s.send_to(now, u, &vec![0; 70_000], sa(B, 7))
-            .unwrap_err()
-            .kind(),
+        s.send_to(now, u, &vec![0; 70_000], sa(B, 7)).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
     assert_eq!(
-        s.raw_open(P, IpProtocol::Unknown(0), false)
-            .unwrap_err()
-            .kind(),
+        s.raw_open(P, IpProtocol::Unknown(0), false).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
     // No route.
@@ -136,10 +115,7 @@ fn ephemeral_ports_run_out_with_addr_in_use() {
     ports.sort();
     assert_eq!(ports, (40000..40010).collect::<Vec<_>>());
     let h = s.udp_open(P);
-    assert_eq!(
-        s.bind(h, sa(A, 0)).unwrap_err().kind(),
-        ErrorKind::AddrInUse
-    );
+    assert_eq!(s.bind(h, sa(A, 0)).unwrap_err().kind(), ErrorKind::AddrInUse);
 }
 
 #[test]
@@ -165,9 +141,7 @@ fn a_full_transmit_queue_pushes_back_and_recovers() {
     // all fragments or none.
     s.dispatch().unwrap();
     assert_eq!(
-        s.send_to(now, u, &[0u8; 4000], sa(B, 9))
-            .unwrap_err()
-            .kind(),
+        s.send_to(now, u, &[0u8; 4000], sa(B, 9)).unwrap_err().kind(),
         ErrorKind::WouldBlock
     );
     assert_eq!(s.pending_tx(), 3);
@@ -184,18 +158,14 @@ fn sending_to_ourselves_loops_back_without_a_link() {
     s.bind(server, sa(A, 7)).unwrap();
     let client = s.udp_open(P);
     s.send_to(now, client, b"self", sa(A, 7)).unwrap();
-    s.send_to(now, client, b"lo", sa(Ipv4Addr::LOCALHOST, 7))
-        .unwrap();
+    s.send_to(now, client, b"lo", sa(Ipv4Addr::LOCALHOST, 7)).unwrap();
     assert_eq!(s.pending_tx(), 0, "nothing goes to a link");
     assert_eq!(s.poll_at(), Some(Instant::ZERO));
     s.poll(now);
     let m = s.recv_message(server).unwrap();
     assert_eq!((m.data.as_slice(), *m.src.ip()), (&b"self"[..], A));
     // 127.0.0.1 is ours too, but the socket is bound to A only.
-    assert_eq!(
-        s.recv_message(server).unwrap_err().kind(),
-        ErrorKind::WouldBlock
-    );
+    assert_eq!(s.recv_message(server).unwrap_err().kind(), ErrorKind::WouldBlock);
     assert_eq!(s.counters().dropped(DropReason::UdpNoSocket), 1);
 }
 

@@ -193,6 +193,10 @@ impl Connection {
                 if !seg.rst {
                     // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
                     self.ack_pending = true;
+                    if !seg.payload.is_empty() && seg.seq_number.lt(self.rcv_nxt) {
+                        let end = (seg.seq_number + seg.payload.len()).min(self.rcv_nxt);
+                        self.note_dsack(seg.seq_number, end);
+                    }
                     if self.state == State::TimeWait && seg.fin {
                         // A retransmitted FIN: our last ACK was lost.
                         self.timers.time_wait = Some(now + self.cfg.time_wait);
@@ -349,15 +353,16 @@ impl Connection {
         }
         let d = self.ts_now(now).wrapping_sub(tsecr) as i32;
         let max = self.cfg.rto_max.as_millis() as i32;
-        (0..=max)
-            .contains(&d)
-            .then(|| Duration::from_millis(d as u64))
+        (0..=max).contains(&d).then(|| Duration::from_millis(d as u64))
     }
 
     /// Fifth step for an acceptable ACK in a synchronised state.
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNumber) {
         let wnd = usize::from(seg.window_len) << self.snd_wscale;
         let flight_before = self.pipe();
+        let old_una = self.snd_una;
+        let high_rxt_before = self.rec.high_rxt.max(old_una);
+        self.tlp_pending = false;
 
         // SACK information (RFC 2018 §3, RFC 6675 §5).
         let mut newly_sacked = 0;
@@ -407,11 +412,16 @@ impl Connection {
         if self.sack_ok && newly_sacked > 0 {
             self.maybe_enter_recovery_sack(now);
         }
+        if self.sack_ok {
+            // RFC 8985 §6.2: RACK on every ACK.
+            self.rack.on_ack(now, old_una, ack, &self.scoreboard, high_rxt_before);
+            self.run_rack(now);
+        }
+        self.on_tlp_ack(now, old_una, ack);
+        self.arm_tlp(now);
 
         // RFC 9293 §3.10.7.4 fifth: window update if the segment is newer.
-        if self.snd_wl1.lt(seg.seq_number)
-            || (self.snd_wl1 == seg.seq_number && self.snd_wl2.le(ack))
-        {
+        if self.snd_wl1.lt(seg.seq_number) || (self.snd_wl1 == seg.seq_number && self.snd_wl2.le(ack)) {
             self.snd_wnd = wnd;
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             self.snd_wl1 = seg.seq_number;
@@ -496,10 +506,40 @@ impl Connection {
         }
     }
 
+    /// RFC 8985 §6.2 step 5 / §6.3: time-based loss detection; a new loss
+    /// starts fast recovery like three duplicate ACKs would.
+    pub(crate) fn run_rack(&mut self, now: Instant) {
+        let srtt = self.rtt.srtt().unwrap_or(self.cfg.rto_initial);
+        let found = self.rack.detect(now, &self.scoreboard, srtt);
+        self.rec.rack_lost_point = self.rack.lost_point;
+        self.timers.rack = self.rack.timer;
+        if found && !self.rec.in_recovery && self.rec.rto_lost_point.is_none() {
+            self.stats.rack_detections += 1;
+            self.enter_recovery(now);
+        }
+    }
+
+    /// RFC 8985 §7.4: the ACK of a tail loss probe ends its episode. If
+    /// the probe was a retransmission that repaired the tail (the ACK
+    /// advanced over it), a loss happened: reduce the window once (Linux
+    /// `tcp_process_tlp_ack`, without D-SACK to recognise spurious probes).
+    fn on_tlp_ack(&mut self, now: Instant, old_una: SeqNumber, ack: SeqNumber) {
+        let Some(end) = self.tlp_end else {
+            return;
+        };
+        if ack.lt(end) {
+            return;
+        }
+        self.tlp_end = None;
+        if self.tlp_retrans && old_una.lt(ack) && !self.rec.in_recovery {
+            let flight = old_una.max(end) - old_una;
+            self.cc.on_congestion_event(now, flight.max(self.mss));
+            self.cc.on_recovery_exit(now);
+        }
+    }
+
     fn maybe_enter_recovery_sack(&mut self, now: Instant) {
-        if !self.rec.in_recovery
-            && self.rec.rto_lost_point.is_none()
-            && self.scoreboard.is_lost(self.snd_una, self.mss)
+        if !self.rec.in_recovery && self.rec.rto_lost_point.is_none() && self.scoreboard.is_lost(self.snd_una, self.mss)
         {
             self.enter_recovery(now);
         }
@@ -526,6 +566,10 @@ impl Connection {
         }
         // Karn: timing across a retransmission is ambiguous.
         self.rtt_timing = None;
+        // Recovery supersedes any tail loss probe (RFC 8985 §7).
+        self.tlp_pending = false;
+        self.tlp_end = None;
+        self.timers.tlp = None;
     }
 
     /// Seventh (text) and eighth (FIN) steps of RFC 9293 §3.10.7.4.
@@ -557,11 +601,14 @@ impl Connection {
                 } else {
                     payload = &payload[dup..];
                 }
-                seq = self.rcv_nxt;
-                // Duplicate data: ACK at once (RFC 5681 §4.2).
+                // Duplicate data: ACK at once (RFC 5681 §4.2), reporting
+                // it with a D-SACK block (RFC 2883 §4).
                 if !seg.payload.is_empty() {
+                    let dup_end = (seq + seg.payload.len()).min(self.rcv_nxt);
+                    self.note_dsack(seq, dup_end);
                     self.owe_dupack();
                 }
+                seq = self.rcv_nxt;
             }
         }
         // ... and what lies beyond the advertised window (right).
@@ -577,9 +624,7 @@ impl Connection {
         }
 
         if !payload.is_empty() {
-            self.rcv_mss = self
-                .rcv_mss
-                .max(payload.len().min(usize::from(self.adv_mss)));
+            self.rcv_mss = self.rcv_mss.max(payload.len().min(usize::from(self.adv_mss)));
             if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
                 if let Some(r) = self.ts_rtt(now, ts.tsecr) {
                     self.rcv_rtt = Some(r);
@@ -627,6 +672,15 @@ impl Connection {
                 self.ooo_fin = None;
                 self.receive_fin(now);
             }
+        }
+    }
+
+    /// RFC 2883 §4: the next ACK reports `[start, end)` (already received)
+    /// as its first SACK block, so the sender can tell a spurious
+    /// retransmission (Linux tcp_dsack, on by default).
+    fn note_dsack(&mut self, start: SeqNumber, end: SeqNumber) {
+        if self.sack_ok && start.lt(end) {
+            self.dsack = Some((start, end));
         }
     }
 
@@ -705,10 +759,7 @@ mod tests {
         let r = rst_reply(&syn).unwrap();
         assert_eq!(r.seq_number, SeqNumber(0));
         assert_eq!(r.ack_number, Some(SeqNumber(105)), "3 data + SYN + FIN");
-        let rst = TcpRepr {
-            rst: true,
-            ..with_ack
-        };
+        let rst = TcpRepr { rst: true, ..with_ack };
         assert!(rst_reply(&rst).is_none(), "never answer a RST");
     }
 }

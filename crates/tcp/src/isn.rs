@@ -130,10 +130,7 @@ mod tests {
         let i2 = g.isn(Instant::from_secs(2), a, b);
         assert_eq!(i2 - i1, 250_000, "4 µs ticks");
         assert_ne!(g.isn(Instant::from_secs(1), a, c), i1);
-        assert_ne!(
-            IsnGenerator::new([8; 16]).isn(Instant::from_secs(1), a, b),
-            i1
-        );
+        assert_ne!(IsnGenerator::new([8; 16]).isn(Instant::from_secs(1), a, b), i1);
         assert_eq!(format!("{g:?}"), "IsnGenerator { .. }");
     }
 }

@@ -18,7 +18,8 @@
 //! conn.send(&[u8]) / recv(&mut [u8])   io::Result, WouldBlock when not ready
 //! conn.shutdown_write() / close() / abort()
 //! conn.state(), is_closed(), can_recv(), can_send(), recv_queue(), send_queue(),
-//! local_addr(), remote_addr(), error(), set_nodelay(), set_keepalive(), stats()
+//! local_addr(), remote_addr(), error(), set_nodelay(), set_keepalive(), stats(),
+//! set_path_mss() (PMTUD), time_wait_accepts_syn(), snd_una()/snd_nxt()/rcv_nxt()/rcv_wnd()
 //! IsnGenerator::new(secret).isn(now, local, remote)               RFC 6528
 //! SynCookies::new(secret).{cookie_isn, check, synack}              RFC 4987
 //! rst_reply(&seg)                       RFC 9293 §3.10.7.1 answer for stray segments
@@ -62,13 +63,26 @@
 //!   (RFC 2525 §2.17); otherwise FIN after queued data. `abort` sends RST.
 //! * Urgent data is delivered inline as ordinary data; the pointer is
 //!   ignored (RFC 6093).
+//! * ECN (RFC 3168) is not negotiated: ECE/CWR are never set and ignored.
+//!
+//! # Standards implemented
+//!
+//! RFC 9293 (state machine, acceptability, RST rules, SWS avoidance both
+//! sides, Nagle), RFC 1122 §4.2.3.2 (delayed ACK) and §4.2.3.6
+//! (keepalive), RFC 5961 (challenge ACKs, rate-limited), RFC 7323 (window
+//! scale, timestamps, PAWS), RFC 6298 (RTO, Karn, backoff), RFC 5681 and
+//! RFC 6582 (NewReno, idle restart), RFC 9438 (CUBIC), RFC 2018 / 2883 /
+//! 6675 (SACK, D-SACK generation, SACK loss recovery), RFC 8985 (RACK-TLP),
+//! RFC 6928 (IW10), RFC 1191 (PMTU decrease), RFC 6528 (ISNs), RFC 4987
+//! (SYN cookies), RFC 6191 (TIME-WAIT reuse test).
 //!
 //! # Modules
 //!
 //! `tcb` (the connection and its application calls), `input` (segment
 //! arrival, RFC 9293 §3.10.7), `output` (what to send, timers),
 //! `recovery` (loss bookkeeping: pipe, NextSeg), `sack` (sender
-//! scoreboard), `reassembly` (out-of-order ranges, SACK blocks we send),
+//! scoreboard), `rack` (RACK-TLP, RFC 8985), `reassembly` (out-of-order
+//! ranges, SACK blocks we send),
 //! `buffer` (send/receive rings), `rtt` (RFC 6298), `congestion` (trait,
 //! NewReno, CUBIC), `timers`, `isn` (SipHash-2-4, RFC 6528), `syncookie`
 //! (RFC 4987), `config`, `state`, `stats`.
@@ -81,6 +95,7 @@ pub mod congestion;
 mod input;
 pub mod isn;
 mod output;
+pub mod rack;
 pub mod reassembly;
 mod recovery;
 pub mod rtt;

@@ -9,7 +9,7 @@
 use crate::tcb::Connection;
 use crate::timers::Timers;
 use crate::State;
-use sockstack_time::Instant;
+use sockstack_time::{Duration, Instant};
 use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
 use std::io;
 
@@ -20,6 +20,8 @@ struct Plan {
     len: usize,
     fin: bool,
     retransmit: bool,
+    /// A tail loss probe (RFC 8985 §7.3).
+    tlp: bool,
 }
 
 impl Connection {
@@ -75,8 +77,17 @@ impl Connection {
             self.ack_pending = false;
             self.unacked_bytes = 0;
             self.timers.delack = None;
-            if self.sack_ok && !self.ooo.is_empty() {
-                r.sack_ranges = self.ooo.sack_blocks();
+            if self.sack_ok {
+                let blocks = self.ooo.sack_blocks();
+                match self.dsack.take() {
+                    // RFC 2883 §4: the D-SACK block goes first, then the
+                    // usual blocks.
+                    Some(d) => {
+                        r.sack_ranges[0] = Some(d);
+                        r.sack_ranges[1..].copy_from_slice(&blocks[..3]);
+                    }
+                    None => r.sack_ranges = blocks,
+                }
             }
         }
         if self.ts_ok {
@@ -91,10 +102,10 @@ impl Connection {
     /// Option octets beyond the timestamps that a segment would carry now
     /// (SACK blocks), which reduce the room for data (RFC 6691).
     fn extra_option_len(&self) -> usize {
-        if !self.sack_ok || self.ooo.is_empty() {
+        if !self.sack_ok || (self.ooo.is_empty() && self.dsack.is_none()) {
             return 0;
         }
-        let blocks = self.ooo.sack_blocks().iter().flatten().count();
+        let blocks = self.ooo.sack_blocks().iter().flatten().count().min(3) + usize::from(self.dsack.is_some());
         let room = if self.ts_ok { 3 } else { 4 };
         4 + 8 * blocks.min(room)
     }
@@ -137,10 +148,75 @@ impl Connection {
         self.buf_seq + self.snd_buf.len()
     }
 
+    /// RFC 8985 §7.3: the probe is one new segment if the receive window
+    /// allows (regardless of cwnd and Nagle), else the last segment sent.
+    fn plan_tlp(&self) -> Option<Plan> {
+        let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
+        let data_end = self.data_end();
+        let fin_seq = self.fin_queued.then_some(data_end);
+        let unsent = data_end.checked_sub(self.snd_nxt).unwrap_or(0);
+        let wnd_room = (self.snd_una + self.snd_wnd).checked_sub(self.snd_nxt).unwrap_or(0);
+        if unsent > 0 && wnd_room > 0 {
+            let len = unsent.min(mss).min(wnd_room);
+            return Some(Plan {
+                seq: self.snd_nxt,
+                len,
+                fin: fin_seq.is_some() && len == unsent,
+                retransmit: false,
+                tlp: true,
+            });
+        }
+        let sent_end = data_end.min(self.snd_nxt);
+        let len = sent_end.checked_sub(self.snd_una).unwrap_or(0).min(mss);
+        let fin = fin_seq.is_some_and(|f| f.lt(self.snd_nxt));
+        (len > 0 || fin).then_some(Plan {
+            seq: sent_end - len,
+            len,
+            fin,
+            retransmit: true,
+            tlp: true,
+        })
+    }
+
+    /// A tail loss probe may be scheduled (RFC 8985 §7.2 conditions).
+    fn tlp_allowed(&self) -> bool {
+        self.sack_ok
+            && self.state.is_synchronized()
+            && self.snd_una != self.snd_nxt
+            && !self.rec.in_recovery
+            && self.rec.rto_lost_point.is_none()
+            && self.tlp_end.is_none()
+            && self.rtt.srtt().is_some()
+    }
+
+    /// RFC 8985 §7.2: PTO = 2·SRTT, plus the worst-case delayed ACK when a
+    /// single segment is in flight; only if it fires before the RTO.
+    pub(crate) fn arm_tlp(&mut self, now: Instant) {
+        self.timers.tlp = None;
+        if !self.tlp_allowed() {
+            return;
+        }
+        let srtt = self.rtt.srtt().unwrap_or_default();
+        let mut pto = srtt * 2;
+        if self.snd_nxt - self.snd_una <= self.mss {
+            pto += Duration::from_millis(200);
+        }
+        let at = now + pto.max(Duration::from_millis(10));
+        if self.timers.rto.is_some_and(|rto| at >= rto) {
+            return;
+        }
+        self.timers.tlp = Some(at);
+    }
+
     /// Picks the next data/FIN segment, if the sender rules allow one now.
     fn plan(&self) -> Option<Plan> {
         if !self.state.is_synchronized() {
             return None;
+        }
+        if self.tlp_pending {
+            if let Some(p) = self.plan_tlp() {
+                return Some(p);
+            }
         }
         let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
         let data_end = self.data_end();
@@ -165,6 +241,7 @@ impl Connection {
                 len,
                 fin,
                 retransmit: true,
+                tlp: false,
             })
         };
         if let Some((start, max)) = rule1 {
@@ -182,10 +259,7 @@ impl Connection {
         if len > 0 && cwnd_ok {
             let all = len == unsent;
             let nagle_ok = self.cfg.nodelay || idle || (all && fin_unsent);
-            let send = len >= mss
-                || self.force_send
-                || (all && nagle_ok)
-                || (len >= self.max_snd_wnd / 2 && nagle_ok);
+            let send = len >= mss || self.force_send || (all && nagle_ok) || (len >= self.max_snd_wnd / 2 && nagle_ok);
 
             if send {
                 let fin = fin_unsent && all;
@@ -194,6 +268,7 @@ impl Connection {
                     len,
                     fin,
                     retransmit: false,
+                    tlp: false,
                 });
             }
         } else if unsent == 0 && fin_unsent {
@@ -203,6 +278,7 @@ impl Connection {
                 len: 0,
                 fin: true,
                 retransmit: false,
+                tlp: false,
             });
         }
         if unsent > 0 {
@@ -309,7 +385,20 @@ impl Connection {
 
     fn send_plan(&mut self, now: Instant, p: Plan, emit: impl FnOnce(&TcpRepr<'_>)) -> bool {
         let end = p.seq + p.len + usize::from(p.fin);
-        if p.retransmit {
+        if p.tlp {
+            self.tlp_pending = false;
+            self.tlp_retrans = p.retransmit;
+            self.stats.tail_loss_probes += 1;
+            if p.retransmit {
+                self.stats.retransmits += 1;
+                self.stats.bytes_retrans += p.len as u64;
+                self.rtt_timing = None;
+                self.rack.on_tail_resend(p.seq, now);
+            }
+        }
+        if p.retransmit && p.tlp {
+            // Counted above; HighRxt is NextSeg's, not the probe's.
+        } else if p.retransmit {
             self.stats.retransmits += 1;
             self.stats.bytes_retrans += p.len as u64;
             if self.rec.in_recovery {
@@ -334,6 +423,9 @@ impl Connection {
             if self.rtt_timing.is_none() && p.len > 0 {
                 self.rtt_timing = Some((end, now));
             }
+            if end.gt(self.snd_nxt) {
+                self.rack.on_send(p.seq, end, now);
+            }
             self.snd_nxt = self.snd_nxt.max(end);
             self.stats.bytes_sent += p.len as u64;
         }
@@ -341,9 +433,16 @@ impl Connection {
             self.stats.data_segs_out += 1;
         }
         self.stats.segs_out += 1;
-        // RFC 6298 §5.1: start the timer if it is not running.
-        if self.timers.rto.is_none() {
+        // RFC 6298 §5.1: start the timer if it is not running; after a
+        // probe, restart it (RFC 8985 §7.3).
+        if self.timers.rto.is_none() || p.tlp {
             self.timers.rto = Some(now + self.rtt.rto());
+        }
+        if p.tlp {
+            self.tlp_end = Some(self.snd_nxt);
+            self.timers.tlp = None;
+        } else if !p.retransmit {
+            self.arm_tlp(now);
         }
         self.timers.persist = None;
         let mut r = self.header(now, p.seq, true);
@@ -400,6 +499,12 @@ impl Connection {
         if Timers::take_due(&mut self.timers.rto, now) {
             self.on_rto(now);
         }
+        if Timers::take_due(&mut self.timers.rack, now) {
+            self.run_rack(now);
+        }
+        if Timers::take_due(&mut self.timers.tlp, now) && self.tlp_allowed() {
+            self.tlp_pending = self.plan_tlp().is_some();
+        }
         if Timers::take_due(&mut self.timers.delack, now) {
             self.stats.delayed_acks += 1;
             self.ack_pending = true;
@@ -428,10 +533,7 @@ impl Connection {
         let Some(ka) = self.cfg.keepalive else {
             return;
         };
-        if !matches!(
-            self.state,
-            State::Established | State::CloseWait | State::FinWait2
-        ) {
+        if !matches!(self.state, State::Established | State::CloseWait | State::FinWait2) {
             return;
         }
         let idle = now.saturating_duration_since(self.last_rcv);
@@ -495,6 +597,12 @@ impl Connection {
                 self.rec.recovery_point = self.snd_nxt;
                 self.rec.rto_lost_point = Some(self.snd_nxt);
                 self.rec.high_rxt = self.snd_una;
+                self.rack.on_rto();
+                self.rec.rack_lost_point = None;
+                self.timers.rack = None;
+                self.timers.tlp = None;
+                self.tlp_pending = false;
+                self.tlp_end = None;
             }
         }
     }

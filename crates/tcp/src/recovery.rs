@@ -29,6 +29,8 @@ pub struct Recovery {
     pub high_rxt: SeqNumber,
     /// After an RTO: everything below this is lost unless SACKed.
     pub rto_lost_point: Option<SeqNumber>,
+    /// RACK (RFC 8985 §6): unSACKed octets below this are lost.
+    pub rack_lost_point: Option<SeqNumber>,
     /// Consecutive duplicate ACKs (RFC 5681 §2).
     pub dupacks: u32,
     /// Without SACK: octets known to have left the network by dupacks.
@@ -47,14 +49,11 @@ pub struct Outstanding {
 impl Recovery {
     /// `[hole.start, result)` of an unSACKed hole is considered lost.
     fn lost_end(&self, sb: &Scoreboard, hole: Range, o: Outstanding) -> SeqNumber {
-        if o.sack
-            && (self.in_recovery || self.rto_lost_point.is_some())
-            && sb.is_lost(hole.start, o.mss)
-        {
+        if o.sack && (self.in_recovery || self.rto_lost_point.is_some()) && sb.is_lost(hole.start, o.mss) {
             return hole.end;
         }
         let mut end = hole.start;
-        if let Some(p) = self.rto_lost_point {
+        for p in [self.rto_lost_point, self.rack_lost_point].into_iter().flatten() {
             end = end.max(p.min(hole.end));
         }
         if self.in_recovery && hole.start == o.snd_una {
@@ -148,11 +147,7 @@ mod tests {
     fn sack_recovery_two_holes() {
         // 0..1000 sent; holes 0..100 and 300..400, everything else SACKed.
         let mut sb = Scoreboard::new();
-        sb.update(
-            &[Some((s(100), s(300))), Some((s(400), s(1000)))],
-            s(0),
-            s(1000),
-        );
+        sb.update(&[Some((s(100), s(300))), Some((s(400), s(1000)))], s(0), s(1000));
         let mut r = Recovery {
             in_recovery: true,
             recovery_point: s(1000),

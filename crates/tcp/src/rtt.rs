@@ -147,10 +147,6 @@ mod tests {
         }
         assert_eq!(e.rto(), Duration::from_secs(120), "rto_max");
         e.sample(Duration::from_millis(1));
-        assert_eq!(
-            e.rto(),
-            Duration::from_millis(200),
-            "a valid sample clears backoff"
-        );
+        assert_eq!(e.rto(), Duration::from_millis(200), "a valid sample clears backoff");
     }
 }

@@ -140,10 +140,7 @@ impl Scoreboard {
             cur = cur.max(r.end);
         }
         if cur.lt(to) {
-            out.push(Range {
-                start: cur,
-                end: to,
-            });
+            out.push(Range { start: cur, end: to });
         }
         out
     }
@@ -194,11 +191,7 @@ mod tests {
     #[test]
     fn holes_between_blocks() {
         let mut sb = Scoreboard::new();
-        sb.update(
-            &[Some((s(200), s(300))), Some((s(400), s(500)))],
-            s(100),
-            s(600),
-        );
+        sb.update(&[Some((s(200), s(300))), Some((s(400), s(500)))], s(100), s(600));
         let h = sb.holes(s(100), s(600));
         assert_eq!(
             h,

@@ -34,6 +34,10 @@ pub struct TcpStats {
     pub sack_blocks_received: u64,
     pub out_of_order_segments: u64,
     pub window_probes: u64,
+    /// RFC 8985 §7 tail loss probes sent.
+    pub tail_loss_probes: u64,
+    /// Loss episodes detected by RACK's time-based rule (RFC 8985 §6).
+    pub rack_detections: u64,
     pub keepalive_probes: u64,
     pub challenge_acks: u64,
     /// Segments dropped: failed acceptability test, PAWS, bad ACK, ...

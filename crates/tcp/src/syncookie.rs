@@ -162,30 +162,17 @@ mod tests {
         assert_eq!(sc.check(t0, l, r, &ack(c, u32::MAX)), Some(1460));
         // Still valid in the next period, not the one after.
         assert_eq!(
-            sc.check(
-                t0 + sockstack_time::Duration::from_secs(64),
-                l,
-                r,
-                &ack(c, u32::MAX)
-            ),
+            sc.check(t0 + sockstack_time::Duration::from_secs(64), l, r, &ack(c, u32::MAX)),
             Some(1460)
         );
         assert_eq!(
-            sc.check(
-                t0 + sockstack_time::Duration::from_secs(200),
-                l,
-                r,
-                &ack(c, u32::MAX)
-            ),
+            sc.check(t0 + sockstack_time::Duration::from_secs(200), l, r, &ack(c, u32::MAX)),
             None
         );
         // Wrong client ISN, wrong tuple, wrong secret, forged bits.
         assert_eq!(sc.check(t0, l, r, &ack(c, 5)), None);
         assert_eq!(sc.check(t0, r, l, &ack(c, u32::MAX)), None);
-        assert_eq!(
-            SynCookies::new([4; 16]).check(t0, l, r, &ack(c, u32::MAX)),
-            None
-        );
+        assert_eq!(SynCookies::new([4; 16]).check(t0, l, r, &ack(c, u32::MAX)), None);
         assert_eq!(sc.check(t0, l, r, &ack(SeqNumber(c.0 ^ 1), u32::MAX)), None);
         let mut syn_ack = ack(c, u32::MAX);
         syn_ack.syn = true;
@@ -197,13 +184,7 @@ mod tests {
         let (l, r) = addrs();
         let sc = SynCookies::new([3; 16]);
         let now = Instant::from_secs(5);
-        for (mss, expect) in [
-            (1460, 1460),
-            (1400, 1400),
-            (9000, 1460),
-            (1000, 536),
-            (100, 216),
-        ] {
+        for (mss, expect) in [(1460, 1460), (1400, 1400), (9000, 1460), (1000, 536), (100, 216)] {
             let c = sc.cookie_isn(now, l, r, SeqNumber(77), mss);
             assert_eq!(sc.check(now, l, r, &ack(c, 77)), Some(expect), "mss {mss}");
         }
@@ -227,9 +208,6 @@ mod tests {
         assert_eq!(sa.ack_number, Some(SeqNumber(10)));
         assert_eq!(sa.max_seg_size, Some(1400));
         assert!(sa.window_scale.is_none() && !sa.sack_permitted && sa.timestamp.is_none());
-        assert_eq!(
-            sc.check(Instant::ZERO, l, r, &ack(sa.seq_number, 9)),
-            Some(1460)
-        );
+        assert_eq!(sc.check(Instant::ZERO, l, r, &ack(sa.seq_number, 9)), Some(1460));
     }
 }

@@ -7,6 +7,7 @@
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::config::{Keepalive, TcpConfig};
 use crate::congestion::{new_controller, CongestionControl};
+use crate::rack::Rack;
 use crate::reassembly::Reassembly;
 use crate::recovery::{Outstanding, Recovery};
 use crate::rtt::RttEstimator;
@@ -98,6 +99,8 @@ pub struct Connection {
     pub(crate) ooo: Reassembly,
     /// A FIN seen beyond `rcv_nxt`, at this sequence number.
     pub(crate) ooo_fin: Option<SeqNumber>,
+    /// A duplicate range to report in the next ACK (RFC 2883 D-SACK).
+    pub(crate) dsack: Option<(SeqNumber, SeqNumber)>,
     /// The application asked for a FIN after the queued data.
     pub(crate) fin_queued: bool,
     /// The peer's FIN was received (in order).
@@ -112,6 +115,13 @@ pub struct Connection {
     pub(crate) cc: Box<dyn CongestionControl>,
     pub(crate) scoreboard: Scoreboard,
     pub(crate) rec: Recovery,
+    pub(crate) rack: Rack,
+    /// A tail loss probe is due (RFC 8985 §7.3).
+    pub(crate) tlp_pending: bool,
+    /// The outstanding probe's episode: snd_nxt after it was sent, and
+    /// whether it was a retransmission (RFC 8985 TLP.end_seq, §7.4).
+    pub(crate) tlp_end: Option<SeqNumber>,
+    pub(crate) tlp_retrans: bool,
     pub(crate) timers: Timers,
     /// Consecutive RTO expirations (SYN or data).
     pub(crate) retries: u32,
@@ -219,6 +229,7 @@ impl Connection {
             rcv_buf: RecvBuffer::new(rcv_buf_size),
             ooo: Reassembly::new(),
             ooo_fin: None,
+            dsack: None,
             fin_queued: false,
             fin_rcvd: false,
             closed_by_app: false,
@@ -227,6 +238,10 @@ impl Connection {
             cc: new_controller(cfg.congestion, mss, cfg.initial_cwnd),
             scoreboard: Scoreboard::new(),
             rec: Recovery::default(),
+            rack: Rack::default(),
+            tlp_pending: false,
+            tlp_end: None,
+            tlp_retrans: false,
             timers: Timers::default(),
             retries: 0,
             probes: 0,
@@ -288,15 +303,7 @@ impl Connection {
         route_mss: u16,
         config: &TcpConfig,
     ) -> Connection {
-        let mut c = Connection::new(
-            now,
-            local,
-            remote,
-            iss,
-            route_mss,
-            config,
-            State::SynReceived,
-        );
+        let mut c = Connection::new(now, local, remote, iss, route_mss, config, State::SynReceived);
         c.passive = true;
         c.stats.segs_in += 1;
         c.take_syn_options(now, syn);
@@ -416,6 +423,7 @@ impl Connection {
         self.dupacks_owed = 0;
         self.probe_pending = false;
         self.keepalive_pending = false;
+        self.tlp_pending = false;
     }
 
     /// RFC 9293 §3.10.7.4 / RFC 5961 §3.2 "connection reset": buffers are

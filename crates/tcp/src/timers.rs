@@ -13,6 +13,10 @@ pub struct Timers {
     pub keepalive: Option<Instant>,
     pub time_wait: Option<Instant>,
     pub fin_wait2: Option<Instant>,
+    /// RFC 8985 §7 probe timeout (TLP).
+    pub tlp: Option<Instant>,
+    /// RFC 8985 §6.3 RACK reordering timer.
+    pub rack: Option<Instant>,
 }
 
 impl Timers {
@@ -25,6 +29,8 @@ impl Timers {
             self.keepalive,
             self.time_wait,
             self.fin_wait2,
+            self.tlp,
+            self.rack,
         ]
         .into_iter()
         .flatten()

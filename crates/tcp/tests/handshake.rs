@@ -32,11 +32,7 @@ fn three_way_handshake_both_roles_and_options() {
     assert!(!ack.syn && ack.ack_number == Some(ISS_B + 1) && ack.seq_number == ISS_A + 1);
     let s = p.a.stats();
     assert!(s.sack && s.timestamps);
-    assert_eq!(
-        s.mss,
-        1460 - 12,
-        "timestamps take 12 octets of each segment"
-    );
+    assert_eq!(s.mss, 1460 - 12, "timestamps take 12 octets of each segment");
     // The harness hands A's SYN to B instantly; the SYN-ACK takes 10 ms.
     assert_eq!(s.srtt, Duration::from_millis(10));
     // B measured SYN-ACK → ACK: 20 ms.
@@ -80,15 +76,7 @@ fn mss_clamped_to_route_and_peer() {
     let mut raw = syn[0].repr();
     raw.max_seg_size = None;
     raw.timestamp = None;
-    let b2 = Connection::accept(
-        now,
-        B_ADDR,
-        A_ADDR,
-        &raw,
-        ISS_B,
-        1460,
-        &TcpConfig::default(),
-    );
+    let b2 = Connection::accept(now, B_ADDR, A_ADDR, &raw, ISS_B, 1460, &TcpConfig::default());
     assert_eq!(b2.mss(), 536);
 }
 
@@ -197,10 +185,7 @@ fn simultaneous_close() {
         |p| p.a.state() == State::TimeWait && p.b.state() == State::TimeWait,
         Duration::from_secs(1),
     );
-    p.run_until(
-        |p| p.a.is_closed() && p.b.is_closed(),
-        Duration::from_secs(3),
-    );
+    p.run_until(|p| p.a.is_closed() && p.b.is_closed(), Duration::from_secs(3));
 }
 
 #[test]
@@ -260,10 +245,7 @@ fn rst_in_syn_sent_is_connection_refused() {
     a.on_segment(now, &rst.repr());
     assert_eq!(a.state(), State::Closed);
     assert_eq!(a.error(), Some(ErrorKind::ConnectionRefused));
-    assert_eq!(
-        a.send(b"x").unwrap_err().kind(),
-        ErrorKind::ConnectionRefused
-    );
+    assert_eq!(a.send(b"x").unwrap_err().kind(), ErrorKind::ConnectionRefused);
     assert!(a.is_closed());
 }
 
@@ -339,11 +321,7 @@ fn lost_synack_is_retransmitted_and_iw_is_one_segment() {
     // (The harness logs from the first SYN's answer on.)
     assert_eq!(p.segs(Dir::AtoB).iter().filter(|s| s.repr().syn).count(), 1);
     assert!(p.segs(Dir::BtoA).iter().filter(|s| s.repr().syn).count() >= 2);
-    assert_eq!(
-        p.a.stats().cwnd,
-        p.a.mss(),
-        "RFC 5681 §3.1: IW = 1 after a lost SYN"
-    );
+    assert_eq!(p.a.stats().cwnd, p.a.mss(), "RFC 5681 §3.1: IW = 1 after a lost SYN");
 }
 
 #[test]
@@ -355,14 +333,7 @@ fn time_wait_accepts_only_newer_syn() {
     p.b.close();
     p.run_until(|p| p.a.state() == State::TimeWait, Duration::from_secs(1));
     // A new SYN from B's side (same 4-tuple) reaching A in TIME-WAIT.
-    let last = p
-        .log
-        .iter()
-        .rev()
-        .find(|x| x.1 == Dir::BtoA)
-        .unwrap()
-        .2
-        .repr();
+    let last = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).unwrap().2.repr();
     let ts = last.timestamp.unwrap();
     let mut syn = sockstack_wire::TcpRepr {
         src_port: 80,
@@ -380,10 +351,7 @@ fn time_wait_accepts_only_newer_syn() {
         tsval: ts.tsval - 1,
         tsecr: 0,
     });
-    assert!(
-        !p.a.time_wait_accepts_syn(&syn),
-        "older timestamp: an old duplicate"
-    );
+    assert!(!p.a.time_wait_accepts_syn(&syn), "older timestamp: an old duplicate");
     // In TIME-WAIT the connection itself only challenges it.
     syn.timestamp = None;
     syn.seq_number = p.a.rcv_nxt();
@@ -419,16 +387,9 @@ fn out_of_order_fin_waits_for_the_gap() {
     p.b.on_segment(now, &second);
     assert_eq!(p.b.state(), State::Established, "FIN beyond a gap waits");
     let mut buf = [0u8; 32];
-    assert_eq!(
-        p.b.recv(&mut buf).unwrap_err().kind(),
-        ErrorKind::WouldBlock
-    );
+    assert_eq!(p.b.recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
     let dup = drain(&mut p.b, now);
-    assert_eq!(
-        dup[0].repr().ack_number,
-        Some(r.seq_number),
-        "immediate duplicate ACK"
-    );
+    assert_eq!(dup[0].repr().ack_number, Some(r.seq_number), "immediate duplicate ACK");
     p.b.on_segment(now, &first);
     assert_eq!(p.b.state(), State::CloseWait);
     assert_eq!(p.b.recv(&mut buf).unwrap(), 11);

@@ -120,11 +120,7 @@ fn acceptability_table_zero_window() {
     assert!(outputs(a, now).is_empty(), "one segment: delayed ACK");
     let now = now + Duration::from_millis(40);
     let out = outputs(a, now);
-    assert_eq!(
-        out.last().unwrap().repr().window_len,
-        0,
-        "zero window advertised"
-    );
+    assert_eq!(out.last().unwrap().repr().window_len, 0, "zero window advertised");
     assert_eq!(a.rcv_wnd(), 0);
     let d0 = a.stats().dropped_segments;
     // len = 0, window = 0: only SEG.SEQ = RCV.NXT.
@@ -157,10 +153,7 @@ fn rst_exact_resets_established_and_discards_data() {
     assert_eq!(a.state(), State::Closed);
     assert_eq!(a.error(), Some(ErrorKind::ConnectionReset));
     let mut buf = [0u8; 16];
-    assert_eq!(
-        a.recv(&mut buf).unwrap_err().kind(),
-        ErrorKind::ConnectionReset
-    );
+    assert_eq!(a.recv(&mut buf).unwrap_err().kind(), ErrorKind::ConnectionReset);
     assert_eq!(a.send(b"x").unwrap_err().kind(), ErrorKind::ConnectionReset);
     assert!(outputs(a, now).is_empty(), "never answer a RST");
     assert!(a.is_closed());
@@ -358,14 +351,7 @@ fn paws_drops_old_timestamp() {
     let a = &mut p.a;
     let mut buf = [0u8; 16];
     assert_eq!(a.recv(&mut buf).unwrap(), 5);
-    let last_b = p
-        .log
-        .iter()
-        .rev()
-        .find(|x| x.1 == Dir::BtoA)
-        .unwrap()
-        .2
-        .repr();
+    let last_b = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).unwrap().2.repr();
     let ts = last_b.timestamp.unwrap();
     let mut old = from_peer(a, 0, b"stale");
     old.timestamp = Some(TcpTimestamp {
@@ -477,19 +463,12 @@ fn hostile_segments_never_panic() {
                         .0
                         .wrapping_add((rng.next() % 100_000) as u32)
                         .wrapping_sub(50_000);
-                *b = Some((
-                    SeqNumber(l),
-                    SeqNumber(l.wrapping_add((rng.next() % 70_000) as u32)),
-                ));
+                *b = Some((SeqNumber(l), SeqNumber(l.wrapping_add((rng.next() % 70_000) as u32))));
             }
             let pick = |r: u64, near: SeqNumber| match r % 8 {
                 0 => SeqNumber(r as u32),
                 1 => near,
-                _ => SeqNumber(
-                    near.0
-                        .wrapping_add((r % 200_000) as u32)
-                        .wrapping_sub(100_000),
-                ),
+                _ => SeqNumber(near.0.wrapping_add((r % 200_000) as u32).wrapping_sub(100_000)),
             };
             let flight = (p.a.snd_nxt() - p.a.snd_una()) as u64;
             let r = rng.next();
@@ -549,12 +528,7 @@ fn receiver_sack_blocks_most_recent_first() {
         r.sack_ranges
             .iter()
             .flatten()
-            .map(|(l, r)| {
-                (
-                    l.0.wrapping_sub(a.rcv_nxt().0),
-                    r.0.wrapping_sub(a.rcv_nxt().0),
-                )
-            })
+            .map(|(l, r)| (l.0.wrapping_sub(a.rcv_nxt().0), r.0.wrapping_sub(a.rcv_nxt().0)))
             .collect::<Vec<_>>()
     };
     a.on_segment(now, &from_peer(a, 100, &[1; 100]));
@@ -593,11 +567,7 @@ fn receiver_sws_avoidance_and_window_update_on_read() {
     a.on_segment(now, &from_peer(a, 0, b""));
     a.on_segment(now, &from_peer(a, 1, b"")); // unacceptable → ACK shows window
     let out = drain(a, now);
-    assert_eq!(
-        out[0].repr().window_len,
-        0,
-        "still closed after a 100-byte read"
-    );
+    assert_eq!(out[0].repr().window_len, 0, "still closed after a 100-byte read");
     // Reading a full MSS worth sends a window update at once.
     a.recv(&mut buf[..1400]).unwrap();
     let out = drain(a, now);
@@ -609,4 +579,30 @@ fn receiver_sws_avoidance_and_window_update_on_read() {
     let out = drain(a, now + Duration::from_millis(40));
     let r = out.last().unwrap().repr();
     assert_eq!(r.ack_number.unwrap() + r.window_len as usize, edge);
+}
+
+#[test]
+fn duplicate_data_is_reported_with_dsack() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    a.on_segment(now, &from_peer(a, 0, b"0123456789"));
+    drain(a, now + Duration::from_millis(40));
+    let start = a.rcv_nxt() - 10;
+    // An entirely duplicate segment (unacceptable → ACK) ...
+    a.on_segment(now, &from_peer(a, -10, b"0123456789"));
+    let out = drain(a, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].repr().sack_ranges[0], Some((start, start + 10)));
+    // ... and a partially duplicate one.
+    a.on_segment(now, &from_peer(a, -4, b"6789abc"));
+    let out = drain(a, now);
+    assert_eq!(out[0].repr().sack_ranges[0], Some((start + 6, start + 10)));
+    // Only once.
+    a.on_segment(now, &from_peer(a, 50, b"x"));
+    let out = drain(a, now);
+    let r = out[0].repr();
+    assert_eq!(r.sack_ranges[0], Some((a.rcv_nxt() + 50, a.rcv_nxt() + 51)));
+    assert_eq!(r.sack_ranges[1], None);
+    assert_eq!(read_all(a), b"0123456789abc");
 }

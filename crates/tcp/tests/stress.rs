@@ -85,21 +85,10 @@ fn run(seed: u64, cfg_a: &TcpConfig, cfg_b: &TcpConfig, loss: u64, dup: u64, reo
             break;
         }
     }
-    assert!(
-        gu == up,
-        "seed {seed}: upload corrupted ({} vs {})",
-        gu.len(),
-        up.len()
-    );
+    assert!(gu == up, "seed {seed}: upload corrupted ({} vs {})", gu.len(), up.len());
     assert!(gd == down, "seed {seed}: download corrupted");
-    p.run_until(
-        |p| p.a.is_closed() && p.b.is_closed(),
-        Duration::from_secs(600),
-    );
-    assert!(
-        p.a.error().is_none() && p.b.error().is_none(),
-        "seed {seed}"
-    );
+    p.run_until(|p| p.a.is_closed() && p.b.is_closed(), Duration::from_secs(600));
+    assert!(p.a.error().is_none() && p.b.error().is_none(), "seed {seed}");
 }
 
 fn configs() -> Vec<TcpConfig> {

@@ -43,10 +43,7 @@ fn rto_backoff_doubles_and_karn_ignores_ambiguous_samples() {
     p.run_for(Duration::from_millis(50));
     let sends: Vec<_> = data_segs(&p, Dir::AtoB).iter().map(|x| x.0).collect();
     assert_eq!(sends.len(), 4);
-    let gaps: Vec<u64> = sends
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_millis() as u64)
-        .collect();
+    let gaps: Vec<u64> = sends.windows(2).map(|w| (w[1] - w[0]).as_millis() as u64).collect();
     assert_eq!(gaps, vec![200, 400, 800], "RFC 6298 §5.5 doubling");
     let s = p.a.stats();
     assert_eq!(s.rto_timeouts, 3);
@@ -70,13 +67,7 @@ fn gives_up_after_retries_with_timed_out() {
         ..TcpConfig::default()
     };
     let mut p = Pair::established(&cfg, &cfg, D);
-    p.filter = Box::new(|dir, _, _| {
-        if dir == Dir::AtoB {
-            Fate::Drop
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.filter = Box::new(|dir, _, _| if dir == Dir::AtoB { Fate::Drop } else { Fate::Deliver });
     p.a.send(b"into the void").unwrap();
     let start = p.now;
     p.run_until(|p| p.a.is_closed(), Duration::from_secs(60));
@@ -115,11 +106,7 @@ fn fast_retransmit_after_three_dupacks() {
         p.b.on_segment(now, &s.repr());
     }
     let dupacks = drain(&mut p.b, now);
-    assert_eq!(
-        dupacks.len(),
-        7,
-        "one immediate ACK per out-of-order segment"
-    );
+    assert_eq!(dupacks.len(), 7, "one immediate ACK per out-of-order segment");
     for (i, d) in dupacks.iter().enumerate() {
         assert_eq!(d.repr().ack_number, Some(una));
         p.a.on_segment(now, &d.repr());
@@ -170,10 +157,7 @@ fn sack_recovery_repairs_multiple_holes_in_one_rtt() {
     let seqs: Vec<_> = rexmits.iter().map(|x| x.1).collect();
     assert_eq!(seqs, lost);
     // All three within one RTT (20 ms) of the first retransmission.
-    assert!(
-        rexmits[2].0 - rexmits[0].0 < Duration::from_millis(20),
-        "{rexmits:?}"
-    );
+    assert!(rexmits[2].0 - rexmits[0].0 < Duration::from_millis(20), "{rexmits:?}");
     let s = p.a.stats();
     assert_eq!(s.rto_timeouts, 0);
     assert_eq!(s.fast_retransmits, 3);
@@ -199,18 +183,13 @@ fn zero_window_probe_and_reopen() {
     let probes: Vec<Instant> = p
         .log
         .iter()
-        .filter(|x| {
-            x.1 == Dir::AtoB
-                && x.2.repr().payload.is_empty()
-                && x.2.repr().seq_number == p.a.snd_una() - 1
-        })
+        .filter(|x| x.1 == Dir::AtoB && x.2.repr().payload.is_empty() && x.2.repr().seq_number == p.a.snd_una() - 1)
         .map(|x| x.0)
         .collect();
     assert!(probes.len() >= 3, "{probes:?}");
     let gaps: Vec<_> = probes.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(
-        gaps.windows(2)
-            .all(|g| g[1] >= g[0] * 2 - Duration::from_millis(1)),
+        gaps.windows(2).all(|g| g[1] >= g[0] * 2 - Duration::from_millis(1)),
         "backoff {gaps:?}"
     );
     assert!(p.a.stats().window_probes >= 3);
@@ -263,17 +242,10 @@ fn nagle_unit_level() {
     let mut p = Pair::established(&cfg, &cfg, D);
     let now = p.now;
     p.a.send(b"a").unwrap();
-    assert_eq!(
-        drain(&mut p.a, now).len(),
-        1,
-        "idle connection: sent at once"
-    );
+    assert_eq!(drain(&mut p.a, now).len(), 1, "idle connection: sent at once");
     p.a.send(b"b").unwrap();
     p.a.send(b"c").unwrap();
-    assert!(
-        drain(&mut p.a, now).is_empty(),
-        "unacked data outstanding: held"
-    );
+    assert!(drain(&mut p.a, now).is_empty(), "unacked data outstanding: held");
     p.a.set_nodelay(true);
     let out = drain(&mut p.a, now);
     assert_eq!(out.len(), 1);
@@ -308,17 +280,11 @@ fn delayed_ack_timer_and_every_second_full_segment() {
         let segs = drain(&mut p.a, later);
         assert_eq!(segs.len(), 4);
         p.b.on_segment(later, &segs[0].repr());
-        assert!(
-            drain(&mut p.b, later).is_empty(),
-            "first full segment: delayed"
-        );
+        assert!(drain(&mut p.b, later).is_empty(), "first full segment: delayed");
         p.b.on_segment(later, &segs[1].repr());
         let acks = drain(&mut p.b, later);
         assert_eq!(acks.len(), 1, "second full segment: immediate");
-        assert_eq!(
-            acks[0].repr().ack_number,
-            Some(segs[1].repr().seq_number + mss)
-        );
+        assert_eq!(acks[0].repr().ack_number, Some(segs[1].repr().seq_number + mss));
         p.b.on_segment(later, &segs[2].repr());
         assert!(drain(&mut p.b, later).is_empty());
         p.b.on_segment(later, &segs[3].repr());
@@ -358,27 +324,14 @@ fn keepalive_probes_then_times_out() {
         Duration::from_secs(35),
     );
     assert_eq!(p.a.state(), State::Established);
-    assert!(
-        p.now >= Instant::from_secs(31),
-        "first probe only after 10 s idle"
-    );
+    assert!(p.now >= Instant::from_secs(31), "first probe only after 10 s idle");
     // Peer vanishes.
-    p.filter = Box::new(|dir, _, _| {
-        if dir == Dir::BtoA {
-            Fate::Drop
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.filter = Box::new(|dir, _, _| if dir == Dir::BtoA { Fate::Drop } else { Fate::Deliver });
     p.log.clear();
     p.run_until(|p| p.a.is_closed(), Duration::from_secs(30));
     assert_eq!(p.a.error(), Some(ErrorKind::TimedOut));
     let sent: Vec<_> = p.segs(Dir::AtoB).iter().map(|s| s.repr().rst).collect();
-    assert_eq!(
-        sent.iter().filter(|r| !**r).count(),
-        3,
-        "three unanswered probes"
-    );
+    assert_eq!(sent.iter().filter(|r| !**r).count(), 3, "three unanswered probes");
     assert!(*sent.last().unwrap(), "then a RST");
 }
 
@@ -429,10 +382,7 @@ fn recv_would_block_then_eof() {
     let cfg = TcpConfig::default();
     let mut p = Pair::established(&cfg, &cfg, D);
     let mut buf = [0u8; 8];
-    assert_eq!(
-        p.b.recv(&mut buf).unwrap_err().kind(),
-        ErrorKind::WouldBlock
-    );
+    assert_eq!(p.b.recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
     assert!(!p.b.can_recv());
     p.a.send(b"bye").unwrap();
     p.a.close();
@@ -466,9 +416,7 @@ fn syn_cookie_handshake() {
     let out = drain(&mut client, now);
     // The ACK carries the data (piggybacked) or precedes it.
     let first = out[0].repr();
-    let mss = cookies
-        .check(now, B_ADDR, A_ADDR, &first)
-        .expect("valid cookie");
+    let mss = cookies.check(now, B_ADDR, A_ADDR, &first).expect("valid cookie");
     assert_eq!(mss, 1460);
     let mut server = Connection::from_cookie(
         now,
@@ -527,15 +475,8 @@ fn newreno_partial_ack_retransmits_next_hole_without_rto() {
     let data = pattern(10 * mss);
     let got = transfer(&mut p, &data, Duration::from_secs(2));
     assert!(got == data);
-    let rexmits: Vec<_> = data_segs(&p, Dir::AtoB)
-        .into_iter()
-        .skip(10)
-        .map(|x| x.1)
-        .collect();
-    assert_eq!(
-        rexmits, lost,
-        "first hole on 3 dupacks, second on the partial ACK"
-    );
+    let rexmits: Vec<_> = data_segs(&p, Dir::AtoB).into_iter().skip(10).map(|x| x.1).collect();
+    assert_eq!(rexmits, lost, "first hole on 3 dupacks, second on the partial ACK");
     let s = p.a.stats();
     assert_eq!(s.rto_timeouts, 0);
     assert_eq!(s.fast_retransmits, 2);
@@ -559,4 +500,51 @@ fn cwnd_restarts_after_idle() {
     p.a.send(b"after a pause").unwrap();
     p.step();
     assert_eq!(p.a.stats().cwnd, 10 * mss, "RFC 5681 §4.1 restart window");
+}
+
+#[test]
+fn tail_loss_probe_and_rack_repair_tail_without_rto() {
+    let cfg = TcpConfig {
+        nodelay: true,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    // Warm up the RTT estimate.
+    let warm = pattern(20_000);
+    transfer(&mut p, &warm, Duration::from_secs(1));
+    p.run_for(Duration::from_millis(100));
+    let mss = p.a.mss();
+    let base = p.a.snd_nxt();
+    // The last two of eight segments are lost: no dupacks can reveal that.
+    let lost: Vec<SeqNumber> = [6, 7].iter().map(|i| base + i * mss).collect();
+    let lost2 = lost.clone();
+    let mut dropped = Vec::new();
+    p.filter = Box::new(move |dir, _, r| {
+        if dir == Dir::AtoB && lost2.contains(&r.seq_number) && !dropped.contains(&r.seq_number) {
+            dropped.push(r.seq_number);
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    p.log.clear();
+    let start = p.now;
+    let data = pattern(8 * mss);
+    let got = transfer(&mut p, &data, Duration::from_secs(2));
+    assert!(got == data);
+    let took = p.now - start;
+    let s = p.a.stats();
+    assert_eq!(s.rto_timeouts, 0, "{s:?}");
+    assert_eq!(s.tail_loss_probes, 1);
+    assert!(
+        s.rack_detections >= 1,
+        "segment 6 found lost by RACK after the probe's SACK"
+    );
+    // PTO ≈ 2·SRTT (40 ms), then one more RTT: well under the 200 ms RTO.
+    assert!(took < Duration::from_millis(150), "{took:?}");
+    let rexmits: Vec<_> = data_segs(&p, Dir::AtoB).into_iter().skip(8).map(|x| x.1).collect();
+    assert_eq!(
+        rexmits,
+        vec![lost[1], lost[0]],
+        "probe re-sends the last segment, RACK the other"
+    );
 }

@@ -100,13 +100,15 @@ fn bulk_with_duplication() {
     let cfg = TcpConfig::default();
     let mut p = Pair::established(&cfg, &cfg, D);
     let mut rng = Rng(11);
-    p.filter = Box::new(move |_, _, _| {
-        if rng.chance(10) {
-            Fate::Duplicate
-        } else {
-            Fate::Deliver
-        }
-    });
+    p.filter = Box::new(
+        move |_, _, _| {
+            if rng.chance(10) {
+                Fate::Duplicate
+            } else {
+                Fate::Deliver
+            }
+        },
+    );
     let data = pattern(3 << 20);
     let got = transfer(&mut p, &data, Duration::from_secs(300));
     assert!(got == data);
@@ -188,8 +190,5 @@ fn path_mss_reduction_mid_transfer() {
     }
     got.extend(transfer(&mut p, &data[10_000..], Duration::from_secs(10)));
     assert!(got == data);
-    assert!(p
-        .segs(Dir::AtoB)
-        .iter()
-        .all(|s| s.repr().payload.len() <= 988));
+    assert!(p.segs(Dir::AtoB).iter().all(|s| s.repr().payload.len() <= 988));
 }

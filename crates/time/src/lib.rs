@@ -97,12 +97,7 @@ impl fmt::Debug for Instant {
 impl fmt::Display for Instant {
     /// Seconds with microsecond precision: `12.000345s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:06}s",
-            self.micros / 1_000_000,
-            self.micros % 1_000_000
-        )
+        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
     }
 }
 
@@ -116,10 +111,7 @@ mod tests {
         assert_eq!(t + Duration::from_millis(500), Instant::from_secs(2));
         assert_eq!(t - Instant::from_secs(2), Duration::ZERO);
         assert_eq!(Instant::from_secs(2) - t, Duration::from_millis(500));
-        assert_eq!(
-            Instant::FAR_FUTURE + Duration::from_secs(1),
-            Instant::FAR_FUTURE
-        );
+        assert_eq!(Instant::FAR_FUTURE + Duration::from_secs(1), Instant::FAR_FUTURE);
         assert_eq!(t - Duration::from_secs(10), Instant::ZERO);
         assert_eq!(format!("{t}"), "1.500000s");
     }

@@ -316,11 +316,7 @@ impl<'a> Icmpv4Repr<'a> {
             msg_type::TIME_EXCEEDED => {
                 let reason = TimeExceeded::try_from(packet.msg_code())?;
                 let (header, data) = parse_quote(data)?;
-                Ok(Icmpv4Repr::TimeExceeded {
-                    reason,
-                    header,
-                    data,
-                })
+                Ok(Icmpv4Repr::TimeExceeded { reason, header, data })
             }
             _ => Err(Error::Unsupported),
         }
@@ -330,11 +326,8 @@ impl<'a> Icmpv4Repr<'a> {
     /// 20-octet quoted header and the quoted data.
     pub fn buffer_len(&self) -> usize {
         match self {
-            Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => {
-                HEADER_LEN + data.len()
-            }
-            Icmpv4Repr::DstUnreachable { header, data, .. }
-            | Icmpv4Repr::TimeExceeded { header, data, .. } => {
+            Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => HEADER_LEN + data.len(),
+            Icmpv4Repr::DstUnreachable { header, data, .. } | Icmpv4Repr::TimeExceeded { header, data, .. } => {
                 HEADER_LEN + header.buffer_len() + data.len()
             }
         }
@@ -348,16 +341,7 @@ impl<'a> Icmpv4Repr<'a> {
     /// If the buffer is shorter than [`Icmpv4Repr::buffer_len`].
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Icmpv4Packet<&mut T>) {
         match *self {
-            Icmpv4Repr::EchoRequest {
-                ident,
-                seq_no,
-                data,
-            }
-            | Icmpv4Repr::EchoReply {
-                ident,
-                seq_no,
-                data,
-            } => {
+            Icmpv4Repr::EchoRequest { ident, seq_no, data } | Icmpv4Repr::EchoReply { ident, seq_no, data } => {
                 let ty = match self {
                     Icmpv4Repr::EchoRequest { .. } => msg_type::ECHO_REQUEST,
                     _ => msg_type::ECHO_REPLY,
@@ -380,11 +364,7 @@ impl<'a> Icmpv4Repr<'a> {
                 packet.set_next_hop_mtu(next_hop_mtu);
                 emit_quote(packet.data_mut(), &header, data);
             }
-            Icmpv4Repr::TimeExceeded {
-                reason,
-                header,
-                data,
-            } => {
+            Icmpv4Repr::TimeExceeded { reason, header, data } => {
                 packet.set_msg_type(msg_type::TIME_EXCEEDED);
                 packet.set_msg_code(reason.into());
                 write_u16(packet.buffer.as_mut(), field::UNUSED, 0);
@@ -422,8 +402,7 @@ mod tests {
     /// The ICMP part of `ipv4::tests::PING`: echo request, ident 0x1234,
     /// seq 1, 8 data octets; checksum computed independently.
     const ECHO: [u8; 16] = [
-        0x08, 0x00, 0x44, 0x27, 0x12, 0x34, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03,
-        0x04,
+        0x08, 0x00, 0x44, 0x27, 0x12, 0x34, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04,
     ];
 
     #[test]
@@ -511,10 +490,7 @@ mod tests {
         }
         assert_eq!(DstUnreachable::from(13), DstUnreachable::AdminProhibited);
         assert_eq!(DstUnreachable::from(3), DstUnreachable::PortUnreachable);
-        assert_eq!(
-            TimeExceeded::try_from(1),
-            Ok(TimeExceeded::FragReassemblyExpired)
-        );
+        assert_eq!(TimeExceeded::try_from(1), Ok(TimeExceeded::FragReassemblyExpired));
         assert_eq!(TimeExceeded::try_from(2), Err(Error::Unsupported));
     }
 
@@ -554,10 +530,7 @@ mod tests {
 
     #[test]
     fn error_paths() {
-        assert_eq!(
-            Icmpv4Packet::new_checked(&ECHO[..7]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Icmpv4Packet::new_checked(&ECHO[..7]).unwrap_err(), Error::Truncated);
         let mut b = ECHO;
         b[9] ^= 1;
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();

@@ -115,10 +115,7 @@ impl Ipv4Cidr {
         if prefix_len > 32 {
             return Err(Error::Malformed);
         }
-        Ok(Ipv4Cidr {
-            address,
-            prefix_len,
-        })
+        Ok(Ipv4Cidr { address, prefix_len })
     }
 
     fn mask_bits(&self) -> u32 {
@@ -458,10 +455,7 @@ impl Ipv4Repr {
     /// Parses and validates a header: lengths (as [`Ipv4Packet::check_len`],
     /// even on an unchecked view), the checksum when `checksum` is `Verify`,
     /// and the structure of any options (`BadOption`). Never panics.
-    pub fn parse<T: AsRef<[u8]> + ?Sized>(
-        packet: &Ipv4Packet<&T>,
-        checksum: ChecksumMode,
-    ) -> Result<Ipv4Repr> {
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Ipv4Packet<&T>, checksum: ChecksumMode) -> Result<Ipv4Repr> {
         packet.check_len()?;
         Self::parse_header(packet, checksum)
     }
@@ -490,10 +484,7 @@ impl Ipv4Repr {
 
     /// Common tail of the parsers: the header (not necessarily the payload)
     /// is known to be in bounds.
-    fn parse_header<T: AsRef<[u8]> + ?Sized>(
-        packet: &Ipv4Packet<&T>,
-        checksum: ChecksumMode,
-    ) -> Result<Ipv4Repr> {
+    fn parse_header<T: AsRef<[u8]> + ?Sized>(packet: &Ipv4Packet<&T>, checksum: ChecksumMode) -> Result<Ipv4Repr> {
         if checksum.verify() && !packet.verify_checksum() {
             return Err(Error::BadChecksum);
         }
@@ -526,11 +517,7 @@ impl Ipv4Repr {
     ///
     /// # Panics
     /// If the buffer is shorter than [`Ipv4Repr::buffer_len`].
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(
-        &self,
-        packet: &mut Ipv4Packet<&mut T>,
-        checksum: ChecksumMode,
-    ) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Ipv4Packet<&mut T>, checksum: ChecksumMode) {
         packet.set_version(4);
         packet.set_header_len(HEADER_LEN as u8);
         packet.set_dscp_ecn(self.dscp_ecn);
@@ -566,8 +553,8 @@ mod tests {
     /// 192.168.1.100 sends it: IPv4 header, 8-octet ICMP header, 8 octets of
     /// data. Both checksums were computed independently of this crate.
     pub(crate) const PING: [u8; 36] = [
-        0x45, 0x00, 0x00, 0x24, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x01, 0x9a, 0xdd, 0xc0, 0xa8, 0x01,
-        0x64, 0xc0, 0xa8, 0x01, 0x01, // IPv4
+        0x45, 0x00, 0x00, 0x24, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x01, 0x9a, 0xdd, 0xc0, 0xa8, 0x01, 0x64, 0xc0, 0xa8,
+        0x01, 0x01, // IPv4
         0x08, 0x00, 0x44, 0x27, 0x12, 0x34, 0x00, 0x01, // ICMP echo request
         0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04,
     ];
@@ -616,10 +603,7 @@ mod tests {
         );
 
         let mut out = [0xa5u8; 36];
-        repr.emit(
-            &mut Ipv4Packet::new_unchecked(&mut out[..]),
-            ChecksumMode::Verify,
-        );
+        repr.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]), ChecksumMode::Verify);
         assert_eq!(&out[..20], &bytes[..20]);
     }
 
@@ -658,45 +642,27 @@ mod tests {
     #[test]
     fn error_paths() {
         let good = ping();
-        assert_eq!(
-            Ipv4Packet::new_checked(&good[..19]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Ipv4Packet::new_checked(&good[..19]).unwrap_err(), Error::Truncated);
 
         let mut b = good.clone();
         b[0] = 0x65;
-        assert_eq!(
-            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
-            Error::BadVersion
-        );
+        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), Error::BadVersion);
 
         let mut b = good.clone();
         b[0] = 0x44; // IHL 4
-        assert_eq!(
-            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), Error::BadLength);
 
         let mut b = good.clone();
         b[0] = 0x4f; // IHL 15 = 60 octets > 36
-        assert_eq!(
-            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), Error::BadLength);
 
         let mut b = good.clone();
         b[3] = 37; // total length past the buffer
-        assert_eq!(
-            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), Error::BadLength);
 
         let mut b = good.clone();
         b[3] = 19; // total length inside the header
-        assert_eq!(
-            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), Error::BadLength);
 
         let mut b = good.clone();
         b[8] = 63; // TTL changed, checksum stale
@@ -709,10 +675,7 @@ mod tests {
 
         // parse re-checks lengths on an unchecked view instead of panicking.
         let p = Ipv4Packet::new_unchecked(&good[..10]);
-        assert_eq!(
-            Ipv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(), Error::Truncated);
     }
 
     /// Builds the ping with an options area and a fresh checksum.
@@ -746,24 +709,15 @@ mod tests {
         // Length running past the header.
         let b = with_options(&[0x99, 5, 0, 0]);
         let p = Ipv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(),
-            Error::BadOption
-        );
+        assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(), Error::BadOption);
         // Length below 2 (would loop forever if accepted).
         let b = with_options(&[0x99, 1, 0, 0]);
         let p = Ipv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(),
-            Error::BadOption
-        );
+        assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(), Error::BadOption);
         // Length octet missing.
         let b = with_options(&[1, 1, 1, 0x99]);
         let p = Ipv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(),
-            Error::BadOption
-        );
+        assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(), Error::BadOption);
         // Anything after End of Option List is padding, not looked at.
         let b = with_options(&[0, 0x99, 0x99, 0x99]);
         let p = Ipv4Packet::new_checked(&b[..]).unwrap();
@@ -785,10 +739,7 @@ mod tests {
             dscp_ecn: 0xff,
         };
         let mut buf = [0xffu8; 20];
-        repr.emit(
-            &mut Ipv4Packet::new_unchecked(&mut buf[..]),
-            ChecksumMode::Ignore,
-        );
+        repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Ignore);
         let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(p.checksum(), 0);
         assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Ignore).unwrap(), repr);
@@ -840,10 +791,7 @@ mod tests {
         assert!(c.contains(Ipv4Addr::new(10, 127, 255, 255)));
         assert!(!c.contains(Ipv4Addr::new(10, 128, 0, 0)));
 
-        assert_eq!(
-            Ipv4Cidr::new(Ipv4Addr::LOCALHOST, 33),
-            Err(Error::Malformed)
-        );
+        assert_eq!(Ipv4Cidr::new(Ipv4Addr::LOCALHOST, 33), Err(Error::Malformed));
         for bad in [
             "10.0.0.0",
             "10.0.0.0/",

@@ -515,9 +515,7 @@ impl<'a> TcpOption<'a> {
                 tsval: read_u32(data, 0),
                 tsecr: read_u32(data, 4),
             },
-            (kind::MSS | kind::WS | kind::SACK_PERM | kind::SACK | kind::TS, _) => {
-                return Err(Error::BadOption)
-            }
+            (kind::MSS | kind::WS | kind::SACK_PERM | kind::SACK | kind::TS, _) => return Err(Error::BadOption),
             _ => TcpOption::Unknown { kind, data },
         };
         Ok((rest, option))
@@ -722,16 +720,12 @@ impl<'a> TcpRepr<'a> {
         for option in TcpOptionsIter::new(&buffer[HEADER_LEN..header_len]) {
             match option? {
                 TcpOption::MaxSegmentSize(mss) if syn => repr.max_seg_size = Some(mss),
-                TcpOption::WindowScale(shift) if syn => {
-                    repr.window_scale = Some(shift.min(MAX_WINDOW_SCALE))
-                }
+                TcpOption::WindowScale(shift) if syn => repr.window_scale = Some(shift.min(MAX_WINDOW_SCALE)),
                 TcpOption::SackPermitted if syn => repr.sack_permitted = true,
                 TcpOption::SackRange(ranges) => {
                     repr.sack_ranges = ranges.map(|r| r.map(|(l, r)| (SeqNumber(l), SeqNumber(r))));
                 }
-                TcpOption::Timestamp { tsval, tsecr } => {
-                    repr.timestamp = Some(TcpTimestamp { tsval, tsecr })
-                }
+                TcpOption::Timestamp { tsval, tsecr } => repr.timestamp = Some(TcpTimestamp { tsval, tsecr }),
                 _ => {}
             }
         }
@@ -916,11 +910,7 @@ impl<'a> TcpRepr<'a> {
         }
         if sacks > 0 {
             let mut ranges = [None; 4];
-            for (slot, (l, r)) in ranges
-                .iter_mut()
-                .zip(self.sack_ranges.iter().flatten())
-                .take(sacks)
-            {
+            for (slot, (l, r)) in ranges.iter_mut().zip(self.sack_ranges.iter().flatten()).take(sacks) {
                 *slot = Some((l.0, r.0));
             }
             put(TcpOption::NoOperation);
@@ -943,8 +933,8 @@ mod tests {
     /// options `MSS 1460, SACK-Permitted, Timestamps, NOP, WS 7` (20
     /// octets). Checksum computed independently of this crate.
     const SYN: [u8; 40] = [
-        0x9c, 0x40, 0x00, 0x50, 0x1c, 0x46, 0x2f, 0x3a, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa,
-        0xf0, 0x0a, 0xaf, 0x00, 0x00, // header
+        0x9c, 0x40, 0x00, 0x50, 0x1c, 0x46, 0x2f, 0x3a, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x0a, 0xaf,
+        0x00, 0x00, // header
         0x02, 0x04, 0x05, 0xb4, // MSS 1460
         0x04, 0x02, // SACK-Permitted
         0x08, 0x0a, 0x00, 0x12, 0xd6, 0x87, 0x00, 0x00, 0x00, 0x00, // TS
@@ -1034,10 +1024,7 @@ mod tests {
         assert_eq!(repr.window_scale, None);
         assert!(!repr.sack_permitted);
         assert_eq!(repr.ack_number, Some(SeqNumber(0)));
-        assert!(
-            repr.timestamp.is_some(),
-            "timestamps are valid on any segment"
-        );
+        assert!(repr.timestamp.is_some(), "timestamps are valid on any segment");
     }
 
     #[test]
@@ -1088,17 +1075,13 @@ mod tests {
             &buf[20..52],
             &[
                 1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, // NOP NOP TS
-                1, 1, 5, 18, 0, 0, 0, 10, 0, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0,
-                40 // NOP NOP SACK
+                1, 1, 5, 18, 0, 0, 0, 10, 0, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0, 40 // NOP NOP SACK
             ]
         );
         assert_eq!(&buf[52..], b"abc");
         let p = TcpPacket::new_checked(&buf[..]).unwrap();
         assert_eq!(p.segment_len(), 3);
-        assert_eq!(
-            TcpRepr::parse(&p, &DST, &SRC, ChecksumMode::Verify).unwrap(),
-            repr
-        );
+        assert_eq!(TcpRepr::parse(&p, &DST, &SRC, ChecksumMode::Verify).unwrap(), repr);
         // Same bytes through the in-place path.
         let mut buf2 = vec![0u8; repr.buffer_len()];
         repr.emit_with(
@@ -1155,14 +1138,8 @@ mod tests {
     #[test]
     fn options_parse_each_kind_and_errors() {
         assert_eq!(TcpOption::parse(&[]), Err(Error::Truncated));
-        assert_eq!(
-            TcpOption::parse(&[0, 9]),
-            Ok((&[9u8][..], TcpOption::EndOfList))
-        );
-        assert_eq!(
-            TcpOption::parse(&[1]),
-            Ok((&[][..], TcpOption::NoOperation))
-        );
+        assert_eq!(TcpOption::parse(&[0, 9]), Ok((&[9u8][..], TcpOption::EndOfList)));
+        assert_eq!(TcpOption::parse(&[1]), Ok((&[][..], TcpOption::NoOperation)));
         assert_eq!(
             TcpOption::parse(&[2, 4, 0x02, 0x18, 7]),
             Ok((&[7u8][..], TcpOption::MaxSegmentSize(536)))
@@ -1179,10 +1156,7 @@ mod tests {
         );
         assert_eq!(
             TcpOption::parse(&[5, 10, 0, 0, 0, 1, 0, 0, 0, 2]),
-            Ok((
-                &[][..],
-                TcpOption::SackRange([Some((1, 2)), None, None, None])
-            ))
+            Ok((&[][..], TcpOption::SackRange([Some((1, 2)), None, None, None])))
         );
         for bad in [
             &[2][..],                            // length octet missing
@@ -1231,21 +1205,12 @@ mod tests {
 
     #[test]
     fn packet_error_paths() {
-        assert_eq!(
-            TcpPacket::new_checked(&SYN[..19]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(TcpPacket::new_checked(&SYN[..19]).unwrap_err(), Error::Truncated);
         let mut b = SYN;
         b[12] = 0x40; // data offset 4
-        assert_eq!(
-            TcpPacket::new_checked(&b[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap_err(), Error::BadLength);
         b[12] = 0xb0; // data offset 11 = 44 > 40
-        assert_eq!(
-            TcpPacket::new_checked(&b[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap_err(), Error::BadLength);
         let p = TcpPacket::new_unchecked(&SYN[..30]);
         assert_eq!(
             TcpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(),
@@ -1254,13 +1219,7 @@ mod tests {
 
         let p = TcpPacket::new_checked(&SYN[..]).unwrap();
         assert_eq!(
-            TcpRepr::parse(
-                &p,
-                &SRC,
-                &Ipv4Addr::new(192, 168, 1, 2),
-                ChecksumMode::Verify
-            )
-            .unwrap_err(),
+            TcpRepr::parse(&p, &SRC, &Ipv4Addr::new(192, 168, 1, 2), ChecksumMode::Verify).unwrap_err(),
             Error::BadChecksum,
             "pseudo-header addresses are covered"
         );
@@ -1281,10 +1240,7 @@ mod tests {
         b[37] = 4;
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         let repr = TcpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap();
-        assert_eq!(
-            repr.window_scale, None,
-            "unknown option skipped by its length"
-        );
+        assert_eq!(repr.window_scale, None, "unknown option skipped by its length");
         b[37] = 5; // now it runs past the header
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         assert_eq!(

@@ -323,21 +323,12 @@ mod tests {
 
     #[test]
     fn error_paths() {
-        assert_eq!(
-            UdpPacket::new_checked(&DGRAM[..7]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(UdpPacket::new_checked(&DGRAM[..7]).unwrap_err(), Error::Truncated);
         // Length field past the buffer.
-        assert_eq!(
-            UdpPacket::new_checked(&DGRAM[..12]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(UdpPacket::new_checked(&DGRAM[..12]).unwrap_err(), Error::BadLength);
         let mut b = DGRAM;
         b[5] = 7;
-        assert_eq!(
-            UdpPacket::new_checked(&b[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err(), Error::BadLength);
 
         // Buffer longer than Length: the excess is not data.
         let mut long = DGRAM.to_vec();

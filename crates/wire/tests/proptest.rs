@@ -364,8 +364,8 @@ fn sample_packet(which: usize, src: &Ipv4Addr, dst: &Ipv4Addr) -> Vec<u8> {
     match which {
         0 => {
             let mut b = vec![
-                0x47, 0, 0, 32, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 7, 7, 4, 0, 0,
-                0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd,
+                0x47, 0, 0, 32, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 7, 7, 4, 0, 0, 0, 0, 1, 0xaa, 0xbb,
+                0xcc, 0xdd,
             ];
             Ipv4Packet::new_unchecked(&mut b[..]).fill_checksum();
             b
@@ -447,40 +447,15 @@ fn exercise_all(bytes: &[u8], src: &Ipv4Addr, dst: &Ipv4Addr) {
     }
     let _ = Ipv4Repr::parse_quoted(&Ipv4Packet::new_unchecked(bytes));
     if let Ok(p) = Ipv4Packet::new_checked(bytes) {
-        let _ = (
-            p.version(),
-            p.header_len(),
-            p.dscp(),
-            p.ecn(),
-            p.total_len(),
-            p.ident(),
-        );
-        let _ = (
-            p.dont_frag(),
-            p.more_frags(),
-            p.frag_offset(),
-            p.ttl(),
-            p.next_header(),
-        );
-        let _ = (
-            p.checksum(),
-            p.src_addr(),
-            p.dst_addr(),
-            p.options(),
-            p.payload(),
-        );
+        let _ = (p.version(), p.header_len(), p.dscp(), p.ecn(), p.total_len(), p.ident());
+        let _ = (p.dont_frag(), p.more_frags(), p.frag_offset(), p.ttl(), p.next_header());
+        let _ = (p.checksum(), p.src_addr(), p.dst_addr(), p.options(), p.payload());
         let _ = p.verify_checksum();
         // A parsed header re-emits and re-parses to the same value.
         if let Ok(repr) = Ipv4Repr::parse(&p, ChecksumMode::Ignore) {
             let mut buf = vec![0u8; repr.buffer_len() + repr.payload_len];
-            repr.emit(
-                &mut Ipv4Packet::new_unchecked(&mut buf[..]),
-                ChecksumMode::Verify,
-            );
-            let again = Ipv4Repr::parse(
-                &Ipv4Packet::new_checked(&buf[..]).unwrap(),
-                ChecksumMode::Verify,
-            );
+            repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
+            let again = Ipv4Repr::parse(&Ipv4Packet::new_checked(&buf[..]).unwrap(), ChecksumMode::Verify);
             assert_eq!(again, Ok(repr));
         }
     }
@@ -496,21 +471,12 @@ fn exercise_all(bytes: &[u8], src: &Ipv4Addr, dst: &Ipv4Addr) {
         if let Ok(repr) = Icmpv4Repr::parse(&p, ChecksumMode::Ignore) {
             let mut buf = vec![0u8; repr.buffer_len()];
             repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
-            let again = Icmpv4Repr::parse(
-                &Icmpv4Packet::new_checked(&buf[..]).unwrap(),
-                ChecksumMode::Verify,
-            );
+            let again = Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&buf[..]).unwrap(), ChecksumMode::Verify);
             assert_eq!(again, Ok(repr));
         }
     }
     if let Ok(p) = UdpPacket::new_checked(bytes) {
-        let _ = (
-            p.src_port(),
-            p.dst_port(),
-            p.len(),
-            p.checksum(),
-            p.payload(),
-        );
+        let _ = (p.src_port(), p.dst_port(), p.len(), p.checksum(), p.payload());
         let _ = p.verify_checksum(src, dst);
     }
     if let Ok(p) = TcpPacket::new_checked(bytes) {
@@ -521,23 +487,8 @@ fn exercise_all(bytes: &[u8], src: &Ipv4Addr, dst: &Ipv4Addr) {
             p.ack_number(),
             p.header_len(),
         );
-        let _ = (
-            p.syn(),
-            p.fin(),
-            p.rst(),
-            p.psh(),
-            p.ack(),
-            p.urg(),
-            p.ece(),
-            p.cwr(),
-        );
-        let _ = (
-            p.window_len(),
-            p.checksum(),
-            p.urgent_at(),
-            p.options(),
-            p.payload(),
-        );
+        let _ = (p.syn(), p.fin(), p.rst(), p.psh(), p.ack(), p.urg(), p.ece(), p.cwr());
+        let _ = (p.window_len(), p.checksum(), p.urgent_at(), p.options(), p.payload());
         let _ = (p.segment_len(), p.verify_checksum(src, dst));
         let _ = p.options_iter().count();
         if let Ok(repr) = TcpRepr::parse(&p, src, dst, ChecksumMode::Ignore) {

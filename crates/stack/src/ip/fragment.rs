@@ -31,10 +31,7 @@ pub fn fragment(header: &Ipv4Repr, payload: &[u8], mtu: usize) -> Option<Vec<Vec
         };
         let mut buf = vec![0u8; header_len + piece.payload_len];
         buf[header_len..].copy_from_slice(&payload[offset..end]);
-        piece.emit(
-            &mut Ipv4Packet::new_unchecked(&mut buf[..]),
-            ChecksumMode::Verify,
-        );
+        piece.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
         out.push(buf);
         offset = end;
     }
@@ -90,13 +87,7 @@ mod tests {
         let frags = fragment(&h, &[9u8; 1480], 576).unwrap();
         let parsed: Vec<Ipv4Repr> = frags
             .iter()
-            .map(|f| {
-                Ipv4Repr::parse(
-                    &Ipv4Packet::new_checked(&f[..]).unwrap(),
-                    ChecksumMode::Verify,
-                )
-                .unwrap()
-            })
+            .map(|f| Ipv4Repr::parse(&Ipv4Packet::new_checked(&f[..]).unwrap(), ChecksumMode::Verify).unwrap())
             .collect();
         assert!(parsed.iter().all(|p| p.more_frags));
         assert_eq!(parsed[0].frag_offset, 1480);

@@ -8,9 +8,7 @@ use crate::rxqueue::Message;
 use crate::socket::Socket;
 use crate::{OutPacket, Stack};
 use sockstack_time::Instant;
-use sockstack_wire::{
-    checksum, ChecksumMode, DstUnreachable, Error, IpProtocol, Ipv4Packet, Ipv4Repr, TimeExceeded,
-};
+use sockstack_wire::{checksum, ChecksumMode, DstUnreachable, Error, IpProtocol, Ipv4Packet, Ipv4Repr, TimeExceeded};
 use std::net::SocketAddrV4;
 
 fn ip_drop_reason(e: Error) -> DropReason {
@@ -48,10 +46,7 @@ impl Stack {
         let packet = &packet[..usize::from(ip.total_len())];
         // RFC 1122 §3.2.1.3: a source that is not a unicast address is
         // discarded silently.
-        if repr.src_addr.is_broadcast()
-            || repr.src_addr.is_multicast()
-            || self.is_broadcast(repr.src_addr)
-        {
+        if repr.src_addr.is_broadcast() || repr.src_addr.is_multicast() || self.is_broadcast(repr.src_addr) {
             return self.counters.drop(DropReason::IpBadSource);
         }
         let dst = repr.dst_addr;
@@ -69,10 +64,7 @@ impl Stack {
                     // Raw sockets see the datagram as if it had come whole.
                     let mut rebuilt = vec![0u8; 20 + data.len()];
                     rebuilt[20..].copy_from_slice(&data);
-                    whole.emit(
-                        &mut Ipv4Packet::new_unchecked(&mut rebuilt[..]),
-                        ChecksumMode::Verify,
-                    );
+                    whole.emit(&mut Ipv4Packet::new_unchecked(&mut rebuilt[..]), ChecksumMode::Verify);
                     self.deliver_local(now, &whole, &data, &rebuilt, broadcast);
                 }
             }
@@ -81,14 +73,7 @@ impl Stack {
         self.deliver_local(now, &repr, ip.payload(), packet, broadcast);
     }
 
-    fn deliver_local(
-        &mut self,
-        now: Instant,
-        ip: &Ipv4Repr,
-        payload: &[u8],
-        packet: &[u8],
-        broadcast: bool,
-    ) {
+    fn deliver_local(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], packet: &[u8], broadcast: bool) {
         self.counters.ip_delivered += 1;
         let raw_taken = self.raw_input(ip, packet);
         match ip.next_header {
@@ -100,13 +85,7 @@ impl Stack {
                 self.counters.drop(DropReason::ProtoUnreachable);
                 if !broadcast {
                     // RFC 1122 §3.2.2.1: protocol unreachable.
-                    self.icmp_error_dst_unreachable(
-                        now,
-                        ip,
-                        payload,
-                        DstUnreachable::ProtoUnreachable,
-                        0,
-                    );
+                    self.icmp_error_dst_unreachable(now, ip, payload, DstUnreachable::ProtoUnreachable, 0);
                 }
             }
         }
@@ -142,14 +121,7 @@ impl Stack {
 
     /// RFC 1812 §5.2: forward a datagram that is not ours, decrementing
     /// TTL, answering with ICMP where the RFC asks for it.
-    fn forward(
-        &mut self,
-        now: Instant,
-        in_iface: Option<IfaceId>,
-        ip: &Ipv4Repr,
-        packet: &[u8],
-        payload: &[u8],
-    ) {
+    fn forward(&mut self, now: Instant, in_iface: Option<IfaceId>, ip: &Ipv4Repr, packet: &[u8], payload: &[u8]) {
         if !self.forwarding || in_iface.is_none() {
             return self.counters.drop(DropReason::NotForUs);
         }
@@ -160,13 +132,7 @@ impl Stack {
         }
         let Some(hop) = self.routes.lookup(ip.dst_addr) else {
             self.counters.drop(DropReason::NoRoute);
-            return self.icmp_error_dst_unreachable(
-                now,
-                ip,
-                payload,
-                DstUnreachable::NetUnreachable,
-                0,
-            );
+            return self.icmp_error_dst_unreachable(now, ip, payload, DstUnreachable::NetUnreachable, 0);
         };
         let out = &self.ifaces[hop.iface.0];
         if !out.up {
@@ -199,13 +165,7 @@ impl Stack {
         if ip.dont_frag {
             // RFC 1191 §4: fragmentation needed, with the next-hop MTU.
             self.counters.drop(DropReason::FragNeeded);
-            return self.icmp_error_dst_unreachable(
-                now,
-                ip,
-                payload,
-                DstUnreachable::FragRequired,
-                mtu as u16,
-            );
+            return self.icmp_error_dst_unreachable(now, ip, payload, DstUnreachable::FragRequired, mtu as u16);
         }
         let header_len = data.len() - payload.len();
         match crate::ip::fragment::fragment(&forwarded, &data[header_len..], mtu) {

@@ -151,10 +151,7 @@ impl Stack {
         }
         let mut buf = vec![0u8; total];
         fill(repr.src_addr, dst, &mut buf[20..]);
-        repr.emit(
-            &mut Ipv4Packet::new_unchecked(&mut buf[..]),
-            ChecksumMode::Verify,
-        );
+        repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
         let Some(hop) = hop else {
             // A datagram to ourselves loops back inside the host and never
             // reaches a link.
@@ -177,8 +174,7 @@ impl Stack {
         if repr.dont_frag {
             return Err(message_too_long(mtu));
         }
-        let fragments =
-            fragment::fragment(&repr, &buf[20..], mtu).ok_or_else(|| message_too_long(mtu))?;
+        let fragments = fragment::fragment(&repr, &buf[20..], mtu).ok_or_else(|| message_too_long(mtu))?;
         // All fragments or none: a datagram with a missing fragment is lost.
         if self.tx_room() < fragments.len() {
             return Err(io::ErrorKind::WouldBlock.into());
@@ -195,11 +191,7 @@ impl Stack {
     }
 
     /// Chooses the way out for a locally generated datagram.
-    fn route_output(
-        &self,
-        dst: Ipv4Addr,
-        src: Option<Ipv4Addr>,
-    ) -> io::Result<crate::route::NextHop> {
+    fn route_output(&self, dst: Ipv4Addr, src: Option<Ipv4Addr>) -> io::Result<crate::route::NextHop> {
         let hop = if dst.is_broadcast() {
             // The limited broadcast leaves by the interface of the bound
             // source address, or the first interface (RFC 1122 §3.3.6).
@@ -212,18 +204,12 @@ impl Stack {
                 addr: dst,
             }
         } else {
-            self.routes.lookup(dst).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NetworkUnreachable,
-                    format!("no route to {dst}"),
-                )
-            })?
+            self.routes
+                .lookup(dst)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NetworkUnreachable, format!("no route to {dst}")))?
         };
         if !self.ifaces[hop.iface.0].up {
-            return Err(io::Error::new(
-                io::ErrorKind::NetworkDown,
-                "interface is down",
-            ));
+            return Err(io::Error::new(io::ErrorKind::NetworkDown, "interface is down"));
         }
         Ok(hop)
     }

@@ -109,15 +109,12 @@ impl Reassembler {
         let offset = usize::from(header.frag_offset);
         let end = offset + payload.len();
         // RFC 791: every fragment but the last carries a multiple of 8 bytes.
-        if end > MAX_PAYLOAD || (header.more_frags && payload.len() % 8 != 0) || payload.is_empty()
-        {
+        if end > MAX_PAYLOAD || (header.more_frags && payload.len() % 8 != 0) || payload.is_empty() {
             self.discard(&key);
             return Err(DropReason::FragInvalid);
         }
         if self.memory + payload.len() > self.config.memory_limit {
-            self.evict_oldest_until(
-                self.config.memory_limit - payload.len().min(self.config.memory_limit),
-            );
+            self.evict_oldest_until(self.config.memory_limit - payload.len().min(self.config.memory_limit));
             if self.memory + payload.len() > self.config.memory_limit {
                 return Err(DropReason::FragMemory);
             }
@@ -154,11 +151,7 @@ impl Reassembler {
             self.discard(&key);
             return Err(DropReason::FragOverlap);
         }
-        let before = flow
-            .pieces
-            .range(..offset)
-            .next_back()
-            .map(|(o, p)| o + p.len());
+        let before = flow.pieces.range(..offset).next_back().map(|(o, p)| o + p.len());
         let after = flow.pieces.range(offset..).next().map(|(o, _)| *o);
         if before.is_some_and(|b_end| b_end > offset) || after.is_some_and(|a| a < end) {
             self.discard(&key);
@@ -192,12 +185,7 @@ impl Reassembler {
 
     fn evict_oldest_until(&mut self, target: usize) {
         while self.memory > target {
-            let Some(oldest) = self
-                .flows
-                .iter()
-                .min_by_key(|(_, f)| f.expires)
-                .map(|(k, _)| *k)
-            else {
+            let Some(oldest) = self.flows.iter().min_by_key(|(_, f)| f.expires).map(|(k, _)| *k) else {
                 break;
             };
             self.discard(&oldest);
@@ -263,25 +251,11 @@ mod tests {
         let mut r = Reassembler::default();
         let d = data(3000);
         let t = Instant::ZERO;
-        assert_eq!(
-            r.add(t, &header(2000, false, 1000, 1), &d[2000..]).unwrap(),
-            None
-        );
-        assert_eq!(
-            r.add(t, &header(1000, true, 1000, 1), &d[1000..2000])
-                .unwrap(),
-            None
-        );
+        assert_eq!(r.add(t, &header(2000, false, 1000, 1), &d[2000..]).unwrap(), None);
+        assert_eq!(r.add(t, &header(1000, true, 1000, 1), &d[1000..2000]).unwrap(), None);
         // A duplicate is harmless.
-        assert_eq!(
-            r.add(t, &header(1000, true, 1000, 1), &d[1000..2000])
-                .unwrap(),
-            None
-        );
-        let (h, got) = r
-            .add(t, &header(0, true, 1000, 1), &d[..1000])
-            .unwrap()
-            .unwrap();
+        assert_eq!(r.add(t, &header(1000, true, 1000, 1), &d[1000..2000]).unwrap(), None);
+        let (h, got) = r.add(t, &header(0, true, 1000, 1), &d[..1000]).unwrap().unwrap();
         assert_eq!(got, d);
         assert_eq!(h.payload_len, 3000);
         assert!(!h.more_frags);
@@ -304,10 +278,7 @@ mod tests {
         assert_eq!(r.memory(), 0);
         // Same offset, different bytes: also an overlap.
         r.add(t, &header(0, true, 8, 3), &[1; 8]).unwrap();
-        assert_eq!(
-            r.add(t, &header(0, true, 8, 3), &[2; 8]),
-            Err(DropReason::FragOverlap)
-        );
+        assert_eq!(r.add(t, &header(0, true, 8, 3), &[2; 8]), Err(DropReason::FragOverlap));
     }
 
     #[test]
@@ -315,10 +286,7 @@ mod tests {
         let mut r = Reassembler::default();
         let t = Instant::ZERO;
         // Not a multiple of 8 while more fragments follow.
-        assert_eq!(
-            r.add(t, &header(0, true, 7, 4), &[0; 7]),
-            Err(DropReason::FragInvalid)
-        );
+        assert_eq!(r.add(t, &header(0, true, 7, 4), &[0; 7]), Err(DropReason::FragInvalid));
         // Beyond 65535 bytes.
         assert_eq!(
             r.add(t, &header(65528, false, 16, 5), &[0; 16]),
@@ -332,18 +300,14 @@ mod tests {
         );
         // A piece past the known end.
         r.add(t, &header(8, false, 8, 7), &[0; 8]).unwrap();
-        assert_eq!(
-            r.add(t, &header(16, true, 8, 7), &[0; 8]),
-            Err(DropReason::FragInvalid)
-        );
+        assert_eq!(r.add(t, &header(16, true, 8, 7), &[0; 8]), Err(DropReason::FragInvalid));
     }
 
     #[test]
     fn times_out_and_reports_first_fragment() {
         let mut r = Reassembler::default();
         let d = data(16);
-        r.add(Instant::ZERO, &header(0, true, 8, 9), &d[..8])
-            .unwrap();
+        r.add(Instant::ZERO, &header(0, true, 8, 9), &d[..8]).unwrap();
         assert_eq!(r.poll_at(), Some(Instant::from_secs(30)));
         assert!(r.expire(Instant::from_secs(29)).is_empty());
         let expired = r.expire(Instant::from_secs(30));
@@ -370,18 +334,10 @@ mod tests {
         }
         assert!(r.flows() <= 4);
         // A complete datagram still gets through under pressure.
-        r.add(
-            Instant::from_secs(1),
-            &header(0, true, 1024, 500),
-            &[1; 1024],
-        )
-        .unwrap();
+        r.add(Instant::from_secs(1), &header(0, true, 1024, 500), &[1; 1024])
+            .unwrap();
         let done = r
-            .add(
-                Instant::from_secs(1),
-                &header(1024, false, 10, 500),
-                &[2; 10],
-            )
+            .add(Instant::from_secs(1), &header(1024, false, 10, 500), &[2; 10])
             .unwrap();
         assert_eq!(done.unwrap().1.len(), 1034);
     }

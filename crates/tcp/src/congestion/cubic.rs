@@ -221,10 +221,7 @@ mod tests {
         // It follows W_cubic(t) closely (within a few segments)...
         for &(t, w) in &samples {
             let expected = c.w_cubic(t);
-            assert!(
-                (w - expected).abs() < 4.0,
-                "t={t:.2} w={w:.1} W_cubic={expected:.1}"
-            );
+            assert!((w - expected).abs() < 4.0, "t={t:.2} w={w:.1} W_cubic={expected:.1}");
         }
         // ...growing fast at first, slowly around K (plateau at W_max),
         // fast again after (convex region).
@@ -232,10 +229,7 @@ mod tests {
         let early = at(1.0) - at(0.5);
         let plateau = at(k + 0.25) - at(k - 0.25);
         let late = at(7.5) - at(7.0);
-        assert!(
-            early > plateau && late > plateau,
-            "{early} {plateau} {late}"
-        );
+        assert!(early > plateau && late > plateau, "{early} {plateau} {late}");
         assert!((at(k) - 100.0).abs() < 3.0);
     }
 

@@ -158,10 +158,7 @@ impl Pair {
     pub fn step(&mut self) -> bool {
         self.transmit();
         let next_delivery = self.in_flight.iter().map(|x| (x.0, x.1)).min();
-        let timers = [self.a.poll_at(), self.b.poll_at()]
-            .into_iter()
-            .flatten()
-            .min();
+        let timers = [self.a.poll_at(), self.b.poll_at()].into_iter().flatten().min();
         let next = match (next_delivery.map(|x| x.0), timers) {
             (Some(d), Some(t)) => d.min(t),
             (Some(d), None) => d,
@@ -221,11 +218,7 @@ impl Pair {
     }
 
     pub fn segs(&self, dir: Dir) -> Vec<&Seg> {
-        self.log
-            .iter()
-            .filter(|x| x.1 == dir)
-            .map(|x| &x.2)
-            .collect()
+        self.log.iter().filter(|x| x.1 == dir).map(|x| &x.2).collect()
     }
 }
 
@@ -262,11 +255,7 @@ pub fn transfer(p: &mut Pair, data: &[u8], limit: Duration) -> Vec<u8> {
             break;
         }
         if !p.step() {
-            panic!(
-                "nothing pending with {} of {} bytes delivered",
-                got.len(),
-                data.len()
-            );
+            panic!("nothing pending with {} of {} bytes delivered", got.len(), data.len());
         }
     }
     got

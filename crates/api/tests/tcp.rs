@@ -1,0 +1,122 @@
+//! Blocking TCP on real-time drivers joined by an in-memory link.
+
+use sockstack_api::{pair, Driver, TcpListener, TcpStream};
+use sockstack_link::LinkConfig;
+use sockstack_stack::ProcessId;
+use sockstack_wire::Ipv4Addr;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddrV4};
+use std::time::Duration;
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+fn nets(link: LinkConfig) -> (Driver, Driver) {
+    pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), link).unwrap()
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()
+}
+
+#[test]
+fn echo_over_a_lossy_link_is_byte_exact_in_both_directions() {
+    let (a, b) = nets(
+        LinkConfig::default()
+            .with_latency(Duration::from_millis(1))
+            .with_loss(0.02)
+            .with_seed(5),
+    );
+    let listener = TcpListener::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(B, 7), 8).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        assert_eq!(*peer.ip(), A);
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).unwrap();
+        }
+        s.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut c = TcpStream::connect(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 7)).unwrap();
+    assert_eq!(c.peer_addr().unwrap(), SocketAddrV4::new(B, 7));
+    let sent = data(2 << 20);
+    let mut writer = c.try_clone().unwrap();
+    let w = std::thread::spawn(move || {
+        writer.write_all(&sent).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+        sent
+    });
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    let sent = w.join().unwrap();
+    assert!(got == sent, "echo differs ({} vs {} bytes)", got.len(), sent.len());
+    server.join().unwrap();
+}
+
+#[test]
+fn connecting_to_a_port_without_listener_is_refused() {
+    let (a, _b) = nets(LinkConfig::default());
+    let e = TcpStream::connect(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 9))
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn connect_timeout_gives_up_when_syns_vanish() {
+    let (a, _b) = nets(LinkConfig::default().with_loss(1.0));
+    let t0 = std::time::Instant::now();
+    let e = TcpStream::connect_timeout(
+        &a.handle(ProcessId(1)),
+        SocketAddrV4::new(B, 9),
+        Duration::from_millis(300),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn nonblocking_accept_and_read_say_would_block() {
+    let (a, b) = nets(LinkConfig::default());
+    let mut l = TcpListener::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(B, 80), 4).unwrap();
+    l.set_nonblocking(true);
+    assert_eq!(l.accept().err().unwrap().kind(), ErrorKind::WouldBlock);
+    // A second listener on the same port: AddrInUse.
+    assert_eq!(
+        TcpListener::bind(&b.handle(ProcessId(2)), SocketAddrV4::new(B, 80), 4)
+            .err()
+            .unwrap()
+            .kind(),
+        ErrorKind::AddrInUse
+    );
+    let mut c = TcpStream::connect(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 80)).unwrap();
+    l.set_nonblocking(false);
+    let (mut s, _) = l.accept().unwrap();
+    c.set_nonblocking(true);
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(&mut buf).err().unwrap().kind(), ErrorKind::WouldBlock);
+    c.set_nonblocking(false);
+    c.set_nodelay(true).unwrap();
+    assert!(c.nodelay().unwrap());
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut req = [0u8; 18];
+    s.read_exact(&mut req).unwrap();
+    assert_eq!(&req, b"GET / HTTP/1.0\r\n\r\n");
+    // Half-close: the server still answers after our FIN.
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
+    drop(s);
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).unwrap();
+    assert_eq!(resp, "HTTP/1.0 200 OK\r\n\r\n");
+    let mut c2 = c.try_clone().unwrap();
+    c2.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+    assert_eq!(c2.read(&mut buf).unwrap(), 0, "still end of stream");
+}

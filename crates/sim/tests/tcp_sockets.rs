@@ -1,0 +1,235 @@
+//! TCP socket semantics in the host stack, as Linux has them: listener
+//! queues, SYN cookies under a SYN flood, RST rules, close semantics.
+
+use sockstack_sim::{HostId, LinkConfig, Sim, TcpState};
+use sockstack_stack::{DropReason, IfaceId};
+use sockstack_time::Duration;
+use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, SeqNumber, TcpPacket, TcpRepr};
+use std::cell::RefCell;
+use std::io::ErrorKind;
+use std::net::{Shutdown, SocketAddrV4};
+use std::rc::Rc;
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+fn two_hosts() -> (Sim, HostId, HostId) {
+    let mut sim = Sim::new(9);
+    let lan = sim
+        .add_switch(
+            "lan",
+            "192.0.2.0/24".parse().unwrap(),
+            LinkConfig::default().with_latency(Duration::from_millis(1)),
+        )
+        .unwrap();
+    let a = sim.add_host("a");
+    let b = sim.add_host("b");
+    sim.attach(a, lan, A).unwrap();
+    sim.attach(b, lan, B).unwrap();
+    (sim, a, b)
+}
+
+fn at(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(ip, port)
+}
+
+#[test]
+fn syn_cookies_let_a_real_client_in_during_a_syn_flood() {
+    let (mut sim, a, b) = two_hosts();
+    let result = Rc::new(RefCell::new(None));
+    let r = result.clone();
+    sim.spawn(b, "server", move |p| async move {
+        let l = p.tcp_listen(at(B, 80), 128).unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        let mut buf = [0u8; 5];
+        let n = s.read(&mut buf).await.unwrap();
+        *r.borrow_mut() = Some(buf[..n].to_vec());
+        s.write_all(b"world").await.unwrap();
+    });
+    sim.run_for(Duration::from_millis(1));
+    // The flood: SYNs from addresses where nobody lives, so no SYN-ACK is
+    // ever answered; they fill the SYN queue (256 by default).
+    let max_syn_backlog = sim.stack(b).config().tcp_max_syn_backlog;
+    for i in 0..(max_syn_backlog + 500) {
+        let src = Ipv4Addr::new(198, 51, 100, (i % 250) as u8 + 1);
+        let seg = TcpRepr {
+            src_port: 1024 + i as u16,
+            dst_port: 80,
+            seq_number: SeqNumber(i as u32 * 7919),
+            syn: true,
+            window_len: 64240,
+            max_seg_size: Some(1460),
+            ..TcpRepr::default()
+        };
+        let ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: B,
+            next_header: IpProtocol::Tcp,
+            payload_len: seg.buffer_len(),
+            hop_limit: 64,
+            ident: i as u16,
+            dont_frag: true,
+            more_frags: false,
+            frag_offset: 0,
+            dscp_ecn: 0,
+        };
+        let mut buf = vec![0u8; 20 + seg.buffer_len()];
+        seg.emit(
+            &mut TcpPacket::new_unchecked(&mut buf[20..]),
+            &src,
+            &B,
+            ChecksumMode::Verify,
+        );
+        ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
+        let now = sim.now();
+        sim.stack_mut(b).receive(now, IfaceId(0), &buf);
+    }
+    let client = sim.spawn(a, "client", |p| async move {
+        let s = p.tcp_connect(at(B, 80)).await.expect("connect during the flood");
+        s.write_all(b"hello").await.unwrap();
+        let mut buf = [0u8; 5];
+        let mut got = 0;
+        while got < 5 {
+            got += s.read(&mut buf[got..]).await.unwrap();
+        }
+        assert_eq!(&buf, b"world");
+    });
+    assert!(sim.run_until_finished(client));
+    assert_eq!(result.borrow().as_deref(), Some(&b"hello"[..]));
+    let c = sim.stack(b).counters().clone();
+    assert!(c.tcp_syncookies_sent >= 500, "{c}");
+    assert_eq!(c.tcp_syncookies_accepted, 1);
+}
+
+#[test]
+fn a_syn_to_a_closed_port_gets_rst_and_connect_is_refused() {
+    let (mut sim, a, b) = two_hosts();
+    let t = sim.spawn(a, "c", |p| async move {
+        let e = p.tcp_connect(at(B, 81)).await.err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    });
+    assert!(sim.run_until_finished(t));
+    assert_eq!(sim.stack(b).counters().dropped(DropReason::TcpNoSocket), 1);
+}
+
+#[test]
+fn accept_can_return_a_connection_already_in_close_wait() {
+    let (mut sim, a, b) = two_hosts();
+    let l = Rc::new(RefCell::new(None));
+    let l2 = l.clone();
+    sim.spawn(b, "listen", move |p| async move {
+        *l2.borrow_mut() = Some(p.tcp_listen(at(B, 80), 8).unwrap());
+        p.sleep(Duration::from_secs(3600)).await;
+    });
+    sim.run_for(Duration::from_millis(1));
+    let client = sim.spawn(a, "c", |p| async move {
+        let s = p.tcp_connect(at(B, 80)).await.unwrap();
+        s.write_all(b"bye").await.unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+    });
+    sim.run_for(Duration::from_millis(100));
+    let server = sim.spawn(b, "late", move |p| async move {
+        let listener = l.borrow_mut().take().unwrap();
+        let (s, _) = listener.accept().await.unwrap();
+        assert_eq!(s.state().unwrap(), TcpState::CloseWait);
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"bye");
+        let _ = p;
+    });
+    assert!(sim.run_until_finished(server));
+    assert!(sim.run_until_finished(client));
+}
+
+#[test]
+fn closing_with_unread_data_resets_and_the_reset_discards_unread_data() {
+    let (mut sim, a, b) = two_hosts();
+    sim.spawn(b, "rude", |p| async move {
+        let l = p.tcp_listen(at(B, 80), 8).unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        s.write_all(b"you will never read this").await.unwrap();
+        // Wait until the client's bytes sit unread here, then close.
+        p.sleep(Duration::from_millis(50)).await;
+        drop(s);
+    });
+    let client = sim.spawn(a, "c", |p| async move {
+        let s = p.tcp_connect(at(B, 80)).await.unwrap();
+        s.write_all(b"unread request").await.unwrap();
+        // Don't read until the RST has arrived.
+        p.sleep(Duration::from_millis(200)).await;
+        let mut buf = [0u8; 64];
+        let e = s.read(&mut buf).await.err().expect("the RST discards the unread bytes");
+        assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+    });
+    assert!(sim.run_until_finished(client));
+}
+
+#[test]
+fn closing_a_listener_resets_connections_waiting_in_its_accept_queue() {
+    let (mut sim, a, b) = two_hosts();
+    sim.spawn(b, "quitter", |p| async move {
+        let l = p.tcp_listen(at(B, 80), 8).unwrap();
+        p.sleep(Duration::from_millis(100)).await;
+        drop(l);
+    });
+    let client = sim.spawn(a, "c", |p| async move {
+        let s = p.tcp_connect(at(B, 80)).await.unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(s.read(&mut buf).await.err().unwrap().kind(), ErrorKind::ConnectionReset);
+    });
+    assert!(sim.run_until_finished(client));
+}
+
+#[test]
+fn a_full_accept_queue_drops_syns_until_the_owner_accepts() {
+    let (mut sim, a, b) = two_hosts();
+    let server = sim.spawn(b, "slow", |p| async move {
+        let l = p.tcp_listen(at(B, 80), 2).unwrap();
+        p.sleep(Duration::from_millis(500)).await;
+        let mut peers = Vec::new();
+        for _ in 0..5 {
+            let (s, peer) = l.accept().await.unwrap();
+            let mut one = [0u8; 1];
+            s.read(&mut one).await.unwrap();
+            peers.push((peer, one[0]));
+        }
+        peers.sort_by_key(|p| p.1);
+        assert_eq!(peers.iter().map(|p| p.1).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    });
+    for i in 0..5u8 {
+        sim.spawn(a, "c", move |p| async move {
+            let s = p.tcp_connect(at(B, 80)).await.unwrap();
+            s.write_all(&[i]).await.unwrap();
+            p.sleep(Duration::from_secs(10)).await;
+        });
+    }
+    assert!(sim.run_until_finished(server));
+    assert!(sim.stack(b).counters().dropped(DropReason::TcpListenOverflow) > 0);
+}
+
+#[test]
+fn time_wait_holds_the_4_tuple_for_2msl_then_frees_everything() {
+    let (mut sim, a, b) = two_hosts();
+    sim.spawn(b, "server", |p| async move {
+        let l = p.tcp_listen(at(B, 80), 8).unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        let mut v = Vec::new();
+        s.read_to_end(&mut v).await.unwrap();
+        p.sleep(Duration::from_secs(3600)).await;
+    });
+    let client = sim.spawn(a, "c", |p| async move {
+        let s = p.tcp_connect(at(B, 80)).await.unwrap();
+        s.write_all(b"x").await.unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        // Dropped here: the active closer ends in TIME-WAIT.
+    });
+    assert!(sim.run_until_finished(client));
+    sim.run_for(Duration::from_secs(1));
+    // The client's side lingers in TIME-WAIT (server side: CLOSE-WAIT).
+    assert_eq!(sim.stack(a).tcp_connection_count(), 1);
+    sim.run_for(Duration::from_secs(61));
+    assert_eq!(sim.stack(a).tcp_connection_count(), 0);
+    assert_eq!(sim.stack(a).socket_count(), 0);
+}

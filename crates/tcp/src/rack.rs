@@ -1,0 +1,220 @@
+//! RACK-TLP loss detection (RFC 8985), used with SACK.
+//!
+//! RACK (§6) marks a segment lost when a segment *sent after it* has been
+//! delivered (cumulatively ACKed or SACKed) and more than one round trip
+//! plus a reordering window has passed since it was sent — time-based, so
+//! it detects losses that three duplicate ACKs never reveal (the tail of a
+//! flight, small windows). TLP (§7) sends a probe (new data, or the last
+//! segment again) when a flight goes quiet for about two RTTs, so that the
+//! tail's fate is learned from an ACK rather than an RTO.
+//!
+//! Owns the send times of original transmissions (sequence order, which is
+//! also time order; a TLP re-send refreshes the tail's time), the RACK
+//! state (`xmit_ts`, `end_seq`, `rtt`), the resulting lost point, and the
+//! reordering timer. Retransmissions by NextSeg are not timed here (their
+//! loss is left to the RTO), so only octets never retransmitted update the
+//! RACK state — which also keeps Karn's ambiguity out of it.
+
+use crate::reassembly::Range;
+use crate::sack::Scoreboard;
+use sockstack_time::{Duration, Instant};
+use sockstack_wire::SeqNumber;
+use std::collections::VecDeque;
+
+/// Most send records kept; beyond this, older records merge (bounded memory
+/// whatever the window).
+const MAX_RECORDS: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    start: SeqNumber,
+    end: SeqNumber,
+    sent: Instant,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Rack {
+    records: VecDeque<Record>,
+    /// RFC 8985 RACK.xmit_ts / RACK.end_seq / RACK.rtt of the most recently
+    /// sent segment known delivered.
+    xmit_ts: Option<Instant>,
+    end_seq: SeqNumber,
+    rtt: Duration,
+    min_rtt: Option<Duration>,
+    /// Unsacked octets below this are lost.
+    pub lost_point: Option<SeqNumber>,
+    /// RFC 8985 §6.3 reordering timer.
+    pub timer: Option<Instant>,
+}
+
+/// RFC 8985 §6.2 RACK_sent_after.
+fn sent_after(t1: Instant, seq1: SeqNumber, t2: Instant, seq2: SeqNumber) -> bool {
+    t1 > t2 || (t1 == t2 && seq1.gt(seq2))
+}
+
+impl Rack {
+    /// Original transmission of `[start, end)` at `now`.
+    pub fn on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+        if self.records.len() >= MAX_RECORDS {
+            // Merge the two oldest: the merged record keeps the later time,
+            // which only delays (never hastens) a loss verdict.
+            if let (Some(a), Some(b)) = (self.records.pop_front(), self.records.pop_front()) {
+                self.records.push_front(Record {
+                    start: a.start,
+                    end: b.end,
+                    sent: b.sent,
+                });
+            }
+        }
+        self.records.push_back(Record { start, end, sent: now });
+    }
+
+    /// A TLP re-sent the tail `[start, end)`: those octets now count as
+    /// sent at `now` (RFC 8985 §7.3).
+    pub fn on_tail_resend(&mut self, start: SeqNumber, now: Instant) {
+        for r in self.records.iter_mut().rev() {
+            if r.end.le(start) {
+                break;
+            }
+            r.sent = now;
+        }
+    }
+
+    /// An ACK arrived. `old_una`/`ack`: the cumulative ACK before and
+    /// after; `sacked`: this ACK's accepted SACK ranges; octets below
+    /// `high_rxt` may have been retransmitted and are not used.
+    pub fn on_ack(&mut self, now: Instant, old_una: SeqNumber, ack: SeqNumber, sb: &Scoreboard, high_rxt: SeqNumber) {
+        let mut best: Option<Record> = None;
+        for r in &self.records {
+            if r.start.lt(high_rxt) {
+                continue;
+            }
+            let acked = r.end.le(ack) && r.end.gt(old_una);
+            let sacked = sb.ranges().iter().any(|s| s.start.le(r.start) && r.end.le(s.end));
+            if (acked || sacked) && best.is_none_or(|b| sent_after(r.sent, r.end, b.sent, b.end)) {
+                best = Some(*r);
+            }
+        }
+        if let Some(b) = best {
+            let rtt = now.saturating_duration_since(b.sent);
+            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+            if self.xmit_ts.is_none_or(|t| sent_after(b.sent, b.end, t, self.end_seq)) {
+                self.xmit_ts = Some(b.sent);
+                self.end_seq = b.end;
+                self.rtt = rtt;
+            }
+        }
+        while self.records.front().is_some_and(|r| r.end.le(ack)) {
+            self.records.pop_front();
+        }
+        if self.lost_point.is_some_and(|p| p.le(ack)) {
+            self.lost_point = None;
+        }
+    }
+
+    /// RFC 8985 §6.2 step 5 (detect_loss): updates `lost_point` and the
+    /// reordering timer. Returns true if new losses were found.
+    pub fn detect(&mut self, now: Instant, sb: &Scoreboard, srtt: Duration) -> bool {
+        self.timer = None;
+        let Some(xmit_ts) = self.xmit_ts else {
+            return false;
+        };
+        // §6.2: reo_wnd = min_rtt / 4, at most SRTT.
+        let reo_wnd = (self.min_rtt.unwrap_or_default() / 4).min(srtt);
+        let mut found = false;
+        for r in &self.records {
+            if !sent_after(xmit_ts, self.end_seq, r.sent, r.end) {
+                break; // records are in send order
+            }
+            if self.lost_point.is_some_and(|p| r.end.le(p)) {
+                continue;
+            }
+            let fully_sacked = sb
+                .ranges()
+                .iter()
+                .any(|s: &Range| s.start.le(r.start) && r.end.le(s.end));
+            if fully_sacked {
+                continue;
+            }
+            let deadline = r.sent + self.rtt + reo_wnd;
+            if deadline <= now {
+                self.lost_point = Some(self.lost_point.map_or(r.end, |p| p.max(r.end)));
+                found = true;
+            } else {
+                self.timer = Some(self.timer.map_or(deadline, |t| t.min(deadline)));
+                break;
+            }
+        }
+        found
+    }
+
+    /// Everything is being retransmitted anyway (RTO).
+    pub fn on_rto(&mut self) {
+        self.timer = None;
+        self.lost_point = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u32) -> SeqNumber {
+        SeqNumber(n)
+    }
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    #[test]
+    fn later_delivery_marks_earlier_lost_after_rtt_plus_reo_wnd() {
+        let mut rack = Rack::default();
+        for i in 0..4u32 {
+            rack.on_send(s(i * 100), s(i * 100 + 100), ms(i as u64));
+        }
+        // Segment 3 (sent at 3 ms) is SACKed at 43 ms; 0..3 missing.
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(300), s(400)))], s(0), s(400));
+        rack.on_ack(ms(43), s(0), s(0), &sb, s(0));
+        let srtt = Duration::from_millis(40);
+        // rtt 40 ms, reo_wnd 10 ms: segment 0 lost at 50, 1 at 51, 2 at 52.
+        assert!(!rack.detect(ms(43), &sb, srtt));
+        assert_eq!(rack.timer, Some(ms(50)));
+        assert!(rack.detect(ms(51), &sb, srtt));
+        assert_eq!(rack.lost_point, Some(s(200)));
+        assert_eq!(rack.timer, Some(ms(52)));
+        assert!(rack.detect(ms(52), &sb, srtt));
+        assert_eq!(rack.lost_point, Some(s(300)));
+        assert_eq!(rack.timer, None);
+        // The cumulative ACK passes the lost point: forgotten.
+        rack.on_ack(ms(60), s(0), s(400), &Scoreboard::new(), s(0));
+        assert_eq!(rack.lost_point, None);
+    }
+
+    #[test]
+    fn retransmitted_octets_do_not_advance_rack() {
+        let mut rack = Rack::default();
+        rack.on_send(s(0), s(100), ms(0));
+        rack.on_send(s(100), s(200), ms(1));
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(100), s(200)))], s(0), s(200));
+        // high_rxt 200: everything may have been retransmitted.
+        rack.on_ack(ms(50), s(0), s(0), &sb, s(200));
+        assert!(!rack.detect(ms(500), &sb, Duration::from_millis(40)));
+    }
+
+    #[test]
+    fn tail_resend_refreshes_time() {
+        let mut rack = Rack::default();
+        rack.on_send(s(0), s(100), ms(0));
+        rack.on_send(s(100), s(200), ms(0));
+        rack.on_tail_resend(s(100), ms(80));
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(100), s(200)))], s(0), s(200));
+        rack.on_ack(ms(100), s(0), s(0), &sb, s(0));
+        // rtt measured from the probe: 20 ms; segment 0 sent before it.
+        assert!(rack.detect(ms(100), &sb, Duration::from_millis(20)));
+        assert_eq!(rack.lost_point, Some(s(100)));
+    }
+}
