@@ -160,7 +160,7 @@ fn closing_with_unread_data_resets_and_the_reset_discards_unread_data() {
         // Don't read until the RST has arrived.
         p.sleep(Duration::from_millis(200)).await;
         let mut buf = [0u8; 64];
-        let e = s.read(&mut buf).await.err().expect("the RST discards the unread bytes");
+        let e = s.read(&mut buf).await.expect_err("the RST discards the unread bytes");
         assert_eq!(e.kind(), ErrorKind::ConnectionReset);
     });
     assert!(sim.run_until_finished(client));
