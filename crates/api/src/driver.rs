@@ -54,12 +54,7 @@ pub struct MemoryPort {
 impl MemoryPort {
     pub fn new(config: LinkConfig, peer: Inbox, peer_iface: IfaceId) -> io::Result<MemoryPort> {
         let pipe = Pipe::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(MemoryPort {
-            pipe,
-            peer,
-            peer_iface,
-            _private: (),
-        })
+        Ok(MemoryPort { pipe, peer, peer_iface, _private: () })
     }
 }
 
@@ -72,10 +67,7 @@ impl Port for MemoryPort {
     fn poll(&mut self, now: Instant) {
         while let Some(frame) = self.pipe.recv(now) {
             // A peer that has shut down is a cable unplugged: frames vanish.
-            let _ = self.peer.send(Event::Packet {
-                iface: self.peer_iface,
-                data: frame.data,
-            });
+            let _ = self.peer.send(Event::Packet { iface: self.peer_iface, data: frame.data });
         }
     }
 
@@ -140,10 +132,7 @@ impl Driver {
             .name("sockstack-driver".into())
             .spawn(move || run(s, rx, ports))
             .expect("spawn driver thread");
-        Driver {
-            shared,
-            thread: Some(thread),
-        }
+        Driver { shared, thread: Some(thread) }
     }
 
     /// Runs `f` on the stack under the driver's lock (configuration,
@@ -180,10 +169,7 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             let now = shared.now();
             // Handle the event that woke us and whatever else is waiting.
             let mut handled = 0;
-            while let Some(event) = pending
-                .take()
-                .or_else(|| if handled < BATCH { rx.try_recv().ok() } else { None })
-            {
+            while let Some(event) = pending.take().or_else(|| if handled < BATCH { rx.try_recv().ok() } else { None }) {
                 handled += 1;
                 match event {
                     Event::Packet { iface, data } => stack.receive(now, iface, &data),

@@ -36,26 +36,13 @@ use std::io;
 /// Two stacks, each on its own driver thread, joined by an in-memory link
 /// with `link`'s impairments (each direction seeded differently).
 pub fn pair(a_cidr: Ipv4Cidr, b_cidr: Ipv4Cidr, link: LinkConfig) -> io::Result<(Driver, Driver)> {
-    let mut a = Stack::new(StackConfig {
-        seed: link.seed ^ 1,
-        ..StackConfig::default()
-    });
-    let mut b = Stack::new(StackConfig {
-        seed: link.seed ^ 2,
-        ..StackConfig::default()
-    });
+    let mut a = Stack::new(StackConfig { seed: link.seed ^ 1, ..StackConfig::default() });
+    let mut b = Stack::new(StackConfig { seed: link.seed ^ 2, ..StackConfig::default() });
     let a_if = a.add_interface(InterfaceConfig::new("mem0", a_cidr).with_mtu(link.mtu));
     let b_if = b.add_interface(InterfaceConfig::new("mem0", b_cidr).with_mtu(link.mtu));
     let (a_in, b_in) = (inbox(), inbox());
     let a_to_b = MemoryPort::new(link.clone(), b_in.0.clone(), b_if)?;
-    let b_to_a = MemoryPort::new(
-        LinkConfig {
-            seed: link.seed ^ 0x9E37_79B9_7F4A_7C15,
-            ..link
-        },
-        a_in.0.clone(),
-        a_if,
-    )?;
+    let b_to_a = MemoryPort::new(LinkConfig { seed: link.seed ^ 0x9E37_79B9_7F4A_7C15, ..link }, a_in.0.clone(), a_if)?;
     let a = Driver::start(a, a_in, vec![(a_if, Box::new(a_to_b) as Box<dyn Port>)]);
     let b = Driver::start(b, b_in, vec![(b_if, Box::new(b_to_a) as Box<dyn Port>)]);
     Ok((a, b))

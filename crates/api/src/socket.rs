@@ -23,10 +23,7 @@ pub struct NetHandle {
 impl Driver {
     /// A handle through which process `owner` opens sockets.
     pub fn handle(&self, owner: ProcessId) -> NetHandle {
-        NetHandle {
-            shared: self.shared.clone(),
-            owner,
-        }
+        NetHandle { shared: self.shared.clone(), owner }
     }
 }
 
@@ -84,10 +81,7 @@ pub(crate) struct Socket {
 pub(crate) fn check_timeout(d: Option<Duration>) -> io::Result<()> {
     // std::net refuses a zero timeout the same way.
     if d == Some(Duration::ZERO) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "cannot set a 0 duration timeout",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
     }
     Ok(())
 }
@@ -115,10 +109,7 @@ impl Socket {
 
     fn new(shared: Arc<Shared>, handle: SocketHandle) -> Socket {
         Socket {
-            _closer: Arc::new(Closer {
-                shared: shared.clone(),
-                handle,
-            }),
+            _closer: Arc::new(Closer { shared: shared.clone(), handle }),
             shared,
             handle,
             read_timeout: None,
@@ -154,10 +145,7 @@ impl Socket {
                 r => return r,
             }
             if !self.shared.alive.load(Ordering::SeqCst) {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    "the network driver has stopped",
-                ));
+                return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
             }
             stack = match deadline {
                 None => self.shared.changed.wait(stack).unwrap_or_else(|e| e.into_inner()),
@@ -166,11 +154,7 @@ impl Socket {
                     if left.is_zero() {
                         return Err(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
                     }
-                    self.shared
-                        .changed
-                        .wait_timeout(stack, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
+                    self.shared.changed.wait_timeout(stack, left).unwrap_or_else(|e| e.into_inner()).0
                 }
             };
         }
@@ -298,9 +282,7 @@ impl RawSocket {
     /// Opens a raw socket for `protocol`; with `header_included`, sends
     /// carry a whole IPv4 datagram.
     pub fn open(net: &NetHandle, protocol: IpProtocol, header_included: bool) -> io::Result<RawSocket> {
-        Ok(RawSocket(
-            net.open(|s, owner| s.raw_open(owner, protocol, header_included))?,
-        ))
+        Ok(RawSocket(net.open(|s, owner| s.raw_open(owner, protocol, header_included))?))
     }
 
     common_socket_methods!();

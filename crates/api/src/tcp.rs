@@ -158,9 +158,7 @@ impl Write for TcpStream {
         if data.is_empty() {
             return Ok(0);
         }
-        let n = self
-            .0
-            .blocking(self.0.write_timeout, |s, now, h| s.tcp_send(now, h, data))?;
+        let n = self.0.blocking(self.0.write_timeout, |s, now, h| s.tcp_send(now, h, data))?;
         self.0.wake_driver();
         Ok(n)
     }

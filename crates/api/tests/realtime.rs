@@ -45,10 +45,7 @@ fn read_timeout_and_nonblocking_mode_behave_like_std() {
     let (a, _b) = nets(LinkConfig::default());
     let mut s = UdpSocket::bind(&a.handle(ProcessId(1)), SocketAddrV4::new(A, 0)).unwrap();
     let mut buf = [0u8; 8];
-    assert_eq!(
-        s.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
+    assert_eq!(s.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::InvalidInput);
     s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let t0 = Instant::now();
     assert_eq!(s.recv_from(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
@@ -59,12 +56,7 @@ fn read_timeout_and_nonblocking_mode_behave_like_std() {
 
 #[test]
 fn ping_over_a_lossy_link_counts_replies_and_losses() {
-    let (a, _b) = nets(
-        LinkConfig::default()
-            .with_latency(Duration::from_millis(2))
-            .with_loss(0.3)
-            .with_seed(11),
-    );
+    let (a, _b) = nets(LinkConfig::default().with_latency(Duration::from_millis(2)).with_loss(0.3).with_seed(11));
     let opts = PingOptions {
         count: 20,
         interval: Duration::from_millis(5),
@@ -89,15 +81,11 @@ fn ping_over_a_lossy_link_counts_replies_and_losses() {
 fn raw_icmp_socket_sees_the_echo_reply_the_peer_stack_sent() {
     let (a, b) = nets(LinkConfig::default());
     let raw = RawSocket::open(&a.handle(ProcessId(1)), IpProtocol::Icmp, false).unwrap();
-    raw.send_to(&sockstack_stack::ping::echo_request(9, 1, b"hi"), B)
-        .unwrap();
+    raw.send_to(&sockstack_stack::ping::echo_request(9, 1, b"hi"), B).unwrap();
     let mut buf = [0u8; 1500];
     let (n, from) = raw.recv_from(&mut buf).unwrap();
     let reply = sockstack_stack::ping::parse_echo_reply(&buf[..n]).unwrap();
-    assert_eq!(
-        (from, reply.ident, reply.seq_no, reply.data.as_slice()),
-        (B, 9, 1, &b"hi"[..])
-    );
+    assert_eq!((from, reply.ident, reply.seq_no, reply.data.as_slice()), (B, 9, 1, &b"hi"[..]));
     assert_eq!(b.with_stack(|s| s.counters().icmp_echo_replied), 1);
 }
 
@@ -108,10 +96,7 @@ fn process_exit_closes_its_sockets_and_the_dropped_driver_fails_blocked_calls() 
     let _s1 = UdpSocket::bind(&proc7, SocketAddrV4::new(B, 53)).unwrap();
     let _s2 = UdpSocket::bind(&proc7, SocketAddrV4::new(B, 54)).unwrap();
     assert_eq!(
-        UdpSocket::bind(&b.handle(ProcessId(8)), SocketAddrV4::new(B, 53))
-            .err()
-            .unwrap()
-            .kind(),
+        UdpSocket::bind(&b.handle(ProcessId(8)), SocketAddrV4::new(B, 53)).err().unwrap().kind(),
         ErrorKind::AddrInUse
     );
     assert_eq!(proc7.exit(), 2);

@@ -21,12 +21,7 @@ fn data(len: usize) -> Vec<u8> {
 
 #[test]
 fn echo_over_a_lossy_link_is_byte_exact_in_both_directions() {
-    let (a, b) = nets(
-        LinkConfig::default()
-            .with_latency(Duration::from_millis(1))
-            .with_loss(0.02)
-            .with_seed(5),
-    );
+    let (a, b) = nets(LinkConfig::default().with_latency(Duration::from_millis(1)).with_loss(0.02).with_seed(5));
     let listener = TcpListener::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(B, 7), 8).unwrap();
     let server = std::thread::spawn(move || {
         let (mut s, peer) = listener.accept().unwrap();
@@ -60,9 +55,7 @@ fn echo_over_a_lossy_link_is_byte_exact_in_both_directions() {
 #[test]
 fn connecting_to_a_port_without_listener_is_refused() {
     let (a, _b) = nets(LinkConfig::default());
-    let e = TcpStream::connect(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 9))
-        .err()
-        .unwrap();
+    let e = TcpStream::connect(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 9)).err().unwrap();
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
 }
 
@@ -70,13 +63,9 @@ fn connecting_to_a_port_without_listener_is_refused() {
 fn connect_timeout_gives_up_when_syns_vanish() {
     let (a, _b) = nets(LinkConfig::default().with_loss(1.0));
     let t0 = std::time::Instant::now();
-    let e = TcpStream::connect_timeout(
-        &a.handle(ProcessId(1)),
-        SocketAddrV4::new(B, 9),
-        Duration::from_millis(300),
-    )
-    .err()
-    .unwrap();
+    let e = TcpStream::connect_timeout(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 9), Duration::from_millis(300))
+        .err()
+        .unwrap();
     assert_eq!(e.kind(), ErrorKind::TimedOut);
     assert!(t0.elapsed() >= Duration::from_millis(300));
 }
@@ -89,10 +78,7 @@ fn nonblocking_accept_and_read_say_would_block() {
     assert_eq!(l.accept().err().unwrap().kind(), ErrorKind::WouldBlock);
     // A second listener on the same port: AddrInUse.
     assert_eq!(
-        TcpListener::bind(&b.handle(ProcessId(2)), SocketAddrV4::new(B, 80), 4)
-            .err()
-            .unwrap()
-            .kind(),
+        TcpListener::bind(&b.handle(ProcessId(2)), SocketAddrV4::new(B, 80), 4).err().unwrap().kind(),
         ErrorKind::AddrInUse
     );
     let mut c = TcpStream::connect(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 80)).unwrap();

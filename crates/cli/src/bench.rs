@@ -20,6 +20,22 @@ pub enum Which {
         #[arg(long)]
         json: bool,
     },
+    /// TCP bulk throughput, 64-byte request/response latency and
+    /// connection set-up rate, for MTU 1500 and 65535: sockstack and
+    /// smoltcp engine to engine, the kernel over loopback.
+    Tcp {
+        #[arg(long)]
+        json: bool,
+        /// Bytes per bulk transfer.
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+        /// Request/response rounds.
+        #[arg(long, default_value_t = 100_000)]
+        rounds: u32,
+        /// Connections for the set-up rate.
+        #[arg(long, default_value_t = 10_000)]
+        conns: u32,
+    },
     /// UDP datagrams per second between two stacks, beside the kernel's
     /// over loopback.
     Udp {
@@ -38,6 +54,7 @@ pub fn run(which: Which) -> io::Result<()> {
     match which {
         Which::Checksum { json } => bench_checksum(json),
         Which::Udp { json, count, size } => bench_udp(json, count, size),
+        Which::Tcp { json, bytes, rounds, conns } => bench_tcp(json, bytes, rounds, conns),
     }
 }
 
@@ -60,15 +77,9 @@ fn print_rows(json: bool, rows: &[Row], baseline: &str) {
     }
     println!("{:<34} {:<22} {:>16} {:>10}", "workload", "system", "value", "ratio");
     for r in rows {
-        let base = rows
-            .iter()
-            .find(|b| b.workload == r.workload && b.system == baseline)
-            .map(|b| b.value);
+        let base = rows.iter().find(|b| b.workload == r.workload && b.system == baseline).map(|b| b.value);
         let ratio = base.map(|b| format!("{:.2}x", r.value / b)).unwrap_or_default();
-        println!(
-            "{:<34} {:<22} {:>11.3} {:<4} {:>10}",
-            r.workload, r.system, r.value, r.unit, ratio
-        );
+        println!("{:<34} {:<22} {:>11.3} {:<4} {:>10}", r.workload, r.system, r.value, r.unit, ratio);
     }
 }
 
@@ -100,18 +111,8 @@ fn bench_checksum(json: bool) -> io::Result<()> {
             black_box(&mut dst).copy_from_slice(black_box(&src));
         });
         let workload = format!("{size} B buffer");
-        rows.push(Row {
-            workload: workload.clone(),
-            system: "sockstack checksum",
-            value: sum,
-            unit: "GB/s",
-        });
-        rows.push(Row {
-            workload,
-            system: "memcpy",
-            value: copy,
-            unit: "GB/s",
-        });
+        rows.push(Row { workload: workload.clone(), system: "sockstack checksum", value: sum, unit: "GB/s" });
+        rows.push(Row { workload, system: "memcpy", value: copy, unit: "GB/s" });
     }
     print_rows(json, &rows, "memcpy");
     Ok(())
@@ -123,10 +124,7 @@ const WINDOW: u64 = 64;
 
 fn bench_udp(json: bool, count: u64, size: usize) -> io::Result<()> {
     if size == 0 || size > 1472 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "size must be 1..=1472 (one unfragmented datagram)",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "size must be 1..=1472 (one unfragmented datagram)"));
     }
     let count = count.max(WINDOW);
     let workload = format!("udp {size} B, window {WINDOW}");
@@ -134,24 +132,9 @@ fn bench_udp(json: bool, count: u64, size: usize) -> io::Result<()> {
     let threads = udp_realtime(count.min(200_000), size)?;
     let kernel = udp_kernel(count, size)?;
     let rows = [
-        Row {
-            workload: workload.clone(),
-            system: "sockstack engine",
-            value: engine,
-            unit: "dgram/s",
-        },
-        Row {
-            workload: workload.clone(),
-            system: "sockstack threads",
-            value: threads,
-            unit: "dgram/s",
-        },
-        Row {
-            workload,
-            system: "kernel",
-            value: kernel,
-            unit: "dgram/s",
-        },
+        Row { workload: workload.clone(), system: "sockstack engine", value: engine, unit: "dgram/s" },
+        Row { workload: workload.clone(), system: "sockstack threads", value: threads, unit: "dgram/s" },
+        Row { workload, system: "kernel", value: kernel, unit: "dgram/s" },
     ];
     print_rows(json, &rows, "kernel");
     Ok(())
@@ -161,14 +144,8 @@ fn bench_udp(json: bool, count: u64, size: usize) -> io::Result<()> {
 fn udp_engine(count: u64, size: usize) -> io::Result<f64> {
     let a_ip = Ipv4Addr::new(192, 0, 2, 1);
     let b_ip = Ipv4Addr::new(192, 0, 2, 2);
-    let mut a = Stack::new(StackConfig {
-        seed: 1,
-        ..StackConfig::default()
-    });
-    let mut b = Stack::new(StackConfig {
-        seed: 2,
-        ..StackConfig::default()
-    });
+    let mut a = Stack::new(StackConfig { seed: 1, ..StackConfig::default() });
+    let mut b = Stack::new(StackConfig { seed: 2, ..StackConfig::default() });
     let a_if = a.add_interface(InterfaceConfig::new("a0", "192.0.2.1/24".parse().unwrap()));
     let b_if = b.add_interface(InterfaceConfig::new("b0", "192.0.2.2/24".parse().unwrap()));
     let client = a.udp_open(ProcessId(1));
@@ -208,11 +185,7 @@ fn udp_engine(count: u64, size: usize) -> io::Result<f64> {
 
 /// Two real-time stacks on driver threads, client and server on two more.
 fn udp_realtime(count: u64, size: usize) -> io::Result<f64> {
-    let (a, b) = pair(
-        "192.0.2.1/24".parse().unwrap(),
-        "192.0.2.2/24".parse().unwrap(),
-        LinkConfig::default(),
-    )?;
+    let (a, b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), LinkConfig::default())?;
     let server_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 5001);
     let client_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5000);
     let server = RtUdpSocket::bind(&b.handle(ProcessId(1)), server_addr)?;
@@ -241,9 +214,7 @@ fn udp_realtime(count: u64, size: usize) -> io::Result<f64> {
         client.recv_from(&mut buf)?;
     }
     let rate = sent as f64 / start.elapsed().as_secs_f64();
-    server_thread
-        .join()
-        .map_err(|_| io::Error::other("server thread panicked"))??;
+    server_thread.join().map_err(|_| io::Error::other("server thread panicked"))??;
     Ok(rate)
 }
 
@@ -277,8 +248,75 @@ fn udp_kernel(count: u64, size: usize) -> io::Result<f64> {
         client.recv_from(&mut buf)?;
     }
     let rate = sent as f64 / start.elapsed().as_secs_f64();
-    server_thread
-        .join()
-        .map_err(|_| io::Error::other("server thread panicked"))??;
+    server_thread.join().map_err(|_| io::Error::other("server thread panicked"))??;
     Ok(rate)
+}
+
+fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32) -> io::Result<()> {
+    use sockstack_bench::{smoltcp_tcp, tcp};
+    let fail = |what: &str, e: String| io::Error::other(format!("{what}: {e}"));
+    // The kernel runs over loopback (MTU 65536) once; its figure stands
+    // beside both MTU rows.
+    let k_bulk = tcp::kernel_bulk(bytes).map_err(|e| fail("kernel bulk", e))?;
+    let k_rr = tcp::kernel_rr(rounds).map_err(|e| fail("kernel rr", e))?;
+    let k_crr = tcp::kernel_crr(conns).map_err(|e| fail("kernel crr", e))?;
+    let mut rows: Vec<TcpRow> = Vec::new();
+    for mtu in [1500usize, 65535] {
+        let s_bulk = tcp::sockstack_bulk(mtu, bytes).map_err(|e| fail("sockstack bulk", e))?;
+        let m_bulk = smoltcp_tcp::bulk(mtu, bytes).map_err(|e| fail("smoltcp bulk", e))?;
+        let s_rr = tcp::sockstack_rr(mtu, rounds).map_err(|e| fail("sockstack rr", e))?;
+        let m_rr = smoltcp_tcp::rr(mtu, rounds).map_err(|e| fail("smoltcp rr", e))?;
+        let s_crr = tcp::sockstack_crr(mtu, conns).map_err(|e| fail("sockstack crr", e))?;
+        let m_crr = smoltcp_tcp::crr(mtu, conns).map_err(|e| fail("smoltcp crr", e))?;
+        for (workload, unit, s, m, k) in [
+            ("bulk", "Gbit/s", s_bulk, m_bulk, k_bulk),
+            ("rr", "us", s_rr, m_rr, k_rr),
+            ("crr", "conn/s", s_crr, m_crr, k_crr),
+        ] {
+            rows.push(TcpRow { workload, mtu, unit, sockstack: s, smoltcp: m, kernel: k });
+        }
+    }
+    if json {
+        for r in &rows {
+            for (system, value) in [("sockstack", r.sockstack), ("smoltcp", r.smoltcp), ("kernel", r.kernel)] {
+                println!(
+                    "{{\"workload\": \"{}\", \"system\": \"{system}\", \"mtu\": {}, \"value\": {value:.3}, \"unit\": \"{}\"}}",
+                    r.workload, r.mtu, r.unit
+                );
+            }
+        }
+        return Ok(());
+    }
+    println!(
+        "TCP, {} MiB bulk, {rounds} rounds of 64 B request/response, {conns} connections; \
+         sockstack and smoltcp engine to engine in one thread, the kernel over loopback (MTU 65536)",
+        bytes >> 20
+    );
+    println!(
+        "{:<6} {:>6} {:>8} {:>12} {:>12} {:>12} {:>13} {:>13}",
+        "work", "mtu", "unit", "sockstack", "smoltcp", "kernel", "vs smoltcp", "vs kernel"
+    );
+    for r in &rows {
+        // For latency lower is better: print ratios as speed-ups.
+        let (vs_m, vs_k) = if r.workload == "rr" {
+            (r.smoltcp / r.sockstack, r.kernel / r.sockstack)
+        } else {
+            (r.sockstack / r.smoltcp, r.sockstack / r.kernel)
+        };
+        println!(
+            "{:<6} {:>6} {:>8} {:>12.3} {:>12.3} {:>12.3} {:>12.2}x {:>12.2}x",
+            r.workload, r.mtu, r.unit, r.sockstack, r.smoltcp, r.kernel, vs_m, vs_k
+        );
+    }
+    println!("(ratios > 1 mean sockstack is better: more throughput, lower latency, more connections)");
+    Ok(())
+}
+
+struct TcpRow {
+    workload: &'static str,
+    mtu: usize,
+    unit: &'static str,
+    sockstack: f64,
+    smoltcp: f64,
+    kernel: f64,
 }

@@ -15,14 +15,7 @@ use std::io;
 use std::net::SocketAddrV4;
 
 fn say(p: &Process, what: impl AsRef<str>) {
-    println!(
-        "[{}] {} (pid {}, {}): {}",
-        p.now(),
-        p.host_name(),
-        p.pid().0,
-        p.name(),
-        what.as_ref()
-    );
+    println!("[{}] {} (pid {}, {}): {}", p.now(), p.host_name(), p.pid().0, p.name(), what.as_ref());
 }
 
 fn step(title: &str) {
@@ -56,8 +49,7 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     for h in [alice, bob] {
         sim.stack_mut(h).set_default_gateway(gw_lan)?;
     }
-    sim.stack_mut(carol)
-        .set_default_gateway(Ipv4Addr::new(198, 51, 100, 1))?;
+    sim.stack_mut(carol).set_default_gateway(Ipv4Addr::new(198, 51, 100, 1))?;
 
     println!("sockstack demo: four hosts in virtual time (seed {seed})");
     println!();
@@ -66,12 +58,7 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     println!("  gw    192.0.2.1  ─┘      switch, 1 ms            point-to-point, 10 ms");
     println!();
     println!("hosts table (names → addresses; the DNS comes in a later issue):");
-    let hosts = [
-        ("alice", alice_ip),
-        ("bob", bob_ip),
-        ("gw", gw_lan),
-        ("carol", carol_ip),
-    ];
+    let hosts = [("alice", alice_ip), ("bob", bob_ip), ("gw", gw_lan), ("carol", carol_ip)];
     for (name, ip) in hosts {
         println!("  {ip:<15} {name}");
     }
@@ -81,15 +68,7 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
                 Direction::Transmit => "→",
                 Direction::Deliver => "←",
             };
-            println!(
-                "      [{}] {} {} {} {}: {}",
-                e.at,
-                e.host,
-                e.iface,
-                arrow,
-                e.net,
-                describe(e.packet)
-            );
+            println!("      [{}] {} {} {} {}: {}", e.at, e.host, e.iface, arrow, e.net, describe(e.packet));
         });
     }
 
@@ -132,38 +111,15 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     // 2. a UDP service on carol, a client on bob.
     step("2. bob asks carol's UDP daytime service (port 13)");
     let service = sim.spawn(carol, "daytimed", move |p| async move {
-        let sock = p
-            .udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 13))
-            .expect("bind 13");
-        say(
-            &p,
-            format!(
-                "UDP socket bound to {}; waiting on its receive queue",
-                sock.local_addr().unwrap()
-            ),
-        );
+        let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 13)).expect("bind 13");
+        say(&p, format!("UDP socket bound to {}; waiting on its receive queue", sock.local_addr().unwrap()));
         loop {
             if sock.readable().await.is_err() {
                 return;
             }
-            say(
-                &p,
-                format!(
-                    "receive queue of {} holds {} datagram(s)",
-                    sock.local_addr().unwrap(),
-                    sock.queued()
-                ),
-            );
+            say(&p, format!("receive queue of {} holds {} datagram(s)", sock.local_addr().unwrap(), sock.queued()));
             let m = sock.recv_message().await.expect("recv");
-            say(
-                &p,
-                format!(
-                    "datagram from {} to {}: {:?}",
-                    m.src,
-                    m.dst,
-                    String::from_utf8_lossy(&m.data)
-                ),
-            );
+            say(&p, format!("datagram from {} to {}: {:?}", m.src, m.dst, String::from_utf8_lossy(&m.data)));
             if m.data == b"quit" {
                 say(&p, "exiting; the stack frees port 13");
                 return;
@@ -175,21 +131,12 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     });
     let client = sim.spawn(bob, "daytime", move |p| async move {
         let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
-        say(
-            &p,
-            format!(
-                "UDP socket bound to ephemeral port {} (RFC 6056)",
-                sock.local_addr().unwrap()
-            ),
-        );
+        say(&p, format!("UDP socket bound to ephemeral port {} (RFC 6056)", sock.local_addr().unwrap()));
         let server = SocketAddrV4::new(carol_ip, 13);
         sock.send_to(b"what time is it?", server).await.expect("send");
         say(&p, format!("sent 16 bytes to {server}"));
         let m = sock.recv_message().await.expect("answer");
-        say(
-            &p,
-            format!("answer from {}: {:?}", m.src, String::from_utf8_lossy(&m.data)),
-        );
+        say(&p, format!("answer from {}: {:?}", m.src, String::from_utf8_lossy(&m.data)));
     });
     sim.run_until_finished(client);
 
@@ -204,21 +151,15 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     sim.run_until_finished(squatter);
     let quitter = sim.spawn(bob, "quit", move |p| async move {
         let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
-        sock.send_to(b"quit", SocketAddrV4::new(carol_ip, 13))
-            .await
-            .expect("send");
+        sock.send_to(b"quit", SocketAddrV4::new(carol_ip, 13)).await.expect("send");
     });
     sim.run_until_finished(quitter);
     sim.run_until_finished(service);
     let rebinder = sim.spawn(carol, "squatter", move |p| async move {
         match p.udp_bind(SocketAddrV4::new(carol_ip, 13)) {
-            Ok(s) => say(
-                &p,
-                format!(
-                    "bind {} succeeded: the port was freed when daytimed exited",
-                    s.local_addr().unwrap()
-                ),
-            ),
+            Ok(s) => {
+                say(&p, format!("bind {} succeeded: the port was freed when daytimed exited", s.local_addr().unwrap()))
+            }
             Err(e) => say(&p, format!("bind failed: {e}")),
         }
     });

@@ -7,11 +7,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "sockstack",
-    version,
-    about = "A userspace TCP/IP stack and network simulator"
-)]
+#[command(name = "sockstack", version, about = "A userspace TCP/IP stack and network simulator")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,12 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { seed, quiet } => demo::run(seed, quiet),
         Command::Bench { which } => bench::run(which),
-        Command::Ping {
-            count,
-            interval,
-            latency_ms,
-            loss,
-        } => ping(count, interval, latency_ms, loss),
+        Command::Ping { count, interval, latency_ms, loss } => ping(count, interval, latency_ms, loss),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -80,10 +71,7 @@ fn ping(count: u16, interval: f64, latency_ms: u64, loss: f64) -> std::io::Resul
     use std::time::Duration;
 
     if !(0.0..=60.0).contains(&interval) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "interval must be 0..60 s",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "interval must be 0..60 s"));
     }
     let link = LinkConfig::default()
         .with_latency(Duration::from_millis(latency_ms))

@@ -127,19 +127,15 @@ impl LinkConfig {
     /// 2 × latency + 1 ms is long enough that a frame sent shortly after
     /// actually overtakes the held one.
     pub fn effective_reorder_delay(&self) -> Duration {
-        self.reorder_delay
-            .unwrap_or_else(|| self.latency.saturating_mul(2).saturating_add(Duration::from_millis(1)))
+        self.reorder_delay.unwrap_or_else(|| self.latency.saturating_mul(2).saturating_add(Duration::from_millis(1)))
     }
 
     /// Checks every field; constructors call this so a pipe never runs with
     /// a configuration it cannot honour.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for (name, value) in [
-            ("loss", self.loss),
-            ("duplicate", self.duplicate),
-            ("reorder", self.reorder),
-            ("corrupt", self.corrupt),
-        ] {
+        for (name, value) in
+            [("loss", self.loss), ("duplicate", self.duplicate), ("reorder", self.reorder), ("corrupt", self.corrupt)]
+        {
             // `contains` is false for NaN, which is what we want.
             if !(0.0..=1.0).contains(&value) {
                 return Err(ConfigError::Probability { name, value });
@@ -212,14 +208,8 @@ mod tests {
             assert!(matches!(c.validate(), Err(ConfigError::Probability { .. })), "{c:?}");
         }
         assert_eq!(LinkConfig::new().with_mtu(0).validate(), Err(ConfigError::ZeroMtu));
-        assert_eq!(
-            LinkConfig::new().with_bandwidth_bps(0).validate(),
-            Err(ConfigError::ZeroBandwidth)
-        );
-        assert_eq!(
-            LinkConfig::new().with_queue_limit(0).validate(),
-            Err(ConfigError::ZeroQueueLimit)
-        );
+        assert_eq!(LinkConfig::new().with_bandwidth_bps(0).validate(), Err(ConfigError::ZeroBandwidth));
+        assert_eq!(LinkConfig::new().with_queue_limit(0).validate(), Err(ConfigError::ZeroQueueLimit));
         // The edges of the range are fine.
         assert_eq!(LinkConfig::new().with_loss(1.0).with_corrupt(0.0).validate(), Ok(()));
         assert!(!ConfigError::ZeroMtu.to_string().is_empty());

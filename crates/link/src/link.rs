@@ -43,10 +43,7 @@ impl Link {
     /// still mixed, so equal seeds do not give mirrored impairments.
     pub fn asymmetric(a_to_b: LinkConfig, mut b_to_a: LinkConfig) -> Result<Link, ConfigError> {
         b_to_a.seed ^= REVERSE_SEED;
-        Ok(Link {
-            a_to_b: Pipe::new(a_to_b)?,
-            b_to_a: Pipe::new(b_to_a)?,
-        })
+        Ok(Link { a_to_b: Pipe::new(a_to_b)?, b_to_a: Pipe::new(b_to_a)? })
     }
 
     /// Sends `frame` from end `from` towards the other end.
@@ -115,9 +112,7 @@ mod tests {
     }
 
     fn losses(link: &mut Link, from: End) -> Vec<bool> {
-        (0..200)
-            .map(|_| link.send(Instant::ZERO, from, f(0)) == SendOutcome::Lost)
-            .collect()
+        (0..200).map(|_| link.send(Instant::ZERO, from, f(0)) == SendOutcome::Lost).collect()
     }
 
     #[test]

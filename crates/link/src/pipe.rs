@@ -43,10 +43,7 @@ pub struct PipeStats {
 pub enum SendOutcome {
     /// The frame is in flight and will be delivered at `deliver_at`; if it
     /// was duplicated, the copy arrives at `duplicate_at`.
-    InFlight {
-        deliver_at: Instant,
-        duplicate_at: Option<Instant>,
-    },
+    InFlight { deliver_at: Instant, duplicate_at: Option<Instant> },
     /// Serialised, then lost on the wire.
     Lost,
     /// Larger than the MTU; never transmitted.
@@ -181,10 +178,7 @@ impl Pipe {
         };
         let deliver_at = self.launch(base, frame);
         let duplicate_at = duplicate.map(|copy| self.launch(base, copy));
-        SendOutcome::InFlight {
-            deliver_at,
-            duplicate_at,
-        }
+        SendOutcome::InFlight { deliver_at, duplicate_at }
     }
 
     /// Takes the next frame whose delivery time is at or before `now`, in
@@ -351,11 +345,7 @@ mod tests {
     }
 
     fn assert_accounting(s: &PipeStats, in_flight: usize) {
-        assert_eq!(
-            s.sent + s.duplicated,
-            s.delivered + s.lost + s.oversize + s.queue_full + in_flight as u64,
-            "{s:?}"
-        );
+        assert_eq!(s.sent + s.duplicated, s.delivered + s.lost + s.oversize + s.queue_full + in_flight as u64, "{s:?}");
     }
 
     #[test]
@@ -367,33 +357,21 @@ mod tests {
             let f = frame(i, 20 + i as usize);
             sent.push((now + ms(7), f.clone()));
             let out = pipe.send(now, f);
-            assert_eq!(
-                out,
-                SendOutcome::InFlight {
-                    deliver_at: now + ms(7),
-                    duplicate_at: None
-                }
-            );
+            assert_eq!(out, SendOutcome::InFlight { deliver_at: now + ms(7), duplicate_at: None });
         }
         let got = drain(&mut pipe);
         assert_eq!(got, sent);
         let s = pipe.stats();
         assert_eq!((s.sent, s.delivered), (100, 100));
-        assert_eq!(
-            s.bytes_delivered,
-            sent.iter().map(|(_, f)| f.data.len() as u64).sum::<u64>()
-        );
+        assert_eq!(s.bytes_delivered, sent.iter().map(|(_, f)| f.data.len() as u64).sum::<u64>());
         assert_eq!(s.lost + s.duplicated + s.reordered + s.corrupted, 0);
         assert!(pipe.is_empty());
     }
 
     #[test]
     fn zero_length_frame_is_carried_without_panic() {
-        let config = LinkConfig::new()
-            .with_bandwidth_bps(1000)
-            .with_corrupt(1.0)
-            .with_jitter(ms(1))
-            .with_duplicate(1.0);
+        let config =
+            LinkConfig::new().with_bandwidth_bps(1000).with_corrupt(1.0).with_jitter(ms(1)).with_duplicate(1.0);
         let mut pipe = Pipe::new(config).unwrap();
         pipe.send(Instant::ZERO, Frame::new(HOP, Vec::new()));
         let got = drain(&mut pipe);
@@ -414,10 +392,7 @@ mod tests {
         let times: Vec<_> = got.iter().map(|(t, _)| *t).collect();
         let want: Vec<_> = (1..=10).map(|k| Instant::ZERO + ms(2 + 10 * k)).collect();
         assert_eq!(times, want);
-        assert_eq!(
-            got.iter().map(|(_, f)| id(f)).collect::<Vec<_>>(),
-            (0..10).collect::<Vec<_>>()
-        );
+        assert_eq!(got.iter().map(|(_, f)| id(f)).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
     }
 
     #[test]
@@ -426,13 +401,7 @@ mod tests {
         pipe.send(Instant::ZERO, frame(0, 1250));
         // Long after the first frame left, the second is not delayed by it.
         let out = pipe.send(Instant::from_secs(1), frame(1, 1250));
-        assert_eq!(
-            out,
-            SendOutcome::InFlight {
-                deliver_at: Instant::from_secs(1) + ms(10),
-                duplicate_at: None
-            }
-        );
+        assert_eq!(out, SendOutcome::InFlight { deliver_at: Instant::from_secs(1) + ms(10), duplicate_at: None });
     }
 
     #[test]
@@ -460,15 +429,9 @@ mod tests {
         // Once the first frame has left (10 ms), there is room for one more.
         assert_eq!(
             pipe.send(Instant::ZERO + ms(10), frame(10, 1250)),
-            SendOutcome::InFlight {
-                deliver_at: Instant::ZERO + ms(50),
-                duplicate_at: None
-            }
+            SendOutcome::InFlight { deliver_at: Instant::ZERO + ms(50), duplicate_at: None }
         );
-        assert_eq!(
-            pipe.send(Instant::ZERO + ms(10), frame(11, 1250)),
-            SendOutcome::QueueFull
-        );
+        assert_eq!(pipe.send(Instant::ZERO + ms(10), frame(11, 1250)), SendOutcome::QueueFull);
         let ids: Vec<_> = drain(&mut pipe).iter().map(|(_, f)| id(f)).collect();
         assert_eq!(ids, vec![0, 1, 2, 3, 10]);
         assert_accounting(pipe.stats(), 0);
@@ -478,10 +441,7 @@ mod tests {
     fn oversize_frames_are_dropped_and_counted() {
         let mut pipe = Pipe::new(LinkConfig::new().with_mtu(576)).unwrap();
         assert_eq!(pipe.send(Instant::ZERO, frame(0, 577)), SendOutcome::Oversize);
-        assert!(matches!(
-            pipe.send(Instant::ZERO, frame(1, 576)),
-            SendOutcome::InFlight { .. }
-        ));
+        assert!(matches!(pipe.send(Instant::ZERO, frame(1, 576)), SendOutcome::InFlight { .. }));
         assert_eq!(pipe.stats().oversize, 1);
         let got = drain(&mut pipe);
         assert_eq!(got.len(), 1);
@@ -610,13 +570,8 @@ mod tests {
 
     #[test]
     fn reorder_produces_out_of_order_deliveries() {
-        let (ids, stats) = delivery_ids(
-            LinkConfig::new()
-                .with_latency(ms(1))
-                .with_jitter(ms(1))
-                .with_reorder(0.1)
-                .with_seed(1),
-        );
+        let (ids, stats) =
+            delivery_ids(LinkConfig::new().with_latency(ms(1)).with_jitter(ms(1)).with_reorder(0.1).with_seed(1));
         assert!(inversions(&ids) > 20, "{}", inversions(&ids));
         assert!(stats.reordered > 50);
         // Nothing lost or invented: every frame arrives once.
@@ -629,13 +584,7 @@ mod tests {
     fn duplicates_arrive_twice() {
         let mut pipe = Pipe::new(LinkConfig::new().with_duplicate(1.0)).unwrap();
         let out = pipe.send(Instant::ZERO, frame(5, 30));
-        assert_eq!(
-            out,
-            SendOutcome::InFlight {
-                deliver_at: Instant::ZERO,
-                duplicate_at: Some(Instant::ZERO)
-            }
-        );
+        assert_eq!(out, SendOutcome::InFlight { deliver_at: Instant::ZERO, duplicate_at: Some(Instant::ZERO) });
         let got = drain(&mut pipe);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], got[1]);
@@ -654,11 +603,7 @@ mod tests {
 
     #[test]
     fn poll_at_is_exact() {
-        let config = LinkConfig::new()
-            .with_latency(ms(3))
-            .with_jitter(ms(2))
-            .with_reorder(0.2)
-            .with_seed(11);
+        let config = LinkConfig::new().with_latency(ms(3)).with_jitter(ms(2)).with_reorder(0.2).with_seed(11);
         let mut pipe = Pipe::new(config).unwrap();
         for i in 0..200u32 {
             pipe.send(Instant::from_micros(u64::from(i) * 37), frame(i, 10));

@@ -94,9 +94,7 @@ impl Switch {
         // Multiply by an odd constant so neighbouring ports get seeds that
         // differ in many bits, not just the low ones.
         config.seed ^= (id.0 as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.ports.push(Port {
-            egress: Pipe::from_validated(config),
-        });
+        self.ports.push(Port { egress: Pipe::from_validated(config) });
         for addr in addresses {
             self.owners.insert(addr, id);
         }

@@ -40,18 +40,12 @@ pub(crate) struct Executor {
 
 impl Executor {
     pub fn new() -> Self {
-        Executor {
-            tasks: Vec::new(),
-            ready: Arc::new(ReadyQueue::default()),
-        }
+        Executor { tasks: Vec::new(), ready: Arc::new(ReadyQueue::default()) }
     }
 
     pub fn spawn(&mut self, task: Task) -> usize {
         let id = self.tasks.len();
-        let waker = Waker::from(Arc::new(TaskWaker {
-            id,
-            ready: self.ready.clone(),
-        }));
+        let waker = Waker::from(Arc::new(TaskWaker { id, ready: self.ready.clone() }));
         self.tasks.push(Some((task, waker)));
         self.ready.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(id);
         id

@@ -102,22 +102,12 @@ impl Sim {
     pub fn add_host(&mut self, name: &str) -> HostId {
         let index = self.world.borrow().hosts.len() as u64;
         let seed = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index + 1);
-        self.add_host_with(
-            name,
-            StackConfig {
-                seed,
-                ..StackConfig::default()
-            },
-        )
+        self.add_host_with(name, StackConfig { seed, ..StackConfig::default() })
     }
 
     pub fn add_host_with(&mut self, name: &str, config: StackConfig) -> HostId {
         let mut w = self.world.borrow_mut();
-        w.hosts.push(Host {
-            name: name.to_string(),
-            stack: Stack::new(config),
-            attachments: Vec::new(),
-        });
+        w.hosts.push(Host { name: name.to_string(), stack: Stack::new(config), attachments: Vec::new() });
         HostId(w.hosts.len() - 1)
     }
 
@@ -134,12 +124,7 @@ impl Sim {
 
     /// Finds a host by name.
     pub fn host(&self, name: &str) -> Option<HostId> {
-        self.world
-            .borrow()
-            .hosts
-            .iter()
-            .position(|h| h.name == name)
-            .map(HostId)
+        self.world.borrow().hosts.iter().position(|h| h.name == name).map(HostId)
     }
 
     /// A switched network segment for `cidr` (many hosts, one broadcast
@@ -151,13 +136,7 @@ impl Sim {
         switch.set_broadcast(cidr.broadcast());
         let mut w = self.world.borrow_mut();
         let net = NetId(w.nets.len());
-        w.nets.push(Net {
-            name: name.to_string(),
-            medium: Medium::Switched {
-                switch,
-                ports: Vec::new(),
-            },
-        });
+        w.nets.push(Net { name: name.to_string(), medium: Medium::Switched { switch, ports: Vec::new() } });
         self.segments.insert(net, (cidr.network(), mtu));
         Ok(net)
     }
@@ -175,10 +154,7 @@ impl Sim {
             .get(&net)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a switched network"))?;
         if !cidr.contains(addr) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{addr} is not in {cidr}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{addr} is not in {cidr}")));
         }
         let mut w = self.world.borrow_mut();
         let w = &mut *w;
@@ -220,13 +196,7 @@ impl Sim {
             h.attachments.push((net, Attachment::P2p(end)));
             ends[i] = (host, iface);
         }
-        w.nets.push(Net {
-            name: name.to_string(),
-            medium: Medium::P2p {
-                link: Box::new(link),
-                ends,
-            },
-        });
+        w.nets.push(Net { name: name.to_string(), medium: Medium::P2p { link: Box::new(link), ends } });
         Ok(net)
     }
 

@@ -14,22 +14,14 @@ pub fn describe(packet: &[u8]) -> String {
         Err(e) => return format!("malformed IPv4 ({e})"),
     };
     let frag = if repr.more_frags || repr.frag_offset != 0 {
-        format!(
-            " frag id={} off={}{}",
-            repr.ident,
-            repr.frag_offset,
-            if repr.more_frags { "+" } else { "" }
-        )
+        format!(" frag id={} off={}{}", repr.ident, repr.frag_offset, if repr.more_frags { "+" } else { "" })
     } else {
         String::new()
     };
     let (src, dst) = (repr.src_addr, repr.dst_addr);
     let ttl = repr.hop_limit;
     if repr.frag_offset != 0 {
-        return format!(
-            "{src} > {dst}: {:?}{frag} ttl {ttl}, length {}",
-            repr.next_header, repr.payload_len
-        );
+        return format!("{src} > {dst}: {:?}{frag} ttl {ttl}, length {}", repr.next_header, repr.payload_len);
     }
     let payload = ip.payload();
     match repr.next_header {
@@ -58,17 +50,8 @@ pub fn describe(packet: &[u8]) -> String {
                     Icmpv4Repr::EchoReply { ident, seq_no, data } => {
                         format!("echo reply, id {ident}, seq {seq_no}, length {}", data.len() + 8)
                     }
-                    Icmpv4Repr::DstUnreachable {
-                        reason,
-                        header,
-                        next_hop_mtu,
-                        data,
-                    } => {
-                        let mtu = if next_hop_mtu != 0 {
-                            format!(", mtu {next_hop_mtu}")
-                        } else {
-                            String::new()
-                        };
+                    Icmpv4Repr::DstUnreachable { reason, header, next_hop_mtu, data } => {
+                        let mtu = if next_hop_mtu != 0 { format!(", mtu {next_hop_mtu}") } else { String::new() };
                         let port = match data {
                             [_, _, hi, lo, ..] if header.next_header == IpProtocol::Udp => {
                                 format!(" udp port {}", u16::from_be_bytes([*hi, *lo]))

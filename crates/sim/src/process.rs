@@ -24,12 +24,7 @@ pub struct Process {
 
 impl Process {
     pub(crate) fn new(world: Rc<RefCell<World>>, host: HostId, pid: ProcessId, name: String) -> Process {
-        Process {
-            world,
-            host,
-            pid,
-            name: name.into(),
-        }
+        Process { world, host, pid, name: name.into() }
     }
 
     pub fn pid(&self) -> ProcessId {
@@ -64,11 +59,7 @@ impl Process {
 
     /// Waits `d` of virtual time.
     pub fn sleep(&self, d: Duration) -> Sleep {
-        Sleep {
-            world: self.world.clone(),
-            until: self.now() + d,
-            timer: None,
-        }
+        Sleep { world: self.world.clone(), until: self.now() + d, timer: None }
     }
 
     /// Opens a UDP socket bound to `addr` (port 0: an ephemeral port).
@@ -80,18 +71,12 @@ impl Process {
 
     /// Opens a raw socket for `protocol` (e.g. ICMP for ping).
     pub fn raw_socket(&self, protocol: IpProtocol, header_included: bool) -> io::Result<RawSocket> {
-        Ok(RawSocket(
-            self.socket(|s, pid| s.raw_open(pid, protocol, header_included))?,
-        ))
+        Ok(RawSocket(self.socket(|s, pid| s.raw_open(pid, protocol, header_included))?))
     }
 
     fn socket(&self, open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>) -> io::Result<SimSocket> {
         let handle = self.with_stack(|s| open(s, self.pid))?;
-        Ok(SimSocket {
-            world: self.world.clone(),
-            host: self.host,
-            handle,
-        })
+        Ok(SimSocket { world: self.world.clone(), host: self.host, handle })
     }
 }
 

@@ -44,11 +44,7 @@ impl Process {
     /// Binds `addr` and listens with an accept queue of `backlog`.
     pub fn tcp_listen(&self, addr: SocketAddrV4, backlog: usize) -> io::Result<TcpListener> {
         let h = self.with_stack(|s| s.tcp_open(self.pid()));
-        let l = TcpListener(Handle {
-            world: self.world(),
-            host: self.host(),
-            handle: h,
-        });
+        let l = TcpListener(Handle { world: self.world(), host: self.host(), handle: h });
         l.0.stack(|s, _| {
             s.bind(h, addr)?;
             s.tcp_listen(h, backlog)
@@ -58,13 +54,24 @@ impl Process {
 
     /// Connects to `remote`, waiting for the handshake.
     pub async fn tcp_connect(&self, remote: SocketAddrV4) -> io::Result<TcpStream> {
+        self.connect_inner(None, remote).await
+    }
+
+    /// Connects from the local address `local` (bound first) to `remote`.
+    pub async fn tcp_connect_from(&self, local: SocketAddrV4, remote: SocketAddrV4) -> io::Result<TcpStream> {
+        self.connect_inner(Some(local), remote).await
+    }
+
+    async fn connect_inner(&self, local: Option<SocketAddrV4>, remote: SocketAddrV4) -> io::Result<TcpStream> {
         let h = self.with_stack(|s| s.tcp_open(self.pid()));
-        let stream = TcpStream(Handle {
-            world: self.world(),
-            host: self.host(),
-            handle: h,
-        });
-        stream.0.stack(|s, now| s.tcp_connect(now, h, remote))?;
+        let stream = TcpStream(Handle { world: self.world(), host: self.host(), handle: h });
+        stream.0.stack(|s, now| {
+            if let Some(local) = local {
+                s.bind(h, local)?;
+            }
+            s.tcp_connect(now, h, remote)
+        })?;
+
         poll_fn(|cx| {
             stream.0.stack(|s, _| match s.tcp_connect_status(h) {
                 Ok(true) => Poll::Ready(Ok(())),
@@ -100,16 +107,7 @@ impl TcpListener {
             })
         })
         .await
-        .map(|(h, peer)| {
-            (
-                TcpStream(Handle {
-                    world: self.0.world.clone(),
-                    host: self.0.host,
-                    handle: h,
-                }),
-                peer,
-            )
-        })
+        .map(|(h, peer)| (TcpStream(Handle { world: self.0.world.clone(), host: self.0.host, handle: h }), peer))
     }
 }
 

@@ -53,14 +53,8 @@ pub(crate) enum Attachment {
 }
 
 pub(crate) enum Medium {
-    P2p {
-        link: Box<Link>,
-        ends: [(HostId, IfaceId); 2],
-    },
-    Switched {
-        switch: Switch,
-        ports: Vec<(PortId, HostId, IfaceId)>,
-    },
+    P2p { link: Box<Link>, ends: [(HostId, IfaceId); 2] },
+    Switched { switch: Switch, ports: Vec<(PortId, HostId, IfaceId)> },
 }
 
 pub(crate) struct Net {
@@ -178,9 +172,9 @@ impl World {
                         .into_iter()
                         .zip(ends.iter())
                         .find_map(|(end, &dst)| link.recv(now, end).map(|f| (dst, f))),
-                    Medium::Switched { switch, ports } => ports
-                        .iter()
-                        .find_map(|&(port, host, iface)| switch.recv(now, port).map(|f| ((host, iface), f))),
+                    Medium::Switched { switch, ports } => {
+                        ports.iter().find_map(|&(port, host, iface)| switch.recv(now, port).map(|f| ((host, iface), f)))
+                    }
                 };
                 let Some(((host, iface), frame)) = delivery else {
                     break;

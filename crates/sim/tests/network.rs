@@ -39,30 +39,11 @@ fn routed(seed: u64, left: LinkConfig, right: LinkConfig) -> (Sim, HostId, HostI
     let a = sim.add_host("a");
     let r = sim.add_router("r");
     let b = sim.add_host("b");
-    sim.connect(
-        "left",
-        a,
-        "192.0.2.1/24".parse().unwrap(),
-        r,
-        "192.0.2.254/24".parse().unwrap(),
-        left,
-    )
-    .unwrap();
-    sim.connect(
-        "right",
-        r,
-        "198.51.100.254/24".parse().unwrap(),
-        b,
-        "198.51.100.1/24".parse().unwrap(),
-        right,
-    )
-    .unwrap();
-    sim.stack_mut(a)
-        .set_default_gateway("192.0.2.254".parse().unwrap())
+    sim.connect("left", a, "192.0.2.1/24".parse().unwrap(), r, "192.0.2.254/24".parse().unwrap(), left).unwrap();
+    sim.connect("right", r, "198.51.100.254/24".parse().unwrap(), b, "198.51.100.1/24".parse().unwrap(), right)
         .unwrap();
-    sim.stack_mut(b)
-        .set_default_gateway("198.51.100.254".parse().unwrap())
-        .unwrap();
+    sim.stack_mut(a).set_default_gateway("192.0.2.254".parse().unwrap()).unwrap();
+    sim.stack_mut(b).set_default_gateway("198.51.100.254".parse().unwrap()).unwrap();
     (sim, a, r, b)
 }
 
@@ -157,17 +138,11 @@ fn impaired_link_loses_and_corrupts_but_never_delivers_a_damaged_datagram() {
 #[test]
 fn same_seed_same_run_other_seed_other_run() {
     fn run(seed: u64) -> Vec<String> {
-        let link = LinkConfig::default()
-            .with_latency(Duration::from_millis(1))
-            .with_loss(0.2)
-            .with_reorder(0.2);
+        let link = LinkConfig::default().with_latency(Duration::from_millis(1)).with_loss(0.2).with_reorder(0.2);
         let (mut sim, a, b) = two_hosts(seed, link);
         let trace = Rc::new(RefCell::new(Vec::new()));
         let t = trace.clone();
-        sim.set_tracer(move |e| {
-            t.borrow_mut()
-                .push(format!("{} {} {:?} {:?}", e.at, e.host, e.direction, e.packet))
-        });
+        sim.set_tracer(move |e| t.borrow_mut().push(format!("{} {} {:?} {:?}", e.at, e.host, e.direction, e.packet)));
         sim.spawn(b, "sink", |p| async move {
             let s = p.udp_bind(sa(B, 9)).unwrap();
             loop {
@@ -214,9 +189,7 @@ fn icmp_of(packet: &[u8]) -> Option<(Ipv4Addr, String)> {
     let ip = Ipv4Packet::new_checked(packet).ok()?;
     let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
     let what = match Icmpv4Repr::parse(&icmp, ChecksumMode::Verify).ok()? {
-        Icmpv4Repr::DstUnreachable {
-            reason, next_hop_mtu, ..
-        } => format!("unreachable {reason:?} mtu {next_hop_mtu}"),
+        Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, .. } => format!("unreachable {reason:?} mtu {next_hop_mtu}"),
         Icmpv4Repr::TimeExceeded { reason, .. } => format!("time exceeded {reason:?}"),
         other => format!("{other:?}"),
     };
@@ -230,30 +203,20 @@ fn ttl_expiry_at_a_router_returns_time_exceeded() {
         let icmp = p.raw_socket(IpProtocol::Icmp, false).unwrap();
         let udp = p.udp_bind(sa(A, 0)).unwrap();
         udp.set_ttl(1).unwrap();
-        udp.send_to(b"probe", sa("198.51.100.1".parse().unwrap(), 33434))
-            .await
-            .unwrap();
+        udp.send_to(b"probe", sa("198.51.100.1".parse().unwrap(), 33434)).await.unwrap();
         let mut buf = [0u8; 1500];
         let (n, _) = icmp.recv_from(&mut buf).await.unwrap();
         assert_eq!(
             icmp_of(&buf[..n]),
-            Some((
-                "192.0.2.254".parse().unwrap(),
-                format!("time exceeded {:?}", TimeExceeded::TtlExpired)
-            ))
+            Some(("192.0.2.254".parse().unwrap(), format!("time exceeded {:?}", TimeExceeded::TtlExpired)))
         );
         // With TTL 2 the probe reaches b, whose closed port answers.
         udp.set_ttl(2).unwrap();
-        udp.send_to(b"probe", sa("198.51.100.1".parse().unwrap(), 33434))
-            .await
-            .unwrap();
+        udp.send_to(b"probe", sa("198.51.100.1".parse().unwrap(), 33434)).await.unwrap();
         let (n, _) = icmp.recv_from(&mut buf).await.unwrap();
         assert_eq!(
             icmp_of(&buf[..n]),
-            Some((
-                "198.51.100.1".parse().unwrap(),
-                format!("unreachable {:?} mtu 0", DstUnreachable::PortUnreachable)
-            ))
+            Some(("198.51.100.1".parse().unwrap(), format!("unreachable {:?} mtu 0", DstUnreachable::PortUnreachable)))
         );
     });
     assert!(sim.run_until_finished(t));
@@ -313,11 +276,7 @@ fn df_over_a_narrow_link_gets_frag_needed_and_the_sender_learns_the_path_mtu() {
     assert!(sim.run_until_finished(t));
     assert_eq!(*got.borrow(), 1);
     assert_eq!(sim.stack(r).counters().dropped(DropReason::FragNeeded), 1);
-    assert_eq!(
-        sim.stack(r).counters().ip_fragments_tx,
-        0,
-        "the router never had to fragment"
-    );
+    assert_eq!(sim.stack(r).counters().ip_fragments_tx, 0, "the router never had to fragment");
     assert_eq!(sim.stack(a).counters().ip_fragments_tx, 2);
 }
 
@@ -368,9 +327,7 @@ fn a_full_receive_queue_drops_and_counts_instead_of_growing() {
 #[test]
 fn broadcast_reaches_every_host_on_the_segment_but_not_the_sender() {
     let mut sim = Sim::new(1);
-    let lan = sim
-        .add_switch("lan", "192.0.2.0/24".parse().unwrap(), LinkConfig::default())
-        .unwrap();
+    let lan = sim.add_switch("lan", "192.0.2.0/24".parse().unwrap(), LinkConfig::default()).unwrap();
     let hosts: Vec<HostId> = (1..=4).map(|i| sim.add_host(&format!("h{i}"))).collect();
     for (i, &h) in hosts.iter().enumerate() {
         sim.attach(h, lan, Ipv4Addr::new(192, 0, 2, i as u8 + 1)).unwrap();
@@ -386,9 +343,7 @@ fn broadcast_reaches_every_host_on_the_segment_but_not_the_sender() {
     }
     sim.spawn(hosts[0], "announcer", |p| async move {
         let s = p.udp_bind(sa(A, 0)).unwrap();
-        s.send_to(b"hello all", sa("192.0.2.255".parse().unwrap(), 5353))
-            .await
-            .unwrap();
+        s.send_to(b"hello all", sa("192.0.2.255".parse().unwrap(), 5353)).await.unwrap();
     });
     sim.run_until_idle();
     let mut heard = heard.borrow().clone();
@@ -424,10 +379,7 @@ fn process_exit_frees_its_ports_and_sockets() {
 
 /// Builds a whole IPv4+UDP datagram by hand, for header-included sends.
 fn handmade_udp(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8], more_frags: bool, ident: u16) -> Vec<u8> {
-    let udp = UdpRepr {
-        src_port: src.port(),
-        dst_port: dst.port(),
-    };
+    let udp = UdpRepr { src_port: src.port(), dst_port: dst.port() };
     let ip = Ipv4Repr {
         src_addr: *src.ip(),
         dst_addr: *dst.ip(),
@@ -467,16 +419,10 @@ fn header_included_raw_send_is_validated_and_delivered() {
         // A header that lies about its length is refused.
         let mut bad = good.clone();
         bad.truncate(good.len() - 1);
-        assert_eq!(
-            s.send_to(&bad, B).await.unwrap_err().kind(),
-            io::ErrorKind::InvalidInput
-        );
+        assert_eq!(s.send_to(&bad, B).await.unwrap_err().kind(), io::ErrorKind::InvalidInput);
         // A source address that is not ours is refused.
         let spoofed = handmade_udp(sa(Ipv4Addr::new(203, 0, 113, 5), 1), sa(B, 9), b"x", false, 0);
-        assert_eq!(
-            s.send_to(&spoofed, B).await.unwrap_err().kind(),
-            io::ErrorKind::AddrNotAvailable
-        );
+        assert_eq!(s.send_to(&spoofed, B).await.unwrap_err().kind(), io::ErrorKind::AddrNotAvailable);
         assert_eq!(s.send_to(&good, B).await.unwrap(), good.len());
     });
     assert!(sim.run_until_finished(sink));
@@ -494,10 +440,7 @@ fn an_incomplete_datagram_times_out_with_icmp_time_exceeded() {
         let t0 = p.now();
         let mut buf = [0u8; 1500];
         let (n, _) = icmp.recv_from(&mut buf).await.unwrap();
-        assert_eq!(
-            icmp_of(&buf[..n]),
-            Some((B, format!("time exceeded {:?}", TimeExceeded::FragReassemblyExpired)))
-        );
+        assert_eq!(icmp_of(&buf[..n]), Some((B, format!("time exceeded {:?}", TimeExceeded::FragReassemblyExpired))));
         assert_eq!(p.now() - t0, Duration::from_secs(30));
     });
     assert!(sim.run_until_finished(t));
@@ -522,10 +465,7 @@ fn unknown_protocol_gets_protocol_unreachable_unless_a_raw_socket_wants_it() {
         s2.send_to(b"nobody home", B).await.unwrap();
         let mut buf = [0u8; 1500];
         let (n, _) = icmp.recv_from(&mut buf).await.unwrap();
-        assert_eq!(
-            icmp_of(&buf[..n]),
-            Some((B, format!("unreachable {:?} mtu 0", DstUnreachable::ProtoUnreachable)))
-        );
+        assert_eq!(icmp_of(&buf[..n]), Some((B, format!("unreachable {:?} mtu 0", DstUnreachable::ProtoUnreachable))));
     });
     assert!(sim.run_until_finished(listener));
     assert!(sim.run_until_finished(t));

@@ -90,10 +90,7 @@ const MIB64: usize = 64 << 20;
 
 /// 100 Mbit/s, 10 ms one way: a realistic path for the impairment tests.
 fn path() -> LinkConfig {
-    LinkConfig::default()
-        .with_bandwidth_bps(100_000_000)
-        .with_latency(Duration::from_millis(10))
-        .with_queue_limit(2000)
+    LinkConfig::default().with_bandwidth_bps(100_000_000).with_latency(Duration::from_millis(10)).with_queue_limit(2000)
 }
 
 fn transfer_64mib(seed: u64, link: LinkConfig) -> Duration {
@@ -163,10 +160,7 @@ fn goodput_under_1_percent_loss_stays_a_sane_fraction_of_loss_free() {
     let (clean_rate, lossy_rate) = (mbps(clean), mbps(lossy));
     let mathis = 1448.0 * 8.0 / 0.010 * 1.22 / 0.01f64.sqrt() / 1e6;
     eprintln!("goodput: loss-free {clean_rate:.1} Mbit/s, 1% loss {lossy_rate:.1} Mbit/s, Mathis bound {mathis:.1}");
-    assert!(
-        clean_rate > 15.0,
-        "loss-free goodput {clean_rate:.1} Mbit/s on a 20 Mbit/s link"
-    );
+    assert!(clean_rate > 15.0, "loss-free goodput {clean_rate:.1} Mbit/s on a 20 Mbit/s link");
     assert!(
         lossy_rate > 0.5 * mathis && lossy_rate / clean_rate > 0.35,
         "1% loss: {lossy_rate:.1} Mbit/s vs {clean_rate:.1} loss-free (Mathis bound {mathis:.1})"

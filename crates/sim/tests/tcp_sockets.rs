@@ -74,12 +74,7 @@ fn syn_cookies_let_a_real_client_in_during_a_syn_flood() {
             dscp_ecn: 0,
         };
         let mut buf = vec![0u8; 20 + seg.buffer_len()];
-        seg.emit(
-            &mut TcpPacket::new_unchecked(&mut buf[20..]),
-            &src,
-            &B,
-            ChecksumMode::Verify,
-        );
+        seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &B, ChecksumMode::Verify);
         ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
         let now = sim.now();
         sim.stack_mut(b).receive(now, IfaceId(0), &buf);
@@ -232,4 +227,75 @@ fn time_wait_holds_the_4_tuple_for_2msl_then_frees_everything() {
     sim.run_for(Duration::from_secs(61));
     assert_eq!(sim.stack(a).tcp_connection_count(), 0);
     assert_eq!(sim.stack(a).socket_count(), 0);
+}
+
+#[test]
+fn path_mtu_discovery_lowers_the_mss_across_a_narrow_hop() {
+    // a —(1500)— r1 —(576)— r2 —(1500)— b: both ends offer MSS 1460;
+    // only the middle hop is narrow.
+    let mut sim = Sim::new(3);
+    let a = sim.add_host("a");
+    let r1 = sim.add_router("r1");
+    let r2 = sim.add_router("r2");
+    let b = sim.add_host("b");
+    let wide = LinkConfig::default;
+    sim.connect("left", a, "192.0.2.1/24".parse().unwrap(), r1, "192.0.2.254/24".parse().unwrap(), wide()).unwrap();
+    let narrow = LinkConfig::default().with_mtu(576);
+    sim.connect("mid", r1, "203.0.113.1/30".parse().unwrap(), r2, "203.0.113.2/30".parse().unwrap(), narrow).unwrap();
+    sim.connect("right", r2, "198.51.100.254/24".parse().unwrap(), b, "198.51.100.1/24".parse().unwrap(), wide())
+        .unwrap();
+    sim.stack_mut(a).set_default_gateway("192.0.2.254".parse().unwrap()).unwrap();
+    sim.stack_mut(r1).set_default_gateway("203.0.113.2".parse().unwrap()).unwrap();
+    sim.stack_mut(r2).set_default_gateway("203.0.113.1".parse().unwrap()).unwrap();
+    sim.stack_mut(b).set_default_gateway("198.51.100.254".parse().unwrap()).unwrap();
+    let r = r1;
+    let dst = at("198.51.100.1".parse().unwrap(), 80);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let expect = data.clone();
+    let server = sim.spawn(b, "sink", move |p| async move {
+        let l = p.tcp_listen(dst, 4).unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert!(got == expect, "received {} bytes", got.len());
+    });
+    sim.spawn(a, "src", move |p| async move {
+        let s = p.tcp_connect(dst).await.unwrap();
+        s.write_all(&data).await.unwrap();
+        assert!(s.stats().unwrap().mss <= 536, "mss {}", s.stats().unwrap().mss);
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+    });
+    assert!(sim.run_until_finished(server));
+    assert!(sim.stack(r).counters().dropped(DropReason::FragNeeded) >= 1);
+    assert_eq!(sim.stack(r).counters().ip_fragments_tx, 0);
+}
+
+#[test]
+fn a_new_syn_reopens_a_4_tuple_in_time_wait() {
+    let (mut sim, a, b) = two_hosts();
+    let server = sim.spawn(b, "server", |p| async move {
+        let l = p.tcp_listen(at(B, 80), 4).unwrap();
+        for round in 0..2u8 {
+            let (s, peer) = l.accept().await.unwrap();
+            assert_eq!(peer, at(A, 40000));
+            s.write_all(&[round]).await.unwrap();
+            // The server closes first: its side ends in TIME-WAIT.
+            drop(s);
+            p.sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let client = sim.spawn(a, "client", |p| async move {
+        for round in 0..2u8 {
+            let s = p.tcp_connect_from(at(A, 40000), at(B, 80)).await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, vec![round]);
+            drop(s);
+            p.sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert!(sim.run_until_finished(client));
+    assert!(sim.run_until_finished(server));
 }

@@ -30,12 +30,7 @@ pub(crate) struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
-        TokenBucket {
-            rate_per_sec,
-            burst,
-            tokens: burst,
-            last: Instant::ZERO,
-        }
+        TokenBucket { rate_per_sec, burst, tokens: burst, last: Instant::ZERO }
     }
 
     pub fn take(&mut self, now: Instant) -> bool {
@@ -96,15 +91,14 @@ impl Stack {
                 }
             }
             Icmpv4Repr::EchoReply { .. } => {} // for raw sockets (ping)
-            Icmpv4Repr::DstUnreachable {
-                reason,
-                next_hop_mtu,
-                header,
-                data,
-            } => {
+            Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, header, data } => {
                 if reason == DstUnreachable::FragRequired {
                     self.learn_path_mtu(now, &header, next_hop_mtu);
+                    if let Some(mtu) = self.learned_path_mtu(now, header.dst_addr) {
+                        self.tcp_path_mtu_changed(&header, data, mtu);
+                    }
                 }
+
                 let kind = match reason {
                     DstUnreachable::PortUnreachable | DstUnreachable::ProtoUnreachable => {
                         Some(io::ErrorKind::ConnectionRefused)
@@ -137,13 +131,7 @@ impl Stack {
             usize::from(next_hop_mtu)
         }
         .max(MIN_MTU);
-        self.pmtu.insert(
-            header.dst_addr,
-            PmtuEntry {
-                mtu,
-                expires: now + PMTU_AGING,
-            },
-        );
+        self.pmtu.insert(header.dst_addr, PmtuEntry { mtu, expires: now + PMTU_AGING });
     }
 
     /// RFC 1122 §4.1.3.3: ICMP errors reach a UDP socket only when it is
@@ -257,11 +245,7 @@ impl Stack {
         payload: &[u8],
         reason: TimeExceeded,
     ) {
-        self.icmp_error(now, ip, payload, |header, data| Icmpv4Repr::TimeExceeded {
-            reason,
-            header,
-            data,
-        });
+        self.icmp_error(now, ip, payload, |header, data| Icmpv4Repr::TimeExceeded { reason, header, data });
     }
 
     pub(crate) fn icmp_port_unreachable(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8]) {

@@ -20,11 +20,7 @@ pub struct InterfaceConfig {
 
 impl InterfaceConfig {
     pub fn new(name: impl Into<String>, cidr: Ipv4Cidr) -> Self {
-        InterfaceConfig {
-            name: name.into(),
-            cidr,
-            mtu: 1500,
-        }
+        InterfaceConfig { name: name.into(), cidr, mtu: 1500 }
     }
 
     pub fn with_mtu(mut self, mtu: usize) -> Self {

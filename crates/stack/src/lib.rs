@@ -147,10 +147,7 @@ fn not_found() -> io::Error {
 }
 
 fn wrong_kind(op: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("{op} is not supported by this socket type"),
-    )
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{op} is not supported by this socket type"))
 }
 
 impl Stack {
@@ -196,18 +193,8 @@ impl Stack {
     /// Adds an interface and the on-link route for its network.
     pub fn add_interface(&mut self, config: InterfaceConfig) -> IfaceId {
         let id = IfaceId(self.ifaces.len());
-        self.routes.add(Route {
-            dest: config.cidr.network(),
-            gateway: None,
-            iface: id,
-        });
-        self.ifaces.push(Interface {
-            id,
-            name: config.name,
-            cidr: config.cidr,
-            mtu: config.mtu,
-            up: true,
-        });
+        self.routes.add(Route { dest: config.cidr.network(), gateway: None, iface: id });
+        self.ifaces.push(Interface { id, name: config.name, cidr: config.cidr, mtu: config.mtu, up: true });
         id
     }
 
@@ -222,10 +209,8 @@ impl Stack {
     /// Brings an interface up or down; a down interface neither sends nor
     /// receives.
     pub fn set_interface_up(&mut self, id: IfaceId, up: bool) -> io::Result<()> {
-        let iface = self
-            .ifaces
-            .get_mut(id.0)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
+        let iface =
+            self.ifaces.get_mut(id.0).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
         iface.up = up;
         Ok(())
     }
@@ -241,21 +226,10 @@ impl Stack {
     /// The default route via `gateway`, out of the interface on whose
     /// network the gateway is.
     pub fn set_default_gateway(&mut self, gateway: Ipv4Addr) -> io::Result<()> {
-        let hop = self
-            .routes
-            .lookup(gateway)
-            .filter(|h| h.addr == gateway)
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NetworkUnreachable,
-                    format!("gateway {gateway} is not on-link"),
-                )
-            })?;
-        self.add_route(
-            Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0).expect("valid"),
-            Some(gateway),
-            hop.iface,
-        )
+        let hop = self.routes.lookup(gateway).filter(|h| h.addr == gateway).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NetworkUnreachable, format!("gateway {gateway} is not on-link"))
+        })?;
+        self.add_route(Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0).expect("valid"), Some(gateway), hop.iface)
     }
 
     pub fn routes(&self) -> &RoutingTable {
@@ -324,34 +298,21 @@ impl Stack {
         if !self.loopback.is_empty() {
             return Some(Instant::ZERO);
         }
-        [self.reassembler.poll_at(), self.tcp_poll_at()]
-            .into_iter()
-            .flatten()
-            .min()
+        [self.reassembler.poll_at(), self.tcp_poll_at()].into_iter().flatten().min()
     }
 
     // ----- sockets: opening, binding, closing -------------------------
 
     /// Opens an unbound stream (TCP) socket owned by `owner`.
     pub fn tcp_open(&mut self, owner: ProcessId) -> SocketHandle {
-        let sock = tcp::TcpSocket {
-            bound: None,
-            config: self.config.tcp.clone(),
-            role: tcp::TcpRole::Idle,
-        };
-        self.sockets.insert(SocketEntry {
-            owner,
-            socket: Socket::Tcp(sock),
-        })
+        let sock = tcp::TcpSocket { bound: None, config: self.config.tcp.clone(), role: tcp::TcpRole::Idle };
+        self.sockets.insert(SocketEntry { owner, socket: Socket::Tcp(sock) })
     }
 
     /// Opens an unbound datagram (UDP) socket owned by `owner`.
     pub fn udp_open(&mut self, owner: ProcessId) -> SocketHandle {
         let sock = UdpSocket::new(self.config.udp_recv_buffer, self.config.default_ttl);
-        self.sockets.insert(SocketEntry {
-            owner,
-            socket: Socket::Udp(sock),
-        })
+        self.sockets.insert(SocketEntry { owner, socket: Socket::Udp(sock) })
     }
 
     /// Opens a raw socket for IP protocol `protocol`. With
@@ -363,21 +324,10 @@ impl Stack {
         header_included: bool,
     ) -> io::Result<SocketHandle> {
         if u8::from(protocol) == 0 || u8::from(protocol) == 255 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "raw sockets need a concrete protocol number",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "raw sockets need a concrete protocol number"));
         }
-        let sock = RawSocket::new(
-            protocol,
-            header_included,
-            self.config.raw_recv_buffer,
-            self.config.default_ttl,
-        );
-        let h = self.sockets.insert(SocketEntry {
-            owner,
-            socket: Socket::Raw(sock),
-        });
+        let sock = RawSocket::new(protocol, header_included, self.config.raw_recv_buffer, self.config.default_ttl);
+        let h = self.sockets.insert(SocketEntry { owner, socket: Socket::Raw(sock) });
         self.raw_by_protocol.entry(protocol.into()).or_default().push(h);
         Ok(h)
     }
@@ -394,10 +344,7 @@ impl Stack {
         if ip.is_unspecified() || self.is_local_unicast(ip) || self.is_broadcast(ip) {
             Ok(())
         } else {
-            Err(io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                format!("{ip} is not an address of this host"),
-            ))
+            Err(io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{ip} is not an address of this host")))
         }
     }
 
@@ -441,10 +388,7 @@ impl Stack {
     /// its datagrams are received. Binds an ephemeral port if unbound.
     pub fn connect(&mut self, h: SocketHandle, remote: SocketAddrV4) -> io::Result<()> {
         if remote.ip().is_unspecified() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot connect to the unspecified address",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to the unspecified address"));
         }
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
@@ -493,12 +437,8 @@ impl Stack {
     /// Closes every socket of `owner` (the process exited). Returns how many.
     pub fn close_owner(&mut self, owner: ProcessId) -> usize {
         // Orphaned TCP connections finishing their close belong to nobody.
-        let handles: Vec<SocketHandle> = self
-            .sockets
-            .iter()
-            .filter(|(_, e)| e.owner == owner && !e.is_orphaned())
-            .map(|(h, _)| h)
-            .collect();
+        let handles: Vec<SocketHandle> =
+            self.sockets.iter().filter(|(_, e)| e.owner == owner && !e.is_orphaned()).map(|(h, _)| h).collect();
         for &h in &handles {
             let _ = self.close(h);
         }
@@ -577,10 +517,7 @@ impl Stack {
     /// Bound of the receive queue in bytes (`SO_RCVBUF`).
     pub fn set_recv_buffer_size(&mut self, h: SocketHandle, bytes: usize) -> io::Result<()> {
         if bytes == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "buffer size must be positive",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "buffer size must be positive"));
         }
         self.rx_queue_mut(h)?.set_capacity(bytes);
         Ok(())
@@ -648,10 +585,7 @@ impl Stack {
 
     /// Length of the next datagram without taking it.
     pub fn peek_len(&mut self, h: SocketHandle) -> io::Result<usize> {
-        self.rx_queue_mut(h)?
-            .peek()
-            .map(|m| m.data.len())
-            .ok_or_else(|| io::ErrorKind::WouldBlock.into())
+        self.rx_queue_mut(h)?.peek().map(|m| m.data.len()).ok_or_else(|| io::ErrorKind::WouldBlock.into())
     }
 
     /// Datagrams waiting in the socket's receive queue.
@@ -666,22 +600,14 @@ impl Stack {
             None => Err(not_found()),
             Some(Socket::Tcp(_)) => {
                 let (readable, writable, error) = self.tcp_readiness(h)?;
-                Ok(Readiness {
-                    readable,
-                    writable,
-                    error,
-                })
+                Ok(Readiness { readable, writable, error })
             }
             Some(Socket::Udp(s)) => Ok(Readiness {
                 readable: !s.rx.is_empty() || s.pending_error.is_some(),
                 writable,
                 error: s.pending_error.is_some(),
             }),
-            Some(Socket::Raw(s)) => Ok(Readiness {
-                readable: !s.rx.is_empty(),
-                writable,
-                error: false,
-            }),
+            Some(Socket::Raw(s)) => Ok(Readiness { readable: !s.rx.is_empty(), writable, error: false }),
         }
     }
 
@@ -718,21 +644,13 @@ impl Stack {
         let (protocol, ttl, local, hdrincl) = (sock.protocol, sock.ttl, sock.local, sock.header_included);
         if !hdrincl {
             let dst = if dst.is_unspecified() {
-                sock.remote
-                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no destination"))?
+                sock.remote.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no destination"))?
             } else {
                 dst
             };
             self.ip_send(
                 now,
-                ip::SendParams {
-                    src: local,
-                    dst,
-                    protocol,
-                    ttl,
-                    dont_frag: false,
-                    ident: None,
-                },
+                ip::SendParams { src: local, dst, protocol, ttl, dont_frag: false, ident: None },
                 data.len(),
                 |_, _, buf| buf.copy_from_slice(data),
             )?;

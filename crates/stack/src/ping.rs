@@ -33,13 +33,9 @@ pub fn parse_echo_reply(packet: &[u8]) -> Option<EchoReply> {
     }
     let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
     match Icmpv4Repr::parse(&icmp, ChecksumMode::Verify).ok()? {
-        Icmpv4Repr::EchoReply { ident, seq_no, data } => Some(EchoReply {
-            from: ip_repr.src_addr,
-            ident,
-            seq_no,
-            ttl: ip_repr.hop_limit,
-            data: data.to_vec(),
-        }),
+        Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+            Some(EchoReply { from: ip_repr.src_addr, ident, seq_no, ttl: ip_repr.hop_limit, data: data.to_vec() })
+        }
         _ => None,
     }
 }

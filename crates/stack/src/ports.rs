@@ -27,17 +27,12 @@ impl PortTable {
         }
         !addr.ip().is_unspecified()
             && !self.bound.contains_key(&addr)
-            && !self
-                .bound
-                .contains_key(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, addr.port()))
+            && !self.bound.contains_key(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, addr.port()))
     }
 
     pub fn insert(&mut self, addr: SocketAddrV4, handle: SocketHandle) -> io::Result<()> {
         if !self.is_free(addr) {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("address {addr} is already in use"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("address {addr} is already in use")));
         }
         self.bound.insert(addr, handle);
         *self.per_port.entry(addr.port()).or_insert(0) += 1;
@@ -58,11 +53,10 @@ impl PortTable {
     /// The socket a datagram for `dst` belongs to: the exact binding first,
     /// then the wildcard one. Two hash lookups, whatever the socket count.
     pub fn lookup(&self, dst: SocketAddrV4) -> Option<SocketHandle> {
-        self.bound.get(&dst).copied().or_else(|| {
-            self.bound
-                .get(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, dst.port()))
-                .copied()
-        })
+        self.bound
+            .get(&dst)
+            .copied()
+            .or_else(|| self.bound.get(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, dst.port())).copied())
     }
 
     pub fn len(&self) -> usize {
@@ -100,13 +94,7 @@ impl EphemeralPorts {
         for slot in table.iter_mut() {
             *slot = random() as u16;
         }
-        EphemeralPorts {
-            min,
-            max: max.max(min),
-            table,
-            secret_key1: random(),
-            secret_key2: random(),
-        }
+        EphemeralPorts { min, max: max.max(min), table, secret_key1: random(), secret_key2: random() }
     }
 
     fn keyed_hash(key: u64, local: Ipv4Addr, remote: SocketAddrV4) -> u64 {
@@ -163,18 +151,12 @@ mod tests {
         let e = t.insert(sa([192, 0, 2, 1], 53), h[1]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
         // The wildcard covers the specific address already bound.
-        assert_eq!(
-            t.insert(sa([0, 0, 0, 0], 53), h[1]).unwrap_err().kind(),
-            io::ErrorKind::AddrInUse
-        );
+        assert_eq!(t.insert(sa([0, 0, 0, 0], 53), h[1]).unwrap_err().kind(), io::ErrorKind::AddrInUse);
         // Another local address may use the same port, as on Linux.
         t.insert(sa([198, 51, 100, 1], 53), h[2]).unwrap();
         // A wildcard bind blocks every specific address.
         t.insert(sa([0, 0, 0, 0], 80), h[3]).unwrap();
-        assert_eq!(
-            t.insert(sa([192, 0, 2, 1], 80), h[0]).unwrap_err().kind(),
-            io::ErrorKind::AddrInUse
-        );
+        assert_eq!(t.insert(sa([192, 0, 2, 1], 80), h[0]).unwrap_err().kind(), io::ErrorKind::AddrInUse);
         // Demux: exact first, then wildcard.
         assert_eq!(t.lookup(sa([192, 0, 2, 1], 53)), Some(h[0]));
         assert_eq!(t.lookup(sa([198, 51, 100, 1], 53)), Some(h[2]));
@@ -207,9 +189,7 @@ mod tests {
         // Same seed, same sequence; another seed, another sequence.
         let seq = |seed| {
             let mut e = mk(seed);
-            (0..8)
-                .map(|_| e.select(local, remote, |_| true).unwrap())
-                .collect::<Vec<_>>()
+            (0..8).map(|_| e.select(local, remote, |_| true).unwrap()).collect::<Vec<_>>()
         };
         assert_eq!(seq(7), seq(7));
         assert_ne!(seq(7), seq(8));

@@ -22,14 +22,7 @@ pub struct RawSocket {
 
 impl RawSocket {
     pub(crate) fn new(protocol: IpProtocol, header_included: bool, rx_capacity: usize, ttl: u8) -> Self {
-        RawSocket {
-            protocol,
-            header_included,
-            local: None,
-            remote: None,
-            rx: RxQueue::new(rx_capacity),
-            ttl,
-        }
+        RawSocket { protocol, header_included, local: None, remote: None, rx: RxQueue::new(rx_capacity), ttl }
     }
 
     /// Whether a packet from `src` to `dst` is for this socket.

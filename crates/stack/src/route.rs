@@ -34,14 +34,9 @@ pub struct RoutingTable {
 
 impl RoutingTable {
     pub fn add(&mut self, route: Route) {
-        let route = Route {
-            dest: route.dest.network(),
-            ..route
-        };
+        let route = Route { dest: route.dest.network(), ..route };
         self.routes.retain(|r| r.dest != route.dest);
-        let at = self
-            .routes
-            .partition_point(|r| r.dest.prefix_len >= route.dest.prefix_len);
+        let at = self.routes.partition_point(|r| r.dest.prefix_len >= route.dest.prefix_len);
         self.routes.insert(at, route);
     }
 
@@ -59,10 +54,10 @@ impl RoutingTable {
 
     /// Longest-prefix match for `dst`.
     pub fn lookup(&self, dst: Ipv4Addr) -> Option<NextHop> {
-        self.routes.iter().find(|r| r.dest.contains(dst)).map(|r| NextHop {
-            iface: r.iface,
-            addr: r.gateway.unwrap_or(dst),
-        })
+        self.routes
+            .iter()
+            .find(|r| r.dest.contains(dst))
+            .map(|r| NextHop { iface: r.iface, addr: r.gateway.unwrap_or(dst) })
     }
 }
 
@@ -78,57 +73,24 @@ mod tests {
     fn longest_prefix_wins_and_default_catches_the_rest() {
         let mut t = RoutingTable::default();
         let gw = Ipv4Addr::new(192, 0, 2, 1);
-        t.add(Route {
-            dest: cidr("0.0.0.0/0"),
-            gateway: Some(gw),
-            iface: IfaceId(0),
-        });
-        t.add(Route {
-            dest: cidr("192.0.2.0/24"),
-            gateway: None,
-            iface: IfaceId(0),
-        });
-        t.add(Route {
-            dest: cidr("198.51.100.0/24"),
-            gateway: None,
-            iface: IfaceId(1),
-        });
+        t.add(Route { dest: cidr("0.0.0.0/0"), gateway: Some(gw), iface: IfaceId(0) });
+        t.add(Route { dest: cidr("192.0.2.0/24"), gateway: None, iface: IfaceId(0) });
+        t.add(Route { dest: cidr("198.51.100.0/24"), gateway: None, iface: IfaceId(1) });
         t.add(Route {
             dest: cidr("198.51.100.128/25"),
             gateway: Some(Ipv4Addr::new(198, 51, 100, 1)),
             iface: IfaceId(1),
         });
         let on_link = Ipv4Addr::new(192, 0, 2, 77);
-        assert_eq!(
-            t.lookup(on_link),
-            Some(NextHop {
-                iface: IfaceId(0),
-                addr: on_link
-            })
-        );
+        assert_eq!(t.lookup(on_link), Some(NextHop { iface: IfaceId(0), addr: on_link }));
         let far = Ipv4Addr::new(203, 0, 113, 9);
-        assert_eq!(
-            t.lookup(far),
-            Some(NextHop {
-                iface: IfaceId(0),
-                addr: gw
-            })
-        );
+        assert_eq!(t.lookup(far), Some(NextHop { iface: IfaceId(0), addr: gw }));
         assert_eq!(
             t.lookup(Ipv4Addr::new(198, 51, 100, 200)),
-            Some(NextHop {
-                iface: IfaceId(1),
-                addr: Ipv4Addr::new(198, 51, 100, 1)
-            })
+            Some(NextHop { iface: IfaceId(1), addr: Ipv4Addr::new(198, 51, 100, 1) })
         );
         let short = Ipv4Addr::new(198, 51, 100, 5);
-        assert_eq!(
-            t.lookup(short),
-            Some(NextHop {
-                iface: IfaceId(1),
-                addr: short
-            })
-        );
+        assert_eq!(t.lookup(short), Some(NextHop { iface: IfaceId(1), addr: short }));
         assert!(t.remove(cidr("0.0.0.0/0")));
         assert_eq!(t.lookup(far), None);
     }
@@ -136,16 +98,8 @@ mod tests {
     #[test]
     fn re_adding_a_prefix_replaces_it() {
         let mut t = RoutingTable::default();
-        t.add(Route {
-            dest: cidr("192.0.2.0/24"),
-            gateway: None,
-            iface: IfaceId(0),
-        });
-        t.add(Route {
-            dest: cidr("192.0.2.9/24"),
-            gateway: None,
-            iface: IfaceId(3),
-        });
+        t.add(Route { dest: cidr("192.0.2.0/24"), gateway: None, iface: IfaceId(0) });
+        t.add(Route { dest: cidr("192.0.2.9/24"), gateway: None, iface: IfaceId(3) });
         assert_eq!(t.routes().len(), 1);
         assert_eq!(t.lookup(Ipv4Addr::new(192, 0, 2, 1)).unwrap().iface, IfaceId(3));
     }

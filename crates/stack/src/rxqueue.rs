@@ -30,12 +30,7 @@ pub struct RxQueue {
 
 impl RxQueue {
     pub fn new(capacity: usize) -> Self {
-        RxQueue {
-            messages: VecDeque::new(),
-            used: 0,
-            capacity,
-            waker: None,
-        }
+        RxQueue { messages: VecDeque::new(), used: 0, capacity, waker: None }
     }
 
     fn cost(m: &Message) -> usize {
@@ -106,11 +101,7 @@ mod tests {
 
     fn msg(n: usize) -> Message {
         let a = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 9);
-        Message {
-            src: a,
-            dst: a,
-            data: vec![7; n],
-        }
+        Message { src: a, dst: a, data: vec![7; n] }
     }
 
     #[test]

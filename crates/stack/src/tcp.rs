@@ -102,18 +102,15 @@ fn tcp_datagram(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, ttl: u8, seg: &TcpRepr
         payload_len: tcp_len,
         hop_limit: ttl,
         ident,
-        dont_frag: false,
+        // Path MTU discovery (RFC 1191): TCP segments are never fragmented;
+        // a narrower hop answers with frag-needed and the MSS comes down.
+        dont_frag: true,
         more_frags: false,
         frag_offset: 0,
         dscp_ecn: 0,
     };
     let mut buf = vec![0u8; 20 + tcp_len];
-    seg.emit(
-        &mut TcpPacket::new_unchecked(&mut buf[20..]),
-        &src,
-        &dst,
-        ChecksumMode::Verify,
-    );
+    seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, ChecksumMode::Verify);
     ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
     buf
 }
@@ -175,10 +172,7 @@ impl Stack {
             SocketAddrV4::new(ip, port)
         } else {
             if !self.tcp_port_free(addr) {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!("address {addr} is already in use"),
-                ));
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("address {addr} is already in use")));
             }
             addr
         };
@@ -201,12 +195,8 @@ impl Stack {
         }
         // Linux clamps the backlog to somaxconn (4096).
         let backlog = backlog.clamp(1, self.config.tcp_somaxconn);
-        self.tcp_mut(h)?.role = TcpRole::Listener(Listener {
-            backlog,
-            embryonic: Vec::new(),
-            accept_queue: VecDeque::new(),
-            waker: None,
-        });
+        self.tcp_mut(h)?.role =
+            TcpRole::Listener(Listener { backlog, embryonic: Vec::new(), accept_queue: VecDeque::new(), waker: None });
         Ok(())
     }
 
@@ -224,11 +214,7 @@ impl Stack {
         self.tcp_promote_waiting(h);
         let entry = self.sockets.get_mut(child).ok_or_else(not_found)?;
         entry.owner = owner;
-        let Socket::Tcp(TcpSocket {
-            role: TcpRole::Stream(s),
-            ..
-        }) = &mut entry.socket
-        else {
+        let Socket::Tcp(TcpSocket { role: TcpRole::Stream(s), .. }) = &mut entry.socket else {
             return Err(not_found());
         };
         s.parent = None;
@@ -250,35 +236,20 @@ impl Stack {
             TcpRole::Idle => {}
             TcpRole::Listener(_) => return Err(invalid("a listening socket cannot connect")),
             TcpRole::Stream(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "socket is already connected",
-                ))
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "socket is already connected"))
             }
         }
         let bound = sock.bound;
         let config = sock.config.clone();
         // Route and source address (RFC 1122 §3.3.4.3).
         let (src, mtu) = if self.is_local_unicast(*remote.ip()) {
-            (
-                bound
-                    .map(|b| *b.ip())
-                    .filter(|ip| !ip.is_unspecified())
-                    .unwrap_or(*remote.ip()),
-                65535,
-            )
+            (bound.map(|b| *b.ip()).filter(|ip| !ip.is_unspecified()).unwrap_or(*remote.ip()), 65535)
         } else {
             let hop = self.routes.lookup(*remote.ip()).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NetworkUnreachable,
-                    format!("no route to {}", remote.ip()),
-                )
+                io::Error::new(io::ErrorKind::NetworkUnreachable, format!("no route to {}", remote.ip()))
             })?;
             let iface = &self.ifaces[hop.iface.0];
-            let src = bound
-                .map(|b| *b.ip())
-                .filter(|ip| !ip.is_unspecified())
-                .unwrap_or(iface.addr());
+            let src = bound.map(|b| *b.ip()).filter(|ip| !ip.is_unspecified()).unwrap_or(iface.addr());
             (src, self.path_mtu(now, hop.iface, *remote.ip()))
         };
         let local = match bound {
@@ -458,7 +429,19 @@ impl Stack {
         self.counters.tcp_rx += 1;
         let local = SocketAddrV4::new(ip.dst_addr, seg.dst_port);
         let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
-        if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+        let mut existing = self.tcp_conns.get(&(local, remote)).copied();
+        if let Some(h) = existing.filter(|_| seg.syn && seg.ack_number.is_none() && !seg.rst) {
+            // RFC 9293 §3.10.7.4 and RFC 6191: a new SYN may reopen a
+            // 4-tuple in TIME-WAIT when its timestamp or sequence number
+            // shows it is not an old duplicate.
+            let reopen = matches!(self.tcp_ref(h).map(|s| &s.role),
+                Ok(TcpRole::Stream(s)) if s.conn.state() == State::TimeWait && s.conn.time_wait_accepts_syn(&seg));
+            if reopen {
+                self.tcp_forget(h, (local, remote));
+                existing = None;
+            }
+        }
+        if let Some(h) = existing {
             self.tcp_deliver(now, h, &seg);
         } else if let Some(l) = self.tcp_ports.lookup(local).filter(|&l| self.is_listener(l)) {
             self.tcp_listen_input(now, l, local, remote, &seg);
@@ -497,21 +480,15 @@ impl Stack {
             return;
         }
         match self.routes.lookup(dst) {
-            Some(hop) if self.ifaces[hop.iface.0].up => self.enqueue_or_drop(OutPacket {
-                iface: hop.iface,
-                next_hop: hop.addr,
-                data,
-            }),
+            Some(hop) if self.ifaces[hop.iface.0].up => {
+                self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data })
+            }
             _ => self.counters.drop(DropReason::NoRoute),
         }
     }
 
     fn tcp_deliver(&mut self, now: Instant, h: SocketHandle, seg: &TcpRepr<'_>) {
-        let Ok(TcpSocket {
-            role: TcpRole::Stream(s),
-            ..
-        }) = self.tcp_mut(h)
-        else {
+        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else {
             return;
         };
         s.conn.on_segment(now, seg);
@@ -576,12 +553,7 @@ impl Stack {
             return;
         }
         let owner = self.sockets[lh].owner;
-        let Ok(TcpSocket {
-            role: TcpRole::Listener(l),
-            config,
-            ..
-        }) = self.tcp_mut(lh)
-        else {
+        let Ok(TcpSocket { role: TcpRole::Listener(l), config, .. }) = self.tcp_mut(lh) else {
             return;
         };
         let config = config.clone();
@@ -589,11 +561,7 @@ impl Stack {
         let route_mss = self.route_mss(now, *remote.ip());
         if let Some(ack) = seg.ack_number {
             // Not a SYN: the ACK completing a SYN-cookie handshake, or junk.
-            let mss = if seg.syn {
-                None
-            } else {
-                self.syn_cookies.check(now, local, remote, seg)
-            };
+            let mss = if seg.syn { None } else { self.syn_cookies.check(now, local, remote, seg) };
             let Some(mss) = mss else {
                 return self.tcp_reset(local, remote, seg);
             };
@@ -627,7 +595,6 @@ impl Stack {
         // The SYN queue holds at most `backlog` (and tcp_max_syn_backlog)
         // requests, as on Linux; beyond that, cookies.
         if embryonic >= backlog.min(self.config.tcp_max_syn_backlog) {
-
             // RFC 4987 §3.6: the SYN queue is full; answer statelessly.
             let synack = self.syn_cookies.synack(now, local, remote, seg, route_mss, &config);
             self.counters.tcp_syncookies_sent += 1;
@@ -637,22 +604,14 @@ impl Stack {
         let conn = Connection::accept(now, local, remote, seg, iss, route_mss, &config);
         let child = self.tcp_child(owner, config, conn, lh);
         self.tcp_register(child, (local, remote));
-        if let Ok(TcpSocket {
-            role: TcpRole::Listener(l),
-            ..
-        }) = self.tcp_mut(lh)
-        {
+        if let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(lh) {
             l.embryonic.push(child);
         }
         self.tcp_touch(child);
     }
 
     fn tcp_promote_new(&mut self, lh: SocketHandle, child: SocketHandle) {
-        if let Ok(TcpSocket {
-            role: TcpRole::Listener(l),
-            ..
-        }) = self.tcp_mut(lh)
-        {
+        if let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(lh) {
             l.accept_queue.push_back(child);
             if let Some(w) = l.waker.take() {
                 w.wake();
@@ -709,11 +668,7 @@ impl Stack {
 
     /// Marks a connection as having output or timer work now.
     pub(crate) fn tcp_touch(&mut self, h: SocketHandle) {
-        if let Ok(TcpSocket {
-            role: TcpRole::Stream(s),
-            ..
-        }) = self.tcp_mut(h)
-        {
+        if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
             if !s.dirty {
                 s.dirty = true;
                 self.tcp_dirty.push_back(h);
@@ -728,11 +683,7 @@ impl Stack {
                 break;
             }
             self.tcp_timers.pop_first();
-            if let Ok(TcpSocket {
-                role: TcpRole::Stream(s),
-                ..
-            }) = self.tcp_mut(h)
-            {
+            if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
                 s.timer = None;
                 s.conn.on_timer(now);
                 s.wake();
@@ -752,15 +703,15 @@ impl Stack {
     /// Sends what every touched connection owes, as far as the transmit
     /// queue has room; re-arms their timers; retires closed ones.
     pub(crate) fn tcp_flush(&mut self, now: Instant) {
-        let mut blocked = Vec::new();
         while let Some(h) = self.tcp_dirty.pop_front() {
             if !self.tcp_transmit(now, h) {
-                blocked.push(h);
+                // The transmit queue is full: this connection and all still
+                // waiting try again on the next poll, after the driver has
+                // drained it (in order, so none starves).
+                self.tcp_dirty.push_front(h);
+                break;
             }
         }
-        // Connections that met a full transmit queue try again on the next
-        // poll, after the driver has drained it.
-        self.tcp_dirty.extend(blocked);
     }
 
     /// One connection's output. False if it stopped for lack of room.
@@ -769,11 +720,7 @@ impl Stack {
         let room = self.config.tx_queue_len.saturating_sub(self.tx_queue.len());
         let mut out: Vec<Vec<u8>> = Vec::new();
         let mut ident = self.next_ident;
-        let Ok(TcpSocket {
-            role: TcpRole::Stream(s),
-            ..
-        }) = self.tcp_mut(h)
-        else {
+        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else {
             return true;
         };
         let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
@@ -831,27 +778,48 @@ impl Stack {
         !blocked
     }
 
+    /// Drops a connection at once (a TIME-WAIT 4-tuple being reopened).
+    fn tcp_forget(&mut self, h: SocketHandle, tuple: FourTuple) {
+        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else { return };
+        let (timer, orphaned, parent) = (s.timer.take(), s.orphaned, s.parent);
+        s.dirty = false;
+        s.wake();
+        if let Some(t) = timer {
+            self.tcp_timers.remove(&(t, h));
+        }
+        self.tcp_dirty.retain(|&d| d != h);
+        self.tcp_retire(h, tuple, orphaned, parent);
+    }
+
+    /// RFC 1191 §6.2: a router reported a smaller MTU for the path of the
+    /// connection whose segment `header` and `data` quote; TCP lowers its
+    /// MSS so later segments fit.
+    pub(crate) fn tcp_path_mtu_changed(&mut self, header: &Ipv4Repr, data: &[u8], mtu: usize) {
+        if header.next_header != IpProtocol::Tcp || data.len() < 4 {
+            return;
+        }
+        let local = SocketAddrV4::new(header.src_addr, u16::from_be_bytes([data[0], data[1]]));
+        let remote = SocketAddrV4::new(header.dst_addr, u16::from_be_bytes([data[2], data[3]]));
+        let Some(&h) = self.tcp_conns.get(&(local, remote)) else { return };
+        if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
+            s.conn.set_path_mss(mtu.saturating_sub(40).clamp(88, 65495) as u16);
+        }
+        self.tcp_touch(h);
+    }
+
     /// A connection reached CLOSED: free its 4-tuple; drop the socket if
     /// nobody holds it (orphaned, or an embryonic child of a listener).
     fn tcp_retire(&mut self, h: SocketHandle, tuple: FourTuple, orphaned: bool, parent: Option<SocketHandle>) {
         let registered = matches!(self.tcp_ref(h).map(|s| &s.role), Ok(TcpRole::Stream(s)) if s.registered);
         if registered {
             self.tcp_unregister(tuple);
-            if let Ok(TcpSocket {
-                role: TcpRole::Stream(s),
-                ..
-            }) = self.tcp_mut(h)
-            {
+            if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
                 s.registered = false;
             }
         }
         let mut drop_socket = orphaned;
         if let Some(p) = parent {
-            if let Ok(TcpSocket {
-                role: TcpRole::Listener(l),
-                ..
-            }) = self.tcp_mut(p)
-            {
+            if let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(p) {
                 // Reset before the handshake finished: it leaves the SYN
                 // queue. Already in the accept queue: `accept` returns it
                 // and the owner sees the reset, as on Linux.
@@ -886,11 +854,7 @@ impl Stack {
                 // Linux: closing a listener resets the connections still in
                 // its queues.
                 for child in l.embryonic.into_iter().chain(l.accept_queue) {
-                    if let Ok(TcpSocket {
-                        role: TcpRole::Stream(s),
-                        ..
-                    }) = self.tcp_mut(child)
-                    {
+                    if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(child) {
                         s.conn.abort();
                         s.orphaned = true;
                         s.parent = None;
@@ -920,11 +884,7 @@ impl Stack {
             TcpRole::Stream(s) => {
                 let err = s.conn.error().is_some();
                 let established = s.conn.state().is_synchronized();
-                (
-                    s.conn.can_recv() || s.read_shut,
-                    (s.conn.can_send() && established) || err,
-                    err,
-                )
+                (s.conn.can_recv() || s.read_shut, (s.conn.can_send() && established) || err, err)
             }
         })
     }

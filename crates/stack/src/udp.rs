@@ -78,11 +78,7 @@ impl Stack {
                 return self.counters.drop(DropReason::UdpNoSocket);
             }
         }
-        let message = Message {
-            src,
-            dst,
-            data: udp.payload().to_vec(),
-        };
+        let message = Message { src, dst, data: udp.payload().to_vec() };
         if sock.rx.push(message).is_err() {
             self.counters.drop(DropReason::UdpQueueFull);
         }
@@ -119,10 +115,7 @@ impl Stack {
         }
         // The UDP length field is 16 bits.
         if data.len() > usize::from(u16::MAX) - 8 - 20 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "message too long for a UDP datagram",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too long for a UDP datagram"));
         }
         let local = self.udp_autobind(handle, dst)?;
         let sock = self.udp_mut(handle)?;
@@ -130,10 +123,7 @@ impl Stack {
             return Err(unreachable_error(kind));
         }
         let (ttl, dont_frag) = (sock.ttl, sock.dont_frag);
-        let repr = UdpRepr {
-            src_port: local.port(),
-            dst_port: dst.port(),
-        };
+        let repr = UdpRepr { src_port: local.port(), dst_port: dst.port() };
         let src_ip = (!local.ip().is_unspecified()).then_some(*local.ip());
         self.ip_send(
             now,
@@ -148,14 +138,7 @@ impl Stack {
             8 + data.len(),
             |src, dst, buf| {
                 let mut pkt = UdpPacket::new_unchecked(buf);
-                repr.emit(
-                    &mut pkt,
-                    &src,
-                    &dst,
-                    data.len(),
-                    |p| p.copy_from_slice(data),
-                    ChecksumMode::Verify,
-                );
+                repr.emit(&mut pkt, &src, &dst, data.len(), |p| p.copy_from_slice(data), ChecksumMode::Verify);
             },
         )?;
         self.counters.udp_tx += 1;

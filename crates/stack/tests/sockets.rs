@@ -14,10 +14,7 @@ const P: ProcessId = ProcessId(1);
 
 fn host(ip: Ipv4Addr, config: StackConfig) -> Stack {
     let mut s = Stack::new(config);
-    s.add_interface(InterfaceConfig::new(
-        "eth0",
-        sockstack_wire::Ipv4Cidr::new(ip, 24).unwrap(),
-    ));
+    s.add_interface(InterfaceConfig::new("eth0", sockstack_wire::Ipv4Cidr::new(ip, 24).unwrap()));
     s
 }
 
@@ -48,10 +45,7 @@ fn misuse_returns_the_error_kind_a_socket_programmer_expects() {
     // Port taken.
     let v = s.udp_open(ProcessId(2));
     assert_eq!(s.bind(v, sa(A, 53)).unwrap_err().kind(), ErrorKind::AddrInUse);
-    assert_eq!(
-        s.bind(v, sa(Ipv4Addr::UNSPECIFIED, 53)).unwrap_err().kind(),
-        ErrorKind::AddrInUse
-    );
+    assert_eq!(s.bind(v, sa(Ipv4Addr::UNSPECIFIED, 53)).unwrap_err().kind(), ErrorKind::AddrInUse);
     // Not connected.
     assert_eq!(s.send(now, u, b"x").unwrap_err().kind(), ErrorKind::NotConnected);
     assert_eq!(s.peer_addr(u).unwrap_err().kind(), ErrorKind::NotConnected);
@@ -59,32 +53,15 @@ fn misuse_returns_the_error_kind_a_socket_programmer_expects() {
     let mut buf = [0u8; 8];
     assert_eq!(s.recv_from(u, &mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
     // Bad arguments.
-    assert_eq!(
-        s.send_to(now, u, b"x", sa(B, 0)).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
-    assert_eq!(
-        s.connect(u, sa(Ipv4Addr::UNSPECIFIED, 7)).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
+    assert_eq!(s.send_to(now, u, b"x", sa(B, 0)).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(s.connect(u, sa(Ipv4Addr::UNSPECIFIED, 7)).unwrap_err().kind(), ErrorKind::InvalidInput);
     assert_eq!(s.set_ttl(u, 0).unwrap_err().kind(), ErrorKind::InvalidInput);
-    assert_eq!(
-        s.set_recv_buffer_size(u, 0).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
-    assert_eq!(
-        s.send_to(now, u, &vec![0; 70_000], sa(B, 7)).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
-    assert_eq!(
-        s.raw_open(P, IpProtocol::Unknown(0), false).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
+    assert_eq!(s.set_recv_buffer_size(u, 0).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(s.send_to(now, u, &vec![0; 70_000], sa(B, 7)).unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(s.raw_open(P, IpProtocol::Unknown(0), false).unwrap_err().kind(), ErrorKind::InvalidInput);
     // No route.
     assert_eq!(
-        s.send_to(now, u, b"x", sa(Ipv4Addr::new(203, 0, 113, 1), 7))
-            .unwrap_err()
-            .kind(),
+        s.send_to(now, u, b"x", sa(Ipv4Addr::new(203, 0, 113, 1), 7)).unwrap_err().kind(),
         ErrorKind::NetworkUnreachable
     );
     // A closed handle is gone, and never aliases a new socket.
@@ -99,13 +76,7 @@ fn misuse_returns_the_error_kind_a_socket_programmer_expects() {
 
 #[test]
 fn ephemeral_ports_run_out_with_addr_in_use() {
-    let mut s = host(
-        A,
-        StackConfig {
-            ephemeral_ports: (40000, 40009),
-            ..StackConfig::default()
-        },
-    );
+    let mut s = host(A, StackConfig { ephemeral_ports: (40000, 40009), ..StackConfig::default() });
     let mut ports = Vec::new();
     for _ in 0..10 {
         let h = s.udp_open(P);
@@ -120,30 +91,18 @@ fn ephemeral_ports_run_out_with_addr_in_use() {
 
 #[test]
 fn a_full_transmit_queue_pushes_back_and_recovers() {
-    let mut s = host(
-        A,
-        StackConfig {
-            tx_queue_len: 4,
-            ..StackConfig::default()
-        },
-    );
+    let mut s = host(A, StackConfig { tx_queue_len: 4, ..StackConfig::default() });
     let now = Instant::ZERO;
     let u = s.udp_open(P);
     for _ in 0..4 {
         s.send_to(now, u, b"x", sa(B, 9)).unwrap();
     }
     assert!(!s.readiness(u).unwrap().writable);
-    assert_eq!(
-        s.send_to(now, u, b"x", sa(B, 9)).unwrap_err().kind(),
-        ErrorKind::WouldBlock
-    );
+    assert_eq!(s.send_to(now, u, b"x", sa(B, 9)).unwrap_err().kind(), ErrorKind::WouldBlock);
     // A datagram needing three fragments does not fit in one free slot:
     // all fragments or none.
     s.dispatch().unwrap();
-    assert_eq!(
-        s.send_to(now, u, &[0u8; 4000], sa(B, 9)).unwrap_err().kind(),
-        ErrorKind::WouldBlock
-    );
+    assert_eq!(s.send_to(now, u, &[0u8; 4000], sa(B, 9)).unwrap_err().kind(), ErrorKind::WouldBlock);
     assert_eq!(s.pending_tx(), 3);
     s.send_to(now, u, b"x", sa(B, 9)).unwrap();
     // Nothing was counted as dropped: back-pressure is not loss.
@@ -172,14 +131,7 @@ fn sending_to_ourselves_loops_back_without_a_link() {
 #[test]
 fn icmp_errors_are_rate_limited() {
     let mut a = host(A, StackConfig::default());
-    let mut b = host(
-        B,
-        StackConfig {
-            icmp_rate_per_sec: 10,
-            icmp_burst: 5,
-            ..StackConfig::default()
-        },
-    );
+    let mut b = host(B, StackConfig { icmp_rate_per_sec: 10, icmp_burst: 5, ..StackConfig::default() });
     let now = Instant::from_secs(1);
     let u = a.udp_open(P);
     for _ in 0..20 {
@@ -214,11 +166,7 @@ fn message_boundaries_are_kept_and_long_datagrams_truncate_like_recvfrom() {
     assert_eq!(&buf[..3], b"one");
     assert_eq!(b.recv_from(rx, &mut buf).unwrap().0, 0);
     assert_eq!(b.peek_len(rx).unwrap(), 6);
-    assert_eq!(
-        b.recv_from(rx, &mut buf).unwrap().0,
-        5,
-        "the rest of a long datagram is discarded"
-    );
+    assert_eq!(b.recv_from(rx, &mut buf).unwrap().0, 5, "the rest of a long datagram is discarded");
     assert_eq!(b.recv_message(rx).unwrap().data, vec![9u8; 3000]);
 }
 

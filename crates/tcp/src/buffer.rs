@@ -21,10 +21,7 @@ pub struct SendBuffer {
 
 impl SendBuffer {
     pub fn new(capacity: usize) -> SendBuffer {
-        SendBuffer {
-            data: VecDeque::new(),
-            capacity,
-        }
+        SendBuffer { data: VecDeque::new(), capacity }
     }
 
     pub fn len(&self) -> usize {
@@ -90,25 +87,35 @@ impl SendBuffer {
 }
 
 /// Receive-side ring buffer with in-place out-of-order storage.
+///
+/// Memory is allocated as data arrives, up to the capacity, and kept: an
+/// idle connection holds no receive memory, so a stack can keep 100,000 of
+/// them, while a busy one does not reallocate once it has grown.
 #[derive(Debug, Clone)]
 pub struct RecvBuffer {
+    /// The ring; its length grows lazily up to `capacity`.
     storage: Vec<u8>,
+    /// The bound: what the window may offer.
+    capacity: usize,
     /// Index of the first readable byte.
     head: usize,
     /// Readable (in-order) bytes.
     len: usize,
+    /// Out-of-order bytes may lie up to this far past the readable end.
+    extent: usize,
 }
 
 impl RecvBuffer {
     pub fn new(capacity: usize) -> RecvBuffer {
-        RecvBuffer {
-            storage: vec![0; capacity],
-            head: 0,
-            len: 0,
-        }
+        RecvBuffer { storage: Vec::new(), capacity, head: 0, len: 0, extent: 0 }
     }
 
     pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Bytes of memory the ring holds now.
+    pub fn allocated(&self) -> usize {
         self.storage.len()
     }
 
@@ -123,18 +130,39 @@ impl RecvBuffer {
 
     /// Room after the readable bytes: the receive window we may offer.
     pub fn window(&self) -> usize {
-        self.storage.len() - self.len
+        self.capacity - self.len
+    }
+
+    /// Makes the ring at least `needed` bytes long (readable bytes plus
+    /// out-of-order space), doubling to amortise, never past capacity.
+    fn reserve(&mut self, needed: usize) {
+        let cap = self.storage.len();
+        if needed <= cap {
+            return;
+        }
+        let size = needed.max(cap * 2).max(4096).min(self.capacity).max(needed);
+        let keep = (self.len + self.extent).min(cap);
+        let mut storage = vec![0; size];
+        if cap > 0 {
+            let first = keep.min(cap - self.head);
+            storage[..first].copy_from_slice(&self.storage[self.head..self.head + first]);
+            storage[first..keep].copy_from_slice(&self.storage[..keep - first]);
+        }
+        self.storage = storage;
+        self.head = 0;
     }
 
     /// Writes `bytes` at `offset` past the readable end (0 = the next
     /// in-order byte) without making them readable. Bytes past the capacity
     /// are dropped; returns how many were stored.
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
-        let cap = self.storage.len();
-        if cap == 0 || offset >= self.window() {
+        if self.capacity == 0 || offset >= self.window() {
             return 0;
         }
         let n = bytes.len().min(self.window() - offset);
+        self.reserve(self.len + offset + n);
+        self.extent = self.extent.max(offset + n);
+        let cap = self.storage.len();
         let start = (self.head + self.len + offset) % cap;
         let first = n.min(cap - start);
         self.storage[start..start + first].copy_from_slice(&bytes[..first]);
@@ -144,7 +172,9 @@ impl RecvBuffer {
 
     /// Makes `n` more bytes (previously written with `write_at`) readable.
     pub fn commit(&mut self, n: usize) {
-        self.len = (self.len + n).min(self.storage.len());
+        let n = n.min(self.storage.len() - self.len);
+        self.len += n;
+        self.extent = self.extent.saturating_sub(n);
     }
 
     /// Copies readable bytes into `buf`, consuming them.
@@ -162,26 +192,17 @@ impl RecvBuffer {
         n
     }
 
-    /// Grows the ring to `capacity`, keeping readable bytes and the first
-    /// `keep` bytes of out-of-order space in place (auto-tuning).
-    pub fn grow(&mut self, capacity: usize, keep: usize) {
-        let cap = self.storage.len();
-        if capacity <= cap {
-            return;
-        }
-        let total = (self.len + keep).min(cap);
-        let mut storage = vec![0; capacity];
-        for (i, slot) in storage.iter_mut().take(total).enumerate() {
-            *slot = self.storage[(self.head + i) % cap];
-        }
-        self.storage = storage;
-        self.head = 0;
+    /// Raises the capacity (auto-tuning). Readable and out-of-order bytes
+    /// stay where they are; the ring grows when data needs the room.
+    pub fn grow(&mut self, capacity: usize, _keep: usize) {
+        self.capacity = self.capacity.max(capacity);
     }
 
     /// Discards everything (RST received).
     pub fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
+        self.extent = 0;
     }
 }
 
@@ -237,9 +258,30 @@ mod tests {
         r.write_at(1, b"z");
         r.grow(16, 2);
         assert_eq!(r.capacity(), 16);
+        // The ring itself grows only when data needs the room.
+        assert_eq!(r.write_at(5, b"0123456789"), 8);
+        assert_eq!(r.allocated(), 16);
         r.commit(2);
         let mut out = [0; 8];
         assert_eq!(r.read(&mut out), 5);
         assert_eq!(&out[..5], b"bcd\0z");
+    }
+
+    #[test]
+    fn recv_buffer_allocates_only_when_data_arrives() {
+        let mut r = RecvBuffer::new(1 << 20);
+        assert_eq!((r.allocated(), r.window()), (0, 1 << 20));
+        // Out of order first, far out: the ring grows to hold it, and
+        // keeps it across a later growth.
+        assert_eq!(r.write_at(10_000, b"later"), 5);
+        let a = r.allocated();
+        assert!((10_005..=32_768).contains(&a), "{a}");
+        let early = vec![7u8; 10_000];
+        assert_eq!(r.write_at(0, &early), 10_000);
+        r.commit(10_005);
+        let mut out = vec![0u8; 20_000];
+        assert_eq!(r.read(&mut out), 10_005);
+        assert_eq!(&out[10_000..10_005], b"later");
+        assert!(out[..10_000].iter().all(|&b| b == 7));
     }
 }

@@ -26,11 +26,7 @@ pub struct Keepalive {
 impl Default for Keepalive {
     /// Linux: tcp_keepalive_time 7200 s, intvl 75 s, probes 9.
     fn default() -> Keepalive {
-        Keepalive {
-            idle: Duration::from_secs(7200),
-            interval: Duration::from_secs(75),
-            count: 9,
-        }
+        Keepalive { idle: Duration::from_secs(7200), interval: Duration::from_secs(75), count: 9 }
     }
 }
 

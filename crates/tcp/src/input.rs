@@ -22,12 +22,7 @@ pub fn rst_reply(seg: &TcpRepr<'_>) -> Option<TcpRepr<'static>> {
     if seg.rst {
         return None;
     }
-    let mut r = TcpRepr {
-        src_port: seg.dst_port,
-        dst_port: seg.src_port,
-        rst: true,
-        ..TcpRepr::default()
-    };
+    let mut r = TcpRepr { src_port: seg.dst_port, dst_port: seg.src_port, rst: true, ..TcpRepr::default() };
     match seg.ack_number {
         Some(ack) => r.seq_number = ack,
         None => {
@@ -471,11 +466,8 @@ impl Connection {
             // Grow only when the window was actually the limit (RFC 7661,
             // Linux tcp_is_cwnd_limited).
             let cwnd = self.cc.cwnd();
-            let limited = if cwnd < self.cc.ssthresh() {
-                2 * flight_before >= cwnd
-            } else {
-                flight_before + self.mss >= cwnd
-            };
+            let limited =
+                if cwnd < self.cc.ssthresh() { 2 * flight_before >= cwnd } else { flight_before + self.mss >= cwnd };
             if limited {
                 self.cc.on_ack(now, acked, srtt);
             }
@@ -750,12 +742,7 @@ mod tests {
         assert_eq!((r.src_port, r.dst_port), (2, 1));
         assert_eq!(r.seq_number, SeqNumber(555));
         assert_eq!(r.ack_number, None);
-        let syn = TcpRepr {
-            syn: true,
-            fin: true,
-            ack_number: None,
-            ..with_ack
-        };
+        let syn = TcpRepr { syn: true, fin: true, ack_number: None, ..with_ack };
         let r = rst_reply(&syn).unwrap();
         assert_eq!(r.seq_number, SeqNumber(0));
         assert_eq!(r.ack_number, Some(SeqNumber(105)), "3 data + SYN + FIN");

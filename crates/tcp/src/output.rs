@@ -91,10 +91,7 @@ impl Connection {
             }
         }
         if self.ts_ok {
-            r.timestamp = Some(TcpTimestamp {
-                tsval: self.ts_now(now),
-                tsecr: self.ts_recent,
-            });
+            r.timestamp = Some(TcpTimestamp { tsval: self.ts_now(now), tsecr: self.ts_recent });
         }
         r
     }
@@ -134,10 +131,8 @@ impl Connection {
         }
         r.sack_permitted = self.sack_ok;
         if self.ts_ok {
-            r.timestamp = Some(TcpTimestamp {
-                tsval: self.ts_now(now),
-                tsecr: if synack { self.ts_recent } else { 0 },
-            });
+            r.timestamp =
+                Some(TcpTimestamp { tsval: self.ts_now(now), tsecr: if synack { self.ts_recent } else { 0 } });
         }
         r
     }
@@ -169,13 +164,7 @@ impl Connection {
         let sent_end = data_end.min(self.snd_nxt);
         let len = sent_end.checked_sub(self.snd_una).unwrap_or(0).min(mss);
         let fin = fin_seq.is_some_and(|f| f.lt(self.snd_nxt));
-        (len > 0 || fin).then_some(Plan {
-            seq: sent_end - len,
-            len,
-            fin,
-            retransmit: true,
-            tlp: true,
-        })
+        (len > 0 || fin).then_some(Plan { seq: sent_end - len, len, fin, retransmit: true, tlp: true })
     }
 
     /// A tail loss probe may be scheduled (RFC 8985 §7.2 conditions).
@@ -236,13 +225,7 @@ impl Connection {
             let data = data_end.checked_sub(start).unwrap_or(0);
             let len = max.min(mss).min(data);
             let fin = fin_seq.is_some_and(|f| start + len == f && f.lt(self.snd_nxt));
-            (len > 0 || fin).then_some(Plan {
-                seq: start,
-                len,
-                fin,
-                retransmit: true,
-                tlp: false,
-            })
+            (len > 0 || fin).then_some(Plan { seq: start, len, fin, retransmit: true, tlp: false })
         };
         if let Some((start, max)) = rule1 {
             return rexmit(start, max);
@@ -263,23 +246,11 @@ impl Connection {
 
             if send {
                 let fin = fin_unsent && all;
-                return Some(Plan {
-                    seq: self.snd_nxt,
-                    len,
-                    fin,
-                    retransmit: false,
-                    tlp: false,
-                });
+                return Some(Plan { seq: self.snd_nxt, len, fin, retransmit: false, tlp: false });
             }
         } else if unsent == 0 && fin_unsent {
             // A lone FIN needs no window.
-            return Some(Plan {
-                seq: self.snd_nxt,
-                len: 0,
-                fin: true,
-                retransmit: false,
-                tlp: false,
-            });
+            return Some(Plan { seq: self.snd_nxt, len: 0, fin: true, retransmit: false, tlp: false });
         }
         if unsent > 0 {
             // Sender window-limited: rule 2 failed, try rule 3.
@@ -302,10 +273,7 @@ impl Connection {
         if let Some(rst) = self.rst_pending.take() {
             let mut rst = rst;
             if self.ts_ok && rst.timestamp.is_none() && self.state.is_synchronized() {
-                rst.timestamp = Some(TcpTimestamp {
-                    tsval: self.ts_now(now),
-                    tsecr: self.ts_recent,
-                });
+                rst.timestamp = Some(TcpTimestamp { tsval: self.ts_now(now), tsecr: self.ts_recent });
             }
             self.stats.rst_sent += 1;
             self.stats.segs_out += 1;
@@ -561,11 +529,7 @@ impl Connection {
         match self.state {
             State::SynSent | State::SynReceived => {
                 self.retries += 1;
-                let limit = if self.state == State::SynSent {
-                    self.cfg.syn_retries
-                } else {
-                    self.cfg.synack_retries
-                };
+                let limit = if self.state == State::SynSent { self.cfg.syn_retries } else { self.cfg.synack_retries };
                 if self.retries > limit {
                     self.enter_closed(Some(io::ErrorKind::TimedOut));
                     return;

@@ -59,11 +59,7 @@ impl Rack {
             // Merge the two oldest: the merged record keeps the later time,
             // which only delays (never hastens) a loss verdict.
             if let (Some(a), Some(b)) = (self.records.pop_front(), self.records.pop_front()) {
-                self.records.push_front(Record {
-                    start: a.start,
-                    end: b.end,
-                    sent: b.sent,
-                });
+                self.records.push_front(Record { start: a.start, end: b.end, sent: b.sent });
             }
         }
         self.records.push_back(Record { start, end, sent: now });
@@ -129,10 +125,7 @@ impl Rack {
             if self.lost_point.is_some_and(|p| r.end.le(p)) {
                 continue;
             }
-            let fully_sacked = sb
-                .ranges()
-                .iter()
-                .any(|s: &Range| s.start.le(r.start) && r.end.le(s.end));
+            let fully_sacked = sb.ranges().iter().any(|s: &Range| s.start.le(r.start) && r.end.le(s.end));
             if fully_sacked {
                 continue;
             }

@@ -71,11 +71,7 @@ impl Reassembly {
         if !merged_any && self.ranges.len() >= MAX_RANGES {
             return false;
         }
-        let pos = self
-            .ranges
-            .iter()
-            .position(|r| new.start.lt(r.start))
-            .unwrap_or(self.ranges.len());
+        let pos = self.ranges.iter().position(|r| new.start.lt(r.start)).unwrap_or(self.ranges.len());
         self.ranges.insert(pos, new);
         self.recent.insert(0, new.start);
         true

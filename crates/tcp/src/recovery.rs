@@ -102,18 +102,12 @@ impl Recovery {
         }
         let highest = sb.highest()?;
         let from = self.high_rxt.max(o.snd_una);
-        sb.holes(from, highest.min(o.snd_nxt))
-            .first()
-            .map(|h| (h.start, h.end - h.start))
+        sb.holes(from, highest.min(o.snd_nxt)).first().map(|h| (h.start, h.end - h.start))
     }
 
     /// Forget everything (connection (re)synchronised or all data acked).
     pub fn reset(&mut self, snd_una: SeqNumber) {
-        *self = Recovery {
-            recovery_point: snd_una,
-            high_rxt: snd_una,
-            ..Recovery::default()
-        };
+        *self = Recovery { recovery_point: snd_una, high_rxt: snd_una, ..Recovery::default() };
     }
 }
 
@@ -126,12 +120,7 @@ mod tests {
     }
 
     fn o(una: u32, nxt: u32, sack: bool) -> Outstanding {
-        Outstanding {
-            snd_una: s(una),
-            snd_nxt: s(nxt),
-            mss: 100,
-            sack,
-        }
+        Outstanding { snd_una: s(una), snd_nxt: s(nxt), mss: 100, sack }
     }
 
     #[test]
@@ -148,11 +137,7 @@ mod tests {
         // 0..1000 sent; holes 0..100 and 300..400, everything else SACKed.
         let mut sb = Scoreboard::new();
         sb.update(&[Some((s(100), s(300))), Some((s(400), s(1000)))], s(0), s(1000));
-        let mut r = Recovery {
-            in_recovery: true,
-            recovery_point: s(1000),
-            ..Recovery::default()
-        };
+        let mut r = Recovery { in_recovery: true, recovery_point: s(1000), ..Recovery::default() };
         let out = o(0, 1000, true);
         // Both holes lost (>2 MSS SACKed above each): pipe 0.
         assert_eq!(r.pipe(&sb, out), 0);
@@ -168,19 +153,12 @@ mod tests {
     #[test]
     fn reno_first_segment_and_rto() {
         let sb = Scoreboard::new();
-        let mut r = Recovery {
-            in_recovery: true,
-            reno_sacked: 300,
-            ..Recovery::default()
-        };
+        let mut r = Recovery { in_recovery: true, reno_sacked: 300, ..Recovery::default() };
         let out = o(0, 1000, false);
         assert_eq!(r.next_lost(&sb, out), Some((s(0), 100)));
         // 1000 outstanding − 100 lost − 300 left the network
         assert_eq!(r.pipe(&sb, out), 600);
-        let r2 = Recovery {
-            rto_lost_point: Some(s(1000)),
-            ..Recovery::default()
-        };
+        let r2 = Recovery { rto_lost_point: Some(s(1000)), ..Recovery::default() };
         assert_eq!(r2.pipe(&sb, out), 0);
         assert_eq!(r2.next_lost(&sb, out), Some((s(0), 1000)));
         r.in_recovery = false;

@@ -110,11 +110,7 @@ mod tests {
     use super::*;
 
     fn est() -> RttEstimator {
-        RttEstimator::new(
-            Duration::from_secs(1),
-            Duration::from_millis(200),
-            Duration::from_secs(120),
-        )
+        RttEstimator::new(Duration::from_secs(1), Duration::from_millis(200), Duration::from_secs(120))
     }
 
     #[test]

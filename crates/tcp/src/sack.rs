@@ -51,10 +51,7 @@ impl Scoreboard {
                 continue;
             }
             accepted += 1;
-            self.insert(Range {
-                start: left,
-                end: right,
-            });
+            self.insert(Range { start: left, end: right });
         }
         (accepted, self.sacked_bytes().saturating_sub(before))
     }
@@ -76,11 +73,7 @@ impl Scoreboard {
             // retransmit more conservatively.
             self.ranges.pop();
         }
-        let pos = self
-            .ranges
-            .iter()
-            .position(|r| new.start.lt(r.start))
-            .unwrap_or(self.ranges.len());
+        let pos = self.ranges.iter().position(|r| new.start.lt(r.start)).unwrap_or(self.ranges.len());
         self.ranges.insert(pos, new);
     }
 
@@ -132,10 +125,7 @@ impl Scoreboard {
                 break;
             }
             if cur.lt(r.start) {
-                out.push(Range {
-                    start: cur,
-                    end: r.start,
-                });
+                out.push(Range { start: cur, end: r.start });
             }
             cur = cur.max(r.end);
         }
@@ -196,18 +186,9 @@ mod tests {
         assert_eq!(
             h,
             vec![
-                Range {
-                    start: s(100),
-                    end: s(200)
-                },
-                Range {
-                    start: s(300),
-                    end: s(400)
-                },
-                Range {
-                    start: s(500),
-                    end: s(600)
-                },
+                Range { start: s(100), end: s(200) },
+                Range { start: s(300), end: s(400) },
+                Range { start: s(500), end: s(600) },
             ]
         );
     }

@@ -21,26 +21,17 @@ pub enum State {
 impl State {
     /// RFC 9293 §3.3.2: states after the handshake completed.
     pub fn is_synchronized(self) -> bool {
-        !matches!(
-            self,
-            State::Listen | State::SynSent | State::SynReceived | State::Closed
-        )
+        !matches!(self, State::Listen | State::SynSent | State::SynReceived | State::Closed)
     }
 
     /// States in which the peer may still send us data.
     pub fn can_receive_data(self) -> bool {
-        matches!(
-            self,
-            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2
-        )
+        matches!(self, State::SynReceived | State::Established | State::FinWait1 | State::FinWait2)
     }
 
     /// States in which our FIN has been queued (we will not send new data).
     pub fn fin_queued(self) -> bool {
-        matches!(
-            self,
-            State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait
-        )
+        matches!(self, State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait)
     }
 
     /// Name as `ss` prints it.

@@ -137,10 +137,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn addrs() -> (SocketAddrV4, SocketAddrV4) {
-        (
-            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80),
-            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 40000),
-        )
+        (SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80), SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 40000))
     }
 
     fn ack(cookie: SeqNumber, client_isn: u32) -> TcpRepr<'static> {
@@ -161,14 +158,8 @@ mod tests {
         let c = sc.cookie_isn(t0, l, r, SeqNumber(u32::MAX), 1460);
         assert_eq!(sc.check(t0, l, r, &ack(c, u32::MAX)), Some(1460));
         // Still valid in the next period, not the one after.
-        assert_eq!(
-            sc.check(t0 + sockstack_time::Duration::from_secs(64), l, r, &ack(c, u32::MAX)),
-            Some(1460)
-        );
-        assert_eq!(
-            sc.check(t0 + sockstack_time::Duration::from_secs(200), l, r, &ack(c, u32::MAX)),
-            None
-        );
+        assert_eq!(sc.check(t0 + sockstack_time::Duration::from_secs(64), l, r, &ack(c, u32::MAX)), Some(1460));
+        assert_eq!(sc.check(t0 + sockstack_time::Duration::from_secs(200), l, r, &ack(c, u32::MAX)), None);
         // Wrong client ISN, wrong tuple, wrong secret, forged bits.
         assert_eq!(sc.check(t0, l, r, &ack(c, 5)), None);
         assert_eq!(sc.check(t0, r, l, &ack(c, u32::MAX)), None);

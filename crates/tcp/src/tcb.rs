@@ -189,11 +189,7 @@ impl Connection {
         let cfg = config.clone();
         let adv_mss = cfg.mss.min(route_mss).max(MIN_SND_MSS as u16);
         let rcv_buf_size = cfg.rcv_buf.max(1);
-        let rcv_wscale = if cfg.window_scale {
-            wscale_for(cfg.rcv_buf_max.max(rcv_buf_size))
-        } else {
-            0
-        };
+        let rcv_wscale = if cfg.window_scale { wscale_for(cfg.rcv_buf_max.max(rcv_buf_size)) } else { 0 };
         let mss = usize::from(DEFAULT_MSS.min(route_mss)).max(MIN_SND_MSS);
         Connection {
             local,
@@ -261,11 +257,7 @@ impl Connection {
             rst_pending: None,
             challenge_count: 0,
             challenge_since: now,
-            drs: Drs {
-                copied: 0,
-                since: now,
-                space: 0,
-            },
+            drs: Drs { copied: 0, since: now, space: 0 },
             rcv_rtt: None,
             error: None,
             stats: TcpStats::default(),
@@ -392,11 +384,7 @@ impl Connection {
         self.retries = 0;
         // RFC 5681 §3.1: if the SYN or SYN-ACK was retransmitted, the
         // initial window is one segment.
-        let iw = if self.syn_retransmitted {
-            1
-        } else {
-            self.cfg.initial_cwnd
-        };
+        let iw = if self.syn_retransmitted { 1 } else { self.cfg.initial_cwnd };
         self.cc = new_controller(self.cfg.congestion, self.mss, iw);
         self.rec.reset(self.snd_una);
         self.arm_keepalive(now);
@@ -546,11 +534,7 @@ impl Connection {
         self.drs.space = copied;
         let target = (2 * copied).min(self.cfg.rcv_buf_max);
         if target > self.rcv_buf.capacity() {
-            let keep = self
-                .ooo
-                .highest()
-                .and_then(|h| h.checked_sub(self.rcv_nxt))
-                .unwrap_or(0);
+            let keep = self.ooo.highest().and_then(|h| h.checked_sub(self.rcv_nxt)).unwrap_or(0);
             self.rcv_buf.grow(target, keep);
         }
     }
@@ -624,10 +608,8 @@ impl Connection {
 
     /// `send` would accept data now.
     pub fn can_send(&self) -> bool {
-        matches!(
-            self.state,
-            State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        ) && !self.fin_queued
+        matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
+            && !self.fin_queued
             && !self.closed_by_app
             && self.snd_buf.free() > 0
     }
@@ -708,10 +690,7 @@ impl Connection {
     /// the MSS and never goes below 48 octets.
     pub fn set_path_mss(&mut self, path_mss: u16) {
         let opts = if self.ts_ok { TS_OPTION_LEN } else { 0 };
-        let new = usize::from(path_mss)
-            .max(MIN_SND_MSS)
-            .saturating_sub(opts)
-            .max(MIN_SND_MSS - TS_OPTION_LEN);
+        let new = usize::from(path_mss).max(MIN_SND_MSS).saturating_sub(opts).max(MIN_SND_MSS - TS_OPTION_LEN);
         if new < self.mss {
             self.mss = new;
             self.route_mss = path_mss.max(MIN_SND_MSS as u16);
@@ -725,12 +704,7 @@ impl Connection {
     }
 
     pub(crate) fn outstanding(&self) -> Outstanding {
-        Outstanding {
-            snd_una: self.snd_una,
-            snd_nxt: self.snd_nxt,
-            mss: self.mss,
-            sack: self.sack_ok,
-        }
+        Outstanding { snd_una: self.snd_una, snd_nxt: self.snd_nxt, mss: self.mss, sack: self.sack_ok }
     }
 
     /// RFC 6675 pipe: bytes estimated in the network.

@@ -22,19 +22,10 @@ pub struct Timers {
 impl Timers {
     /// The earliest armed deadline.
     pub fn earliest(&self) -> Option<Instant> {
-        [
-            self.rto,
-            self.delack,
-            self.persist,
-            self.keepalive,
-            self.time_wait,
-            self.fin_wait2,
-            self.tlp,
-            self.rack,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.rto, self.delack, self.persist, self.keepalive, self.time_wait, self.fin_wait2, self.tlp, self.rack]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Disarms everything (connection closed).
@@ -60,11 +51,8 @@ mod tests {
 
     #[test]
     fn earliest_and_take_due() {
-        let mut t = Timers {
-            rto: Some(Instant::from_secs(3)),
-            delack: Some(Instant::from_secs(1)),
-            ..Timers::default()
-        };
+        let mut t =
+            Timers { rto: Some(Instant::from_secs(3)), delack: Some(Instant::from_secs(1)), ..Timers::default() };
         assert_eq!(t.earliest(), Some(Instant::from_secs(1)));
         assert!(!Timers::take_due(&mut t.rto, Instant::from_secs(2)));
         assert!(Timers::take_due(&mut t.delack, Instant::from_secs(2)));

@@ -17,10 +17,7 @@ fn three_way_handshake_both_roles_and_options() {
     assert_eq!(p.b.state(), State::SynReceived);
     let syn = p.log.is_empty();
     assert!(syn);
-    p.run_until(
-        |p| p.a.state() == State::Established && p.b.state() == State::Established,
-        Duration::from_secs(1),
-    );
+    p.run_until(|p| p.a.state() == State::Established && p.b.state() == State::Established, Duration::from_secs(1));
     // SYN-ACK from B carries SYN+ACK and the negotiated options.
     let synack = p.segs(Dir::BtoA)[0].repr();
     assert!(synack.syn && synack.ack_number == Some(ISS_A + 1));
@@ -57,15 +54,8 @@ fn mss_clamped_to_route_and_peer() {
     let now = Instant::ZERO;
     let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1200, &TcpConfig::default());
     let syn = drain(&mut a, now);
-    assert_eq!(
-        syn[0].repr().max_seg_size,
-        Some(1200),
-        "route MSS clamps what we advertise"
-    );
-    let b_cfg = TcpConfig {
-        mss: 1000,
-        ..TcpConfig::default()
-    };
+    assert_eq!(syn[0].repr().max_seg_size, Some(1200), "route MSS clamps what we advertise");
+    let b_cfg = TcpConfig { mss: 1000, ..TcpConfig::default() };
     let mut b = Connection::accept(now, B_ADDR, A_ADDR, &syn[0].repr(), ISS_B, 1460, &b_cfg);
     let synack = drain(&mut b, now);
     assert_eq!(synack[0].repr().max_seg_size, Some(1000));
@@ -115,17 +105,11 @@ fn simultaneous_open() {
 
 #[test]
 fn normal_close_and_time_wait_lasts_2msl() {
-    let cfg = TcpConfig {
-        time_wait: Duration::from_secs(7),
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { time_wait: Duration::from_secs(7), ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     p.a.close();
     assert_eq!(p.a.state(), State::FinWait1);
-    p.run_until(
-        |p| p.b.state() == State::CloseWait && p.a.state() == State::FinWait2,
-        Duration::from_secs(1),
-    );
+    p.run_until(|p| p.b.state() == State::CloseWait && p.a.state() == State::FinWait2, Duration::from_secs(1));
     let mut buf = [0u8; 8];
     assert_eq!(p.b.recv(&mut buf).unwrap(), 0, "EOF");
     p.b.close();
@@ -134,19 +118,13 @@ fn normal_close_and_time_wait_lasts_2msl() {
     let tw_start = p.now;
     p.run_until(|p| p.a.is_closed(), Duration::from_secs(10));
     let lasted = p.now - tw_start;
-    assert!(
-        lasted >= Duration::from_secs(7) && lasted < Duration::from_secs(7) + D * 2,
-        "{lasted:?}"
-    );
+    assert!(lasted >= Duration::from_secs(7) && lasted < Duration::from_secs(7) + D * 2, "{lasted:?}");
     assert!(p.a.error().is_none() && p.b.error().is_none());
 }
 
 #[test]
 fn time_wait_reacks_retransmitted_fin_and_restarts() {
-    let cfg = TcpConfig {
-        time_wait: Duration::from_secs(60),
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { time_wait: Duration::from_secs(60), ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     p.a.close();
     p.run_until(|p| p.b.state() == State::CloseWait, Duration::from_secs(1));
@@ -167,24 +145,15 @@ fn time_wait_reacks_retransmitted_fin_and_restarts() {
 
 #[test]
 fn simultaneous_close() {
-    let cfg = TcpConfig {
-        time_wait: Duration::from_secs(2),
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { time_wait: Duration::from_secs(2), ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     p.a.close();
     p.b.close();
     p.step(); // both FINs in flight, crossing
-    p.run_until(
-        |p| p.a.state() != State::FinWait1 && p.b.state() != State::FinWait1,
-        Duration::from_secs(1),
-    );
+    p.run_until(|p| p.a.state() != State::FinWait1 && p.b.state() != State::FinWait1, Duration::from_secs(1));
     assert_eq!(p.a.state(), State::Closing);
     assert_eq!(p.b.state(), State::Closing);
-    p.run_until(
-        |p| p.a.state() == State::TimeWait && p.b.state() == State::TimeWait,
-        Duration::from_secs(1),
-    );
+    p.run_until(|p| p.a.state() == State::TimeWait && p.b.state() == State::TimeWait, Duration::from_secs(1));
     p.run_until(|p| p.a.is_closed() && p.b.is_closed(), Duration::from_secs(3));
 }
 
@@ -195,10 +164,7 @@ fn half_close_data_still_flows_other_way() {
     p.a.send(b"request").unwrap();
     p.a.shutdown_write();
     assert!(p.a.send(b"more").unwrap_err().kind() == ErrorKind::BrokenPipe);
-    p.run_until(
-        |p| p.b.state() == State::CloseWait && p.a.state() == State::FinWait2,
-        Duration::from_secs(1),
-    );
+    p.run_until(|p| p.b.state() == State::CloseWait && p.a.state() == State::FinWait2, Duration::from_secs(1));
     let mut buf = [0u8; 64];
     assert_eq!(p.b.recv(&mut buf).unwrap(), 7);
     assert_eq!(p.b.recv(&mut buf).unwrap(), 0);
@@ -221,10 +187,7 @@ fn half_close_data_still_flows_other_way() {
     }
     assert_eq!(got, reply);
     p.b.close();
-    p.run_until(
-        |p| p.a.state() == State::TimeWait && p.b.is_closed(),
-        Duration::from_secs(1),
-    );
+    p.run_until(|p| p.a.state() == State::TimeWait && p.b.is_closed(), Duration::from_secs(1));
     assert_eq!(p.a.recv(&mut buf).unwrap(), 0);
 }
 
@@ -272,10 +235,7 @@ fn syn_sent_bad_ack_gets_rst() {
 
 #[test]
 fn syn_retransmission_backoff_and_timeout() {
-    let cfg = TcpConfig {
-        syn_retries: 3,
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { syn_retries: 3, ..TcpConfig::default() };
     let mut now = Instant::ZERO;
     let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &cfg);
     let mut times = Vec::new();
@@ -312,10 +272,7 @@ fn lost_synack_is_retransmitted_and_iw_is_one_segment() {
         }
         Fate::Deliver
     });
-    p.run_until(
-        |p| p.a.state() == State::Established && p.b.state() == State::Established,
-        Duration::from_secs(5),
-    );
+    p.run_until(|p| p.a.state() == State::Established && p.b.state() == State::Established, Duration::from_secs(5));
     // A retransmitted its SYN (B's SYN-ACK lost), B answered the repeated
     // SYN with its SYN-ACK again.
     // (The harness logs from the first SYN's answer on.)
@@ -340,17 +297,11 @@ fn time_wait_accepts_only_newer_syn() {
         dst_port: 40000,
         seq_number: p.a.rcv_nxt() + 100_000,
         syn: true,
-        timestamp: Some(sockstack_wire::TcpTimestamp {
-            tsval: ts.tsval + 1000,
-            tsecr: 0,
-        }),
+        timestamp: Some(sockstack_wire::TcpTimestamp { tsval: ts.tsval + 1000, tsecr: 0 }),
         ..Default::default()
     };
     assert!(p.a.time_wait_accepts_syn(&syn));
-    syn.timestamp = Some(sockstack_wire::TcpTimestamp {
-        tsval: ts.tsval - 1,
-        tsecr: 0,
-    });
+    syn.timestamp = Some(sockstack_wire::TcpTimestamp { tsval: ts.tsval - 1, tsecr: 0 });
     assert!(!p.a.time_wait_accepts_syn(&syn), "older timestamp: an old duplicate");
     // In TIME-WAIT the connection itself only challenges it.
     syn.timestamp = None;
@@ -374,16 +325,8 @@ fn out_of_order_fin_waits_for_the_gap() {
     let r = out[0].repr();
     assert!(r.fin && r.payload == b"hello world");
     // Split it: "world"+FIN arrives before "hello ".
-    let first = TcpRepr {
-        fin: false,
-        payload: &r.payload[..6],
-        ..r
-    };
-    let second = TcpRepr {
-        seq_number: r.seq_number + 6,
-        payload: &r.payload[6..],
-        ..r
-    };
+    let first = TcpRepr { fin: false, payload: &r.payload[..6], ..r };
+    let second = TcpRepr { seq_number: r.seq_number + 6, payload: &r.payload[6..], ..r };
     p.b.on_segment(now, &second);
     assert_eq!(p.b.state(), State::Established, "FIN beyond a gap waits");
     let mut buf = [0u8; 32];
@@ -395,11 +338,7 @@ fn out_of_order_fin_waits_for_the_gap() {
     assert_eq!(p.b.recv(&mut buf).unwrap(), 11);
     assert_eq!(p.b.recv(&mut buf).unwrap(), 0);
     let acks = drain(&mut p.b, now);
-    assert_eq!(
-        acks.last().unwrap().repr().ack_number,
-        Some(r.seq_number + 12),
-        "FIN acknowledged at once"
-    );
+    assert_eq!(acks.last().unwrap().repr().ack_number, Some(r.seq_number + 12), "FIN acknowledged at once");
 }
 
 #[test]
@@ -429,10 +368,7 @@ fn close_in_syn_sent_just_goes_away() {
 
 #[test]
 fn fin_wait_2_times_out_after_close() {
-    let cfg = TcpConfig {
-        fin_wait2_timeout: Duration::from_secs(3),
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { fin_wait2_timeout: Duration::from_secs(3), ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     p.a.close();
     p.run_until(|p| p.a.state() == State::FinWait2, Duration::from_secs(1));

@@ -27,14 +27,7 @@ fn from_peer<'a>(c: &Connection, off: i64, payload: &'a [u8]) -> TcpRepr<'a> {
 /// none), A having received nothing yet.
 fn pair(cfg_a: TcpConfig) -> Pair {
     let b = cfg(false, true, true);
-    Pair::established(
-        &TcpConfig {
-            timestamps: false,
-            ..cfg_a
-        },
-        &b,
-        D,
-    )
+    Pair::established(&TcpConfig { timestamps: false, ..cfg_a }, &b, D)
 }
 
 fn outputs(c: &mut Connection, now: Instant) -> Vec<Seg> {
@@ -105,12 +98,7 @@ fn acceptability_table_nonzero_window() {
 
 #[test]
 fn acceptability_table_zero_window() {
-    let small = TcpConfig {
-        rcv_buf: 2000,
-        rcv_buf_max: 2000,
-        window_scale: false,
-        ..TcpConfig::default()
-    };
+    let small = TcpConfig { rcv_buf: 2000, rcv_buf_max: 2000, window_scale: false, ..TcpConfig::default() };
     let mut p = pair(small);
     let now = p.now;
     let a = &mut p.a;
@@ -188,10 +176,7 @@ fn blind_rst_in_window_gets_challenge_ack_not_reset() {
 
 #[test]
 fn challenge_acks_are_rate_limited() {
-    let mut p = pair(TcpConfig {
-        challenge_ack_limit: 3,
-        ..TcpConfig::default()
-    });
+    let mut p = pair(TcpConfig { challenge_ack_limit: 3, ..TcpConfig::default() });
     let now = p.now;
     let a = &mut p.a;
     let mut acks = 0;
@@ -354,19 +339,13 @@ fn paws_drops_old_timestamp() {
     let last_b = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).unwrap().2.repr();
     let ts = last_b.timestamp.unwrap();
     let mut old = from_peer(a, 0, b"stale");
-    old.timestamp = Some(TcpTimestamp {
-        tsval: ts.tsval.wrapping_sub(10),
-        tsecr: 0,
-    });
+    old.timestamp = Some(TcpTimestamp { tsval: ts.tsval.wrapping_sub(10), tsecr: 0 });
     a.on_segment(now, &old);
     assert_eq!(a.recv_queue(), 0, "PAWS rejected it");
     assert_eq!(a.stats().paws_drops, 1);
     assert_eq!(drain(a, now).len(), 1, "answered with an ACK");
     let mut fresh = from_peer(a, 0, b"fresh");
-    fresh.timestamp = Some(TcpTimestamp {
-        tsval: ts.tsval.wrapping_add(1),
-        tsecr: 0,
-    });
+    fresh.timestamp = Some(TcpTimestamp { tsval: ts.tsval.wrapping_add(1), tsecr: 0 });
     a.on_segment(now, &fresh);
     assert_eq!(a.recv_queue(), 5);
 }
@@ -444,10 +423,7 @@ fn hostile_segments_never_panic() {
     let mut rng = Rng(0xdead_beef);
     let (mut total_in, mut total_closed) = (0, 0);
     for round in 0..20 {
-        let mut p = pair(TcpConfig {
-            timestamps: round % 2 == 0,
-            ..TcpConfig::default()
-        });
+        let mut p = pair(TcpConfig { timestamps: round % 2 == 0, ..TcpConfig::default() });
         if round % 3 == 0 {
             p.a.send(&pattern(50_000)).unwrap();
             drain(&mut p.a, p.now);
@@ -458,11 +434,7 @@ fn hostile_segments_never_panic() {
             let payload = vec![0x55; (rng.next() % 3000) as usize];
             let mut blocks = [None; 4];
             for b in blocks.iter_mut().take((rng.next() % 5) as usize) {
-                let l =
-                    p.a.snd_una()
-                        .0
-                        .wrapping_add((rng.next() % 100_000) as u32)
-                        .wrapping_sub(50_000);
+                let l = p.a.snd_una().0.wrapping_add((rng.next() % 100_000) as u32).wrapping_sub(50_000);
                 *b = Some((SeqNumber(l), SeqNumber(l.wrapping_add((rng.next() % 70_000) as u32))));
             }
             let pick = |r: u64, near: SeqNumber| match r % 8 {
@@ -491,10 +463,7 @@ fn hostile_segments_never_panic() {
                 window_scale: rng.chance(5).then(|| (rng.next() % 15) as u8),
                 sack_permitted: rng.chance(5),
                 sack_ranges: blocks,
-                timestamp: rng.chance(50).then(|| TcpTimestamp {
-                    tsval: rng.next() as u32,
-                    tsecr: rng.next() as u32,
-                }),
+                timestamp: rng.chance(50).then(|| TcpTimestamp { tsval: rng.next() as u32, tsecr: rng.next() as u32 }),
                 payload: &payload,
                 ..base
             };
@@ -547,12 +516,7 @@ fn receiver_sack_blocks_most_recent_first() {
 
 #[test]
 fn receiver_sws_avoidance_and_window_update_on_read() {
-    let small = TcpConfig {
-        rcv_buf: 8000,
-        rcv_buf_max: 8000,
-        window_scale: false,
-        ..TcpConfig::default()
-    };
+    let small = TcpConfig { rcv_buf: 8000, rcv_buf_max: 8000, window_scale: false, ..TcpConfig::default() };
     let mut p = pair(small);
     let now = p.now;
     let a = &mut p.a;

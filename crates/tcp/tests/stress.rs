@@ -23,10 +23,7 @@ fn run(seed: u64, cfg_a: &TcpConfig, cfg_b: &TcpConfig, loss: u64, dup: u64, reo
         }
     });
     let up = pattern(150_000 + (seed as usize % 7) * 10_000);
-    let down: Vec<u8> = pattern(60_000 + (seed as usize % 5) * 3_333)
-        .iter()
-        .map(|b| b ^ 0x5a)
-        .collect();
+    let down: Vec<u8> = pattern(60_000 + (seed as usize % 5) * 3_333).iter().map(|b| b ^ 0x5a).collect();
     let (mut su, mut sd) = (0, 0);
     let (mut gu, mut gd) = (Vec::new(), Vec::new());
     let mut buf = vec![0u8; 7000];
@@ -93,12 +90,7 @@ fn run(seed: u64, cfg_a: &TcpConfig, cfg_b: &TcpConfig, loss: u64, dup: u64, reo
 
 fn configs() -> Vec<TcpConfig> {
     let mut v = Vec::new();
-    for (ts, sack, ws) in [
-        (true, true, true),
-        (false, false, false),
-        (true, false, true),
-        (false, true, false),
-    ] {
+    for (ts, sack, ws) in [(true, true, true), (false, false, false), (true, false, true), (false, true, false)] {
         for cc in [CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno] {
             v.push(TcpConfig {
                 timestamps: ts,

@@ -62,10 +62,7 @@ fn rto_backoff_doubles_and_karn_ignores_ambiguous_samples() {
 
 #[test]
 fn gives_up_after_retries_with_timed_out() {
-    let cfg = TcpConfig {
-        retries: 4,
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { retries: 4, ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     p.filter = Box::new(|dir, _, _| if dir == Dir::AtoB { Fate::Drop } else { Fate::Deliver });
     p.a.send(b"into the void").unwrap();
@@ -81,12 +78,7 @@ fn gives_up_after_retries_with_timed_out() {
 
 #[test]
 fn fast_retransmit_after_three_dupacks() {
-    let cfg = TcpConfig {
-        sack: false,
-        timestamps: false,
-        nodelay: true,
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { sack: false, timestamps: false, nodelay: true, ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     // One exchange first, so that A knows B's (scaled) window: an ACK that
     // changes the window is a window update, not a duplicate (RFC 5681 §2).
@@ -130,10 +122,7 @@ fn fast_retransmit_after_three_dupacks() {
 
 #[test]
 fn sack_recovery_repairs_multiple_holes_in_one_rtt() {
-    let cfg = TcpConfig {
-        nodelay: true,
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     let mss = p.a.mss();
     let base = p.a.snd_nxt();
@@ -165,11 +154,7 @@ fn sack_recovery_repairs_multiple_holes_in_one_rtt() {
 
 #[test]
 fn zero_window_probe_and_reopen() {
-    let b_cfg = TcpConfig {
-        rcv_buf: 4096,
-        rcv_buf_max: 4096,
-        ..TcpConfig::default()
-    };
+    let b_cfg = TcpConfig { rcv_buf: 4096, rcv_buf_max: 4096, ..TcpConfig::default() };
     let mut p = Pair::established(&TcpConfig::default(), &b_cfg, D);
     let data = pattern(20_000);
     let n = p.a.send(&data).unwrap();
@@ -188,10 +173,7 @@ fn zero_window_probe_and_reopen() {
         .collect();
     assert!(probes.len() >= 3, "{probes:?}");
     let gaps: Vec<_> = probes.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(
-        gaps.windows(2).all(|g| g[1] >= g[0] * 2 - Duration::from_millis(1)),
-        "backoff {gaps:?}"
-    );
+    assert!(gaps.windows(2).all(|g| g[1] >= g[0] * 2 - Duration::from_millis(1)), "backoff {gaps:?}");
     assert!(p.a.stats().window_probes >= 3);
     assert_eq!(p.a.state(), State::Established);
     // The application reads: the window reopens and the rest arrives.
@@ -212,10 +194,7 @@ fn zero_window_probe_and_reopen() {
 #[test]
 fn nagle_coalesces_small_writes_and_nodelay_does_not() {
     for nodelay in [false, true] {
-        let cfg = TcpConfig {
-            nodelay,
-            ..TcpConfig::default()
-        };
+        let cfg = TcpConfig { nodelay, ..TcpConfig::default() };
         let mut p = Pair::established(&cfg, &cfg, D);
         p.log.clear();
         for _ in 0..6 {
@@ -255,10 +234,7 @@ fn nagle_unit_level() {
 #[test]
 fn delayed_ack_timer_and_every_second_full_segment() {
     for delack_ms in [40u64, 200] {
-        let cfg = TcpConfig {
-            delayed_ack: Duration::from_millis(delack_ms),
-            ..TcpConfig::default()
-        };
+        let cfg = TcpConfig { delayed_ack: Duration::from_millis(delack_ms), ..TcpConfig::default() };
         let mut p = Pair::established(&cfg, &cfg, D);
         let now = p.now;
         let mss = p.a.mss();
@@ -294,10 +270,7 @@ fn delayed_ack_timer_and_every_second_full_segment() {
 
 #[test]
 fn delayed_ack_bounded_by_rfc1122() {
-    let cfg = TcpConfig {
-        delayed_ack: Duration::from_secs(2),
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { delayed_ack: Duration::from_secs(2), ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     let now = p.now;
     p.a.send(b"x").unwrap();
@@ -308,21 +281,11 @@ fn delayed_ack_bounded_by_rfc1122() {
 
 #[test]
 fn keepalive_probes_then_times_out() {
-    let ka = Keepalive {
-        idle: Duration::from_secs(10),
-        interval: Duration::from_secs(1),
-        count: 3,
-    };
-    let cfg = TcpConfig {
-        keepalive: Some(ka),
-        ..TcpConfig::default()
-    };
+    let ka = Keepalive { idle: Duration::from_secs(10), interval: Duration::from_secs(1), count: 3 };
+    let cfg = TcpConfig { keepalive: Some(ka), ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &TcpConfig::default(), D);
     // Peer answers: the connection stays up through several idle periods.
-    p.run_until(
-        |p| p.a.stats().keepalive_probes >= 3 && p.in_flight.is_empty(),
-        Duration::from_secs(35),
-    );
+    p.run_until(|p| p.a.stats().keepalive_probes >= 3 && p.in_flight.is_empty(), Duration::from_secs(35));
     assert_eq!(p.a.state(), State::Established);
     assert!(p.now >= Instant::from_secs(31), "first probe only after 10 s idle");
     // Peer vanishes.
@@ -363,11 +326,7 @@ fn receive_buffer_autotunes_and_send_buffer_grows() {
 
 #[test]
 fn send_buffer_bounded() {
-    let cfg = TcpConfig {
-        snd_buf: 10_000,
-        snd_buf_max: 10_000,
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { snd_buf: 10_000, snd_buf_max: 10_000, ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     assert_eq!(p.a.send(&pattern(50_000)).unwrap(), 10_000);
     assert_eq!(p.a.send(b"x").unwrap_err().kind(), ErrorKind::WouldBlock);
@@ -437,10 +396,7 @@ fn syn_cookie_handshake() {
     assert_eq!(&buf[..5], b"GET /");
     assert!(!client.stats().sack && !client.stats().timestamps);
     // A forged ACK is refused.
-    let forged = TcpRepr {
-        ack_number: Some(first.ack_number.unwrap() + 1),
-        ..first
-    };
+    let forged = TcpRepr { ack_number: Some(first.ack_number.unwrap() + 1), ..first };
     assert!(cookies.check(now, B_ADDR, A_ADDR, &forged).is_none());
 }
 
@@ -504,10 +460,7 @@ fn cwnd_restarts_after_idle() {
 
 #[test]
 fn tail_loss_probe_and_rack_repair_tail_without_rto() {
-    let cfg = TcpConfig {
-        nodelay: true,
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     // Warm up the RTT estimate.
     let warm = pattern(20_000);
@@ -535,16 +488,9 @@ fn tail_loss_probe_and_rack_repair_tail_without_rto() {
     let s = p.a.stats();
     assert_eq!(s.rto_timeouts, 0, "{s:?}");
     assert_eq!(s.tail_loss_probes, 1);
-    assert!(
-        s.rack_detections >= 1,
-        "segment 6 found lost by RACK after the probe's SACK"
-    );
+    assert!(s.rack_detections >= 1, "segment 6 found lost by RACK after the probe's SACK");
     // PTO ≈ 2·SRTT (40 ms), then one more RTT: well under the 200 ms RTO.
     assert!(took < Duration::from_millis(150), "{took:?}");
     let rexmits: Vec<_> = data_segs(&p, Dir::AtoB).into_iter().skip(8).map(|x| x.1).collect();
-    assert_eq!(
-        rexmits,
-        vec![lost[1], lost[0]],
-        "probe re-sends the last segment, RACK the other"
-    );
+    assert_eq!(rexmits, vec![lost[1], lost[0]], "probe re-sends the last segment, RACK the other");
 }

@@ -11,13 +11,7 @@ const D: Duration = Duration::from_millis(5);
 fn lossy(percent: u64, seed: u64) -> Filter {
     let mut rng = Rng(seed);
     // Handshake segments are spared so the test is about data recovery.
-    Box::new(move |_, n, _| {
-        if n > 3 && rng.chance(percent) {
-            Fate::Drop
-        } else {
-            Fate::Deliver
-        }
-    })
+    Box::new(move |_, n, _| if n > 3 && rng.chance(percent) { Fate::Drop } else { Fate::Deliver })
 }
 
 #[test]
@@ -51,11 +45,7 @@ fn bulk_with_5_percent_loss_sack_cubic() {
 
 #[test]
 fn bulk_with_5_percent_loss_no_sack_newreno() {
-    let cfg = TcpConfig {
-        congestion: CongestionAlgorithm::NewReno,
-        sack: false,
-        ..TcpConfig::default()
-    };
+    let cfg = TcpConfig { congestion: CongestionAlgorithm::NewReno, sack: false, ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
     p.filter = lossy(5, 7);
     let data = pattern(2 << 20);
@@ -100,15 +90,7 @@ fn bulk_with_duplication() {
     let cfg = TcpConfig::default();
     let mut p = Pair::established(&cfg, &cfg, D);
     let mut rng = Rng(11);
-    p.filter = Box::new(
-        move |_, _, _| {
-            if rng.chance(10) {
-                Fate::Duplicate
-            } else {
-                Fate::Deliver
-            }
-        },
-    );
+    p.filter = Box::new(move |_, _, _| if rng.chance(10) { Fate::Duplicate } else { Fate::Deliver });
     let data = pattern(3 << 20);
     let got = transfer(&mut p, &data, Duration::from_secs(300));
     assert!(got == data);

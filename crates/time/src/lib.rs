@@ -28,15 +28,11 @@ impl Instant {
     }
 
     pub const fn from_millis(millis: u64) -> Instant {
-        Instant {
-            micros: millis.saturating_mul(1000),
-        }
+        Instant { micros: millis.saturating_mul(1000) }
     }
 
     pub const fn from_secs(secs: u64) -> Instant {
-        Instant {
-            micros: secs.saturating_mul(1_000_000),
-        }
+        Instant { micros: secs.saturating_mul(1_000_000) }
     }
 
     pub const fn total_micros(self) -> u64 {

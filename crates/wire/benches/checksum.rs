@@ -11,14 +11,11 @@ fn bench(c: &mut Criterion) {
     for size in [64usize, 1500, 64 * 1024] {
         // Deterministic non-trivial content; the checksum does not branch on
         // data, but zeros could flatter a future implementation that does.
-        let buf: Vec<u8> = (0..size)
-            .map(|i| (i as u32).wrapping_mul(2_654_435_761) as u8)
-            .collect();
+        let buf: Vec<u8> = (0..size).map(|i| (i as u32).wrapping_mul(2_654_435_761) as u8).collect();
         let mut dst = vec![0u8; size];
         group.throughput(Throughput::Bytes(size as u64));
-        group.bench_with_input(BenchmarkId::new("data", size), &buf, |b, buf| {
-            b.iter(|| checksum::data(black_box(buf)))
-        });
+        group
+            .bench_with_input(BenchmarkId::new("data", size), &buf, |b, buf| b.iter(|| checksum::data(black_box(buf))));
         group.bench_with_input(BenchmarkId::new("copy", size), &buf, |b, buf| {
             b.iter(|| {
                 dst.copy_from_slice(black_box(buf));

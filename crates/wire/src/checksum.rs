@@ -133,13 +133,7 @@ pub fn update(old_checksum: u16, old_word: u16, new_word: u16) -> u16 {
 /// [`update`] for a 32-bit field (an address, a sequence number): the two
 /// 16-bit halves change together.
 pub fn update32(old_checksum: u16, old: u32, new: u32) -> u16 {
-    !combine(&[
-        !old_checksum,
-        !(old >> 16) as u16,
-        !(old as u16),
-        (new >> 16) as u16,
-        new as u16,
-    ])
+    !combine(&[!old_checksum, !(old >> 16) as u16, !(old as u16), (new >> 16) as u16, new as u16])
 }
 
 #[cfg(test)]
@@ -199,10 +193,7 @@ mod tests {
         assert_eq!(pseudo_header(&src, &dst, 6, 1500), data_reference(&bytes));
         // Lengths above 16 bits (never on the wire for IPv4, but the type
         // allows it) still fold in.
-        assert_eq!(
-            pseudo_header(&src, &dst, 6, 0x1_0000 + 1500),
-            combine(&[data_reference(&bytes), 1])
-        );
+        assert_eq!(pseudo_header(&src, &dst, 6, 0x1_0000 + 1500), combine(&[data_reference(&bytes), 1]));
     }
 
     #[test]

@@ -289,16 +289,12 @@ impl<'a> Icmpv4Repr<'a> {
         let buffer: &'a T = packet.buffer;
         let data: &'a [u8] = &buffer.as_ref()[HEADER_LEN..];
         match packet.msg_type() {
-            msg_type::ECHO_REQUEST => Ok(Icmpv4Repr::EchoRequest {
-                ident: packet.echo_ident(),
-                seq_no: packet.echo_seq_no(),
-                data,
-            }),
-            msg_type::ECHO_REPLY => Ok(Icmpv4Repr::EchoReply {
-                ident: packet.echo_ident(),
-                seq_no: packet.echo_seq_no(),
-                data,
-            }),
+            msg_type::ECHO_REQUEST => {
+                Ok(Icmpv4Repr::EchoRequest { ident: packet.echo_ident(), seq_no: packet.echo_seq_no(), data })
+            }
+            msg_type::ECHO_REPLY => {
+                Ok(Icmpv4Repr::EchoReply { ident: packet.echo_ident(), seq_no: packet.echo_seq_no(), data })
+            }
             msg_type::DST_UNREACHABLE => {
                 let reason = DstUnreachable::from(packet.msg_code());
                 let (header, data) = parse_quote(data)?;
@@ -306,12 +302,7 @@ impl<'a> Icmpv4Repr<'a> {
                     DstUnreachable::FragRequired => packet.next_hop_mtu(),
                     _ => 0,
                 };
-                Ok(Icmpv4Repr::DstUnreachable {
-                    reason,
-                    next_hop_mtu,
-                    header,
-                    data,
-                })
+                Ok(Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, header, data })
             }
             msg_type::TIME_EXCEEDED => {
                 let reason = TimeExceeded::try_from(packet.msg_code())?;
@@ -352,12 +343,7 @@ impl<'a> Icmpv4Repr<'a> {
                 packet.set_echo_seq_no(seq_no);
                 packet.data_mut()[..data.len()].copy_from_slice(data);
             }
-            Icmpv4Repr::DstUnreachable {
-                reason,
-                next_hop_mtu,
-                header,
-                data,
-            } => {
+            Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, header, data } => {
                 packet.set_msg_type(msg_type::DST_UNREACHABLE);
                 packet.set_msg_code(reason.into());
                 write_u16(packet.buffer.as_mut(), field::UNUSED, 0);
@@ -386,10 +372,7 @@ fn parse_quote(data: &[u8]) -> Result<(Ipv4Repr, &[u8])> {
 
 fn emit_quote(buf: &mut [u8], header: &Ipv4Repr, data: &[u8]) {
     let header_len = header.buffer_len();
-    header.emit(
-        &mut Ipv4Packet::new_unchecked(&mut buf[..header_len]),
-        ChecksumMode::Verify,
-    );
+    header.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..header_len]), ChecksumMode::Verify);
     buf[header_len..header_len + data.len()].copy_from_slice(data);
 }
 
@@ -401,9 +384,8 @@ mod tests {
 
     /// The ICMP part of `ipv4::tests::PING`: echo request, ident 0x1234,
     /// seq 1, 8 data octets; checksum computed independently.
-    const ECHO: [u8; 16] = [
-        0x08, 0x00, 0x44, 0x27, 0x12, 0x34, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04,
-    ];
+    const ECHO: [u8; 16] =
+        [0x08, 0x00, 0x44, 0x27, 0x12, 0x34, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04];
 
     #[test]
     fn known_echo_request() {
@@ -416,25 +398,14 @@ mod tests {
         assert_eq!(p.data(), &ECHO[8..]);
         assert!(p.verify_checksum());
         let repr = Icmpv4Repr::parse(&p, ChecksumMode::Verify).unwrap();
-        assert_eq!(
-            repr,
-            Icmpv4Repr::EchoRequest {
-                ident: 0x1234,
-                seq_no: 1,
-                data: &ECHO[8..],
-            }
-        );
+        assert_eq!(repr, Icmpv4Repr::EchoRequest { ident: 0x1234, seq_no: 1, data: &ECHO[8..] });
         assert_eq!(repr.buffer_len(), 16);
         let mut out = [0u8; 16];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]));
         assert_eq!(out, ECHO);
 
         // The reply differs in type only, so its checksum is 8 << 8 higher.
-        let reply = Icmpv4Repr::EchoReply {
-            ident: 0x1234,
-            seq_no: 1,
-            data: &ECHO[8..],
-        };
+        let reply = Icmpv4Repr::EchoReply { ident: 0x1234, seq_no: 1, data: &ECHO[8..] };
         reply.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]));
         assert_eq!(out[0], 0);
         assert_eq!(&out[2..4], &[0x4c, 0x27]);
@@ -461,12 +432,8 @@ mod tests {
     #[test]
     fn frag_required_round_trip() {
         let (header, udp) = offending();
-        let repr = Icmpv4Repr::DstUnreachable {
-            reason: DstUnreachable::FragRequired,
-            next_hop_mtu: 1280,
-            header,
-            data: &udp,
-        };
+        let repr =
+            Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragRequired, next_hop_mtu: 1280, header, data: &udp };
         assert_eq!(repr.buffer_len(), 36);
         let mut buf = [0xaau8; 36];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
@@ -497,11 +464,7 @@ mod tests {
     #[test]
     fn time_exceeded_and_unused_mtu() {
         let (header, udp) = offending();
-        let repr = Icmpv4Repr::TimeExceeded {
-            reason: TimeExceeded::TtlExpired,
-            header,
-            data: &udp,
-        };
+        let repr = Icmpv4Repr::TimeExceeded { reason: TimeExceeded::TtlExpired, header, data: &udp };
         let mut buf = [0u8; 36];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         assert_eq!(&buf[..2], &[11, 0]);
@@ -509,12 +472,8 @@ mod tests {
         assert_eq!(Icmpv4Repr::parse(&p, ChecksumMode::Verify).unwrap(), repr);
 
         // Port unreachable: the MTU word is unused and parsed as 0.
-        let mut repr = Icmpv4Repr::DstUnreachable {
-            reason: DstUnreachable::PortUnreachable,
-            next_hop_mtu: 0,
-            header,
-            data: &udp,
-        };
+        let mut repr =
+            Icmpv4Repr::DstUnreachable { reason: DstUnreachable::PortUnreachable, next_hop_mtu: 0, header, data: &udp };
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         buf[7] = 0x55; // junk in "unused"
         let mut p = Icmpv4Packet::new_unchecked(&mut buf[..]);
@@ -534,37 +493,24 @@ mod tests {
         let mut b = ECHO;
         b[9] ^= 1;
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            Icmpv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(),
-            Error::BadChecksum
-        );
+        assert_eq!(Icmpv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(), Error::BadChecksum);
         assert!(Icmpv4Repr::parse(&p, ChecksumMode::Ignore).is_ok());
 
         // Timestamp request (13): well-formed but not ours.
         let mut b = ECHO;
         b[0] = 13;
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(),
-            Error::Unsupported
-        );
+        assert_eq!(Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(), Error::Unsupported);
 
         let (header, udp) = offending();
-        let repr = Icmpv4Repr::TimeExceeded {
-            reason: TimeExceeded::TtlExpired,
-            header,
-            data: &udp,
-        };
+        let repr = Icmpv4Repr::TimeExceeded { reason: TimeExceeded::TtlExpired, header, data: &udp };
         let mut buf = [0u8; 36];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         // Unknown Time Exceeded code.
         let mut b = buf;
         b[1] = 7;
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(),
-            Error::Unsupported
-        );
+        assert_eq!(Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(), Error::Unsupported);
         // Quote shorter than header + 8: accepted, data is what is there.
         let p = Icmpv4Packet::new_checked(&buf[..31]).unwrap();
         match Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap() {
@@ -573,26 +519,17 @@ mod tests {
         }
         // Quote shorter than an IP header.
         let p = Icmpv4Packet::new_checked(&buf[..27]).unwrap();
-        assert_eq!(
-            Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(), Error::Truncated);
         // Quoted header that is not IPv4.
         let mut b = buf;
         b[8] = 0x65;
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(),
-            Error::BadVersion
-        );
+        assert_eq!(Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(), Error::BadVersion);
         // Quoted IHL past the quote.
         let mut b = buf;
         b[8] = 0x4f;
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(Icmpv4Repr::parse(&p, ChecksumMode::Ignore).unwrap_err(), Error::BadLength);
         // A quoted header with a stale checksum is still accepted.
         let mut b = buf;
         b[8 + 8] = 0; // TTL

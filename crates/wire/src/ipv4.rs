@@ -120,9 +120,7 @@ impl Ipv4Cidr {
 
     fn mask_bits(&self) -> u32 {
         // A /0 shifts by 32, which `checked_shl` refuses: the mask is empty.
-        u32::MAX
-            .checked_shl(32u32.saturating_sub(self.prefix_len as u32))
-            .unwrap_or(0)
+        u32::MAX.checked_shl(32u32.saturating_sub(self.prefix_len as u32)).unwrap_or(0)
     }
 
     pub fn netmask(&self) -> Ipv4Addr {
@@ -131,10 +129,7 @@ impl Ipv4Cidr {
 
     /// The prefix with host bits cleared.
     pub fn network(&self) -> Ipv4Cidr {
-        Ipv4Cidr {
-            address: Ipv4Addr::from(u32::from(self.address) & self.mask_bits()),
-            prefix_len: self.prefix_len,
-        }
+        Ipv4Cidr { address: Ipv4Addr::from(u32::from(self.address) & self.mask_bits()), prefix_len: self.prefix_len }
     }
 
     /// The directed broadcast address (RFC 919): host bits all ones.
@@ -667,10 +662,7 @@ mod tests {
         let mut b = good.clone();
         b[8] = 63; // TTL changed, checksum stale
         let p = Ipv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(),
-            Error::BadChecksum
-        );
+        assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(), Error::BadChecksum);
         assert!(Ipv4Repr::parse(&p, ChecksumMode::Ignore).is_ok());
 
         // parse re-checks lengths on an unchecked view instead of panicking.
@@ -743,10 +735,7 @@ mod tests {
         let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(p.checksum(), 0);
         assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Ignore).unwrap(), repr);
-        assert_eq!(
-            Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(),
-            Error::BadChecksum
-        );
+        assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Verify).unwrap_err(), Error::BadChecksum);
         // The reserved flag bit is cleared even though the buffer was 0xff.
         assert_eq!(buf[6] & 0x80, 0);
     }
@@ -792,28 +781,11 @@ mod tests {
         assert!(!c.contains(Ipv4Addr::new(10, 128, 0, 0)));
 
         assert_eq!(Ipv4Cidr::new(Ipv4Addr::LOCALHOST, 33), Err(Error::Malformed));
-        for bad in [
-            "10.0.0.0",
-            "10.0.0.0/",
-            "10.0.0.0/33",
-            "10.0.0/8",
-            "10.0.0.0/+8",
-            "x/8",
-            "10.0.0.0/-1",
-        ] {
+        for bad in ["10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0/8", "10.0.0.0/+8", "x/8", "10.0.0.0/-1"] {
             assert_eq!(bad.parse::<Ipv4Cidr>(), Err(Error::Malformed), "{bad}");
         }
-        assert!(Ipv4Repr::is_broadcast_for(
-            Ipv4Addr::new(192, 168, 1, 255),
-            &"192.168.1.7/24".parse().unwrap()
-        ));
-        assert!(Ipv4Repr::is_broadcast_for(
-            Ipv4Addr::BROADCAST,
-            &"192.168.1.7/24".parse().unwrap()
-        ));
-        assert!(!Ipv4Repr::is_broadcast_for(
-            Ipv4Addr::new(192, 168, 1, 254),
-            &"192.168.1.7/24".parse().unwrap()
-        ));
+        assert!(Ipv4Repr::is_broadcast_for(Ipv4Addr::new(192, 168, 1, 255), &"192.168.1.7/24".parse().unwrap()));
+        assert!(Ipv4Repr::is_broadcast_for(Ipv4Addr::BROADCAST, &"192.168.1.7/24".parse().unwrap()));
+        assert!(!Ipv4Repr::is_broadcast_for(Ipv4Addr::new(192, 168, 1, 254), &"192.168.1.7/24".parse().unwrap()));
     }
 }

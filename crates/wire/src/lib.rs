@@ -163,15 +163,7 @@ mod tests {
         let names: Vec<_> = all.iter().map(|e| e.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "truncated",
-                "bad_version",
-                "bad_length",
-                "bad_checksum",
-                "bad_option",
-                "malformed",
-                "unsupported"
-            ]
+            ["truncated", "bad_version", "bad_length", "bad_checksum", "bad_option", "malformed", "unsupported"]
         );
         assert_eq!(Error::BadChecksum.to_string(), "bad_checksum");
     }

@@ -511,10 +511,7 @@ impl<'a> TcpOption<'a> {
                 }
                 TcpOption::SackRange(ranges)
             }
-            (kind::TS, 10) => TcpOption::Timestamp {
-                tsval: read_u32(data, 0),
-                tsecr: read_u32(data, 4),
-            },
+            (kind::TS, 10) => TcpOption::Timestamp { tsval: read_u32(data, 0), tsecr: read_u32(data, 4) },
             (kind::MSS | kind::WS | kind::SACK_PERM | kind::SACK | kind::TS, _) => return Err(Error::BadOption),
             _ => TcpOption::Unknown { kind, data },
         };
@@ -815,14 +812,7 @@ impl<'a> TcpRepr<'a> {
         checksum: ChecksumMode,
     ) {
         let payload = self.payload;
-        self.emit_with(
-            packet,
-            src_addr,
-            dst_addr,
-            payload.len(),
-            |buf| buf.copy_from_slice(payload),
-            checksum,
-        )
+        self.emit_with(packet, src_addr, dst_addr, payload.len(), |buf| buf.copy_from_slice(payload), checksum)
     }
 
     /// Zero-copy emit: as [`TcpRepr::emit`] but `self.payload` is ignored;
@@ -892,10 +882,7 @@ impl<'a> TcpRepr<'a> {
                     put(TcpOption::NoOperation);
                     put(TcpOption::NoOperation);
                 }
-                put(TcpOption::Timestamp {
-                    tsval: ts.tsval,
-                    tsecr: ts.tsecr,
-                });
+                put(TcpOption::Timestamp { tsval: ts.tsval, tsecr: ts.tsecr });
             }
             (None, true) => {
                 put(TcpOption::NoOperation);
@@ -953,10 +940,7 @@ mod tests {
             max_seg_size: Some(1460),
             window_scale: Some(7),
             sack_permitted: true,
-            timestamp: Some(TcpTimestamp {
-                tsval: 0x0012_d687,
-                tsecr: 0,
-            }),
+            timestamp: Some(TcpTimestamp { tsval: 0x0012_d687, tsecr: 0 }),
             ..TcpRepr::default()
         }
     }
@@ -985,10 +969,7 @@ mod tests {
             [
                 TcpOption::MaxSegmentSize(1460),
                 TcpOption::SackPermitted,
-                TcpOption::Timestamp {
-                    tsval: 0x0012_d687,
-                    tsecr: 0
-                },
+                TcpOption::Timestamp { tsval: 0x0012_d687, tsecr: 0 },
                 TcpOption::NoOperation,
                 TcpOption::WindowScale(7),
             ]
@@ -1002,12 +983,7 @@ mod tests {
         // Our option layout is Linux's, so re-emitting is byte-identical.
         assert_eq!(repr.header_len(), 40);
         let mut out = [0u8; 40];
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut out[..]),
-            &SRC,
-            &DST,
-            ChecksumMode::Verify,
-        );
+        repr.emit(&mut TcpPacket::new_unchecked(&mut out[..]), &SRC, &DST, ChecksumMode::Verify);
         assert_eq!(out, SYN);
     }
 
@@ -1051,24 +1027,14 @@ mod tests {
             urg: true,
             urgent_pointer: 3,
             window_len: 512,
-            sack_ranges: [
-                Some((SeqNumber(10), SeqNumber(20))),
-                Some((SeqNumber(30), SeqNumber(40))),
-                None,
-                None,
-            ],
+            sack_ranges: [Some((SeqNumber(10), SeqNumber(20))), Some((SeqNumber(30), SeqNumber(40))), None, None],
             timestamp: Some(TcpTimestamp { tsval: 7, tsecr: 9 }),
             payload: b"abc",
             ..TcpRepr::default()
         };
         assert_eq!(repr.header_len(), 20 + 12 + 4 + 16);
         let mut buf = vec![0xeeu8; repr.buffer_len()];
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut buf[..]),
-            &DST,
-            &SRC,
-            ChecksumMode::Verify,
-        );
+        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), &DST, &SRC, ChecksumMode::Verify);
         assert_eq!(buf[12], 13 << 4);
         assert_eq!(buf[13], 0x80 | 0x40 | 0x20 | 0x10 | 0x08);
         assert_eq!(
@@ -1118,19 +1084,9 @@ mod tests {
         assert_eq!(repr.header_len(), 20 + 4 + 12 + 4 + 4 + 16);
         assert!(repr.header_len() <= MAX_HEADER_LEN);
         let mut buf = vec![0u8; repr.buffer_len()];
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut buf[..]),
-            &SRC,
-            &DST,
-            ChecksumMode::Verify,
-        );
-        let parsed = TcpRepr::parse(
-            &TcpPacket::new_checked(&buf[..]).unwrap(),
-            &SRC,
-            &DST,
-            ChecksumMode::Verify,
-        )
-        .unwrap();
+        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), &SRC, &DST, ChecksumMode::Verify);
+        let parsed =
+            TcpRepr::parse(&TcpPacket::new_checked(&buf[..]).unwrap(), &SRC, &DST, ChecksumMode::Verify).unwrap();
         // The first (most recent) blocks survive.
         assert_eq!(parsed.sack_ranges, [block(100), block(200), None, None]);
     }
@@ -1140,19 +1096,10 @@ mod tests {
         assert_eq!(TcpOption::parse(&[]), Err(Error::Truncated));
         assert_eq!(TcpOption::parse(&[0, 9]), Ok((&[9u8][..], TcpOption::EndOfList)));
         assert_eq!(TcpOption::parse(&[1]), Ok((&[][..], TcpOption::NoOperation)));
-        assert_eq!(
-            TcpOption::parse(&[2, 4, 0x02, 0x18, 7]),
-            Ok((&[7u8][..], TcpOption::MaxSegmentSize(536)))
-        );
+        assert_eq!(TcpOption::parse(&[2, 4, 0x02, 0x18, 7]), Ok((&[7u8][..], TcpOption::MaxSegmentSize(536))));
         assert_eq!(
             TcpOption::parse(&[30, 4, 0xaa, 0xbb]),
-            Ok((
-                &[][..],
-                TcpOption::Unknown {
-                    kind: 30,
-                    data: &[0xaa, 0xbb]
-                }
-            ))
+            Ok((&[][..], TcpOption::Unknown { kind: 30, data: &[0xaa, 0xbb] }))
         );
         assert_eq!(
             TcpOption::parse(&[5, 10, 0, 0, 0, 1, 0, 0, 0, 2]),
@@ -1188,10 +1135,7 @@ mod tests {
             TcpOption::SackPermitted,
             TcpOption::SackRange([Some((1, 2)), Some((3, 4)), Some((5, 6)), None]),
             TcpOption::Timestamp { tsval: 1, tsecr: 2 },
-            TcpOption::Unknown {
-                kind: 254,
-                data: &[1, 2, 3],
-            },
+            TcpOption::Unknown { kind: 254, data: &[1, 2, 3] },
         ];
         for option in options {
             let mut buf = [0xffu8; 40];
@@ -1212,10 +1156,7 @@ mod tests {
         b[12] = 0xb0; // data offset 11 = 44 > 40
         assert_eq!(TcpPacket::new_checked(&b[..]).unwrap_err(), Error::BadLength);
         let p = TcpPacket::new_unchecked(&SYN[..30]);
-        assert_eq!(
-            TcpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(TcpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(), Error::BadLength);
 
         let p = TcpPacket::new_checked(&SYN[..]).unwrap();
         assert_eq!(
@@ -1229,10 +1170,7 @@ mod tests {
             b[at] = 0;
             b[at + 1] = 0;
             let p = TcpPacket::new_checked(&b[..]).unwrap();
-            assert_eq!(
-                TcpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(),
-                Error::Malformed
-            );
+            assert_eq!(TcpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(), Error::Malformed);
         }
 
         let mut b = SYN;
@@ -1243,10 +1181,7 @@ mod tests {
         assert_eq!(repr.window_scale, None, "unknown option skipped by its length");
         b[37] = 5; // now it runs past the header
         let p = TcpPacket::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            TcpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(),
-            Error::BadOption
-        );
+        assert_eq!(TcpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(), Error::BadOption);
     }
 
     #[test]

@@ -176,10 +176,7 @@ impl UdpRepr {
         if packet.dst_port() == 0 {
             return Err(Error::Malformed);
         }
-        Ok(UdpRepr {
-            src_port: packet.src_port(),
-            dst_port: packet.dst_port(),
-        })
+        Ok(UdpRepr { src_port: packet.src_port(), dst_port: packet.dst_port() })
     }
 
     pub const fn header_len(&self) -> usize {
@@ -240,9 +237,7 @@ mod tests {
 
     /// A DNS-sized query stub, 192.168.1.100:53000 -> 8.8.8.8:53, "hello".
     /// Checksum computed independently of this crate.
-    const DGRAM: [u8; 13] = [
-        0xcf, 0x08, 0x00, 0x35, 0x00, 0x0d, 0x1a, 0xa8, b'h', b'e', b'l', b'l', b'o',
-    ];
+    const DGRAM: [u8; 13] = [0xcf, 0x08, 0x00, 0x35, 0x00, 0x0d, 0x1a, 0xa8, b'h', b'e', b'l', b'l', b'o'];
 
     #[test]
     fn known_datagram() {
@@ -256,13 +251,7 @@ mod tests {
         assert!(p.verify_checksum(&SRC, &DST));
         assert!(!p.verify_checksum(&SRC, &Ipv4Addr::new(8, 8, 4, 4)));
         let repr = UdpRepr::parse(&p, &SRC, &DST, ChecksumMode::Verify).unwrap();
-        assert_eq!(
-            repr,
-            UdpRepr {
-                src_port: 53000,
-                dst_port: 53
-            }
-        );
+        assert_eq!(repr, UdpRepr { src_port: 53000, dst_port: 53 });
 
         let mut out = [0u8; 13];
         repr.emit(
@@ -286,11 +275,7 @@ mod tests {
         assert!(UdpRepr::parse(&p, &SRC, &DST, ChecksumMode::Verify).is_ok());
 
         let mut out = [0xffu8; 13];
-        UdpRepr {
-            src_port: 53000,
-            dst_port: 53,
-        }
-        .emit(
+        UdpRepr { src_port: 53000, dst_port: 53 }.emit(
             &mut UdpPacket::new_unchecked(&mut out[..]),
             &SRC,
             &DST,
@@ -306,10 +291,7 @@ mod tests {
         // Choose the payload word so the sum comes out 0xffff, i.e. the
         // checksum would be 0: start from checksum 0 with an empty payload
         // and add a word equal to the current checksum.
-        let repr = UdpRepr {
-            src_port: 1,
-            dst_port: 2,
-        };
+        let repr = UdpRepr { src_port: 1, dst_port: 2 };
         let mut buf = [0u8; 10];
         let mut p = UdpPacket::new_unchecked(&mut buf[..]);
         repr.emit_header(&mut p, 2);
@@ -340,25 +322,16 @@ mod tests {
         let mut b = DGRAM;
         b[8] = b'j';
         let p = UdpPacket::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            UdpRepr::parse(&p, &SRC, &DST, ChecksumMode::Verify).unwrap_err(),
-            Error::BadChecksum
-        );
+        assert_eq!(UdpRepr::parse(&p, &SRC, &DST, ChecksumMode::Verify).unwrap_err(), Error::BadChecksum);
         assert!(UdpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).is_ok());
 
         let mut b = DGRAM;
         b[2] = 0;
         b[3] = 0;
         let p = UdpPacket::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            UdpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(),
-            Error::Malformed
-        );
+        assert_eq!(UdpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(), Error::Malformed);
 
         let p = UdpPacket::new_unchecked(&DGRAM[..3]);
-        assert_eq!(
-            UdpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(UdpRepr::parse(&p, &SRC, &DST, ChecksumMode::Ignore).unwrap_err(), Error::Truncated);
     }
 }

@@ -396,11 +396,7 @@ fn sample_packet(which: usize, src: &Ipv4Addr, dst: &Ipv4Addr) -> Vec<u8> {
         }
         2 => {
             let mut b = vec![0; 12];
-            UdpRepr {
-                src_port: 9,
-                dst_port: 7,
-            }
-            .emit(
+            UdpRepr { src_port: 9, dst_port: 7 }.emit(
                 &mut UdpPacket::new_unchecked(&mut b[..]),
                 src,
                 dst,
@@ -425,12 +421,7 @@ fn sample_packet(which: usize, src: &Ipv4Addr, dst: &Ipv4Addr) -> Vec<u8> {
                 ..TcpRepr::default()
             };
             let mut b = vec![0; repr.buffer_len()];
-            repr.emit(
-                &mut TcpPacket::new_unchecked(&mut b[..]),
-                src,
-                dst,
-                ChecksumMode::Verify,
-            );
+            repr.emit(&mut TcpPacket::new_unchecked(&mut b[..]), src, dst, ChecksumMode::Verify);
             b
         }
     }
@@ -460,13 +451,7 @@ fn exercise_all(bytes: &[u8], src: &Ipv4Addr, dst: &Ipv4Addr) {
         }
     }
     if let Ok(p) = Icmpv4Packet::new_checked(bytes) {
-        let _ = (
-            p.msg_type(),
-            p.msg_code(),
-            p.checksum(),
-            p.echo_ident(),
-            p.echo_seq_no(),
-        );
+        let _ = (p.msg_type(), p.msg_code(), p.checksum(), p.echo_ident(), p.echo_seq_no());
         let _ = (p.next_hop_mtu(), p.data(), p.verify_checksum());
         if let Ok(repr) = Icmpv4Repr::parse(&p, ChecksumMode::Ignore) {
             let mut buf = vec![0u8; repr.buffer_len()];
@@ -480,32 +465,16 @@ fn exercise_all(bytes: &[u8], src: &Ipv4Addr, dst: &Ipv4Addr) {
         let _ = p.verify_checksum(src, dst);
     }
     if let Ok(p) = TcpPacket::new_checked(bytes) {
-        let _ = (
-            p.src_port(),
-            p.dst_port(),
-            p.seq_number(),
-            p.ack_number(),
-            p.header_len(),
-        );
+        let _ = (p.src_port(), p.dst_port(), p.seq_number(), p.ack_number(), p.header_len());
         let _ = (p.syn(), p.fin(), p.rst(), p.psh(), p.ack(), p.urg(), p.ece(), p.cwr());
         let _ = (p.window_len(), p.checksum(), p.urgent_at(), p.options(), p.payload());
         let _ = (p.segment_len(), p.verify_checksum(src, dst));
         let _ = p.options_iter().count();
         if let Ok(repr) = TcpRepr::parse(&p, src, dst, ChecksumMode::Ignore) {
             let mut buf = vec![0u8; repr.buffer_len()];
-            repr.emit(
-                &mut TcpPacket::new_unchecked(&mut buf[..]),
-                src,
-                dst,
-                ChecksumMode::Verify,
-            );
-            let again = TcpRepr::parse(
-                &TcpPacket::new_checked(&buf[..]).unwrap(),
-                src,
-                dst,
-                ChecksumMode::Verify,
-            )
-            .unwrap();
+            repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), src, dst, ChecksumMode::Verify);
+            let again =
+                TcpRepr::parse(&TcpPacket::new_checked(&buf[..]).unwrap(), src, dst, ChecksumMode::Verify).unwrap();
             // A peer may pack more SACK blocks than fit beside its other
             // options in our aligned layout; the emitter keeps a prefix.
             let kept = again.sack_ranges.iter().flatten().count();

@@ -140,10 +140,7 @@ impl Stack {
         }
         let mtu = out.mtu;
         let mut data = packet.to_vec();
-        let forwarded = Ipv4Repr {
-            hop_limit: ip.hop_limit - 1,
-            ..*ip
-        };
+        let forwarded = Ipv4Repr { hop_limit: ip.hop_limit - 1, ..*ip };
         {
             // RFC 1624: patch the checksum for the TTL change instead of
             // recomputing the header sum.
@@ -156,11 +153,7 @@ impl Stack {
         }
         self.counters.ip_forwarded += 1;
         if data.len() <= mtu {
-            return self.enqueue_or_drop(OutPacket {
-                iface: hop.iface,
-                next_hop: hop.addr,
-                data,
-            });
+            return self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data });
         }
         if ip.dont_frag {
             // RFC 1191 §4: fragmentation needed, with the next-hop MTU.
@@ -172,11 +165,7 @@ impl Stack {
             Some(fragments) => {
                 self.counters.ip_fragments_tx += fragments.len() as u64;
                 for f in fragments {
-                    self.enqueue_or_drop(OutPacket {
-                        iface: hop.iface,
-                        next_hop: hop.addr,
-                        data: f,
-                    });
+                    self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data: f });
                 }
             }
             None => self.counters.drop(DropReason::FragNeeded),

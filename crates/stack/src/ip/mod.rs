@@ -122,24 +122,14 @@ impl Stack {
     ) -> io::Result<()> {
         let dst = repr.dst_addr;
         if dst.is_unspecified() || dst.is_multicast() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot send to {dst}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("cannot send to {dst}")));
         }
         let total = 20 + repr.payload_len;
         if total > usize::from(u16::MAX) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "datagram exceeds 65535 bytes",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "datagram exceeds 65535 bytes"));
         }
         let bound_src = (!repr.src_addr.is_unspecified()).then_some(repr.src_addr);
-        let hop = if self.is_local_unicast(dst) {
-            None
-        } else {
-            Some(self.route_output(dst, bound_src)?)
-        };
+        let hop = if self.is_local_unicast(dst) { None } else { Some(self.route_output(dst, bound_src)?) };
         repr.src_addr = match (bound_src, hop) {
             (Some(src), _) => src,
             (None, Some(hop)) => self.ifaces[hop.iface.0].addr(),
@@ -164,11 +154,7 @@ impl Stack {
             if self.tx_room() == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            self.enqueue(OutPacket {
-                iface: hop.iface,
-                next_hop: hop.addr,
-                data: buf,
-            });
+            self.enqueue(OutPacket { iface: hop.iface, next_hop: hop.addr, data: buf });
             return Ok(());
         }
         if repr.dont_frag {
@@ -181,11 +167,7 @@ impl Stack {
         }
         self.counters.ip_fragments_tx += fragments.len() as u64;
         for data in fragments {
-            self.enqueue(OutPacket {
-                iface: hop.iface,
-                next_hop: hop.addr,
-                data,
-            });
+            self.enqueue(OutPacket { iface: hop.iface, next_hop: hop.addr, data });
         }
         Ok(())
     }
@@ -199,10 +181,7 @@ impl Stack {
                 .and_then(|s| self.ifaces.iter().find(|i| i.addr() == s))
                 .or_else(|| self.ifaces.first())
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NetworkUnreachable, "no interface"))?;
-            crate::route::NextHop {
-                iface: iface.id,
-                addr: dst,
-            }
+            crate::route::NextHop { iface: iface.id, addr: dst }
         } else {
             self.routes
                 .lookup(dst)

@@ -53,10 +53,7 @@ pub struct ReassemblyConfig {
 
 impl Default for ReassemblyConfig {
     fn default() -> Self {
-        ReassemblyConfig {
-            timeout: Duration::from_secs(30),
-            memory_limit: 4 << 20,
-        }
+        ReassemblyConfig { timeout: Duration::from_secs(30), memory_limit: 4 << 20 }
     }
 }
 
@@ -72,10 +69,7 @@ const MAX_PAYLOAD: usize = 65535 - 20;
 
 impl Reassembler {
     pub fn new(config: ReassemblyConfig) -> Self {
-        Reassembler {
-            config,
-            ..Default::default()
-        }
+        Reassembler { config, ..Default::default() }
     }
 
     pub fn flows(&self) -> usize {
@@ -131,11 +125,7 @@ impl Reassembler {
         // a piece beyond it, makes the datagram inconsistent.
         let inconsistent = match (header.more_frags, flow.total) {
             (false, Some(total)) => total != end,
-            (false, None) => flow
-                .pieces
-                .range(..)
-                .next_back()
-                .is_some_and(|(o, p)| o + p.len() > end),
+            (false, None) => flow.pieces.range(..).next_back().is_some_and(|(o, p)| o + p.len() > end),
             (true, Some(total)) => end > total,
             (true, None) => false,
         };
@@ -194,24 +184,12 @@ impl Reassembler {
 
     /// Removes timed-out datagrams.
     pub fn expire(&mut self, now: Instant) -> Vec<Expired> {
-        let due: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| f.expires <= now)
-            .map(|(k, _)| *k)
-            .collect();
+        let due: Vec<FlowKey> = self.flows.iter().filter(|(_, f)| f.expires <= now).map(|(k, _)| *k).collect();
         let mut out = Vec::with_capacity(due.len());
         for key in due {
             let flow = &self.flows[&key];
-            let first_bytes = flow
-                .pieces
-                .get(&0)
-                .map(|p| p[..p.len().min(8)].to_vec())
-                .unwrap_or_default();
-            out.push(Expired {
-                header: flow.first_header,
-                first_bytes,
-            });
+            let first_bytes = flow.pieces.get(&0).map(|p| p[..p.len().min(8)].to_vec()).unwrap_or_default();
+            out.push(Expired { header: flow.first_header, first_bytes });
             self.discard(&key);
         }
         out
@@ -270,10 +248,7 @@ mod tests {
         let d = data(3000);
         let t = Instant::ZERO;
         r.add(t, &header(0, true, 1000, 2), &d[..1000]).unwrap();
-        assert_eq!(
-            r.add(t, &header(992, true, 1000, 2), &d[992..1992]),
-            Err(DropReason::FragOverlap)
-        );
+        assert_eq!(r.add(t, &header(992, true, 1000, 2), &d[992..1992]), Err(DropReason::FragOverlap));
         assert_eq!(r.flows(), 0);
         assert_eq!(r.memory(), 0);
         // Same offset, different bytes: also an overlap.
@@ -288,16 +263,10 @@ mod tests {
         // Not a multiple of 8 while more fragments follow.
         assert_eq!(r.add(t, &header(0, true, 7, 4), &[0; 7]), Err(DropReason::FragInvalid));
         // Beyond 65535 bytes.
-        assert_eq!(
-            r.add(t, &header(65528, false, 16, 5), &[0; 16]),
-            Err(DropReason::FragInvalid)
-        );
+        assert_eq!(r.add(t, &header(65528, false, 16, 5), &[0; 16]), Err(DropReason::FragInvalid));
         // Two different ends.
         r.add(t, &header(8, false, 8, 6), &[0; 8]).unwrap();
-        assert_eq!(
-            r.add(t, &header(8, false, 16, 6), &[0; 16]),
-            Err(DropReason::FragInvalid)
-        );
+        assert_eq!(r.add(t, &header(8, false, 16, 6), &[0; 16]), Err(DropReason::FragInvalid));
         // A piece past the known end.
         r.add(t, &header(8, false, 8, 7), &[0; 8]).unwrap();
         assert_eq!(r.add(t, &header(16, true, 8, 7), &[0; 8]), Err(DropReason::FragInvalid));
@@ -320,25 +289,15 @@ mod tests {
 
     #[test]
     fn memory_is_bounded() {
-        let mut r = Reassembler::new(ReassemblyConfig {
-            timeout: Duration::from_secs(30),
-            memory_limit: 4096,
-        });
+        let mut r = Reassembler::new(ReassemblyConfig { timeout: Duration::from_secs(30), memory_limit: 4096 });
         for ident in 0..100u16 {
-            let _ = r.add(
-                Instant::from_millis(u64::from(ident)),
-                &header(0, true, 1024, ident),
-                &[0; 1024],
-            );
+            let _ = r.add(Instant::from_millis(u64::from(ident)), &header(0, true, 1024, ident), &[0; 1024]);
             assert!(r.memory() <= 4096);
         }
         assert!(r.flows() <= 4);
         // A complete datagram still gets through under pressure.
-        r.add(Instant::from_secs(1), &header(0, true, 1024, 500), &[1; 1024])
-            .unwrap();
-        let done = r
-            .add(Instant::from_secs(1), &header(1024, false, 10, 500), &[2; 10])
-            .unwrap();
+        r.add(Instant::from_secs(1), &header(0, true, 1024, 500), &[1; 1024]).unwrap();
+        let done = r.add(Instant::from_secs(1), &header(1024, false, 10, 500), &[2; 10]).unwrap();
         assert_eq!(done.unwrap().1.len(), 1034);
     }
 }

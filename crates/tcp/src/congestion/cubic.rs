@@ -66,11 +66,7 @@ impl Cubic {
     /// §4.6 multiplicative decrease with §4.7 fast convergence.
     fn reduce(&mut self) {
         let cwnd = self.segs();
-        self.w_max = if cwnd < self.w_max {
-            cwnd * (1.0 + BETA) / 2.0
-        } else {
-            cwnd
-        };
+        self.w_max = if cwnd < self.w_max { cwnd * (1.0 + BETA) / 2.0 } else { cwnd };
         self.ssthresh = ((cwnd * BETA) as usize * self.mss).max(2 * self.mss);
         self.epoch_start = None;
     }
@@ -115,11 +111,7 @@ impl CongestionControl for Cubic {
         let t = (now - epoch).as_secs_f64();
         let rtt = srtt.as_secs_f64();
         // §4.3: Reno-friendly estimate; α = 3(1−β)/(1+β) until W_max, then 1.
-        let alpha = if self.w_est >= self.w_max {
-            1.0
-        } else {
-            3.0 * (1.0 - BETA) / (1.0 + BETA)
-        };
+        let alpha = if self.w_est >= self.w_max { 1.0 } else { 3.0 * (1.0 - BETA) / (1.0 + BETA) };
         self.w_est += alpha * segments_acked / cwnd;
         let w_cubic = self.w_cubic(t);
         let new = if w_cubic < self.w_est {

@@ -19,12 +19,7 @@ pub struct NewReno {
 impl NewReno {
     pub fn new(mss: usize, initial_cwnd_segments: u32) -> NewReno {
         let mss = mss.max(1);
-        NewReno {
-            mss,
-            cwnd: mss * initial_cwnd_segments.max(1) as usize,
-            ssthresh: usize::MAX,
-            bytes_acked: 0,
-        }
+        NewReno { mss, cwnd: mss * initial_cwnd_segments.max(1) as usize, ssthresh: usize::MAX, bytes_acked: 0 }
     }
 }
 

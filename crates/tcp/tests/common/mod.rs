@@ -119,10 +119,7 @@ impl Pair {
     /// Established both ways.
     pub fn established(cfg_a: &TcpConfig, cfg_b: &TcpConfig, delay: Duration) -> Pair {
         let mut p = Pair::new(cfg_a, cfg_b, delay);
-        p.run_until(
-            |p| p.a.state() == State::Established && p.b.state() == State::Established,
-            Duration::from_secs(5),
-        );
+        p.run_until(|p| p.a.state() == State::Established && p.b.state() == State::Established, Duration::from_secs(5));
         p
     }
 
@@ -144,8 +141,7 @@ impl Pair {
                     Fate::Drop => {}
                     Fate::Duplicate => {
                         self.in_flight.push((at, self.counter, dir, s.clone()));
-                        self.in_flight
-                            .push((at + Duration::from_micros(1), self.counter, dir, s));
+                        self.in_flight.push((at + Duration::from_micros(1), self.counter, dir, s));
                     }
                     Fate::Delay(d) => self.in_flight.push((at + d, self.counter, dir, s)),
                 }
@@ -268,10 +264,5 @@ pub fn pattern(len: usize) -> Vec<u8> {
 
 /// A config with timestamps/SACK/WS toggled.
 pub fn cfg(ts: bool, sack: bool, ws: bool) -> TcpConfig {
-    TcpConfig {
-        timestamps: ts,
-        sack,
-        window_scale: ws,
-        ..TcpConfig::default()
-    }
+    TcpConfig { timestamps: ts, sack, window_scale: ws, ..TcpConfig::default() }
 }
