@@ -57,6 +57,17 @@ impl SendBuffer {
         self.data.drain(..n);
     }
 
+    /// How many bytes from `offset` lie contiguously in memory (up to the
+    /// ring's wrap point, or the end of the data).
+    pub fn contiguous_len(&self, offset: usize) -> usize {
+        let (a, b) = self.data.as_slices();
+        if offset < a.len() {
+            a.len() - offset
+        } else {
+            b.len().saturating_sub(offset - a.len())
+        }
+    }
+
     /// Makes `[offset, offset+len)` contiguous in memory so that
     /// [`SendBuffer::slice`] can borrow it. Rotates the ring only when the
     /// range straddles the wrap point, which happens once per capacity's

@@ -351,7 +351,17 @@ impl Connection {
         false
     }
 
-    fn send_plan(&mut self, now: Instant, p: Plan, emit: impl FnOnce(&TcpRepr<'_>)) -> bool {
+    fn send_plan(&mut self, now: Instant, mut p: Plan, emit: impl FnOnce(&TcpRepr<'_>)) -> bool {
+        // A segment never straddles the send ring's wrap point: it ends
+        // there, and the next one starts at the ring's front. One short
+        // segment per ring's worth of data costs less than rotating the
+        // ring (a copy of everything buffered) to make the range contiguous.
+        let offset = p.seq.checked_sub(self.buf_seq).unwrap_or(0);
+        let contiguous = self.snd_buf.contiguous_len(offset);
+        if p.len > contiguous && contiguous > 0 {
+            p.len = contiguous;
+            p.fin = false;
+        }
         let end = p.seq + p.len + usize::from(p.fin);
         if p.tlp {
             self.tlp_pending = false;
@@ -415,10 +425,8 @@ impl Connection {
         self.timers.persist = None;
         let mut r = self.header(now, p.seq, true);
         r.fin = p.fin;
-        let offset = p.seq.checked_sub(self.buf_seq).unwrap_or(0);
         // PSH on the segment that empties what the application wrote.
         r.psh = p.len > 0 && offset + p.len == self.snd_buf.len();
-        self.snd_buf.prepare(offset, p.len);
         r.payload = self.snd_buf.slice(offset, p.len);
         emit(&r);
         true

@@ -80,17 +80,20 @@ impl Rack {
     /// after; `sacked`: this ACK's accepted SACK ranges; octets below
     /// `high_rxt` may have been retransmitted and are not used.
     pub fn on_ack(&mut self, now: Instant, old_una: SeqNumber, ack: SeqNumber, sb: &Scoreboard, high_rxt: SeqNumber) {
-        let mut best: Option<Record> = None;
-        for r in &self.records {
-            if r.start.lt(high_rxt) {
-                continue;
-            }
-            let acked = r.end.le(ack) && r.end.gt(old_una);
-            let sacked = sb.ranges().iter().any(|s| s.start.le(r.start) && r.end.le(s.end));
-            if (acked || sacked) && best.is_none_or(|b| sent_after(r.sent, r.end, b.sent, b.end)) {
-                best = Some(*r);
+        // Records are in send order, which is both sequence and time order
+        // (a TLP re-send refreshes a suffix), so the most recently sent
+        // delivered record is the last one below the cumulative ACK or
+        // inside a SACK block: a binary search each, not a scan of the
+        // whole flight on every ACK.
+        let last_below = |limit: SeqNumber| self.records.partition_point(|r| r.end.le(limit)).checked_sub(1);
+        let mut best_index = last_below(ack).filter(|&i| self.records[i].end.gt(old_una));
+        for s in sb.ranges() {
+            if let Some(i) = last_below(s.end).filter(|&i| s.start.le(self.records[i].start)) {
+                best_index = Some(best_index.map_or(i, |b| b.max(i)));
             }
         }
+        // Octets below `high_rxt` may have been retransmitted: ambiguous.
+        let best = best_index.map(|i| self.records[i]).filter(|r| !r.start.lt(high_rxt));
         if let Some(b) = best {
             let rtt = now.saturating_duration_since(b.sent);
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));

@@ -102,7 +102,7 @@ impl Recovery {
         }
         let highest = sb.highest()?;
         let from = self.high_rxt.max(o.snd_una);
-        sb.holes(from, highest.min(o.snd_nxt)).first().map(|h| (h.start, h.end - h.start))
+        sb.holes(from, highest.min(o.snd_nxt)).next().map(|h| (h.start, h.end - h.start))
     }
 
     /// Forget everything (connection (re)synchronised or all data acked).

@@ -114,25 +114,32 @@ impl Scoreboard {
     }
 
     /// The unSACKed holes in `[from, to)`, in order.
-    pub fn holes(&self, from: SeqNumber, to: SeqNumber) -> Vec<Range> {
-        let mut out = Vec::new();
+    /// An iterator, not a vector: the sender asks for holes on every
+    /// segment it plans, so this must not allocate.
+    pub fn holes(&self, from: SeqNumber, to: SeqNumber) -> impl Iterator<Item = Range> + '_ {
         let mut cur = from;
-        for r in &self.ranges {
-            if r.end.le(cur) {
-                continue;
+        let mut ranges = self.ranges.iter();
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done {
+                return None;
             }
-            if r.start.ge(to) {
-                break;
+            for r in ranges.by_ref() {
+                if r.end.le(cur) {
+                    continue;
+                }
+                if r.start.ge(to) {
+                    break;
+                }
+                let hole = cur.lt(r.start).then_some(Range { start: cur, end: r.start });
+                cur = cur.max(r.end);
+                if hole.is_some() {
+                    return hole;
+                }
             }
-            if cur.lt(r.start) {
-                out.push(Range { start: cur, end: r.start });
-            }
-            cur = cur.max(r.end);
-        }
-        if cur.lt(to) {
-            out.push(Range { start: cur, end: to });
-        }
-        out
+            done = true;
+            cur.lt(to).then_some(Range { start: cur, end: to })
+        })
     }
 }
 
@@ -182,7 +189,7 @@ mod tests {
     fn holes_between_blocks() {
         let mut sb = Scoreboard::new();
         sb.update(&[Some((s(200), s(300))), Some((s(400), s(500)))], s(100), s(600));
-        let h = sb.holes(s(100), s(600));
+        let h: Vec<Range> = sb.holes(s(100), s(600)).collect();
         assert_eq!(
             h,
             vec![

@@ -1,0 +1,25 @@
+//! One sockstack TCP workload alone, for profilers:
+//! `cargo run --release -p sockstack-bench --example profile_tcp -- bulk 1500 1073741824`
+//! then `perf record` / `valgrind --tool=callgrind` on the binary.
+
+use sockstack_bench::tcp;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let workload = args.get(1).map(String::as_str).unwrap_or("bulk");
+    let mtu: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1500);
+    let n: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(256 << 20);
+    let result = match workload {
+        "bulk" => tcp::sockstack_bulk(mtu, n).map(|v| format!("{v:.3} Gbit/s")),
+        "rr" => tcp::sockstack_rr(mtu, n as u32).map(|v| format!("{v:.3} us")),
+        "crr" => tcp::sockstack_crr(mtu, n as u32).map(|v| format!("{v:.0} conn/s")),
+        other => Err(format!("unknown workload {other}")),
+    };
+    match result {
+        Ok(v) => println!("{workload} mtu {mtu}: {v}"),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
+}
