@@ -35,6 +35,9 @@ pub enum Which {
         /// Connections for the set-up rate.
         #[arg(long, default_value_t = 10_000)]
         conns: u32,
+        /// Idle connections held open at once, for memory per connection.
+        #[arg(long, default_value_t = 100_000)]
+        idle: usize,
     },
     /// UDP datagrams per second between two stacks, beside the kernel's
     /// over loopback.
@@ -54,7 +57,7 @@ pub fn run(which: Which) -> io::Result<()> {
     match which {
         Which::Checksum { json } => bench_checksum(json),
         Which::Udp { json, count, size } => bench_udp(json, count, size),
-        Which::Tcp { json, bytes, rounds, conns } => bench_tcp(json, bytes, rounds, conns),
+        Which::Tcp { json, bytes, rounds, conns, idle } => bench_tcp(json, bytes, rounds, conns, idle),
     }
 }
 
@@ -252,7 +255,7 @@ fn udp_kernel(count: u64, size: usize) -> io::Result<f64> {
     Ok(rate)
 }
 
-fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32) -> io::Result<()> {
+fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32, idle: usize) -> io::Result<()> {
     use sockstack_bench::{smoltcp_tcp, tcp};
     let fail = |what: &str, e: String| io::Error::other(format!("{what}: {e}"));
     // The kernel runs over loopback (MTU 65536) once; its figure stands
@@ -276,7 +279,15 @@ fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32) -> io::Result<()> 
             rows.push(TcpRow { workload, mtu, unit, sockstack: s, smoltcp: m, kernel: k });
         }
     }
+    let many =
+        if idle > 0 { Some(tcp::many_connections(idle).map_err(|e| fail("idle connections", e))?) } else { None };
     if json {
+        if let Some(m) = many {
+            println!(
+                "{{\"workload\": \"idle\", \"system\": \"sockstack\", \"connections\": {}, \"value\": {:.0}, \"unit\": \"bytes/connection\"}}",
+                m.established, m.bytes_per_idle_end
+            );
+        }
         for r in &rows {
             for (system, value) in [("sockstack", r.sockstack), ("smoltcp", r.smoltcp), ("kernel", r.kernel)] {
                 println!(
@@ -309,6 +320,12 @@ fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32) -> io::Result<()> 
         );
     }
     println!("(ratios > 1 mean sockstack is better: more throughput, lower latency, more connections)");
+    if let Some(m) = many {
+        println!(
+            "idle: {} connections established on one stack in {:.2} s, each byte-checked; {:.0} bytes resident per idle connection end",
+            m.established, m.setup_secs, m.bytes_per_idle_end
+        );
+    }
     Ok(())
 }
 

@@ -11,8 +11,10 @@ use sockstack_sim::{Direction, LinkConfig, Process, Sim};
 use sockstack_stack::ping::{echo_request, parse_echo_reply};
 use sockstack_time::Duration;
 use sockstack_wire::{IpProtocol, Ipv4Addr};
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddrV4;
+use std::rc::Rc;
 
 fn say(p: &Process, what: impl AsRef<str>) {
     println!("[{}] {} (pid {}, {}): {}", p.now(), p.host_name(), p.pid().0, p.name(), what.as_ref());
@@ -43,7 +45,7 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
         "198.51.100.1/24".parse().unwrap(),
         carol,
         "198.51.100.7/24".parse().unwrap(),
-        LinkConfig::default().with_latency(Duration::from_millis(10)),
+        LinkConfig::default().with_latency(Duration::from_millis(10)).with_bandwidth_bps(100_000_000),
     )?;
     let carol_ip = Ipv4Addr::new(198, 51, 100, 7);
     for h in [alice, bob] {
@@ -62,13 +64,23 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     for (name, ip) in hosts {
         println!("  {ip:<15} {name}");
     }
-    if !quiet {
-        sim.set_tracer(|e| {
+    // Packets are printed while `tracing` is on (the bulk of a TCP transfer
+    // is not).
+    let tracing = Rc::new(Cell::new(true));
+    {
+        let tracing = tracing.clone();
+        sim.set_tracer(move |e| {
+            let line = describe(e.packet);
+            // While paused, connection set-up and tear-down still show.
+            let control = ["Flags [S", "Flags [F", "Flags [R"].iter().any(|f| line.contains(f));
+            if quiet || !(tracing.get() || control) {
+                return;
+            }
             let arrow = match e.direction {
                 Direction::Transmit => "→",
                 Direction::Deliver => "←",
             };
-            println!("      [{}] {} {} {} {}: {}", e.at, e.host, e.iface, arrow, e.net, describe(e.packet));
+            println!("      [{}] {} {} {} {}: {}", e.at, e.host, e.iface, arrow, e.net, line);
         });
     }
 
@@ -205,6 +217,81 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     });
     sim.run_until_finished(big);
     sim.run_until_finished(sink);
+    sim.run_until_idle();
+
+    // 6. a TCP transfer through the router.
+    step("6. bob downloads 1 MiB from carol over TCP (through gw; wan 100 Mbit/s, 10 ms)");
+    let server = sim.spawn(carol, "filed", move |p| async move {
+        let l = p.tcp_listen(SocketAddrV4::new(carol_ip, 8080), 16).expect("listen");
+        say(&p, format!("TCP listener on {} (backlog 16)", l.local_addr().unwrap()));
+        let (s, peer) = l.accept().await.expect("accept");
+        say(&p, format!("accepted {peer} from the accept queue; state {}", s.state().unwrap().as_str()));
+        let file: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+        s.write_all(&file).await.expect("write");
+        say(&p, "queued 1 MiB in the send buffer; closing (FIN after the data)");
+    });
+    let show = tracing.clone();
+    let client = sim.spawn(bob, "fetch", move |p| async move {
+        let s = p.tcp_connect(SocketAddrV4::new(carol_ip, 8080)).await.expect("connect");
+        say(
+            &p,
+            format!(
+                "connected {} → {}; state {}",
+                s.local_addr().unwrap(),
+                s.peer_addr().unwrap(),
+                s.state().unwrap().as_str()
+            ),
+        );
+        let t0 = p.now();
+        let mut buf = vec![0u8; 64 * 1024];
+        let (mut got, mut ok) = (0u32, true);
+        let mut first = true;
+        loop {
+            let n = s.read(&mut buf).await.expect("read");
+            if first {
+                // Enough packets shown: the rest of the transfer runs quietly.
+                first = false;
+                if show.get() {
+                    println!("      … (tracing paused during the transfer)");
+                }
+                show.set(false);
+            }
+            if n == 0 {
+                break;
+            }
+            for (i, &b) in buf[..n].iter().enumerate() {
+                ok &= b == ((got + i as u32).wrapping_mul(2654435761) >> 24) as u8;
+            }
+            got += n as u32;
+        }
+        let secs = (p.now() - t0).as_secs_f64();
+        let st = s.stats().unwrap();
+        say(
+            &p,
+            format!(
+                "end of stream after {got} bytes in {:.1} ms ({:.1} Mbit/s), content {}",
+                secs * 1e3,
+                f64::from(got) * 8.0 / secs / 1e6,
+                if ok { "intact" } else { "CORRUPT" }
+            ),
+        );
+        say(
+            &p,
+            format!(
+                "tcp_info: state {}, srtt {:?}, rto {:?}, cwnd {} B, mss {}, segments in {}",
+                st.state.map(|s| s.as_str()).unwrap_or("?"),
+                st.srtt,
+                st.rto,
+                st.cwnd,
+                st.mss,
+                st.segs_in
+            ),
+        );
+    });
+    sim.run_until_finished(client);
+    sim.run_until_finished(server);
+    // Runs until nothing is left: the active closer's TIME-WAIT lasts
+    // 2·MSL = 60 s of virtual time.
     sim.run_until_idle();
 
     step("counters");

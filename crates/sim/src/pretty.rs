@@ -1,6 +1,8 @@
 //! One-line, tcpdump-like descriptions of IPv4 packets, for traces.
 
-use sockstack_wire::{ChecksumMode, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket};
+use sockstack_wire::{
+    ChecksumMode, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket,
+};
 
 /// Describes `packet` as tcpdump would, in one line; never panics on
 /// malformed input (it says what is wrong instead).
@@ -68,6 +70,51 @@ pub fn describe(packet: &[u8]) -> String {
             };
             format!("{src} > {dst}: ICMP {what}{frag} ttl {ttl}")
         }
+        IpProtocol::Tcp => match TcpPacket::new_checked(payload) {
+            Err(e) => format!("{src} > {dst}: TCP malformed ({e})"),
+            Ok(p) => match TcpRepr::parse(&p, &src, &dst, ChecksumMode::Ignore) {
+                Ok(t) => {
+                    let mut flags = String::new();
+                    for (on, c) in [(t.syn, 'S'), (t.fin, 'F'), (t.rst, 'R'), (t.psh, 'P')] {
+                        if on {
+                            flags.push(c);
+                        }
+                    }
+                    if t.ack_number.is_some() {
+                        flags.push('.');
+                    }
+                    let mut opts = Vec::new();
+                    if let Some(m) = t.max_seg_size {
+                        opts.push(format!("mss {m}"));
+                    }
+                    if t.sack_permitted {
+                        opts.push("sackOK".to_string());
+                    }
+                    if let Some(ts) = t.timestamp {
+                        opts.push(format!("TS val {} ecr {}", ts.tsval, ts.tsecr));
+                    }
+                    if let Some(w) = t.window_scale {
+                        opts.push(format!("wscale {w}"));
+                    }
+                    let sacks: Vec<String> =
+                        t.sack_ranges.iter().flatten().map(|(l, r)| format!("{{{}:{}}}", l.0, r.0)).collect();
+                    if !sacks.is_empty() {
+                        opts.push(format!("sack {}", sacks.join("")));
+                    }
+                    let ack = t.ack_number.map(|a| format!(", ack {}", a.0)).unwrap_or_default();
+                    let opts = if opts.is_empty() { String::new() } else { format!(", options [{}]", opts.join(",")) };
+                    format!(
+                        "{src}.{} > {dst}.{}: Flags [{flags}], seq {}{ack}, win {}{opts}, length {}{frag} ttl {ttl}",
+                        t.src_port,
+                        t.dst_port,
+                        t.seq_number.0,
+                        t.window_len,
+                        t.payload.len()
+                    )
+                }
+                Err(e) => format!("{src} > {dst}: TCP malformed ({e})"),
+            },
+        },
         other => format!("{src} > {dst}: {other:?}, length {}{frag} ttl {ttl}", repr.payload_len),
     }
 }
