@@ -172,7 +172,10 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             while let Some(event) = pending.take().or_else(|| if handled < BATCH { rx.try_recv().ok() } else { None }) {
                 handled += 1;
                 match event {
-                    Event::Packet { iface, data } => stack.receive(now, iface, &data),
+                    Event::Packet { iface, data } => {
+                        stack.receive(now, iface, &data);
+                        stack.recycle(data);
+                    }
                     Event::Wake => {}
                     Event::Shutdown => {
                         shared.alive.store(false, Ordering::SeqCst);

@@ -58,6 +58,8 @@ impl Pair {
         let mut moved = false;
         while let Some(p) = from.dispatch() {
             to.receive(now, IfaceId(0), &p.data);
+            // Back to the sender, which builds the next packet of its kind.
+            from.recycle(p.data);
             moved = true;
         }
         moved

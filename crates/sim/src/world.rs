@@ -181,7 +181,9 @@ impl World {
                 };
                 moved = true;
                 self.trace(Direction::Deliver, host, iface, NetId(ni), &frame.data);
-                self.hosts[host.0].stack.receive(now, iface, &frame.data);
+                let stack = &mut self.hosts[host.0].stack;
+                stack.receive(now, iface, &frame.data);
+                stack.recycle(frame.data);
             }
         }
         moved

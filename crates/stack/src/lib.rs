@@ -17,6 +17,7 @@ pub mod icmp;
 pub mod iface;
 pub mod ip;
 pub mod ping;
+mod pool;
 pub mod ports;
 pub mod raw;
 pub mod route;
@@ -140,6 +141,7 @@ pub struct Stack {
     pub(crate) icmp_rate: TokenBucket,
     pub(crate) next_ident: u16,
     pub(crate) counters: Counters,
+    pub(crate) pool: pool::BufferPool,
 }
 
 fn not_found() -> io::Error {
@@ -184,6 +186,7 @@ impl Stack {
             icmp_rate: TokenBucket::new(config.icmp_rate_per_sec, config.icmp_burst),
             next_ident: rng.next_u32() as u16,
             counters: Counters::default(),
+            pool: pool::BufferPool::default(),
             config,
         }
     }
@@ -265,6 +268,13 @@ impl Stack {
             }
         }
         Some(p)
+    }
+
+    /// Hands back a packet buffer the driver is done with (one it got from
+    /// [`Stack::dispatch`] or passed to [`Stack::receive`]), so the next
+    /// packet reuses it instead of allocating.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        self.pool.give(buffer);
     }
 
     /// Packets waiting for a link.

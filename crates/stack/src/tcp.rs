@@ -93,7 +93,8 @@ fn conn_error(kind: io::ErrorKind) -> io::Error {
 }
 
 /// Builds the IPv4 datagram carrying `seg` from `src` to `dst`.
-fn tcp_datagram(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, ttl: u8, seg: &TcpRepr<'_>) -> Vec<u8> {
+/// `buf` comes from the buffer pool; it is resized to fit.
+fn tcp_datagram(mut buf: Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, ident: u16, ttl: u8, seg: &TcpRepr<'_>) -> Vec<u8> {
     let tcp_len = seg.buffer_len();
     let ip = Ipv4Repr {
         src_addr: src,
@@ -109,7 +110,8 @@ fn tcp_datagram(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, ttl: u8, seg: &TcpRepr
         frag_offset: 0,
         dscp_ecn: 0,
     };
-    let mut buf = vec![0u8; 20 + tcp_len];
+    buf.clear();
+    buf.resize(20 + tcp_len, 0);
     seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, ChecksumMode::Verify);
     ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
     buf
@@ -466,7 +468,8 @@ impl Stack {
     /// Sends one segment that no connection owns (RST, cookie SYN-ACK).
     fn tcp_emit(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
         let ident = self.next_ident();
-        let data = tcp_datagram(*local.ip(), *remote.ip(), ident, self.config.default_ttl, seg);
+        let buf = self.pool.take(0);
+        let data = tcp_datagram(buf, *local.ip(), *remote.ip(), ident, self.config.default_ttl, seg);
         self.tcp_output(data);
     }
 
@@ -720,7 +723,10 @@ impl Stack {
         let room = self.config.tx_queue_len.saturating_sub(self.tx_queue.len());
         let mut out: Vec<Vec<u8>> = Vec::new();
         let mut ident = self.next_ident;
+        // Borrowed out for the loop, which holds the connection mutably.
+        let mut pool = std::mem::take(&mut self.pool);
         let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else {
+            self.pool = pool;
             return true;
         };
         let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
@@ -733,17 +739,15 @@ impl Stack {
             let mut datagram = None;
             let more = s.conn.poll_transmit(now, |seg| {
                 ident = ident.wrapping_add(1);
-                datagram = Some(tcp_datagram(*local.ip(), *remote.ip(), ident, ttl, seg));
+                datagram = Some(tcp_datagram(pool.take(0), *local.ip(), *remote.ip(), ident, ttl, seg));
             });
             out.extend(datagram);
             if !more {
                 break;
             }
         }
+        // Still dirty when blocked: the caller keeps it queued.
         s.dirty = blocked;
-        if blocked {
-            // keep `dirty` true: the caller re-queues it
-        }
         let closed = s.conn.is_closed() && !blocked;
         let old_timer = s.timer;
         let mut next = if closed { None } else { s.conn.poll_at() };
@@ -760,6 +764,7 @@ impl Stack {
         if closed {
             s.wake();
         }
+        self.pool = pool;
         self.next_ident = ident;
         if old_timer != next {
             if let Some(t) = old_timer {

@@ -33,7 +33,9 @@ impl Default for Keepalive {
 /// Per-connection configuration. Copied into the connection at open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpConfig {
-    /// MSS we advertise, further clamped to the route's MSS (RFC 9293 §3.7.1).
+    /// Upper bound of the MSS we advertise (`TCP_MAXSEG`); the route's MSS
+    /// (MTU − 40) clamps it further (RFC 9293 §3.7.1). The default sets no
+    /// bound of its own, as on Linux.
     pub mss: u16,
     /// Receive buffer: initial size and auto-tuning ceiling (Linux
     /// `tcp_rmem[1]`, `tcp_rmem[2]`).
@@ -79,7 +81,7 @@ pub struct TcpConfig {
 impl Default for TcpConfig {
     fn default() -> TcpConfig {
         TcpConfig {
-            mss: 1460,
+            mss: 65495,
             rcv_buf: 128 * 1024,
             rcv_buf_max: 6 * 1024 * 1024,
             snd_buf: 16 * 1024,

@@ -139,7 +139,7 @@ impl Stack {
         if repr.ident == 0 {
             repr.ident = self.next_ident();
         }
-        let mut buf = vec![0u8; total];
+        let mut buf = self.pool.take(total);
         fill(repr.src_addr, dst, &mut buf[20..]);
         repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
         let Some(hop) = hop else {
