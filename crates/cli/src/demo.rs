@@ -25,7 +25,7 @@ fn step(title: &str) {
     println!("── {title}");
 }
 
-pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
+pub fn run(seed: u64, quiet: bool, pcap: Option<&std::path::Path>) -> io::Result<()> {
     let mut sim = Sim::new(seed);
     let lan = sim.add_switch(
         "lan",
@@ -39,7 +39,7 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     let alice_ip = sim.attach(alice, lan, Ipv4Addr::new(192, 0, 2, 10))?;
     let bob_ip = sim.attach(bob, lan, Ipv4Addr::new(192, 0, 2, 20))?;
     let gw_lan = sim.attach(gw, lan, Ipv4Addr::new(192, 0, 2, 1))?;
-    sim.connect(
+    let wan = sim.connect(
         "wan",
         gw,
         "198.51.100.1/24".parse().unwrap(),
@@ -48,6 +48,9 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
         LinkConfig::default().with_latency(Duration::from_millis(10)).with_bandwidth_bps(100_000_000),
     )?;
     let carol_ip = Ipv4Addr::new(198, 51, 100, 7);
+    if let Some(path) = pcap {
+        sim.capture(wan, path)?;
+    }
     for h in [alice, bob] {
         sim.stack_mut(h).set_default_gateway(gw_lan)?;
     }
@@ -293,6 +296,12 @@ pub fn run(seed: u64, quiet: bool) -> io::Result<()> {
     // Runs until nothing is left: the active closer's TIME-WAIT lasts
     // 2·MSL = 60 s of virtual time.
     sim.run_until_idle();
+
+    sim.flush_captures()?;
+    if let Some(path) = pcap {
+        println!();
+        println!("wan packets written to {} (tcpdump -nr {} reads it)", path.display(), path.display());
+    }
 
     step("counters");
     for (name, h) in [("alice", alice), ("bob", bob), ("gw", gw), ("carol", carol)] {

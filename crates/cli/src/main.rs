@@ -24,6 +24,9 @@ enum Command {
         /// Print the steps only, not every packet.
         #[arg(long)]
         quiet: bool,
+        /// Write every packet on the wan link (gw ↔ carol) to this pcap file.
+        #[arg(long)]
+        pcap: Option<std::path::PathBuf>,
     },
     /// Benchmarks, each beside the Linux kernel's figure from the same run.
     Bench {
@@ -51,7 +54,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { seed, quiet } => demo::run(seed, quiet),
+        Command::Demo { seed, quiet, pcap } => demo::run(seed, quiet, pcap.as_deref()),
         Command::Bench { which } => bench::run(which),
         Command::Ping { count, interval, latency_ms, loss } => ping(count, interval, latency_ms, loss),
     };

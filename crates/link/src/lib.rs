@@ -18,6 +18,7 @@ use std::net::Ipv4Addr;
 
 mod config;
 mod link;
+pub mod pcap;
 mod pipe;
 mod switch;
 

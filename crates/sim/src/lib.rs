@@ -209,6 +209,22 @@ impl Sim {
         RefMut::map(self.world.borrow_mut(), |w| &mut w.hosts[host.0].stack)
     }
 
+    /// Writes every packet put on `net` to a pcap file at `path` (virtual
+    /// time as timestamps), readable by tcpdump and tshark.
+    pub fn capture(&mut self, net: NetId, path: impl AsRef<std::path::Path>) -> io::Result<()> {
+        let sink = sockstack_link::pcap::PcapSink::create(path)?;
+        self.world.borrow_mut().captures.push((net, sink));
+        Ok(())
+    }
+
+    /// Flushes packet captures to their files.
+    pub fn flush_captures(&mut self) -> io::Result<()> {
+        for (_, sink) in self.world.borrow_mut().captures.iter_mut() {
+            sink.flush()?;
+        }
+        Ok(())
+    }
+
     /// Calls `tracer` for every packet that leaves or reaches a host.
     pub fn set_tracer(&mut self, tracer: impl FnMut(&PacketEvent<'_>) + 'static) {
         self.world.borrow_mut().tracer = Some(Box::new(tracer));

@@ -71,6 +71,8 @@ pub(crate) struct World {
     next_timer: u64,
     pub tracer: Option<Tracer>,
     pub next_pid: u32,
+    /// Packet captures, by network: every packet put on it.
+    pub captures: Vec<(NetId, sockstack_link::pcap::PcapSink)>,
 }
 
 impl World {
@@ -83,6 +85,7 @@ impl World {
             next_timer: 0,
             tracer: None,
             next_pid: 1,
+            captures: Vec::new(),
         }
     }
 
@@ -123,6 +126,13 @@ impl World {
     }
 
     fn trace(&mut self, direction: Direction, host: HostId, iface: IfaceId, net: NetId, packet: &[u8]) {
+        if direction == Direction::Transmit {
+            let at = std::time::Duration::from_micros(self.now.total_micros());
+            for (_, sink) in self.captures.iter_mut().filter(|(n, _)| *n == net) {
+                // A capture that cannot be written must not stop the run.
+                let _ = sink.record(at, packet);
+            }
+        }
         let Some(tracer) = self.tracer.as_mut() else {
             return;
         };
