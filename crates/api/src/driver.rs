@@ -37,6 +37,9 @@ pub trait Port: Send {
     fn poll(&mut self, now: Instant);
     /// When [`Port::poll`] next has work.
     fn poll_at(&self) -> Option<Instant>;
+    /// The driver is stopping: release threads and flush what the port
+    /// buffers.
+    fn shutdown(&mut self) {}
 }
 
 /// One direction of an in-memory link between two driver threads: the
@@ -178,6 +181,9 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
                     }
                     Event::Wake => {}
                     Event::Shutdown => {
+                        for (_, port) in ports.iter_mut() {
+                            port.shutdown();
+                        }
                         shared.alive.store(false, Ordering::SeqCst);
                         shared.changed.notify_all();
                         return;

@@ -22,11 +22,13 @@ pub mod driver;
 pub mod ping;
 pub mod socket;
 pub mod tcp;
+pub mod tun;
 
 pub use driver::{inbox, Driver, Event, Inbox, MemoryPort, Port};
 pub use ping::{ping, PingOptions, PingReply, PingStats};
 pub use socket::{NetHandle, RawSocket, UdpSocket};
 pub use tcp::{TcpListener, TcpStream};
+pub use tun::{spawn_tun, TunConfig, TunStack, TunStats};
 
 use sockstack_link::LinkConfig;
 use sockstack_stack::{InterfaceConfig, Stack, StackConfig};

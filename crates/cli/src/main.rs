@@ -2,8 +2,11 @@
 
 mod bench;
 mod demo;
+mod http;
+mod real;
 
 use clap::{Parser, Subcommand};
+use sockstack_wire::{Ipv4Addr, Ipv4Cidr};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -33,9 +36,36 @@ enum Command {
         #[command(subcommand)]
         which: bench::Which,
     },
-    /// Ping across an in-memory link between two real-time stacks
-    /// (192.0.2.1 → 192.0.2.2), each on its own driver thread.
+    /// Put a stack on a TUN device and serve: ping, TCP echo (7), TCP
+    /// discard (9), UDP echo (7), HTTP/1.1 (80), until SIGINT/SIGTERM.
+    Serve {
+        #[command(flatten)]
+        tun: real::TunArgs,
+    },
+    /// HTTP/1.1 GET from a stack on a TUN device to a server on the kernel
+    /// side.
+    Fetch {
+        #[command(flatten)]
+        tun: real::TunArgs,
+        /// http://HOST[:PORT]/PATH
+        url: String,
+        /// Write the body here instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Ping over a raw ICMP socket: from a stack on a TUN device to HOST
+    /// with --tun; otherwise across an in-memory link between two
+    /// real-time stacks (192.0.2.1 → 192.0.2.2).
     Ping {
+        /// Address to ping (with --tun).
+        host: Option<Ipv4Addr>,
+        /// TUN device to create; --addr and --kernel-addr go with it.
+        #[arg(long = "tun", value_name = "NAME", requires_all = ["addr", "kernel_addr", "host"])]
+        tun: Option<String>,
+        #[arg(long, value_name = "ADDR/PREFIX")]
+        addr: Option<Ipv4Cidr>,
+        #[arg(long, value_name = "KADDR/PREFIX")]
+        kernel_addr: Option<Ipv4Cidr>,
         /// Number of echo requests.
         #[arg(short = 'c', long, default_value_t = 4)]
         count: u16,
@@ -56,7 +86,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { seed, quiet, pcap } => demo::run(seed, quiet, pcap.as_deref()),
         Command::Bench { which } => bench::run(which),
-        Command::Ping { count, interval, latency_ms, loss } => ping(count, interval, latency_ms, loss),
+        Command::Serve { tun } => real::serve(tun),
+        Command::Fetch { tun, url, output } => real::fetch(tun, &url, output),
+        Command::Ping { host, tun, addr, kernel_addr, count, interval, latency_ms, loss } => {
+            match (tun, addr, kernel_addr, host) {
+                (Some(name), Some(addr), Some(kernel_addr), Some(host)) => {
+                    let tun = real::TunArgs { name, addr, kernel_addr, mtu: 1500, pcap: None };
+                    ping_tun(tun, host, count, interval)
+                }
+                _ => ping(count, interval, latency_ms, loss),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,32 +107,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn ping(count: u16, interval: f64, latency_ms: u64, loss: f64) -> std::io::Result<()> {
-    use sockstack_api::{pair, ping, PingOptions};
-    use sockstack_link::LinkConfig;
-    use sockstack_stack::ProcessId;
-    use std::time::Duration;
-
+fn ping_options(
+    count: u16,
+    interval: f64,
+    timeout: std::time::Duration,
+) -> std::io::Result<sockstack_api::PingOptions> {
     if !(0.0..=60.0).contains(&interval) {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "interval must be 0..60 s"));
     }
-    let link = LinkConfig::default()
-        .with_latency(Duration::from_millis(latency_ms))
-        .with_loss(loss)
-        .with_seed(std::process::id().into());
-    let (a, _b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), link)?;
-    let dst = "192.0.2.2".parse().unwrap();
-    let opts = PingOptions {
+    Ok(sockstack_api::PingOptions {
         count,
-        interval: Duration::from_secs_f64(interval),
-        timeout: Duration::from_millis(4 * latency_ms + 500),
-        ..PingOptions::default()
-    };
-    println!(
-        "PING {dst} {} data bytes (raw ICMP socket on 192.0.2.1, link latency {latency_ms} ms, loss {loss})",
-        opts.payload_len
-    );
-    let stats = ping(&a.handle(ProcessId(1)), dst, &opts, |r| {
+        interval: std::time::Duration::from_secs_f64(interval),
+        timeout,
+        ..sockstack_api::PingOptions::default()
+    })
+}
+
+/// Pings `dst` and prints what `ping` prints. Fails when no reply came.
+fn run_ping(net: &sockstack_api::NetHandle, dst: Ipv4Addr, opts: &sockstack_api::PingOptions) -> std::io::Result<()> {
+    let stats = sockstack_api::ping(net, dst, opts, |r| {
         println!(
             "{} bytes from {}: icmp_seq={} ttl={} time={:.3} ms",
             r.bytes,
@@ -109,12 +142,39 @@ fn ping(count: u16, interval: f64, latency_ms: u64, loss: f64) -> std::io::Resul
         stats.received,
         stats.loss_percent()
     );
-    if !stats.rtts.is_empty() {
-        let ms: Vec<f64> = stats.rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        let min = ms.iter().cloned().fold(f64::INFINITY, f64::min);
-        let max = ms.iter().cloned().fold(0.0, f64::max);
-        let avg = ms.iter().sum::<f64>() / ms.len() as f64;
-        println!("rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+    if stats.rtts.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply"));
     }
+    let ms: Vec<f64> = stats.rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    let min = ms.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = ms.iter().cloned().fold(0.0, f64::max);
+    let avg = ms.iter().sum::<f64>() / ms.len() as f64;
+    println!("rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
     Ok(())
+}
+
+fn ping_tun(tun: real::TunArgs, dst: Ipv4Addr, count: u16, interval: f64) -> std::io::Result<()> {
+    let opts = ping_options(count, interval, std::time::Duration::from_secs(2))?;
+    let stack = tun.start()?;
+    println!("PING {dst} {} data bytes (raw ICMP socket on {}, device {})", opts.payload_len, tun.addr, tun.name);
+    run_ping(&stack.driver.handle(sockstack_stack::ProcessId(1)), dst, &opts)
+}
+
+fn ping(count: u16, interval: f64, latency_ms: u64, loss: f64) -> std::io::Result<()> {
+    use sockstack_api::pair;
+    use sockstack_link::LinkConfig;
+    use std::time::Duration;
+
+    let link = LinkConfig::default()
+        .with_latency(Duration::from_millis(latency_ms))
+        .with_loss(loss)
+        .with_seed(std::process::id().into());
+    let (a, _b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), link)?;
+    let dst = "192.0.2.2".parse().unwrap();
+    let opts = ping_options(count, interval, Duration::from_millis(4 * latency_ms + 500))?;
+    println!(
+        "PING {dst} {} data bytes (raw ICMP socket on 192.0.2.1, link latency {latency_ms} ms, loss {loss})",
+        opts.payload_len
+    );
+    run_ping(&a.handle(sockstack_stack::ProcessId(1)), dst, &opts)
 }

@@ -1,0 +1,156 @@
+//! A Linux TUN device as a port of the real-time driver: the stack talks to
+//! the kernel's own TCP/IP stack and to real tools (ping, curl, socat, dig).
+//!
+//! The kernel sees the TUN device as an interface with `kernel_addr`; the
+//! sockstack stack owns another address on the same network, so the kernel
+//! routes packets for it into the device. A reader thread posts every
+//! packet the kernel writes into the driver's inbox; the driver writes the
+//! stack's packets back. Traffic the stack does not speak (the kernel's
+//! IPv6 router solicitations on a fresh interface, say) is counted and
+//! dropped.
+
+use crate::driver::{inbox, Driver, Event, Inbox, Port};
+use sockstack_link::pcap::PcapSink;
+use sockstack_stack::{IfaceId, InterfaceConfig, OutPacket, Stack};
+use sockstack_time::Instant;
+use sockstack_wire::Ipv4Cidr;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tun_rs::{DeviceBuilder, InterruptEvent, SyncDevice};
+
+/// How to bring up a TUN-backed stack.
+#[derive(Debug, Clone)]
+pub struct TunConfig {
+    /// Device name (`ip link` shows it), at most 15 characters.
+    pub name: String,
+    /// The stack's own address and prefix.
+    pub addr: Ipv4Cidr,
+    /// The kernel side's address and prefix, configured on the device (the
+    /// device is brought up) when given.
+    pub kernel_addr: Option<Ipv4Cidr>,
+    pub mtu: u16,
+}
+
+/// Counters of the device, shared with the reader thread.
+#[derive(Debug, Default)]
+pub struct TunStats {
+    pub rx_packets: AtomicU64,
+    pub tx_packets: AtomicU64,
+    /// Packets from the kernel that are not IPv4 (e.g. IPv6 router
+    /// solicitations): counted and dropped.
+    pub rx_not_ipv4: AtomicU64,
+}
+
+type SharedPcap = Arc<Mutex<PcapSink>>;
+
+fn wall_clock() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+struct TunPort {
+    device: Arc<SyncDevice>,
+    stats: Arc<TunStats>,
+    pcap: Option<SharedPcap>,
+    interrupt: Arc<InterruptEvent>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Port for TunPort {
+    fn send(&mut self, _now: Instant, packet: OutPacket) {
+        if let Some(p) = &self.pcap {
+            let _ = p.lock().unwrap_or_else(|e| e.into_inner()).record(wall_clock(), &packet.data);
+        }
+        // A write the kernel refuses (device going down) is a lost packet,
+        // as on a real link; TCP recovers, UDP does not.
+        if self.device.send(&packet.data).is_ok() {
+            self.stats.tx_packets.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn poll(&mut self, _now: Instant) {}
+
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.interrupt.trigger();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        if let Some(p) = &self.pcap {
+            let _ = p.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        }
+    }
+}
+
+/// Reads packets the kernel sends into the device and posts them to the
+/// driver, until interrupted.
+fn read_loop(
+    device: Arc<SyncDevice>,
+    interrupt: Arc<InterruptEvent>,
+    inbox: Inbox,
+    iface: IfaceId,
+    stats: Arc<TunStats>,
+    pcap: Option<SharedPcap>,
+) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match device.recv_intr(&mut buf, &interrupt) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && interrupt.is_trigger() => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let packet = &buf[..n];
+        if packet.first().map(|b| b >> 4) != Some(4) {
+            stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        stats.rx_packets.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = &pcap {
+            let _ = p.lock().unwrap_or_else(|e| e.into_inner()).record(wall_clock(), packet);
+        }
+        if inbox.send(Event::Packet { iface, data: packet.to_vec() }).is_err() {
+            return;
+        }
+    }
+}
+
+/// A stack on a TUN device, driven by a real-time driver thread.
+pub struct TunStack {
+    pub driver: Driver,
+    pub stats: Arc<TunStats>,
+}
+
+/// Creates the TUN device (configuring the kernel side when asked), puts
+/// `stack` on it as interface 0 with a default route via the kernel's
+/// address, and starts the driver. `pcap`: write every packet to a file.
+pub fn spawn_tun(mut stack: Stack, config: &TunConfig, pcap: Option<PcapSink>) -> io::Result<TunStack> {
+    let mut builder = DeviceBuilder::new().name(config.name.clone()).mtu(config.mtu);
+    if let Some(k) = config.kernel_addr {
+        builder = builder.ipv4(k.address, k.prefix_len, None).enable(true);
+    }
+    let device = Arc::new(builder.build_sync()?);
+    let iface = stack.add_interface(InterfaceConfig::new(config.name.clone(), config.addr).with_mtu(config.mtu.into()));
+    if let Some(k) = config.kernel_addr {
+        stack.set_default_gateway(k.address)?;
+    }
+    let stats = Arc::new(TunStats::default());
+    let pcap = pcap.map(|p| Arc::new(Mutex::new(p)));
+    let interrupt = Arc::new(InterruptEvent::new()?);
+    let (tx, rx) = inbox();
+    let reader = {
+        let (device, interrupt, tx, stats, pcap) =
+            (device.clone(), interrupt.clone(), tx.clone(), stats.clone(), pcap.clone());
+        std::thread::Builder::new()
+            .name("sockstack-tun-rx".into())
+            .spawn(move || read_loop(device, interrupt, tx, iface, stats, pcap))?
+    };
+    let port = TunPort { device, stats: stats.clone(), pcap, interrupt, reader: Some(reader) };
+    let driver = Driver::start(stack, (tx, rx), vec![(iface, Box::new(port) as Box<dyn Port>)]);
+    Ok(TunStack { driver, stats })
+}
