@@ -39,6 +39,16 @@ pub enum Which {
         #[arg(long, default_value_t = 100_000)]
         idle: usize,
     },
+    /// Bulk TCP over a TUN device, kernel → sockstack and sockstack →
+    /// kernel, beside kernel → kernel over a veth pair (needs root; runs in
+    /// network namespaces it creates and deletes).
+    Tun {
+        #[arg(long)]
+        json: bool,
+        /// Bytes per transfer.
+        #[arg(long, default_value_t = 512 << 20)]
+        bytes: u64,
+    },
     /// UDP datagrams per second between two stacks, beside the kernel's
     /// over loopback.
     Udp {
@@ -57,6 +67,7 @@ pub fn run(which: Which) -> io::Result<()> {
     match which {
         Which::Checksum { json } => bench_checksum(json),
         Which::Udp { json, count, size } => bench_udp(json, count, size),
+        Which::Tun { json, bytes } => crate::bench_tun::run(json, bytes),
         Which::Tcp { json, bytes, rounds, conns, idle } => bench_tcp(json, bytes, rounds, conns, idle),
     }
 }

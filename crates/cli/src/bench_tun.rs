@@ -1,0 +1,135 @@
+//! `sockstack bench tun`: bulk TCP throughput between the Linux kernel and
+//! a sockstack stack on a TUN device, both directions, beside kernel to
+//! kernel over a veth pair, all in network namespaces this command creates
+//! and deletes. Needs root, iproute2, curl and socat.
+
+use std::io;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A network namespace, deleted with what runs in it on drop.
+struct Netns {
+    name: String,
+    children: Vec<Child>,
+}
+
+impl Netns {
+    fn new(tag: &str) -> io::Result<Netns> {
+        let name = format!("ssb-{}-{tag}", std::process::id());
+        check(Command::new("ip").args(["netns", "add", &name]))?;
+        let ns = Netns { name, children: Vec::new() };
+        ns.run(&["ip", "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    fn cmd(&self, argv: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(argv);
+        c
+    }
+
+    fn run(&self, argv: &[&str]) -> io::Result<()> {
+        check(&mut self.cmd(argv))
+    }
+
+    fn spawn(&mut self, argv: &[&str]) -> io::Result<()> {
+        let child = self.cmd(argv).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        self.children.push(child);
+        Ok(())
+    }
+
+    fn wait_for(&self, argv: &[&str]) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.cmd(argv).output().is_ok_and(|o| o.status.success()) {
+            if Instant::now() > deadline {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("waiting for {argv:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Runs `script` under sh in the namespace; returns the wall time.
+    fn time(&self, script: &str) -> io::Result<Duration> {
+        let t0 = Instant::now();
+        self.run(&["sh", "-c", script])?;
+        Ok(t0.elapsed())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+fn check(cmd: &mut Command) -> io::Result<()> {
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{cmd:?}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+fn gbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 * 8.0 / d.as_secs_f64() / 1e9
+}
+
+pub fn run(json: bool, bytes: u64) -> io::Result<()> {
+    let exe = std::env::current_exe()?;
+    let exe = exe.to_str().ok_or_else(|| io::Error::other("executable path is not UTF-8"))?;
+
+    // sockstack on tun0 (192.0.2.2), the kernel at 192.0.2.1.
+    let mut ns = Netns::new("tun")?;
+    ns.spawn(&[exe, "serve", "--tun", "tun0", "--addr", "192.0.2.2/24", "--kernel-addr", "192.0.2.1/24"])?;
+    ns.wait_for(&["curl", "-sf", "-m", "2", "-o", "/dev/null", "http://192.0.2.2/"])?;
+    // kernel → sockstack: into the discard service.
+    let k2s = ns.time(&format!("socat -u -b 1048576 OPEN:/dev/zero,readbytes={bytes} TCP:192.0.2.2:9"))?;
+    // sockstack → kernel: an HTTP body.
+    let s2k = ns.time(&format!("curl -sf -o /dev/null http://192.0.2.2/bytes/{bytes}"))?;
+    drop(ns);
+
+    // kernel → kernel over a veth pair between two namespaces.
+    let mut a = Netns::new("va")?;
+    let b = Netns::new("vb")?;
+    a.run(&["ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", &b.name])?;
+    a.run(&["ip", "addr", "add", "198.51.100.1/24", "dev", "veth0"])?;
+    a.run(&["ip", "link", "set", "veth0", "up"])?;
+    b.run(&["ip", "addr", "add", "198.51.100.2/24", "dev", "veth1"])?;
+    b.run(&["ip", "link", "set", "veth1", "up"])?;
+    let mut b = b;
+    b.spawn(&["socat", "-u", "-b", "1048576", "TCP-LISTEN:5001,reuseaddr", "OPEN:/dev/null"])?;
+    std::thread::sleep(Duration::from_millis(300));
+    let k2k = a.time(&format!("socat -u -b 1048576 OPEN:/dev/zero,readbytes={bytes} TCP:198.51.100.2:5001"))?;
+    a.children.clear();
+    drop(a);
+    drop(b);
+
+    let rows = [
+        ("kernel -> sockstack (tun)", gbps(bytes, k2s)),
+        ("sockstack -> kernel (tun)", gbps(bytes, s2k)),
+        ("kernel -> kernel (veth)", gbps(bytes, k2k)),
+    ];
+    if json {
+        for (name, v) in rows {
+            println!(
+                "{{\"workload\": \"bulk\", \"system\": \"{name}\", \"bytes\": {bytes}, \"value\": {v:.3}, \"unit\": \"Gbit/s\"}}"
+            );
+        }
+        return Ok(());
+    }
+    println!("bulk TCP, {} MiB each, MTU 1500, wall clock in one run", bytes >> 20);
+    let veth = rows[2].1;
+    for (name, v) in rows {
+        println!("{name:<28} {v:>8.3} Gbit/s   {:>6.2}x of veth", v / veth);
+    }
+    Ok(())
+}
