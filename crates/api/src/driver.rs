@@ -166,6 +166,7 @@ const BATCH: usize = 256;
 
 fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dyn Port>)>) {
     let mut pending: Option<Event> = None;
+    let mut outgoing = Vec::new();
     loop {
         let deadline = {
             let mut stack = shared.lock();
@@ -193,7 +194,13 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             if stack.poll_at().is_some_and(|t| t <= now) {
                 stack.poll(now);
             }
-            while let Some(out) = stack.dispatch() {
+            // Take the packets under the lock; write them after releasing
+            // it, so that sockets are not held up by device system calls.
+            outgoing.extend(std::iter::from_fn(|| stack.dispatch()));
+            let stack_at = stack.poll_at();
+            drop(stack);
+            shared.changed.notify_all();
+            for out in outgoing.drain(..) {
                 if let Some((_, port)) = ports.iter_mut().find(|(i, _)| *i == out.iface) {
                     port.send(now, out);
                 }
@@ -201,8 +208,6 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             for (_, port) in ports.iter_mut() {
                 port.poll(now);
             }
-            shared.changed.notify_all();
-            let stack_at = stack.poll_at();
             let ports_at = ports.iter().filter_map(|(_, p)| p.poll_at()).min();
             [stack_at, ports_at].into_iter().flatten().min()
         };
