@@ -40,6 +40,13 @@ pub trait Port: Send {
     /// The driver is stopping: release threads and flush what the port
     /// buffers.
     fn shutdown(&mut self) {}
+    /// Sends several packets at once (a device may coalesce them into
+    /// fewer system calls); the default sends them one by one.
+    fn send_batch(&mut self, now: Instant, packets: Vec<OutPacket>) {
+        for p in packets {
+            self.send(now, p);
+        }
+    }
 }
 
 /// One direction of an in-memory link between two driver threads: the
@@ -200,11 +207,16 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             let stack_at = stack.poll_at();
             drop(stack);
             shared.changed.notify_all();
-            for out in outgoing.drain(..) {
-                if let Some((_, port)) = ports.iter_mut().find(|(i, _)| *i == out.iface) {
-                    port.send(now, out);
+            for (iface, port) in ports.iter_mut() {
+                let (mine, rest): (Vec<OutPacket>, Vec<OutPacket>) =
+                    outgoing.drain(..).partition(|p| p.iface == *iface);
+                outgoing = rest;
+                if !mine.is_empty() {
+                    port.send_batch(now, mine);
                 }
             }
+            // Packets for an interface with no port have nowhere to go.
+            outgoing.clear();
             for (_, port) in ports.iter_mut() {
                 port.poll(now);
             }

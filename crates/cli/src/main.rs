@@ -92,7 +92,7 @@ fn main() -> ExitCode {
         Command::Ping { host, tun, addr, kernel_addr, count, interval, latency_ms, loss } => {
             match (tun, addr, kernel_addr, host) {
                 (Some(name), Some(addr), Some(kernel_addr), Some(host)) => {
-                    let tun = real::TunArgs { name, addr, kernel_addr, mtu: 1500, pcap: None };
+                    let tun = real::TunArgs { name, addr, kernel_addr, mtu: 1500, pcap: None, no_offload: false };
                     ping_tun(tun, host, count, interval)
                 }
                 _ => ping(count, interval, latency_ms, loss),

@@ -37,6 +37,10 @@ pub struct TunArgs {
     /// Write every packet on the device to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// Turn the device's offloads off (virtio-net header, GSO/GRO): one
+    /// system call per packet.
+    #[arg(long)]
+    pub no_offload: bool,
 }
 
 impl TunArgs {
@@ -50,8 +54,13 @@ impl TunArgs {
         let pcap = self.pcap.as_ref().map(PcapSink::create).transpose()?;
         let seed = u64::from(std::process::id()) ^ 0x5eed;
         let stack = Stack::new(StackConfig { seed, ..StackConfig::default() });
-        let config =
-            TunConfig { name: self.name.clone(), addr: self.addr, kernel_addr: Some(self.kernel_addr), mtu: self.mtu };
+        let config = TunConfig {
+            name: self.name.clone(),
+            addr: self.addr,
+            kernel_addr: Some(self.kernel_addr),
+            mtu: self.mtu,
+            offload: !self.no_offload,
+        };
         spawn_tun(stack, &config, pcap)
     }
 }

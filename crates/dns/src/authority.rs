@@ -1,0 +1,366 @@
+//! The authoritative server's logic: a query's bytes in, the response's
+//! bytes out (or nothing), no I/O and no state.
+//!
+//! - the zone with the longest origin containing the name answers, with AA;
+//!   a name in no zone gets REFUSED (RFC 1034 §4.3.2: no recursion here);
+//! - CNAMEs are chased within the zone (RFC 1034 §4.3.2 step 3a);
+//! - NXDOMAIN and NODATA carry the zone's SOA in the authority section,
+//!   with TTL min(SOA TTL, MINIMUM), for negative caching (RFC 2308 §3);
+//!   an empty non-terminal is NODATA, not NXDOMAIN (RFC 8020);
+//! - MX, SRV and NS answers bring the in-zone addresses of their targets in
+//!   the additional section;
+//! - over UDP a response longer than 512 octets, or than the client's EDNS
+//!   buffer (RFC 6891 §6.2.5: never below 512) capped by ours, goes out
+//!   with TC set and no records, which sends the client to TCP (RFC 7766);
+//! - EDNS: a query with OPT gets OPT back with our buffer size; a version
+//!   other than 0 gets BADVERS; two OPT records get FORMERR (RFC 6891 §6.1.1);
+//! - a message shorter than a header, or a response (QR set), gets nothing;
+//!   one whose header reads but whose body does not gets FORMERR; an opcode
+//!   other than QUERY gets NOTIMP; AXFR/IXFR get REFUSED.
+//!
+//! Not implemented: zone cuts (NS below the apex answer as ordinary data),
+//! wildcards, DNSSEC, zone transfers.
+
+use crate::name::{Name, NameError};
+use crate::record::{RData, RType, Record};
+use crate::zone::Zone;
+use domain::base::iana::{Class, Opcode, OptRcode, Rcode};
+use domain::base::message_builder::{AdditionalBuilder, MessageBuilder, TreeCompressor};
+use domain::base::{Message, Ttl};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+/// How the response will travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A UDP datagram; `max_len` is our own limit (the buffer size we
+    /// advertise over EDNS). Without EDNS the limit is 512 octets.
+    Udp { max_len: usize },
+    /// A TCP stream (RFC 7766): up to 65535 octets.
+    Tcp,
+}
+
+/// The classic UDP limit (RFC 1035 §4.2.1).
+pub const UDP_LIMIT: usize = 512;
+/// The longest CNAME chain followed inside a zone.
+const MAX_CHAIN: usize = 16;
+
+/// A set of zones served with authority.
+#[derive(Debug, Clone, Default)]
+pub struct Authority {
+    zones: Vec<Zone>,
+}
+
+/// What the zone data says about a question.
+struct Resolution {
+    rcode: Rcode,
+    authoritative: bool,
+    answer: Vec<Record>,
+    authority: Vec<Record>,
+    additional: Vec<Record>,
+}
+
+impl Resolution {
+    fn bare(rcode: Rcode) -> Resolution {
+        Resolution { rcode, authoritative: false, answer: Vec::new(), authority: Vec::new(), additional: Vec::new() }
+    }
+}
+
+impl Authority {
+    pub fn new(zones: Vec<Zone>) -> Authority {
+        Authority { zones }
+    }
+
+    pub fn add_zone(&mut self, zone: Zone) {
+        self.zones.push(zone);
+    }
+
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
+    }
+
+    /// Zones for a network description: `origin` gets an SOA, an NS
+    /// (`ns.<origin>`) and an A record for every named host (a name without
+    /// a trailing dot is relative to `origin`); each /24 of the addresses
+    /// gets a reverse zone `c.b.a.in-addr.arpa` with a PTR for every host.
+    pub fn from_hosts(origin: &Name, hosts: &[(&str, Ipv4Addr)]) -> Result<Authority, NameError> {
+        const TTL: u32 = 300;
+        let ns = Name::parse("ns")?.join(origin)?;
+        let soa = |apex: &Name| -> Result<Record, NameError> {
+            Ok(Record::new(
+                apex.clone(),
+                TTL,
+                RData::Soa {
+                    mname: ns.clone(),
+                    rname: Name::parse("hostmaster")?.join(origin)?,
+                    serial: 1,
+                    refresh: 3600,
+                    retry: 600,
+                    expire: 86400,
+                    minimum: 60,
+                },
+            ))
+        };
+        let zone_with_ns = |apex: &Name| -> Result<Zone, NameError> {
+            let mut z = Zone::new(soa(apex)?).expect("an SOA");
+            z.insert(Record::new(apex.clone(), TTL, RData::Ns(ns.clone()))).expect("apex is in the zone");
+            Ok(z)
+        };
+        let mut forward = zone_with_ns(origin)?;
+        let mut reverse: Vec<Zone> = Vec::new();
+        for (host, addr) in hosts {
+            let name = if let Some(abs) = host.strip_suffix('.') {
+                Name::parse(abs)?
+            } else {
+                Name::parse(host)?.join(origin)?
+            };
+            if forward.insert(Record::new(name.clone(), TTL, RData::A(*addr))).is_err() {
+                // Outside the origin: only the reverse mapping is served.
+            }
+            let [a, b, c, _] = addr.octets();
+            let apex = Name::parse(&format!("{c}.{b}.{a}.in-addr.arpa"))?;
+            let i = match reverse.iter().position(|z| *z.origin() == apex) {
+                Some(i) => i,
+                None => {
+                    reverse.push(zone_with_ns(&apex)?);
+                    reverse.len() - 1
+                }
+            };
+            reverse[i]
+                .insert(Record::new(Name::reverse_ipv4(*addr), TTL, RData::Ptr(name)))
+                .expect("the reverse name is in its /24 zone");
+        }
+        let mut zones = vec![forward];
+        zones.extend(reverse);
+        Ok(Authority { zones })
+    }
+
+    /// The zone that holds `name`: the one with the longest origin.
+    fn zone_for(&self, name: &Name) -> Option<&Zone> {
+        self.zones.iter().filter(|z| name.is_in(z.origin())).max_by_key(|z| z.origin().label_count())
+    }
+
+    fn resolve(&self, qname: &Name, qtype: RType) -> Resolution {
+        let Some(zone) = self.zone_for(qname) else {
+            return Resolution::bare(Rcode::REFUSED);
+        };
+        let mut res = Resolution::bare(Rcode::NOERROR);
+        res.authoritative = true;
+        let mut name = qname.clone();
+        for _ in 0..MAX_CHAIN {
+            let at = zone.records_at(&name);
+            let matching: Vec<Record> =
+                at.iter().filter(|r| qtype == RType::ANY || r.rtype() == qtype).cloned().collect();
+            if !matching.is_empty() {
+                res.additional = additional_for(zone, &matching);
+                res.answer.extend(matching);
+                return res;
+            }
+            if let Some(cname) = at.iter().find(|r| r.rtype() == RType::CNAME) {
+                res.answer.push(cname.clone());
+                let RData::Cname(target) = &cname.data else { unreachable!("a CNAME record") };
+                let looped = res.answer.iter().any(|r| r.name == *target);
+                if !target.is_in(zone.origin()) || looped {
+                    // Out of the zone: the resolver goes on from here.
+                    return res;
+                }
+                name = target.clone();
+                continue;
+            }
+            if !zone.name_exists(&name) {
+                res.rcode = Rcode::NXDOMAIN;
+            }
+            let mut soa = zone.soa().clone();
+            soa.ttl = zone.negative_ttl();
+            res.authority.push(soa);
+            return res;
+        }
+        res
+    }
+
+    /// Answers one query message. `None` when nothing must be sent back:
+    /// input shorter than a DNS header, or a message that is itself a
+    /// response.
+    pub fn answer(&self, query: &[u8], transport: Transport) -> Option<Vec<u8>> {
+        let msg = Message::from_slice(query).ok()?;
+        let header = msg.header();
+        if header.qr() {
+            return None;
+        }
+        let Some(checked) = check_query(msg) else {
+            return Some(error_response(msg, Rcode::FORMERR));
+        };
+        let edns = checked.edns;
+        if header.opcode() != Opcode::QUERY {
+            return Some(build(msg, &Resolution::bare(Rcode::NOTIMP), edns, None, transport).unwrap_or_default());
+        }
+        if let Some(e) = edns {
+            if e.version != 0 {
+                return build(msg, &Resolution::bare(Rcode::NOERROR), edns, Some(OptRcode::BADVERS), transport);
+            }
+        }
+        let other_class = checked.qclass != Class::IN && checked.qclass != Class::ANY;
+        let transfer = checked.qtype == RType::AXFR || checked.qtype == RType(251);
+        let res = if other_class || transfer {
+            Resolution::bare(Rcode::REFUSED)
+        } else {
+            self.resolve(&checked.qname, checked.qtype)
+        };
+        match build(msg, &res, edns, None, transport) {
+            Some(bytes) => Some(bytes),
+            // Too long even for TCP: a server failure.
+            None => build(msg, &Resolution::bare(Rcode::SERVFAIL), edns, None, transport),
+        }
+    }
+}
+
+/// The A and AAAA records, in the zone, of the names an MX, SRV or NS
+/// answer points to.
+fn additional_for(zone: &Zone, answer: &[Record]) -> Vec<Record> {
+    let targets: BTreeSet<&Name> = answer
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::Mx { exchange, .. } => Some(exchange),
+            RData::Srv { target, .. } => Some(target),
+            RData::Ns(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    targets
+        .into_iter()
+        .flat_map(|t| zone.records_at(t).iter().filter(|r| r.rtype() == RType::A || r.rtype() == RType::AAAA))
+        .cloned()
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+struct Edns {
+    udp_size: u16,
+    version: u8,
+}
+
+struct CheckedQuery {
+    qname: Name,
+    qtype: RType,
+    qclass: Class,
+    edns: Option<Edns>,
+}
+
+/// Parses and checks the whole query: exactly one question, every record
+/// well-formed, at most one OPT (owned by the root).
+fn check_query(msg: &Message<[u8]>) -> Option<CheckedQuery> {
+    let q = msg.sole_question().ok()?;
+    let qname = Name::from_domain(q.qname()).ok()?;
+    let mut section = msg.answer().ok()?;
+    let mut opts = 0;
+    let mut edns = None;
+    loop {
+        for rr in &mut section {
+            let rr = rr.ok()?;
+            if rr.rtype() == domain::base::Rtype::OPT {
+                opts += 1;
+                if !rr.owner().is_root() {
+                    return None;
+                }
+            }
+        }
+        match section.next_section().ok()? {
+            Some(next) => section = next,
+            None => break,
+        }
+    }
+    if opts > 1 {
+        return None;
+    }
+    if opts == 1 {
+        let opt = msg.opt()?;
+        edns = Some(Edns { udp_size: opt.udp_payload_size(), version: opt.version() });
+    }
+    Some(CheckedQuery { qname, qtype: RType(q.qtype().to_int()), qclass: q.qclass(), edns })
+}
+
+/// A response with only a header: the query's ID, opcode and RD, and
+/// `rcode` (for a query whose body cannot be read).
+fn error_response(msg: &Message<[u8]>, rcode: Rcode) -> Vec<u8> {
+    let mut b = MessageBuilder::new_vec();
+    let h = b.header_mut();
+    h.set_id(msg.header().id());
+    h.set_qr(true);
+    h.set_opcode(msg.header().opcode());
+    h.set_rd(msg.header().rd());
+    h.set_rcode(rcode);
+    b.finish()
+}
+
+/// Builds the response, truncating for UDP. `None` if it cannot be built
+/// within 65535 octets.
+fn build(
+    query: &Message<[u8]>,
+    res: &Resolution,
+    edns: Option<Edns>,
+    ext_rcode: Option<OptRcode>,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    let (limit, our_size) = match transport {
+        Transport::Tcp => (usize::from(u16::MAX), 4096u16),
+        Transport::Udp { max_len } => {
+            let ours = max_len.clamp(UDP_LIMIT, usize::from(u16::MAX));
+            let limit = match edns {
+                Some(e) => usize::from(e.udp_size).clamp(UDP_LIMIT, ours),
+                None => UDP_LIMIT,
+            };
+            (limit, ours as u16)
+        }
+    };
+    let full = compose(query, res, edns.map(|_| our_size), ext_rcode, false).ok()?;
+    if full.len() <= limit {
+        return Some(full);
+    }
+    if transport == Transport::Tcp {
+        return None;
+    }
+    // RFC 2181 §9: the records do not all fit; send none, with TC, and let
+    // the client ask again over TCP.
+    compose(query, res, edns.map(|_| our_size), ext_rcode, true).ok()
+}
+
+fn compose(
+    query: &Message<[u8]>,
+    res: &Resolution,
+    edns_size: Option<u16>,
+    ext_rcode: Option<OptRcode>,
+    truncated: bool,
+) -> Result<Vec<u8>, domain::base::message_builder::PushError> {
+    let builder = MessageBuilder::from_target(TreeCompressor::new(Vec::new())).expect("an empty Vec has room");
+    let mut answer = builder.start_answer(query, res.rcode)?;
+    answer.header_mut().set_aa(res.authoritative);
+    answer.header_mut().set_tc(truncated);
+    let push = |r: &Record| (r.name.to_wire(), Class::IN, Ttl::from_secs(r.ttl), r.wire_data());
+    if !truncated {
+        for r in &res.answer {
+            answer.push(push(r))?;
+        }
+    }
+    let mut authority = answer.authority();
+    if !truncated {
+        for r in &res.authority {
+            authority.push(push(r))?;
+        }
+    }
+    let mut additional: AdditionalBuilder<_> = authority.additional();
+    if !truncated {
+        for r in &res.additional {
+            additional.push(push(r))?;
+        }
+    }
+    if let Some(size) = edns_size {
+        additional.opt(|opt| {
+            opt.set_udp_payload_size(size);
+            if let Some(rc) = ext_rcode {
+                opt.set_rcode(rc);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(additional.finish().into_target())
+}

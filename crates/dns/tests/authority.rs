@@ -1,0 +1,267 @@
+//! The zone-file parser and the authoritative server's answers, bytes in,
+//! bytes out.
+
+use domain::base::iana::Rcode;
+use proptest::prelude::*;
+use sockstack_dns::message::{build_query, parse_response};
+use sockstack_dns::{Authority, Name, RData, RType, Transport, Zone};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+const ZONE: &str = r#"
+; example.com, as an operator would write it
+$ORIGIN example.com.
+$TTL 1h
+@   IN  SOA ns1 hostmaster.example.com. (
+            2024010101 ; serial
+            7200       ; refresh
+            3600       ; retry
+            1209600    ; expire
+            300 )      ; minimum
+        IN  NS      ns1
+        IN  NS      ns2.example.net.
+        IN  MX      10 mail
+        IN  A       192.0.2.1
+ns1     IN  A       192.0.2.53
+mail    600 IN A    192.0.2.25
+        IN  AAAA    2001:db8::25
+www     IN  CNAME   web
+web     IN  A       192.0.2.80
+alias   CNAME       www.example.com.
+outside CNAME       www.example.org.
+_sip._tcp IN SRV    10 60 5060 sip
+sip     IN  A       192.0.2.60
+text    IN  TXT     "hello world" "second \"string\"" unquoted
+a.b.deep IN A       192.0.2.99
+2.0.192.in-addr.arpa. IN PTR web   ; absolute owner
+"#;
+
+fn zone() -> Zone {
+    // The PTR at an absolute owner outside the origin makes the full
+    // zone fail; the realistic zone is everything but that line.
+    Zone::parse(&ZONE.replace("2.0.192.in-addr.arpa. IN PTR web   ; absolute owner\n", "")).unwrap()
+}
+
+fn n(s: &str) -> Name {
+    Name::parse(s).unwrap()
+}
+
+#[test]
+fn zone_file_parses_every_construct() {
+    let z = zone();
+    assert_eq!(*z.origin(), n("example.com"));
+    let RData::Soa { mname, rname, serial, refresh, retry, expire, minimum } = &z.soa().data else { panic!() };
+    assert_eq!((mname, rname), (&n("ns1.example.com"), &n("hostmaster.example.com")));
+    assert_eq!((*serial, *refresh, *retry, *expire, *minimum), (2024010101, 7200, 3600, 1209600, 300));
+    assert_eq!(z.soa().ttl, 3600, "$TTL 1h");
+    let apex = z.records_at(&n("example.com"));
+    assert!(apex.iter().any(|r| r.data == RData::Ns(n("ns1.example.com"))), "owner inherited, name relative");
+    assert!(apex.iter().any(|r| r.data == RData::Ns(n("ns2.example.net"))), "absolute name");
+    assert!(apex.iter().any(|r| r.data == RData::Mx { preference: 10, exchange: n("mail.example.com") }));
+    let mail = z.records_at(&n("MAIL.example.com"));
+    assert_eq!(mail.len(), 2);
+    assert_eq!(mail[0].ttl, 600);
+    assert_eq!(mail[1].data, RData::Aaaa("2001:db8::25".parse::<Ipv6Addr>().unwrap()));
+    assert_eq!(mail[1].ttl, 3600, "$TTL applies when the TTL is omitted");
+    assert_eq!(z.records_at(&n("www.example.com"))[0].data, RData::Cname(n("web.example.com")));
+    assert_eq!(
+        z.records_at(&n("_sip._tcp.example.com"))[0].data,
+        RData::Srv { priority: 10, weight: 60, port: 5060, target: n("sip.example.com") }
+    );
+    assert_eq!(
+        z.records_at(&n("text.example.com"))[0].data,
+        RData::Txt(vec![b"hello world".to_vec(), b"second \"string\"".to_vec(), b"unquoted".to_vec()])
+    );
+    assert!(z.name_exists(&n("b.deep.example.com")), "empty non-terminal");
+    assert!(!z.name_exists(&n("nope.example.com")));
+}
+
+#[test]
+fn zone_file_errors_name_their_line() {
+    let e = Zone::parse(ZONE).unwrap_err();
+    assert_eq!(e.line, 26, "{e}");
+    assert!(e.message.contains("outside the zone"), "{e}");
+
+    let cases = [
+        ("$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\nwww A 300.1.1.1\n", 4, "bad IPv4"),
+        ("$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n\nwww IN BOGUS x\n", 5, "unknown record type"),
+        ("$ORIGIN example.com.\n@ 60 SOA ns h (\n 1 2 3\n 4 5\n", 2, "'(' without ')'"),
+        ("$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\nx CH A 192.0.2.1\n", 4, "only IN"),
+        ("$TTL 60\nwww A 192.0.2.1\n", 2, "without $ORIGIN"),
+        ("$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\nx MX 10\n", 4, "MX needs 2"),
+        ("$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\nx TXT \"open\n", 4, "unterminated"),
+        ("$ORIGIN example.com.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\nx CNAME a\nx A 192.0.2.1\n", 5, "CNAME"),
+        ("$ORIGIN example.com.\n$INCLUDE other\n", 2, "unsupported directive"),
+        ("$ORIGIN example.com.\nwww 60 A 192.0.2.1\n", 1, "no SOA"),
+    ];
+    for (text, line, what) in cases {
+        let e = Zone::parse(text).unwrap_err();
+        assert_eq!(e.line, line, "{text:?}: {e}");
+        assert!(e.message.contains(what), "{text:?}: {e}");
+    }
+}
+
+fn authority() -> Authority {
+    Authority::new(vec![zone()])
+}
+
+const UDP: Transport = Transport::Udp { max_len: 1232 };
+
+fn ask(a: &Authority, name: &str, rtype: RType) -> sockstack_dns::message::Response {
+    let q = build_query(0x1234, &n(name), rtype, None);
+    let r = parse_response(&a.answer(&q, UDP).expect("an answer")).expect("a response");
+    assert_eq!(r.id, 0x1234);
+    r
+}
+
+#[test]
+fn answers_a_with_authority() {
+    let r = ask(&authority(), "Web.Example.COM", RType::A);
+    assert_eq!(r.rcode, Rcode::NOERROR);
+    assert!(r.authoritative);
+    assert_eq!(r.question.as_ref().unwrap().0, n("web.example.com"));
+    assert_eq!(r.answer.len(), 1);
+    assert_eq!(r.answer[0].data, RData::A(Ipv4Addr::new(192, 0, 2, 80)));
+    assert!(r.authority.is_empty());
+}
+
+#[test]
+fn chases_cname_chains_within_the_zone() {
+    let r = ask(&authority(), "alias.example.com", RType::A);
+    assert_eq!(r.rcode, Rcode::NOERROR);
+    let types: Vec<RType> = r.answer.iter().map(|r| r.rtype()).collect();
+    assert_eq!(types, [RType::CNAME, RType::CNAME, RType::A]);
+    assert_eq!(r.answer[2].name, n("web.example.com"));
+    // Out of the zone: the CNAME alone.
+    let r = ask(&authority(), "outside.example.com", RType::A);
+    assert_eq!(r.answer.len(), 1);
+    assert_eq!(r.answer[0].data, RData::Cname(n("www.example.org")));
+    assert!(r.authority.is_empty());
+}
+
+#[test]
+fn nxdomain_and_nodata_carry_the_soa() {
+    let a = authority();
+    let r = ask(&a, "missing.example.com", RType::A);
+    assert_eq!(r.rcode, Rcode::NXDOMAIN);
+    assert!(r.authoritative);
+    assert!(r.answer.is_empty());
+    assert_eq!(r.authority.len(), 1);
+    assert_eq!(r.authority[0].rtype(), RType::SOA);
+    assert_eq!(r.authority[0].ttl, 300, "min(SOA TTL, MINIMUM)");
+
+    let r = ask(&a, "web.example.com", RType::AAAA);
+    assert_eq!(r.rcode, Rcode::NOERROR);
+    assert!(r.answer.is_empty());
+    assert_eq!(r.authority[0].rtype(), RType::SOA);
+
+    let r = ask(&a, "deep.example.com", RType::A);
+    assert_eq!(r.rcode, Rcode::NOERROR, "empty non-terminal is NODATA");
+    assert_eq!(r.authority[0].rtype(), RType::SOA);
+}
+
+#[test]
+fn refuses_names_outside_its_zones() {
+    let r = ask(&authority(), "www.example.org", RType::A);
+    assert_eq!(r.rcode, Rcode::REFUSED);
+    assert!(!r.authoritative);
+    assert!(r.answer.is_empty() && r.authority.is_empty());
+}
+
+#[test]
+fn mx_brings_addresses_in_additional() {
+    let r = ask(&authority(), "example.com", RType::MX);
+    assert_eq!(r.answer.len(), 1);
+    assert_eq!(r.additional.len(), 2, "{:?}", r.additional);
+}
+
+fn big_authority() -> Authority {
+    let mut text = String::from("$ORIGIN big.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n");
+    for i in 0..40 {
+        text.push_str(&format!("many A 10.0.0.{i}\n"));
+    }
+    Authority::new(vec![Zone::parse(&text).unwrap()])
+}
+
+#[test]
+fn udp_answers_beyond_512_octets_are_truncated_unless_edns_allows() {
+    let a = big_authority();
+    let q = build_query(7, &n("many.big.test"), RType::A, None);
+    let bytes = a.answer(&q, UDP).unwrap();
+    assert!(bytes.len() <= 512);
+    let r = parse_response(&bytes).unwrap();
+    assert!(r.truncated);
+    assert!(r.answer.is_empty());
+
+    let bytes = a.answer(&q, Transport::Tcp).unwrap();
+    assert!(bytes.len() > 512);
+    let r = parse_response(&bytes).unwrap();
+    assert!(!r.truncated);
+    assert_eq!(r.answer.len(), 40);
+
+    let q = build_query(8, &n("many.big.test"), RType::A, Some(4096));
+    let r = parse_response(&a.answer(&q, UDP).unwrap()).unwrap();
+    assert!(!r.truncated);
+    assert_eq!(r.answer.len(), 40);
+
+    // A client buffer below 512 counts as 512; ours caps theirs.
+    let q = build_query(9, &n("many.big.test"), RType::A, Some(600));
+    assert!(parse_response(&a.answer(&q, UDP).unwrap()).unwrap().truncated);
+    let q = build_query(9, &n("many.big.test"), RType::A, Some(4096));
+    assert!(parse_response(&a.answer(&q, Transport::Udp { max_len: 512 }).unwrap()).unwrap().truncated);
+}
+
+#[test]
+fn garbage_with_a_header_gets_formerr_and_short_input_nothing() {
+    let a = authority();
+    let mut q = build_query(0xbeef, &n("web.example.com"), RType::A, None);
+    q.truncate(q.len() - 3);
+    let bytes = a.answer(&q, UDP).expect("FORMERR");
+    assert_eq!(&bytes[..2], &[0xbe, 0xef]);
+    assert_eq!(bytes[2] & 0x80, 0x80, "QR");
+    assert_eq!(bytes[3] & 0x0f, 1, "FORMERR");
+
+    let garbage = [0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff];
+    let bytes = a.answer(&garbage, UDP).expect("FORMERR");
+    assert_eq!(bytes[3] & 0x0f, 1);
+
+    assert_eq!(a.answer(&[0u8; 11], UDP), None);
+    assert_eq!(a.answer(&[], UDP), None);
+    // A response is never answered.
+    let resp = a.answer(&build_query(1, &n("web.example.com"), RType::A, None), UDP).unwrap();
+    assert_eq!(a.answer(&resp, UDP), None);
+}
+
+#[test]
+fn from_hosts_serves_forward_and_reverse() {
+    let hosts = [("alice", Ipv4Addr::new(192, 0, 2, 1)), ("bob", Ipv4Addr::new(198, 51, 100, 7))];
+    let a = Authority::from_hosts(&n("sim.test"), &hosts).unwrap();
+    let r = ask(&a, "bob.sim.test", RType::A);
+    assert_eq!(r.answer[0].data, RData::A(Ipv4Addr::new(198, 51, 100, 7)));
+    let r = ask(&a, "1.2.0.192.in-addr.arpa", RType::PTR);
+    assert_eq!(r.answer[0].data, RData::Ptr(n("alice.sim.test")));
+    assert!(r.authoritative);
+    let r = ask(&a, "9.2.0.192.in-addr.arpa", RType::PTR);
+    assert_eq!(r.rcode, Rcode::NXDOMAIN);
+    assert_eq!(ask(&a, "sim.test", RType::SOA).answer.len(), 1);
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let a = authority();
+        let _ = a.answer(&bytes, UDP);
+        let _ = a.answer(&bytes, Transport::Tcp);
+    }
+
+    #[test]
+    fn mutated_queries_never_panic(i in 0usize..64, v in any::<u8>(), cut in 0usize..64) {
+        let a = authority();
+        let mut q = build_query(1, &n("alias.example.com"), RType::A, Some(1232));
+        let len = q.len();
+        q[i % len] = v;
+        q.truncate(len - cut % len);
+        if let Some(r) = a.answer(&q, UDP) {
+            prop_assert!(r.len() <= 1232);
+        }
+    }
+}
