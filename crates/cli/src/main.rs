@@ -3,6 +3,7 @@
 mod bench;
 mod bench_tun;
 mod demo;
+mod dig;
 mod http;
 mod real;
 
@@ -38,10 +39,32 @@ enum Command {
         which: bench::Which,
     },
     /// Put a stack on a TUN device and serve: ping, TCP echo (7), TCP
-    /// discard (9), UDP echo (7), HTTP/1.1 (80), until SIGINT/SIGTERM.
+    /// discard (9), UDP echo (7), HTTP/1.1 (80), and DNS (53) for a zone,
+    /// until SIGINT/SIGTERM.
     Serve {
         #[command(flatten)]
         tun: real::TunArgs,
+        /// Answer DNS on port 53 (UDP and TCP) for this zone file.
+        #[arg(long, value_name = "FILE")]
+        zone: Option<std::path::PathBuf>,
+    },
+    /// Look a name up and print the answer as dig does: `NAME [TYPE]
+    /// [@SERVER]`. Over a TUN device with --tun (server: the kernel side
+    /// unless @SERVER); otherwise in a simulated network whose DNS server
+    /// knows the demo's hosts (alice, bob, gw, ns, carol under demo.).
+    Dig {
+        /// NAME [TYPE] [@SERVER]
+        #[arg(required = true, num_args = 1..=3)]
+        query: Vec<String>,
+        /// Ask over TCP.
+        #[arg(long)]
+        tcp: bool,
+        #[arg(long = "tun", value_name = "NAME", requires_all = ["addr", "kernel_addr"])]
+        tun: Option<String>,
+        #[arg(long, value_name = "ADDR/PREFIX")]
+        addr: Option<Ipv4Cidr>,
+        #[arg(long, value_name = "KADDR/PREFIX")]
+        kernel_addr: Option<Ipv4Cidr>,
     },
     /// HTTP/1.1 GET from a stack on a TUN device to a server on the kernel
     /// side.
@@ -87,7 +110,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { seed, quiet, pcap } => demo::run(seed, quiet, pcap.as_deref()),
         Command::Bench { which } => bench::run(which),
-        Command::Serve { tun } => real::serve(tun),
+        Command::Serve { tun, zone } => real::serve(tun, zone),
+        Command::Dig { query, tcp, tun, addr, kernel_addr } => {
+            dig::parse_args(&query).and_then(|q| match (tun, addr, kernel_addr) {
+                (Some(name), Some(addr), Some(kernel_addr)) => dig::over_tun(
+                    real::TunArgs { name, addr, kernel_addr, mtu: 1500, pcap: None, no_offload: false },
+                    q,
+                    tcp,
+                ),
+                _ => dig::in_simulation(q),
+            })
+        }
         Command::Fetch { tun, url, output } => real::fetch(tun, &url, output),
         Command::Ping { host, tun, addr, kernel_addr, count, interval, latency_ms, loss } => {
             match (tun, addr, kernel_addr, host) {

@@ -135,13 +135,19 @@ fn start_services(net: &NetHandle, addr: Ipv4Addr) -> io::Result<()> {
     Ok(())
 }
 
-pub fn serve(args: TunArgs) -> io::Result<()> {
+pub fn serve(args: TunArgs, zone: Option<PathBuf>) -> io::Result<()> {
     let tun = args.start()?;
     let net = tun.driver.handle(ProcessId(1));
     start_services(&net, args.addr.address)?;
+    if let Some(zone) = &zone {
+        crate::dig::serve_zone(&net, args.addr.address, zone)?;
+    }
     eprintln!(
-        "sockstack serve: {} on {} (kernel side {}): ping, tcp echo 7, discard 9, udp echo 7, http 80; Ctrl-C stops",
-        args.addr, args.name, args.kernel_addr
+        "sockstack serve: {} on {} (kernel side {}): ping, tcp echo 7, discard 9, udp echo 7, http 80{}; Ctrl-C stops",
+        args.addr,
+        args.name,
+        args.kernel_addr,
+        if zone.is_some() { ", dns 53" } else { "" }
     );
     wait_for_signal()?;
     let counters = tun.driver.with_stack(|s| s.counters().to_string());

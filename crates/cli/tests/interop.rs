@@ -310,3 +310,122 @@ fn a_100mib_transfer_survives_3_percent_loss_on_the_kernel_side() {
     let rules = ns.exec(&["nft", "list", "ruleset"]);
     assert!(String::from_utf8_lossy(&rules.stdout).contains("drop"));
 }
+
+const ZONE: &str = "$ORIGIN example.test.
+$TTL 3600
+@       IN SOA ns1 hostmaster (
+            2026112701 ; serial
+            7200 3600 1209600 300 )
+        IN NS  ns1
+        IN MX  10 mail
+ns1     IN A   192.0.2.2
+www     IN A   192.0.2.80
+        IN A   192.0.2.81
+mail    IN A   192.0.2.25
+web     IN CNAME www
+big     IN TXT \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+        IN TXT \"1123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+        IN TXT \"2123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+        IN TXT \"3123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+        IN TXT \"4123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+        IN TXT \"5123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"
+";
+
+#[test]
+fn dig_queries_sockstack_dns_over_udp_and_tcp() {
+    if !can_run() || Command::new("sh").args(["-c", "command -v dig"]).output().map_or(true, |o| !o.status.success()) {
+        return;
+    }
+    let scratch = Scratch::new("dns");
+    let zone = scratch.path("example.test.zone");
+    std::fs::write(&zone, ZONE).unwrap();
+    let mut ns = Netns::new();
+    let argv = [
+        BIN,
+        "serve",
+        "--tun",
+        "tun0",
+        "--addr",
+        "192.0.2.2/24",
+        "--kernel-addr",
+        "192.0.2.1/24",
+        "--zone",
+        zone.to_str().unwrap(),
+    ];
+    ns.spawn(&argv, &scratch.path("serve.log"));
+    ns.wait_for(&["dig", "+short", "+time=1", "+tries=1", "@192.0.2.2", "ns1.example.test"]);
+    let dig = |args: &[&str]| {
+        String::from_utf8_lossy(&ns.exec(&[&["dig", "@192.0.2.2", "+time=2"], args].concat()).stdout).to_string()
+    };
+
+    // UDP: both A records, authoritative.
+    let out = dig(&["www.example.test", "A"]);
+    assert!(out.contains("status: NOERROR") && out.contains(" aa"), "{out}");
+    assert!(out.contains("192.0.2.80") && out.contains("192.0.2.81"), "{out}");
+    // A CNAME chased within the zone.
+    let out = dig(&["+short", "web.example.test"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"www.example.test."), "{out}");
+    assert!(lines.contains(&"192.0.2.80") && lines.contains(&"192.0.2.81"), "{out}");
+    assert!(out.starts_with("www.example.test."), "{out}");
+    // NXDOMAIN carries the SOA for negative caching.
+    let out = dig(&["nope.example.test"]);
+    assert!(out.contains("status: NXDOMAIN") && out.contains("SOA"), "{out}");
+    // Outside the zone: REFUSED.
+    let out = dig(&["example.org"]);
+    assert!(out.contains("status: REFUSED"), "{out}");
+    // TCP, several records.
+    let out = dig(&["+tcp", "big.example.test", "TXT"]);
+    assert!(out.contains("status: NOERROR") && out.matches("123456789").count() >= 6, "{out}");
+    // Without EDNS the big answer is truncated over UDP.
+    let out = dig(&["+noedns", "+ignore", "big.example.test", "TXT"]);
+    assert!(out.contains(" tc"), "{out}");
+    let out = dig(&["-x", "192.0.2.80"]);
+    assert!(out.contains("status: REFUSED") || out.contains("status: NXDOMAIN"), "{out}");
+}
+
+#[test]
+fn sockstack_resolver_asks_dnsmasq() {
+    if !can_run()
+        || Command::new("sh").args(["-c", "command -v dnsmasq"]).output().map_or(true, |o| !o.status.success())
+    {
+        return;
+    }
+    let scratch = Scratch::new("dnsmasq");
+    let mut ns = Netns::new();
+    // dnsmasq on the kernel side; --bind-dynamic picks the TUN address up
+    // once sockstack creates the device.
+    ns.spawn(
+        &[
+            "dnsmasq",
+            "--no-daemon",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-dynamic",
+            "--listen-address=198.51.100.1",
+            "--host-record=www.example.test,203.0.113.8",
+            "--address=/wild.example.test/203.0.113.7",
+            "--txt-record=info.example.test,hello from dnsmasq",
+            "--cname=alias.example.test,www.example.test",
+        ],
+        &scratch.path("dnsmasq.log"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let tun = ["--tun", "tun1", "--addr", "198.51.100.2/24", "--kernel-addr", "198.51.100.1/24"];
+    let dig = |args: &[&str]| {
+        let mut argv = vec![BIN, "dig"];
+        argv.extend(tun);
+        argv.extend(args);
+        String::from_utf8_lossy(&ns.exec(&argv).stdout).to_string()
+    };
+    let out = dig(&["www.example.test", "@198.51.100.1"]);
+    assert!(out.contains("status: NOERROR") && out.contains("203.0.113.8"), "{out}");
+    let out = dig(&["anything.wild.example.test"]);
+    assert!(out.contains("203.0.113.7"), "{out}");
+    let out = dig(&["info.example.test", "TXT"]);
+    assert!(out.contains("hello from dnsmasq"), "{out}");
+    let out = dig(&["alias.example.test"]);
+    assert!(out.contains("CNAME") && out.contains("203.0.113.8"), "{out}");
+    let out = dig(&["--tcp", "www.example.test"]);
+    assert!(out.contains("203.0.113.8"), "{out}");
+}

@@ -53,6 +53,7 @@ pub mod resolver;
 pub use resolver::{
     Answer, Outgoing, Protocol, QueryHandle, ResolveError, Resolver, ResolverConfig, ResolverStats, Source,
 };
+pub mod blocking;
 pub mod resolver_sim;
 pub mod server_sim;
 

@@ -64,6 +64,9 @@ pub struct ResolverConfig {
     pub cache_capacity: usize,
     /// Longest CNAME chain followed.
     pub max_cname_hops: usize,
+    /// Ask over TCP from the start (resolv.conf `options use-vc`, dig
+    /// `+tcp`), not only after a truncated UDP answer.
+    pub use_tcp: bool,
 }
 
 impl Default for ResolverConfig {
@@ -80,6 +83,7 @@ impl Default for ResolverConfig {
             edns_udp_size: Some(1232),
             cache_capacity: 1024,
             max_cname_hops: 8,
+            use_tcp: false,
         }
     }
 }
@@ -329,7 +333,7 @@ impl Resolver {
             chain: Vec::new(),
             server: 0,
             tries: 0,
-            tcp: false,
+            tcp: self.config.use_tcp,
             state: State::Ready,
             attempts: Vec::new(),
             failure: None,
@@ -392,7 +396,7 @@ impl Resolver {
         q.attempts.clear();
         q.server = 0;
         q.tries = 0;
-        q.tcp = false;
+        q.tcp = self.config.use_tcp;
         q.state = State::Ready;
         let rtype = q.rtype;
         match self.cache.get(now, &name, rtype) {
@@ -492,7 +496,7 @@ impl Resolver {
         let Some(q) = self.queries.get_mut(&handle) else { return };
         q.server += 1;
         q.tries = 0;
-        q.tcp = false;
+        q.tcp = self.config.use_tcp;
         q.state = State::Ready;
         if q.server >= self.config.servers.len() {
             let err = match rcode {
