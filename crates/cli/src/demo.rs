@@ -6,6 +6,7 @@
 //!   gw    192.0.2.1  ─┘      (switch, 1 ms)      (point-to-point, 10 ms)
 //! ```
 
+use sockstack_dns::{Authority, Name, ResolverConfig, SimResolver};
 use sockstack_sim::pretty::describe;
 use sockstack_sim::{Direction, LinkConfig, Process, Sim};
 use sockstack_stack::ping::{echo_request, parse_echo_reply};
@@ -36,9 +37,11 @@ pub fn run(seed: u64, quiet: bool, pcap: Option<&std::path::Path>) -> io::Result
     let bob = sim.add_host("bob");
     let gw = sim.add_router("gw");
     let carol = sim.add_host("carol");
+    let ns = sim.add_host("ns");
     let alice_ip = sim.attach(alice, lan, Ipv4Addr::new(192, 0, 2, 10))?;
     let bob_ip = sim.attach(bob, lan, Ipv4Addr::new(192, 0, 2, 20))?;
     let gw_lan = sim.attach(gw, lan, Ipv4Addr::new(192, 0, 2, 1))?;
+    let ns_ip = sim.attach(ns, lan, Ipv4Addr::new(192, 0, 2, 53))?;
     let wan = sim.connect(
         "wan",
         gw,
@@ -55,17 +58,37 @@ pub fn run(seed: u64, quiet: bool, pcap: Option<&std::path::Path>) -> io::Result
         sim.stack_mut(h).set_default_gateway(gw_lan)?;
     }
     sim.stack_mut(carol).set_default_gateway(Ipv4Addr::new(198, 51, 100, 1))?;
+    sim.stack_mut(ns).set_default_gateway(gw_lan)?;
 
-    println!("sockstack demo: four hosts in virtual time (seed {seed})");
+    println!("sockstack demo: five hosts in virtual time (seed {seed})");
     println!();
     println!("  alice 192.0.2.10 ─┐");
-    println!("  bob   192.0.2.20 ─┼─ lan 192.0.2.0/24 ─ gw (router) ─ wan 198.51.100.0/24 ─ carol 198.51.100.7");
-    println!("  gw    192.0.2.1  ─┘      switch, 1 ms            point-to-point, 10 ms");
+    println!("  bob   192.0.2.20 ─┤");
+    println!("  ns    192.0.2.53 ─┼─ lan 192.0.2.0/24 ─ gw (router) ─ wan 198.51.100.0/24 ─ carol 198.51.100.7");
+    println!("  gw    192.0.2.1  ─┘      switch, 1 ms            point-to-point, 10 ms, 100 Mbit/s");
     println!();
-    println!("hosts table (names → addresses; the DNS comes in a later issue):");
-    let hosts = [("alice", alice_ip), ("bob", bob_ip), ("gw", gw_lan), ("carol", carol_ip)];
+    // The DNS: ns serves the zone demo. (every host, forward and reverse);
+    // every other host resolves names through it.
+    let hosts = [("alice", alice_ip), ("bob", bob_ip), ("gw", gw_lan), ("ns", ns_ip), ("carol", carol_ip)];
+    let origin = Name::parse("demo").map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let authority = Authority::from_hosts(&origin, &hosts)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    println!("DNS: ns serves the zone demo. on port 53; the other hosts resolve through it:");
     for (name, ip) in hosts {
-        println!("  {ip:<15} {name}");
+        println!("  {name}.demo. IN A {ip}");
+    }
+    let authority = Rc::new(authority);
+    sim.spawn(ns, "dnsd", move |p| async move {
+        let _ = sockstack_dns::serve(p, SocketAddrV4::new(ns_ip, 53), authority).await;
+    });
+    for (i, h) in [alice, bob, gw, carol].into_iter().enumerate() {
+        let p = sim.system_process(h, "resolver");
+        let config = ResolverConfig {
+            servers: vec![SocketAddrV4::new(ns_ip, 53)],
+            search: vec![origin.clone()],
+            ..ResolverConfig::default()
+        };
+        sim.set_resolver(h, Rc::new(SimResolver::new(p, config, seed ^ i as u64)));
     }
     // Packets are printed while `tracing` is on (the bulk of a TCP transfer
     // is not).
@@ -93,6 +116,8 @@ pub fn run(seed: u64, quiet: bool, pcap: Option<&std::path::Path>) -> io::Result
         let sock = p.raw_socket(IpProtocol::Icmp, false).expect("raw socket");
         say(&p, "opened a raw socket for IP protocol 1 (ICMP)");
         let mut buf = vec![0u8; 2048];
+        let carol_ip = p.lookup_host("carol").await.expect("resolve carol")[0];
+        say(&p, format!("resolved carol → {carol_ip} (asked ns.demo)"));
         for seq in 1..=3u16 {
             let sent = p.now();
             sock.send_to(&echo_request(0x5ca1, seq, b"sockstack ping"), carol_ip).await.expect("send");
@@ -147,7 +172,8 @@ pub fn run(seed: u64, quiet: bool, pcap: Option<&std::path::Path>) -> io::Result
     let client = sim.spawn(bob, "daytime", move |p| async move {
         let sock = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
         say(&p, format!("UDP socket bound to ephemeral port {} (RFC 6056)", sock.local_addr().unwrap()));
-        let server = SocketAddrV4::new(carol_ip, 13);
+        let server = p.resolve_target("carol.demo:13").await.expect("resolve carol.demo");
+        say(&p, format!("resolved carol.demo:13 → {server}"));
         sock.send_to(b"what time is it?", server).await.expect("send");
         say(&p, format!("sent 16 bytes to {server}"));
         let m = sock.recv_message().await.expect("answer");
@@ -235,7 +261,7 @@ pub fn run(seed: u64, quiet: bool, pcap: Option<&std::path::Path>) -> io::Result
     });
     let show = tracing.clone();
     let client = sim.spawn(bob, "fetch", move |p| async move {
-        let s = p.tcp_connect(SocketAddrV4::new(carol_ip, 8080)).await.expect("connect");
+        let s = p.tcp_connect_to("carol:8080").await.expect("connect");
         say(
             &p,
             format!(
@@ -304,7 +330,7 @@ pub fn run(seed: u64, quiet: bool, pcap: Option<&std::path::Path>) -> io::Result
     }
 
     step("counters");
-    for (name, h) in [("alice", alice), ("bob", bob), ("gw", gw), ("carol", carol)] {
+    for (name, h) in [("alice", alice), ("bob", bob), ("gw", gw), ("ns", ns), ("carol", carol)] {
         println!("  {name:<6} {}", sim.stack(h).counters());
     }
     println!();

@@ -499,9 +499,13 @@ impl Resolver {
         q.tcp = self.config.use_tcp;
         q.state = State::Ready;
         if q.server >= self.config.servers.len() {
-            let err = match rcode {
-                Some(rc) => ResolveError::ServerError(rc.to_int()),
-                None => ResolveError::Timeout,
+            // A name an earlier search candidate already proved absent
+            // (NXDOMAIN/NODATA) is reported as such, not as the later
+            // candidate's server error (glibc does the same).
+            let err = match (q.failure.clone(), rcode) {
+                (Some(earlier), Some(_)) => earlier,
+                (_, Some(rc)) => ResolveError::ServerError(rc.to_int()),
+                (_, None) => ResolveError::Timeout,
             };
             self.finish(handle, Err(err));
         }

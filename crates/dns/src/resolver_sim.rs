@@ -63,6 +63,14 @@ fn tcp_exchange(p: Process, server: SocketAddrV4, query: Vec<u8>) -> Task {
     })
 }
 
+/// A host's resolver for its processes' `lookup_host` and
+/// `tcp_connect_to` (`Sim::set_resolver`).
+impl sockstack_sim::Resolve for SimResolver {
+    fn resolve<'a>(&'a self, name: &'a str) -> sockstack_sim::resolve::ResolveFuture<'a> {
+        Box::pin(self.lookup_ipv4(name))
+    }
+}
+
 impl SimResolver {
     pub fn new(p: Process, config: ResolverConfig, seed: u64) -> SimResolver {
         SimResolver { p, resolver: RefCell::new(Resolver::new(config, seed)) }

@@ -142,3 +142,70 @@ fn tcp_carries_several_pipelined_queries_per_connection() {
     assert!(sim.run_until_finished(proc));
     assert_eq!(*answers.borrow(), [(1, 0, 1), (2, 0, 1), (3, 3, 0)]);
 }
+
+/// Names everywhere: processes connect and send to "name:port" through
+/// their host's resolver, a DNS stub resolver asking a server in the
+/// network, or a static hosts table.
+#[test]
+fn processes_connect_and_send_by_name() {
+    use sockstack_sim::{HostsTable, LinkConfig, Sim};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::rc::Rc;
+
+    let mut sim = Sim::new(5);
+    let lan = sim.add_switch("lan", "192.0.2.0/24".parse().unwrap(), LinkConfig::default()).unwrap();
+    let (ns, web, client, offline) =
+        (sim.add_host("ns"), sim.add_host("web"), sim.add_host("client"), sim.add_host("offline"));
+    let ns_ip = sim.attach(ns, lan, Ipv4Addr::new(192, 0, 2, 53)).unwrap();
+    let web_ip = sim.attach(web, lan, Ipv4Addr::new(192, 0, 2, 80)).unwrap();
+    sim.attach(client, lan, Ipv4Addr::new(192, 0, 2, 10)).unwrap();
+    sim.attach(offline, lan, Ipv4Addr::new(192, 0, 2, 11)).unwrap();
+    let origin = sockstack_dns::Name::parse("example.test").unwrap();
+    let authority = Rc::new(sockstack_dns::Authority::from_hosts(&origin, &[("web", web_ip), ("ns", ns_ip)]).unwrap());
+    sim.spawn(ns, "dnsd", move |p| async move {
+        let _ = sockstack_dns::serve(p, SocketAddrV4::new(ns_ip, 53), authority).await;
+    });
+    let config = sockstack_dns::ResolverConfig {
+        servers: vec![SocketAddrV4::new(ns_ip, 53)],
+        search: vec![origin],
+        ..Default::default()
+    };
+    let resolver_process = sim.system_process(client, "resolver");
+    sim.set_resolver(client, Rc::new(sockstack_dns::SimResolver::new(resolver_process, config, 1)));
+    let mut hosts = HostsTable::new();
+    hosts.insert("web.example.test", web_ip);
+    sim.set_resolver(offline, Rc::new(hosts));
+
+    sim.spawn(web, "server", move |p| async move {
+        let l = p.tcp_listen(SocketAddrV4::new(web_ip, 80), 8).unwrap();
+        let udp = p.udp_bind(SocketAddrV4::new(web_ip, 9)).unwrap();
+        for _ in 0..2 {
+            let (s, _) = l.accept().await.unwrap();
+            s.write_all(b"hello by name").await.unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        let m = udp.recv_message().await.unwrap();
+        assert_eq!(m.data, b"datagram by name");
+    });
+    let c = sim.spawn(client, "c", |p| async move {
+        // Through DNS, with the search domain.
+        let s = p.tcp_connect_to("web:80").await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"hello by name");
+        let u = p.udp_bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+        u.send_to_host(&p, b"datagram by name", "web.example.test:9").await.unwrap();
+        let e = p.tcp_connect_to("nosuch:80").await.err().unwrap();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    });
+    let o = sim.spawn(offline, "o", |p| async move {
+        // Through the hosts table.
+        let s = p.tcp_connect_to("web.example.test:80").await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"hello by name");
+        assert_eq!(p.lookup_host("web").await.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+    });
+    assert!(sim.run_until_finished(c));
+    assert!(sim.run_until_finished(o));
+}

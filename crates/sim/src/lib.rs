@@ -41,10 +41,12 @@
 mod executor;
 pub mod pretty;
 mod process;
+pub mod resolve;
 mod tcp;
 mod world;
 
 pub use process::{Process, RawSocket, Sleep, UdpSocket};
+pub use resolve::{HostsTable, Resolve};
 pub use sockstack_link::LinkConfig;
 pub use sockstack_tcp::{State as TcpState, TcpStats};
 pub use tcp::{TcpListener, TcpStream};
@@ -107,7 +109,12 @@ impl Sim {
 
     pub fn add_host_with(&mut self, name: &str, config: StackConfig) -> HostId {
         let mut w = self.world.borrow_mut();
-        w.hosts.push(Host { name: name.to_string(), stack: Stack::new(config), attachments: Vec::new() });
+        w.hosts.push(Host {
+            name: name.to_string(),
+            stack: Stack::new(config),
+            attachments: Vec::new(),
+            resolver: None,
+        });
         HostId(w.hosts.len() - 1)
     }
 
@@ -198,6 +205,24 @@ impl Sim {
         }
         w.nets.push(Net { name: name.to_string(), medium: Medium::P2p { link: Box::new(link), ends } });
         Ok(net)
+    }
+
+    /// A process identity on `host` that runs no task of its own: for
+    /// services the host itself provides, such as its stub resolver.
+    pub fn system_process(&mut self, host: HostId, name: &str) -> Process {
+        let pid = {
+            let mut w = self.world.borrow_mut();
+            let pid = ProcessId(w.next_pid);
+            w.next_pid += 1;
+            pid
+        };
+        Process::new(self.world.clone(), host, pid, name.to_string())
+    }
+
+    /// Gives `host` a resolver: its processes' `lookup_host`,
+    /// `tcp_connect_to` and `send_to_host` go through it.
+    pub fn set_resolver(&mut self, host: HostId, resolver: Rc<dyn Resolve>) {
+        self.world.borrow_mut().hosts[host.0].resolver = Some(resolver);
     }
 
     /// The stack of `host`, to configure or inspect it.

@@ -43,6 +43,10 @@ impl Process {
         self.world.clone()
     }
 
+    pub(crate) fn resolver(&self) -> Option<Rc<dyn crate::resolve::Resolve>> {
+        self.world.borrow().hosts[self.host.0].resolver.clone()
+    }
+
     pub fn host_name(&self) -> String {
         self.world.borrow().hosts[self.host.0].name.clone()
     }
@@ -217,6 +221,12 @@ impl UdpSocket {
 
     /// Sends one datagram; completes once the stack has queued it.
     pub async fn send_to(&self, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+        self.0.send_to(data, dst).await
+    }
+
+    /// Sends one datagram to `"name:port"`, resolved through `p`'s host.
+    pub async fn send_to_host(&self, p: &Process, data: &[u8], target: &str) -> io::Result<usize> {
+        let dst = p.resolve_target(target).await?;
         self.0.send_to(data, dst).await
     }
 

@@ -44,6 +44,8 @@ pub(crate) struct Host {
     pub stack: Stack,
     /// Indexed by `IfaceId`: the network behind each interface.
     pub attachments: Vec<(NetId, Attachment)>,
+    /// How this host's processes turn names into addresses.
+    pub resolver: Option<std::rc::Rc<dyn crate::resolve::Resolve>>,
 }
 
 #[derive(Debug, Clone, Copy)]
