@@ -49,6 +49,23 @@ pub enum Which {
         #[arg(long, default_value_t = 512 << 20)]
         bytes: u64,
     },
+    /// DNS queries per second answered by sockstack's server (in-memory
+    /// and over TUN) beside dnsmasq, in one run (needs root for TUN).
+    Dns {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 200_000)]
+        queries: u32,
+    },
+    /// The DNS load generator `bench dns` runs on kernel sockets inside its
+    /// namespace: prints queries per second.
+    #[command(hide = true)]
+    DnsLoad {
+        #[arg(long)]
+        server: std::net::SocketAddrV4,
+        #[arg(long)]
+        queries: u32,
+    },
     /// UDP datagrams per second between two stacks, beside the kernel's
     /// over loopback.
     Udp {
@@ -68,6 +85,11 @@ pub fn run(which: Which) -> io::Result<()> {
         Which::Checksum { json } => bench_checksum(json),
         Which::Udp { json, count, size } => bench_udp(json, count, size),
         Which::Tun { json, bytes } => crate::bench_tun::run(json, bytes),
+        Which::Dns { json, queries } => crate::bench_dns::run(json, queries),
+        Which::DnsLoad { server, queries } => {
+            println!("{:.0}", crate::bench_dns::kernel_load(server, queries)?);
+            Ok(())
+        }
         Which::Tcp { json, bytes, rounds, conns, idle } => bench_tcp(json, bytes, rounds, conns, idle),
     }
 }

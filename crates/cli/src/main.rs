@@ -1,6 +1,7 @@
 //! `sockstack`: the command-line tool.
 
 mod bench;
+mod bench_dns;
 mod bench_tun;
 mod demo;
 mod dig;
