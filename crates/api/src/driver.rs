@@ -94,6 +94,9 @@ pub(crate) struct Shared {
     pub inbox: Inbox,
     /// False once the driver has stopped: blocked calls then fail.
     pub alive: AtomicBool,
+    /// How this stack's processes turn names into addresses. Outside the
+    /// stack lock: a DNS resolver uses the stack's own sockets.
+    pub resolver: Mutex<Option<crate::HostResolver>>,
     epoch: std::time::Instant,
 }
 
@@ -135,6 +138,7 @@ impl Driver {
             changed: Condvar::new(),
             inbox: tx,
             alive: AtomicBool::new(true),
+            resolver: Mutex::new(None),
             epoch: std::time::Instant::now(),
         });
         let s = shared.clone();
@@ -155,6 +159,12 @@ impl Driver {
 
     pub fn now(&self) -> Instant {
         self.shared.now()
+    }
+
+    /// Gives the stack's processes a resolver for `lookup_host`,
+    /// `TcpStream::connect_to` and `UdpSocket::send_to_host`.
+    pub fn set_resolver(&self, resolver: crate::HostResolver) {
+        *self.shared.resolver.lock().unwrap_or_else(|e| e.into_inner()) = Some(resolver);
     }
 }
 

@@ -26,7 +26,12 @@ pub mod tun;
 
 pub use driver::{inbox, Driver, Event, Inbox, MemoryPort, Port};
 pub use ping::{ping, PingOptions, PingReply, PingStats};
-pub use socket::{NetHandle, RawSocket, UdpSocket};
+pub use socket::{split_host_port, NetHandle, RawSocket, UdpSocket};
+
+/// Turns a host name into IPv4 addresses for a real-time stack's processes
+/// (`Driver::set_resolver`): a hosts table, or sockstack-dns's blocking
+/// stub resolver.
+pub type HostResolver = std::sync::Arc<dyn Fn(&str) -> std::io::Result<Vec<sockstack_wire::Ipv4Addr>> + Send + Sync>;
 pub use tcp::{TcpListener, TcpStream};
 pub use tun::{spawn_tun, TunConfig, TunStack, TunStats};
 

@@ -32,6 +32,28 @@ impl NetHandle {
         self.owner
     }
 
+    /// The addresses of `host`: an IPv4 literal as it is, a name through
+    /// the stack's resolver (`NotFound` without one).
+    pub fn lookup_host(&self, host: &str) -> io::Result<Vec<Ipv4Addr>> {
+        if let Ok(ip) = host.parse::<Ipv4Addr>() {
+            return Ok(vec![ip]);
+        }
+        let resolver = self.shared.resolver.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let resolver = resolver
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: this stack has no resolver")))?;
+        let addrs = resolver(host)?;
+        if addrs.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host}: no IPv4 address")));
+        }
+        Ok(addrs)
+    }
+
+    /// `"name:port"` (or `"a.b.c.d:port"`) to its first address.
+    pub fn resolve_target(&self, target: &str) -> io::Result<SocketAddrV4> {
+        let (host, port) = split_host_port(target)?;
+        Ok(SocketAddrV4::new(self.lookup_host(host)?[0], port))
+    }
+
     /// The process exits: every socket it owns is closed, its ports freed.
     pub fn exit(&self) -> usize {
         let n = self.shared.lock().close_owner(self.owner);
@@ -66,6 +88,17 @@ impl Drop for Closer {
         let _ = self.shared.lock().close(self.handle);
         self.shared.wake_driver();
     }
+}
+
+/// Splits `"host:port"`.
+pub fn split_host_port(target: &str) -> io::Result<(&str, u16)> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("{target}: expected name:port"));
+    let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;
+    let port = port.parse().map_err(|_| bad())?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host, port))
 }
 
 /// What every blocking socket shares.
@@ -251,6 +284,13 @@ impl UdpSocket {
 
     /// Sends one datagram; returns once the stack has queued it.
     pub fn send_to(&self, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+        self.0.send_to(data, dst)
+    }
+
+    /// Sends one datagram to `"name:port"`, resolved through the stack's
+    /// resolver.
+    pub fn send_to_host(&self, net: &NetHandle, data: &[u8], target: &str) -> io::Result<usize> {
+        let dst = net.resolve_target(target)?;
         self.0.send_to(data, dst)
     }
 

@@ -61,6 +61,20 @@ impl TcpStream {
         Self::connect_inner(net, remote, None)
     }
 
+    /// Connects to `"name:port"`, trying each address the stack's resolver
+    /// gives in turn.
+    pub fn connect_to(net: &NetHandle, target: &str) -> io::Result<TcpStream> {
+        let (host, port) = crate::socket::split_host_port(target)?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        for ip in net.lookup_host(host)? {
+            match Self::connect(net, SocketAddrV4::new(ip, port)) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Like [`TcpStream::connect`], giving up after `timeout` (`TimedOut`).
     pub fn connect_timeout(net: &NetHandle, remote: SocketAddrV4, timeout: Duration) -> io::Result<TcpStream> {
         crate::socket::check_timeout(Some(timeout))?;

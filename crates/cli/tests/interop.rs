@@ -213,10 +213,22 @@ fn kernel_tools_talk_to_sockstack_serve() {
     let out = ns.exec(&["python3", script, "192.0.2.2", "7", "200", "65536"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("200 of 200"));
 
+    // Traffic sockstack does not speak (IPv6 to the all-nodes group out of
+    // tun0) is counted and dropped, and the stack carries on.
+    let _ = ns.cmd(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "-I", "tun0", "ff02::1"]).output();
+    ns.exec(&["curl", "-sf", "-m", "5", "-o", "/dev/null", "http://192.0.2.2/"]);
+
     // SIGTERM: a clean exit, and a pcap that tcpdump reads
     run(Command::new("kill").args(["-TERM", &pid.to_string()]));
     let status = ns.children[0].wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
+    let log = std::fs::read_to_string(scratch.path("serve.log")).unwrap();
+    let dropped: u64 = log
+        .rsplit("dropped non-IPv4 from the kernel: ")
+        .next()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no drop count in the log: {log}"));
+    assert!(dropped >= 2, "IPv6 packets from the kernel were not counted: {log}");
     let dump = run(Command::new("tcpdump").args(["-nr", pcap.to_str().unwrap()]));
     let text = String::from_utf8_lossy(&dump.stdout);
     assert!(text.contains("192.0.2.1 > 192.0.2.2: ICMP echo request"), "{}", &text[..text.len().min(500)]);

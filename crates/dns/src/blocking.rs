@@ -174,3 +174,21 @@ impl BlockingResolver {
         Ok(body)
     }
 }
+
+/// A real-time stack's resolver (`Driver::set_resolver`) backed by this
+/// crate's stub resolver, its cache shared by every lookup.
+pub fn host_resolver(net: NetHandle, config: ResolverConfig, seed: u64) -> sockstack_api::HostResolver {
+    let resolver = std::sync::Mutex::new(BlockingResolver::new(net, config, seed));
+    Arc::new(move |name: &str| {
+        let mut r = resolver.lock().unwrap_or_else(|e| e.into_inner());
+        r.lookup(name, RType::A).map(|a| a.ipv4()).map_err(|e| {
+            let kind = match e {
+                ResolveError::NxDomain | ResolveError::NoData => io::ErrorKind::NotFound,
+                ResolveError::Timeout => io::ErrorKind::TimedOut,
+                ResolveError::InvalidName => io::ErrorKind::InvalidInput,
+                _ => io::ErrorKind::Other,
+            };
+            io::Error::new(kind, format!("{name}: {e}"))
+        })
+    })
+}
