@@ -19,12 +19,14 @@
 //! ```
 
 pub mod driver;
+pub mod message;
 pub mod ping;
 pub mod socket;
 pub mod tcp;
 pub mod tun;
 
 pub use driver::{inbox, Driver, Event, Inbox, MemoryPort, Port};
+pub use message::{Delivery, Mailbox, MailboxConfig, Received};
 pub use ping::{ping, PingOptions, PingReply, PingStats};
 pub use socket::{split_host_port, NetHandle, RawSocket, UdpSocket};
 

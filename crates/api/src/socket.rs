@@ -135,6 +135,12 @@ impl Socket {
         self.shared.wake_driver();
     }
 
+    /// False once the driver thread has stopped (nothing will wake a
+    /// waiter any more).
+    pub(crate) fn driver_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::SeqCst)
+    }
+
     /// A socket for another handle of the same stack (an accepted one).
     pub(crate) fn adopt(&self, handle: SocketHandle) -> Socket {
         Socket::new(self.shared.clone(), handle)
