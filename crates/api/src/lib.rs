@@ -18,6 +18,7 @@
 //! assert_eq!((&buf[..n], from), (&b"ping"[..], client.local_addr().unwrap()));
 //! ```
 
+pub mod asyncio;
 pub mod driver;
 pub mod message;
 pub mod ping;
@@ -25,10 +26,12 @@ pub mod socket;
 pub mod tcp;
 pub mod tun;
 
+pub use asyncio::{AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket};
 pub use driver::{inbox, Driver, Event, Inbox, MemoryPort, Port};
 pub use message::{Delivery, Mailbox, MailboxConfig, Received};
 pub use ping::{ping, PingOptions, PingReply, PingStats};
-pub use socket::{split_host_port, NetHandle, RawSocket, UdpSocket};
+pub use socket::{NetHandle, RawSocket, UdpSocket};
+pub use sockstack_stack::split_host_port;
 
 /// Turns a host name into IPv4 addresses for a real-time stack's processes
 /// (`Driver::set_resolver`): a hosts table, or sockstack-dns's blocking

@@ -3,6 +3,7 @@
 //! return `WouldBlock` in non-blocking mode.
 
 use crate::driver::{Driver, Shared};
+pub(crate) use sockstack_stack::split_host_port;
 use sockstack_stack::{Message, ProcessId, SocketHandle, Stack};
 use sockstack_time::Instant;
 use sockstack_wire::{IpProtocol, Ipv4Addr};
@@ -88,17 +89,6 @@ impl Drop for Closer {
         let _ = self.shared.lock().close(self.handle);
         self.shared.wake_driver();
     }
-}
-
-/// Splits `"host:port"`.
-pub fn split_host_port(target: &str) -> io::Result<(&str, u16)> {
-    let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("{target}: expected name:port"));
-    let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;
-    let port = port.parse().map_err(|_| bad())?;
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok((host, port))
 }
 
 /// What every blocking socket shares.

@@ -64,7 +64,7 @@ impl TcpStream {
     /// Connects to `"name:port"`, trying each address the stack's resolver
     /// gives in turn.
     pub fn connect_to(net: &NetHandle, target: &str) -> io::Result<TcpStream> {
-        let (host, port) = crate::socket::split_host_port(target)?;
+        let (host, port) = sockstack_stack::split_host_port(target)?;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
         for ip in net.lookup_host(host)? {
             match Self::connect(net, SocketAddrV4::new(ip, port)) {

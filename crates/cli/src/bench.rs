@@ -219,6 +219,62 @@ fn udp_engine(count: u64, size: usize) -> io::Result<f64> {
     Ok(received as f64 / start.elapsed().as_secs_f64())
 }
 
+/// A connected datagram socket, so that one windowed protocol runs on
+/// sockstack's real-time sockets and on the kernel's alike.
+trait Connected: Send + 'static {
+    fn send(&self, data: &[u8]) -> io::Result<usize>;
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl Connected for KernelUdpSocket {
+    fn send(&self, data: &[u8]) -> io::Result<usize> {
+        KernelUdpSocket::send(self, data)
+    }
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        KernelUdpSocket::recv(self, buf)
+    }
+}
+
+impl Connected for RtUdpSocket {
+    fn send(&self, data: &[u8]) -> io::Result<usize> {
+        RtUdpSocket::send(self, data)
+    }
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        RtUdpSocket::recv(self, buf)
+    }
+}
+
+/// `count` datagrams of `size` bytes from client to server, the server
+/// acknowledging every window; datagrams per second.
+fn windowed(client: impl Connected, server: impl Connected, count: u64, size: usize) -> io::Result<f64> {
+    let payload = vec![0x5au8; size];
+    let server_thread = std::thread::spawn(move || -> io::Result<()> {
+        let mut buf = vec![0u8; 2048];
+        let mut received = 0u64;
+        while received < count {
+            for _ in 0..WINDOW {
+                server.recv(&mut buf)?;
+            }
+            received += WINDOW;
+            server.send(b"ack")?;
+        }
+        Ok(())
+    });
+    let mut buf = [0u8; 16];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < count {
+        for _ in 0..WINDOW {
+            client.send(&payload)?;
+        }
+        sent += WINDOW;
+        client.recv(&mut buf)?;
+    }
+    let rate = sent as f64 / start.elapsed().as_secs_f64();
+    server_thread.join().map_err(|_| io::Error::other("server thread panicked"))??;
+    Ok(rate)
+}
+
 /// Two real-time stacks on driver threads, client and server on two more.
 fn udp_realtime(count: u64, size: usize) -> io::Result<f64> {
     let (a, b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), LinkConfig::default())?;
@@ -226,66 +282,18 @@ fn udp_realtime(count: u64, size: usize) -> io::Result<f64> {
     let client_addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5000);
     let server = RtUdpSocket::bind(&b.handle(ProcessId(1)), server_addr)?;
     let client = RtUdpSocket::bind(&a.handle(ProcessId(1)), client_addr)?;
-    let payload = vec![0x5au8; size];
-    let server_thread = std::thread::spawn(move || -> io::Result<()> {
-        let mut buf = vec![0u8; 2048];
-        let mut received = 0u64;
-        while received < count {
-            for _ in 0..WINDOW {
-                server.recv_from(&mut buf)?;
-            }
-            received += WINDOW;
-            server.send_to(b"ack", client_addr)?;
-        }
-        Ok(())
-    });
-    let mut buf = [0u8; 16];
-    let start = Instant::now();
-    let mut sent = 0u64;
-    while sent < count {
-        for _ in 0..WINDOW {
-            client.send_to(&payload, server_addr)?;
-        }
-        sent += WINDOW;
-        client.recv_from(&mut buf)?;
-    }
-    let rate = sent as f64 / start.elapsed().as_secs_f64();
-    server_thread.join().map_err(|_| io::Error::other("server thread panicked"))??;
-    Ok(rate)
+    server.connect(client_addr)?;
+    client.connect(server_addr)?;
+    windowed(client, server, count, size)
 }
 
 /// The kernel: std::net over loopback, the same windowed protocol.
 fn udp_kernel(count: u64, size: usize) -> io::Result<f64> {
     let server = KernelUdpSocket::bind("127.0.0.1:0")?;
     let client = KernelUdpSocket::bind("127.0.0.1:0")?;
-    let server_addr = server.local_addr()?;
-    let client_addr = client.local_addr()?;
-    let payload = vec![0x5au8; size];
-    let server_thread = std::thread::spawn(move || -> io::Result<()> {
-        let mut buf = vec![0u8; 2048];
-        let mut received = 0u64;
-        while received < count {
-            for _ in 0..WINDOW {
-                server.recv_from(&mut buf)?;
-            }
-            received += WINDOW;
-            server.send_to(b"ack", client_addr)?;
-        }
-        Ok(())
-    });
-    let mut buf = [0u8; 16];
-    let start = Instant::now();
-    let mut sent = 0u64;
-    while sent < count {
-        for _ in 0..WINDOW {
-            client.send_to(&payload, server_addr)?;
-        }
-        sent += WINDOW;
-        client.recv_from(&mut buf)?;
-    }
-    let rate = sent as f64 / start.elapsed().as_secs_f64();
-    server_thread.join().map_err(|_| io::Error::other("server thread panicked"))??;
-    Ok(rate)
+    server.connect(client.local_addr()?)?;
+    client.connect(server.local_addr()?)?;
+    windowed(client, server, count, size)
 }
 
 fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32, idle: usize) -> io::Result<()> {

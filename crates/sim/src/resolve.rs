@@ -4,6 +4,7 @@
 //! `"name:port"` through it.
 
 use crate::process::Process;
+use sockstack_stack::split_host_port;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
@@ -50,17 +51,6 @@ impl Resolve for HostsTable {
     }
 }
 
-/// Splits `"host:port"`.
-pub fn split_host_port(target: &str) -> io::Result<(&str, u16)> {
-    let bad = || io::Error::new(io::ErrorKind::InvalidInput, format!("{target}: expected name:port"));
-    let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;
-    let port = port.parse().map_err(|_| bad())?;
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok((host, port))
-}
-
 impl Process {
     /// The addresses of `host`: an IPv4 literal as it is, a name through
     /// this host's resolver (`NotFound` when it has none or the name does
@@ -96,18 +86,5 @@ impl Process {
             }
         }
         Err(last)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port_splits() {
-        assert_eq!(split_host_port("carol.demo:8080").unwrap(), ("carol.demo", 8080));
-        assert!(split_host_port("carol.demo").is_err());
-        assert!(split_host_port(":80").is_err());
-        assert!(split_host_port("a:port").is_err());
     }
 }

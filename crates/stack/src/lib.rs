@@ -23,6 +23,7 @@ pub mod raw;
 pub mod route;
 pub mod rxqueue;
 pub mod socket;
+pub mod target;
 pub mod tcp;
 pub mod udp;
 
@@ -32,6 +33,7 @@ pub use ip::reassembly::ReassemblyConfig;
 pub use route::{NextHop, Route, RoutingTable};
 pub use rxqueue::Message;
 pub use socket::{ProcessId, Readiness, SocketHandle, SocketKind};
+pub use target::split_host_port;
 
 use icmp::TokenBucket;
 use ip::reassembly::Reassembler;

@@ -231,6 +231,15 @@ impl Connection {
                 State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
                     self.reset_by_peer(Some(io::ErrorKind::ConnectionReset));
                 }
+                // The peer's FIN has arrived: everything it sent is in. The
+                // RST ends the connection but takes no data away — what the
+                // application has not read yet stays readable, then end of
+                // stream (on Linux the socket has left for a time-wait
+                // minisock, which a RST does not reach).
+                State::Closing | State::LastAck | State::TimeWait => {
+                    self.snd_buf.consume(self.snd_buf.len());
+                    self.enter_closed(None);
+                }
                 _ => self.reset_by_peer(None),
             }
             return;

@@ -382,3 +382,31 @@ fn fin_wait_2_times_out_after_close() {
     p.run_until(|p| p.a.state() == State::FinWait2, Duration::from_secs(1));
     assert_eq!(p.a.poll_at(), None);
 }
+
+/// A RST reaching TIME-WAIT (here: answering a duplicate ACK after the
+/// peer has gone) ends the connection but leaves received data readable.
+#[test]
+fn rst_in_time_wait_keeps_unread_data() {
+    let cfg = TcpConfig { time_wait: Duration::from_secs(60), ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.a.shutdown_write();
+    p.run_until(|p| p.b.state() == State::CloseWait, Duration::from_secs(1));
+    assert_eq!(p.b.send(b"reply the app has not read").unwrap(), 26);
+    p.b.close();
+    p.run_until(|p| p.a.state() == State::TimeWait, Duration::from_secs(1));
+    // The peer is gone; a RST for something A sends arrives.
+    let rst = sockstack_wire::TcpRepr {
+        src_port: 80,
+        dst_port: 40000,
+        seq_number: p.a.rcv_nxt(),
+        rst: true,
+        ..Default::default()
+    };
+    p.a.on_segment(p.now, &rst);
+    assert!(p.a.is_closed());
+    assert_eq!(p.a.error(), None);
+    let mut buf = [0u8; 64];
+    assert_eq!(p.a.recv(&mut buf).unwrap(), 26);
+    assert_eq!(&buf[..26], b"reply the app has not read");
+    assert_eq!(p.a.recv(&mut buf).unwrap(), 0, "then end of stream");
+}

@@ -1,0 +1,384 @@
+//! Async sockets for tokio on a real-time [`crate::Driver`]: a TCP
+//! listener, a TCP stream implementing [`AsyncRead`] and [`AsyncWrite`]
+//! (so hyper, tokio-util codecs, `tokio::io::copy`, … run over it
+//! unchanged), and a UDP socket.
+//!
+//! Every poll function locks the stack, tries the sans-IO call and, when
+//! it says `WouldBlock`, registers the task's waker with the stack before
+//! releasing the lock: the driver thread wakes the task when data,
+//! connections or send room arrive, so no wake-up is lost, nothing
+//! polls in a loop and no thread is spent per call. The lock is never held
+//! across an `.await`. Calls that change socket state (send, a receive
+//! that opens the window, connect, shutdown) wake the driver so it
+//! transmits.
+//!
+//! The sockets work with any tokio runtime (current-thread or
+//! multi-thread); only [`AsyncTcpStream::connect_to`] needs the runtime's
+//! blocking pool (name resolution blocks). Dropping a socket closes it, as
+//! with the blocking sockets. A future still waiting when its driver stops
+//! is not woken; calls made after that fail with `NotConnected`.
+
+use crate::socket::{split_host_port, NetHandle, Socket};
+use sockstack_stack::{SocketHandle, Stack};
+use sockstack_tcp::{State, TcpStats};
+use sockstack_time::Instant;
+use sockstack_wire::Ipv4Addr;
+use std::future::poll_fn;
+use std::io;
+use std::net::{Shutdown, SocketAddrV4};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll, Wake, Waker};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Which of the stack's wakers a waiting call registers.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Readable, a connection to accept, closed.
+    Recv,
+    /// Send room, handshake finished, closed.
+    Send,
+}
+
+/// The stack keeps one receive waker per socket. Sockets that several
+/// tasks may wait on at once through `&self` (a listener's `accept`, a
+/// UDP socket's `recv_from`) register this fan-out instead: it remembers
+/// every waiting task and wakes them all.
+struct Waiters {
+    list: Arc<WakerList>,
+    waker: Waker,
+}
+
+struct WakerList(Mutex<Vec<Waker>>);
+
+impl Wake for WakerList {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waiting = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in waiting {
+            w.wake();
+        }
+    }
+}
+
+impl Waiters {
+    fn new() -> Waiters {
+        let list = Arc::new(WakerList(Mutex::new(Vec::new())));
+        Waiters { waker: Waker::from(list.clone()), list }
+    }
+
+    /// Adds `waker` to the waiting tasks; returns the waker to give the
+    /// stack. Called under the stack lock, like the stack's own wake-ups,
+    /// so the two locks are always taken in the same order.
+    fn add(&self, waker: &Waker) -> &Waker {
+        let mut list = self.list.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !list.iter().any(|w| w.will_wake(waker)) {
+            list.push(waker.clone());
+        }
+        &self.waker
+    }
+}
+
+fn driver_stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped")
+}
+
+/// Tries `op` under the stack lock; on `WouldBlock`, registers the task
+/// (through `fan` if given) for `wait` before the lock is released, and
+/// returns `Pending`.
+fn poll_op<T>(
+    sock: &Socket,
+    cx: &mut Context<'_>,
+    wait: Wait,
+    fan: Option<&Waiters>,
+    op: impl FnOnce(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
+) -> Poll<io::Result<T>> {
+    let r = sock.call_now(|s, now, h| {
+        Ok(match op(s, now, h) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !sock.driver_alive() {
+                    return Err(driver_stopped());
+                }
+                let waker = match fan {
+                    Some(f) => f.add(cx.waker()),
+                    None => cx.waker(),
+                };
+                match wait {
+                    Wait::Recv => s.register_recv_waker(h, waker)?,
+                    Wait::Send => s.register_send_waker(h, waker)?,
+                }
+                Poll::Pending
+            }
+            r => Poll::Ready(r),
+        })
+    });
+    r.unwrap_or_else(|e| Poll::Ready(Err(e)))
+}
+
+/// A listening TCP socket for tokio.
+pub struct AsyncTcpListener {
+    sock: Socket,
+    waiters: Waiters,
+}
+
+impl AsyncTcpListener {
+    /// Binds `addr` (port 0: ephemeral) and listens with an accept queue
+    /// of `backlog`. `AddrInUse` when the port is taken,
+    /// `AddrNotAvailable` when the address is not this host's.
+    pub fn bind(net: &NetHandle, addr: SocketAddrV4, backlog: usize) -> io::Result<AsyncTcpListener> {
+        let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
+        sock.call(|s, h| {
+            s.bind(h, addr)?;
+            s.tcp_listen(h, backlog)
+        })?;
+        Ok(AsyncTcpListener { sock, waiters: Waiters::new() })
+    }
+
+    /// Waits for the next connection. Several tasks may accept at once.
+    pub async fn accept(&self) -> io::Result<(AsyncTcpStream, SocketAddrV4)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a connection (what [`AsyncTcpListener::accept`] awaits).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(AsyncTcpStream, SocketAddrV4)>> {
+        let (h, peer) = ready!(poll_op(&self.sock, cx, Wait::Recv, Some(&self.waiters), |s, _, h| s.tcp_accept(h)))?;
+        Poll::Ready(Ok((AsyncTcpStream { sock: self.sock.adopt(h) }, peer)))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+        self.sock.call(|s, h| s.local_addr(h))
+    }
+
+    /// No-delay for the connections this listener accepts.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.sock.call(|s, h| s.tcp_set_nodelay(h, on))
+    }
+}
+
+/// A TCP connection for tokio: [`AsyncRead`] and [`AsyncWrite`].
+///
+/// `poll_write` copies into the socket's send buffer and returns at once
+/// (waiting only while the buffer is full); the driver thread sends in
+/// the background, so `poll_flush` has nothing to do. `poll_shutdown` is a
+/// half-close: a FIN after the queued data, while reading goes on. Reads
+/// return end of stream (`Ok` with nothing filled) after the peer's FIN
+/// and `ConnectionReset` after its RST. Dropping the stream closes the
+/// connection (orderly, after the queued data).
+///
+/// One task at a time reads and one writes (`tokio::io::split` gives a
+/// reader and a writer half).
+///
+/// ```
+/// use sockstack_api::{pair, AsyncTcpListener, AsyncTcpStream};
+/// use sockstack_link::LinkConfig;
+/// use sockstack_stack::ProcessId;
+/// use std::net::{Ipv4Addr, SocketAddrV4};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// let (a, b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), LinkConfig::default()).unwrap();
+/// let (client_net, server_net) = (a.handle(ProcessId(1)), b.handle(ProcessId(1)));
+/// let addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     // An echo server on b: one connection, until the client's FIN.
+///     let listener = AsyncTcpListener::bind(&server_net, addr, 16).unwrap();
+///     let server = tokio::spawn(async move {
+///         let (mut conn, _peer) = listener.accept().await.unwrap();
+///         let mut buf = [0u8; 1024];
+///         loop {
+///             let n = conn.read(&mut buf).await.unwrap();
+///             if n == 0 {
+///                 break conn.shutdown().await.unwrap();
+///             }
+///             conn.write_all(&buf[..n]).await.unwrap();
+///         }
+///     });
+///     // A client on a.
+///     let mut stream = AsyncTcpStream::connect(&client_net, addr).await.unwrap();
+///     stream.write_all(b"hello").await.unwrap();
+///     stream.shutdown().await.unwrap(); // FIN; the read side stays open
+///     let mut echoed = Vec::new();
+///     stream.read_to_end(&mut echoed).await.unwrap();
+///     assert_eq!(echoed, b"hello");
+///     server.await.unwrap();
+/// });
+/// ```
+pub struct AsyncTcpStream {
+    sock: Socket,
+}
+
+impl AsyncTcpStream {
+    /// Connects, waiting for the handshake. `ConnectionRefused` when the
+    /// peer answers with RST, `TimedOut` when SYNs go unanswered (wrap in
+    /// `tokio::time::timeout` to give up sooner; dropping the future
+    /// closes the socket).
+    pub async fn connect(net: &NetHandle, remote: SocketAddrV4) -> io::Result<AsyncTcpStream> {
+        let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
+        sock.call_now(|s, now, h| s.tcp_connect(now, h, remote))?;
+        sock.wake_driver();
+        poll_fn(|cx| {
+            poll_op(&sock, cx, Wait::Send, None, |s, _, h| match s.tcp_connect_status(h) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) => Err(e),
+            })
+        })
+        .await?;
+        Ok(AsyncTcpStream { sock })
+    }
+
+    /// Connects to `"name:port"` (or `"a.b.c.d:port"`), trying each
+    /// address the stack's resolver gives in turn. The resolver blocks, so
+    /// it runs on tokio's blocking pool.
+    pub async fn connect_to(net: &NetHandle, target: &str) -> io::Result<AsyncTcpStream> {
+        let (host, port) = split_host_port(target)?;
+        let ips = match host.parse::<Ipv4Addr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => {
+                let (net, host) = (net.clone(), host.to_owned());
+                tokio::task::spawn_blocking(move || net.lookup_host(&host)).await.map_err(io::Error::other)??
+            }
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
+        for ip in ips {
+            match Self::connect(net, SocketAddrV4::new(ip, port)).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+        self.sock.call(|s, h| s.local_addr(h))
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
+        self.sock.call(|s, h| s.peer_addr(h))
+    }
+
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.sock.call(|s, h| s.tcp_set_nodelay(h, on))?;
+        self.sock.wake_driver();
+        Ok(())
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock.call(|s, h| s.tcp_nodelay(h))
+    }
+
+    pub fn state(&self) -> io::Result<State> {
+        self.sock.call(|s, h| s.tcp_state(h))
+    }
+
+    /// srtt, cwnd, retransmits, … (what `ss -ti` shows).
+    pub fn stats(&self) -> io::Result<TcpStats> {
+        self.sock.call(|s, h| s.tcp_stats(h))
+    }
+}
+
+impl AsyncRead for AsyncTcpStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let dst = buf.initialize_unfilled();
+        let n = ready!(poll_op(&self.sock, cx, Wait::Recv, None, |s, _, h| s.tcp_recv(h, dst)))?;
+        if n > 0 {
+            buf.advance(n);
+            // Reading opened the window; the driver may owe a window update.
+            self.sock.wake_driver();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for AsyncTcpStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let n = ready!(poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.tcp_send(now, h, data)))?;
+        self.sock.wake_driver();
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Half-close: FIN after the queued data; reading goes on.
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.sock.call_now(|s, now, h| s.tcp_shutdown(now, h, Shutdown::Write))?;
+        self.sock.wake_driver();
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A UDP socket for tokio. Several tasks may send and receive on it at
+/// once (e.g. through an `Arc`).
+pub struct AsyncUdpSocket {
+    sock: Socket,
+    recv_waiters: Waiters,
+}
+
+impl AsyncUdpSocket {
+    /// Opens a socket bound to `addr` (port 0: ephemeral). `AddrInUse` if
+    /// the port is taken, `AddrNotAvailable` if the address is not local.
+    pub fn bind(net: &NetHandle, addr: SocketAddrV4) -> io::Result<AsyncUdpSocket> {
+        let sock = net.open(|s, owner| Ok(s.udp_open(owner)))?;
+        sock.call(|s, h| s.bind(h, addr))?;
+        Ok(AsyncUdpSocket { sock, recv_waiters: Waiters::new() })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
+        self.sock.call(|s, h| s.local_addr(h))
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
+        self.sock.call(|s, h| s.peer_addr(h))
+    }
+
+    /// Sets the default destination (and filters what is received).
+    pub fn connect(&self, remote: SocketAddrV4) -> io::Result<()> {
+        self.sock.call(|s, h| s.connect(h, remote))
+    }
+
+    /// Sends one datagram, waiting while the stack's transmit queue is
+    /// full; returns once the stack has queued it.
+    pub async fn send_to(&self, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_send_to(cx, data, dst)).await
+    }
+
+    /// Sends to the connected peer (`NotConnected` without one).
+    pub async fn send(&self, data: &[u8]) -> io::Result<usize> {
+        let peer = self.peer_addr()?;
+        self.send_to(data, peer).await
+    }
+
+    /// Polls to send one datagram (what [`AsyncUdpSocket::send_to`] awaits).
+    pub fn poll_send_to(&self, cx: &mut Context<'_>, data: &[u8], dst: SocketAddrV4) -> Poll<io::Result<usize>> {
+        let n = ready!(poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.send_to(now, h, data, dst)))?;
+        self.sock.wake_driver();
+        Poll::Ready(Ok(n))
+    }
+
+    /// Receives one datagram, truncated to `buf`, and its sender; a
+    /// pending ICMP error (e.g. `ConnectionRefused`) is reported first.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+        poll_fn(|cx| self.poll_recv_from(cx, buf)).await
+    }
+
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_from(buf).await.map(|(n, _)| n)
+    }
+
+    /// Polls to receive one datagram (what [`AsyncUdpSocket::recv_from`]
+    /// awaits).
+    pub fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddrV4)>> {
+        poll_op(&self.sock, cx, Wait::Recv, Some(&self.recv_waiters), |s, _, h| s.recv_from(h, buf))
+    }
+}
