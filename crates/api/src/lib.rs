@@ -22,6 +22,7 @@ pub mod asyncio;
 pub mod driver;
 pub mod message;
 pub mod ping;
+pub mod poll;
 pub mod socket;
 pub mod tcp;
 pub mod tun;
@@ -30,6 +31,7 @@ pub use asyncio::{AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket};
 pub use driver::{inbox, Driver, Event, Inbox, MemoryPort, Port};
 pub use message::{Delivery, Mailbox, MailboxConfig, Received};
 pub use ping::{ping, PingOptions, PingReply, PingStats};
+pub use poll::{Interest, PollEvent, Pollable, Poller};
 pub use socket::{NetHandle, RawSocket, UdpSocket};
 pub use sockstack_stack::split_host_port;
 

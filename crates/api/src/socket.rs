@@ -33,6 +33,10 @@ impl NetHandle {
         self.owner
     }
 
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
     /// The addresses of `host`: an IPv4 literal as it is, a name through
     /// the stack's resolver (`NotFound` without one).
     pub fn lookup_host(&self, host: &str) -> io::Result<Vec<Ipv4Addr>> {
@@ -110,6 +114,10 @@ pub(crate) fn check_timeout(d: Option<Duration>) -> io::Result<()> {
 }
 
 impl Socket {
+    pub(crate) fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+
     pub(crate) fn call<T>(&self, f: impl FnOnce(&mut Stack, SocketHandle) -> io::Result<T>) -> io::Result<T> {
         f(&mut self.shared.lock(), self.handle)
     }
@@ -332,5 +340,17 @@ impl RawSocket {
     /// Receives one datagram, IP header included, and its source.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, Ipv4Addr)> {
         self.0.recv_from(buf).map(|(n, a)| (n, *a.ip()))
+    }
+}
+
+impl crate::poll::Pollable for UdpSocket {
+    fn socket_handle(&self) -> SocketHandle {
+        self.0.handle
+    }
+}
+
+impl crate::poll::Pollable for RawSocket {
+    fn socket_handle(&self) -> SocketHandle {
+        self.0.handle
     }
 }

@@ -181,3 +181,15 @@ impl Write for TcpStream {
         Ok(())
     }
 }
+
+impl crate::poll::Pollable for TcpListener {
+    fn socket_handle(&self) -> sockstack_stack::SocketHandle {
+        self.0.handle()
+    }
+}
+
+impl crate::poll::Pollable for TcpStream {
+    fn socket_handle(&self) -> sockstack_stack::SocketHandle {
+        self.0.handle()
+    }
+}
