@@ -57,10 +57,11 @@ fn a_non_blocking_echo_server_on_one_thread() {
     let (a, b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), LinkConfig::default()).unwrap();
     let net = b.handle(ProcessId(1));
     const CLIENTS: usize = 50;
+    // Listening before any client connects.
+    let mut listener = TcpListener::bind(&net, SocketAddrV4::new(B, 7), 128).unwrap();
+    listener.set_nonblocking(true);
     let server = std::thread::spawn(move || {
         let poller = Poller::new(&net);
-        let mut listener = TcpListener::bind(&net, SocketAddrV4::new(B, 7), 128).unwrap();
-        listener.set_nonblocking(true);
         poller.register(&listener, usize::MAX, Interest::READABLE).unwrap();
         let mut conns: HashMap<usize, TcpStream> = HashMap::new();
         let (mut next, mut finished) = (0usize, 0usize);
