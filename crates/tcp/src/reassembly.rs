@@ -24,6 +24,32 @@ pub struct Range {
     pub end: SeqNumber,
 }
 
+/// Removes from `ranges` (sorted, disjoint) every range overlapping or
+/// adjacent to `new`, calling `absorbed` for each, and returns their union
+/// with `new`; [`insert_sorted`] then puts it back. Shared by the receiver's
+/// out-of-order queue and the sender's SACK scoreboard.
+pub(crate) fn absorb(ranges: &mut Vec<Range>, mut new: Range, mut absorbed: impl FnMut(Range)) -> Range {
+    let mut i = 0;
+    while i < ranges.len() {
+        let r = ranges[i];
+        if r.end.ge(new.start) && r.start.le(new.end) {
+            new.start = new.start.min(r.start);
+            new.end = new.end.max(r.end);
+            ranges.remove(i);
+            absorbed(r);
+        } else {
+            i += 1;
+        }
+    }
+    new
+}
+
+/// Inserts `new` (disjoint from every range) keeping `ranges` sorted.
+pub(crate) fn insert_sorted(ranges: &mut Vec<Range>, new: Range) {
+    let pos = ranges.iter().position(|r| new.start.lt(r.start)).unwrap_or(ranges.len());
+    ranges.insert(pos, new);
+}
+
 /// Out-of-order ranges above `rcv_nxt`, sorted and disjoint, plus SACK
 /// recency.
 #[derive(Debug, Clone, Default)]
@@ -52,27 +78,17 @@ impl Reassembly {
         if !start.lt(end) {
             return true;
         }
-        let mut new = Range { start, end };
         // Merge with every overlapping or adjacent range.
-        let mut i = 0;
         let mut merged_any = false;
-        while i < self.ranges.len() {
-            let r = self.ranges[i];
-            if r.end.ge(new.start) && r.start.le(new.end) {
-                new.start = new.start.min(r.start);
-                new.end = new.end.max(r.end);
-                self.ranges.remove(i);
-                self.recent.retain(|s| *s != r.start);
-                merged_any = true;
-            } else {
-                i += 1;
-            }
-        }
+        let recent = &mut self.recent;
+        let new = absorb(&mut self.ranges, Range { start, end }, |r| {
+            recent.retain(|s| *s != r.start);
+            merged_any = true;
+        });
         if !merged_any && self.ranges.len() >= MAX_RANGES {
             return false;
         }
-        let pos = self.ranges.iter().position(|r| new.start.lt(r.start)).unwrap_or(self.ranges.len());
-        self.ranges.insert(pos, new);
+        insert_sorted(&mut self.ranges, new);
         self.recent.insert(0, new.start);
         true
     }

@@ -56,25 +56,14 @@ impl Scoreboard {
         (accepted, self.sacked_bytes().saturating_sub(before))
     }
 
-    fn insert(&mut self, mut new: Range) {
-        let mut i = 0;
-        while i < self.ranges.len() {
-            let r = self.ranges[i];
-            if r.end.ge(new.start) && r.start.le(new.end) {
-                new.start = new.start.min(r.start);
-                new.end = new.end.max(r.end);
-                self.ranges.remove(i);
-            } else {
-                i += 1;
-            }
-        }
+    fn insert(&mut self, new: Range) {
+        let new = crate::reassembly::absorb(&mut self.ranges, new, |_| {});
         if self.ranges.len() >= MAX_BLOCKS {
             // Forget the highest range: losing information only makes us
             // retransmit more conservatively.
             self.ranges.pop();
         }
-        let pos = self.ranges.iter().position(|r| new.start.lt(r.start)).unwrap_or(self.ranges.len());
-        self.ranges.insert(pos, new);
+        crate::reassembly::insert_sorted(&mut self.ranges, new);
     }
 
     /// The cumulative ACK moved to `snd_una`: forget what it covers.
