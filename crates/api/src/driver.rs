@@ -50,21 +50,19 @@ pub trait Port: Send {
 }
 
 /// One direction of an in-memory link between two driver threads: the
-/// sending driver runs the [`Pipe`] (delay, loss, …) and posts each frame
-/// into the receiving driver's inbox when it is due.
+/// sending driver runs the [`Pipe`] (delay, loss, …) on its own clock and
+/// posts each frame into the receiving driver's inbox when it is due;
+/// frames carry no time.
 pub struct MemoryPort {
     pipe: Pipe,
     peer: Inbox,
     peer_iface: IfaceId,
-    /// The peer's clock runs from its own epoch; frames carry no time, so
-    /// only the delivery instant on our side matters.
-    _private: (),
 }
 
 impl MemoryPort {
     pub fn new(config: LinkConfig, peer: Inbox, peer_iface: IfaceId) -> io::Result<MemoryPort> {
         let pipe = Pipe::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(MemoryPort { pipe, peer, peer_iface, _private: () })
+        Ok(MemoryPort { pipe, peer, peer_iface })
     }
 }
 

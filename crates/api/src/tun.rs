@@ -120,21 +120,32 @@ fn deliver(packet: &[u8], inbox: &Inbox, iface: IfaceId, stats: &TunStats, pcap:
     inbox.send(Event::Packet { iface, data: packet.to_vec() }).is_ok()
 }
 
-/// With offload: one read may bring a 64 KiB TCP segment, which tun-rs
-/// splits into MTU-sized packets (checksums filled in).
-fn read_loop_offload(
+/// Reads packets the kernel sends into the device and posts them to the
+/// driver, until interrupted. With offload one read may bring a 64 KiB TCP
+/// segment, which tun-rs splits into MTU-sized packets (checksums filled
+/// in); without, one read is one packet.
+fn read_loop(
     device: Arc<SyncDevice>,
     interrupt: Arc<InterruptEvent>,
     inbox: Inbox,
     iface: IfaceId,
     stats: Arc<TunStats>,
     pcap: Option<SharedPcap>,
+    offload: bool,
 ) {
-    let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65535];
-    let mut bufs = vec![vec![0u8; 65535]; IDEAL_BATCH_SIZE];
-    let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
+    let mut original = vec![0u8; if offload { VIRTIO_NET_HDR_LEN + 65535 } else { 0 }];
+    let mut bufs = vec![vec![0u8; 65535]; if offload { IDEAL_BATCH_SIZE } else { 1 }];
+    let mut sizes = vec![0usize; bufs.len()];
     loop {
-        let n = match device.recv_multiple_intr(&mut original, &mut bufs, &mut sizes, 0, &interrupt) {
+        let read = if offload {
+            device.recv_multiple_intr(&mut original, &mut bufs, &mut sizes, 0, &interrupt)
+        } else {
+            device.recv_intr(&mut bufs[0], &interrupt).map(|n| {
+                sizes[0] = n;
+                1
+            })
+        };
+        let n = match read {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted && interrupt.is_trigger() => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -145,34 +156,10 @@ fn read_loop_offload(
             }
             Err(_) => return,
         };
-        for i in 0..n {
-            if !deliver(&bufs[i][..sizes[i]], &inbox, iface, &stats, &pcap) {
+        for (buf, &size) in bufs.iter().zip(&sizes).take(n) {
+            if !deliver(&buf[..size], &inbox, iface, &stats, &pcap) {
                 return;
             }
-        }
-    }
-}
-
-/// Reads packets the kernel sends into the device and posts them to the
-/// driver, until interrupted.
-fn read_loop(
-    device: Arc<SyncDevice>,
-    interrupt: Arc<InterruptEvent>,
-    inbox: Inbox,
-    iface: IfaceId,
-    stats: Arc<TunStats>,
-    pcap: Option<SharedPcap>,
-) {
-    let mut buf = vec![0u8; 65536];
-    loop {
-        let n = match device.recv_intr(&mut buf, &interrupt) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted && interrupt.is_trigger() => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        };
-        if !deliver(&buf[..n], &inbox, iface, &stats, &pcap) {
-            return;
         }
     }
 }
@@ -209,13 +196,9 @@ pub fn spawn_tun(mut stack: Stack, config: &TunConfig, pcap: Option<PcapSink>) -
         let (device, interrupt, tx, stats, pcap) =
             (device.clone(), interrupt.clone(), tx.clone(), stats.clone(), pcap.clone());
         let offload = config.offload;
-        std::thread::Builder::new().name("sockstack-tun-rx".into()).spawn(move || {
-            if offload {
-                read_loop_offload(device, interrupt, tx, iface, stats, pcap)
-            } else {
-                read_loop(device, interrupt, tx, iface, stats, pcap)
-            }
-        })?
+        std::thread::Builder::new()
+            .name("sockstack-tun-rx".into())
+            .spawn(move || read_loop(device, interrupt, tx, iface, stats, pcap, offload))?
     };
     let port = TunPort {
         device,
