@@ -4,6 +4,7 @@
 //! The load generator keeps a window of queries outstanding and counts
 //! answers whose ID matches.
 
+use crate::netns::Netns;
 use sockstack_dns::message::build_query;
 use sockstack_dns::{Authority, Name, RType};
 use sockstack_sim::{LinkConfig, Sim};
@@ -11,7 +12,6 @@ use sockstack_wire::Ipv4Addr;
 use std::cell::Cell;
 use std::io;
 use std::net::{SocketAddrV4, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -103,46 +103,12 @@ fn in_memory(queries: u32) -> io::Result<f64> {
     Ok(f64::from(queries) / secs)
 }
 
-/// A namespace deleted (with its processes) on drop.
-struct Ns(String, Vec<Child>);
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        for c in &mut self.1 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-fn ns_cmd(ns: &str, argv: &[&str]) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns]).args(argv);
-    c
-}
-
-fn run_ok(mut c: Command) -> io::Result<String> {
-    let out = c.output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!("{c:?}: {}", String::from_utf8_lossy(&out.stderr).trim())));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
-}
-
 /// Over TUN: `sockstack serve --zone` on tun0 and dnsmasq on the kernel
 /// side's loopback, both with the same 100 names, loaded from the kernel.
 fn over_tun(queries: u32) -> io::Result<(f64, f64)> {
     let exe = std::env::current_exe()?;
     let exe = exe.to_str().ok_or_else(|| io::Error::other("executable path is not UTF-8"))?.to_string();
-    let name = format!("ssd-{}", std::process::id());
-    run_ok({
-        let mut c = Command::new("ip");
-        c.args(["netns", "add", &name]);
-        c
-    })?;
-    let mut ns = Ns(name.clone(), Vec::new());
-    run_ok(ns_cmd(&name, &["ip", "link", "set", "lo", "up"]))?;
+    let mut ns = Netns::new("dns")?;
     let dir = std::env::temp_dir().join(format!("sockstack-bench-dns-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let zone = dir.join("bench.test.zone");
@@ -152,14 +118,18 @@ fn over_tun(queries: u32) -> io::Result<(f64, f64)> {
     }
     std::fs::write(&zone, text)?;
     let zone_s = zone.to_str().unwrap_or_default().to_string();
-    let serve = ns_cmd(
-        &name,
-        &[&exe, "serve", "--tun", "tun0", "--addr", "192.0.2.2/24", "--kernel-addr", "192.0.2.1/24", "--zone", &zone_s],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()?;
-    ns.1.push(serve);
+    ns.spawn(&[
+        &exe,
+        "serve",
+        "--tun",
+        "tun0",
+        "--addr",
+        "192.0.2.2/24",
+        "--kernel-addr",
+        "192.0.2.1/24",
+        "--zone",
+        &zone_s,
+    ])?;
     let mut dnsmasq_args = vec![
         "dnsmasq".to_string(),
         "--no-daemon".into(),
@@ -173,16 +143,11 @@ fn over_tun(queries: u32) -> io::Result<(f64, f64)> {
         dnsmasq_args.push(format!("--host-record={n}.bench.test,{a}"));
     }
     let argv: Vec<&str> = dnsmasq_args.iter().map(String::as_str).collect();
-    let dnsmasq = ns_cmd(&name, &argv).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-    ns.1.push(dnsmasq);
+    ns.spawn(&argv)?;
     // Wait for both to answer.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let probe = |addr: &str| {
-            ns_cmd(&name, &[&exe, "bench", "dns-load", "--server", addr, "--queries", "1"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
+        let probe = |addr: &str| ns.output(&[&exe, "bench", "dns-load", "--server", addr, "--queries", "1"]).is_ok();
         if probe("192.0.2.2:53") && probe("127.0.0.1:5353") {
             break;
         }
@@ -193,7 +158,7 @@ fn over_tun(queries: u32) -> io::Result<(f64, f64)> {
     }
     let measure = |addr: &str| -> io::Result<f64> {
         let q = queries.to_string();
-        let out = run_ok(ns_cmd(&name, &[&exe, "bench", "dns-load", "--server", addr, "--queries", &q]))?;
+        let out = ns.output(&[&exe, "bench", "dns-load", "--server", addr, "--queries", &q])?;
         out.trim().parse().map_err(|_| io::Error::other(format!("load generator said {out:?}")))
     };
     let sockstack = measure("192.0.2.2:53")?;

@@ -3,81 +3,9 @@
 //! kernel over a veth pair, all in network namespaces this command creates
 //! and deletes. Needs root, iproute2, curl and socat.
 
+use crate::netns::Netns;
 use std::io;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A network namespace, deleted with what runs in it on drop.
-struct Netns {
-    name: String,
-    children: Vec<Child>,
-}
-
-impl Netns {
-    fn new(tag: &str) -> io::Result<Netns> {
-        let name = format!("ssb-{}-{tag}", std::process::id());
-        check(Command::new("ip").args(["netns", "add", &name]))?;
-        let ns = Netns { name, children: Vec::new() };
-        ns.run(&["ip", "link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    fn cmd(&self, argv: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(argv);
-        c
-    }
-
-    fn run(&self, argv: &[&str]) -> io::Result<()> {
-        check(&mut self.cmd(argv))
-    }
-
-    fn spawn(&mut self, argv: &[&str]) -> io::Result<()> {
-        let child = self.cmd(argv).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-        self.children.push(child);
-        Ok(())
-    }
-
-    fn wait_for(&self, argv: &[&str]) -> io::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.cmd(argv).output().is_ok_and(|o| o.status.success()) {
-            if Instant::now() > deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("waiting for {argv:?}")));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(())
-    }
-
-    /// Runs `script` under sh in the namespace; returns the wall time.
-    fn time(&self, script: &str) -> io::Result<Duration> {
-        let t0 = Instant::now();
-        self.run(&["sh", "-c", script])?;
-        Ok(t0.elapsed())
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
-    }
-}
-
-fn check(cmd: &mut Command) -> io::Result<()> {
-    let out = cmd.output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "{cmd:?}: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
-}
+use std::time::Duration;
 
 fn gbps(bytes: u64, d: Duration) -> f64 {
     bytes as f64 * 8.0 / d.as_secs_f64() / 1e9

@@ -6,6 +6,7 @@ mod bench_tun;
 mod demo;
 mod dig;
 mod http;
+mod netns;
 mod real;
 
 use clap::{Parser, Subcommand};
