@@ -18,8 +18,8 @@ fn main() -> std::io::Result<()> {
     let (client_stack, server_stack) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), link)?;
     let addr = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
     let net = server_stack.handle(ProcessId(1));
-    let mut listener = TcpListener::bind(&net, addr, 256)?;
-    listener.set_nonblocking(true);
+    let listener = TcpListener::bind(&net, addr, 256)?;
+    listener.set_nonblocking(true)?;
     let server = std::thread::spawn(move || -> std::io::Result<()> {
         let poller = Poller::new(&net);
         poller.register(&listener, LISTENER, Interest::READABLE)?;
@@ -32,8 +32,8 @@ fn main() -> std::io::Result<()> {
             for e in events.clone() {
                 if e.token == LISTENER {
                     // Take every connection waiting in the accept queue.
-                    while let Ok((mut s, _)) = listener.accept() {
-                        s.set_nonblocking(true);
+                    while let Ok((s, _)) = listener.accept() {
+                        s.set_nonblocking(true).unwrap();
                         poller.register(&s, next, Interest::READABLE)?;
                         conns.insert(next, s);
                         next += 1;

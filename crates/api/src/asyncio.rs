@@ -18,7 +18,7 @@
 //! with the blocking sockets. A future still waiting when its driver stops
 //! is not woken; calls made after that fail with `NotConnected`.
 
-use crate::socket::{split_host_port, NetHandle, Socket};
+use crate::socket::{split_host_port, NetHandle, SocketCore};
 use sockstack_stack::{SocketHandle, Stack};
 use sockstack_tcp::{State, TcpStats};
 use sockstack_time::Instant;
@@ -90,7 +90,7 @@ fn driver_stopped() -> io::Error {
 /// (through `fan` if given) for `wait` before the lock is released, and
 /// returns `Pending`.
 fn poll_op<T>(
-    sock: &Socket,
+    sock: &SocketCore,
     cx: &mut Context<'_>,
     wait: Wait,
     fan: Option<&Waiters>,
@@ -120,7 +120,7 @@ fn poll_op<T>(
 
 /// A listening TCP socket for tokio.
 pub struct AsyncTcpListener {
-    sock: Socket,
+    sock: SocketCore,
     waiters: Waiters,
 }
 
@@ -207,7 +207,7 @@ impl AsyncTcpListener {
 /// });
 /// ```
 pub struct AsyncTcpStream {
-    sock: Socket,
+    sock: SocketCore,
 }
 
 impl AsyncTcpStream {
@@ -218,7 +218,6 @@ impl AsyncTcpStream {
     pub async fn connect(net: &NetHandle, remote: SocketAddrV4) -> io::Result<AsyncTcpStream> {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
         sock.call_now(|s, now, h| s.tcp_connect(now, h, remote))?;
-        sock.wake_driver();
         poll_fn(|cx| {
             poll_op(&sock, cx, Wait::Send, None, |s, _, h| match s.tcp_connect_status(h) {
                 Ok(true) => Ok(()),
@@ -262,7 +261,6 @@ impl AsyncTcpStream {
 
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.sock.call(|s, h| s.tcp_set_nodelay(h, on))?;
-        self.sock.wake_driver();
         Ok(())
     }
 
@@ -287,11 +285,7 @@ impl AsyncRead for AsyncTcpStream {
         }
         let dst = buf.initialize_unfilled();
         let n = ready!(poll_op(&self.sock, cx, Wait::Recv, None, |s, _, h| s.tcp_recv(h, dst)))?;
-        if n > 0 {
-            buf.advance(n);
-            // Reading opened the window; the driver may owe a window update.
-            self.sock.wake_driver();
-        }
+        buf.advance(n);
         Poll::Ready(Ok(()))
     }
 }
@@ -302,7 +296,6 @@ impl AsyncWrite for AsyncTcpStream {
             return Poll::Ready(Ok(0));
         }
         let n = ready!(poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.tcp_send(now, h, data)))?;
-        self.sock.wake_driver();
         Poll::Ready(Ok(n))
     }
 
@@ -313,7 +306,6 @@ impl AsyncWrite for AsyncTcpStream {
     /// Half-close: FIN after the queued data; reading goes on.
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.sock.call_now(|s, now, h| s.tcp_shutdown(now, h, Shutdown::Write))?;
-        self.sock.wake_driver();
         Poll::Ready(Ok(()))
     }
 }
@@ -321,7 +313,7 @@ impl AsyncWrite for AsyncTcpStream {
 /// A UDP socket for tokio. Several tasks may send and receive on it at
 /// once (e.g. through an `Arc`).
 pub struct AsyncUdpSocket {
-    sock: Socket,
+    sock: SocketCore,
     recv_waiters: Waiters,
 }
 
@@ -362,7 +354,6 @@ impl AsyncUdpSocket {
     /// Polls to send one datagram (what [`AsyncUdpSocket::send_to`] awaits).
     pub fn poll_send_to(&self, cx: &mut Context<'_>, data: &[u8], dst: SocketAddrV4) -> Poll<io::Result<usize>> {
         let n = ready!(poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.send_to(now, h, data, dst)))?;
-        self.sock.wake_driver();
         Poll::Ready(Ok(n))
     }
 

@@ -9,7 +9,7 @@ use sockstack_link::{Frame, LinkConfig, Pipe};
 use sockstack_stack::{IfaceId, OutPacket, Stack};
 use sockstack_time::Instant;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -87,14 +87,21 @@ impl Port for MemoryPort {
 /// The state user threads share with the driver.
 pub(crate) struct Shared {
     pub stack: Mutex<Stack>,
-    /// Signalled after every round of driver work.
-    pub changed: Condvar,
+    /// Signalled when the stack changed and a caller waits (see
+    /// [`Shared::wait`]).
+    changed: Condvar,
+    /// Callers blocked on `changed`: with none, nobody pays for a signal.
+    waiting: AtomicUsize,
     pub inbox: Inbox,
     /// False once the driver has stopped: blocked calls then fail.
     pub alive: AtomicBool,
     /// How this stack's processes turn names into addresses. Outside the
     /// stack lock: a DNS resolver uses the stack's own sockets.
     pub resolver: Mutex<Option<crate::HostResolver>>,
+    /// The stack deadline (µs; `u64::MAX`: none) the driver last saw,
+    /// stored under the stack lock: a user call that arms an earlier
+    /// timer must wake it, a later one need not.
+    driver_deadline: AtomicU64,
     epoch: std::time::Instant,
 }
 
@@ -108,9 +115,49 @@ impl Shared {
         self.stack.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Wakes the callers blocked in [`Shared::wait`], if any.
+    pub fn notify(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Releases the stack lock until the stack changes (or `timeout`
+    /// passes), then takes it again. The caller re-checks its condition.
+    pub fn wait<'a>(&self, stack: MutexGuard<'a, Stack>, timeout: Option<Duration>) -> MutexGuard<'a, Stack> {
+        // Counted under the lock, so a change made after it is seen by
+        // the signalling side, and one made before it was seen by the
+        // caller's check.
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let stack = match timeout {
+            None => self.changed.wait(stack).unwrap_or_else(|e| e.into_inner()),
+            Some(t) => self.changed.wait_timeout(stack, t).unwrap_or_else(|e| e.into_inner()).0,
+        };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        stack
+    }
+
     /// Tells the driver that socket state changed.
     pub fn wake_driver(&self) {
         let _ = self.inbox.send(Event::Wake);
+    }
+
+    /// Ends a user call, under the same lock: what the call sent to this
+    /// host's own addresses is delivered now, in the caller's thread (as
+    /// the kernel runs loopback receive in the sender's context), and
+    /// blocked callers are told. The driver is woken only for work a
+    /// sleeping driver would miss: packets for a link, or a timer earlier
+    /// than the one it sleeps towards.
+    pub fn settle(&self, stack: &mut Stack) {
+        let now = self.now();
+        if stack.poll_at().is_some_and(|t| t <= now) {
+            stack.poll(now);
+            self.notify();
+        }
+        let due = stack.poll_at().map_or(u64::MAX, |t| t.total_micros());
+        if stack.pending_tx() > 0 || due < self.driver_deadline.load(Ordering::Acquire) {
+            self.wake_driver();
+        }
     }
 }
 
@@ -134,9 +181,11 @@ impl Driver {
         let shared = Arc::new(Shared {
             stack: Mutex::new(stack),
             changed: Condvar::new(),
+            waiting: AtomicUsize::new(0),
             inbox: tx,
             alive: AtomicBool::new(true),
             resolver: Mutex::new(None),
+            driver_deadline: AtomicU64::new(u64::MAX),
             epoch: std::time::Instant::now(),
         });
         let s = shared.clone();
@@ -150,11 +199,13 @@ impl Driver {
     /// Runs `f` on the stack under the driver's lock (configuration,
     /// counters), then lets the driver act on any change.
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
-        let r = f(&mut self.shared.lock());
-        self.shared.wake_driver();
+        let mut stack = self.shared.lock();
+        let r = f(&mut stack);
+        self.shared.settle(&mut stack);
         r
     }
 
+    /// The stack's clock (microseconds since the driver started).
     pub fn now(&self) -> Instant {
         self.shared.now()
     }
@@ -201,7 +252,7 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
                             port.shutdown();
                         }
                         shared.alive.store(false, Ordering::SeqCst);
-                        shared.changed.notify_all();
+                        shared.notify();
                         return;
                     }
                 }
@@ -213,8 +264,9 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             // it, so that sockets are not held up by device system calls.
             outgoing.extend(std::iter::from_fn(|| stack.dispatch()));
             let stack_at = stack.poll_at();
+            shared.driver_deadline.store(stack_at.map_or(u64::MAX, |t| t.total_micros()), Ordering::Release);
             drop(stack);
-            shared.changed.notify_all();
+            shared.notify();
             for (iface, port) in ports.iter_mut() {
                 let (mine, rest): (Vec<OutPacket>, Vec<OutPacket>) =
                     outgoing.drain(..).partition(|p| p.iface == *iface);

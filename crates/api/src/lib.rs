@@ -19,6 +19,7 @@
 //! ```
 
 pub mod asyncio;
+pub mod bsd;
 pub mod driver;
 pub mod message;
 pub mod ping;
@@ -28,6 +29,7 @@ pub mod tcp;
 pub mod tun;
 
 pub use asyncio::{AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket};
+pub use bsd::{Domain, Protocol, Socket, TcpKeepalive, Type};
 pub use driver::{inbox, Driver, Event, Inbox, MemoryPort, Port};
 pub use message::{Delivery, Mailbox, MailboxConfig, Received};
 pub use ping::{ping, PingOptions, PingReply, PingStats};

@@ -65,7 +65,7 @@ pub fn ping(
     opts: &PingOptions,
     mut on_reply: impl FnMut(&PingReply),
 ) -> io::Result<PingStats> {
-    let mut sock = RawSocket::open(net, IpProtocol::Icmp, false)?;
+    let sock = RawSocket::open(net, IpProtocol::Icmp, false)?;
     let mut stats = PingStats::default();
     let payload: Vec<u8> = (0..opts.payload_len).map(|i| i as u8).collect();
     let mut buf = vec![0u8; 65536];

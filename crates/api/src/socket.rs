@@ -9,7 +9,7 @@ use sockstack_time::Instant;
 use sockstack_wire::{IpProtocol, Ipv4Addr};
 use std::io;
 use std::net::SocketAddrV4;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,47 +62,92 @@ impl NetHandle {
     /// The process exits: every socket it owns is closed, its ports freed.
     pub fn exit(&self) -> usize {
         let n = self.shared.lock().close_owner(self.owner);
-        self.shared.changed.notify_all();
+        self.shared.notify();
         n
     }
 
     /// Runs `f` on the stack (configuration, counters).
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
-        let r = f(&mut self.shared.lock());
-        self.shared.wake_driver();
+        let mut stack = self.shared.lock();
+        let r = f(&mut stack);
+        self.shared.settle(&mut stack);
         r
     }
 
     pub(crate) fn open(
         &self,
         open: impl FnOnce(&mut Stack, ProcessId) -> io::Result<SocketHandle>,
-    ) -> io::Result<Socket> {
+    ) -> io::Result<SocketCore> {
         let handle = open(&mut self.shared.lock(), self.owner)?;
-        Ok(Socket::new(self.shared.clone(), handle))
+        Ok(SocketCore::new(self.shared.clone(), handle))
     }
 }
 
-/// Closes the socket when the last clone of its user handle is dropped.
-struct Closer {
+/// What every user handle of one socket shares: its options, and the
+/// close that runs when the last handle is dropped.
+pub(crate) struct SocketShared {
     shared: Arc<Shared>,
     handle: SocketHandle,
+    nonblocking: AtomicBool,
+    /// Nanoseconds; 0 is "no timeout" (a zero timeout is refused).
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+    /// `shutdown` of a datagram socket (streams keep this in the stack).
+    pub(crate) shut_read: AtomicBool,
+    pub(crate) shut_write: AtomicBool,
+    /// `SO_REUSEADDR` as set on a datagram socket (see
+    /// [`crate::Socket::set_reuse_address`]).
+    pub(crate) reuse_address: AtomicBool,
+    /// Closed explicitly ([`SocketCore::close`]); the drop has nothing left
+    /// to do.
+    closed: AtomicBool,
 }
 
-impl Drop for Closer {
+impl Drop for SocketShared {
     fn drop(&mut self) {
-        let _ = self.shared.lock().close(self.handle);
-        self.shared.wake_driver();
+        if !self.closed.load(Ordering::Relaxed) {
+            let _ = self.close();
+        }
     }
 }
 
-/// What every blocking socket shares.
-pub(crate) struct Socket {
-    _closer: Arc<Closer>,
-    shared: Arc<Shared>,
-    handle: SocketHandle,
-    pub(crate) read_timeout: Option<Duration>,
-    pub(crate) write_timeout: Option<Duration>,
-    pub(crate) nonblocking: bool,
+impl SocketShared {
+    /// Closes the socket. A TCP socket with a positive linger time waits
+    /// (unless non-blocking) until the peer has acknowledged everything,
+    /// FIN included, or the time runs out; a zero linger time resets.
+    fn close(&self) -> io::Result<()> {
+        let mut stack = self.shared.lock();
+        let linger = stack.tcp_linger(self.handle).ok().flatten();
+        let r = stack.close(self.handle);
+        self.shared.settle(&mut stack);
+        r?;
+        let Some(linger) = linger.filter(|d| !d.is_zero() && !self.nonblocking.load(Ordering::Relaxed)) else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + linger;
+        while !stack.tcp_close_finished(self.handle) {
+            if !self.shared.alive.load(Ordering::SeqCst) {
+                return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                // As Linux: the close goes on in the background.
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "linger time ran out before the peer acknowledged",
+                ));
+            }
+            stack = self.shared.wait(stack, Some(left));
+        }
+        Ok(())
+    }
+}
+
+/// What every socket type is built on: a handle into a real-time stack,
+/// the calls that reach it under the driver's lock, and the wait for
+/// readiness that blocking calls share.
+pub(crate) struct SocketCore {
+    inner: Arc<SocketShared>,
 }
 
 pub(crate) fn check_timeout(d: Option<Duration>) -> io::Result<()> {
@@ -113,101 +158,186 @@ pub(crate) fn check_timeout(d: Option<Duration>) -> io::Result<()> {
     Ok(())
 }
 
-impl Socket {
+fn store_timeout(slot: &AtomicU64, d: Option<Duration>) -> io::Result<()> {
+    check_timeout(d)?;
+    // Saturate absurdly long timeouts (centuries) rather than wrap.
+    let nanos = d.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    slot.store(nanos, Ordering::Relaxed);
+    Ok(())
+}
+
+fn load_timeout(slot: &AtomicU64) -> Option<Duration> {
+    match slot.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(Duration::from_nanos(n)),
+    }
+}
+
+impl std::fmt::Debug for SocketCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("handle", &self.inner.handle).finish()
+    }
+}
+
+impl SocketCore {
     pub(crate) fn handle(&self) -> SocketHandle {
-        self.handle
+        self.inner.handle
     }
 
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Runs `f` on the socket under the stack lock, then settles what it
+    /// changed (loopback delivery, waking the driver) before unlocking.
     pub(crate) fn call<T>(&self, f: impl FnOnce(&mut Stack, SocketHandle) -> io::Result<T>) -> io::Result<T> {
-        f(&mut self.shared.lock(), self.handle)
+        self.call_now(|s, _, h| f(s, h))
     }
 
+    /// Like [`SocketCore::call`], with the stack's clock.
     pub(crate) fn call_now<T>(
         &self,
         f: impl FnOnce(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
     ) -> io::Result<T> {
-        f(&mut self.shared.lock(), self.shared.now(), self.handle)
-    }
-
-    pub(crate) fn wake_driver(&self) {
-        self.shared.wake_driver();
+        let shared = self.shared();
+        let mut stack = shared.lock();
+        let r = f(&mut stack, shared.now(), self.inner.handle);
+        shared.settle(&mut stack);
+        r
     }
 
     /// False once the driver thread has stopped (nothing will wake a
     /// waiter any more).
     pub(crate) fn driver_alive(&self) -> bool {
-        self.shared.alive.load(Ordering::SeqCst)
+        self.shared().alive.load(Ordering::SeqCst)
     }
 
     /// A socket for another handle of the same stack (an accepted one).
-    pub(crate) fn adopt(&self, handle: SocketHandle) -> Socket {
-        Socket::new(self.shared.clone(), handle)
+    pub(crate) fn adopt(&self, handle: SocketHandle) -> SocketCore {
+        SocketCore::new(self.inner.shared.clone(), handle)
     }
 
-    fn new(shared: Arc<Shared>, handle: SocketHandle) -> Socket {
-        Socket {
-            _closer: Arc::new(Closer { shared: shared.clone(), handle }),
-            shared,
-            handle,
-            read_timeout: None,
-            write_timeout: None,
-            nonblocking: false,
+    pub(crate) fn new(shared: Arc<Shared>, handle: SocketHandle) -> SocketCore {
+        SocketCore {
+            inner: Arc::new(SocketShared {
+                shared,
+                handle,
+                nonblocking: AtomicBool::new(false),
+                read_timeout: AtomicU64::new(0),
+                write_timeout: AtomicU64::new(0),
+                shut_read: AtomicBool::new(false),
+                shut_write: AtomicBool::new(false),
+                reuse_address: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+            }),
         }
     }
 
-    /// Another user handle to the same socket (`try_clone`).
-    pub(crate) fn duplicate(&self) -> Socket {
-        Socket {
-            _closer: self._closer.clone(),
-            shared: self.shared.clone(),
-            handle: self.handle,
-            read_timeout: self.read_timeout,
-            write_timeout: self.write_timeout,
-            nonblocking: self.nonblocking,
+    /// Another user handle to the same socket (`try_clone`): options are
+    /// shared, as they are between duplicated file descriptors.
+    pub(crate) fn duplicate(&self) -> SocketCore {
+        SocketCore { inner: self.inner.clone() }
+    }
+
+    /// The shared state of this socket's handles.
+    pub(crate) fn state(&self) -> &SocketShared {
+        &self.inner
+    }
+
+    /// `close(2)`: the socket closes when its last handle goes; closing
+    /// that one reports what the close did (a lingering close that ran
+    /// out of time: `TimedOut`).
+    pub(crate) fn close(self) -> io::Result<()> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => {
+                inner.closed.store(true, Ordering::Relaxed);
+                inner.close()
+            }
+            // Other handles remain: only this one goes.
+            Err(_) => Ok(()),
         }
+    }
+
+    pub(crate) fn set_nonblocking(&self, on: bool) {
+        self.inner.nonblocking.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn nonblocking(&self) -> bool {
+        self.inner.nonblocking.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        store_timeout(&self.inner.read_timeout, d)
+    }
+
+    pub(crate) fn read_timeout(&self) -> Option<Duration> {
+        load_timeout(&self.inner.read_timeout)
+    }
+
+    pub(crate) fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        store_timeout(&self.inner.write_timeout, d)
+    }
+
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        load_timeout(&self.inner.write_timeout)
     }
 
     /// Retries `op` until it stops saying `WouldBlock`, waiting for the
-    /// driver's signal in between, up to `timeout`.
+    /// stack to change in between, up to `timeout`. In non-blocking mode
+    /// the `WouldBlock` is returned at once.
     pub(crate) fn blocking<T>(
         &self,
         timeout: Option<Duration>,
+        op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
+    ) -> io::Result<T> {
+        self.wait_until(timeout, self.nonblocking(), op)
+    }
+
+    /// [`SocketCore::blocking`] with the non-blocking choice made by the
+    /// caller.
+    pub(crate) fn wait_until<T>(
+        &self,
+        timeout: Option<Duration>,
+        nonblocking: bool,
         mut op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
     ) -> io::Result<T> {
+        let shared = self.shared();
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut stack = self.shared.lock();
+        let mut stack = shared.lock();
         loop {
-            match op(&mut stack, self.shared.now(), self.handle) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.nonblocking => {}
-                r => return r,
+            match op(&mut stack, shared.now(), self.inner.handle) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !nonblocking => {}
+                r => {
+                    shared.settle(&mut stack);
+                    return r;
+                }
             }
-            if !self.shared.alive.load(Ordering::SeqCst) {
+            if !shared.alive.load(Ordering::SeqCst) {
                 return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
             }
-            stack = match deadline {
-                None => self.shared.changed.wait(stack).unwrap_or_else(|e| e.into_inner()),
+            let left = match deadline {
+                None => None,
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         return Err(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
                     }
-                    self.shared.changed.wait_timeout(stack, left).unwrap_or_else(|e| e.into_inner()).0
+                    Some(left)
                 }
             };
+            stack = shared.wait(stack, left);
         }
     }
 
-    fn send_to(&self, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
-        let n = self.blocking(self.write_timeout, |s, now, h| s.send_to(now, h, data, dst))?;
-        self.shared.wake_driver();
-        Ok(n)
+    pub(crate) fn send_to(&self, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
+        self.blocking(self.write_timeout(), |s, now, h| s.send_to(now, h, data, dst))
     }
 
-    fn recv_message(&self) -> io::Result<Message> {
-        self.blocking(self.read_timeout, |s, _, h| s.recv_message(h))
+    pub(crate) fn recv_message(&self) -> io::Result<Message> {
+        self.blocking(self.read_timeout(), |s, _, h| s.recv_message(h))
     }
 
-    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+    pub(crate) fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
         let m = self.recv_message()?;
         let n = m.data.len().min(buf.len());
         buf[..n].copy_from_slice(&m.data[..n]);
@@ -218,35 +348,52 @@ impl Socket {
 macro_rules! common_socket_methods {
     () => {
         /// Waits at most `d` in receive calls (`None`: forever). A wait
-        /// that runs out fails with `TimedOut`; zero is `InvalidInput`.
-        pub fn set_read_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-            check_timeout(d)?;
-            self.0.read_timeout = d;
+        /// that runs out fails with `TimedOut`.
+        ///
+        /// # Errors
+        /// `InvalidInput` for a zero duration (as `std::net`).
+        pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+            self.0.set_read_timeout(d)
+        }
+
+        /// Waits at most `d` in send calls while the transmit queue is
+        /// full (`None`: forever); then `TimedOut`.
+        ///
+        /// # Errors
+        /// `InvalidInput` for a zero duration.
+        pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+            self.0.set_write_timeout(d)
+        }
+
+        /// The receive timeout (`None`: calls wait forever).
+        pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+            Ok(self.0.read_timeout())
+        }
+
+        /// The send timeout (`None`: calls wait forever).
+        pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+            Ok(self.0.write_timeout())
+        }
+
+        /// In non-blocking mode calls return `WouldBlock` instead of
+        /// waiting. Shared with the handles `try_clone` made.
+        pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+            self.0.set_nonblocking(on);
             Ok(())
         }
 
-        /// Waits at most `d` in send calls while the transmit queue is full.
-        pub fn set_write_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-            check_timeout(d)?;
-            self.0.write_timeout = d;
-            Ok(())
-        }
-
-        pub fn read_timeout(&self) -> Option<Duration> {
-            self.0.read_timeout
-        }
-
-        /// In non-blocking mode calls return `WouldBlock` instead of waiting.
-        pub fn set_nonblocking(&mut self, on: bool) {
-            self.0.nonblocking = on;
-        }
-
-        pub fn set_ttl(&self, ttl: u8) -> io::Result<()> {
+        /// Time-to-live of the datagrams this socket sends (`IP_TTL`).
+        ///
+        /// # Errors
+        /// `InvalidInput` for 0.
+        pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+            let ttl = u8::try_from(ttl).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "TTL above 255"))?;
             self.0.call(|s, h| s.set_ttl(h, ttl))
         }
 
-        pub fn ttl(&self) -> io::Result<u8> {
-            self.0.call(|s, h| s.ttl(h))
+        /// Time-to-live of the datagrams this socket sends.
+        pub fn ttl(&self) -> io::Result<u32> {
+            self.0.call(|s, h| s.ttl(h)).map(u32::from)
         }
 
         /// Datagrams waiting in the receive queue.
@@ -254,14 +401,25 @@ macro_rules! common_socket_methods {
             self.0.call(|s, h| s.recv_queue_len(h))
         }
 
+        /// Bounds the receive queue to `bytes` of datagrams (`SO_RCVBUF`);
+        /// datagrams beyond it are dropped and counted.
+        ///
+        /// # Errors
+        /// `InvalidInput` for 0.
         pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
             self.0.call(|s, h| s.set_recv_buffer_size(h, bytes))
+        }
+
+        /// The receive queue's bound in bytes.
+        pub fn recv_buffer_size(&self) -> io::Result<usize> {
+            self.0.call(|s, h| s.recv_buffer_size(h))
         }
     };
 }
 
 /// A UDP socket on a real-time stack.
-pub struct UdpSocket(Socket);
+#[derive(Debug)]
+pub struct UdpSocket(pub(crate) SocketCore);
 
 impl UdpSocket {
     /// Opens a socket bound to `addr` (port 0: ephemeral). `AddrInUse` if
@@ -320,7 +478,8 @@ impl UdpSocket {
 }
 
 /// A raw IP socket on a real-time stack.
-pub struct RawSocket(Socket);
+#[derive(Debug)]
+pub struct RawSocket(pub(crate) SocketCore);
 
 impl RawSocket {
     /// Opens a raw socket for `protocol`; with `header_included`, sends
@@ -345,12 +504,12 @@ impl RawSocket {
 
 impl crate::poll::Pollable for UdpSocket {
     fn socket_handle(&self) -> SocketHandle {
-        self.0.handle
+        self.0.handle()
     }
 }
 
 impl crate::poll::Pollable for RawSocket {
     fn socket_handle(&self) -> SocketHandle {
-        self.0.handle
+        self.0.handle()
     }
 }

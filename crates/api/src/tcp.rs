@@ -1,23 +1,64 @@
 //! Blocking TCP sockets on a real-time [`crate::Driver`], shaped like
 //! `std::net::TcpListener` and `TcpStream`: `Read`/`Write`, timeouts,
-//! non-blocking mode, half-close.
+//! non-blocking mode, half-close. Options beyond std's (reuse-address,
+//! linger, keepalive, buffer sizes) are set through [`crate::Socket`]
+//! before converting it into one of these.
+//!
+//! Errors are `io::Error`s with the kind a socket programmer expects; each
+//! call's `# Errors` section lists them. Two apply to every call and are
+//! not repeated: `NotConnected` once the driver has stopped, and
+//! `NotFound` on a socket whose stack closed it (its process exited).
 
-use crate::socket::{NetHandle, Socket};
+use crate::socket::{NetHandle, SocketCore};
 use sockstack_tcp::{State, TcpStats};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddrV4};
 use std::time::Duration;
 
 /// A listening TCP socket.
-pub struct TcpListener(Socket);
+///
+/// ```
+/// use sockstack_api::{pair, TcpListener, TcpStream};
+/// use sockstack_link::LinkConfig;
+/// use sockstack_stack::ProcessId;
+/// use std::io::{Read, Write};
+/// use std::net::{Ipv4Addr, SocketAddrV4};
+///
+/// let (a, b) = pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), LinkConfig::default()).unwrap();
+/// let listener = TcpListener::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7), 16).unwrap();
+/// let server = std::thread::spawn(move || {
+///     let (mut s, _) = listener.accept().unwrap();
+///     let mut buf = [0u8; 5];
+///     s.read_exact(&mut buf).unwrap();
+///     s.write_all(&buf).unwrap();
+/// });
+/// let mut c = TcpStream::connect(&a.handle(ProcessId(1)), "192.0.2.2:7".parse().unwrap()).unwrap();
+/// c.write_all(b"hello").unwrap();
+/// let mut echoed = [0u8; 5];
+/// c.read_exact(&mut echoed).unwrap();
+/// assert_eq!(&echoed, b"hello");
+/// server.join().unwrap();
+/// ```
+#[derive(Debug)]
+pub struct TcpListener(pub(crate) SocketCore);
 
-/// A TCP connection.
-pub struct TcpStream(Socket);
+/// A TCP connection. Implements `Read` and `Write` (also through `&TcpStream`,
+/// so a reader and a writer thread can share one).
+///
+/// Data written is copied into the connection's send buffer and sent by
+/// the stack in the background; a write waits only while the buffer is
+/// full. Dropping the last handle closes the connection: a FIN after the
+/// queued data, or a RST if received data was left unread (as Linux does).
+#[derive(Debug)]
+pub struct TcpStream(pub(crate) SocketCore);
 
 impl TcpListener {
     /// Binds `addr` (port 0: ephemeral) and listens with an accept queue
-    /// of `backlog` (Linux clamps to 4096). `AddrInUse` when the port is
-    /// taken, `AddrNotAvailable` when the address is not this host's.
+    /// of `backlog` (clamped to 1..=4096, as Linux's somaxconn).
+    ///
+    /// # Errors
+    /// `AddrInUse` when the port is taken (bound, listening, or used by a
+    /// connection); `AddrNotAvailable` when the address is not this host's.
     pub fn bind(net: &NetHandle, addr: SocketAddrV4, backlog: usize) -> io::Result<TcpListener> {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
         sock.call(|s, h| {
@@ -27,42 +68,96 @@ impl TcpListener {
         Ok(TcpListener(sock))
     }
 
+    /// The bound address (with the port chosen for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.call(|s, h| s.local_addr(h))
     }
 
-    /// Waits for a connection (or `WouldBlock` in non-blocking mode).
+    /// Waits for a connection that completed its handshake. The returned
+    /// stream is blocking, with no timeouts, whatever the listener's mode.
+    ///
+    /// # Errors
+    /// `WouldBlock` in non-blocking mode when none is waiting; `TimedOut`
+    /// past the accept timeout.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddrV4)> {
-        let (h, peer) = self.0.blocking(self.0.read_timeout, |s, _, h| s.tcp_accept(h))?;
+        let (h, peer) = self.0.blocking(self.0.read_timeout(), |s, _, h| s.tcp_accept(h))?;
         Ok((TcpStream(self.0.adopt(h)), peer))
     }
 
-    pub fn set_nonblocking(&mut self, on: bool) {
-        self.0.nonblocking = on;
+    /// An endless iterator over accepted connections (`accept` in a loop).
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
+        std::iter::repeat_with(move || self.accept().map(|(s, _)| s))
     }
 
-    /// Bounds how long `accept` waits.
-    pub fn set_accept_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-        crate::socket::check_timeout(d)?;
-        self.0.read_timeout = d;
+    /// In non-blocking mode `accept` returns `WouldBlock` instead of
+    /// waiting (use a [`crate::Poller`] to learn when to call it).
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.0.set_nonblocking(on);
         Ok(())
+    }
+
+    /// Bounds how long `accept` waits (`None`: forever), as `SO_RCVTIMEO`
+    /// does on Linux.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a zero duration.
+    pub fn set_accept_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.0.set_read_timeout(d)
     }
 
     /// No-delay for the connections this listener accepts.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.0.call(|s, h| s.tcp_set_nodelay(h, on))
     }
+
+    /// TTL of the connections this listener accepts.
+    ///
+    /// # Errors
+    /// `InvalidInput` for 0 or above 255.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        set_ttl(&self.0, ttl)
+    }
+
+    /// The TTL accepted connections get.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.0.call(|s, h| s.ttl(h)).map(u32::from)
+    }
+}
+
+pub(crate) fn set_ttl(sock: &SocketCore, ttl: u32) -> io::Result<()> {
+    let ttl = u8::try_from(ttl).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "TTL above 255"))?;
+    sock.call(|s, h| s.set_ttl(h, ttl))
+}
+
+/// Waits for a started connect to finish (or fail).
+pub(crate) fn wait_connected(sock: &SocketCore, timeout: Option<Duration>, nonblocking: bool) -> io::Result<()> {
+    sock.wait_until(timeout, nonblocking, |s, _, h| match s.tcp_connect_status(h) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
+        Err(e) => Err(e),
+    })
 }
 
 impl TcpStream {
-    /// Connects, waiting for the handshake. `ConnectionRefused` when the
-    /// peer answers with RST, `TimedOut` when SYNs go unanswered.
+    /// Connects, waiting for the handshake.
+    ///
+    /// # Errors
+    /// `ConnectionRefused` when the peer answers with RST; `TimedOut` when
+    /// SYNs go unanswered (after the retries, about two minutes, as
+    /// Linux); `NetworkUnreachable` without a route; `InvalidInput` for an
+    /// unspecified, broadcast or multicast address or port 0;
+    /// `AddrNotAvailable` when no ephemeral port is free.
     pub fn connect(net: &NetHandle, remote: SocketAddrV4) -> io::Result<TcpStream> {
         Self::connect_inner(net, remote, None)
     }
 
-    /// Connects to `"name:port"`, trying each address the stack's resolver
-    /// gives in turn.
+    /// Connects to `"name:port"` (or `"a.b.c.d:port"`), trying each
+    /// address the stack's resolver gives in turn.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a malformed target; `NotFound` when the name has
+    /// no address (or the stack has no resolver); otherwise the last
+    /// address's error, as [`TcpStream::connect`].
     pub fn connect_to(net: &NetHandle, target: &str) -> io::Result<TcpStream> {
         let (host, port) = sockstack_stack::split_host_port(target)?;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
@@ -75,7 +170,11 @@ impl TcpStream {
         Err(last)
     }
 
-    /// Like [`TcpStream::connect`], giving up after `timeout` (`TimedOut`).
+    /// Like [`TcpStream::connect`], giving up after `timeout`.
+    ///
+    /// # Errors
+    /// As [`TcpStream::connect`]; `TimedOut` when `timeout` runs out;
+    /// `InvalidInput` for a zero timeout.
     pub fn connect_timeout(net: &NetHandle, remote: SocketAddrV4, timeout: Duration) -> io::Result<TcpStream> {
         crate::socket::check_timeout(Some(timeout))?;
         Self::connect_inner(net, remote, Some(timeout))
@@ -84,63 +183,94 @@ impl TcpStream {
     fn connect_inner(net: &NetHandle, remote: SocketAddrV4, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
         sock.call_now(|s, now, h| s.tcp_connect(now, h, remote))?;
-        sock.wake_driver();
-        sock.blocking(timeout, |s, _, h| match s.tcp_connect_status(h) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(e) => Err(e),
-        })?;
+        wait_connected(&sock, timeout, false)?;
         Ok(TcpStream(sock))
     }
 
     /// Another handle to the same connection, e.g. for a reader and a
-    /// writer thread. The connection closes when the last handle drops.
+    /// writer thread. Options (timeouts, non-blocking) are shared between
+    /// the handles; the connection closes when the last one drops.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         Ok(TcpStream(self.0.duplicate()))
     }
 
+    /// This end's address.
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.call(|s, h| s.local_addr(h))
     }
 
+    /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.call(|s, h| s.peer_addr(h))
     }
 
+    /// Disables Nagle's algorithm (RFC 896): small writes go out at once.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.0.call(|s, h| s.tcp_set_nodelay(h, on))?;
-        self.0.wake_driver();
-        Ok(())
+        self.0.call(|s, h| s.tcp_set_nodelay(h, on))
     }
 
+    /// Whether Nagle's algorithm is off.
     pub fn nodelay(&self) -> io::Result<bool> {
         self.0.call(|s, h| s.tcp_nodelay(h))
     }
 
-    pub fn set_read_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-        crate::socket::check_timeout(d)?;
-        self.0.read_timeout = d;
+    /// Waits at most `d` in reads (`None`: forever); then `TimedOut`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a zero duration (as `std::net`).
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.0.set_read_timeout(d)
+    }
+
+    /// Waits at most `d` in writes while the send buffer is full.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a zero duration.
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.0.set_write_timeout(d)
+    }
+
+    /// The read timeout (`None`: reads wait forever).
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.0.read_timeout())
+    }
+
+    /// The write timeout (`None`: writes wait forever).
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.0.write_timeout())
+    }
+
+    /// In non-blocking mode reads and writes return `WouldBlock` instead
+    /// of waiting.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.0.set_nonblocking(on);
         Ok(())
     }
 
-    pub fn set_write_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-        crate::socket::check_timeout(d)?;
-        self.0.write_timeout = d;
-        Ok(())
+    /// TTL of this connection's datagrams.
+    ///
+    /// # Errors
+    /// `InvalidInput` for 0 or above 255.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        set_ttl(&self.0, ttl)
     }
 
-    pub fn set_nonblocking(&mut self, on: bool) {
-        self.0.nonblocking = on;
+    /// TTL of this connection's datagrams.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.0.call(|s, h| s.ttl(h)).map(u32::from)
     }
 
     /// Half-close (`Write`: FIN after the queued data), stop reading
-    /// (`Read`), or both.
+    /// (`Read`: reads return end of stream), or both.
+    ///
+    /// # Errors
+    /// `NotConnected` on a connection already closed by this handle's
+    /// stack.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.0.call_now(|s, now, h| s.tcp_shutdown(now, h, how))?;
-        self.0.wake_driver();
-        Ok(())
+        self.0.call_now(|s, now, h| s.tcp_shutdown(now, h, how))
     }
 
+    /// The RFC 9293 state (`Established`, `CloseWait`, …).
     pub fn state(&self) -> io::Result<State> {
         self.0.call(|s, h| s.tcp_state(h))
     }
@@ -149,32 +279,62 @@ impl TcpStream {
     pub fn stats(&self) -> io::Result<TcpStats> {
         self.0.call(|s, h| s.tcp_stats(h))
     }
-}
 
-impl Read for TcpStream {
-    /// Waits for data; `Ok(0)` at end of stream; `ConnectionReset` after a
-    /// RST; `TimedOut` past the read timeout.
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let n = self.0.blocking(self.0.read_timeout, |s, _, h| s.tcp_recv(h, buf))?;
-        // Reading opened the window; the driver may owe a window update.
-        self.0.wake_driver();
-        Ok(n)
+        self.0.blocking(self.0.read_timeout(), |s, _, h| s.tcp_recv(h, buf))
     }
-}
 
-impl Write for TcpStream {
-    /// Copies into the send buffer, waiting while it is full; the driver
-    /// sends in the background.
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+    fn write_inner(&self, data: &[u8]) -> io::Result<usize> {
         if data.is_empty() {
             return Ok(0);
         }
-        let n = self.0.blocking(self.0.write_timeout, |s, now, h| s.tcp_send(now, h, data))?;
-        self.0.wake_driver();
-        Ok(n)
+        self.0.blocking(self.0.write_timeout(), |s, now, h| s.tcp_send(now, h, data))
+    }
+}
+
+/// Reads wait for data (up to the read timeout).
+///
+/// # Errors
+/// `Ok(0)` is end of stream. `ConnectionReset` after a RST (unread data
+/// is discarded); `TimedOut` past the read timeout; `WouldBlock` in
+/// non-blocking mode when nothing is there.
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+/// As for `TcpStream`: a shared reference reads too.
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+/// Writes copy into the send buffer, waiting while it is full; the stack
+/// sends in the background. `flush` has nothing to do.
+///
+/// # Errors
+/// `BrokenPipe` after `shutdown(Write)` or once the connection is closed;
+/// `ConnectionReset` after a RST; `TimedOut` past the write timeout;
+/// `WouldBlock` in non-blocking mode when the buffer is full.
+impl Write for TcpStream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write_inner(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// As for `TcpStream`: a shared reference writes too.
+impl Write for &TcpStream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write_inner(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {

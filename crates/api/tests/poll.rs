@@ -18,8 +18,8 @@ fn one_thread_watches_a_thousand_udp_sockets() {
     let poller = Poller::new(&net);
     let mut socks = Vec::new();
     for i in 0..1000u16 {
-        let mut s = UdpSocket::bind(&net, SocketAddrV4::new(B, 10_000 + i)).unwrap();
-        s.set_nonblocking(true);
+        let s = UdpSocket::bind(&net, SocketAddrV4::new(B, 10_000 + i)).unwrap();
+        s.set_nonblocking(true).unwrap();
         poller.register(&s, usize::from(i), Interest::READABLE).unwrap();
         socks.push(s);
     }
@@ -58,8 +58,8 @@ fn a_non_blocking_echo_server_on_one_thread() {
     let net = b.handle(ProcessId(1));
     const CLIENTS: usize = 50;
     // Listening before any client connects.
-    let mut listener = TcpListener::bind(&net, SocketAddrV4::new(B, 7), 128).unwrap();
-    listener.set_nonblocking(true);
+    let listener = TcpListener::bind(&net, SocketAddrV4::new(B, 7), 128).unwrap();
+    listener.set_nonblocking(true).unwrap();
     let server = std::thread::spawn(move || {
         let poller = Poller::new(&net);
         poller.register(&listener, usize::MAX, Interest::READABLE).unwrap();
@@ -72,8 +72,8 @@ fn a_non_blocking_echo_server_on_one_thread() {
             assert!(!events.is_empty(), "server stalled");
             for e in events.clone() {
                 if e.token == usize::MAX {
-                    while let Ok((mut s, _)) = listener.accept() {
-                        s.set_nonblocking(true);
+                    while let Ok((s, _)) = listener.accept() {
+                        s.set_nonblocking(true).unwrap();
                         poller.register(&s, next, Interest::READABLE).unwrap();
                         conns.insert(next, s);
                         next += 1;

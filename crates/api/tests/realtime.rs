@@ -43,14 +43,14 @@ fn blocking_udp_echo_across_threads_is_byte_exact() {
 #[test]
 fn read_timeout_and_nonblocking_mode_behave_like_std() {
     let (a, _b) = nets(LinkConfig::default());
-    let mut s = UdpSocket::bind(&a.handle(ProcessId(1)), SocketAddrV4::new(A, 0)).unwrap();
+    let s = UdpSocket::bind(&a.handle(ProcessId(1)), SocketAddrV4::new(A, 0)).unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(s.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::InvalidInput);
     s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let t0 = Instant::now();
     assert_eq!(s.recv_from(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
     assert!(t0.elapsed() >= Duration::from_millis(50));
-    s.set_nonblocking(true);
+    s.set_nonblocking(true).unwrap();
     assert_eq!(s.recv_from(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
 }
 

@@ -73,8 +73,8 @@ fn connect_timeout_gives_up_when_syns_vanish() {
 #[test]
 fn nonblocking_accept_and_read_say_would_block() {
     let (a, b) = nets(LinkConfig::default());
-    let mut l = TcpListener::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(B, 80), 4).unwrap();
-    l.set_nonblocking(true);
+    let l = TcpListener::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(B, 80), 4).unwrap();
+    l.set_nonblocking(true).unwrap();
     assert_eq!(l.accept().err().unwrap().kind(), ErrorKind::WouldBlock);
     // A second listener on the same port: AddrInUse.
     assert_eq!(
@@ -82,12 +82,12 @@ fn nonblocking_accept_and_read_say_would_block() {
         ErrorKind::AddrInUse
     );
     let mut c = TcpStream::connect(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 80)).unwrap();
-    l.set_nonblocking(false);
+    l.set_nonblocking(false).unwrap();
     let (mut s, _) = l.accept().unwrap();
-    c.set_nonblocking(true);
+    c.set_nonblocking(true).unwrap();
     let mut buf = [0u8; 16];
     assert_eq!(c.read(&mut buf).err().unwrap().kind(), ErrorKind::WouldBlock);
-    c.set_nonblocking(false);
+    c.set_nonblocking(false).unwrap();
     c.set_nodelay(true).unwrap();
     assert!(c.nodelay().unwrap());
     c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();

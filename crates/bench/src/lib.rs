@@ -3,6 +3,7 @@
 //! over loopback, smoltcp engine to engine), so the printed ratios come
 //! from one run on one machine.
 
+pub mod api;
 pub mod pattern;
 pub mod smoltcp_tcp;
 pub mod tcp;

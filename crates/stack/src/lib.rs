@@ -317,7 +317,12 @@ impl Stack {
 
     /// Opens an unbound stream (TCP) socket owned by `owner`.
     pub fn tcp_open(&mut self, owner: ProcessId) -> SocketHandle {
-        let sock = tcp::TcpSocket { bound: None, config: self.config.tcp.clone(), role: tcp::TcpRole::Idle };
+        let sock = tcp::TcpSocket {
+            bound: None,
+            config: self.config.tcp.clone(),
+            role: tcp::TcpRole::Idle,
+            opts: tcp::SocketOpts::new(self.config.default_ttl),
+        };
         self.sockets.insert(SocketEntry { owner, socket: Socket::Tcp(sock) })
     }
 
@@ -498,7 +503,10 @@ impl Stack {
         }
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
-            Some(Socket::Tcp(_)) => Err(wrong_kind("setting the TTL")),
+            Some(Socket::Tcp(s)) => {
+                s.opts.ttl = ttl;
+                Ok(())
+            }
             Some(Socket::Udp(s)) => {
                 s.ttl = ttl;
                 Ok(())
@@ -513,9 +521,39 @@ impl Stack {
     pub fn ttl(&self, h: SocketHandle) -> io::Result<u8> {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
-            Some(Socket::Tcp(_)) => Ok(self.config.default_ttl),
+            Some(Socket::Tcp(s)) => Ok(s.opts.ttl),
             Some(Socket::Udp(s)) => Ok(s.ttl),
             Some(Socket::Raw(s)) => Ok(s.ttl),
+        }
+    }
+
+    /// `IP_HDRINCL` on a raw socket: sends carry a whole IPv4 datagram.
+    pub fn raw_set_header_included(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Raw(s)) => {
+                s.header_included = on;
+                Ok(())
+            }
+            Some(_) => Err(wrong_kind("IP_HDRINCL")),
+        }
+    }
+
+    /// The IP protocol a raw socket carries.
+    pub fn raw_protocol(&self, h: SocketHandle) -> io::Result<IpProtocol> {
+        match self.sockets.get(h).map(|e| &e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Raw(s)) => Ok(s.protocol),
+            Some(_) => Err(wrong_kind("a raw protocol")),
+        }
+    }
+
+    /// Whether a raw socket's sends carry their own IPv4 header.
+    pub fn raw_header_included(&self, h: SocketHandle) -> io::Result<bool> {
+        match self.sockets.get(h).map(|e| &e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Raw(s)) => Ok(s.header_included),
+            Some(_) => Err(wrong_kind("IP_HDRINCL")),
         }
     }
 

@@ -71,6 +71,27 @@ pub(crate) struct TcpSocket {
     pub bound: Option<SocketAddrV4>,
     pub config: TcpConfig,
     pub role: TcpRole,
+    /// Socket options a listener passes to the connections it accepts.
+    pub opts: SocketOpts,
+}
+
+/// Options of a TCP socket outside the protocol engine.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SocketOpts {
+    /// Time-to-live of the socket's datagrams (`IP_TTL`).
+    pub ttl: u8,
+    /// `SO_REUSEADDR`: bind a port that connections still use (e.g. in
+    /// TIME-WAIT after a server restart).
+    pub reuse_addr: bool,
+    /// `SO_LINGER`: `Some(0)` aborts on close (RST); `Some(t)` lets the
+    /// closing caller wait up to `t` for the peer to acknowledge all.
+    pub linger: Option<Duration>,
+}
+
+impl SocketOpts {
+    pub fn new(ttl: u8) -> SocketOpts {
+        SocketOpts { ttl, reuse_addr: false, linger: None }
+    }
 }
 
 fn invalid(what: &str) -> io::Error {
@@ -151,12 +172,6 @@ impl Stack {
         }
     }
 
-    /// Is the TCP port free for an explicit bind? Taken by another bind or
-    /// listener, or by a live connection using it as its local port.
-    pub(crate) fn tcp_port_free(&self, addr: SocketAddrV4) -> bool {
-        self.tcp_ports.is_free(addr) && !self.tcp_port_users.contains_key(&addr.port())
-    }
-
     pub(crate) fn tcp_bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> io::Result<()> {
         let sock = self.tcp_ref(h)?;
         if sock.bound.is_some() || !matches!(sock.role, TcpRole::Idle) {
@@ -173,7 +188,10 @@ impl Stack {
                 .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no ephemeral port free"))?;
             SocketAddrV4::new(ip, port)
         } else {
-            if !self.tcp_port_free(addr) {
+            let in_use = !self.tcp_ports.is_free(addr)
+                || (self.tcp_port_users.contains_key(&addr.port())
+                    && !(sock.opts.reuse_addr && self.tcp_port_reusable(addr.port())));
+            if in_use {
                 return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("address {addr} is already in use")));
             }
             addr
@@ -181,6 +199,62 @@ impl Stack {
         self.tcp_ports.insert(addr, h)?;
         self.tcp_mut(h)?.bound = Some(addr);
         Ok(())
+    }
+
+    /// `SO_REUSEADDR` on Linux: a port that only connections use (none
+    /// binds or listens on it) may be bound again when each of them is in
+    /// TIME-WAIT or was itself made with reuse-address. A scan of the
+    /// connection table: binds are rare, segments are not.
+    fn tcp_port_reusable(&self, port: u16) -> bool {
+        self.tcp_conns.iter().filter(|((local, _), _)| local.port() == port).all(|(_, &h)| match self.tcp_ref(h) {
+            Ok(sock) => {
+                sock.opts.reuse_addr || matches!(&sock.role, TcpRole::Stream(s) if s.conn.state() == State::TimeWait)
+            }
+            Err(_) => true,
+        })
+    }
+
+    pub fn tcp_set_reuse_address(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
+        self.tcp_mut(h)?.opts.reuse_addr = on;
+        Ok(())
+    }
+
+    pub fn tcp_reuse_address(&self, h: SocketHandle) -> io::Result<bool> {
+        Ok(self.tcp_ref(h)?.opts.reuse_addr)
+    }
+
+    /// `SO_LINGER`. `Some(Duration::ZERO)`: close aborts with a RST and
+    /// drops unsent data (RFC 9293 §3.10.5 ABORT).
+    pub fn tcp_set_linger(&mut self, h: SocketHandle, linger: Option<Duration>) -> io::Result<()> {
+        self.tcp_mut(h)?.opts.linger = linger;
+        Ok(())
+    }
+
+    pub fn tcp_linger(&self, h: SocketHandle) -> io::Result<Option<Duration>> {
+        Ok(self.tcp_ref(h)?.opts.linger)
+    }
+
+    /// After `close`: true once the peer has acknowledged everything
+    /// including the FIN (FIN-WAIT-2, TIME-WAIT, CLOSED, or the socket is
+    /// gone) — what a lingering close waits for.
+    pub fn tcp_close_finished(&self, h: SocketHandle) -> bool {
+        match self.tcp_ref(h).map(|s| &s.role) {
+            Ok(TcpRole::Stream(s)) => matches!(s.conn.state(), State::FinWait2 | State::TimeWait | State::Closed),
+            _ => true,
+        }
+    }
+
+    /// Send and receive buffer sizes: those future connections start with
+    /// (idle or listening socket), or the connection's current ones.
+    pub fn tcp_buffer_sizes(&self, h: SocketHandle) -> io::Result<(usize, usize)> {
+        let sock = self.tcp_ref(h)?;
+        Ok(match &sock.role {
+            TcpRole::Stream(s) => {
+                let st = s.conn.stats();
+                (st.rcv_buf, st.snd_buf)
+            }
+            _ => (sock.config.rcv_buf, sock.config.snd_buf),
+        })
     }
 
     /// Turns a bound socket into a listener with an accept queue of
@@ -376,6 +450,11 @@ impl Stack {
         Ok(())
     }
 
+    /// The keepalive settings (`None`: off, the default).
+    pub fn tcp_keepalive(&self, h: SocketHandle) -> io::Result<Option<Keepalive>> {
+        Ok(self.tcp_ref(h)?.config.keepalive)
+    }
+
     /// Buffer sizes of future connections of this socket (before connect
     /// or listen): the initial and the auto-tuning limit.
     pub fn tcp_set_buffer_sizes(
@@ -556,10 +635,10 @@ impl Stack {
             return;
         }
         let owner = self.sockets[lh].owner;
-        let Ok(TcpSocket { role: TcpRole::Listener(l), config, .. }) = self.tcp_mut(lh) else {
+        let Ok(TcpSocket { role: TcpRole::Listener(l), config, opts, .. }) = self.tcp_mut(lh) else {
             return;
         };
-        let config = config.clone();
+        let (config, opts) = (config.clone(), *opts);
         let (backlog, queued, embryonic) = (l.backlog, l.accept_queue.len(), l.embryonic.len());
         let route_mss = self.route_mss(now, *remote.ip());
         if let Some(ack) = seg.ack_number {
@@ -582,7 +661,7 @@ impl Stack {
                 &config,
             );
             self.counters.tcp_syncookies_accepted += 1;
-            let child = self.tcp_child(owner, config, conn, lh);
+            let child = self.tcp_child(owner, config, opts, conn, lh);
             self.tcp_register(child, (local, remote));
             self.tcp_promote_new(lh, child);
             self.tcp_touch(child);
@@ -605,7 +684,7 @@ impl Stack {
         }
         let iss = self.isn.isn(now, local, remote);
         let conn = Connection::accept(now, local, remote, seg, iss, route_mss, &config);
-        let child = self.tcp_child(owner, config, conn, lh);
+        let child = self.tcp_child(owner, config, opts, conn, lh);
         self.tcp_register(child, (local, remote));
         if let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(lh) {
             l.embryonic.push(child);
@@ -626,6 +705,7 @@ impl Stack {
         &mut self,
         owner: crate::ProcessId,
         config: TcpConfig,
+        opts: SocketOpts,
         conn: Connection,
         parent: SocketHandle,
     ) -> SocketHandle {
@@ -634,6 +714,7 @@ impl Stack {
             socket: Socket::Tcp(TcpSocket {
                 bound: None,
                 config,
+                opts,
                 role: TcpRole::Stream(Box::new(Stream::new(conn, Some(parent)))),
             }),
         })
@@ -719,16 +800,16 @@ impl Stack {
 
     /// One connection's output. False if it stopped for lack of room.
     fn tcp_transmit(&mut self, now: Instant, h: SocketHandle) -> bool {
-        let ttl = self.config.default_ttl;
         let room = self.config.tx_queue_len.saturating_sub(self.tx_queue.len());
         let mut out: Vec<Vec<u8>> = Vec::new();
         let mut ident = self.next_ident;
         // Borrowed out for the loop, which holds the connection mutably.
         let mut pool = std::mem::take(&mut self.pool);
-        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else {
+        let Ok(TcpSocket { role: TcpRole::Stream(s), opts, .. }) = self.tcp_mut(h) else {
             self.pool = pool;
             return true;
         };
+        let ttl = opts.ttl;
         let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
         let mut blocked = false;
         loop {
@@ -846,6 +927,7 @@ impl Stack {
     /// out.
     pub(crate) fn tcp_close(&mut self, h: SocketHandle) -> io::Result<()> {
         let sock = self.tcp_mut(h)?;
+        let linger = sock.opts.linger;
         if let Some(b) = sock.bound.take() {
             self.tcp_ports.remove(b);
         }
@@ -871,7 +953,11 @@ impl Stack {
                 if s.orphaned {
                     return Err(not_found());
                 }
-                s.conn.close();
+                if linger == Some(Duration::ZERO) {
+                    s.conn.abort();
+                } else {
+                    s.conn.close();
+                }
                 s.orphaned = true;
                 s.wake();
                 self.tcp_mut(h)?.role = TcpRole::Stream(s);
