@@ -17,6 +17,11 @@
 //! blocking pool (name resolution blocks). Dropping a socket closes it, as
 //! with the blocking sockets. A future still waiting when its driver stops
 //! is not woken; calls made after that fail with `NotConnected`.
+//!
+//! Each call fails with the `io::ErrorKind` of the blocking call of the
+//! same name ([`crate::TcpStream`], [`crate::UdpSocket`]): `AddrInUse`,
+//! `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, … Nothing here
+//! times out by itself; wrap a call in `tokio::time::timeout`.
 
 use crate::socket::{split_host_port, NetHandle, SocketCore};
 use sockstack_stack::{SocketHandle, Stack};
@@ -148,6 +153,7 @@ impl AsyncTcpListener {
         Poll::Ready(Ok((AsyncTcpStream { sock: self.sock.adopt(h) }, peer)))
     }
 
+    /// The bound address (with the port chosen for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.sock.call(|s, h| s.local_addr(h))
     }
@@ -251,23 +257,27 @@ impl AsyncTcpStream {
         Err(last)
     }
 
+    /// The bound address (with the port chosen for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.sock.call(|s, h| s.local_addr(h))
     }
 
+    /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
         self.sock.call(|s, h| s.peer_addr(h))
     }
 
+    /// Disables Nagle's algorithm (RFC 896): small writes go out at once.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.sock.call(|s, h| s.tcp_set_nodelay(h, on))?;
-        Ok(())
+        self.sock.call(|s, h| s.tcp_set_nodelay(h, on))
     }
 
+    /// Whether Nagle's algorithm is off.
     pub fn nodelay(&self) -> io::Result<bool> {
         self.sock.call(|s, h| s.tcp_nodelay(h))
     }
 
+    /// The RFC 9293 state (`Established`, `CloseWait`, …).
     pub fn state(&self) -> io::Result<State> {
         self.sock.call(|s, h| s.tcp_state(h))
     }
@@ -326,10 +336,15 @@ impl AsyncUdpSocket {
         Ok(AsyncUdpSocket { sock, recv_waiters: Waiters::new() })
     }
 
+    /// The bound address (with the port chosen for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.sock.call(|s, h| s.local_addr(h))
     }
 
+    /// The connected peer.
+    ///
+    /// # Errors
+    /// `NotConnected` without one.
     pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
         self.sock.call(|s, h| s.peer_addr(h))
     }
@@ -363,6 +378,7 @@ impl AsyncUdpSocket {
         poll_fn(|cx| self.poll_recv_from(cx, buf)).await
     }
 
+    /// Receives one datagram from the connected peer, truncated to `buf`.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv_from(buf).await.map(|(n, _)| n)
     }

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The real-time world: a driver thread that owns a stack and its links,
 //! and the blocking socket API on top of it.
 //!

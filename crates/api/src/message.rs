@@ -31,8 +31,11 @@ pub enum Delivery {
 /// One message that arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
+    /// The sender.
     pub from: SocketAddrV4,
+    /// How it came: a datagram, or a frame over a stream.
     pub delivery: Delivery,
+    /// The message, whole.
     pub data: Vec<u8>,
 }
 

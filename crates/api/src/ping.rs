@@ -11,22 +11,31 @@ use std::time::{Duration, Instant};
 /// One answered echo request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PingReply {
+    /// Who answered.
     pub from: Ipv4Addr,
+    /// The echo sequence number.
     pub seq_no: u16,
+    /// The reply's TTL.
     pub ttl: u8,
+    /// ICMP bytes in the reply.
     pub bytes: usize,
+    /// Round-trip time.
     pub rtt: Duration,
 }
 
 /// The summary ping prints at the end.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PingStats {
+    /// Echo requests sent.
     pub transmitted: u32,
+    /// Echo replies received.
     pub received: u32,
+    /// Each reply's round-trip time.
     pub rtts: Vec<Duration>,
 }
 
 impl PingStats {
+    /// Requests without a reply, in percent.
     pub fn loss_percent(&self) -> f64 {
         if self.transmitted == 0 {
             return 0.0;
@@ -38,11 +47,15 @@ impl PingStats {
 /// Options of a ping run (Linux `ping` defaults: 56 data bytes, 1 s apart).
 #[derive(Debug, Clone)]
 pub struct PingOptions {
+    /// Echo requests to send.
     pub count: u16,
+    /// Time between requests.
     pub interval: Duration,
     /// How long to wait for each reply.
     pub timeout: Duration,
+    /// Payload bytes per request.
     pub payload_len: usize,
+    /// ICMP identifier of this run.
     pub ident: u16,
 }
 

@@ -20,21 +20,29 @@ use std::time::{Duration, Instant};
 /// What a registration waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interest {
+    /// Wait for (or: the socket is) readable: data, a connection to accept, end of stream.
     pub readable: bool,
+    /// Wait for writable: room to send, or a finished connect.
     pub writable: bool,
 }
 
 impl Interest {
+    /// Readable only.
     pub const READABLE: Interest = Interest { readable: true, writable: false };
+    /// Writable only.
     pub const WRITABLE: Interest = Interest { readable: false, writable: true };
+    /// Readable and writable.
     pub const BOTH: Interest = Interest { readable: true, writable: true };
 }
 
 /// One readiness event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollEvent {
+    /// The token the socket was registered with.
     pub token: usize,
+    /// The socket is readable: data, a connection to accept, end of stream.
     pub readable: bool,
+    /// The socket is writable: room to send, or a finished connect.
     pub writable: bool,
     /// An asynchronous error is pending (e.g. a reset).
     pub error: bool,

@@ -29,6 +29,7 @@ impl Driver {
 }
 
 impl NetHandle {
+    /// The process this handle opens sockets for.
     pub fn owner(&self) -> ProcessId {
         self.owner
     }
@@ -432,14 +433,24 @@ impl UdpSocket {
 
     common_socket_methods!();
 
+    /// The bound address (with the port chosen for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.call(|s, h| s.local_addr(h))
     }
 
+    /// The connected peer.
+    ///
+    /// # Errors
+    /// `NotConnected` without one.
     pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.call(|s, h| s.peer_addr(h))
     }
 
+    /// Sets the default peer: `send` goes there and only its datagrams
+    /// are received. Binds an ephemeral port if unbound.
+    ///
+    /// # Errors
+    /// `InvalidInput` for the unspecified address or port 0.
     pub fn connect(&self, remote: SocketAddrV4) -> io::Result<()> {
         self.0.call(|s, h| s.connect(h, remote))
     }
@@ -467,6 +478,10 @@ impl UdpSocket {
         self.0.recv_from(buf)
     }
 
+    /// Receives one datagram, truncated to `buf`.
+    ///
+    /// # Errors
+    /// As [`UdpSocket::recv_from`].
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.recv_from(buf).map(|(n, _)| n)
     }

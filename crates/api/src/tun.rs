@@ -31,6 +31,7 @@ pub struct TunConfig {
     /// The kernel side's address and prefix, configured on the device (the
     /// device is brought up) when given.
     pub kernel_addr: Option<Ipv4Cidr>,
+    /// The device's MTU.
     pub mtu: u16,
     /// Use the device's offloads (virtio-net header): the kernel hands over
     /// TCP segments of up to 64 KiB, split here into MTU-sized packets with
@@ -41,7 +42,9 @@ pub struct TunConfig {
 /// Counters of the device, shared with the reader thread.
 #[derive(Debug, Default)]
 pub struct TunStats {
+    /// Packets read from the device.
     pub rx_packets: AtomicU64,
+    /// Packets written to the device.
     pub tx_packets: AtomicU64,
     /// Packets from the kernel that are not IPv4 (e.g. IPv6 router
     /// solicitations): counted and dropped.
@@ -166,7 +169,9 @@ fn read_loop(
 
 /// A stack on a TUN device, driven by a real-time driver thread.
 pub struct TunStack {
+    /// The driver that owns the stack.
     pub driver: Driver,
+    /// Device counters.
     pub stats: Arc<TunStats>,
 }
 

@@ -5,7 +5,7 @@
 //! loopback, in one run. Every byte received is checked.
 
 use crate::pattern;
-use sockstack_api::{inbox, AsyncTcpListener, AsyncTcpStream, Driver, NetHandle, TcpListener, TcpStream};
+use sockstack_api::{inbox, AsyncTcpListener, AsyncTcpStream, Driver, TcpListener, TcpStream};
 use sockstack_stack::{InterfaceConfig, ProcessId, Stack, StackConfig};
 use sockstack_wire::{Ipv4Addr, Ipv4Cidr};
 use std::io::{self, Read, Write};
@@ -181,7 +181,9 @@ async fn client_rounds_async(mut c: impl AsyncRead + AsyncWrite + Unpin, rounds:
 /// Which stack a tokio workload runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum System {
+    /// sockstack's sockets on a real-time driver.
     Sockstack,
+    /// The kernel's sockets over loopback.
     Kernel,
 }
 
@@ -294,6 +296,3 @@ pub fn tokio_rr(system: System, rounds: u32) -> Result<f64, String> {
         }
     })
 }
-
-/// Lets a `NetHandle` be named in signatures without the driver.
-pub type Net = NetHandle;

@@ -66,6 +66,24 @@ pub enum Which {
         #[arg(long)]
         queries: u32,
     },
+    /// The socket API's cost: bulk throughput and 64-byte
+    /// request/response latency through the blocking and the tokio API
+    /// (client and server on their own threads), and aggregate throughput
+    /// of many concurrent tokio streams; beside the kernel's std::net and
+    /// tokio::net over loopback.
+    Api {
+        #[arg(long)]
+        json: bool,
+        /// Bytes per bulk transfer (split across the streams).
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+        /// Request/response rounds.
+        #[arg(long, default_value_t = 100_000)]
+        rounds: u32,
+        /// Concurrent streams for the aggregate measurement.
+        #[arg(long, default_value_t = 100)]
+        streams: u32,
+    },
     /// UDP datagrams per second between two stacks, beside the kernel's
     /// over loopback.
     Udp {
@@ -91,6 +109,7 @@ pub fn run(which: Which) -> io::Result<()> {
             Ok(())
         }
         Which::Tcp { json, bytes, rounds, conns, idle } => bench_tcp(json, bytes, rounds, conns, idle),
+        Which::Api { json, bytes, rounds, streams } => bench_api(json, bytes, rounds, streams),
     }
 }
 
@@ -377,4 +396,62 @@ struct TcpRow {
     sockstack: f64,
     smoltcp: f64,
     kernel: f64,
+}
+
+fn bench_api(json: bool, bytes: u64, rounds: u32, streams: u32) -> io::Result<()> {
+    use sockstack_bench::api::{self, System};
+    let fail = |what: &str, e: String| io::Error::other(format!("{what}: {e}"));
+    let streams = streams.max(2);
+    // (workload, api, streams, unit, sockstack, kernel)
+    let mut rows: Vec<(&str, &str, u32, &str, f64, f64)> = Vec::new();
+    let s = api::blocking_bulk(bytes).map_err(|e| fail("blocking bulk", e))?;
+    let k = api::kernel_blocking_bulk(bytes).map_err(|e| fail("kernel blocking bulk", e))?;
+    rows.push(("bulk", "blocking", 1, "Gbit/s", s, k));
+    let s = api::blocking_rr(rounds).map_err(|e| fail("blocking rr", e))?;
+    let k = api::kernel_blocking_rr(rounds).map_err(|e| fail("kernel blocking rr", e))?;
+    rows.push(("rr", "blocking", 1, "us", s, k));
+    for n in [1, streams] {
+        let s = api::tokio_bulk(System::Sockstack, bytes, n).map_err(|e| fail("tokio bulk", e))?;
+        let k = api::tokio_bulk(System::Kernel, bytes, n).map_err(|e| fail("kernel tokio bulk", e))?;
+        rows.push(("bulk", "tokio", n, "Gbit/s", s, k));
+    }
+    let s = api::tokio_rr(System::Sockstack, rounds).map_err(|e| fail("tokio rr", e))?;
+    let k = api::tokio_rr(System::Kernel, rounds).map_err(|e| fail("kernel tokio rr", e))?;
+    rows.push(("rr", "tokio", 1, "us", s, k));
+    if json {
+        for (workload, api, n, unit, s, k) in &rows {
+            for (system, value) in [("sockstack", s), ("kernel", k)] {
+                println!(
+                    "{{\"workload\": \"{workload}\", \"api\": \"{api}\", \"streams\": {n}, \"system\": \"{system}\", \"value\": {value:.3}, \"unit\": \"{unit}\"}}"
+                );
+            }
+        }
+        return Ok(());
+    }
+    println!(
+        "socket API, {} MiB bulk, {rounds} rounds of 64 B request/response; client and server on their own \
+         threads (tokio: 2 workers); sockstack over one stack's loopback (driver on a third thread), \
+         the kernel over loopback",
+        bytes >> 20
+    );
+    println!(
+        "{:<6} {:<9} {:>7} {:>8} {:>12} {:>12} {:>11}",
+        "work", "api", "streams", "unit", "sockstack", "kernel", "vs kernel"
+    );
+    for (workload, api, n, unit, s, k) in &rows {
+        // Lower latency is better: print the ratio as a speed-up.
+        let ratio = if *workload == "rr" { k / s } else { s / k };
+        println!("{workload:<6} {api:<9} {n:>7} {unit:>8} {s:>12.3} {k:>12.3} {ratio:>10.2}x");
+    }
+    println!("(ratios > 1 mean sockstack is better)");
+    let one = rows.iter().find(|r| r.1 == "tokio" && r.0 == "bulk" && r.2 == 1);
+    let many = rows.iter().find(|r| r.1 == "tokio" && r.0 == "bulk" && r.2 == streams);
+    if let (Some(one), Some(many)) = (one, many) {
+        println!(
+            "tokio aggregate, {streams} streams vs 1: sockstack {:.2}x, kernel {:.2}x",
+            many.4 / one.4,
+            many.5 / one.5
+        );
+    }
+    Ok(())
 }
