@@ -130,6 +130,8 @@ pub struct Stack {
     pub(crate) tcp_dirty: VecDeque<SocketHandle>,
     /// Connection deadlines, earliest first.
     pub(crate) tcp_timers: BTreeSet<(Instant, SocketHandle)>,
+    /// Scratch list of the datagrams one connection's flush builds.
+    pub(crate) tcp_out: Vec<Vec<u8>>,
     pub(crate) isn: IsnGenerator,
     pub(crate) syn_cookies: SynCookies,
     pub(crate) raw_by_protocol: HashMap<u8, Vec<SocketHandle>>,
@@ -176,6 +178,7 @@ impl Stack {
             tcp_port_users: HashMap::new(),
             tcp_dirty: VecDeque::new(),
             tcp_timers: BTreeSet::new(),
+            tcp_out: Vec::new(),
             isn,
             syn_cookies,
             raw_by_protocol: HashMap::new(),

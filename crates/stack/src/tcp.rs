@@ -801,12 +801,14 @@ impl Stack {
     /// One connection's output. False if it stopped for lack of room.
     fn tcp_transmit(&mut self, now: Instant, h: SocketHandle) -> bool {
         let room = self.config.tx_queue_len.saturating_sub(self.tx_queue.len());
-        let mut out: Vec<Vec<u8>> = Vec::new();
+        // Reused between calls: one allocation less per flush.
+        let mut out = std::mem::take(&mut self.tcp_out);
         let mut ident = self.next_ident;
         // Borrowed out for the loop, which holds the connection mutably.
         let mut pool = std::mem::take(&mut self.pool);
         let Ok(TcpSocket { role: TcpRole::Stream(s), opts, .. }) = self.tcp_mut(h) else {
             self.pool = pool;
+            self.tcp_out = out;
             return true;
         };
         let ttl = opts.ttl;
@@ -839,6 +841,12 @@ impl Stack {
                 next = Some(now + Duration::from_micros(1));
             }
         }
+        // The timer set keeps one entry per connection, re-armed lazily: a
+        // deadline that moved later (the RTO pushed back by every ACK)
+        // keeps its earlier entry, which fires once, finds nothing due and
+        // re-arms; only an earlier deadline costs a remove and an insert.
+        let keep_entry = !closed && matches!((old_timer, next), (Some(o), Some(n)) if o <= n);
+        let next = if keep_entry { old_timer } else { next };
         s.timer = next;
         let orphaned = s.orphaned;
         let parent = s.parent;
@@ -855,9 +863,10 @@ impl Stack {
                 self.tcp_timers.insert((t, h));
             }
         }
-        for data in out {
+        for data in out.drain(..) {
             self.tcp_output(data);
         }
+        self.tcp_out = out;
         if closed {
             self.tcp_retire(h, (local, remote), orphaned, parent);
         }

@@ -65,8 +65,23 @@ impl Recovery {
         end
     }
 
+    /// Nothing SACKed, nothing deemed lost, nothing retransmitted beyond
+    /// snd_una: the state of a loss-free connection, where pipe is simply
+    /// what is outstanding and no segment is lost (the scans below would
+    /// find one hole and no loss).
+    fn loss_free(&self, sb: &Scoreboard, o: Outstanding) -> bool {
+        sb.is_empty()
+            && !self.in_recovery
+            && self.rto_lost_point.is_none()
+            && self.rack_lost_point.is_none()
+            && self.high_rxt.le(o.snd_una)
+    }
+
     /// RFC 6675 §4 SetPipe (with the Reno emulation subtracted).
     pub fn pipe(&self, sb: &Scoreboard, o: Outstanding) -> usize {
+        if self.loss_free(sb, o) {
+            return o.snd_nxt.checked_sub(o.snd_una).unwrap_or(0).saturating_sub(self.reno_sacked);
+        }
         let mut pipe = 0usize;
         let rxt_end = self.high_rxt.max(o.snd_una);
         for hole in sb.holes(o.snd_una, o.snd_nxt) {
@@ -84,6 +99,9 @@ impl Recovery {
     /// NextSeg rule 1: the first lost, not yet retransmitted range at or
     /// above HighRxt, as (start, length).
     pub fn next_lost(&self, sb: &Scoreboard, o: Outstanding) -> Option<(SeqNumber, usize)> {
+        if self.loss_free(sb, o) {
+            return None;
+        }
         let from = self.high_rxt.max(o.snd_una);
         for hole in sb.holes(from, o.snd_nxt) {
             let lost_end = self.lost_end(sb, hole, o);
