@@ -3,7 +3,7 @@
 //! in-window RSTs and SYNs and for old ACKs), RFC 5681 duplicate-ACK
 //! counting and the entry into fast recovery (RFC 6582 / RFC 6675).
 
-use crate::tcb::Connection;
+use crate::tcb::{Connection, MAX_QUICK_ACKS};
 use crate::State;
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{SeqNumber, TcpRepr};
@@ -695,6 +695,20 @@ impl Connection {
     /// otherwise within the delayed-ACK timeout.
     fn delayed_ack(&mut self, now: Instant, bytes: usize) {
         self.unacked_bytes += bytes;
+        // Linux tcp_event_data_recv: data after more than an RTO of
+        // silence starts a new exchange whose pattern is unknown.
+        if self.last_data_rcvd.is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto()) {
+            self.quick_acks = MAX_QUICK_ACKS;
+        }
+        self.last_data_rcvd = Some(now);
+        if self.quick_acks > 0 && !self.pingpong {
+            self.quick_acks -= 1;
+            self.ack_pending = true;
+            return;
+        }
+        if bytes < self.rcv_mss {
+            self.small_seg_unacked = true;
+        }
         if self.unacked_bytes >= 2 * self.rcv_mss {
             self.ack_pending = true;
         } else if self.timers.delack.is_none() {

@@ -76,6 +76,7 @@ impl Connection {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_pending = false;
             self.unacked_bytes = 0;
+            self.small_seg_unacked = false;
             self.timers.delack = None;
             if self.sack_ok {
                 let blocks = self.ooo.sack_blocks();
@@ -241,7 +242,12 @@ impl Connection {
         let cwnd_ok = pipe == 0 || cwnd_room >= len.max(1);
         if len > 0 && cwnd_ok {
             let all = len == unsent;
-            let nagle_ok = self.cfg.nodelay || idle || (all && fin_unsent);
+            // RFC 896 as refined by Minshall (and Linux tcp_minshall_check):
+            // a short segment waits only while an earlier short segment is
+            // unacknowledged, not behind full-sized ones, so the tail of a
+            // write does not wait for a delayed ACK of full segments.
+            let short_unacked = self.snd_sml.gt(self.snd_una);
+            let nagle_ok = self.cfg.nodelay || idle || !short_unacked || (all && fin_unsent);
             let send = len >= mss || self.force_send || (all && nagle_ok) || (len >= self.max_snd_wnd / 2 && nagle_ok);
 
             if send {
@@ -395,8 +401,17 @@ impl Connection {
                 let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
                 self.cc.restart_after_idle(now, iw);
             }
+            if p.len > 0 && p.len < self.mss.saturating_sub(self.extra_option_len()) {
+                self.snd_sml = p.seq + p.len;
+            }
             if p.len > 0 {
                 self.last_data_sent = now;
+                // Linux tcp_event_data_sent: a reply within the delayed-ACK
+                // time of the data it answers marks the connection
+                // interactive.
+                if self.last_data_rcvd.is_some_and(|t| now.saturating_duration_since(t) < self.cfg.delack()) {
+                    self.pingpong = true;
+                }
             }
             if self.rtt_timing.is_none() && p.len > 0 {
                 self.rtt_timing = Some((end, now));
@@ -484,6 +499,8 @@ impl Connection {
         if Timers::take_due(&mut self.timers.delack, now) {
             self.stats.delayed_acks += 1;
             self.ack_pending = true;
+            // No reply came in time: not interactive after all.
+            self.pingpong = false;
         }
         if Timers::take_due(&mut self.timers.persist, now) {
             self.probes += 1;

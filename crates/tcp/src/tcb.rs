@@ -28,6 +28,9 @@ pub(crate) const MIN_SND_MSS: usize = 48;
 pub(crate) const DEFAULT_MSS: u16 = 536;
 /// Timestamps option length on the wire (with its two NOPs).
 pub(crate) const TS_OPTION_LEN: usize = 12;
+/// Linux TCP_MAX_QUICKACKS: segments ACKed at once after the handshake
+/// and after an idle period.
+pub(crate) const MAX_QUICK_ACKS: u8 = 16;
 
 /// Linux's DRS receive-buffer auto-tuning state (`tcp_rcv_space_adjust`).
 #[derive(Debug, Clone)]
@@ -145,6 +148,24 @@ pub struct Connection {
     pub(crate) dupacks_owed: u32,
     /// In-order bytes received since our last ACK (delayed ACK accounting).
     pub(crate) unacked_bytes: usize,
+    /// A segment shorter than a full one arrived since our last ACK (the
+    /// end of a write: Linux ICSK_ACK_PUSHED).
+    pub(crate) small_seg_unacked: bool,
+    /// Interactive mode (Linux pingpong): we answered received data within
+    /// the delayed-ACK time, so ACKs are worth holding for a reply to
+    /// carry them. Left when the delayed-ACK timer fires.
+    pub(crate) pingpong: bool,
+    /// End of the last segment we sent that was shorter than the MSS
+    /// (Minshall's Nagle variant: only an unacknowledged *short* segment
+    /// holds back the next one).
+    pub(crate) snd_sml: SeqNumber,
+    /// When in-order data last arrived.
+    pub(crate) last_data_rcvd: Option<Instant>,
+    /// Segments still to ACK at once (Linux quickack mode): at the start
+    /// and after an idle period, while the peer's segment size and the
+    /// connection's pattern are unknown, delaying an ACK risks stalling a
+    /// sender that cannot send a second segment.
+    pub(crate) quick_acks: u8,
     pub(crate) probe_pending: bool,
     /// The persist timer expired with a small non-zero window: send what
     /// fits despite sender SWS avoidance (RFC 9293 §3.8.6.2.1 "override
@@ -251,6 +272,11 @@ impl Connection {
             ack_pending: false,
             dupacks_owed: 0,
             unacked_bytes: 0,
+            small_seg_unacked: false,
+            pingpong: false,
+            last_data_rcvd: None,
+            quick_acks: 0,
+            snd_sml: iss,
             probe_pending: false,
             force_send: false,
             keepalive_pending: false,
@@ -386,6 +412,16 @@ impl Connection {
         // initial window is one segment.
         let iw = if self.syn_retransmitted { 1 } else { self.cfg.initial_cwnd };
         self.cc = new_controller(self.cfg.congestion, self.mss, iw);
+        self.quick_acks = MAX_QUICK_ACKS;
+        // Linux tcp_init_buffer_space → tcp_sndbuf_expand: room for two
+        // initial windows, so that the first flight is not held to less
+        // than two segments by the send buffer (a peer delaying its ACK
+        // for the second full segment would stall it for the delayed-ACK
+        // timeout).
+        let want = (2 * self.cc.cwnd()).clamp(self.cfg.snd_buf, self.cfg.snd_buf_max.max(self.cfg.snd_buf));
+        if want > self.snd_buf.capacity() {
+            self.snd_buf.set_capacity(want);
+        }
         self.rec.reset(self.snd_una);
         self.arm_keepalive(now);
         if self.fin_queued {
@@ -506,6 +542,19 @@ impl Connection {
         if now_wnd > window_before
             && now_wnd >= 2 * seen.max(1)
             && now_wnd - seen >= self.rcv_mss.min(self.rcv_buf.capacity() / 2)
+        {
+            self.ack_pending = true;
+        }
+        // Linux tcp_cleanup_rbuf, for a delayed ACK still owed: more than
+        // a full segment is unacknowledged (a sender held to one segment in
+        // flight by its buffer would otherwise wait out the timer), or this
+        // read drained the buffer after a short segment, on a connection
+        // that is not interactive (the sender's Nagle test waits for this
+        // ACK before it sends its next short segment, while no reply is
+        // coming to carry it).
+        if self.unacked_bytes > 0
+            && (self.unacked_bytes > self.rcv_mss
+                || (self.small_seg_unacked && self.rcv_buf.is_empty() && !self.pingpong))
         {
             self.ack_pending = true;
         }
@@ -640,6 +689,13 @@ impl Connection {
 
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
+    }
+
+    /// Linux `TCP_QUICKACK`: `true` ACKs the next segments at once (as
+    /// after the handshake), `false` leaves that mode, so ACKs are
+    /// delayed by the RFC 1122 rules from the next segment on.
+    pub fn set_quickack(&mut self, on: bool) {
+        self.quick_acks = if on { MAX_QUICK_ACKS } else { 0 };
     }
 
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {

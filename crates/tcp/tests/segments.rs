@@ -102,6 +102,7 @@ fn acceptability_table_zero_window() {
     let mut p = pair(small);
     let now = p.now;
     let a = &mut p.a;
+    a.set_quickack(false);
     // Fill the window exactly.
     let wnd = a.rcv_wnd();
     a.on_segment(now, &from_peer(a, 0, &vec![1u8; wnd]));

@@ -156,9 +156,10 @@ fn sack_recovery_repairs_multiple_holes_in_one_rtt() {
 fn zero_window_probe_and_reopen() {
     let b_cfg = TcpConfig { rcv_buf: 4096, rcv_buf_max: 4096, ..TcpConfig::default() };
     let mut p = Pair::established(&TcpConfig::default(), &b_cfg, D);
-    let data = pattern(20_000);
+    let data = pattern(40_000);
     let n = p.a.send(&data).unwrap();
-    assert_eq!(n, 16384, "default send buffer");
+    // Linux tcp_sndbuf_expand: room for two initial windows of 10 MSS.
+    assert_eq!(n, 2 * 10 * p.a.mss(), "send buffer at establishment");
     let mut sent = n;
     // B does not read: the window closes, A probes with growing intervals.
     p.log.clear();
@@ -196,6 +197,8 @@ fn nagle_coalesces_small_writes_and_nodelay_does_not() {
     for nodelay in [false, true] {
         let cfg = TcpConfig { nodelay, ..TcpConfig::default() };
         let mut p = Pair::established(&cfg, &cfg, D);
+        // Delayed ACKs (past the quick-ACK start) are what Nagle waits on.
+        p.b.set_quickack(false);
         p.log.clear();
         for _ in 0..6 {
             p.a.send(b"0123456789").unwrap();
@@ -236,6 +239,8 @@ fn delayed_ack_timer_and_every_second_full_segment() {
     for delack_ms in [40u64, 200] {
         let cfg = TcpConfig { delayed_ack: Duration::from_millis(delack_ms), ..TcpConfig::default() };
         let mut p = Pair::established(&cfg, &cfg, D);
+        // Past the quick-ACK start (Linux quickack mode), into delayed ACKs.
+        p.b.set_quickack(false);
         let now = p.now;
         let mss = p.a.mss();
         // One small segment: no immediate ACK; the ACK comes at the bound.
@@ -272,6 +277,7 @@ fn delayed_ack_timer_and_every_second_full_segment() {
 fn delayed_ack_bounded_by_rfc1122() {
     let cfg = TcpConfig { delayed_ack: Duration::from_secs(2), ..TcpConfig::default() };
     let mut p = Pair::established(&cfg, &cfg, D);
+    p.b.set_quickack(false);
     let now = p.now;
     p.a.send(b"x").unwrap();
     let seg = drain(&mut p.a, now);
@@ -493,4 +499,114 @@ fn tail_loss_probe_and_rack_repair_tail_without_rto() {
     assert!(took < Duration::from_millis(150), "{took:?}");
     let rexmits: Vec<_> = data_segs(&p, Dir::AtoB).into_iter().skip(8).map(|x| x.1).collect();
     assert_eq!(rexmits, vec![lost[1], lost[0]], "probe re-sends the last segment, RACK the other");
+}
+
+#[test]
+fn minshall_nagle_sends_a_short_tail_behind_full_segments() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let now = p.now;
+    let mss = p.a.mss();
+    // One full segment and a short tail: the tail does not wait for the
+    // full segment's (delayed) ACK.
+    p.a.send(&pattern(mss + 100)).unwrap();
+    let out = drain(&mut p.a, now);
+    assert_eq!(out.iter().map(|s| s.repr().payload.len()).collect::<Vec<_>>(), vec![mss, 100]);
+    // Another short write waits while that short segment is unacked.
+    p.a.send(b"more").unwrap();
+    assert!(drain(&mut p.a, now).is_empty(), "a short segment is outstanding: held");
+}
+
+#[test]
+fn draining_a_short_segment_acks_at_once_unless_interactive() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.b.set_quickack(false);
+    // Let B advertise its whole window first (the SYN's window is
+    // smaller, and reading would then update it anyway).
+    let mut buf = [0u8; 64];
+    p.a.send(b"x").unwrap();
+    p.run_until(|p| p.b.recv_queue() == 1, Duration::from_secs(1));
+    p.b.recv(&mut buf).unwrap();
+    p.run_for(Duration::from_millis(500));
+    let now = p.now;
+    // Bulk-style: B only reads. Reading the short tail that emptied the
+    // buffer owes the sender its ACK now, not after the delayed-ACK time.
+    p.a.send(b"tail of a write").unwrap();
+    let seg = drain(&mut p.a, now);
+    p.b.on_segment(now, &seg[0].repr());
+    assert!(drain(&mut p.b, now).is_empty(), "before the read: delayed");
+    assert_eq!(p.b.recv(&mut buf).unwrap(), 15);
+    let acks = drain(&mut p.b, now);
+    assert_eq!(acks.len(), 1, "the read drained the buffer: ACK now");
+    assert_eq!(acks[0].repr().ack_number, Some(p.a.snd_nxt()));
+    p.a.on_segment(now, &acks[0].repr());
+
+    // Interactive: B answers within the delayed-ACK time, so it becomes
+    // "pingpong"; from then on a read does not force a bare ACK, the
+    // answer carries it.
+    p.a.send(b"request").unwrap();
+    let req = drain(&mut p.a, now);
+    p.b.on_segment(now, &req[0].repr());
+    p.b.recv(&mut buf).unwrap();
+    drain(&mut p.b, now);
+    p.b.send(b"reply").unwrap();
+    let reply = drain(&mut p.b, now);
+    p.a.on_segment(now, &reply[0].repr());
+    p.a.send(b"request 2").unwrap();
+    let req2 = drain(&mut p.a, now);
+    p.b.on_segment(now, &req2[0].repr());
+    p.b.recv(&mut buf).unwrap();
+    assert!(drain(&mut p.b, now).is_empty(), "interactive: the ACK waits for the reply");
+    p.b.send(b"reply 2").unwrap();
+    let out = drain(&mut p.b, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].repr().payload, b"reply 2");
+    assert_eq!(out[0].repr().ack_number, Some(p.a.snd_nxt()), "the reply carries the ACK");
+}
+
+#[test]
+fn one_segment_buffers_at_a_64k_mtu_do_not_stall_on_delayed_acks() {
+    // 64 KiB buffers with a 65,483-octet MSS (loopback), the send buffer
+    // starting at the default 16 KiB: a flight held below two full
+    // segments by the send buffer, or a short tail held by Nagle behind a
+    // full segment, waits for a receiver that ACKs every second full
+    // segment, for the delayed-ACK time.
+    let cfg = TcpConfig { snd_buf_max: 65536, rcv_buf: 65536, rcv_buf_max: 65536, ..TcpConfig::default() };
+    let mut p = Pair::new_with_mss(&cfg, &cfg, Duration::from_millis(1), 65495);
+    let data = pattern(4 << 20);
+    let start = p.now;
+    let got = transfer(&mut p, &data, Duration::from_secs(60));
+    assert!(got == data);
+    let took = p.now - start;
+    // No round waited for the delayed-ACK timer.
+    assert_eq!(p.b.stats().delayed_acks, 0, "took {took:?}");
+}
+
+#[test]
+fn quickack_after_the_handshake_and_after_idle() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let now = p.now;
+    // Linux quickack mode: the first segments are ACKed at once, whatever
+    // their size, while the peer's pattern is unknown.
+    p.a.send(b"first").unwrap();
+    let seg = drain(&mut p.a, now);
+    p.b.on_segment(now, &seg[0].repr());
+    let acks = drain(&mut p.b, now);
+    assert_eq!(acks.len(), 1, "ACKed at once after the handshake");
+    p.a.on_segment(now, &acks[0].repr());
+    // Out of quickack mode, a lone small segment waits for the timer.
+    p.b.set_quickack(false);
+    p.a.send(b"second").unwrap();
+    let seg = drain(&mut p.a, now);
+    p.b.on_segment(now, &seg[0].repr());
+    assert!(drain(&mut p.b, now).is_empty(), "delayed");
+    // After more than an RTO of silence, quickack mode again.
+    p.run_for(Duration::from_millis(500));
+    let now = p.now + Duration::from_secs(3);
+    p.a.send(b"after idle").unwrap();
+    let seg = drain(&mut p.a, now);
+    p.b.on_segment(now, &seg[0].repr());
+    assert_eq!(drain(&mut p.b, now).len(), 1, "ACKed at once after idle");
 }

@@ -98,11 +98,17 @@ impl Pair {
     /// A connects to B; B is created from A's SYN by `accept`. Nothing is
     /// exchanged beyond the SYN.
     pub fn new(cfg_a: &TcpConfig, cfg_b: &TcpConfig, delay: Duration) -> Pair {
+        Pair::new_with_mss(cfg_a, cfg_b, delay, 1460)
+    }
+
+    /// Like [`Pair::new`], over a route whose MSS is `route_mss`.
+    #[allow(dead_code)]
+    pub fn new_with_mss(cfg_a: &TcpConfig, cfg_b: &TcpConfig, delay: Duration, route_mss: u16) -> Pair {
         let now = Instant::from_secs(1);
-        let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, cfg_a);
+        let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, route_mss, cfg_a);
         let syn = drain(&mut a, now);
         assert_eq!(syn.len(), 1);
-        let b = Connection::accept(now, B_ADDR, A_ADDR, &syn[0].repr(), ISS_B, 1460, cfg_b);
+        let b = Connection::accept(now, B_ADDR, A_ADDR, &syn[0].repr(), ISS_B, route_mss, cfg_b);
         Pair {
             now,
             a,
