@@ -68,56 +68,67 @@ impl LinkConfig {
         Self::default()
     }
 
+    /// Largest frame the link carries, in octets.
     pub fn with_mtu(mut self, mtu: usize) -> Self {
         self.mtu = mtu;
         self
     }
 
+    /// Serialisation rate in bits per second (frames queue behind each other).
     pub fn with_bandwidth_bps(mut self, bps: u64) -> Self {
         self.bandwidth_bps = Some(bps);
         self
     }
 
+    /// One-way propagation delay.
     pub fn with_latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
     }
 
+    /// Random extra delay, uniform in `[0, jitter]`, per frame.
     pub fn with_jitter(mut self, jitter: Duration) -> Self {
         self.jitter = jitter;
         self
     }
 
+    /// Probability that a frame is lost.
     pub fn with_loss(mut self, p: f64) -> Self {
         self.loss = p;
         self
     }
 
+    /// Probability that a frame is delivered twice.
     pub fn with_duplicate(mut self, p: f64) -> Self {
         self.duplicate = p;
         self
     }
 
+    /// Probability that a frame is held back and delivered after later ones.
     pub fn with_reorder(mut self, p: f64) -> Self {
         self.reorder = p;
         self
     }
 
+    /// How long a reordered frame is held back.
     pub fn with_reorder_delay(mut self, delay: Duration) -> Self {
         self.reorder_delay = Some(delay);
         self
     }
 
+    /// Probability that a frame has a bit flipped on the way.
     pub fn with_corrupt(mut self, p: f64) -> Self {
         self.corrupt = p;
         self
     }
 
+    /// Frames the sending queue holds before it drops (tail drop).
     pub fn with_queue_limit(mut self, frames: usize) -> Self {
         self.queue_limit = frames;
         self
     }
 
+    /// Seed of the impairments' random generator (runs reproduce).
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -158,7 +169,12 @@ impl LinkConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConfigError {
     /// A probability field is NaN or outside `[0, 1]`.
-    Probability { name: &'static str, value: f64 },
+    Probability {
+        /// The field.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
     /// `mtu` is zero: the link could carry nothing.
     ZeroMtu,
     /// `bandwidth_bps` is `Some(0)`: frames would never finish serialising.

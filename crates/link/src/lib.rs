@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Links between sockstack stacks, sans-IO.
 //!
 //! This crate owns everything between one stack's transmit and another's
@@ -31,11 +32,14 @@ pub use switch::{PortId, Switch, SwitchStats};
 /// (the route's gateway, or the destination itself when on-link).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Frame {
+    /// The IPv4 address of the neighbour the frame is for (static ARP).
     pub next_hop: Ipv4Addr,
+    /// The IPv4 datagram.
     pub data: Vec<u8>,
 }
 
 impl Frame {
+    /// A frame carrying `data` to `next_hop`.
     pub fn new(next_hop: Ipv4Addr, data: Vec<u8>) -> Frame {
         Frame { next_hop, data }
     }

@@ -12,7 +12,9 @@ const REVERSE_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 /// One end of a [`Link`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum End {
+    /// The first end.
     A,
+    /// The second end.
     B,
 }
 

@@ -43,7 +43,12 @@ pub struct PipeStats {
 pub enum SendOutcome {
     /// The frame is in flight and will be delivered at `deliver_at`; if it
     /// was duplicated, the copy arrives at `duplicate_at`.
-    InFlight { deliver_at: Instant, duplicate_at: Option<Instant> },
+    InFlight {
+        /// When the frame arrives.
+        deliver_at: Instant,
+        /// When its duplicate arrives, if it was duplicated.
+        duplicate_at: Option<Instant>,
+    },
     /// Serialised, then lost on the wire.
     Lost,
     /// Larger than the MTU; never transmitted.
@@ -209,6 +214,7 @@ impl Pipe {
         self.in_flight.len()
     }
 
+    /// Counters of what the pipe did to the frames it carried.
     pub fn stats(&self) -> &PipeStats {
         &self.stats
     }

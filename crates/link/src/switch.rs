@@ -122,6 +122,7 @@ impl Switch {
         self.owners.get(&addr).copied()
     }
 
+    /// Ports attached so far.
     pub fn port_count(&self) -> usize {
         self.ports.len()
     }
@@ -170,6 +171,7 @@ impl Switch {
         self.ports.get(port.0).map(|p| &p.egress)
     }
 
+    /// Counters summed over the switch's ports.
     pub fn stats(&self) -> SwitchStats {
         SwitchStats {
             no_port: self.no_port,

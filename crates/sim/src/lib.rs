@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Deterministic virtual-time driver.
 //!
 //! A [`Sim`] runs many hosts — each a sans-IO [`Stack`] — the networks
@@ -107,6 +108,7 @@ impl Sim {
         self.add_host_with(name, StackConfig { seed, ..StackConfig::default() })
     }
 
+    /// Adds a host whose stack uses `config` (buffer sizes, TCP options, …).
     pub fn add_host_with(&mut self, name: &str, config: StackConfig) -> HostId {
         let mut w = self.world.borrow_mut();
         w.hosts.push(Host {
@@ -125,6 +127,7 @@ impl Sim {
         h
     }
 
+    /// The name a host was added with.
     pub fn host_name(&self, host: HostId) -> String {
         self.world.borrow().hosts[host.0].name.clone()
     }
@@ -230,6 +233,7 @@ impl Sim {
         Ref::map(self.world.borrow(), |w| &w.hosts[host.0].stack)
     }
 
+    /// A host's stack, to configure it or read its counters.
     pub fn stack_mut(&self, host: HostId) -> RefMut<'_, Stack> {
         RefMut::map(self.world.borrow_mut(), |w| &mut w.hosts[host.0].stack)
     }
@@ -275,6 +279,7 @@ impl Sim {
         ProcId(id)
     }
 
+    /// Whether process `p` has returned.
     pub fn is_finished(&self, p: ProcId) -> bool {
         self.executor.is_done(p.0)
     }

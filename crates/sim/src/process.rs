@@ -27,14 +27,17 @@ impl Process {
         Process { world, host, pid, name: name.into() }
     }
 
+    /// The process id its sockets are owned by.
     pub fn pid(&self) -> ProcessId {
         self.pid
     }
 
+    /// The name it was spawned with.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The host it runs on.
     pub fn host(&self) -> HostId {
         self.host
     }
@@ -47,6 +50,7 @@ impl Process {
         self.world.borrow().hosts[self.host.0].resolver.clone()
     }
 
+    /// The name of the host it runs on.
     pub fn host_name(&self) -> String {
         self.world.borrow().hosts[self.host.0].name.clone()
     }
@@ -203,18 +207,23 @@ impl Drop for SimSocket {
 pub struct UdpSocket(SimSocket);
 
 impl UdpSocket {
+    /// The stack's handle for this socket.
     pub fn handle(&self) -> SocketHandle {
         self.0.handle
     }
 
+    /// The bound address (with the port chosen for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.stack(|s| s.local_addr(self.0.handle))
     }
 
+    /// The connected peer (`NotConnected` without one).
     pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.stack(|s| s.peer_addr(self.0.handle))
     }
 
+    /// Sets the default peer: `send` goes there and only its datagrams are
+    /// received (`InvalidInput` for the unspecified address or port 0).
     pub fn connect(&self, remote: SocketAddrV4) -> io::Result<()> {
         self.0.stack(|s| s.connect(self.0.handle, remote))
     }
@@ -256,6 +265,7 @@ impl UdpSocket {
         self.0.stack(|s| s.recv_queue_len(self.0.handle)).unwrap_or(0)
     }
 
+    /// Bounds the receive queue in bytes (`SO_RCVBUF`; `InvalidInput` for 0).
     pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
         self.0.stack(|s| s.set_recv_buffer_size(self.0.handle, bytes))
     }
@@ -275,6 +285,7 @@ impl UdpSocket {
 pub struct RawSocket(SimSocket);
 
 impl RawSocket {
+    /// The stack's handle for this socket.
     pub fn handle(&self) -> SocketHandle {
         self.0.handle
     }
@@ -291,6 +302,7 @@ impl RawSocket {
         Ok((n, *src.ip()))
     }
 
+    /// Datagrams waiting in the receive queue.
     pub fn queued(&self) -> usize {
         self.0.stack(|s| s.recv_queue_len(self.0.handle)).unwrap_or(0)
     }

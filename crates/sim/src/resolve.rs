@@ -16,6 +16,7 @@ pub type ResolveFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Vec<Ipv4Addr
 
 /// Turns names into addresses for the processes of one host.
 pub trait Resolve {
+    /// The IPv4 addresses of `name` (`NotFound` when it has none).
     fn resolve<'a>(&'a self, name: &'a str) -> ResolveFuture<'a>;
 }
 
@@ -31,10 +32,12 @@ fn canonical(name: &str) -> String {
 }
 
 impl HostsTable {
+    /// An empty table.
     pub fn new() -> HostsTable {
         HostsTable::default()
     }
 
+    /// Adds an address for `name` (a name may have several).
     pub fn insert(&mut self, name: &str, addr: Ipv4Addr) {
         self.entries.entry(canonical(name)).or_default().push(addr);
     }

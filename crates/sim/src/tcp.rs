@@ -88,6 +88,7 @@ impl Process {
 }
 
 impl TcpListener {
+    /// This end's address.
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.stack(|s, _| s.local_addr(self.0.handle))
     }
@@ -112,26 +113,32 @@ impl TcpListener {
 }
 
 impl TcpStream {
+    /// The stack's handle for this socket.
     pub fn handle(&self) -> SocketHandle {
         self.0.handle
     }
 
+    /// This end's address.
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.stack(|s, _| s.local_addr(self.0.handle))
     }
 
+    /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.stack(|s, _| s.peer_addr(self.0.handle))
     }
 
+    /// The RFC 9293 state.
     pub fn state(&self) -> io::Result<State> {
         self.0.stack(|s, _| s.tcp_state(self.0.handle))
     }
 
+    /// srtt, cwnd, retransmits, … (what `ss -ti` shows).
     pub fn stats(&self) -> io::Result<TcpStats> {
         self.0.stack(|s, _| s.tcp_stats(self.0.handle))
     }
 
+    /// Disables Nagle's algorithm (RFC 896).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.0.stack(|s, _| s.tcp_set_nodelay(self.0.handle, on))
     }
@@ -190,6 +197,8 @@ impl TcpStream {
         }
     }
 
+    /// Half-close (`Write`: FIN after the queued data), stop reading
+    /// (`Read`), or both.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.0.stack(|s, now| s.tcp_shutdown(now, self.0.handle, how))
     }

@@ -29,11 +29,17 @@ pub enum Direction {
 /// One packet crossing between a host and a network.
 #[derive(Debug)]
 pub struct PacketEvent<'a> {
+    /// Virtual time of the crossing.
     pub at: Instant,
+    /// Into the host or out of it.
     pub direction: Direction,
+    /// The host's name.
     pub host: &'a str,
+    /// The host's interface.
     pub iface: &'a str,
+    /// The network (switch) it is attached to.
     pub net: &'a str,
+    /// The IPv4 datagram.
     pub packet: &'a [u8],
 }
 

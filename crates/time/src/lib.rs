@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Explicit time for sockstack's sans-IO core.
 //!
 //! The protocol engines (`wire`, `tcp`, `stack`) never read a clock: every
@@ -23,22 +24,27 @@ impl Instant {
     /// A time that is never reached; useful as "no deadline" in `min` folds.
     pub const FAR_FUTURE: Instant = Instant { micros: u64::MAX };
 
+    /// `micros` microseconds after the epoch.
     pub const fn from_micros(micros: u64) -> Instant {
         Instant { micros }
     }
 
+    /// `millis` milliseconds after the epoch (saturating).
     pub const fn from_millis(millis: u64) -> Instant {
         Instant { micros: millis.saturating_mul(1000) }
     }
 
+    /// `secs` seconds after the epoch (saturating).
     pub const fn from_secs(secs: u64) -> Instant {
         Instant { micros: secs.saturating_mul(1_000_000) }
     }
 
+    /// Microseconds since the epoch.
     pub const fn total_micros(self) -> u64 {
         self.micros
     }
 
+    /// Whole milliseconds since the epoch.
     pub const fn total_millis(self) -> u64 {
         self.micros / 1000
     }
@@ -48,6 +54,7 @@ impl Instant {
         Duration::from_micros(self.micros.saturating_sub(earlier.micros))
     }
 
+    /// `self + d`, or `None` on overflow.
     pub fn checked_add(self, d: Duration) -> Option<Instant> {
         let d = u64::try_from(d.as_micros()).ok()?;
         self.micros.checked_add(d).map(Instant::from_micros)
