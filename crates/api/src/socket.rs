@@ -346,7 +346,9 @@ impl SocketCore {
     }
 }
 
-macro_rules! common_socket_methods {
+/// Timeouts and non-blocking mode, the same on every blocking socket type
+/// (the tuple struct's field 0 is its `SocketCore`).
+macro_rules! blocking_mode_methods {
     () => {
         /// Waits at most `d` in receive calls (`None`: forever). A wait
         /// that runs out fails with `TimedOut`.
@@ -357,8 +359,8 @@ macro_rules! common_socket_methods {
             self.0.set_read_timeout(d)
         }
 
-        /// Waits at most `d` in send calls while the transmit queue is
-        /// full (`None`: forever); then `TimedOut`.
+        /// Waits at most `d` in send calls while there is no room (send
+        /// buffer or transmit queue full); then `TimedOut`.
         ///
         /// # Errors
         /// `InvalidInput` for a zero duration.
@@ -382,6 +384,13 @@ macro_rules! common_socket_methods {
             self.0.set_nonblocking(on);
             Ok(())
         }
+    };
+}
+pub(crate) use blocking_mode_methods;
+
+macro_rules! common_socket_methods {
+    () => {
+        blocking_mode_methods!();
 
         /// Time-to-live of the datagrams this socket sends (`IP_TTL`).
         ///

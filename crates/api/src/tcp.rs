@@ -214,38 +214,7 @@ impl TcpStream {
         self.0.call(|s, h| s.tcp_nodelay(h))
     }
 
-    /// Waits at most `d` in reads (`None`: forever); then `TimedOut`.
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration (as `std::net`).
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_read_timeout(d)
-    }
-
-    /// Waits at most `d` in writes while the send buffer is full.
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_write_timeout(d)
-    }
-
-    /// The read timeout (`None`: reads wait forever).
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.0.read_timeout())
-    }
-
-    /// The write timeout (`None`: writes wait forever).
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.0.write_timeout())
-    }
-
-    /// In non-blocking mode reads and writes return `WouldBlock` instead
-    /// of waiting.
-    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        self.0.set_nonblocking(on);
-        Ok(())
-    }
+    crate::socket::blocking_mode_methods!();
 
     /// TTL of this connection's datagrams.
     ///

@@ -5,11 +5,13 @@
 //! loopback, in one run. Every byte received is checked.
 
 use crate::pattern;
-use sockstack_api::{inbox, AsyncTcpListener, AsyncTcpStream, Driver, TcpListener, TcpStream};
+use sockstack_api::{inbox, AsyncTcpListener, AsyncTcpStream, Driver, NetHandle, TcpListener, TcpStream};
 use sockstack_stack::{InterfaceConfig, ProcessId, Stack, StackConfig};
 use sockstack_wire::{Ipv4Addr, Ipv4Cidr};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddrV4};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant as WallClock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -187,6 +189,93 @@ pub enum System {
     Kernel,
 }
 
+/// A tokio listener of either system, so that one workload drives both.
+enum Listener {
+    Sockstack(AsyncTcpListener),
+    Kernel(tokio::net::TcpListener),
+}
+
+/// A tokio stream of either system.
+enum Stream {
+    Sockstack(AsyncTcpStream),
+    Kernel(tokio::net::TcpStream),
+}
+
+impl Listener {
+    async fn bind(system: System, net: &NetHandle) -> Result<(Listener, SocketAddrV4), String> {
+        match system {
+            System::Sockstack => {
+                let l = AsyncTcpListener::bind(net, SocketAddrV4::new(HOST, 0), 1024).map_err(err)?;
+                let addr = l.local_addr().map_err(err)?;
+                Ok((Listener::Sockstack(l), addr))
+            }
+            System::Kernel => {
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
+                match l.local_addr().map_err(err)? {
+                    std::net::SocketAddr::V4(addr) => Ok((Listener::Kernel(l), addr)),
+                    other => Err(format!("loopback listener on {other}")),
+                }
+            }
+        }
+    }
+
+    async fn accept(&self) -> Result<Stream, String> {
+        Ok(match self {
+            Listener::Sockstack(l) => Stream::Sockstack(l.accept().await.map_err(err)?.0),
+            Listener::Kernel(l) => Stream::Kernel(l.accept().await.map_err(err)?.0),
+        })
+    }
+}
+
+impl Stream {
+    async fn connect(system: System, net: &NetHandle, addr: SocketAddrV4) -> Result<Stream, String> {
+        Ok(match system {
+            System::Sockstack => Stream::Sockstack(AsyncTcpStream::connect(net, addr).await.map_err(err)?),
+            System::Kernel => Stream::Kernel(tokio::net::TcpStream::connect(addr).await.map_err(err)?),
+        })
+    }
+
+    fn set_nodelay(&self) -> Result<(), String> {
+        match self {
+            Stream::Sockstack(s) => s.set_nodelay(true),
+            Stream::Kernel(s) => s.set_nodelay(true),
+        }
+        .map_err(err)
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Sockstack(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Kernel(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Sockstack(s) => Pin::new(s).poll_write(cx, data),
+            Stream::Kernel(s) => Pin::new(s).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Sockstack(s) => Pin::new(s).poll_flush(cx),
+            Stream::Kernel(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Sockstack(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Kernel(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
 /// `streams` concurrent connections, each moving `bytes / streams`,
 /// through tokio: aggregate Gbit/s. One stream is the plain bulk test.
 pub fn tokio_bulk(system: System, bytes: u64, streams: u32) -> Result<f64, String> {
@@ -196,48 +285,24 @@ pub fn tokio_bulk(system: System, bytes: u64, streams: u32) -> Result<f64, Strin
     let per = bytes / u64::from(streams);
     rt.block_on(async move {
         let start = WallClock::now();
-        let mut tasks = Vec::new();
-        match system {
-            System::Sockstack => {
-                let listener = AsyncTcpListener::bind(&net, SocketAddrV4::new(HOST, 0), 1024).map_err(err)?;
-                let addr = listener.local_addr().map_err(err)?;
-                let server = tokio::spawn(async move {
-                    let mut readers = Vec::new();
-                    for _ in 0..streams {
-                        let (s, _) = listener.accept().await.map_err(err)?;
-                        readers.push(tokio::spawn(drain_checked_async(s)));
-                    }
-                    Ok::<_, String>(readers)
-                });
-                for _ in 0..streams {
-                    let net = net.clone();
-                    tasks.push(tokio::spawn(async move {
-                        let c = AsyncTcpStream::connect(&net, addr).await.map_err(err)?;
-                        send_pattern_async(c, per).await
-                    }));
-                }
-                collect(server.await.map_err(|e| e.to_string())??, tasks, per, start).await
+        let (listener, addr) = Listener::bind(system, &net).await?;
+        let server = tokio::spawn(async move {
+            let mut readers = Vec::new();
+            for _ in 0..streams {
+                let s = listener.accept().await?;
+                readers.push(tokio::spawn(drain_checked_async(s)));
             }
-            System::Kernel => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
-                let addr = listener.local_addr().map_err(err)?;
-                let server = tokio::spawn(async move {
-                    let mut readers = Vec::new();
-                    for _ in 0..streams {
-                        let (s, _) = listener.accept().await.map_err(err)?;
-                        readers.push(tokio::spawn(drain_checked_async(s)));
-                    }
-                    Ok::<_, String>(readers)
-                });
-                for _ in 0..streams {
-                    tasks.push(tokio::spawn(async move {
-                        let c = tokio::net::TcpStream::connect(addr).await.map_err(err)?;
-                        send_pattern_async(c, per).await
-                    }));
-                }
-                collect(server.await.map_err(|e| e.to_string())??, tasks, per, start).await
-            }
+            Ok::<_, String>(readers)
+        });
+        let mut writers = Vec::new();
+        for _ in 0..streams {
+            let net = net.clone();
+            writers.push(tokio::spawn(async move {
+                let c = Stream::connect(system, &net, addr).await?;
+                send_pattern_async(c, per).await
+            }));
         }
+        collect(server.await.map_err(|e| e.to_string())??, writers, per, start).await
     })
 }
 
@@ -264,35 +329,16 @@ pub fn tokio_rr(system: System, rounds: u32) -> Result<f64, String> {
     let driver = loopback_driver();
     let net = driver.handle(ProcessId(1));
     rt.block_on(async move {
-        match system {
-            System::Sockstack => {
-                let listener = AsyncTcpListener::bind(&net, SocketAddrV4::new(HOST, 0), 16).map_err(err)?;
-                let addr = listener.local_addr().map_err(err)?;
-                let server = tokio::spawn(async move {
-                    let (s, _) = listener.accept().await.map_err(err)?;
-                    s.set_nodelay(true).map_err(err)?;
-                    echo_rounds_async(s, rounds).await
-                });
-                let c = AsyncTcpStream::connect(&net, addr).await.map_err(err)?;
-                c.set_nodelay(true).map_err(err)?;
-                let us = client_rounds_async(c, rounds).await?;
-                server.await.map_err(|e| e.to_string())??;
-                Ok(us)
-            }
-            System::Kernel => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
-                let addr = listener.local_addr().map_err(err)?;
-                let server = tokio::spawn(async move {
-                    let (s, _) = listener.accept().await.map_err(err)?;
-                    s.set_nodelay(true).map_err(err)?;
-                    echo_rounds_async(s, rounds).await
-                });
-                let c = tokio::net::TcpStream::connect(addr).await.map_err(err)?;
-                c.set_nodelay(true).map_err(err)?;
-                let us = client_rounds_async(c, rounds).await?;
-                server.await.map_err(|e| e.to_string())??;
-                Ok(us)
-            }
-        }
+        let (listener, addr) = Listener::bind(system, &net).await?;
+        let server = tokio::spawn(async move {
+            let s = listener.accept().await?;
+            s.set_nodelay()?;
+            echo_rounds_async(s, rounds).await
+        });
+        let c = Stream::connect(system, &net, addr).await?;
+        c.set_nodelay()?;
+        let us = client_rounds_async(c, rounds).await?;
+        server.await.map_err(|e| e.to_string())??;
+        Ok(us)
     })
 }

@@ -5,7 +5,7 @@
 //!
 //! * Two [`Interface`]s, 192.0.2.1/24 (client) and 192.0.2.2/24 (server),
 //!   `Medium::Ip`, MTU as given. Their devices are the two ends of one
-//!   in-memory [`Wire`]: two packet queues, where a transmit on one end
+//!   in-memory `Wire`: two packet queues, where a transmit on one end
 //!   appends to the other end's receive queue. Packet buffers are recycled
 //!   through a spare list, so the wire costs one `memset` and no `malloc`
 //!   per packet. Checksums are computed and verified in software (the

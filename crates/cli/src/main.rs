@@ -55,8 +55,7 @@ enum Command {
     /// unless @SERVER); otherwise in a simulated network whose DNS server
     /// knows the demo's hosts (alice, bob, gw, ns, carol under demo.).
     Dig {
-        /// NAME [TYPE] [@SERVER]
-        #[arg(required = true, num_args = 1..=3)]
+        #[arg(required = true, num_args = 1..=3, help = "NAME [TYPE] [@SERVER]")]
         query: Vec<String>,
         /// Ask over TCP.
         #[arg(long)]
@@ -73,7 +72,7 @@ enum Command {
     Fetch {
         #[command(flatten)]
         tun: real::TunArgs,
-        /// http://HOST[:PORT]/PATH
+        #[arg(help = "http://HOST[:PORT]/PATH")]
         url: String,
         /// Write the body here instead of standard output.
         #[arg(short = 'o', long = "output", value_name = "FILE")]

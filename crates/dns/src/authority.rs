@@ -35,7 +35,11 @@ use std::net::Ipv4Addr;
 pub enum Transport {
     /// A UDP datagram; `max_len` is our own limit (the buffer size we
     /// advertise over EDNS). Without EDNS the limit is 512 octets.
-    Udp { max_len: usize },
+    Udp {
+        /// Largest response we send over UDP, in octets (clamped to
+        /// 512..=65535); the client's EDNS size may lower it further.
+        max_len: usize,
+    },
     /// A TCP stream (RFC 7766): up to 65535 octets.
     Tcp,
 }
@@ -67,14 +71,17 @@ impl Resolution {
 }
 
 impl Authority {
+    /// Serves `zones`.
     pub fn new(zones: Vec<Zone>) -> Authority {
         Authority { zones }
     }
 
+    /// Adds a zone to those served.
     pub fn add_zone(&mut self, zone: Zone) {
         self.zones.push(zone);
     }
 
+    /// The zones served, in the order added.
     pub fn zones(&self) -> &[Zone] {
         &self.zones
     }

@@ -83,6 +83,8 @@ pub struct BlockingResolver {
 }
 
 impl BlockingResolver {
+    /// A resolver sending its queries through `net`; `seed` seeds its query IDs
+    /// and source ports.
     pub fn new(net: NetHandle, config: ResolverConfig, seed: u64) -> BlockingResolver {
         BlockingResolver { net, resolver: Resolver::new(config, seed), epoch: std::time::Instant::now() }
     }
@@ -91,6 +93,7 @@ impl BlockingResolver {
         Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
     }
 
+    /// The sans-IO resolver inside (its cache, statistics and configuration).
     pub fn resolver(&self) -> &Resolver {
         &self.resolver
     }

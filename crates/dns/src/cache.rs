@@ -38,16 +38,23 @@ pub enum CacheHit {
     /// Records (the CNAME chain, then the answers) with TTLs lowered by the
     /// time they spent in the cache, and the canonical name.
     Positive {
+        /// The CNAME chain, then the answer records.
         records: Vec<Record>,
+        /// The end of the CNAME chain: the owner of the answer records.
         canonical: Name,
+        /// Seconds left before the entry expires.
         ttl: u32,
     },
+    /// A cached negative answer (RFC 2308).
     Negative {
+        /// NXDOMAIN or NODATA.
         kind: Negative,
+        /// Seconds left before the entry expires.
         ttl: u32,
     },
 }
 
+/// Cached answers by (name, type), bounded in entries.
 #[derive(Debug, Clone)]
 pub struct Cache {
     entries: HashMap<(Name, RType), (Instant, Instant, Entry)>,
@@ -55,14 +62,17 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// An empty cache holding at most `capacity` entries (at least one).
     pub fn new(capacity: usize) -> Cache {
         Cache { entries: HashMap::new(), capacity: capacity.max(1) }
     }
 
+    /// Entries held, expired ones not yet evicted included.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// True when no entry is held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -4,12 +4,14 @@
 use crate::name::Name;
 use std::net::IpAddr;
 
+/// A hosts table: names and their addresses, in file order.
 #[derive(Debug, Clone, Default)]
 pub struct Hosts {
     entries: Vec<(Name, IpAddr)>,
 }
 
 impl Hosts {
+    /// An empty table.
     pub fn new() -> Hosts {
         Hosts::default()
     }
@@ -32,6 +34,8 @@ impl Hosts {
         hosts
     }
 
+    /// Adds `addr` for `name` (a name may have several); a pair already present
+    /// is not added twice.
     pub fn insert(&mut self, name: Name, addr: IpAddr) {
         if !self.entries.contains(&(name.clone(), addr)) {
             self.entries.push((name, addr));
@@ -43,6 +47,7 @@ impl Hosts {
         self.entries.iter().filter(|(n, _)| n == name).map(|(_, a)| *a).collect()
     }
 
+    /// True when the table has no entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! DNS for sockstack: an authoritative server and a caching stub
 //! resolver, each a sans-IO core (bytes and explicit [`Instant`]s in, bytes
 //! and deadlines out) with a thin driver for the simulator.

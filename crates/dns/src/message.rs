@@ -28,14 +28,21 @@ pub fn build_query(id: u16, name: &Name, rtype: RType, edns_size: Option<u16>) -
 /// A response, read.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The message ID, to match the query's.
     pub id: u16,
+    /// The response code (RCODE).
     pub rcode: Rcode,
+    /// AA: the answer comes from an authoritative server.
     pub authoritative: bool,
+    /// TC: the message was truncated (retry over TCP).
     pub truncated: bool,
     /// The question, if there was exactly one.
     pub question: Option<(Name, RType, Class)>,
+    /// The answer section.
     pub answer: Vec<Record>,
+    /// The authority section (e.g. the SOA of a negative answer).
     pub authority: Vec<Record>,
+    /// The additional section (OPT records excluded).
     pub additional: Vec<Record>,
 }
 

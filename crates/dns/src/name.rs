@@ -91,10 +91,12 @@ impl Name {
         self.labels.iter().map(|l| &l[..])
     }
 
+    /// Number of labels; 0 for the root.
     pub fn label_count(&self) -> usize {
         self.labels.len()
     }
 
+    /// True for the root name (no labels).
     pub fn is_root(&self) -> bool {
         self.labels.is_empty()
     }

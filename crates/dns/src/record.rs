@@ -16,17 +16,30 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 pub struct RType(pub u16);
 
 impl RType {
+    /// A: an IPv4 address (RFC 1035).
     pub const A: RType = RType(1);
+    /// NS: an authoritative name server (RFC 1035).
     pub const NS: RType = RType(2);
+    /// CNAME: the canonical name of an alias (RFC 1035).
     pub const CNAME: RType = RType(5);
+    /// SOA: start of a zone of authority (RFC 1035).
     pub const SOA: RType = RType(6);
+    /// PTR: a domain name pointer, for reverse lookups (RFC 1035).
     pub const PTR: RType = RType(12);
+    /// MX: a mail exchange (RFC 1035).
     pub const MX: RType = RType(15);
+    /// TXT: text strings (RFC 1035).
     pub const TXT: RType = RType(16);
+    /// AAAA: an IPv6 address (RFC 3596).
     pub const AAAA: RType = RType(28);
+    /// SRV: a service location (RFC 2782).
     pub const SRV: RType = RType(33);
+    /// OPT: the EDNS(0) pseudo-record (RFC 6891).
     pub const OPT: RType = RType(41);
+    /// AXFR: a zone transfer request (RFC 5936); query type only.
     pub const AXFR: RType = RType(252);
+    /// ANY (`*`): every record of the name (RFC 1035, RFC 8482); query type
+    /// only.
     pub const ANY: RType = RType(255);
 
     const NAMES: [(RType, &'static str); 11] = [
@@ -70,40 +83,65 @@ impl fmt::Debug for RType {
 /// The data of a record (class IN).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RData {
+    /// An IPv4 address.
     A(Ipv4Addr),
+    /// An IPv6 address.
     Aaaa(Ipv6Addr),
+    /// The canonical name the owner is an alias of.
     Cname(Name),
+    /// A name server authoritative for the owner's zone.
     Ns(Name),
+    /// The name the owner points to (reverse lookups).
     Ptr(Name),
+    /// A mail exchange for the owner.
     Mx {
+        /// Lower is preferred.
         preference: u16,
+        /// The mail server's name.
         exchange: Name,
     },
     /// The character-strings (each at most 255 octets).
     Txt(Vec<Vec<u8>>),
+    /// A service location (RFC 2782).
     Srv {
+        /// Lower is tried first.
         priority: u16,
+        /// Relative weight among targets of equal priority.
         weight: u16,
+        /// The port the service listens on.
         port: u16,
+        /// The host providing the service.
         target: Name,
     },
+    /// Start of authority: the zone's parameters (RFC 1035 §3.3.13).
     Soa {
+        /// MNAME: the zone's primary name server.
         mname: Name,
+        /// RNAME: the mailbox of the person responsible, as a name.
         rname: Name,
+        /// SERIAL: the zone's version number.
         serial: u32,
+        /// REFRESH: seconds between secondary refreshes.
         refresh: u32,
+        /// RETRY: seconds before a failed refresh is retried.
         retry: u32,
+        /// EXPIRE: seconds after which a secondary stops answering without a
+        /// refresh.
         expire: u32,
+        /// MINIMUM: the negative-caching TTL, in seconds (RFC 2308 §4).
         minimum: u32,
     },
     /// Any other type, as raw RDATA (names in it are not decompressed).
     Other {
+        /// The record type.
         rtype: RType,
+        /// The RDATA as on the wire.
         data: Vec<u8>,
     },
 }
 
 impl RData {
+    /// The record type this data belongs to.
     pub fn rtype(&self) -> RType {
         match self {
             RData::A(_) => RType::A,
@@ -123,16 +161,21 @@ impl RData {
 /// A resource record of class IN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The owner name.
     pub name: Name,
+    /// Time to live, in seconds.
     pub ttl: u32,
+    /// The record data, which also gives its type.
     pub data: RData,
 }
 
 impl Record {
+    /// A record of `name` with `ttl` (seconds) and `data`.
     pub fn new(name: Name, ttl: u32, data: RData) -> Record {
         Record { name, ttl, data }
     }
 
+    /// The record type, from its data.
     pub fn rtype(&self) -> RType {
         self.data.rtype()
     }

@@ -52,6 +52,7 @@ pub struct ResolverConfig {
     pub ndots: usize,
     /// The first try's timeout; it doubles on every retry.
     pub timeout: Duration,
+    /// Upper bound of a try's timeout as it doubles.
     pub max_timeout: Duration,
     /// Tries of each server before the next one.
     pub tries_per_server: u32,
@@ -61,6 +62,7 @@ pub struct ResolverConfig {
     pub hosts: Hosts,
     /// EDNS(0) buffer size advertised (`None`: no OPT record).
     pub edns_udp_size: Option<u16>,
+    /// Most (name, type) entries the cache holds.
     pub cache_capacity: usize,
     /// Longest CNAME chain followed.
     pub max_cname_hops: usize,
@@ -95,6 +97,7 @@ pub struct QueryHandle(u64);
 /// Transport of an outgoing query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// A UDP datagram (RFC 1035 §4.2.1).
     Udp,
     /// A TCP connection; `bytes` is the message without its two-octet
     /// length prefix, which the driver adds (RFC 7766 §8).
@@ -104,19 +107,25 @@ pub enum Protocol {
 /// A query for the driver to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
+    /// The name server to send it to.
     pub server: SocketAddrV4,
+    /// UDP, or a TCP connection.
     pub transport: Protocol,
     /// The random source port to send from (UDP; a driver that cannot
     /// bind it may use another and loses that much spoofing resistance).
     pub local_port: u16,
+    /// The DNS message (without a length prefix).
     pub bytes: Vec<u8>,
 }
 
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// From the hosts table.
     Hosts,
+    /// From the cache.
     Cache,
+    /// From a name server.
     Network,
 }
 
@@ -133,14 +142,17 @@ pub struct Answer {
     pub records: Vec<Record>,
     /// Seconds this answer may be used for (the smallest TTL); 0 from hosts.
     pub ttl: u32,
+    /// Where the answer came from.
     pub source: Source,
 }
 
 impl Answer {
+    /// The IPv4 addresses among the records (those of A records).
     pub fn ipv4(&self) -> Vec<Ipv4Addr> {
         self.records.iter().filter_map(|r| if let RData::A(a) = r.data { Some(a) } else { None }).collect()
     }
 
+    /// The IPv6 addresses among the records (those of AAAA records).
     pub fn ipv6(&self) -> Vec<Ipv6Addr> {
         self.records.iter().filter_map(|r| if let RData::Aaaa(a) = r.data { Some(a) } else { None }).collect()
     }
@@ -149,6 +161,7 @@ impl Answer {
 /// Why a lookup failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolveError {
+    /// The name is not a valid domain name.
     InvalidName,
     /// No candidate name exists.
     NxDomain,
@@ -158,7 +171,9 @@ pub enum ResolveError {
     Timeout,
     /// Every server answered with an error code (the last one's).
     ServerError(u8),
+    /// The CNAME chain is longer than `max_cname_hops`.
     CnameChainTooLong,
+    /// No name server is configured.
     NoServers,
 }
 
@@ -181,11 +196,17 @@ impl std::error::Error for ResolveError {}
 /// Counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResolverStats {
+    /// Queries sent over UDP.
     pub udp_sent: u64,
+    /// Queries sent over TCP.
     pub tcp_sent: u64,
+    /// Tries that timed out.
     pub timeouts: u64,
+    /// Responses with TC set (truncated).
     pub truncated: u64,
+    /// Lookups answered from the hosts table.
     pub hosts_hits: u64,
+    /// Lookups answered from the cache (positive or negative).
     pub cache_hits: u64,
     /// Responses whose ID matched no try in flight.
     pub rejected_id: u64,
@@ -240,6 +261,7 @@ struct Query {
     failure: Option<ResolveError>,
 }
 
+/// The caching stub resolver: a sans-IO state machine (see the module docs).
 pub struct Resolver {
     config: ResolverConfig,
     rng: ChaCha8Rng,
@@ -258,6 +280,8 @@ fn negative_ttl(authority: &[Record]) -> Option<u32> {
 }
 
 impl Resolver {
+    /// A resolver configured by `config`; `seed` seeds the random query IDs and
+    /// source ports.
     pub fn new(config: ResolverConfig, seed: u64) -> Resolver {
         let cache = Cache::new(config.cache_capacity);
         Resolver {
@@ -271,14 +295,17 @@ impl Resolver {
         }
     }
 
+    /// The configuration.
     pub fn config(&self) -> &ResolverConfig {
         &self.config
     }
 
+    /// Counters so far.
     pub fn stats(&self) -> &ResolverStats {
         &self.stats
     }
 
+    /// The cache.
     pub fn cache(&self) -> &Cache {
         &self.cache
     }

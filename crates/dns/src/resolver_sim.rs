@@ -72,10 +72,13 @@ impl sockstack_sim::Resolve for SimResolver {
 }
 
 impl SimResolver {
+    /// A resolver whose queries process `p` sends; `seed` seeds its query IDs
+    /// and source ports.
     pub fn new(p: Process, config: ResolverConfig, seed: u64) -> SimResolver {
         SimResolver { p, resolver: RefCell::new(Resolver::new(config, seed)) }
     }
 
+    /// A copy of the counters so far.
     pub fn stats(&self) -> ResolverStats {
         self.resolver.borrow().stats().clone()
     }

@@ -17,7 +17,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// A parse or consistency error, with the (1-based) line it was found on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneError {
+    /// The 1-based line of the error.
     pub line: usize,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -101,6 +103,7 @@ impl Zone {
         Ok(())
     }
 
+    /// The zone's origin (its apex).
     pub fn origin(&self) -> &Name {
         &self.origin
     }

@@ -62,23 +62,44 @@ drop_reasons! {
 /// Traffic counters of one stack.
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
+    /// IPv4 datagrams received on an interface (before any check).
     pub ip_rx: u64,
+    /// IPv4 datagrams sent: queued for a link or looped back, each fragment
+    /// counted.
     pub ip_tx: u64,
+    /// Datagrams addressed to this host and handed to a protocol (after
+    /// reassembly).
     pub ip_delivered: u64,
+    /// Datagrams forwarded to another host (as a router).
     pub ip_forwarded: u64,
+    /// Fragments received for this host.
     pub ip_fragments_rx: u64,
+    /// Datagrams reassembled from fragments.
     pub ip_reassembled: u64,
+    /// Fragments sent (a datagram larger than the path MTU, DF clear).
     pub ip_fragments_tx: u64,
+    /// Valid ICMP messages received.
     pub icmp_rx: u64,
+    /// ICMP messages sent by the stack itself (echo replies and errors).
     pub icmp_tx: u64,
+    /// Echo requests answered with an Echo Reply.
     pub icmp_echo_replied: u64,
+    /// Valid TCP segments received.
     pub tcp_rx: u64,
+    /// TCP segments sent.
     pub tcp_tx: u64,
+    /// SYN-ACKs sent with a SYN cookie, because a listener's SYN queue was full
+    /// (RFC 4987 §3.6).
     pub tcp_syncookies_sent: u64,
+    /// Connections established from a valid SYN-cookie ACK.
     pub tcp_syncookies_accepted: u64,
+    /// Valid UDP datagrams received.
     pub udp_rx: u64,
+    /// UDP datagrams sent.
     pub udp_tx: u64,
+    /// Datagrams queued on raw sockets (one per socket that took a copy).
     pub raw_rx: u64,
+    /// Datagrams sent from raw sockets.
     pub raw_tx: u64,
     drops: [u64; DropReason::ALL.len()],
 }

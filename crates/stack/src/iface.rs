@@ -11,6 +11,7 @@ pub struct IfaceId(pub usize);
 /// How an interface is configured.
 #[derive(Debug, Clone)]
 pub struct InterfaceConfig {
+    /// Interface name, e.g. `eth0`.
     pub name: String,
     /// The interface's address and the prefix of its on-link network.
     pub cidr: Ipv4Cidr,
@@ -19,10 +20,13 @@ pub struct InterfaceConfig {
 }
 
 impl InterfaceConfig {
+    /// An interface named `name` with address and prefix `cidr` and an MTU of
+    /// 1500 (Ethernet).
     pub fn new(name: impl Into<String>, cidr: Ipv4Cidr) -> Self {
         InterfaceConfig { name: name.into(), cidr, mtu: 1500 }
     }
 
+    /// The same configuration with an MTU of `mtu` octets.
     pub fn with_mtu(mut self, mtu: usize) -> Self {
         self.mtu = mtu;
         self
@@ -32,14 +36,20 @@ impl InterfaceConfig {
 /// One interface of a stack.
 #[derive(Debug, Clone)]
 pub struct Interface {
+    /// Its index within the stack.
     pub id: IfaceId,
+    /// Interface name, e.g. `eth0`.
     pub name: String,
+    /// The interface's address and the prefix of its on-link network.
     pub cidr: Ipv4Cidr,
+    /// Largest IPv4 datagram the link carries, in octets (RFC 791 "MTU").
     pub mtu: usize,
+    /// Whether it is up; a down interface neither sends nor receives.
     pub up: bool,
 }
 
 impl Interface {
+    /// The interface's own IPv4 address.
     pub fn addr(&self) -> Ipv4Addr {
         self.cidr.address
     }

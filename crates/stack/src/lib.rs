@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! One host's network stack, sans-IO.
 //!
 //! A [`Stack`] owns a host's interfaces, routing table, sockets and the
@@ -71,9 +72,11 @@ pub struct StackConfig {
     pub tx_queue_len: usize,
     /// Inclusive ephemeral port range (Linux: 32768–60999).
     pub ephemeral_ports: (u16, u16),
+    /// Limits of IPv4 reassembly (timeout, memory).
     pub reassembly: ReassemblyConfig,
     /// ICMP error rate limit: tokens per second and burst.
     pub icmp_rate_per_sec: u32,
+    /// Burst size of the ICMP error rate limit, in messages.
     pub icmp_burst: u32,
     /// Defaults of every TCP connection (sockets may override some).
     pub tcp: TcpConfig,
@@ -108,8 +111,12 @@ impl Default for StackConfig {
 /// `next_hop` (the gateway, or the destination when on-link).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutPacket {
+    /// Interface to send it out of.
     pub iface: IfaceId,
+    /// Link neighbour the packet is for: the gateway, or the destination when
+    /// on-link.
     pub next_hop: Ipv4Addr,
+    /// The IPv4 datagram, header included.
     pub data: Vec<u8>,
 }
 
@@ -157,6 +164,9 @@ fn wrong_kind(op: &str) -> io::Error {
 }
 
 impl Stack {
+    /// A stack with no interfaces, routes or sockets. Every random choice
+    /// (ephemeral ports, ISN and SYN-cookie secrets, IP identification) is
+    /// drawn from `config.seed`.
     pub fn new(config: StackConfig) -> Stack {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let ephemeral = EphemeralPorts::new(config.ephemeral_ports, || rng.next_u64());
@@ -206,10 +216,12 @@ impl Stack {
         id
     }
 
+    /// Every interface, in the order added (indexed by [`IfaceId`]).
     pub fn interfaces(&self) -> &[Interface] {
         &self.ifaces
     }
 
+    /// The interface `id`; `None` if there is no such interface.
     pub fn interface(&self, id: IfaceId) -> Option<&Interface> {
         self.ifaces.get(id.0)
     }
@@ -223,6 +235,9 @@ impl Stack {
         Ok(())
     }
 
+    /// Adds a route to `dest` via `gateway` (`None`: on-link) out of `iface`,
+    /// replacing any route for the same prefix. `InvalidInput` if there is no
+    /// such interface.
     pub fn add_route(&mut self, dest: Ipv4Cidr, gateway: Option<Ipv4Addr>, iface: IfaceId) -> io::Result<()> {
         if iface.0 >= self.ifaces.len() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no such interface"));
@@ -240,18 +255,24 @@ impl Stack {
         self.add_route(Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0).expect("valid"), Some(gateway), hop.iface)
     }
 
+    /// The routing table.
     pub fn routes(&self) -> &RoutingTable {
         &self.routes
     }
 
+    /// Turns forwarding of datagrams not addressed to this host (acting as a
+    /// router) on or off.
     pub fn set_forwarding(&mut self, on: bool) {
         self.forwarding = on;
     }
 
+    /// Traffic and drop counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
 
+    /// The configuration the stack was created with (`set_forwarding` does not
+    /// change it).
     pub fn config(&self) -> &StackConfig {
         &self.config
     }
@@ -465,10 +486,14 @@ impl Stack {
         handles.len()
     }
 
+    /// The process that owns socket `h`; `NotFound` if the handle is closed or
+    /// unknown.
     pub fn owner(&self, h: SocketHandle) -> io::Result<ProcessId> {
         self.sockets.get(h).map(|e| e.owner).ok_or_else(not_found)
     }
 
+    /// The protocol family of socket `h`; `NotFound` if the handle is closed or
+    /// unknown.
     pub fn kind(&self, h: SocketHandle) -> io::Result<SocketKind> {
         self.sockets.get(h).map(|e| e.kind()).ok_or_else(not_found)
     }
@@ -478,6 +503,8 @@ impl Stack {
         self.sockets.len()
     }
 
+    /// The local address of socket `h`: `0.0.0.0:0` while unbound, port 0 for a
+    /// raw socket; `NotFound` if the handle is closed or unknown.
     pub fn local_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
@@ -500,6 +527,8 @@ impl Stack {
 
     // ----- sockets: options -----------------------------------------
 
+    /// Sets the TTL of the socket's outgoing datagrams (`IP_TTL`);
+    /// `InvalidInput` for 0.
     pub fn set_ttl(&mut self, h: SocketHandle, ttl: u8) -> io::Result<()> {
         if ttl == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "TTL must be at least 1"));
@@ -521,6 +550,7 @@ impl Stack {
         }
     }
 
+    /// The TTL of the socket's outgoing datagrams (`IP_TTL`).
     pub fn ttl(&self, h: SocketHandle) -> io::Result<u8> {
         match self.sockets.get(h).map(|e| &e.socket) {
             None => Err(not_found()),
@@ -576,6 +606,8 @@ impl Stack {
         Ok(())
     }
 
+    /// Bound of the receive queue in bytes (`SO_RCVBUF`); `InvalidInput` for a
+    /// TCP socket.
     pub fn recv_buffer_size(&mut self, h: SocketHandle) -> io::Result<usize> {
         Ok(self.rx_queue_mut(h)?.capacity())
     }

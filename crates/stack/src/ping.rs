@@ -15,11 +15,15 @@ pub fn echo_request(ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
 /// An echo reply as a raw socket received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EchoReply {
+    /// Source of the reply: the host that answered.
     pub from: Ipv4Addr,
+    /// Identifier, as in the request.
     pub ident: u16,
+    /// Sequence Number, as in the request.
     pub seq_no: u16,
     /// TTL of the reply as it arrived.
     pub ttl: u8,
+    /// The reply's echo data (normally the request's).
     pub data: Vec<u8>,
 }
 

@@ -21,6 +21,8 @@ pub struct PortTable {
 }
 
 impl PortTable {
+    /// Whether `addr` can be bound: its port is unused, or `addr` is a specific
+    /// address and neither it nor the wildcard on its port is bound.
     pub fn is_free(&self, addr: SocketAddrV4) -> bool {
         if !self.per_port.contains_key(&addr.port()) {
             return true;
@@ -30,6 +32,8 @@ impl PortTable {
             && !self.bound.contains_key(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, addr.port()))
     }
 
+    /// Binds `addr` to `handle`; `AddrInUse` if it is not free (see
+    /// [`PortTable::is_free`]).
     pub fn insert(&mut self, addr: SocketAddrV4, handle: SocketHandle) -> io::Result<()> {
         if !self.is_free(addr) {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("address {addr} is already in use")));
@@ -39,6 +43,7 @@ impl PortTable {
         Ok(())
     }
 
+    /// Releases `addr`; nothing happens if it was not bound.
     pub fn remove(&mut self, addr: SocketAddrV4) {
         if self.bound.remove(&addr).is_some() {
             if let Some(n) = self.per_port.get_mut(&addr.port()) {
@@ -59,10 +64,12 @@ impl PortTable {
             .or_else(|| self.bound.get(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, dst.port())).copied())
     }
 
+    /// Number of bound addresses.
     pub fn len(&self) -> usize {
         self.bound.len()
     }
 
+    /// True when nothing is bound.
     pub fn is_empty(&self) -> bool {
         self.bound.is_empty()
     }

@@ -12,12 +12,14 @@ pub struct Route {
     pub dest: Ipv4Cidr,
     /// Next hop when the destination is not on-link.
     pub gateway: Option<Ipv4Addr>,
+    /// Interface the route leaves by.
     pub iface: IfaceId,
 }
 
 /// The chosen way out for one destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NextHop {
+    /// Interface to send out of.
     pub iface: IfaceId,
     /// The address the link must deliver the packet to: the gateway, or the
     /// destination itself when on-link.
@@ -33,6 +35,8 @@ pub struct RoutingTable {
 }
 
 impl RoutingTable {
+    /// Adds `route`, host bits of its prefix cleared, replacing any route for
+    /// the same prefix.
     pub fn add(&mut self, route: Route) {
         let route = Route { dest: route.dest.network(), ..route };
         self.routes.retain(|r| r.dest != route.dest);
@@ -48,6 +52,7 @@ impl RoutingTable {
         self.routes.len() != before
     }
 
+    /// The routes, longest prefix first.
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }

@@ -14,12 +14,16 @@ pub const PER_MESSAGE_OVERHEAD: usize = 256;
 /// One received message and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The sender's address (port 0 on a raw socket).
     pub src: SocketAddrV4,
     /// The local address it was sent to.
     pub dst: SocketAddrV4,
+    /// The payload (for a raw socket, the whole IPv4 datagram).
     pub data: Vec<u8>,
 }
 
+/// A socket's receive queue of messages, bounded in bytes, with the waker of a
+/// task waiting on it.
 #[derive(Debug)]
 pub struct RxQueue {
     messages: VecDeque<Message>,
@@ -29,6 +33,7 @@ pub struct RxQueue {
 }
 
 impl RxQueue {
+    /// An empty queue bounded by `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
         RxQueue { messages: VecDeque::new(), used: 0, capacity, waker: None }
     }
@@ -49,28 +54,35 @@ impl RxQueue {
         Ok(())
     }
 
+    /// Takes the oldest message; `None` when empty.
     pub fn pop(&mut self) -> Option<Message> {
         let m = self.messages.pop_front()?;
         self.used -= Self::cost(&m);
         Some(m)
     }
 
+    /// The oldest message, left in place; `None` when empty.
     pub fn peek(&self) -> Option<&Message> {
         self.messages.front()
     }
 
+    /// Number of messages queued.
     pub fn len(&self) -> usize {
         self.messages.len()
     }
 
+    /// True when no message is queued.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }
 
+    /// Bytes charged for the queued messages: payloads plus
+    /// [`PER_MESSAGE_OVERHEAD`] each.
     pub fn bytes_used(&self) -> usize {
         self.used
     }
 
+    /// The bound, in bytes (`SO_RCVBUF`).
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -80,6 +92,8 @@ impl RxQueue {
         self.capacity = capacity;
     }
 
+    /// Remembers `waker` to be woken when a message arrives (replacing any
+    /// other).
     pub fn register_waker(&mut self, waker: &Waker) {
         match &self.waker {
             Some(w) if w.will_wake(waker) => {}
@@ -87,6 +101,7 @@ impl RxQueue {
         }
     }
 
+    /// Wakes and forgets the registered waker, if any.
     pub fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
             w.wake();

@@ -20,8 +20,11 @@ pub struct ProcessId(pub u32);
 /// The protocol family of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketKind {
+    /// A TCP socket (`SOCK_STREAM`).
     Stream,
+    /// A UDP socket (`SOCK_DGRAM`).
     Datagram,
+    /// A raw IP socket for one protocol (`SOCK_RAW`).
     Raw,
 }
 

@@ -214,11 +214,15 @@ impl Stack {
         })
     }
 
+    /// Sets `SO_REUSEADDR`: a later bind may take a port that only connections
+    /// use when each is in TIME-WAIT or was itself made with reuse-address (as
+    /// Linux). `InvalidInput` for a socket that is not TCP.
     pub fn tcp_set_reuse_address(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
         self.tcp_mut(h)?.opts.reuse_addr = on;
         Ok(())
     }
 
+    /// Whether `SO_REUSEADDR` is set.
     pub fn tcp_reuse_address(&self, h: SocketHandle) -> io::Result<bool> {
         Ok(self.tcp_ref(h)?.opts.reuse_addr)
     }
@@ -230,6 +234,7 @@ impl Stack {
         Ok(())
     }
 
+    /// The `SO_LINGER` setting (`None`: off, the default).
     pub fn tcp_linger(&self, h: SocketHandle) -> io::Result<Option<Duration>> {
         Ok(self.tcp_ref(h)?.opts.linger)
     }
@@ -426,6 +431,8 @@ impl Stack {
         Ok(self.stream_ref(h)?.conn.stats())
     }
 
+    /// Sets `TCP_NODELAY` (Nagle off) for the connection and future ones of
+    /// this socket; `InvalidInput` for a socket that is not TCP.
     pub fn tcp_set_nodelay(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
         let sock = self.tcp_mut(h)?;
         sock.config.nodelay = on;
@@ -436,10 +443,13 @@ impl Stack {
         Ok(())
     }
 
+    /// Whether `TCP_NODELAY` is set.
     pub fn tcp_nodelay(&self, h: SocketHandle) -> io::Result<bool> {
         Ok(self.tcp_ref(h)?.config.nodelay)
     }
 
+    /// Sets keepalive (`SO_KEEPALIVE`; `None`: off) for the connection and
+    /// future ones of this socket.
     pub fn tcp_set_keepalive(&mut self, h: SocketHandle, keepalive: Option<Keepalive>) -> io::Result<()> {
         let sock = self.tcp_mut(h)?;
         sock.config.keepalive = keepalive;

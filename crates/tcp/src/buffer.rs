@@ -20,26 +20,32 @@ pub struct SendBuffer {
 }
 
 impl SendBuffer {
+    /// An empty buffer that accepts up to `capacity` bytes.
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer { data: VecDeque::new(), capacity }
     }
 
+    /// Bytes buffered: written by the application and not yet acknowledged.
     pub fn len(&self) -> usize {
         self.data.len()
     }
 
+    /// True when every written byte has been acknowledged.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
+    /// The bound, in bytes, on what the buffer holds.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
+    /// Room left for [`SendBuffer::write`], in bytes.
     pub fn free(&self) -> usize {
         self.capacity.saturating_sub(self.data.len())
     }
 
+    /// Changes the bound; never set below the bytes currently held.
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity.max(self.data.len());
     }
@@ -117,10 +123,13 @@ pub struct RecvBuffer {
 }
 
 impl RecvBuffer {
+    /// An empty ring bounded by `capacity` bytes; no memory is allocated until
+    /// data arrives.
     pub fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer { storage: Vec::new(), capacity, head: 0, len: 0, extent: 0 }
     }
 
+    /// The bound, in bytes: readable plus out-of-order data never exceeds it.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -135,6 +144,7 @@ impl RecvBuffer {
         self.len
     }
 
+    /// True when no in-order bytes are waiting to be read.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

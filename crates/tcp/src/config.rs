@@ -18,8 +18,12 @@ pub enum CongestionAlgorithm {
 /// traffic, then every `interval`, give up after `count` unanswered probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keepalive {
+    /// Time without traffic before the first probe (`TCP_KEEPIDLE`).
     pub idle: Duration,
+    /// Time between unanswered probes (`TCP_KEEPINTVL`).
     pub interval: Duration,
+    /// Unanswered probes after which the connection is reset with `TimedOut`
+    /// (`TCP_KEEPCNT`).
     pub count: u32,
 }
 
@@ -37,12 +41,15 @@ pub struct TcpConfig {
     /// (MTU − 40) clamps it further (RFC 9293 §3.7.1). The default sets no
     /// bound of its own, as on Linux.
     pub mss: u16,
-    /// Receive buffer: initial size and auto-tuning ceiling (Linux
-    /// `tcp_rmem[1]`, `tcp_rmem[2]`).
+    /// Initial receive buffer, in bytes (Linux `tcp_rmem[1]`); auto-tuning
+    /// grows it up to `rcv_buf_max`.
     pub rcv_buf: usize,
+    /// Ceiling of receive-buffer auto-tuning, in bytes (`tcp_rmem[2]`).
     pub rcv_buf_max: usize,
-    /// Send buffer: initial size and growth ceiling (`tcp_wmem[1]`, `tcp_wmem[2]`).
+    /// Initial send buffer, in bytes (`tcp_wmem[1]`); it grows with the
+    /// congestion window up to `snd_buf_max`.
     pub snd_buf: usize,
+    /// Ceiling of send-buffer growth, in bytes (`tcp_wmem[2]`).
     pub snd_buf_max: usize,
     /// Disable Nagle (TCP_NODELAY).
     pub nodelay: bool,
@@ -52,18 +59,23 @@ pub struct TcpConfig {
     pub time_wait: Duration,
     /// FIN-WAIT-2 timeout for connections closed with `close()` (tcp_fin_timeout).
     pub fin_wait2_timeout: Duration,
-    /// RTO bounds and initial value (RFC 6298 §2; Linux TCP_RTO_MIN 200 ms,
-    /// TCP_RTO_MAX 120 s, TCP_TIMEOUT_INIT 1 s).
+    /// Lower bound of the RTO (RFC 6298 §2.4; Linux TCP_RTO_MIN 200 ms;
+    /// TCP_RTO_MAX 120 s and TCP_TIMEOUT_INIT 1 s are the defaults below).
     pub rto_min: Duration,
+    /// Upper bound of the RTO, backoff included (RFC 6298 §2.5).
     pub rto_max: Duration,
+    /// RTO before the first RTT sample (RFC 6298 §2.1).
     pub rto_initial: Duration,
     /// Delayed-ACK timeout (Linux TCP_DELACK_MIN 40 ms); clamped to the
     /// RFC 1122 §4.2.3.2 bound of 500 ms.
     pub delayed_ack: Duration,
+    /// Congestion controller (CUBIC by default, as on Linux).
     pub congestion: CongestionAlgorithm,
-    /// Offer/accept SACK (RFC 2018), Timestamps and Window Scale (RFC 7323).
+    /// Offer/accept SACK (RFC 2018).
     pub sack: bool,
+    /// Offer/accept the Timestamps option (RFC 7323 §3).
     pub timestamps: bool,
+    /// Offer/accept the Window Scale option (RFC 7323 §2).
     pub window_scale: bool,
     /// SYN retransmissions before giving up (tcp_syn_retries 6).
     pub syn_retries: u32,

@@ -92,11 +92,14 @@ impl core::fmt::Debug for IsnGenerator {
 }
 
 impl IsnGenerator {
+    /// A generator keyed by `secret` (the SipHash key of F).
     pub fn new(secret: [u8; 16]) -> IsnGenerator {
         let (k0, k1) = key_words(secret);
         IsnGenerator { k0, k1 }
     }
 
+    /// The ISN for a connection from `local` to `remote` at `now`: M + F
+    /// (RFC 6528 §3).
     pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNumber {
         let m = (now.total_micros() / 4) as u32;
         let f = siphash24(self.k0, self.k1, &tuple_bytes(local, remote, &[])) as u32;

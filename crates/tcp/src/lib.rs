@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! TCP for sockstack: one connection as a pure sans-IO state machine
 //! (RFC 9293), plus the pieces a listener needs (ISNs, SYN cookies, RSTs
 //! for stray segments).

@@ -32,6 +32,7 @@ struct Record {
     sent: Instant,
 }
 
+/// RACK-TLP state of one connection (RFC 8985).
 #[derive(Debug, Clone, Default)]
 pub struct Rack {
     records: VecDeque<Record>,

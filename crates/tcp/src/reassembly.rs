@@ -20,7 +20,9 @@ pub const MAX_RANGES: usize = 32;
 /// A half-open sequence range `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
+    /// First sequence number in the range.
     pub start: SeqNumber,
+    /// Sequence number just past the range.
     pub end: SeqNumber,
 }
 
@@ -60,14 +62,17 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
+    /// An empty queue.
     pub fn new() -> Reassembly {
         Reassembly::default()
     }
 
+    /// True when nothing is queued out of order.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
 
+    /// The queued ranges, in sequence order.
     pub fn ranges(&self) -> &[Range] {
         &self.ranges
     }
@@ -130,6 +135,7 @@ impl Reassembly {
         out
     }
 
+    /// Forgets every queued range.
     pub fn clear(&mut self) {
         self.ranges.clear();
         self.recent.clear();

@@ -11,6 +11,7 @@ use sockstack_time::Duration;
 const K: u32 = 4;
 const G: Duration = Duration::from_millis(1);
 
+/// RTT estimator and retransmission timer value (RFC 6298).
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
     srtt: Option<Duration>,
@@ -84,22 +85,28 @@ impl RttEstimator {
         self.rto
     }
 
+    /// Consecutive backoffs since the last valid sample (the RTO doubles with
+    /// each).
     pub fn backoff(&self) -> u32 {
         self.backoff
     }
 
+    /// SRTT, the smoothed RTT (RFC 6298 §2); `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
         self.srtt
     }
 
+    /// RTTVAR, the RTT variation (RFC 6298 §2); zero before the first sample.
     pub fn rttvar(&self) -> Duration {
         self.rttvar
     }
 
+    /// Smallest RTT sampled so far; `None` before the first sample.
     pub fn min_rtt(&self) -> Option<Duration> {
         self.min_rtt
     }
 
+    /// The most recent RTT sample; `None` before the first.
     pub fn latest(&self) -> Option<Duration> {
         self.latest
     }

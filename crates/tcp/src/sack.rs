@@ -12,24 +12,30 @@ pub const MAX_BLOCKS: usize = 64;
 /// RFC 6675 §2 DupThresh.
 pub const DUP_THRESH: usize = 3;
 
+/// The SACK scoreboard of one connection: sorted, disjoint SACKed ranges above
+/// `snd_una`.
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard {
     ranges: Vec<Range>,
 }
 
 impl Scoreboard {
+    /// An empty scoreboard.
     pub fn new() -> Scoreboard {
         Scoreboard::default()
     }
 
+    /// The SACKed ranges, in sequence order.
     pub fn ranges(&self) -> &[Range] {
         &self.ranges
     }
 
+    /// True when nothing above `snd_una` is SACKed.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
 
+    /// Forgets every SACKed range.
     pub fn clear(&mut self) {
         self.ranges.clear();
     }
@@ -74,6 +80,7 @@ impl Scoreboard {
         }
     }
 
+    /// Octets SACKed in total, over all ranges.
     pub fn sacked_bytes(&self) -> usize {
         self.ranges.iter().map(|r| r.end - r.start).sum()
     }
@@ -83,6 +90,7 @@ impl Scoreboard {
         self.ranges.last().map(|r| r.end)
     }
 
+    /// True when the octet `seq` lies in a SACKed range.
     pub fn is_sacked(&self, seq: SeqNumber) -> bool {
         self.ranges.iter().any(|r| r.start.le(seq) && seq.lt(r.end))
     }

@@ -5,16 +5,28 @@ use core::fmt;
 /// The state of one connection (RFC 9293 §3.3.2, Figure 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
+    /// Waiting for a connection request (a passive open).
     Listen,
+    /// SYN sent (active open), waiting for a matching SYN-ACK.
     SynSent,
+    /// SYN received and SYN-ACK sent, waiting for the ACK of our SYN.
     SynReceived,
+    /// Open: data flows both ways.
     Established,
+    /// We closed (FIN sent), waiting for its ACK or the peer's FIN.
     FinWait1,
+    /// Our FIN acknowledged, waiting for the peer's FIN.
     FinWait2,
+    /// The peer closed (FIN received), waiting for the application to close.
     CloseWait,
+    /// Simultaneous close: the peer's FIN arrived before the ACK of ours,
+    /// which we are waiting for.
     Closing,
+    /// The peer closed first, then we did: waiting for the ACK of our FIN.
     LastAck,
+    /// Both FINs acknowledged, waiting 2·MSL so that stray segments die out.
     TimeWait,
+    /// No connection.
     Closed,
 }
 

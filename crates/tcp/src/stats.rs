@@ -8,53 +8,89 @@ use sockstack_time::Duration;
 /// A snapshot of one connection's state and counters.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TcpStats {
+    /// Connection state (always `Some` in a snapshot from `Connection::stats`).
     pub state: Option<State>,
     /// Smoothed RTT and its variation (RFC 6298), zero before a sample.
     pub srtt: Duration,
+    /// RTTVAR, zero before a sample.
     pub rttvar: Duration,
+    /// Current retransmission timeout, backoff included.
     pub rto: Duration,
+    /// Smallest RTT sampled, zero before a sample.
     pub min_rtt: Duration,
     /// Bytes.
     pub cwnd: usize,
+    /// Slow-start threshold, bytes (`usize::MAX` until the first loss).
     pub ssthresh: usize,
     /// Bytes currently estimated in flight (RFC 6675 "pipe").
     pub pipe: usize,
+    /// Data bytes sent for the first time (retransmissions not counted).
     pub bytes_sent: u64,
+    /// Data bytes retransmitted.
     pub bytes_retrans: u64,
+    /// Data bytes received and stored, in order or not.
     pub bytes_received: u64,
+    /// Data bytes the peer acknowledged cumulatively.
     pub bytes_acked: u64,
+    /// Segments sent, of any kind.
     pub segs_out: u64,
+    /// Segments received, of any kind.
     pub segs_in: u64,
+    /// Segments sent with data.
     pub data_segs_out: u64,
+    /// Segments received with data.
     pub data_segs_in: u64,
+    /// Segments retransmitted, for any reason.
     pub retransmits: u64,
+    /// Retransmissions made during fast recovery.
     pub fast_retransmits: u64,
+    /// Expiries of the retransmission timer (SYN and data).
     pub rto_timeouts: u64,
+    /// Duplicate ACKs received.
     pub dup_acks: u64,
+    /// SACK blocks received and accepted (RFC 2018).
     pub sack_blocks_received: u64,
+    /// Data segments received beyond `rcv_nxt` (out of order).
     pub out_of_order_segments: u64,
+    /// Zero-window probes sent (RFC 9293 §3.8.6.1).
     pub window_probes: u64,
     /// RFC 8985 §7 tail loss probes sent.
     pub tail_loss_probes: u64,
     /// Loss episodes detected by RACK's time-based rule (RFC 8985 §6).
     pub rack_detections: u64,
+    /// Keepalive probes sent (RFC 1122 §4.2.3.6).
     pub keepalive_probes: u64,
+    /// Challenge ACKs sent (RFC 5961 §7).
     pub challenge_acks: u64,
     /// Segments dropped: failed acceptability test, PAWS, bad ACK, ...
     pub dropped_segments: u64,
+    /// Segments dropped by PAWS (RFC 7323 §5), also counted in
+    /// `dropped_segments`.
     pub paws_drops: u64,
+    /// RSTs sent.
     pub rst_sent: u64,
+    /// Segments received with RST set.
     pub rst_received: u64,
+    /// ACKs sent because the delayed-ACK timer expired.
     pub delayed_acks: u64,
     /// Peer's window (scaled) and ours as last advertised.
     pub snd_wnd: usize,
+    /// Receive window last advertised, bytes.
     pub rcv_wnd: usize,
+    /// Shift count applied to the peer's advertised windows (RFC 7323 §2).
     pub snd_wscale: u8,
+    /// Shift count applied to the windows we advertise (RFC 7323 §2).
     pub rcv_wscale: u8,
+    /// Effective send MSS, data octets per segment.
     pub mss: usize,
+    /// Receive buffer capacity, bytes.
     pub rcv_buf: usize,
+    /// Send buffer capacity, bytes.
     pub snd_buf: usize,
+    /// Congestion controller's name as `ss -ti` prints it ("cubic", "reno").
     pub congestion: &'static str,
+    /// SACK negotiated on this connection (RFC 2018).
     pub sack: bool,
+    /// Timestamps negotiated on this connection (RFC 7323).
     pub timestamps: bool,
 }

@@ -32,6 +32,7 @@ pub const MSS_TABLE: [u16; 8] = [216, 536, 1024, 1200, 1300, 1400, 1440, 1460];
 /// Seconds per time-counter tick.
 pub const PERIOD_SECS: u64 = 64;
 
+/// SYN-cookie encoder and checker, keyed by a secret (RFC 4987 §3.6).
 #[derive(Clone)]
 pub struct SynCookies {
     k0: u64,
@@ -45,6 +46,7 @@ impl core::fmt::Debug for SynCookies {
 }
 
 impl SynCookies {
+    /// A cookie generator keyed by `secret` (the SipHash key).
     pub fn new(secret: [u8; 16]) -> SynCookies {
         let (k0, k1) = key_words(secret);
         SynCookies { k0, k1 }

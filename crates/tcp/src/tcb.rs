@@ -641,6 +641,7 @@ impl Connection {
         self.reset_by_peer(None);
     }
 
+    /// Current state (RFC 9293 §3.3.2).
     pub fn state(&self) -> State {
         self.state
     }
@@ -673,10 +674,12 @@ impl Connection {
         self.snd_buf.len()
     }
 
+    /// Our end of the 4-tuple.
     pub fn local_addr(&self) -> SocketAddrV4 {
         self.local
     }
 
+    /// The peer's end of the 4-tuple.
     pub fn remote_addr(&self) -> SocketAddrV4 {
         self.remote
     }
@@ -687,6 +690,8 @@ impl Connection {
         self.error
     }
 
+    /// Disables (`true`) or enables Nagle's algorithm (`TCP_NODELAY`; RFC 1122
+    /// §4.2.3.4).
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
     }
@@ -698,6 +703,8 @@ impl Connection {
         self.quick_acks = if on { MAX_QUICK_ACKS } else { 0 };
     }
 
+    /// Sets keepalive (`SO_KEEPALIVE`; `None` turns it off); on a synchronized
+    /// connection the idle timer restarts now.
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
         self.cfg.keepalive = keepalive;
         if self.state.is_synchronized() {
@@ -730,6 +737,7 @@ impl Connection {
         self.snd_nxt
     }
 
+    /// RCV.NXT: the next sequence number expected from the peer.
     pub fn rcv_nxt(&self) -> SeqNumber {
         self.rcv_nxt
     }

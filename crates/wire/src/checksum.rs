@@ -28,6 +28,7 @@ pub enum ChecksumMode {
 }
 
 impl ChecksumMode {
+    /// True for `Verify`: `parse` checks the checksum and `emit` computes it.
     pub const fn verify(self) -> bool {
         matches!(self, ChecksumMode::Verify)
     }

@@ -41,21 +41,30 @@ pub const QUOTED_DATA_MIN: usize = 8;
 
 /// Message types (RFC 792).
 pub mod msg_type {
+    /// Echo Reply (type 0).
     pub const ECHO_REPLY: u8 = 0;
+    /// Destination Unreachable (type 3).
     pub const DST_UNREACHABLE: u8 = 3;
+    /// Echo, i.e. echo request (type 8).
     pub const ECHO_REQUEST: u8 = 8;
+    /// Time Exceeded (type 11).
     pub const TIME_EXCEEDED: u8 = 11;
 }
 
 /// Destination Unreachable codes (RFC 792; 13 from RFC 1812 §5.2.7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DstUnreachable {
+    /// Code 0: net unreachable.
     NetUnreachable,
+    /// Code 1: host unreachable.
     HostUnreachable,
+    /// Code 2: protocol unreachable (no handler for the IP protocol).
     ProtoUnreachable,
+    /// Code 3: port unreachable (no socket bound to the transport port).
     PortUnreachable,
     /// Fragmentation needed and DF set; carries the Next-Hop MTU (RFC 1191).
     FragRequired,
+    /// Code 5: source route failed.
     SrcRouteFailed,
     /// Communication administratively prohibited (RFC 1812).
     AdminProhibited,
@@ -149,18 +158,24 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         Ok(())
     }
 
+    /// Unwraps the view, giving back the buffer.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// Type (octet 0): one of the `msg_type` constants for the messages we
+    /// know.
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::TYPE]
     }
 
+    /// Code (octet 1): its meaning depends on the type (e.g.
+    /// [`DstUnreachable`]).
     pub fn msg_code(&self) -> u8 {
         self.buffer.as_ref()[field::CODE]
     }
 
+    /// Checksum as stored (the inverted sum over the whole message).
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
@@ -193,26 +208,32 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
+    /// Sets Type (octet 0).
     pub fn set_msg_type(&mut self, value: u8) {
         self.buffer.as_mut()[field::TYPE] = value;
     }
 
+    /// Sets Code (octet 1).
     pub fn set_msg_code(&mut self, value: u8) {
         self.buffer.as_mut()[field::CODE] = value;
     }
 
+    /// Stores a checksum as given; [`Icmpv4Packet::fill_checksum`] computes it.
     pub fn set_checksum(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, value)
     }
 
+    /// Sets the Identifier of an Echo or Echo Reply.
     pub fn set_echo_ident(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::ECHO_IDENT, value)
     }
 
+    /// Sets the Sequence Number of an Echo or Echo Reply.
     pub fn set_echo_seq_no(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::ECHO_SEQNO, value)
     }
 
+    /// Sets the Next-Hop MTU of a "fragmentation needed" (RFC 1191 §4).
     pub fn set_next_hop_mtu(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::MTU, value)
     }
@@ -224,6 +245,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
         self.set_checksum(!sum);
     }
 
+    /// Mutable access to everything after the 8-octet header.
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[HEADER_LEN..]
     }
@@ -238,30 +260,47 @@ impl<T: AsRef<[u8]>> AsRef<[u8]> for Icmpv4Packet<T> {
 /// The ICMPv4 messages sockstack sends and understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Icmpv4Repr<'a> {
+    /// Echo (type 8): asks the destination to send back an Echo Reply.
     EchoRequest {
+        /// Identifier, to match replies to requests (RFC 792).
         ident: u16,
+        /// Sequence Number, to match replies to requests (RFC 792).
         seq_no: u16,
+        /// Echo data, to be returned unchanged in the reply.
         data: &'a [u8],
     },
+    /// Echo Reply (type 0): the answer to an Echo.
     EchoReply {
+        /// Identifier copied from the Echo.
         ident: u16,
+        /// Sequence Number copied from the Echo.
         seq_no: u16,
+        /// Data copied from the Echo.
         data: &'a [u8],
     },
     /// `header` is the offending datagram's IP header (options dropped);
     /// `data` the octets quoted after it (normally 8 or more, see
     /// [`Icmpv4Repr::parse`]).
     DstUnreachable {
+        /// The code: why the datagram could not be delivered.
         reason: DstUnreachable,
         /// Meaningful for `FragRequired` only; parsed as 0 for other codes,
         /// whose second word is "unused" (RFC 792).
         next_hop_mtu: u16,
+        /// The offending datagram's IP header (options dropped).
         header: Ipv4Repr,
+        /// The octets quoted after the offending datagram's header.
         data: &'a [u8],
     },
+    /// Time Exceeded (type 11): a datagram was discarded because its TTL ran
+    /// out in transit or its reassembly timed out.
     TimeExceeded {
+        /// The code: TTL expired in transit, or fragment reassembly time
+        /// exceeded.
         reason: TimeExceeded,
+        /// The discarded datagram's IP header (options dropped).
         header: Ipv4Repr,
+        /// The octets quoted after the discarded datagram's header.
         data: &'a [u8],
     },
 }

@@ -59,9 +59,13 @@ const FRAG_OFFSET_MASK: u16 = 0x1fff;
 /// The Protocol field (RFC 791 §3.1; numbers from the IANA registry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IpProtocol {
+    /// ICMP, protocol 1 (RFC 792).
     Icmp,
+    /// TCP, protocol 6 (RFC 9293).
     Tcp,
+    /// UDP, protocol 17 (RFC 768).
     Udp,
+    /// Any other protocol number, kept as received.
     Unknown(u8),
 }
 
@@ -105,7 +109,9 @@ impl fmt::Display for IpProtocol {
 /// them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ipv4Cidr {
+    /// The address, host bits included.
     pub address: Ipv4Addr,
+    /// Number of leading network bits, 0 to 32.
     pub prefix_len: u8,
 }
 
@@ -123,6 +129,8 @@ impl Ipv4Cidr {
         u32::MAX.checked_shl(32u32.saturating_sub(self.prefix_len as u32)).unwrap_or(0)
     }
 
+    /// The prefix as a dotted mask, e.g. `255.255.255.0` for a /24 (`0.0.0.0`
+    /// for /0).
     pub fn netmask(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.mask_bits())
     }
@@ -137,6 +145,8 @@ impl Ipv4Cidr {
         Ipv4Addr::from(u32::from(self.address) | !self.mask_bits())
     }
 
+    /// True when `addr`'s network bits equal the prefix's (a /0 contains every
+    /// address).
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
         let mask = self.mask_bits();
         u32::from(addr) & mask == u32::from(self.address) & mask
@@ -213,6 +223,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Ok(())
     }
 
+    /// Unwraps the view, giving back the buffer.
     pub fn into_inner(self) -> T {
         self.buffer
     }
@@ -286,10 +297,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// Source Address.
     pub fn src_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(read_u32(self.buffer.as_ref(), field::SRC_ADDR))
     }
 
+    /// Destination Address.
     pub fn dst_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(read_u32(self.buffer.as_ref(), field::DST_ADDR))
     }
@@ -314,6 +327,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    /// Sets Version (the high nibble of octet 0); 4 for IPv4.
     pub fn set_version(&mut self, version: u8) {
         let b = &mut self.buffer.as_mut()[field::VER_IHL];
         *b = (*b & 0x0f) | (version << 4);
@@ -326,14 +340,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         *b = (*b & 0xf0) | ((len / 4) & 0x0f);
     }
 
+    /// Sets the former TOS octet: DSCP << 2 | ECN.
     pub fn set_dscp_ecn(&mut self, value: u8) {
         self.buffer.as_mut()[field::DSCP_ECN] = value;
     }
 
+    /// Sets Total Length: header plus data, in octets.
     pub fn set_total_len(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::TOTAL_LEN, value)
     }
 
+    /// Sets Identification.
     pub fn set_ident(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::IDENT, value)
     }
@@ -342,11 +359,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         write_u16(self.buffer.as_mut(), field::FLG_OFF, value)
     }
 
+    /// Sets or clears DF (Don't Fragment), leaving the other flags and the
+    /// offset.
     pub fn set_dont_frag(&mut self, value: bool) {
         let raw = self.flags_offset() & !FLAG_DF;
         self.set_flags_offset(raw | if value { FLAG_DF } else { 0 });
     }
 
+    /// Sets or clears MF (More Fragments), leaving the other flags and the
+    /// offset.
     pub fn set_more_frags(&mut self, value: bool) {
         let raw = self.flags_offset() & !FLAG_MF;
         self.set_flags_offset(raw | if value { FLAG_MF } else { 0 });
@@ -360,22 +381,28 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_flags_offset(raw | (octets >> 3));
     }
 
+    /// Sets Time to Live.
     pub fn set_ttl(&mut self, value: u8) {
         self.buffer.as_mut()[field::TTL] = value;
     }
 
+    /// Sets Protocol: the next header.
     pub fn set_next_header(&mut self, value: IpProtocol) {
         self.buffer.as_mut()[field::PROTOCOL] = value.into();
     }
 
+    /// Stores a Header Checksum as given; [`Ipv4Packet::fill_checksum`]
+    /// computes it.
     pub fn set_checksum(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, value)
     }
 
+    /// Sets Source Address.
     pub fn set_src_addr(&mut self, value: Ipv4Addr) {
         write_u32(self.buffer.as_mut(), field::SRC_ADDR, value.into())
     }
 
+    /// Sets Destination Address.
     pub fn set_dst_addr(&mut self, value: Ipv4Addr) {
         write_u32(self.buffer.as_mut(), field::DST_ADDR, value.into())
     }
@@ -430,15 +457,21 @@ fn check_options(mut options: &[u8]) -> Result<()> {
 /// The meaning of an IPv4 header (options are not kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ipv4Repr {
+    /// Source Address.
     pub src_addr: Ipv4Addr,
+    /// Destination Address.
     pub dst_addr: Ipv4Addr,
+    /// Protocol: what the payload carries.
     pub next_header: IpProtocol,
     /// Octets of data after the header (Total Length − header length).
     pub payload_len: usize,
     /// Time to Live (named after its IPv6 successor, as smoltcp does).
     pub hop_limit: u8,
+    /// Identification: the same for every fragment of one datagram.
     pub ident: u16,
+    /// DF: the datagram must not be fragmented.
     pub dont_frag: bool,
+    /// MF: more fragments of the datagram follow this one.
     pub more_frags: bool,
     /// Fragment offset in octets (a multiple of 8).
     pub frag_offset: u16,

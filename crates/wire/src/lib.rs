@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Packet formats for sockstack: IPv4, ICMPv4, UDP, TCP and the Internet
 //! checksum.
 //!
@@ -119,6 +120,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// The result of parsing: [`Error`] says why a packet was rejected.
 pub type Result<T> = core::result::Result<T, Error>;
 
 /// Big-endian field access that never panics on its own: callers guarantee

@@ -60,14 +60,17 @@ impl SeqNumber {
         self.diff(rhs) < 0
     }
 
+    /// `self` precedes or equals `rhs` (RFC 9293 §3.4 "=<").
     pub fn le(self, rhs: SeqNumber) -> bool {
         self.diff(rhs) <= 0
     }
 
+    /// `self` follows `rhs` (RFC 9293 §3.4 ">").
     pub fn gt(self, rhs: SeqNumber) -> bool {
         self.diff(rhs) > 0
     }
 
+    /// `self` follows or equals `rhs` (RFC 9293 §3.4 ">=").
     pub fn ge(self, rhs: SeqNumber) -> bool {
         self.diff(rhs) >= 0
     }
@@ -220,18 +223,22 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         Ok(())
     }
 
+    /// Unwraps the view, giving back the buffer.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// Source Port.
     pub fn src_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
+    /// Destination Port.
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::DST_PORT)
     }
 
+    /// Sequence Number: of the first data octet, or the ISN on a SYN.
     pub fn seq_number(&self) -> SeqNumber {
         SeqNumber(read_u32(self.buffer.as_ref(), field::SEQ_NUM))
     }
@@ -252,34 +259,42 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.buffer.as_ref()[field::FLAGS] & bit != 0
     }
 
+    /// FIN: no more data from the sender.
     pub fn fin(&self) -> bool {
         self.flag(flag::FIN)
     }
 
+    /// SYN: synchronize sequence numbers.
     pub fn syn(&self) -> bool {
         self.flag(flag::SYN)
     }
 
+    /// RST: reset the connection.
     pub fn rst(&self) -> bool {
         self.flag(flag::RST)
     }
 
+    /// PSH: push function.
     pub fn psh(&self) -> bool {
         self.flag(flag::PSH)
     }
 
+    /// ACK: the Acknowledgment Number is significant.
     pub fn ack(&self) -> bool {
         self.flag(flag::ACK)
     }
 
+    /// URG: the Urgent Pointer is significant.
     pub fn urg(&self) -> bool {
         self.flag(flag::URG)
     }
 
+    /// ECE: ECN-Echo (RFC 3168 §6.1).
     pub fn ece(&self) -> bool {
         self.flag(flag::ECE)
     }
 
+    /// CWR: Congestion Window Reduced (RFC 3168 §6.1).
     pub fn cwr(&self) -> bool {
         self.flag(flag::CWR)
     }
@@ -289,6 +304,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         read_u16(self.buffer.as_ref(), field::WIN_SIZE)
     }
 
+    /// Checksum as stored (pseudo-header, header and data; RFC 9293 §3.1).
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
@@ -335,18 +351,22 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    /// Sets Source Port.
     pub fn set_src_port(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::SRC_PORT, value)
     }
 
+    /// Sets Destination Port.
     pub fn set_dst_port(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::DST_PORT, value)
     }
 
+    /// Sets Sequence Number.
     pub fn set_seq_number(&mut self, value: SeqNumber) {
         write_u32(self.buffer.as_mut(), field::SEQ_NUM, value.0)
     }
 
+    /// Sets Acknowledgment Number (the ACK bit is set separately).
     pub fn set_ack_number(&mut self, value: SeqNumber) {
         write_u32(self.buffer.as_mut(), field::ACK_NUM, value.0)
     }
@@ -368,55 +388,68 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         self.buffer.as_mut()[field::FLAGS] = 0;
     }
 
+    /// Sets or clears FIN.
     pub fn set_fin(&mut self, value: bool) {
         self.set_flag(flag::FIN, value)
     }
 
+    /// Sets or clears SYN.
     pub fn set_syn(&mut self, value: bool) {
         self.set_flag(flag::SYN, value)
     }
 
+    /// Sets or clears RST.
     pub fn set_rst(&mut self, value: bool) {
         self.set_flag(flag::RST, value)
     }
 
+    /// Sets or clears PSH.
     pub fn set_psh(&mut self, value: bool) {
         self.set_flag(flag::PSH, value)
     }
 
+    /// Sets or clears ACK.
     pub fn set_ack(&mut self, value: bool) {
         self.set_flag(flag::ACK, value)
     }
 
+    /// Sets or clears URG.
     pub fn set_urg(&mut self, value: bool) {
         self.set_flag(flag::URG, value)
     }
 
+    /// Sets or clears ECE (RFC 3168 §6.1).
     pub fn set_ece(&mut self, value: bool) {
         self.set_flag(flag::ECE, value)
     }
 
+    /// Sets or clears CWR (RFC 3168 §6.1).
     pub fn set_cwr(&mut self, value: bool) {
         self.set_flag(flag::CWR, value)
     }
 
+    /// Sets Window, unscaled, as on the wire.
     pub fn set_window_len(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::WIN_SIZE, value)
     }
 
+    /// Stores a checksum as given; [`TcpPacket::fill_checksum`] computes it.
     pub fn set_checksum(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, value)
     }
 
+    /// Sets Urgent Pointer: offset from the sequence number.
     pub fn set_urgent_at(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::URGENT, value)
     }
 
+    /// Mutable options area, octets 20 up to the header length.
     pub fn options_mut(&mut self) -> &mut [u8] {
         let end = self.header_len() as usize;
         &mut self.buffer.as_mut()[HEADER_LEN..end]
     }
 
+    /// Mutable data: everything after the header.
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let start = self.header_len() as usize;
         &mut self.buffer.as_mut()[start..]
@@ -454,7 +487,9 @@ mod kind {
 /// A Timestamps option's values (RFC 7323 §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TcpTimestamp {
+    /// TSval: the sender's timestamp clock when it sent the segment.
     pub tsval: u32,
+    /// TSecr: the most recent TSval received from the peer (valid with ACK).
     pub tsecr: u32,
 }
 
@@ -475,9 +510,20 @@ pub enum TcpOption<'a> {
     /// slots are `None`, filled from the front.
     SackRange([Option<(u32, u32)>; 4]),
     /// Kind 8: Timestamps (RFC 7323 §3).
-    Timestamp { tsval: u32, tsecr: u32 },
+    Timestamp {
+        /// TSval: the sender's timestamp clock when it sent the segment.
+        tsval: u32,
+        /// TSecr: the most recent TSval received from the peer (valid with
+        /// ACK).
+        tsecr: u32,
+    },
     /// Any other kind, with the octets after its length octet.
-    Unknown { kind: u8, data: &'a [u8] },
+    Unknown {
+        /// The option kind.
+        kind: u8,
+        /// The option's data: the octets after its length octet.
+        data: &'a [u8],
+    },
 }
 
 impl<'a> TcpOption<'a> {
@@ -579,6 +625,8 @@ pub struct TcpOptionsIter<'a> {
 }
 
 impl<'a> TcpOptionsIter<'a> {
+    /// An iterator over the options area `options` (octets 20 up to the header
+    /// length).
     pub fn new(options: &'a [u8]) -> TcpOptionsIter<'a> {
         TcpOptionsIter { rest: options }
     }
@@ -616,10 +664,14 @@ impl<'a> Iterator for TcpOptionsIter<'a> {
 /// connection, for code that wants one value rather than three flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TcpControl {
+    /// No SYN, FIN or RST.
     #[default]
     None,
+    /// SYN: synchronize sequence numbers (takes one sequence number).
     Syn,
+    /// FIN: no more data from the sender (takes one sequence number).
     Fin,
+    /// RST: reset the connection.
     Rst,
 }
 
@@ -639,20 +691,31 @@ pub const MAX_WINDOW_SCALE: u8 = 14;
 /// The meaning of a TCP segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TcpRepr<'a> {
+    /// Source Port (never zero in a parsed segment).
     pub src_port: u16,
+    /// Destination Port (never zero in a parsed segment).
     pub dst_port: u16,
+    /// Sequence Number: of the first data octet, or the ISN on a SYN.
     pub seq_number: SeqNumber,
     /// `Some` iff the ACK bit is set.
     pub ack_number: Option<SeqNumber>,
+    /// SYN: synchronize sequence numbers.
     pub syn: bool,
+    /// FIN: no more data from the sender.
     pub fin: bool,
+    /// RST: reset the connection.
     pub rst: bool,
+    /// PSH: push function.
     pub psh: bool,
+    /// URG: the urgent pointer is significant.
     pub urg: bool,
+    /// ECE: ECN-Echo (RFC 3168 §6.1).
     pub ece: bool,
+    /// CWR: Congestion Window Reduced (RFC 3168 §6.1).
     pub cwr: bool,
     /// Window as on the wire, before scaling.
     pub window_len: u16,
+    /// Urgent Pointer: offset from the sequence number (meaningful with URG).
     pub urgent_pointer: u16,
     /// MSS option; parsed only on SYN segments (RFC 9293 §3.7.1).
     pub max_seg_size: Option<u16>,
@@ -663,7 +726,9 @@ pub struct TcpRepr<'a> {
     pub sack_permitted: bool,
     /// SACK blocks (left edge, right edge), filled from the front.
     pub sack_ranges: [Option<(SeqNumber, SeqNumber)>; 4],
+    /// Timestamps option (RFC 7323 §3), if present.
     pub timestamp: Option<TcpTimestamp>,
+    /// The segment's data, after the header.
     pub payload: &'a [u8],
 }
 

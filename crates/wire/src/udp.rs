@@ -65,14 +65,17 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         Ok(())
     }
 
+    /// Unwraps the view, giving back the buffer.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// Source Port; zero when no reply is expected (RFC 768).
     pub fn src_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
+    /// Destination Port.
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::DST_PORT)
     }
@@ -88,6 +91,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         self.len() as usize <= HEADER_LEN
     }
 
+    /// Checksum as stored; zero means none was computed (RFC 768).
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
@@ -113,18 +117,23 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
+    /// Sets Source Port.
     pub fn set_src_port(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::SRC_PORT, value)
     }
 
+    /// Sets Destination Port.
     pub fn set_dst_port(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::DST_PORT, value)
     }
 
+    /// Sets Length: header plus data, in octets.
     pub fn set_len(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::LENGTH, value)
     }
 
+    /// Stores a checksum as given (zero: none); [`UdpPacket::fill_checksum`]
+    /// computes it.
     pub fn set_checksum(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, value)
     }
@@ -153,7 +162,9 @@ impl<T: AsRef<[u8]>> AsRef<[u8]> for UdpPacket<T> {
 /// The meaning of a UDP header; the data stays in the packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UdpRepr {
+    /// Source Port; zero when no reply is expected (RFC 768).
     pub src_port: u16,
+    /// Destination Port (never zero in a parsed header).
     pub dst_port: u16,
 }
 
@@ -179,6 +190,7 @@ impl UdpRepr {
         Ok(UdpRepr { src_port: packet.src_port(), dst_port: packet.dst_port() })
     }
 
+    /// Octets of the UDP header: always 8.
     pub const fn header_len(&self) -> usize {
         HEADER_LEN
     }

@@ -37,6 +37,8 @@ struct Flow {
 /// §3.3.2).
 #[derive(Debug)]
 pub struct Expired {
+    /// Header of the first fragment (offset 0); `None` if it never came, and
+    /// then no ICMP error is owed.
     pub header: Option<Ipv4Repr>,
     /// The first fragment's payload start (for the ICMP message).
     pub first_bytes: Vec<u8>,
@@ -57,6 +59,7 @@ impl Default for ReassemblyConfig {
     }
 }
 
+/// Collects IPv4 fragments into datagrams, within a memory bound and a timeout.
 #[derive(Debug, Default)]
 pub struct Reassembler {
     config: ReassemblyConfig,
@@ -68,14 +71,17 @@ pub struct Reassembler {
 const MAX_PAYLOAD: usize = 65535 - 20;
 
 impl Reassembler {
+    /// An empty reassembler with the given limits.
     pub fn new(config: ReassemblyConfig) -> Self {
         Reassembler { config, ..Default::default() }
     }
 
+    /// Datagrams currently being reassembled.
     pub fn flows(&self) -> usize {
         self.flows.len()
     }
 
+    /// Bytes of fragment payload held, kept within the memory limit.
     pub fn memory(&self) -> usize {
         self.memory
     }
@@ -195,6 +201,8 @@ impl Reassembler {
         out
     }
 
+    /// The earliest reassembly deadline, when [`Reassembler::expire`] has work;
+    /// `None` when nothing is held.
     pub fn poll_at(&self) -> Option<Instant> {
         self.flows.values().map(|f| f.expires).min()
     }

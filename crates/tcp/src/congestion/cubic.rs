@@ -14,6 +14,7 @@ use sockstack_time::{Duration, Instant};
 pub const C: f64 = 0.4;
 pub const BETA: f64 = 0.7;
 
+/// CUBIC congestion control (RFC 9438).
 #[derive(Debug, Clone)]
 pub struct Cubic {
     mss: usize,
@@ -32,6 +33,8 @@ pub struct Cubic {
 }
 
 impl Cubic {
+    /// A controller with an initial window of `initial_cwnd_segments` segments
+    /// of `mss` bytes, in slow start.
     pub fn new(mss: usize, initial_cwnd_segments: u32) -> Cubic {
         let mss = mss.max(1);
         Cubic {
@@ -51,10 +54,14 @@ impl Cubic {
         C * (t - self.k).powi(3) + self.w_max
     }
 
+    /// K (RFC 9438 §4.2): seconds from the start of the epoch until W_cubic is
+    /// back at W_max.
     pub fn k(&self) -> f64 {
         self.k
     }
 
+    /// W_max (RFC 9438 §4.2): the window, in segments, just before the last
+    /// reduction.
     pub fn w_max(&self) -> f64 {
         self.w_max
     }

@@ -17,6 +17,8 @@ pub use newreno::NewReno;
 
 use crate::config::CongestionAlgorithm;
 
+/// A congestion controller: owns `cwnd` and `ssthresh` (in bytes) and
+/// reacts to the events the connection reports.
 pub trait CongestionControl: fmt::Debug + Send {
     /// Name as `ss -ti` prints it ("cubic", "reno").
     fn name(&self) -> &'static str;

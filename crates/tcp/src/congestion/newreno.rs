@@ -6,6 +6,7 @@
 use super::{half_flight, slow_start, CongestionControl};
 use sockstack_time::{Duration, Instant};
 
+/// NewReno congestion control (RFC 5681, RFC 6582).
 #[derive(Debug, Clone)]
 pub struct NewReno {
     mss: usize,
@@ -17,6 +18,8 @@ pub struct NewReno {
 }
 
 impl NewReno {
+    /// A controller with an initial window of `initial_cwnd_segments` segments
+    /// of `mss` bytes, in slow start.
     pub fn new(mss: usize, initial_cwnd_segments: u32) -> NewReno {
         let mss = mss.max(1);
         NewReno { mss, cwnd: mss * initial_cwnd_segments.max(1) as usize, ssthresh: usize::MAX, bytes_acked: 0 }
