@@ -513,6 +513,12 @@ impl Connection {
         let srtt = self.rtt.srtt().unwrap_or(self.cfg.rto_initial);
         let found = self.rack.detect(now, &self.scoreboard, srtt);
         self.rec.rack_lost_point = self.rack.lost_point;
+        if let Some(start) = self.rack.lost_rexmit.take() {
+            // A retransmission was lost: NextSeg sends that range again
+            // (and pipe stops counting it as in flight).
+            self.stats.lost_retransmits += 1;
+            self.rec.high_rxt = self.rec.high_rxt.min(start.max(self.snd_una));
+        }
         self.timers.rack = self.rack.timer;
         if found && !self.rec.in_recovery && self.rec.rto_lost_point.is_none() {
             self.stats.rack_detections += 1;

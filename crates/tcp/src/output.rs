@@ -22,6 +22,8 @@ struct Plan {
     retransmit: bool,
     /// A tail loss probe (RFC 8985 §7.3).
     tlp: bool,
+    /// A rescue retransmission (RFC 6675 NextSeg rule 4).
+    rescue: bool,
 }
 
 impl Connection {
@@ -160,12 +162,13 @@ impl Connection {
                 fin: fin_seq.is_some() && len == unsent,
                 retransmit: false,
                 tlp: true,
+                rescue: false,
             });
         }
         let sent_end = data_end.min(self.snd_nxt);
         let len = sent_end.checked_sub(self.snd_una).unwrap_or(0).min(mss);
         let fin = fin_seq.is_some_and(|f| f.lt(self.snd_nxt));
-        (len > 0 || fin).then_some(Plan { seq: sent_end - len, len, fin, retransmit: true, tlp: true })
+        (len > 0 || fin).then_some(Plan { seq: sent_end - len, len, fin, retransmit: true, tlp: true, rescue: false })
     }
 
     /// A tail loss probe may be scheduled (RFC 8985 §7.2 conditions).
@@ -226,7 +229,7 @@ impl Connection {
             let data = data_end.checked_sub(start).unwrap_or(0);
             let len = max.min(mss).min(data);
             let fin = fin_seq.is_some_and(|f| start + len == f && f.lt(self.snd_nxt));
-            (len > 0 || fin).then_some(Plan { seq: start, len, fin, retransmit: true, tlp: false })
+            (len > 0 || fin).then_some(Plan { seq: start, len, fin, retransmit: true, tlp: false, rescue: false })
         };
         if let Some((start, max)) = rule1 {
             return rexmit(start, max);
@@ -252,11 +255,11 @@ impl Connection {
 
             if send {
                 let fin = fin_unsent && all;
-                return Some(Plan { seq: self.snd_nxt, len, fin, retransmit: false, tlp: false });
+                return Some(Plan { seq: self.snd_nxt, len, fin, retransmit: false, tlp: false, rescue: false });
             }
         } else if unsent == 0 && fin_unsent {
             // A lone FIN needs no window.
-            return Some(Plan { seq: self.snd_nxt, len: 0, fin: true, retransmit: false, tlp: false });
+            return Some(Plan { seq: self.snd_nxt, len: 0, fin: true, retransmit: false, tlp: false, rescue: false });
         }
         if unsent > 0 {
             // Sender window-limited: rule 2 failed, try rule 3.
@@ -265,7 +268,13 @@ impl Connection {
             }
             return None;
         }
-        rule3().and_then(|(start, max)| rexmit(start, max))
+        if let Some((start, max)) = rule3() {
+            return rexmit(start, max);
+        }
+        // Nothing new to send: RFC 6675 NextSeg rule 4.
+        self.rec
+            .rescue(&self.scoreboard, o)
+            .and_then(|(start, max)| rexmit(start, max).map(|p| Plan { rescue: true, ..p }))
     }
 
     /// Emits at most one segment that is due now — RST, SYN/SYN-ACK,
@@ -382,6 +391,13 @@ impl Connection {
         }
         if p.retransmit && p.tlp {
             // Counted above; HighRxt is NextSeg's, not the probe's.
+        } else if p.rescue {
+            // RFC 6675 NextSeg rule 4: RescueRxt = RecoveryPoint; HighRxt
+            // MUST NOT be updated.
+            self.rec.rescue_rxt = Some(self.rec.recovery_point);
+            self.stats.retransmits += 1;
+            self.stats.bytes_retrans += p.len as u64;
+            self.rtt_timing = None;
         } else if p.retransmit {
             self.stats.retransmits += 1;
             self.stats.bytes_retrans += p.len as u64;
@@ -389,6 +405,7 @@ impl Connection {
                 self.stats.fast_retransmits += 1;
             }
             self.rec.high_rxt = self.rec.high_rxt.max(end);
+            self.rack.on_retransmit(p.seq, end, now);
             // Karn (RFC 6298 §3): no timing across a retransmission.
             self.rtt_timing = None;
         } else {

@@ -11,9 +11,13 @@
 //! Owns the send times of original transmissions (sequence order, which is
 //! also time order; a TLP re-send refreshes the tail's time), the RACK
 //! state (`xmit_ts`, `end_seq`, `rtt`), the resulting lost point, and the
-//! reordering timer. Retransmissions by NextSeg are not timed here (their
-//! loss is left to the RTO), so only octets never retransmitted update the
-//! RACK state — which also keeps Karn's ambiguity out of it.
+//! reordering timer. Retransmissions by NextSeg are recorded apart: one
+//! delivered later than the minimum RTT after it was sent was the
+//! retransmission's delivery and updates the RACK state (§6.2 step 2; an
+//! earlier one is taken for the original's), and one sent before the most
+//! recently delivered segment, a round trip plus the reordering window ago,
+//! is lost again (§6.2: RACK applies to retransmissions too), so a lost
+//! retransmission is repaired without waiting for the RTO.
 
 use crate::reassembly::Range;
 use crate::sack::Scoreboard;
@@ -46,6 +50,11 @@ pub struct Rack {
     pub lost_point: Option<SeqNumber>,
     /// RFC 8985 §6.3 reordering timer.
     pub timer: Option<Instant>,
+    /// NextSeg retransmissions not yet delivered, in send order.
+    rexmits: VecDeque<Record>,
+    /// Start of the lowest retransmission found lost by the last `detect`:
+    /// NextSeg must send it again.
+    pub lost_rexmit: Option<SeqNumber>,
 }
 
 /// RFC 8985 §6.2 RACK_sent_after.
@@ -64,6 +73,14 @@ impl Rack {
             }
         }
         self.records.push_back(Record { start, end, sent: now });
+    }
+
+    /// NextSeg retransmitted `[start, end)` at `now`.
+    pub fn on_retransmit(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+        if self.rexmits.len() >= MAX_RECORDS {
+            self.rexmits.pop_front();
+        }
+        self.rexmits.push_back(Record { start, end, sent: now });
     }
 
     /// A TLP re-sent the tail `[start, end)`: those octets now count as
@@ -104,6 +121,21 @@ impl Rack {
                 self.rtt = rtt;
             }
         }
+        // Delivered retransmissions (§6.2 step 2): sooner than the minimum
+        // RTT after the retransmission, the delivery was the original's.
+        let delivered =
+            |r: &Record| r.end.le(ack) || sb.ranges().iter().any(|s: &Range| s.start.le(r.start) && r.end.le(s.end));
+        for r in self.rexmits.iter().filter(|r| delivered(r)) {
+            let rtt = now.saturating_duration_since(r.sent);
+            if self.min_rtt.is_some_and(|m| rtt >= m)
+                && self.xmit_ts.is_none_or(|t| sent_after(r.sent, r.end, t, self.end_seq))
+            {
+                self.xmit_ts = Some(r.sent);
+                self.end_seq = r.end;
+                self.rtt = rtt;
+            }
+        }
+        self.rexmits.retain(|r| !delivered(r));
         while self.records.front().is_some_and(|r| r.end.le(ack)) {
             self.records.pop_front();
         }
@@ -142,6 +174,26 @@ impl Rack {
                 break;
             }
         }
+        // Retransmissions, by the same rule.
+        self.lost_rexmit = None;
+        let (rtt, end_seq) = (self.rtt, self.end_seq);
+        let mut lost_upto = 0;
+        for (i, r) in self.rexmits.iter().enumerate() {
+            if !sent_after(xmit_ts, end_seq, r.sent, r.end) {
+                break;
+            }
+            let deadline = r.sent + rtt + reo_wnd;
+            if deadline <= now {
+                self.lost_rexmit = Some(self.lost_rexmit.map_or(r.start, |s| s.min(r.start)));
+                self.lost_point = Some(self.lost_point.map_or(r.end, |p| p.max(r.end)));
+                lost_upto = i + 1;
+                found = true;
+            } else {
+                self.timer = Some(self.timer.map_or(deadline, |t| t.min(deadline)));
+                break;
+            }
+        }
+        self.rexmits.drain(..lost_upto);
         found
     }
 
@@ -149,6 +201,8 @@ impl Rack {
     pub fn on_rto(&mut self) {
         self.timer = None;
         self.lost_point = None;
+        self.rexmits.clear();
+        self.lost_rexmit = None;
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Recovery {
     pub dupacks: u32,
     /// Without SACK: octets known to have left the network by dupacks.
     pub reno_sacked: usize,
+    /// RFC 6675 RescueRxt: set to RecoveryPoint by a rescue retransmission,
+    /// so there is at most one per recovery.
+    pub rescue_rxt: Option<SeqNumber>,
 }
 
 /// Inputs the computations need from the connection.
@@ -123,6 +126,25 @@ impl Recovery {
         sb.holes(from, highest.min(o.snd_nxt)).next().map(|h| (h.start, h.end - h.start))
     }
 
+    /// NextSeg rule 4 (RFC 6675 §4): when rules 1–3 find nothing and no new
+    /// data can go, one "rescue" retransmission per recovery of the
+    /// segment that ends at the highest outstanding unSACKed octet, so a
+    /// loss at the end of the window with nothing left to send does not
+    /// wait for the retransmission timer.
+    pub fn rescue(&self, sb: &Scoreboard, o: Outstanding) -> Option<(SeqNumber, usize)> {
+        if !(o.sack && self.in_recovery) || self.rescue_rxt.is_some_and(|r| o.snd_una.le(r)) {
+            return None;
+        }
+        let last = sb.holes(o.snd_una, o.snd_nxt).last()?;
+        // Already retransmitted: RACK watches that copy; sending it yet
+        // again would only duplicate it.
+        if last.end.le(self.high_rxt) {
+            return None;
+        }
+        let len = (last.end - last.start).min(o.mss);
+        Some((last.end - len, len))
+    }
+
     /// Forget everything (connection (re)synchronised or all data acked).
     pub fn reset(&mut self, snd_una: SeqNumber) {
         *self = Recovery { recovery_point: snd_una, high_rxt: snd_una, ..Recovery::default() };
@@ -181,5 +203,24 @@ mod tests {
         assert_eq!(r2.next_lost(&sb, out), Some((s(0), 1000)));
         r.in_recovery = false;
         assert_eq!(r.next_rule3(&sb, out), None);
+    }
+
+    #[test]
+    fn rescue_retransmission_once_per_recovery() {
+        // 0..1000 outstanding; 100..900 SACKed; 0..100 retransmitted; the
+        // tail 900..1000 is unSACKed but not deemed lost (nothing above it).
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(100), s(900)))], s(0), s(1000));
+        let out = o(0, 1000, true);
+        let mut r = Recovery { in_recovery: true, recovery_point: s(1000), high_rxt: s(100), ..Recovery::default() };
+        assert_eq!(r.next_lost(&sb, out), None);
+        assert_eq!(r.rescue(&sb, out), Some((s(900), 100)), "RFC 6675 NextSeg rule 4");
+        r.rescue_rxt = Some(r.recovery_point);
+        assert_eq!(r.rescue(&sb, out), None, "one rescue per recovery");
+        // A tail already retransmitted is left to RACK.
+        let r = Recovery { in_recovery: true, recovery_point: s(1000), high_rxt: s(1000), ..Recovery::default() };
+        assert_eq!(r.rescue(&sb, out), None);
+        // Not in recovery: no rescue.
+        assert_eq!(Recovery::default().rescue(&sb, out), None);
     }
 }

@@ -610,3 +610,28 @@ fn quickack_after_the_handshake_and_after_idle() {
     p.b.on_segment(now, &seg[0].repr());
     assert_eq!(drain(&mut p.b, now).len(), 1, "ACKed at once after idle");
 }
+
+#[test]
+fn a_lost_retransmission_is_repaired_without_waiting_for_the_rto() {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let mss = p.a.mss();
+    let first = p.a.snd_nxt();
+    let mut drops = 0;
+    // The first data segment is lost, and so is its first retransmission.
+    p.filter = Box::new(move |dir, _, r| {
+        if dir == Dir::AtoB && r.seq_number == first && !r.payload.is_empty() && drops < 2 {
+            drops += 1;
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    let data = pattern(60 * mss);
+    let got = transfer(&mut p, &data, Duration::from_secs(5));
+    assert!(got == data);
+    let s = p.a.stats();
+    // RFC 8985 §6.2: segments sent after the retransmission are SACKed,
+    // so RACK finds it lost a round trip later and NextSeg sends it again.
+    assert_eq!(s.rto_timeouts, 0, "{s:?}");
+    assert!(s.lost_retransmits >= 1, "{s:?}");
+}
