@@ -77,6 +77,8 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer/accept the Window Scale option (RFC 7323 §2).
     pub window_scale: bool,
+    /// HyStart++ (RFC 9406) in the initial slow start (Linux: on for CUBIC).
+    pub hystart: bool,
     /// SYN retransmissions before giving up (tcp_syn_retries 6).
     pub syn_retries: u32,
     /// SYN-ACK retransmissions (tcp_synack_retries 5).
@@ -110,6 +112,7 @@ impl Default for TcpConfig {
             sack: true,
             timestamps: true,
             window_scale: true,
+            hystart: true,
             syn_retries: 6,
             synack_retries: 5,
             retries: 15,

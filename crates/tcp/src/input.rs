@@ -3,6 +3,7 @@
 //! in-window RSTs and SYNs and for old ACKs), RFC 5681 duplicate-ACK
 //! counting and the entry into fast recovery (RFC 6582 / RFC 6675).
 
+use crate::hystart::{Growth, CSS_GROWTH_DIVISOR};
 use crate::tcb::{Connection, MAX_QUICK_ACKS};
 use crate::State;
 use sockstack_time::{Duration, Instant};
@@ -335,18 +336,25 @@ impl Connection {
     /// RTT sample for an ACK of new data: the Karn-safe timed segment if it
     /// is covered (RFC 6298 §3), else the timestamp echo (RFC 7323 §4.1).
     fn rtt_sample_on_ack(&mut self, now: Instant, ack: SeqNumber, seg: &TcpRepr<'_>) {
-        if let Some((seq, sent)) = self.rtt_timing {
-            if ack.ge(seq) {
-                self.rtt_timing = None;
-                self.rtt.sample(now.saturating_duration_since(sent));
-                return;
+        let mut sample = None;
+        if let Some((seq, sent)) = self.rtt_timing.filter(|(seq, _)| ack.ge(*seq)) {
+            let _ = seq;
+            self.rtt_timing = None;
+            sample = Some(now.saturating_duration_since(sent));
+        } else if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
+            sample = self.ts_rtt(now, ts.tsecr);
+        }
+        if let Some(rtt) = sample {
+            self.rtt.sample(rtt);
+            if self.in_initial_slow_start() {
+                self.hystart.on_rtt_sample(rtt);
             }
         }
-        if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
-            if let Some(rtt) = self.ts_rtt(now, ts.tsecr) {
-                self.rtt.sample(rtt);
-            }
-        }
+    }
+
+    /// HyStart++ applies to the initial slow start only (RFC 9406 §4.1).
+    fn in_initial_slow_start(&self) -> bool {
+        self.cfg.hystart && self.cc.ssthresh() == usize::MAX
     }
 
     /// Round trip from an echoed TSval, if plausible (a hostile echo from
@@ -477,8 +485,20 @@ impl Connection {
             let cwnd = self.cc.cwnd();
             let limited =
                 if cwnd < self.cc.ssthresh() { 2 * flight_before >= cwnd } else { flight_before + self.mss >= cwnd };
-            if limited {
-                self.cc.on_ack(now, acked, srtt);
+            let growth = if self.in_initial_slow_start() {
+                self.hystart.on_ack(self.snd_una, self.snd_nxt)
+            } else {
+                Growth::SlowStart
+            };
+            match growth {
+                Growth::ExitSlowStart => {
+                    self.stats.hystart_exits += 1;
+                    self.cc.exit_slow_start(now);
+                }
+                _ if !limited => {}
+                Growth::SlowStart => self.cc.on_ack(now, acked, srtt),
+                // RFC 9406 §4.2: cwnd += acked / CSS_GROWTH_DIVISOR.
+                Growth::Conservative => self.cc.on_ack(now, (acked / CSS_GROWTH_DIVISOR).max(1), srtt),
             }
         }
         if let Some(p) = self.rec.rto_lost_point {
@@ -489,6 +509,8 @@ impl Connection {
         if self.rec.high_rxt.lt(self.snd_una) {
             self.rec.high_rxt = self.snd_una;
         }
+        let una = self.snd_una;
+        self.rec.resend.retain(|r| r.end.gt(una));
     }
 
     fn on_dupack(&mut self, now: Instant) {
@@ -513,11 +535,11 @@ impl Connection {
         let srtt = self.rtt.srtt().unwrap_or(self.cfg.rto_initial);
         let found = self.rack.detect(now, &self.scoreboard, srtt);
         self.rec.rack_lost_point = self.rack.lost_point;
-        if let Some(start) = self.rack.lost_rexmit.take() {
+        for r in std::mem::take(&mut self.rack.lost_rexmits) {
             // A retransmission was lost: NextSeg sends that range again
             // (and pipe stops counting it as in flight).
             self.stats.lost_retransmits += 1;
-            self.rec.high_rxt = self.rec.high_rxt.min(start.max(self.snd_una));
+            self.rec.add_resend(r);
         }
         self.timers.rack = self.rack.timer;
         if found && !self.rec.in_recovery && self.rec.rto_lost_point.is_none() {

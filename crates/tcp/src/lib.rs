@@ -93,6 +93,7 @@
 pub mod buffer;
 pub mod config;
 pub mod congestion;
+pub mod hystart;
 mod input;
 pub mod isn;
 mod output;

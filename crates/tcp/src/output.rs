@@ -219,8 +219,9 @@ impl Connection {
         let cwnd = self.cc.cwnd();
         let cwnd_room = cwnd.saturating_sub(pipe);
 
-        // Retransmission: NextSeg rule 1 (lost data), in order.
-        let rule1 = self.rec.next_lost(&self.scoreboard, o);
+        // Retransmission: first what RACK found lost after retransmitting
+        // it (RFC 8985 §6.2), then NextSeg rule 1 (lost data), in order.
+        let rule1 = self.rec.next_resend(&self.scoreboard, o).or_else(|| self.rec.next_lost(&self.scoreboard, o));
         let rule3 = || self.rec.next_rule3(&self.scoreboard, o);
         let rexmit = |start: SeqNumber, max: usize| -> Option<Plan> {
             if pipe > 0 && cwnd_room < mss.min(max) {
@@ -405,6 +406,7 @@ impl Connection {
                 self.stats.fast_retransmits += 1;
             }
             self.rec.high_rxt = self.rec.high_rxt.max(end);
+            self.rec.clear_resend(p.seq, end);
             self.rack.on_retransmit(p.seq, end, now);
             // Karn (RFC 6298 §3): no timing across a retransmission.
             self.rtt_timing = None;
@@ -603,6 +605,7 @@ impl Connection {
                 self.rec.recovery_point = self.snd_nxt;
                 self.rec.rto_lost_point = Some(self.snd_nxt);
                 self.rec.high_rxt = self.snd_una;
+                self.rec.resend.clear();
                 self.rack.on_rto();
                 self.rec.rack_lost_point = None;
                 self.timers.rack = None;

@@ -52,9 +52,9 @@ pub struct Rack {
     pub timer: Option<Instant>,
     /// NextSeg retransmissions not yet delivered, in send order.
     rexmits: VecDeque<Record>,
-    /// Start of the lowest retransmission found lost by the last `detect`:
-    /// NextSeg must send it again.
-    pub lost_rexmit: Option<SeqNumber>,
+    /// Retransmissions found lost by `detect`, for NextSeg to send again
+    /// (taken by the connection).
+    pub lost_rexmits: Vec<Range>,
 }
 
 /// RFC 8985 §6.2 RACK_sent_after.
@@ -175,7 +175,6 @@ impl Rack {
             }
         }
         // Retransmissions, by the same rule.
-        self.lost_rexmit = None;
         let (rtt, end_seq) = (self.rtt, self.end_seq);
         let mut lost_upto = 0;
         for (i, r) in self.rexmits.iter().enumerate() {
@@ -184,7 +183,7 @@ impl Rack {
             }
             let deadline = r.sent + rtt + reo_wnd;
             if deadline <= now {
-                self.lost_rexmit = Some(self.lost_rexmit.map_or(r.start, |s| s.min(r.start)));
+                self.lost_rexmits.push(Range { start: r.start, end: r.end });
                 self.lost_point = Some(self.lost_point.map_or(r.end, |p| p.max(r.end)));
                 lost_upto = i + 1;
                 found = true;
@@ -202,7 +201,7 @@ impl Rack {
         self.timer = None;
         self.lost_point = None;
         self.rexmits.clear();
-        self.lost_rexmit = None;
+        self.lost_rexmits.clear();
     }
 }
 

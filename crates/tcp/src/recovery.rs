@@ -38,6 +38,10 @@ pub struct Recovery {
     /// RFC 6675 RescueRxt: set to RecoveryPoint by a rescue retransmission,
     /// so there is at most one per recovery.
     pub rescue_rxt: Option<SeqNumber>,
+    /// Retransmissions RACK found lost (RFC 8985 §6.2), to send again
+    /// ahead of NextSeg's other rules; sorted, disjoint. Below HighRxt,
+    /// so SetPipe would count them in flight: `pipe` takes them out.
+    pub resend: Vec<Range>,
 }
 
 /// Inputs the computations need from the connection.
@@ -74,6 +78,7 @@ impl Recovery {
     /// find one hole and no loss).
     fn loss_free(&self, sb: &Scoreboard, o: Outstanding) -> bool {
         sb.is_empty()
+            && self.resend.is_empty()
             && !self.in_recovery
             && self.rto_lost_point.is_none()
             && self.rack_lost_point.is_none()
@@ -96,7 +101,7 @@ impl Recovery {
                 pipe += r_end - hole.start;
             }
         }
-        pipe.saturating_sub(self.reno_sacked)
+        pipe.saturating_sub(self.reno_sacked).saturating_sub(self.resend_owed(sb, o))
     }
 
     /// NextSeg rule 1: the first lost, not yet retransmitted range at or
@@ -124,6 +129,57 @@ impl Recovery {
         let highest = sb.highest()?;
         let from = self.high_rxt.max(o.snd_una);
         sb.holes(from, highest.min(o.snd_nxt)).next().map(|h| (h.start, h.end - h.start))
+    }
+
+    /// Adds `[start, end)` to the ranges to send again.
+    pub fn add_resend(&mut self, r: Range) {
+        crate::reassembly::insert_sorted(&mut self.resend, r);
+    }
+
+    /// `[start, end)` was (re)transmitted or acknowledged: nothing of it is
+    /// owed again.
+    pub fn clear_resend(&mut self, start: SeqNumber, end: SeqNumber) {
+        let mut out = Vec::with_capacity(self.resend.len());
+        for r in self.resend.drain(..) {
+            if r.end.le(start) || end.le(r.start) {
+                out.push(r);
+                continue;
+            }
+            if r.start.lt(start) {
+                out.push(Range { start: r.start, end: start });
+            }
+            if end.lt(r.end) {
+                out.push(Range { start: end, end: r.end });
+            }
+        }
+        self.resend = out;
+    }
+
+    /// The first unSACKed, unacknowledged piece of a lost retransmission,
+    /// as (start, length).
+    pub fn next_resend(&self, sb: &Scoreboard, o: Outstanding) -> Option<(SeqNumber, usize)> {
+        self.resend.iter().find_map(|r| {
+            let start = r.start.max(o.snd_una);
+            if !start.lt(r.end) {
+                return None;
+            }
+            sb.holes(start, r.end).next().map(|h| (h.start, h.end - h.start))
+        })
+    }
+
+    /// Octets of lost retransmissions still owed (not SACKed): not in flight.
+    fn resend_owed(&self, sb: &Scoreboard, o: Outstanding) -> usize {
+        self.resend
+            .iter()
+            .map(|r| {
+                let start = r.start.max(o.snd_una);
+                if start.lt(r.end) {
+                    sb.holes(start, r.end).map(|h| h.end - h.start).sum()
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 
     /// NextSeg rule 4 (RFC 6675 §4): when rules 1–3 find nothing and no new

@@ -58,6 +58,8 @@ pub struct TcpStats {
     pub tail_loss_probes: u64,
     /// Loss episodes detected by RACK's time-based rule (RFC 8985 §6).
     pub rack_detections: u64,
+    /// Initial slow starts that HyStart++ ended before a loss (RFC 9406).
+    pub hystart_exits: u64,
     /// Retransmissions RACK found lost and sent again (RFC 8985 §6.2).
     pub lost_retransmits: u64,
     /// Keepalive probes sent (RFC 1122 §4.2.3.6).

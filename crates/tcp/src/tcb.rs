@@ -119,6 +119,7 @@ pub struct Connection {
     pub(crate) scoreboard: Scoreboard,
     pub(crate) rec: Recovery,
     pub(crate) rack: Rack,
+    pub(crate) hystart: crate::hystart::HyStart,
     /// A tail loss probe is due (RFC 8985 §7.3).
     pub(crate) tlp_pending: bool,
     /// The outstanding probe's episode: snd_nxt after it was sent, and
@@ -256,6 +257,7 @@ impl Connection {
             scoreboard: Scoreboard::new(),
             rec: Recovery::default(),
             rack: Rack::default(),
+            hystart: crate::hystart::HyStart::default(),
             tlp_pending: false,
             tlp_end: None,
             tlp_retrans: false,
@@ -412,6 +414,7 @@ impl Connection {
         // initial window is one segment.
         let iw = if self.syn_retransmitted { 1 } else { self.cfg.initial_cwnd };
         self.cc = new_controller(self.cfg.congestion, self.mss, iw);
+        self.hystart = crate::hystart::HyStart::default();
         self.quick_acks = MAX_QUICK_ACKS;
         // Linux tcp_init_buffer_space → tcp_sndbuf_expand: room for two
         // initial windows, so that the first flight is not held to less

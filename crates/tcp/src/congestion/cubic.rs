@@ -155,6 +155,13 @@ impl CongestionControl for Cubic {
         self.epoch_start = None;
     }
 
+    fn exit_slow_start(&mut self, _now: Instant) {
+        // The next ACK starts an epoch; with W_max below cwnd it begins at
+        // K = 0 from the current window (§4.2).
+        self.ssthresh = self.cwnd;
+        self.epoch_start = None;
+    }
+
     fn set_mss(&mut self, mss: usize) {
         let segs = (self.cwnd / self.mss).max(1);
         self.mss = mss.max(1);

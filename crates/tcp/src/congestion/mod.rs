@@ -38,6 +38,9 @@ pub trait CongestionControl: fmt::Debug + Send {
     fn on_recovery_exit(&mut self, now: Instant);
     /// The retransmission timer expired (RFC 5681 §3.1 eq. 4, loss window).
     fn on_rto(&mut self, now: Instant, flight: usize);
+    /// Slow start ends without a loss (HyStart++, RFC 9406 §4.2):
+    /// ssthresh = cwnd, congestion avoidance from here.
+    fn exit_slow_start(&mut self, now: Instant);
     /// The sender's MSS changed (after the handshake, or PMTU discovery).
     fn set_mss(&mut self, mss: usize);
     /// RFC 5681 §4.1: after an idle period longer than the RTO, restart

@@ -74,6 +74,11 @@ impl CongestionControl for NewReno {
         self.bytes_acked = 0;
     }
 
+    fn exit_slow_start(&mut self, _now: Instant) {
+        self.ssthresh = self.cwnd;
+        self.bytes_acked = 0;
+    }
+
     fn set_mss(&mut self, mss: usize) {
         let segs = (self.cwnd / self.mss).max(1);
         self.mss = mss.max(1);
