@@ -5,6 +5,7 @@
 //! loopback, in one run. Every byte received is checked.
 
 use crate::pattern;
+use crate::tcp::{client_rounds, echo_rounds};
 use sockstack_api::{inbox, AsyncTcpListener, AsyncTcpStream, Driver, NetHandle, TcpListener, TcpStream};
 use sockstack_stack::{InterfaceConfig, ProcessId, Stack, StackConfig};
 use sockstack_wire::{Ipv4Addr, Ipv4Cidr};
@@ -95,29 +96,6 @@ pub fn blocking_rr(rounds: u32) -> Result<f64, String> {
     let us = client_rounds(&mut c, rounds)?;
     server.join().map_err(|_| "server panicked".to_string())?.map_err(err)?;
     Ok(us)
-}
-
-fn echo_rounds(s: &mut (impl Read + Write), rounds: u32) -> io::Result<()> {
-    let mut buf = [0u8; 64];
-    for _ in 0..rounds {
-        s.read_exact(&mut buf)?;
-        s.write_all(&buf)?;
-    }
-    Ok(())
-}
-
-fn client_rounds(c: &mut (impl Read + Write), rounds: u32) -> Result<f64, String> {
-    let mut buf = [0u8; 64];
-    let start = WallClock::now();
-    for round in 0..rounds {
-        let req = pattern::slice_at(u64::from(round) * 64, 64);
-        c.write_all(req).map_err(err)?;
-        c.read_exact(&mut buf).map_err(err)?;
-        if buf != req {
-            return Err(format!("response {round} corrupted"));
-        }
-    }
-    Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds))
 }
 
 /// The kernel's `std::net` over loopback: bulk Gbit/s.

@@ -262,28 +262,40 @@ pub fn kernel_rr(rounds: u32) -> Result<f64, String> {
     let server = std::thread::spawn(move || -> io::Result<()> {
         let (mut s, _) = listener.accept()?;
         s.set_nodelay(true)?;
-        let mut buf = [0u8; 64];
-        for _ in 0..rounds {
-            s.read_exact(&mut buf)?;
-            s.write_all(&buf)?;
-        }
-        Ok(())
+        echo_rounds(&mut s, rounds)
     });
     let mut c = TcpStream::connect(addr).map_err(e)?;
     c.set_nodelay(true).map_err(e)?;
+    let us = client_rounds(&mut c, rounds)?;
+    server.join().map_err(|_| "server panicked".to_string())?.map_err(e)?;
+    Ok(us)
+}
+
+/// The server side of a request/response run: echoes `rounds` 64-byte
+/// requests.
+pub(crate) fn echo_rounds(s: &mut (impl Read + Write), rounds: u32) -> io::Result<()> {
+    let mut buf = [0u8; 64];
+    for _ in 0..rounds {
+        s.read_exact(&mut buf)?;
+        s.write_all(&buf)?;
+    }
+    Ok(())
+}
+
+/// The client side: `rounds` 64-byte requests, each answer checked; µs per
+/// round trip.
+pub(crate) fn client_rounds(c: &mut (impl Read + Write), rounds: u32) -> Result<f64, String> {
     let mut buf = [0u8; 64];
     let start = WallClock::now();
     for round in 0..rounds {
         let req = pattern::slice_at(u64::from(round) * 64, 64);
-        c.write_all(req).map_err(e)?;
-        c.read_exact(&mut buf).map_err(e)?;
+        c.write_all(req).map_err(|e| e.to_string())?;
+        c.read_exact(&mut buf).map_err(|e| e.to_string())?;
         if buf != req {
-            return Err(format!("kernel response {round} corrupted"));
+            return Err(format!("response {round} corrupted"));
         }
     }
-    let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
-    server.join().map_err(|_| "server panicked".to_string())?.map_err(e)?;
-    Ok(us)
+    Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds))
 }
 
 pub fn kernel_crr(n: u32) -> Result<f64, String> {
