@@ -337,8 +337,7 @@ impl Connection {
     /// is covered (RFC 6298 §3), else the timestamp echo (RFC 7323 §4.1).
     fn rtt_sample_on_ack(&mut self, now: Instant, ack: SeqNumber, seg: &TcpRepr<'_>) {
         let mut sample = None;
-        if let Some((seq, sent)) = self.rtt_timing.filter(|(seq, _)| ack.ge(*seq)) {
-            let _ = seq;
+        if let Some((_, sent)) = self.rtt_timing.filter(|(seq, _)| ack.ge(*seq)) {
             self.rtt_timing = None;
             sample = Some(now.saturating_duration_since(sent));
         } else if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
