@@ -130,7 +130,7 @@ pub struct Stack {
     pub(crate) udp_ports: PortTable,
     pub(crate) tcp_ports: PortTable,
     /// Connections by 4-tuple: O(1) demultiplexing.
-    pub(crate) tcp_conns: HashMap<tcp::FourTuple, SocketHandle>,
+    pub(crate) tcp_conns: HashMap<tcp::FourTuple, SocketHandle, ahash::RandomState>,
     /// Live connections per local port (a bind there is refused).
     pub(crate) tcp_port_users: HashMap<u16, u32>,
     /// Connections with output or timer work due now.
@@ -184,7 +184,7 @@ impl Stack {
             sockets: SlotMap::with_key(),
             udp_ports: PortTable::default(),
             tcp_ports: PortTable::default(),
-            tcp_conns: HashMap::new(),
+            tcp_conns: HashMap::default(),
             tcp_port_users: HashMap::new(),
             tcp_dirty: VecDeque::new(),
             tcp_timers: BTreeSet::new(),

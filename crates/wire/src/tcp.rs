@@ -779,7 +779,19 @@ impl<'a> TcpRepr<'a> {
             timestamp: None,
             payload: &buffer[header_len..],
         };
-        for option in TcpOptionsIter::new(&buffer[HEADER_LEN..header_len]) {
+        let options = &buffer[HEADER_LEN..header_len];
+        // RFC 7323 Appendix A: the layout nearly every segment of a
+        // connection carries, NOP NOP Timestamps, read at fixed offsets
+        // (Linux tcp_parse_aligned_timestamp) instead of walking the list.
+        if let [kind::NOP, kind::NOP, kind::TS, 10, ts @ ..] = options {
+            if ts.len() == 8 {
+                let tsval = u32::from_be_bytes([ts[0], ts[1], ts[2], ts[3]]);
+                let tsecr = u32::from_be_bytes([ts[4], ts[5], ts[6], ts[7]]);
+                repr.timestamp = Some(TcpTimestamp { tsval, tsecr });
+                return Ok(repr);
+            }
+        }
+        for option in TcpOptionsIter::new(options) {
             match option? {
                 TcpOption::MaxSegmentSize(mss) if syn => repr.max_seg_size = Some(mss),
                 TcpOption::WindowScale(shift) if syn => repr.window_scale = Some(shift.min(MAX_WINDOW_SCALE)),
@@ -1050,6 +1062,31 @@ mod tests {
         let mut out = [0u8; 40];
         repr.emit(&mut TcpPacket::new_unchecked(&mut out[..]), &SRC, &DST, ChecksumMode::Verify);
         assert_eq!(out, SYN);
+    }
+
+    #[test]
+    fn aligned_timestamps_fast_path_matches_the_general_parser() {
+        // NOP NOP TS (the aligned layout, read at fixed offsets) and
+        // TS NOP NOP (walked by the iterator) carry the same values.
+        let ts = [0x08, 0x0a, 0, 0, 0x12, 0x34, 0xde, 0xad, 0xbe, 0xef];
+        let mut parsed = Vec::new();
+        for options in [[&[1u8, 1][..], &ts[..]].concat(), [&ts[..], &[1u8, 1][..]].concat()] {
+            let mut b = [0u8; 32 + 5];
+            b[..20].copy_from_slice(&SYN[..20]);
+            b[20..32].copy_from_slice(&options);
+            b[32..].copy_from_slice(b"hello");
+            let mut p = TcpPacket::new_unchecked(&mut b[..]);
+            p.set_header_len(32);
+            p.set_syn(false);
+            p.set_ack(true);
+            p.fill_checksum(&SRC, &DST);
+            let p = TcpPacket::new_checked(&b[..]).unwrap();
+            let repr = TcpRepr::parse(&p, &SRC, &DST, ChecksumMode::Verify).unwrap();
+            assert_eq!(repr.payload, b"hello");
+            parsed.push(TcpRepr { payload: &[], ..repr });
+        }
+        assert_eq!(parsed[0].timestamp, Some(TcpTimestamp { tsval: 0x1234, tsecr: 0xdead_beef }));
+        assert_eq!(parsed[0], parsed[1]);
     }
 
     #[test]
