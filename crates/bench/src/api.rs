@@ -108,8 +108,8 @@ pub fn kernel_blocking_rr(rounds: u32) -> Result<f64, String> {
     crate::tcp::kernel_rr(rounds)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(err)
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(err)
 }
 
 async fn drain_checked_async(mut r: impl AsyncRead + Unpin) -> Result<u64, String> {
@@ -255,9 +255,11 @@ impl AsyncWrite for Stream {
 }
 
 /// `streams` concurrent connections, each moving `bytes / streams`,
-/// through tokio: aggregate Gbit/s. One stream is the plain bulk test.
-pub fn tokio_bulk(system: System, bytes: u64, streams: u32) -> Result<f64, String> {
-    let rt = runtime()?;
+/// through tokio with `workers` worker threads: aggregate Gbit/s. One
+/// stream is the plain bulk test; one worker is the run in which no two
+/// threads can contend for the stack's lock.
+pub fn tokio_bulk(system: System, bytes: u64, streams: u32, workers: usize) -> Result<f64, String> {
+    let rt = runtime(workers)?;
     let driver = loopback_driver();
     let net = driver.handle(ProcessId(1));
     let per = bytes / u64::from(streams);
@@ -303,7 +305,7 @@ async fn collect(readers: Vec<Task<u64>>, writers: Vec<Task<()>>, per: u64, star
 
 /// 64-byte request/response through tokio: µs per round trip.
 pub fn tokio_rr(system: System, rounds: u32) -> Result<f64, String> {
-    let rt = runtime()?;
+    let rt = runtime(2)?;
     let driver = loopback_driver();
     let net = driver.handle(ProcessId(1));
     rt.block_on(async move {

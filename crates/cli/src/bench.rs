@@ -410,10 +410,12 @@ fn bench_api(json: bool, bytes: u64, rounds: u32, streams: u32) -> io::Result<()
     let s = api::blocking_rr(rounds).map_err(|e| fail("blocking rr", e))?;
     let k = api::kernel_blocking_rr(rounds).map_err(|e| fail("kernel blocking rr", e))?;
     rows.push(("rr", "blocking", 1, "us", s, k));
-    for n in [1, streams] {
-        let s = api::tokio_bulk(System::Sockstack, bytes, n).map_err(|e| fail("tokio bulk", e))?;
-        let k = api::tokio_bulk(System::Kernel, bytes, n).map_err(|e| fail("kernel tokio bulk", e))?;
-        rows.push(("bulk", "tokio", n, "Gbit/s", s, k));
+    // The many-streams run once more on a one-worker runtime, where no two
+    // threads can contend for the stack lock: what the lock costs.
+    for (n, workers, api) in [(1, 2, "tokio"), (streams, 2, "tokio"), (streams, 1, "tokio-1w")] {
+        let s = api::tokio_bulk(System::Sockstack, bytes, n, workers).map_err(|e| fail("tokio bulk", e))?;
+        let k = api::tokio_bulk(System::Kernel, bytes, n, workers).map_err(|e| fail("kernel tokio bulk", e))?;
+        rows.push(("bulk", api, n, "Gbit/s", s, k));
     }
     let s = api::tokio_rr(System::Sockstack, rounds).map_err(|e| fail("tokio rr", e))?;
     let k = api::tokio_rr(System::Kernel, rounds).map_err(|e| fail("kernel tokio rr", e))?;
@@ -430,7 +432,7 @@ fn bench_api(json: bool, bytes: u64, rounds: u32, streams: u32) -> io::Result<()
     }
     println!(
         "socket API, {} MiB bulk, {rounds} rounds of 64 B request/response; client and server on their own \
-         threads (tokio: 2 workers); sockstack over one stack's loopback (driver on a third thread), \
+         threads (tokio: 2 workers, tokio-1w: 1); sockstack over one stack's loopback (driver on a third thread), \
          the kernel over loopback",
         bytes >> 20
     );
@@ -451,6 +453,13 @@ fn bench_api(json: bool, bytes: u64, rounds: u32, streams: u32) -> io::Result<()
             "tokio aggregate, {streams} streams vs 1: sockstack {:.2}x, kernel {:.2}x",
             many.4 / one.4,
             many.5 / one.5
+        );
+    }
+    if let (Some(two), Some(single)) = (many, rows.iter().find(|r| r.1 == "tokio-1w")) {
+        println!(
+            "{streams} streams on 2 workers vs 1 worker (lock contention shows as < 1): sockstack {:.2}x, kernel {:.2}x",
+            two.4 / single.4,
+            two.5 / single.5
         );
     }
     Ok(())
