@@ -261,10 +261,7 @@ impl Socket {
     /// `InvalidInput` for a datagram larger than 65,507 bytes.
     pub fn send(&self, data: &[u8]) -> io::Result<usize> {
         if self.is_stream() {
-            if data.is_empty() {
-                return Ok(0);
-            }
-            return self.core.blocking(self.core.write_timeout(), |s, now, h| s.tcp_send(now, h, data));
+            return self.core.stream_write(data);
         }
         let peer = self.core.call(|s, h| s.peer_addr(h))?;
         self.send_to(data, peer)
@@ -306,11 +303,7 @@ impl Socket {
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
         if self.is_stream() {
             let peer = self.core.call(|s, h| s.peer_addr(h))?;
-            if buf.is_empty() {
-                return Ok((0, peer));
-            }
-            let n = self.core.blocking(self.core.read_timeout(), |s, _, h| s.tcp_recv(h, buf))?;
-            return Ok((n, peer));
+            return Ok((self.core.stream_read(buf)?, peer));
         }
         if self.core.state().shut_read.load(Ordering::Relaxed) {
             return Ok((0, self.core.call(|s, h| s.peer_addr(h))?));

@@ -172,6 +172,51 @@ impl Shared {
         stack
     }
 
+    /// Retries `op` under the lock held in `stack` until it stops saying
+    /// `WouldBlock` (returned at once when `nonblocking`), waiting for the
+    /// stack to change in between, up to `timeout` (then `TimedOut`).
+    /// What the call changed is settled before the lock is released.
+    pub fn block_until<'a, T>(
+        &'a self,
+        mut stack: MutexGuard<'a, Stack>,
+        timeout: Option<Duration>,
+        nonblocking: bool,
+        mut op: impl FnMut(&mut Stack, Instant) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            match op(&mut stack, self.now()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !nonblocking => {}
+                r => {
+                    self.settle(&mut stack);
+                    return r;
+                }
+            }
+            if !self.alive.load(Ordering::SeqCst) {
+                return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
+            }
+            let left = match deadline {
+                None => None,
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
+                    }
+                    Some(left)
+                }
+            };
+            stack = self.wait(stack, left);
+        }
+    }
+
+    /// Runs `f` on the stack, then settles what it changed.
+    pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
+        let mut stack = self.lock();
+        let r = f(&mut stack);
+        self.settle(&mut stack);
+        r
+    }
+
     /// Tells the driver that socket state changed.
     pub fn wake_driver(&self) {
         let _ = self.inbox.send(Event::Wake);
@@ -235,10 +280,7 @@ impl Driver {
     /// Runs `f` on the stack under the driver's lock (configuration,
     /// counters), then lets the driver act on any change.
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
-        let mut stack = self.shared.lock();
-        let r = f(&mut stack);
-        self.shared.settle(&mut stack);
-        r
+        self.shared.with_stack(f)
     }
 
     /// The stack's clock (microseconds since the driver started).

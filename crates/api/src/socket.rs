@@ -4,7 +4,7 @@
 
 use crate::driver::{Driver, Shared};
 pub(crate) use sockstack_stack::split_host_port;
-use sockstack_stack::{Message, ProcessId, SocketHandle, Stack};
+use sockstack_stack::{ProcessId, SocketHandle, Stack};
 use sockstack_time::Instant;
 use sockstack_wire::{IpProtocol, Ipv4Addr};
 use std::io;
@@ -69,10 +69,7 @@ impl NetHandle {
 
     /// Runs `f` on the stack (configuration, counters).
     pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack) -> R) -> R {
-        let mut stack = self.shared.lock();
-        let r = f(&mut stack);
-        self.shared.settle(&mut stack);
-        r
+        self.shared.with_stack(f)
     }
 
     pub(crate) fn open(
@@ -125,22 +122,22 @@ impl SocketShared {
         let Some(linger) = linger.filter(|d| !d.is_zero() && !self.nonblocking.load(Ordering::Relaxed)) else {
             return Ok(());
         };
-        let deadline = std::time::Instant::now() + linger;
-        while !stack.tcp_close_finished(self.handle) {
-            if !self.shared.alive.load(Ordering::SeqCst) {
-                return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
+        let h = self.handle;
+        self.shared
+            .block_until(stack, Some(linger), false, |s, _| {
+                if s.tcp_close_finished(h) {
+                    Ok(())
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+            })
+            .map_err(|e| match e.kind() {
                 // As Linux: the close goes on in the background.
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "linger time ran out before the peer acknowledged",
-                ));
-            }
-            stack = self.shared.wait(stack, Some(left));
-        }
-        Ok(())
+                io::ErrorKind::TimedOut => {
+                    io::Error::new(io::ErrorKind::TimedOut, "linger time ran out before the peer acknowledged")
+                }
+                _ => e,
+            })
     }
 }
 
@@ -302,47 +299,33 @@ impl SocketCore {
         nonblocking: bool,
         mut op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
     ) -> io::Result<T> {
-        let shared = self.shared();
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        let mut stack = shared.lock();
-        loop {
-            match op(&mut stack, shared.now(), self.inner.handle) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !nonblocking => {}
-                r => {
-                    shared.settle(&mut stack);
-                    return r;
-                }
-            }
-            if !shared.alive.load(Ordering::SeqCst) {
-                return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
-            }
-            let left = match deadline {
-                None => None,
-                Some(d) => {
-                    let left = d.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
-                    }
-                    Some(left)
-                }
-            };
-            stack = shared.wait(stack, left);
-        }
+        let (shared, h) = (self.shared(), self.inner.handle);
+        shared.block_until(shared.lock(), timeout, nonblocking, |s, now| op(s, now, h))
     }
 
     pub(crate) fn send_to(&self, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
         self.blocking(self.write_timeout(), |s, now, h| s.send_to(now, h, data, dst))
     }
 
-    pub(crate) fn recv_message(&self) -> io::Result<Message> {
-        self.blocking(self.read_timeout(), |s, _, h| s.recv_message(h))
+    /// A stream read: waits (up to the read timeout) for data; `Ok(0)` at
+    /// end of stream or for an empty `buf`.
+    pub(crate) fn stream_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.blocking(self.read_timeout(), |s, _, h| s.tcp_recv(h, buf))
+    }
+
+    /// A stream write: waits (up to the write timeout) for send-buffer room.
+    pub(crate) fn stream_write(&self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        self.blocking(self.write_timeout(), |s, now, h| s.tcp_send(now, h, data))
     }
 
     pub(crate) fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
-        let m = self.recv_message()?;
-        let n = m.data.len().min(buf.len());
-        buf[..n].copy_from_slice(&m.data[..n]);
-        Ok((n, m.src))
+        self.blocking(self.read_timeout(), |s, _, h| s.recv_from(h, buf))
     }
 }
 

@@ -248,20 +248,6 @@ impl TcpStream {
     pub fn stats(&self) -> io::Result<TcpStats> {
         self.0.call(|s, h| s.tcp_stats(h))
     }
-
-    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        self.0.blocking(self.0.read_timeout(), |s, _, h| s.tcp_recv(h, buf))
-    }
-
-    fn write_inner(&self, data: &[u8]) -> io::Result<usize> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        self.0.blocking(self.0.write_timeout(), |s, now, h| s.tcp_send(now, h, data))
-    }
 }
 
 /// Reads wait for data (up to the read timeout).
@@ -272,14 +258,14 @@ impl TcpStream {
 /// non-blocking mode when nothing is there.
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_inner(buf)
+        self.0.stream_read(buf)
     }
 }
 
 /// As for `TcpStream`: a shared reference reads too.
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_inner(buf)
+        self.0.stream_read(buf)
     }
 }
 
@@ -292,7 +278,7 @@ impl Read for &TcpStream {
 /// `WouldBlock` in non-blocking mode when the buffer is full.
 impl Write for TcpStream {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.write_inner(data)
+        self.0.stream_write(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -303,7 +289,7 @@ impl Write for TcpStream {
 /// As for `TcpStream`: a shared reference writes too.
 impl Write for &TcpStream {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.write_inner(data)
+        self.0.stream_write(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {

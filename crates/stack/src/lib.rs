@@ -560,34 +560,34 @@ impl Stack {
         }
     }
 
+    fn raw_ref(&self, h: SocketHandle, op: &str) -> io::Result<&RawSocket> {
+        match self.sockets.get(h).map(|e| &e.socket) {
+            Some(Socket::Raw(s)) => Ok(s),
+            Some(_) => Err(wrong_kind(op)),
+            None => Err(not_found()),
+        }
+    }
+
     /// `IP_HDRINCL` on a raw socket: sends carry a whole IPv4 datagram.
     pub fn raw_set_header_included(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
-            None => Err(not_found()),
             Some(Socket::Raw(s)) => {
                 s.header_included = on;
                 Ok(())
             }
             Some(_) => Err(wrong_kind("IP_HDRINCL")),
+            None => Err(not_found()),
         }
     }
 
     /// The IP protocol a raw socket carries.
     pub fn raw_protocol(&self, h: SocketHandle) -> io::Result<IpProtocol> {
-        match self.sockets.get(h).map(|e| &e.socket) {
-            None => Err(not_found()),
-            Some(Socket::Raw(s)) => Ok(s.protocol),
-            Some(_) => Err(wrong_kind("a raw protocol")),
-        }
+        self.raw_ref(h, "a raw protocol").map(|s| s.protocol)
     }
 
     /// Whether a raw socket's sends carry their own IPv4 header.
     pub fn raw_header_included(&self, h: SocketHandle) -> io::Result<bool> {
-        match self.sockets.get(h).map(|e| &e.socket) {
-            None => Err(not_found()),
-            Some(Socket::Raw(s)) => Ok(s.header_included),
-            Some(_) => Err(wrong_kind("IP_HDRINCL")),
-        }
+        self.raw_ref(h, "IP_HDRINCL").map(|s| s.header_included)
     }
 
     /// `IP_MTU_DISCOVER`-like: set DF on this socket's datagrams, so that

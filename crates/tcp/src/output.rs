@@ -383,33 +383,27 @@ impl Connection {
             self.tlp_pending = false;
             self.tlp_retrans = p.retransmit;
             self.stats.tail_loss_probes += 1;
-            if p.retransmit {
-                self.stats.retransmits += 1;
-                self.stats.bytes_retrans += p.len as u64;
-                self.rtt_timing = None;
-                self.rack.on_tail_resend(p.seq, now);
-            }
         }
-        if p.retransmit && p.tlp {
-            // Counted above; HighRxt is NextSeg's, not the probe's.
-        } else if p.rescue {
-            // RFC 6675 NextSeg rule 4: RescueRxt = RecoveryPoint; HighRxt
-            // MUST NOT be updated.
-            self.rec.rescue_rxt = Some(self.rec.recovery_point);
+        if p.retransmit {
             self.stats.retransmits += 1;
             self.stats.bytes_retrans += p.len as u64;
-            self.rtt_timing = None;
-        } else if p.retransmit {
-            self.stats.retransmits += 1;
-            self.stats.bytes_retrans += p.len as u64;
-            if self.rec.in_recovery {
-                self.stats.fast_retransmits += 1;
-            }
-            self.rec.high_rxt = self.rec.high_rxt.max(end);
-            self.rec.clear_resend(p.seq, end);
-            self.rack.on_retransmit(p.seq, end, now);
             // Karn (RFC 6298 §3): no timing across a retransmission.
             self.rtt_timing = None;
+            if p.tlp {
+                // HighRxt is NextSeg's, not the probe's.
+                self.rack.on_tail_resend(p.seq, now);
+            } else if p.rescue {
+                // RFC 6675 NextSeg rule 4: RescueRxt = RecoveryPoint; HighRxt
+                // MUST NOT be updated.
+                self.rec.rescue_rxt = Some(self.rec.recovery_point);
+            } else {
+                if self.rec.in_recovery {
+                    self.stats.fast_retransmits += 1;
+                }
+                self.rec.high_rxt = self.rec.high_rxt.max(end);
+                self.rec.clear_resend(p.seq, end);
+                self.rack.on_retransmit(p.seq, end, now);
+            }
         } else {
             // RFC 5681 §4.1 (Linux tcp_slow_start_after_idle): after an
             // idle period longer than the RTO, the ACK clock is gone.

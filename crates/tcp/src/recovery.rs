@@ -155,31 +155,20 @@ impl Recovery {
         self.resend = out;
     }
 
-    /// The first unSACKed, unacknowledged piece of a lost retransmission,
-    /// as (start, length).
+    /// The unSACKed, unacknowledged pieces of the lost retransmissions.
+    fn resend_holes<'a>(&'a self, sb: &'a Scoreboard, o: Outstanding) -> impl Iterator<Item = Range> + 'a {
+        self.resend.iter().flat_map(move |r| sb.holes(r.start.max(o.snd_una), r.end))
+    }
+
+    /// The first piece of a lost retransmission still owed, as (start,
+    /// length).
     pub fn next_resend(&self, sb: &Scoreboard, o: Outstanding) -> Option<(SeqNumber, usize)> {
-        self.resend.iter().find_map(|r| {
-            let start = r.start.max(o.snd_una);
-            if !start.lt(r.end) {
-                return None;
-            }
-            sb.holes(start, r.end).next().map(|h| (h.start, h.end - h.start))
-        })
+        self.resend_holes(sb, o).next().map(|h| (h.start, h.end - h.start))
     }
 
     /// Octets of lost retransmissions still owed (not SACKed): not in flight.
     fn resend_owed(&self, sb: &Scoreboard, o: Outstanding) -> usize {
-        self.resend
-            .iter()
-            .map(|r| {
-                let start = r.start.max(o.snd_una);
-                if start.lt(r.end) {
-                    sb.holes(start, r.end).map(|h| h.end - h.start).sum()
-                } else {
-                    0
-                }
-            })
-            .sum()
+        self.resend_holes(sb, o).map(|h| h.end - h.start).sum()
     }
 
     /// NextSeg rule 4 (RFC 6675 §4): when rules 1–3 find nothing and no new
