@@ -135,6 +135,9 @@ pub struct Stack {
     pub(crate) tcp_port_users: HashMap<u16, u32>,
     /// Connections with output or timer work due now.
     pub(crate) tcp_dirty: VecDeque<SocketHandle>,
+    /// Latest time a packet was received: the time at which output that
+    /// `receive` deferred is built, when `dispatch` builds it.
+    pub(crate) rx_clock: Instant,
     /// Connection deadlines, earliest first.
     pub(crate) tcp_timers: BTreeSet<(Instant, SocketHandle)>,
     /// Scratch list of the datagrams one connection's flush builds.
@@ -187,6 +190,7 @@ impl Stack {
             tcp_conns: HashMap::default(),
             tcp_port_users: HashMap::new(),
             tcp_dirty: VecDeque::new(),
+            rx_clock: Instant::ZERO,
             tcp_timers: BTreeSet::new(),
             tcp_out: Vec::new(),
             isn,
@@ -286,7 +290,15 @@ impl Stack {
 
     /// The next packet to put on a link, if any. Taking packets frees
     /// transmit-queue room and wakes senders that were pushed back.
+    ///
+    /// TCP's answers to received segments (ACKs, and the data those ACKs
+    /// release) are built here, or by [`Stack::poll`], not by
+    /// [`Stack::receive`]: a batch of segments received together is
+    /// answered once, with one cumulative ACK, as GRO makes Linux do.
     pub fn dispatch(&mut self) -> Option<OutPacket> {
+        if !self.tcp_dirty.is_empty() {
+            self.tcp_flush(self.rx_clock);
+        }
         let p = self.tx_queue.pop_front()?;
         if !self.tx_waiters.is_empty() {
             for w in self.tx_waiters.drain(..) {
@@ -303,7 +315,8 @@ impl Stack {
         self.pool.give(buffer);
     }
 
-    /// Packets waiting for a link.
+    /// Packets waiting for a link (not counting TCP output that
+    /// [`Stack::dispatch`] or [`Stack::poll`] has yet to build).
     pub fn pending_tx(&self) -> usize {
         self.tx_queue.len()
     }
@@ -311,8 +324,13 @@ impl Stack {
     /// Runs what is due at `now`: loopback delivery, TCP output and
     /// timers, reassembly timeouts.
     pub fn poll(&mut self, now: Instant) {
-        while let Some(packet) = self.loopback.pop_front() {
-            self.ip_input(now, None, &packet);
+        // Loopback packets are received in batches, like a link's; the
+        // answers to one batch (built by the flush) may loop back again.
+        while !self.loopback.is_empty() {
+            while let Some(packet) = self.loopback.pop_front() {
+                self.ip_input(now, None, &packet);
+            }
+            self.tcp_flush(now);
         }
         self.tcp_poll_timers(now);
         for expired in self.reassembler.expire(now) {

@@ -16,6 +16,12 @@ use std::io;
 use std::net::{Shutdown, SocketAddrV4};
 use std::task::Waker;
 
+/// Most in-order octets one ACK covers when a batch of segments is received
+/// at once: Linux GRO merges at most 64 KiB into one segment, and so into
+/// one ACK. A connection that has received more unacknowledged answers at
+/// once, keeping the sender's ACK clock running through a long batch.
+const MAX_ACK_BATCH: usize = 64 * 1024;
+
 /// A connection's 4-tuple, as the demultiplexing key: (local, remote).
 pub(crate) type FourTuple = (SocketAddrV4, SocketAddrV4);
 
@@ -540,7 +546,9 @@ impl Stack {
             self.counters.drop(DropReason::TcpNoSocket);
             self.tcp_reset(local, remote, &seg);
         }
-        self.tcp_flush(now);
+        // The touched connection answers when the driver next polls or
+        // dispatches, after the rest of the batch this segment came in.
+        self.rx_clock = self.rx_clock.max(now);
     }
 
     fn is_listener(&self, h: SocketHandle) -> bool {
@@ -585,6 +593,7 @@ impl Stack {
         };
         s.conn.on_segment(now, seg);
         s.wake();
+        let ack_now = s.conn.rcv_unacked() >= MAX_ACK_BATCH;
         let promoted = s.parent.is_some() && s.conn.state().is_synchronized() && s.conn.state() != State::SynReceived;
         let parent = s.parent;
         if promoted {
@@ -593,6 +602,9 @@ impl Stack {
             }
         }
         self.tcp_touch(h);
+        if ack_now {
+            self.tcp_flush(now);
+        }
     }
 
     /// A child finished its handshake: from the SYN queue to the accept
@@ -843,7 +855,11 @@ impl Stack {
         s.dirty = blocked;
         let closed = s.conn.is_closed() && !blocked;
         let old_timer = s.timer;
-        let mut next = if closed { None } else { s.conn.poll_at() };
+        let mut next = match (closed, blocked) {
+            (true, _) => None,
+            (false, false) => s.conn.poll_at_drained(),
+            (false, true) => s.conn.poll_at(),
+        };
         if let Some(t) = next {
             // Output that is due "now" was just drained; what remains is a
             // timer, strictly later (guards against a busy loop).

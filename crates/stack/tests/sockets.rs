@@ -223,3 +223,76 @@ proptest! {
         prop_assert_eq!(s.counters().ip_rx, 1);
     }
 }
+
+/// Carries `from`'s packets, all pure ACKs, to `to`; returns their ACK
+/// numbers.
+fn carry_acks(now: Instant, from: &mut Stack, to: &mut Stack) -> Vec<u32> {
+    let mut acks = Vec::new();
+    while let Some(p) = from.dispatch() {
+        let ip = sockstack_wire::Ipv4Packet::new_checked(&p.data[..]).unwrap();
+        let tcp = sockstack_wire::TcpPacket::new_checked(ip.payload()).unwrap();
+        assert!(tcp.payload().is_empty(), "the receiver sends nothing but ACKs");
+        acks.push(tcp.ack_number().0);
+        to.receive(now, sockstack_stack::IfaceId(0), &p.data);
+    }
+    acks
+}
+
+#[test]
+fn a_batch_of_segments_is_answered_by_one_ack_of_at_most_64_kib() {
+    let mut config = StackConfig::default();
+    config.tcp.initial_cwnd = 100;
+    config.tcp.snd_buf = 1 << 20;
+    config.tcp.rcv_buf = 1 << 20;
+    let (mut a, mut b) = (host(A, config.clone()), host(B, config));
+    let now = Instant::ZERO;
+    let l = b.tcp_open(P);
+    b.bind(l, sa(B, 80)).unwrap();
+    b.tcp_listen(l, 8).unwrap();
+    let c = a.tcp_open(P);
+    a.tcp_connect(now, c, sa(B, 80)).unwrap();
+    while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+    let (s, _) = b.tcp_accept(l).unwrap();
+
+    // Ten full segments (1448 octets of data beside the timestamps) arrive
+    // together: one ACK covers them all.
+    let data: Vec<u8> = (0..400_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    assert_eq!(a.tcp_send(now, c, &data[..14_480]).unwrap(), 14_480);
+    assert_eq!(carry(now, &mut a, &mut b), 10);
+    let acks = carry_acks(now, &mut b, &mut a);
+    assert_eq!(acks.len(), 1, "one ACK for the batch");
+    let first = acks[0];
+
+    // Larger batches: an ACK at least every 64 KiB (GRO's largest merge),
+    // never one per pair of segments.
+    let total = data.len() - 14_480;
+    let (mut sent, mut now) = (0, now);
+    let (mut segments, mut acks_n, mut prev, mut widest) = (0, 0, first, 0);
+    while (prev.wrapping_sub(first) as usize) < total {
+        assert!(now < Instant::from_secs(10), "stalled");
+        sent += a.tcp_send(now, c, &data[14_480 + sent..]).unwrap_or(0);
+        let moved = carry(now, &mut a, &mut b);
+        segments += moved;
+        if moved == 0 {
+            // A short tail waits for the delayed-ACK timer.
+            now = [a.poll_at(), b.poll_at()].into_iter().flatten().min().unwrap().max(now);
+            a.poll(now);
+            b.poll(now);
+        }
+        for ack in carry_acks(now, &mut b, &mut a) {
+            let covered = ack.wrapping_sub(prev) as usize;
+            assert!(covered > 0 && covered <= 64 * 1024 + 1448, "one ACK covers {covered} octets");
+            widest = widest.max(covered);
+            acks_n += 1;
+            prev = ack;
+        }
+    }
+    assert!(widest > 32 * 1448, "ACKs cover whole batches (widest {widest})");
+    assert!(acks_n * 10 < segments, "{acks_n} ACKs for {segments} segments");
+    let mut got = vec![0u8; data.len()];
+    let mut n = 0;
+    while n < got.len() {
+        n += b.tcp_recv(s, &mut got[n..]).unwrap();
+    }
+    assert_eq!(got, data);
+}

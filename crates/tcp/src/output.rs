@@ -635,4 +635,14 @@ impl Connection {
         }
         self.timers.earliest()
     }
+
+    /// [`Connection::poll_at`] for a caller that has just drained
+    /// [`Connection::poll_transmit`] (its last call returned false):
+    /// nothing is due at once then, so only the timers remain, and the
+    /// segment planning `poll_at` would repeat is skipped.
+    pub fn poll_at_drained(&self) -> Option<Instant> {
+        let next = if matches!(self.state, State::Closed | State::Listen) { None } else { self.timers.earliest() };
+        debug_assert_eq!(next, self.poll_at(), "poll_at_drained called with output still due");
+        next
+    }
 }

@@ -506,6 +506,12 @@ impl Connection {
         }
     }
 
+    /// In-order octets received since our last ACK: what the next ACK
+    /// will cover.
+    pub fn rcv_unacked(&self) -> usize {
+        self.unacked_bytes
+    }
+
     /// Reads in-order data. `Ok(0)` is end of stream (the peer's FIN was
     /// received and everything before it read). Errors: ConnectionReset
     /// (or the recorded error) once reset — unread data is discarded;

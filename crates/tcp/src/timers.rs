@@ -22,10 +22,14 @@ pub struct Timers {
 impl Timers {
     /// The earliest armed deadline.
     pub fn earliest(&self) -> Option<Instant> {
-        [self.rto, self.delack, self.persist, self.keepalive, self.time_wait, self.fin_wait2, self.tlp, self.rack]
-            .into_iter()
-            .flatten()
-            .min()
+        // A branch-free minimum over plain instants (asked after every
+        // flush, so it is on the per-segment path).
+        let at = |t: Option<Instant>| t.unwrap_or(Instant::FAR_FUTURE);
+        let min =
+            [self.rto, self.delack, self.persist, self.keepalive, self.time_wait, self.fin_wait2, self.tlp, self.rack]
+                .into_iter()
+                .fold(Instant::FAR_FUTURE, |m, t| m.min(at(t)));
+        (min != Instant::FAR_FUTURE).then_some(min)
     }
 
     /// Disarms everything (connection closed).
