@@ -211,10 +211,15 @@ impl Connection {
                 return Some(p);
             }
         }
-        let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
         let data_end = self.data_end();
-        let fin_seq = self.fin_queued.then_some(data_end);
         let o = self.outstanding();
+        // Everything sent and nothing lost: no rule can pick a segment (the
+        // common answer, asked after every segment sent).
+        if self.snd_nxt == data_end + usize::from(self.fin_queued) && self.rec.loss_free(&self.scoreboard, o) {
+            return None;
+        }
+        let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
+        let fin_seq = self.fin_queued.then_some(data_end);
         let pipe = self.pipe();
         let cwnd = self.cc.cwnd();
         let cwnd_room = cwnd.saturating_sub(pipe);

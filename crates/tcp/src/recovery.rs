@@ -76,7 +76,7 @@ impl Recovery {
     /// snd_una: the state of a loss-free connection, where pipe is simply
     /// what is outstanding and no segment is lost (the scans below would
     /// find one hole and no loss).
-    fn loss_free(&self, sb: &Scoreboard, o: Outstanding) -> bool {
+    pub fn loss_free(&self, sb: &Scoreboard, o: Outstanding) -> bool {
         sb.is_empty()
             && self.resend.is_empty()
             && !self.in_recovery

@@ -44,17 +44,23 @@ impl RttEstimator {
     pub fn sample(&mut self, rtt: Duration) {
         self.latest = Some(rtt);
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        // In whole microseconds: integer arithmetic, not Duration's
+        // seconds-and-nanoseconds (this runs on every ACK).
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let r = us(rtt);
         match self.srtt {
             None => {
                 // RFC 6298 §2.2
                 self.srtt = Some(rtt);
-                self.rttvar = rtt / 2;
+                self.rttvar = Duration::from_micros(r / 2);
             }
             Some(srtt) => {
                 // RFC 6298 §2.3: RTTVAR first, using the old SRTT.
-                let err = srtt.abs_diff(rtt);
-                self.rttvar = self.rttvar * 3 / 4 + err / 4;
-                self.srtt = Some(srtt * 7 / 8 + rtt / 8);
+                let s = us(srtt);
+                let err = s.abs_diff(r);
+                let var = us(self.rttvar);
+                self.rttvar = Duration::from_micros(var.saturating_mul(3) / 4 + err / 4);
+                self.srtt = Some(Duration::from_micros(s.saturating_mul(7) / 8 + r / 8));
             }
         }
         let srtt = self.srtt.unwrap_or(rtt);

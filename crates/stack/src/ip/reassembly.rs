@@ -190,6 +190,9 @@ impl Reassembler {
 
     /// Removes timed-out datagrams.
     pub fn expire(&mut self, now: Instant) -> Vec<Expired> {
+        if self.flows.is_empty() {
+            return Vec::new();
+        }
         let due: Vec<FlowKey> = self.flows.iter().filter(|(_, f)| f.expires <= now).map(|(k, _)| *k).collect();
         let mut out = Vec::with_capacity(due.len());
         for key in due {
@@ -204,6 +207,9 @@ impl Reassembler {
     /// The earliest reassembly deadline, when [`Reassembler::expire`] has work;
     /// `None` when nothing is held.
     pub fn poll_at(&self) -> Option<Instant> {
+        if self.flows.is_empty() {
+            return None;
+        }
         self.flows.values().map(|f| f.expires).min()
     }
 }
