@@ -295,8 +295,11 @@ impl Stack {
     /// release) are built here, or by [`Stack::poll`], not by
     /// [`Stack::receive`]: a batch of segments received together is
     /// answered once, with one cumulative ACK, as GRO makes Linux do.
+    /// Connections are asked for more only once the queue is empty, so a
+    /// sender held back by a full queue refills it in one batch, not one
+    /// packet per call.
     pub fn dispatch(&mut self) -> Option<OutPacket> {
-        if !self.tcp_dirty.is_empty() {
+        if self.tx_queue.is_empty() && !self.tcp_dirty.is_empty() {
             self.tcp_flush(self.rx_clock);
         }
         let p = self.tx_queue.pop_front()?;

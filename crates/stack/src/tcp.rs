@@ -858,7 +858,9 @@ impl Stack {
         let mut next = match (closed, blocked) {
             (true, _) => None,
             (false, false) => s.conn.poll_at_drained(),
-            (false, true) => s.conn.poll_at(),
+            // Still dirty, so flushed again as soon as there is room; its
+            // timers are worked out then.
+            (false, true) => old_timer,
         };
         if let Some(t) = next {
             // Output that is due "now" was just drained; what remains is a
