@@ -359,7 +359,8 @@ impl Stack {
         }
         let iss = self.isn.isn(now, local, remote);
         let route_mss = mtu.saturating_sub(40).clamp(88, 65495) as u16;
-        let conn = Connection::connect(now, local, remote, iss, route_mss, &config);
+        let mut conn = Connection::connect(now, local, remote, iss, route_mss, &config);
+        conn.set_memory_budget(self.tcp_memory.clone());
         self.tcp_register(h, (local, remote));
         self.tcp_mut(h)?.role = TcpRole::Stream(Box::new(Stream::new(conn, None)));
         self.tcp_touch(h);
@@ -728,9 +729,10 @@ impl Stack {
         owner: crate::ProcessId,
         config: TcpConfig,
         opts: SocketOpts,
-        conn: Connection,
+        mut conn: Connection,
         parent: SocketHandle,
     ) -> SocketHandle {
+        conn.set_memory_budget(self.tcp_memory.clone());
         self.sockets.insert(crate::socket::SocketEntry {
             owner,
             socket: Socket::Tcp(TcpSocket {

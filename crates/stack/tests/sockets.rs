@@ -296,3 +296,67 @@ fn a_batch_of_segments_is_answered_by_one_ack_of_at_most_64_kib() {
     }
     assert_eq!(got, data);
 }
+
+/// Runs `conns` bulk transfers of `bytes` each from one stack to another,
+/// byte-checked; returns the peak buffer growth charged on each side.
+fn bulk_growth(tcp_mem_limit: usize, conns: usize, bytes: usize) -> (usize, usize) {
+    let mut config = StackConfig { tcp_mem_limit, ..StackConfig::default() };
+    config.tcp.snd_buf_max = 4 << 20;
+    config.tcp.rcv_buf_max = 6 << 20;
+    let (mut a, mut b) = (host(A, config.clone()), host(B, config));
+    let mut now = Instant::ZERO;
+    let l = b.tcp_open(P);
+    b.bind(l, sa(B, 80)).unwrap();
+    b.tcp_listen(l, 64).unwrap();
+    let clients: Vec<_> = (0..conns)
+        .map(|_| {
+            let c = a.tcp_open(P);
+            a.tcp_connect(now, c, sa(B, 80)).unwrap();
+            c
+        })
+        .collect();
+    while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+    let servers: Vec<_> = (0..conns).map(|_| b.tcp_accept(l).unwrap().0).collect();
+    let data: Vec<u8> = (0..bytes as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let (mut sent, mut got) = (vec![0; conns], vec![Vec::new(); conns]);
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut peak_a, mut peak_b) = (0, 0);
+    while got.iter().any(|g| g.len() < bytes) {
+        assert!(now < Instant::from_secs(60), "stalled");
+        for i in 0..conns {
+            sent[i] += a.tcp_send(now, clients[i], &data[sent[i]..]).unwrap_or(0);
+        }
+        let moved = carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a);
+        for i in 0..conns {
+            while let Ok(n) = b.tcp_recv(servers[i], &mut buf) {
+                got[i].extend_from_slice(&buf[..n]);
+            }
+        }
+        peak_a = peak_a.max(a.tcp_memory_used());
+        peak_b = peak_b.max(b.tcp_memory_used());
+        // Each step takes a millisecond: round trips take time, which
+        // receive-buffer auto-tuning measures.
+        now += sockstack_time::Duration::from_millis(1);
+        if moved == 0 {
+            now = [a.poll_at(), b.poll_at()].into_iter().flatten().min().unwrap().max(now);
+        }
+        a.poll(now);
+        b.poll(now);
+    }
+    for g in &got {
+        assert!(g == &data, "every stream arrives intact");
+    }
+    (peak_a, peak_b)
+}
+
+#[test]
+fn buffer_auto_tuning_shares_one_memory_budget() {
+    // Unbounded, eight transfers grow their buffers to well over 4 MiB in
+    // all; the budget holds them within twice its limit (the share rule).
+    let limit = 2 << 20;
+    let (free_a, free_b) = bulk_growth(usize::MAX, 8, 4 << 20);
+    assert!(free_a + free_b > 4 * limit, "unbounded growth {free_a} + {free_b}");
+    let (a, b) = bulk_growth(limit, 8, 4 << 20);
+    assert!(a > 0 && b > 0, "buffers still grow");
+    assert!(a <= 2 * limit && b <= 2 * limit, "growth {a} / {b} over the budget");
+}

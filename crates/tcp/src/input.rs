@@ -407,9 +407,7 @@ impl Connection {
             }
             // Send buffer grows with cwnd (Linux tcp_sndbuf_expand).
             let want = (2 * self.cc.cwnd()).clamp(self.cfg.snd_buf, self.cfg.snd_buf_max);
-            if want > self.snd_buf.capacity() {
-                self.snd_buf.set_capacity(want);
-            }
+            self.grow_snd_buf(want);
         } else if ack == self.snd_una
             && self.snd_nxt.gt(self.snd_una)
             && seg.payload.is_empty()

@@ -7,6 +7,7 @@
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::config::{Keepalive, TcpConfig};
 use crate::congestion::{new_controller, CongestionControl};
+use crate::memory::{Charge, MemoryBudget};
 use crate::rack::Rack;
 use crate::reassembly::Reassembly;
 use crate::recovery::{Outstanding, Recovery};
@@ -181,6 +182,8 @@ pub struct Connection {
     // Receive-buffer auto-tuning.
     pub(crate) drs: Drs,
     pub(crate) rcv_rtt: Option<Duration>,
+    /// Buffer growth charged to the stack's memory budget.
+    pub(crate) mem: Charge,
 
     pub(crate) error: Option<io::ErrorKind>,
     pub(crate) stats: TcpStats,
@@ -287,6 +290,7 @@ impl Connection {
             challenge_since: now,
             drs: Drs { copied: 0, since: now, space: 0 },
             rcv_rtt: None,
+            mem: Charge::default(),
             error: None,
             stats: TcpStats::default(),
             last_now: now,
@@ -421,10 +425,17 @@ impl Connection {
         // than two segments by the send buffer (a peer delaying its ACK
         // for the second full segment would stall it for the delayed-ACK
         // timeout).
-        let want = (2 * self.cc.cwnd()).clamp(self.cfg.snd_buf, self.cfg.snd_buf_max.max(self.cfg.snd_buf));
-        if want > self.snd_buf.capacity() {
-            self.snd_buf.set_capacity(want);
+        // Two full segments whatever the memory budget: with less, the
+        // peer's delayed ACK would stall every flight. The rest as the
+        // budget allows.
+        let max = self.cfg.snd_buf_max.max(self.cfg.snd_buf);
+        let need = (2 * self.mss).clamp(self.cfg.snd_buf, max);
+        let cap = self.snd_buf.capacity();
+        if need > cap {
+            self.mem.force(need - cap);
+            self.snd_buf.set_capacity(need);
         }
+        self.grow_snd_buf((2 * self.cc.cwnd()).clamp(self.cfg.snd_buf, max));
         self.rec.reset(self.snd_una);
         self.arm_keepalive(now);
         if self.fin_queued {
@@ -569,6 +580,23 @@ impl Connection {
         }
     }
 
+    /// Grows the send buffer to `want` octets, if the memory budget allows
+    /// (Linux `tcp_sndbuf_expand`, which also stops under `tcp_mem`
+    /// pressure).
+    pub(crate) fn grow_snd_buf(&mut self, want: usize) {
+        let cap = self.snd_buf.capacity();
+        if want > cap && self.mem.grow(want - cap) {
+            self.snd_buf.set_capacity(want);
+        }
+    }
+
+    /// Charges this connection's buffer growth to `budget`, shared with
+    /// the other connections of a stack (see [`MemoryBudget`]); growth so
+    /// far is charged too.
+    pub fn set_memory_budget(&mut self, budget: MemoryBudget) {
+        self.mem.attach(budget);
+    }
+
     /// Linux DRS (`tcp_rcv_space_adjust`): once per RTT, if the application
     /// consumed more than ever before in one RTT, grow the receive buffer
     /// to twice that (the sender's window must cover ~2 RTTs of data to
@@ -591,7 +619,7 @@ impl Connection {
         }
         self.drs.space = copied;
         let target = (2 * copied).min(self.cfg.rcv_buf_max);
-        if target > self.rcv_buf.capacity() {
+        if target > self.rcv_buf.capacity() && self.mem.grow(target - self.rcv_buf.capacity()) {
             let keep = self.ooo.highest().and_then(|h| h.checked_sub(self.rcv_nxt)).unwrap_or(0);
             self.rcv_buf.grow(target, keep);
         }
