@@ -163,7 +163,9 @@ pub struct Stack {
     pub(crate) tx_queue: VecDeque<OutPacket>,
     /// Wakers of senders that met a full transmit queue.
     tx_waiters: Vec<Waker>,
-    pub(crate) loopback: VecDeque<Vec<u8>>,
+    /// Datagrams to this host, and how to check them (`Ignore` for the
+    /// segments TCP built without checksums, see `loopback_checksum`).
+    pub(crate) loopback: VecDeque<(Vec<u8>, ChecksumMode)>,
     pub(crate) reassembler: Reassembler,
     pub(crate) pmtu: HashMap<Ipv4Addr, PmtuEntry>,
     pub(crate) icmp_rate: TokenBucket,
@@ -351,8 +353,9 @@ impl Stack {
         // Loopback packets are received in batches, like a link's; the
         // answers to one batch (built by the flush) may loop back again.
         while !self.loopback.is_empty() {
-            while let Some(packet) = self.loopback.pop_front() {
-                self.ip_input(now, None, &packet);
+            while let Some((packet, checksum)) = self.loopback.pop_front() {
+                self.ip_input(now, None, &packet, checksum);
+                self.pool.give(packet);
             }
             self.tcp_flush(now);
         }

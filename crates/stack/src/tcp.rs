@@ -121,7 +121,15 @@ fn conn_error(kind: io::ErrorKind) -> io::Error {
 
 /// Builds the IPv4 datagram carrying `seg` from `src` to `dst`.
 /// `buf` comes from the buffer pool; it is resized to fit.
-fn tcp_datagram(mut buf: Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, ident: u16, ttl: u8, seg: &TcpRepr<'_>) -> Vec<u8> {
+fn tcp_datagram(
+    mut buf: Vec<u8>,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    ttl: u8,
+    seg: &TcpRepr<'_>,
+    checksum: ChecksumMode,
+) -> Vec<u8> {
     let tcp_len = seg.buffer_len();
     let ip = Ipv4Repr {
         src_addr: src,
@@ -137,10 +145,15 @@ fn tcp_datagram(mut buf: Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, ident: u16, ttl:
         frag_offset: 0,
         dscp_ecn: 0,
     };
+    // Headers zeroed, then the payload appended: one pass over the
+    // payload (the copy), not a zero-fill and then a copy.
     buf.clear();
-    buf.resize(20 + tcp_len, 0);
-    seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, ChecksumMode::Verify);
-    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
+    buf.resize(20 + seg.header_len(), 0);
+    buf.extend_from_slice(seg.payload);
+    let payload_len = seg.payload.len();
+    seg.emit_with(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, payload_len, |_| {}, checksum);
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), checksum);
+    debug_assert_eq!(buf.len(), 20 + tcp_len);
     buf
 }
 
@@ -510,7 +523,14 @@ impl Stack {
 
     /// RFC 9293 §3.10.7: a segment arrived. Checksum, then the 4-tuple
     /// table (one hash lookup), then a listener, else a RST.
-    pub(crate) fn tcp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+    pub(crate) fn tcp_input(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        broadcast: bool,
+        checksum: ChecksumMode,
+    ) {
         // RFC 1122 §4.2.3.10: TCP is never addressed to a broadcast.
         if broadcast {
             return self.counters.drop(DropReason::TcpMalformed);
@@ -519,7 +539,7 @@ impl Stack {
             Ok(p) => p,
             Err(_) => return self.counters.drop(DropReason::TcpMalformed),
         };
-        let seg = match TcpRepr::parse(&pkt, &ip.src_addr, &ip.dst_addr, ChecksumMode::Verify) {
+        let seg = match TcpRepr::parse(&pkt, &ip.src_addr, &ip.dst_addr, checksum) {
             Ok(s) => s,
             Err(sockstack_wire::Error::BadChecksum) => return self.counters.drop(DropReason::TcpBadChecksum),
             Err(_) => return self.counters.drop(DropReason::TcpMalformed),
@@ -567,17 +587,33 @@ impl Stack {
     fn tcp_emit(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
         let ident = self.next_ident();
         let buf = self.pool.take(0);
-        let data = tcp_datagram(buf, *local.ip(), *remote.ip(), ident, self.config.default_ttl, seg);
-        self.tcp_output(data);
+        let data =
+            tcp_datagram(buf, *local.ip(), *remote.ip(), ident, self.config.default_ttl, seg, ChecksumMode::Verify);
+        self.tcp_output(data, ChecksumMode::Verify);
+    }
+
+    /// How to checksum segments to `remote`. A datagram that stays inside
+    /// the host cannot be corrupted on the way, so loopback skips TCP and
+    /// IP checksums at both ends, as Linux's `lo` device does (it offers
+    /// checksum offload, and the receiver trusts it). A raw TCP socket,
+    /// which sees these datagrams, still gets correct checksums.
+    fn loopback_checksum(&self, remote: Ipv4Addr) -> ChecksumMode {
+        let raw_tcp = self.raw_by_protocol.get(&u8::from(IpProtocol::Tcp)).is_some_and(|v| !v.is_empty());
+        if !raw_tcp && self.is_local_unicast(remote) {
+            ChecksumMode::Ignore
+        } else {
+            ChecksumMode::Verify
+        }
     }
 
     /// Puts a finished TCP datagram on its way (link or loopback).
-    fn tcp_output(&mut self, data: Vec<u8>) {
+    /// `checksum` is how it was built: `Ignore` only for loopback.
+    fn tcp_output(&mut self, data: Vec<u8>, checksum: ChecksumMode) {
         let dst = Ipv4Addr::from(<[u8; 4]>::try_from(&data[16..20]).expect("20-byte header"));
         self.counters.tcp_tx += 1;
         if self.is_local_unicast(dst) {
             self.counters.ip_tx += 1;
-            self.loopback.push_back(data);
+            self.loopback.push_back((data, checksum));
             return;
         }
         match self.routes.lookup(dst) {
@@ -828,6 +864,10 @@ impl Stack {
         // Reused between calls: one allocation less per flush.
         let mut out = std::mem::take(&mut self.tcp_out);
         let mut ident = self.next_ident;
+        let checksum = match self.tcp_ref(h) {
+            Ok(TcpSocket { role: TcpRole::Stream(s), .. }) => self.loopback_checksum(*s.conn.remote_addr().ip()),
+            _ => ChecksumMode::Verify,
+        };
         // Borrowed out for the loop, which holds the connection mutably.
         let mut pool = std::mem::take(&mut self.pool);
         let Ok(TcpSocket { role: TcpRole::Stream(s), opts, .. }) = self.tcp_mut(h) else {
@@ -846,7 +886,7 @@ impl Stack {
             let mut datagram = None;
             let more = s.conn.poll_transmit(now, |seg| {
                 ident = ident.wrapping_add(1);
-                datagram = Some(tcp_datagram(pool.take(0), *local.ip(), *remote.ip(), ident, ttl, seg));
+                datagram = Some(tcp_datagram(pool.take(0), *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
             });
             out.extend(datagram);
             if !more {
@@ -894,7 +934,7 @@ impl Stack {
             }
         }
         for data in out.drain(..) {
-            self.tcp_output(data);
+            self.tcp_output(data, checksum);
         }
         self.tcp_out = out;
         if closed {

@@ -360,3 +360,57 @@ fn buffer_auto_tuning_shares_one_memory_budget() {
     assert!(a > 0 && b > 0, "buffers still grow");
     assert!(a <= 2 * limit && b <= 2 * limit, "growth {a} / {b} over the budget");
 }
+
+/// Moves `data` over a TCP connection from this host to itself; returns
+/// what arrived.
+fn loopback_transfer(s: &mut Stack, port: u16, data: &[u8]) -> Vec<u8> {
+    let now = Instant::ZERO;
+    let l = s.tcp_open(P);
+    s.bind(l, sa(A, port)).unwrap();
+    s.tcp_listen(l, 8).unwrap();
+    let c = s.tcp_open(P);
+    s.tcp_connect(now, c, sa(A, port)).unwrap();
+    s.poll(now);
+    let (srv, _) = s.tcp_accept(l).unwrap();
+    let (mut sent, mut got) = (0, Vec::new());
+    let mut buf = vec![0u8; 65536];
+    while got.len() < data.len() {
+        sent += s.tcp_send(now, c, &data[sent..]).unwrap_or(0);
+        s.poll(now);
+        while let Ok(n) = s.tcp_recv(srv, &mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.poll(now);
+    }
+    assert_eq!(s.pending_tx(), 0, "nothing goes to a link");
+    got
+}
+
+#[test]
+fn loopback_tcp_skips_checksums_unless_a_raw_socket_watches() {
+    let mut s = host(A, StackConfig::default());
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(40_503) >> 7) as u8).collect();
+    // Built and accepted without checksums (as Linux's lo offloads them).
+    assert_eq!(loopback_transfer(&mut s, 7000, &data), data);
+    assert_eq!(s.counters().dropped_total(), 0);
+
+    // A raw TCP socket sees every looped-back segment, with checksums a
+    // receiver can verify.
+    let raw = s.raw_open(P, IpProtocol::Tcp, false).unwrap();
+    assert_eq!(loopback_transfer(&mut s, 7001, &data), data);
+    let mut seen = 0;
+    while let Ok(m) = s.recv_message(raw) {
+        let ip = sockstack_wire::Ipv4Packet::new_checked(&m.data[..]).unwrap();
+        let ip_repr = sockstack_wire::Ipv4Repr::parse(&ip, sockstack_wire::ChecksumMode::Verify).unwrap();
+        let tcp = sockstack_wire::TcpPacket::new_checked(ip.payload()).unwrap();
+        sockstack_wire::TcpRepr::parse(
+            &tcp,
+            &ip_repr.src_addr,
+            &ip_repr.dst_addr,
+            sockstack_wire::ChecksumMode::Verify,
+        )
+        .expect("a valid TCP checksum");
+        seen += 1;
+    }
+    assert!(seen > 10, "the raw socket saw {seen} segments");
+}

@@ -29,16 +29,18 @@ impl Stack {
         if !self.ifaces.get(iface.0).is_some_and(|i| i.up) {
             return self.counters.drop(DropReason::InterfaceDown);
         }
-        self.ip_input(now, Some(iface), packet);
+        self.ip_input(now, Some(iface), packet, ChecksumMode::Verify);
     }
 
     /// `iface` is `None` for packets looped back inside the host.
-    pub(crate) fn ip_input(&mut self, now: Instant, iface: Option<IfaceId>, packet: &[u8]) {
+    /// `checksum` is `Ignore` only for loopback datagrams TCP built without
+    /// checksums.
+    pub(crate) fn ip_input(&mut self, now: Instant, iface: Option<IfaceId>, packet: &[u8], checksum: ChecksumMode) {
         let ip = match Ipv4Packet::new_checked(packet) {
             Ok(p) => p,
             Err(e) => return self.counters.drop(ip_drop_reason(e)),
         };
-        let repr = match Ipv4Repr::parse(&ip, ChecksumMode::Verify) {
+        let repr = match Ipv4Repr::parse(&ip, checksum) {
             Ok(r) => r,
             Err(e) => return self.counters.drop(ip_drop_reason(e)),
         };
@@ -65,21 +67,29 @@ impl Stack {
                     let mut rebuilt = vec![0u8; 20 + data.len()];
                     rebuilt[20..].copy_from_slice(&data);
                     whole.emit(&mut Ipv4Packet::new_unchecked(&mut rebuilt[..]), ChecksumMode::Verify);
-                    self.deliver_local(now, &whole, &data, &rebuilt, broadcast);
+                    self.deliver_local(now, &whole, &data, &rebuilt, broadcast, checksum);
                 }
             }
             return;
         }
-        self.deliver_local(now, &repr, ip.payload(), packet, broadcast);
+        self.deliver_local(now, &repr, ip.payload(), packet, broadcast, checksum);
     }
 
-    fn deliver_local(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], packet: &[u8], broadcast: bool) {
+    fn deliver_local(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        packet: &[u8],
+        broadcast: bool,
+        checksum: ChecksumMode,
+    ) {
         self.counters.ip_delivered += 1;
         let raw_taken = self.raw_input(ip, packet);
         match ip.next_header {
             IpProtocol::Icmp => self.icmp_input(now, ip, payload, broadcast),
             IpProtocol::Udp => self.udp_input(now, ip, payload, broadcast),
-            IpProtocol::Tcp => self.tcp_input(now, ip, payload, broadcast),
+            IpProtocol::Tcp => self.tcp_input(now, ip, payload, broadcast, checksum),
             _ if raw_taken => {}
             _ => {
                 self.counters.drop(DropReason::ProtoUnreachable);

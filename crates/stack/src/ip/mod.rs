@@ -146,7 +146,7 @@ impl Stack {
             // A datagram to ourselves loops back inside the host and never
             // reaches a link.
             self.counters.ip_tx += 1;
-            self.loopback.push_back(buf);
+            self.loopback.push_back((buf, ChecksumMode::Verify));
             return Ok(());
         };
         let mtu = self.path_mtu(now, hop.iface, dst);
