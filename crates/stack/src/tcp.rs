@@ -598,11 +598,12 @@ impl Stack {
     /// checksum offload, and the receiver trusts it). A raw TCP socket,
     /// which sees these datagrams, still gets correct checksums.
     fn loopback_checksum(&self, remote: Ipv4Addr) -> ChecksumMode {
-        let raw_tcp = self.raw_by_protocol.get(&u8::from(IpProtocol::Tcp)).is_some_and(|v| !v.is_empty());
-        if !raw_tcp && self.is_local_unicast(remote) {
-            ChecksumMode::Ignore
-        } else {
-            ChecksumMode::Verify
+        if !self.is_local_unicast(remote) {
+            return ChecksumMode::Verify;
+        }
+        match self.raw_by_protocol.get(&u8::from(IpProtocol::Tcp)) {
+            Some(watchers) if !watchers.is_empty() => ChecksumMode::Verify,
+            _ => ChecksumMode::Ignore,
         }
     }
 
