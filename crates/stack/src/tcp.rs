@@ -16,6 +16,24 @@ use std::io;
 use std::net::{Shutdown, SocketAddrV4};
 use std::task::Waker;
 
+/// The stream of a socket-table entry, and its TTL.
+fn stream_of(e: &mut crate::socket::SocketEntry) -> Option<(&mut Stream, u8)> {
+    match &mut e.socket {
+        Socket::Tcp(TcpSocket { role: TcpRole::Stream(s), opts, .. }) => Some((s, opts.ttl)),
+        _ => None,
+    }
+}
+
+/// Whether segments from `s` may go straight to `peer`, another connection
+/// of this stack, instead of through a datagram on the loopback queue: both
+/// are past their handshakes and `peer` is accepted (a child still in its
+/// listener's queues takes the datagram path, which promotes it). The
+/// receiver then copies the payload straight out of the sender's send
+/// ring; nothing is built or parsed, as nothing could damage it.
+fn direct_path(s: &Stream, peer: &Stream) -> bool {
+    peer.parent.is_none() && peer.registered && s.conn.state().is_synchronized() && peer.conn.state().is_synchronized()
+}
+
 /// Most in-order octets one ACK covers when a batch of segments is received
 /// at once: Linux GRO merges at most 64 KiB into one segment, and so into
 /// one ACK. A connection that has received more unacknowledged answers at
@@ -865,20 +883,36 @@ impl Stack {
         // Reused between calls: one allocation less per flush.
         let mut out = std::mem::take(&mut self.tcp_out);
         let mut ident = self.next_ident;
-        let checksum = match self.tcp_ref(h) {
-            Ok(TcpSocket { role: TcpRole::Stream(s), .. }) => self.loopback_checksum(*s.conn.remote_addr().ip()),
-            _ => ChecksumMode::Verify,
+        let (checksum, peer_handle) = match self.tcp_ref(h) {
+            Ok(TcpSocket { role: TcpRole::Stream(s), .. }) => {
+                let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
+                let checksum = self.loopback_checksum(*remote.ip());
+                // Straight to the peer only with nothing queued on the
+                // loopback path, which it would overtake.
+                let peer = if checksum.verify() || !self.loopback.is_empty() {
+                    None
+                } else {
+                    self.tcp_conns.get(&(remote, local)).copied()
+                };
+                (checksum, peer.filter(|&p| p != h))
+            }
+            _ => (ChecksumMode::Verify, None),
         };
         // Borrowed out for the loop, which holds the connection mutably.
         let mut pool = std::mem::take(&mut self.pool);
-        let Ok(TcpSocket { role: TcpRole::Stream(s), opts, .. }) = self.tcp_mut(h) else {
+        let parts = match peer_handle.and_then(|p| self.sockets.get_disjoint_mut([h, p])) {
+            Some([a, b]) => stream_of(a).map(|(s, ttl)| (s, ttl, stream_of(b).map(|(p, _)| p))),
+            None => self.sockets.get_mut(h).and_then(stream_of).map(|(s, ttl)| (s, ttl, None)),
+        };
+        let Some((s, ttl, peer)) = parts else {
             self.pool = pool;
             self.tcp_out = out;
             return true;
         };
-        let ttl = opts.ttl;
+        let mut peer = peer.filter(|p| direct_path(s, p));
         let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
         let mut blocked = false;
+        let mut direct = 0u64;
         loop {
             if out.len() >= room {
                 blocked = true;
@@ -886,6 +920,11 @@ impl Stack {
             }
             let mut datagram = None;
             let more = s.conn.poll_transmit(now, |seg| {
+                if let Some(p) = peer.as_deref_mut() {
+                    p.conn.on_segment(now, seg);
+                    direct += 1;
+                    return;
+                }
                 ident = ident.wrapping_add(1);
                 datagram = Some(tcp_datagram(pool.take(0), *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
             });
@@ -894,6 +933,15 @@ impl Stack {
                 break;
             }
         }
+        // The peer answers (ACKs, data the ACKs release) from this same
+        // flush loop, once it reaches the peer's turn.
+        let peer_touched = match peer {
+            Some(p) if direct > 0 => {
+                p.wake();
+                !std::mem::replace(&mut p.dirty, true)
+            }
+            _ => false,
+        };
         // Still dirty when blocked: the caller keeps it queued.
         s.dirty = blocked;
         let closed = s.conn.is_closed() && !blocked;
@@ -938,6 +986,16 @@ impl Stack {
             self.tcp_output(data, checksum);
         }
         self.tcp_out = out;
+        if direct > 0 {
+            // Counted as the datagrams they stand for.
+            self.counters.tcp_tx += direct;
+            self.counters.ip_tx += direct;
+            self.counters.ip_delivered += direct;
+            self.counters.tcp_rx += direct;
+        }
+        if let Some(p) = peer_handle.filter(|_| peer_touched) {
+            self.tcp_dirty.push_back(p);
+        }
         if closed {
             self.tcp_retire(h, (local, remote), orphaned, parent);
         }
