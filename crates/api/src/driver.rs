@@ -11,7 +11,7 @@ use sockstack_time::Instant;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -127,26 +127,7 @@ impl Shared {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Stack> {
-        // A call holds the lock for microseconds (its copies included), so
-        // a contender spins for it, a bounded time, before it sleeps:
-        // sleeping in the kernel and being woken cost more than the wait,
-        // and a tokio worker asleep here stalls all its tasks. Bounded by
-        // the clock, not by a count with yields: on a loaded machine a
-        // yield can give the core away for milliseconds.
-        let start = std::time::Instant::now();
-        let mut i = 0u32;
-        loop {
-            match self.stack.try_lock() {
-                Ok(g) => return g,
-                Err(TryLockError::Poisoned(e)) => return e.into_inner(),
-                Err(TryLockError::WouldBlock) => {}
-            }
-            i = i.wrapping_add(1);
-            if i % 32 == 0 && start.elapsed() >= LOCK_SPIN {
-                return self.stack.lock().unwrap_or_else(|e| e.into_inner());
-            }
-            std::hint::spin_loop();
-        }
+        self.stack.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Wakes the callers blocked in [`Shared::wait`], if any.
@@ -326,9 +307,6 @@ impl Drop for Driver {
         self.shared.changed.notify_all();
     }
 }
-
-/// How long a caller spins for the stack lock before it sleeps for it.
-const LOCK_SPIN: Duration = Duration::from_micros(20);
 
 /// Most events handled under one lock before the driver lets users in.
 const BATCH: usize = 256;
