@@ -571,3 +571,75 @@ mod no_panics {
         }
     }
 }
+
+/// A driver whose one stack has an address and no link: its sockets talk to
+/// each other, connection to connection.
+fn one_stack() -> Driver {
+    let mut stack = sockstack_stack::Stack::new(sockstack_stack::StackConfig::default());
+    let cidr = sockstack_wire::Ipv4Cidr::new(A, 24).unwrap();
+    stack.add_interface(sockstack_stack::InterfaceConfig::new("lo0", cidr).with_mtu(65535));
+    Driver::start(stack, sockstack_api::inbox(), Vec::new())
+}
+
+#[test]
+fn connections_of_one_stack_exchange_bytes_exactly_close_and_reset() {
+    let d = one_stack();
+    let n = net(&d);
+    let l = TcpListener::bind(&n, SocketAddrV4::new(A, 7), 16).unwrap();
+    // An echo server: each connection's bytes back, then end of stream.
+    let server = std::thread::spawn(move || {
+        let mut echoes = Vec::new();
+        for _ in 0..4 {
+            let (mut s, _) = l.accept().unwrap();
+            echoes.push(std::thread::spawn(move || {
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).unwrap();
+                s.write_all(&got).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+            }));
+        }
+        for e in echoes {
+            e.join().unwrap();
+        }
+        l
+    });
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let n = n.clone();
+            std::thread::spawn(move || {
+                let payload = data(700_000 + i * 1_000);
+                let mut c = TcpStream::connect(&n, SocketAddrV4::new(A, 7)).unwrap();
+                let writer = {
+                    let mut c = c.try_clone().unwrap();
+                    let payload = payload.clone();
+                    std::thread::spawn(move || {
+                        c.write_all(&payload).unwrap();
+                        c.shutdown(Shutdown::Write).unwrap();
+                    })
+                };
+                let mut back = Vec::new();
+                c.read_to_end(&mut back).unwrap();
+                writer.join().unwrap();
+                assert!(back == payload, "echo {i} corrupted");
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let l = server.join().unwrap();
+
+    // Closing with unread data resets the connection (Linux): the local peer
+    // sees ConnectionReset.
+    let mut c = TcpStream::connect(&n, SocketAddrV4::new(A, 7)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    c.write_all(b"never read").unwrap();
+    let mut one = [0u8; 1];
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut s_read = s.try_clone().unwrap();
+    assert_eq!(s_read.read(&mut one).unwrap(), 1, "the data arrived");
+    drop(s_read);
+    drop(s);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(kind(c.read(&mut one)), ErrorKind::ConnectionReset);
+}
