@@ -2,7 +2,7 @@
 //! same run, on the Linux kernel (or the baseline the workload compares
 //! against), printed side by side with the ratio.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use sockstack_api::{pair, UdpSocket as RtUdpSocket};
 use sockstack_link::LinkConfig;
 use sockstack_stack::{InterfaceConfig, ProcessId, Stack, StackConfig};
@@ -24,14 +24,8 @@ pub enum Which {
     /// connection set-up rate, for MTU 1500 and 65535: sockstack and
     /// smoltcp engine to engine, the kernel over loopback.
     Tcp {
-        #[arg(long)]
-        json: bool,
-        /// Bytes per bulk transfer.
-        #[arg(long, default_value_t = 1 << 30)]
-        bytes: u64,
-        /// Request/response rounds.
-        #[arg(long, default_value_t = 100_000)]
-        rounds: u32,
+        #[command(flatten)]
+        sizes: BulkRr,
         /// Connections for the set-up rate.
         #[arg(long, default_value_t = 10_000)]
         conns: u32,
@@ -72,15 +66,10 @@ pub enum Which {
     /// of many concurrent tokio streams; beside the kernel's std::net and
     /// tokio::net over loopback.
     Api {
-        #[arg(long)]
-        json: bool,
-        /// Bytes per bulk transfer (split across the streams).
-        #[arg(long, default_value_t = 1 << 30)]
-        bytes: u64,
-        /// Request/response rounds.
-        #[arg(long, default_value_t = 100_000)]
-        rounds: u32,
-        /// Concurrent streams for the aggregate measurement.
+        #[command(flatten)]
+        sizes: BulkRr,
+        /// Concurrent streams for the aggregate measurement (its bulk
+        /// transfer is split across them).
         #[arg(long, default_value_t = 100)]
         streams: u32,
     },
@@ -98,6 +87,20 @@ pub enum Which {
     },
 }
 
+/// The options of the benchmarks that run bulk and request/response
+/// workloads.
+#[derive(Args)]
+pub struct BulkRr {
+    #[arg(long)]
+    json: bool,
+    /// Bytes per bulk transfer.
+    #[arg(long, default_value_t = 1 << 30)]
+    bytes: u64,
+    /// Request/response rounds.
+    #[arg(long, default_value_t = 100_000)]
+    rounds: u32,
+}
+
 pub fn run(which: Which) -> io::Result<()> {
     match which {
         Which::Checksum { json } => bench_checksum(json),
@@ -108,8 +111,10 @@ pub fn run(which: Which) -> io::Result<()> {
             println!("{:.0}", crate::bench_dns::kernel_load(server, queries)?);
             Ok(())
         }
-        Which::Tcp { json, bytes, rounds, conns, idle } => bench_tcp(json, bytes, rounds, conns, idle),
-        Which::Api { json, bytes, rounds, streams } => bench_api(json, bytes, rounds, streams),
+        Which::Tcp { sizes: BulkRr { json, bytes, rounds }, conns, idle } => {
+            bench_tcp(json, bytes, rounds, conns, idle)
+        }
+        Which::Api { sizes: BulkRr { json, bytes, rounds }, streams } => bench_api(json, bytes, rounds, streams),
     }
 }
 

@@ -880,37 +880,31 @@ impl Stack {
     /// One connection's output. False if it stopped for lack of room.
     fn tcp_transmit(&mut self, now: Instant, h: SocketHandle) -> bool {
         let room = self.config.tx_queue_len.saturating_sub(self.tx_queue.len());
-        // Reused between calls: one allocation less per flush.
-        let mut out = std::mem::take(&mut self.tcp_out);
         let mut ident = self.next_ident;
-        let (checksum, peer_handle) = match self.tcp_ref(h) {
-            Ok(TcpSocket { role: TcpRole::Stream(s), .. }) => {
-                let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
-                let checksum = self.loopback_checksum(*remote.ip());
-                // Straight to the peer only with nothing queued on the
-                // loopback path, which it would overtake.
-                let peer = if checksum.verify() || !self.loopback.is_empty() {
-                    None
-                } else {
-                    self.tcp_conns.get(&(remote, local)).copied()
-                };
-                (checksum, peer.filter(|&p| p != h))
-            }
-            _ => (ChecksumMode::Verify, None),
+        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_ref(h) else {
+            return true;
         };
-        // Borrowed out for the loop, which holds the connection mutably.
-        let mut pool = std::mem::take(&mut self.pool);
+        let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
+        let checksum = self.loopback_checksum(*remote.ip());
+        // Straight to the peer only with nothing queued on the loopback
+        // path, which it would overtake.
+        let peer_handle = if checksum.verify() || !self.loopback.is_empty() {
+            None
+        } else {
+            self.tcp_conns.get(&(remote, local)).copied().filter(|&p| p != h)
+        };
         let parts = match peer_handle.and_then(|p| self.sockets.get_disjoint_mut([h, p])) {
             Some([a, b]) => stream_of(a).map(|(s, ttl)| (s, ttl, stream_of(b).map(|(p, _)| p))),
             None => self.sockets.get_mut(h).and_then(stream_of).map(|(s, ttl)| (s, ttl, None)),
         };
         let Some((s, ttl, peer)) = parts else {
-            self.pool = pool;
-            self.tcp_out = out;
             return true;
         };
+        // Borrowed out for the loop, which holds the connection mutably;
+        // `out` is reused between calls (one allocation less per flush).
+        let mut pool = std::mem::take(&mut self.pool);
+        let mut out = std::mem::take(&mut self.tcp_out);
         let mut peer = peer.filter(|p| direct_path(s, p));
-        let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
         let mut blocked = false;
         let mut direct = 0u64;
         loop {
@@ -933,15 +927,9 @@ impl Stack {
                 break;
             }
         }
-        // The peer answers (ACKs, data the ACKs release) from this same
-        // flush loop, once it reaches the peer's turn.
-        let peer_touched = match peer {
-            Some(p) if direct > 0 => {
-                p.wake();
-                !std::mem::replace(&mut p.dirty, true)
-            }
-            _ => false,
-        };
+        if let Some(p) = peer.filter(|_| direct > 0) {
+            p.wake();
+        }
         // Still dirty when blocked: the caller keeps it queued.
         s.dirty = blocked;
         let closed = s.conn.is_closed() && !blocked;
@@ -993,8 +981,10 @@ impl Stack {
             self.counters.ip_delivered += direct;
             self.counters.tcp_rx += direct;
         }
-        if let Some(p) = peer_handle.filter(|_| peer_touched) {
-            self.tcp_dirty.push_back(p);
+        if let Some(p) = peer_handle.filter(|_| direct > 0) {
+            // The peer answers (ACKs, data the ACKs release) from this same
+            // flush loop, once it reaches the peer's turn.
+            self.tcp_touch(p);
         }
         if closed {
             self.tcp_retire(h, (local, remote), orphaned, parent);

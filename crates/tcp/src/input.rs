@@ -405,9 +405,8 @@ impl Connection {
             } else {
                 self.timers.rto = Some(now + self.rtt.rto());
             }
-            // Send buffer grows with cwnd (Linux tcp_sndbuf_expand).
-            let want = (2 * self.cc.cwnd()).clamp(self.cfg.snd_buf, self.cfg.snd_buf_max);
-            self.grow_snd_buf(want);
+            // Send buffer grows with cwnd.
+            self.expand_snd_buf();
         } else if ack == self.snd_una
             && self.snd_nxt.gt(self.snd_una)
             && seg.payload.is_empty()

@@ -421,21 +421,18 @@ impl Connection {
         self.hystart = crate::hystart::HyStart::default();
         self.quick_acks = MAX_QUICK_ACKS;
         // Linux tcp_init_buffer_space → tcp_sndbuf_expand: room for two
-        // initial windows, so that the first flight is not held to less
-        // than two segments by the send buffer (a peer delaying its ACK
-        // for the second full segment would stall it for the delayed-ACK
-        // timeout).
-        // Two full segments whatever the memory budget: with less, the
-        // peer's delayed ACK would stall every flight. The rest as the
-        // budget allows.
-        let max = self.cfg.snd_buf_max.max(self.cfg.snd_buf);
-        let need = (2 * self.mss).clamp(self.cfg.snd_buf, max);
+        // initial windows as far as the memory budget allows, and for two
+        // full segments whatever it says, so that the first flight is not
+        // held to less than two segments by the send buffer (a peer
+        // delaying its ACK for the second full segment would stall it for
+        // the delayed-ACK timeout).
+        let need = (2 * self.mss).clamp(self.cfg.snd_buf, self.snd_buf_max());
         let cap = self.snd_buf.capacity();
         if need > cap {
             self.mem.force(need - cap);
             self.snd_buf.set_capacity(need);
         }
-        self.grow_snd_buf((2 * self.cc.cwnd()).clamp(self.cfg.snd_buf, max));
+        self.expand_snd_buf();
         self.rec.reset(self.snd_una);
         self.arm_keepalive(now);
         if self.fin_queued {
@@ -580,14 +577,20 @@ impl Connection {
         }
     }
 
-    /// Grows the send buffer to `want` octets, if the memory budget allows
-    /// (Linux `tcp_sndbuf_expand`, which also stops under `tcp_mem`
-    /// pressure).
-    pub(crate) fn grow_snd_buf(&mut self, want: usize) {
+    /// Linux `tcp_sndbuf_expand`: the send buffer grows to two congestion
+    /// windows, within the configured bounds, as far as the memory budget
+    /// allows (Linux too stops under `tcp_mem` pressure).
+    pub(crate) fn expand_snd_buf(&mut self) {
+        let want = (2 * self.cc.cwnd()).clamp(self.cfg.snd_buf, self.snd_buf_max());
         let cap = self.snd_buf.capacity();
         if want > cap && self.mem.grow(want - cap) {
             self.snd_buf.set_capacity(want);
         }
+    }
+
+    /// Ceiling of send-buffer growth (never below the initial size).
+    fn snd_buf_max(&self) -> usize {
+        self.cfg.snd_buf_max.max(self.cfg.snd_buf)
     }
 
     /// Charges this connection's buffer growth to `budget`, shared with
