@@ -223,7 +223,7 @@ impl AsyncTcpStream {
     /// closes the socket).
     pub async fn connect(net: &NetHandle, remote: SocketAddrV4) -> io::Result<AsyncTcpStream> {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
-        sock.call_now(|s, now, h| s.tcp_connect(now, h, remote))?;
+        sock.tcp_connect(remote)?;
         poll_fn(|cx| {
             poll_op(&sock, cx, Wait::Send, None, |s, _, h| match s.tcp_connect_status(h) {
                 Ok(true) => Ok(()),
@@ -294,7 +294,21 @@ impl AsyncRead for AsyncTcpStream {
             return Poll::Ready(Ok(()));
         }
         let dst = buf.initialize_unfilled();
-        let n = ready!(poll_op(&self.sock, cx, Wait::Recv, None, |s, _, h| s.tcp_recv(h, dst)))?;
+        let n = match self.sock.tcp_conn() {
+            // Under the connection's own lock, not the stack's.
+            Some(c) => match c.poll_recv(cx.waker(), dst) {
+                Poll::Ready(r) => {
+                    let (n, window_update) = r?;
+                    if window_update {
+                        self.sock.tcp_kick();
+                    }
+                    n
+                }
+                Poll::Pending if !self.sock.driver_alive() => return Poll::Ready(Err(driver_stopped())),
+                Poll::Pending => return Poll::Pending,
+            },
+            None => ready!(poll_op(&self.sock, cx, Wait::Recv, None, |s, _, h| s.tcp_recv(h, dst)))?,
+        };
         buf.advance(n);
         Poll::Ready(Ok(()))
     }
@@ -305,7 +319,17 @@ impl AsyncWrite for AsyncTcpStream {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let n = ready!(poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.tcp_send(now, h, data)))?;
+        let n = match self.sock.tcp_conn() {
+            // Under the connection's own lock; the stack is needed only to
+            // transmit.
+            Some(c) => match c.poll_send(cx.waker(), data) {
+                Poll::Ready(r) => r?,
+                Poll::Pending if !self.sock.driver_alive() => return Poll::Ready(Err(driver_stopped())),
+                Poll::Pending => return Poll::Pending,
+            },
+            None => return poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.tcp_send(now, h, data)),
+        };
+        self.sock.tcp_kick();
         Poll::Ready(Ok(n))
     }
 

@@ -232,7 +232,7 @@ impl Socket {
         if !self.is_stream() {
             return self.core.call(|s, h| s.connect(h, addr));
         }
-        self.core.call_now(|s, now, h| s.tcp_connect(now, h, addr))?;
+        self.core.tcp_connect(addr)?;
         wait_connected(&self.core, timeout, self.core.nonblocking())
     }
 

@@ -4,14 +4,22 @@
 //! a user call wakes it; it never spins when idle. User threads reach the
 //! stack through one mutex and wait for readiness on a condition variable
 //! that the driver signals after every round of work.
+//!
+//! Stream reads and writes do not queue for that mutex: they copy under
+//! their connection's own lock ([`sockstack_stack::TcpConn`]) and only
+//! then need the stack, to transmit. If another thread holds it, they
+//! leave the connection in [`Shared::kick`]'s list and go on; whoever holds
+//! the stack sends for them before letting go (the holder "combines" the
+//! work of the threads that would otherwise sleep on the lock).
 
 use sockstack_link::{Frame, LinkConfig, Pipe};
-use sockstack_stack::{IfaceId, OutPacket, Stack};
+use sockstack_stack::{IfaceId, OutPacket, SocketHandle, Stack};
 use sockstack_time::Instant;
 use std::io;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -99,10 +107,18 @@ impl Port for MemoryPort {
 
 /// The state user threads share with the driver.
 pub(crate) struct Shared {
-    pub stack: Mutex<Stack>,
-    /// Signalled when the stack changed and a caller waits (see
-    /// [`Shared::wait`]).
+    stack: Mutex<Stack>,
+    /// Streams that owe output the stack has not sent yet (see
+    /// [`Shared::kick`]), and whether the list is non-empty.
+    kicks: Mutex<Vec<SocketHandle>>,
+    kicks_pending: AtomicBool,
+    /// How the stack lock is used (see [`LockStats`]).
+    lock_stats: LockCounters,
+    /// Signalled, under `wait_lock`, when the stack changed and a caller
+    /// waits (see [`Shared::wait`]). Waiters sleep without the stack lock,
+    /// which every holder must release through [`StackGuard`].
     changed: Condvar,
+    wait_lock: Mutex<()>,
     /// Callers blocked on `changed`: with none, nobody pays for a signal.
     waiting: AtomicUsize,
     /// Bumped by every [`Shared::notify`]: what spinning waiters watch.
@@ -126,21 +142,95 @@ impl Shared {
         Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, Stack> {
-        self.stack.lock().unwrap_or_else(|e| e.into_inner())
+    /// The stack, locked; released (with the kicks left for it sent)
+    /// when the guard goes.
+    pub fn lock(&self) -> StackGuard<'_> {
+        self.lock_stats.acquired.fetch_add(1, Ordering::Relaxed);
+        let guard = match self.stack.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.lock_stats.waited.fetch_add(1, Ordering::Relaxed);
+                self.stack.lock().unwrap_or_else(|e| e.into_inner())
+            }
+        };
+        StackGuard { shared: self, guard: Some(guard) }
+    }
+
+    /// Stream `h` owes output after a read or write under its own lock.
+    /// Sent at once if the stack is free; otherwise left to the thread
+    /// holding it, which sends it before it lets go, so the caller never
+    /// sleeps on the stack lock.
+    pub fn kick(&self, h: SocketHandle) {
+        {
+            let mut kicks = self.kicks.lock().unwrap_or_else(|e| e.into_inner());
+            kicks.push(h);
+            self.kicks_pending.store(true, Ordering::SeqCst);
+        }
+        // Pairs with the fence in `release`: either this try sees the
+        // holder's unlock, or the holder's check after its unlock sees
+        // the list non-empty (Dekker's pattern).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.lock_stats.kicks.fetch_add(1, Ordering::Relaxed);
+        match self.stack.try_lock() {
+            Ok(g) => self.release(g),
+            Err(TryLockError::Poisoned(e)) => self.release(e.into_inner()),
+            Err(TryLockError::WouldBlock) => {
+                self.lock_stats.kicks_left.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends what the kicked streams owe, under the lock held in `stack`.
+    fn run_kicks(&self, stack: &mut Stack) {
+        if !self.kicks_pending.load(Ordering::SeqCst) {
+            return;
+        }
+        let kicks = {
+            let mut list = self.kicks.lock().unwrap_or_else(|e| e.into_inner());
+            self.kicks_pending.store(false, Ordering::SeqCst);
+            std::mem::take(&mut *list)
+        };
+        let now = self.now();
+        for h in kicks {
+            stack.tcp_kick(now, h);
+        }
+        self.settle(stack);
+    }
+
+    /// Lets go of the stack, after sending for the streams kicked while it
+    /// was held; if more were kicked in between, takes it again to send
+    /// for them too, unless another thread now holds it (and so will).
+    fn release<'a>(&'a self, mut stack: MutexGuard<'a, Stack>) {
+        loop {
+            self.run_kicks(&mut stack);
+            drop(stack);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if !self.kicks_pending.load(Ordering::SeqCst) {
+                return;
+            }
+            stack = match self.stack.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+        }
     }
 
     /// Wakes the callers blocked in [`Shared::wait`], if any.
     pub fn notify(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if self.waiting.load(Ordering::SeqCst) > 0 {
+            // Under `wait_lock`: a waiter that saw the old generation is
+            // inside `wait` by the time this signal can be sent.
+            let _g = self.wait_lock.lock().unwrap_or_else(|e| e.into_inner());
             self.changed.notify_all();
         }
     }
 
     /// Releases the stack lock until the stack changes (or `timeout`
     /// passes), then takes it again. The caller re-checks its condition.
-    pub fn wait<'a>(&'a self, stack: MutexGuard<'a, Stack>, timeout: Option<Duration>) -> MutexGuard<'a, Stack> {
+    pub fn wait<'a>(&'a self, stack: StackGuard<'a>, timeout: Option<Duration>) -> StackGuard<'a> {
         // Spin first, without the lock: an answer that comes within
         // microseconds (a peer on loopback or in memory) is picked up
         // without a sleep and a wake-up, which cost tens of µs each on a
@@ -155,21 +245,27 @@ impl Shared {
             }
             std::hint::spin_loop();
         }
-        let stack = self.lock();
-        if self.generation.load(Ordering::SeqCst) != generation {
-            return stack;
+        let deadline = timeout.map(|t| start + t);
+        {
+            let mut g = self.wait_lock.lock().unwrap_or_else(|e| e.into_inner());
+            // Counted before the check, so a change made after the check
+            // signals (see `notify`), and one made before it is seen.
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            while self.generation.load(Ordering::SeqCst) == generation {
+                g = match deadline {
+                    None => self.changed.wait(g).unwrap_or_else(|e| e.into_inner()),
+                    Some(d) => {
+                        let left = d.saturating_duration_since(std::time::Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        self.changed.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0
+                    }
+                };
+            }
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
-        let timeout = timeout.map(|t| t.saturating_sub(start.elapsed()));
-        // Counted under the lock, so a change made after it is seen by
-        // the signalling side, and one made before it was seen by the
-        // caller's check.
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let stack = match timeout {
-            None => self.changed.wait(stack).unwrap_or_else(|e| e.into_inner()),
-            Some(t) => self.changed.wait_timeout(stack, t).unwrap_or_else(|e| e.into_inner()).0,
-        };
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        stack
+        self.lock()
     }
 
     /// Retries `op` under the lock held in `stack` until it stops saying
@@ -178,7 +274,7 @@ impl Shared {
     /// What the call changed is settled before the lock is released.
     pub fn block_until<'a, T>(
         &'a self,
-        mut stack: MutexGuard<'a, Stack>,
+        mut stack: StackGuard<'a>,
         timeout: Option<Duration>,
         nonblocking: bool,
         mut op: impl FnMut(&mut Stack, Instant) -> io::Result<T>,
@@ -244,6 +340,72 @@ impl Shared {
     }
 }
 
+/// How user calls and the driver shared a stack's lock, counted since the
+/// driver started: the evidence that streams do not queue for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockStats {
+    /// Times a user call or the driver took the stack lock.
+    pub acquired: u64,
+    /// Of those, times it was held by another thread and the caller slept
+    /// or spun until it was free.
+    pub waited: u64,
+    /// Stream reads and writes that moved bytes under their connection's
+    /// own lock and then needed the stack (to transmit, or to send a
+    /// window update).
+    pub kicks: u64,
+    /// Of those, the ones that found the stack held and left the work to
+    /// its holder instead of waiting.
+    pub kicks_left: u64,
+}
+
+#[derive(Default)]
+struct LockCounters {
+    acquired: AtomicU64,
+    waited: AtomicU64,
+    kicks: AtomicU64,
+    kicks_left: AtomicU64,
+}
+
+impl LockCounters {
+    fn snapshot(&self) -> LockStats {
+        LockStats {
+            acquired: self.acquired.load(Ordering::Relaxed),
+            waited: self.waited.load(Ordering::Relaxed),
+            kicks: self.kicks.load(Ordering::Relaxed),
+            kicks_left: self.kicks_left.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The stack, locked. Dropping it lets go through [`Shared::release`], so
+/// that no stream kicked meanwhile is left waiting for the next holder.
+pub(crate) struct StackGuard<'a> {
+    shared: &'a Shared,
+    /// Always `Some` until dropped.
+    guard: Option<MutexGuard<'a, Stack>>,
+}
+
+impl Deref for StackGuard<'_> {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        self.guard.as_ref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for StackGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Stack {
+        self.guard.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for StackGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(g) = self.guard.take() {
+            self.shared.release(g);
+        }
+    }
+}
+
 /// A running real-time driver. Dropping it stops the thread.
 pub struct Driver {
     pub(crate) shared: Arc<Shared>,
@@ -263,7 +425,11 @@ impl Driver {
         let (tx, rx) = inbox;
         let shared = Arc::new(Shared {
             stack: Mutex::new(stack),
+            kicks: Mutex::new(Vec::new()),
+            kicks_pending: AtomicBool::new(false),
+            lock_stats: LockCounters::default(),
             changed: Condvar::new(),
+            wait_lock: Mutex::new(()),
             waiting: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
             inbox: tx,
@@ -289,6 +455,11 @@ impl Driver {
     /// The stack's clock (microseconds since the driver started).
     pub fn now(&self) -> Instant {
         self.shared.now()
+    }
+
+    /// How the stack lock has been shared so far.
+    pub fn lock_stats(&self) -> LockStats {
+        self.shared.lock_stats.snapshot()
     }
 
     /// Gives the stack's processes a resolver for `lookup_host`,

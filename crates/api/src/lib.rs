@@ -31,7 +31,7 @@ pub mod tun;
 
 pub use asyncio::{AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket};
 pub use bsd::{Domain, Protocol, Socket, TcpKeepalive, Type};
-pub use driver::{inbox, Driver, Event, Inbox, MemoryPort, Port};
+pub use driver::{inbox, Driver, Event, Inbox, LockStats, MemoryPort, Port};
 pub use message::{Delivery, Mailbox, MailboxConfig, Received};
 pub use ping::{ping, PingOptions, PingReply, PingStats};
 pub use poll::{Interest, PollEvent, Pollable, Poller};

@@ -4,13 +4,13 @@
 
 use crate::driver::{Driver, Shared};
 pub(crate) use sockstack_stack::split_host_port;
-use sockstack_stack::{ProcessId, SocketHandle, Stack};
+use sockstack_stack::{ProcessId, SocketHandle, Stack, TcpConn};
 use sockstack_time::Instant;
 use sockstack_wire::{IpProtocol, Ipv4Addr};
 use std::io;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A process's view of a running stack: sockets opened through it belong
@@ -99,6 +99,9 @@ pub(crate) struct SocketShared {
     /// Closed explicitly ([`SocketCore::close`]); the drop has nothing left
     /// to do.
     closed: AtomicBool,
+    /// A stream's connection, once it has one: reads and writes move bytes
+    /// under its own lock, outside the stack's (see [`TcpConn`]).
+    tcp: OnceLock<TcpConn>,
 }
 
 impl Drop for SocketShared {
@@ -210,9 +213,24 @@ impl SocketCore {
         self.shared().alive.load(Ordering::SeqCst)
     }
 
-    /// A socket for another handle of the same stack (an accepted one).
+    /// A socket for another handle of the same stack (an accepted one),
+    /// with its connection at hand for reads and writes.
     pub(crate) fn adopt(&self, handle: SocketHandle) -> SocketCore {
-        SocketCore::new(self.inner.shared.clone(), handle)
+        let core = SocketCore::new(self.inner.shared.clone(), handle);
+        core.tcp_conn();
+        core
+    }
+
+    /// Starts connecting a stream socket to `remote` (the handshake goes on
+    /// in the background), and keeps its connection at hand for reads and
+    /// writes.
+    pub(crate) fn tcp_connect(&self, remote: SocketAddrV4) -> io::Result<()> {
+        let conn = self.call_now(|s, now, h| {
+            s.tcp_connect(now, h, remote)?;
+            s.tcp_conn(h)
+        })?;
+        let _ = self.inner.tcp.set(conn);
+        Ok(())
     }
 
     pub(crate) fn new(shared: Arc<Shared>, handle: SocketHandle) -> SocketCore {
@@ -227,6 +245,7 @@ impl SocketCore {
                 shut_write: AtomicBool::new(false),
                 reuse_address: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                tcp: OnceLock::new(),
             }),
         }
     }
@@ -307,11 +326,52 @@ impl SocketCore {
         self.blocking(self.write_timeout(), |s, now, h| s.send_to(now, h, data, dst))
     }
 
+    /// The connection of a stream socket, once it has one (after connect
+    /// or accept); cached, so asking costs the stack lock only before.
+    pub(crate) fn tcp_conn(&self) -> Option<&TcpConn> {
+        if let Some(c) = self.inner.tcp.get() {
+            return Some(c);
+        }
+        let c = self.shared().lock().tcp_conn(self.inner.handle).ok()?;
+        Some(self.inner.tcp.get_or_init(|| c))
+    }
+
+    /// Lets the stack send what the connection owes after a read or write
+    /// made under the connection's own lock.
+    pub(crate) fn tcp_kick(&self) {
+        self.shared().kick(self.inner.handle);
+    }
+
+    /// A read under the connection's own lock, outside the stack's: the
+    /// copy out of the receive buffer runs while other threads use the
+    /// stack. `None` when that cannot answer (nothing to read yet, an
+    /// error, no connection yet): the caller asks under the stack lock,
+    /// which waits, registers wake-ups and words the errors.
+    pub(crate) fn try_stream_read(&self, buf: &mut [u8]) -> Option<usize> {
+        let (n, window_update) = self.tcp_conn()?.recv(buf).ok()?;
+        if window_update {
+            self.tcp_kick();
+        }
+        Some(n)
+    }
+
+    /// A write under the connection's own lock (see
+    /// [`SocketCore::try_stream_read`]); the stack lock is then taken only
+    /// to transmit.
+    pub(crate) fn try_stream_write(&self, data: &[u8]) -> Option<usize> {
+        let n = self.tcp_conn()?.send(data).ok()?;
+        self.tcp_kick();
+        Some(n)
+    }
+
     /// A stream read: waits (up to the read timeout) for data; `Ok(0)` at
     /// end of stream or for an empty `buf`.
     pub(crate) fn stream_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        if let Some(n) = self.try_stream_read(buf) {
+            return Ok(n);
         }
         self.blocking(self.read_timeout(), |s, _, h| s.tcp_recv(h, buf))
     }
@@ -320,6 +380,9 @@ impl SocketCore {
     pub(crate) fn stream_write(&self, data: &[u8]) -> io::Result<usize> {
         if data.is_empty() {
             return Ok(0);
+        }
+        if let Some(n) = self.try_stream_write(data) {
+            return Ok(n);
         }
         self.blocking(self.write_timeout(), |s, now, h| s.tcp_send(now, h, data))
     }

@@ -182,7 +182,7 @@ impl TcpStream {
 
     fn connect_inner(net: &NetHandle, remote: SocketAddrV4, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
-        sock.call_now(|s, now, h| s.tcp_connect(now, h, remote))?;
+        sock.tcp_connect(remote)?;
         wait_connected(&sock, timeout, false)?;
         Ok(TcpStream(sock))
     }

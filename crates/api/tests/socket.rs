@@ -643,3 +643,41 @@ fn connections_of_one_stack_exchange_bytes_exactly_close_and_reset() {
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(kind(c.read(&mut one)), ErrorKind::ConnectionReset);
 }
+
+#[test]
+fn a_write_made_while_another_thread_holds_the_stack_is_sent_when_it_lets_go() {
+    let d = one_stack();
+    let n = net(&d);
+    let l = TcpListener::bind(&n, SocketAddrV4::new(A, 9), 4).unwrap();
+    let c = TcpStream::connect(&n, SocketAddrV4::new(A, 9)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    let before = d.lock_stats();
+    let payload = data(3000);
+    // Another thread holds the stack while the write runs: the write copies
+    // under the connection's own lock and must return without waiting for
+    // the stack; the holder sends the data when it lets go. Nothing else
+    // would: an idle connection has no timer armed.
+    let (holding_tx, holding_rx) = std::sync::mpsc::channel();
+    let (written_tx, written_rx) = std::sync::mpsc::channel::<usize>();
+    let writer = {
+        let mut c = c.try_clone().unwrap();
+        let payload = payload.clone();
+        std::thread::spawn(move || {
+            holding_rx.recv().unwrap();
+            written_tx.send(c.write(&payload).unwrap()).unwrap();
+        })
+    };
+    let written = d.with_stack(|_| {
+        holding_tx.send(()).unwrap();
+        written_rx.recv_timeout(Duration::from_secs(10))
+    });
+    writer.join().unwrap();
+    assert_eq!(written, Ok(payload.len()), "the write waited for the stack lock");
+    let after = d.lock_stats();
+    assert!(after.kicks_left > before.kicks_left, "the write left its transmission to the holder: {after:?}");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = vec![0u8; payload.len()];
+    (&s).read_exact(&mut got).unwrap();
+    assert!(got == payload, "the bytes arrived intact");
+    drop(c);
+}

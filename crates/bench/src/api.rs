@@ -6,7 +6,7 @@
 
 use crate::pattern;
 use crate::tcp::{client_rounds, echo_rounds};
-use sockstack_api::{inbox, AsyncTcpListener, AsyncTcpStream, Driver, NetHandle, TcpListener, TcpStream};
+use sockstack_api::{inbox, AsyncTcpListener, AsyncTcpStream, Driver, LockStats, NetHandle, TcpListener, TcpStream};
 use sockstack_stack::{InterfaceConfig, ProcessId, Stack, StackConfig};
 use sockstack_wire::{Ipv4Addr, Ipv4Cidr};
 use std::io::{self, Read, Write};
@@ -259,11 +259,22 @@ impl AsyncWrite for Stream {
 /// stream is the plain bulk test; one worker is the run in which no two
 /// threads can contend for the stack's lock.
 pub fn tokio_bulk(system: System, bytes: u64, streams: u32, workers: usize) -> Result<f64, String> {
+    tokio_bulk_locking(system, bytes, streams, workers).map(|(gbps, _)| gbps)
+}
+
+/// [`tokio_bulk`], with how sockstack's stack lock was shared during the
+/// run (for the kernel: the unused driver's, all zero).
+pub fn tokio_bulk_locking(
+    system: System,
+    bytes: u64,
+    streams: u32,
+    workers: usize,
+) -> Result<(f64, LockStats), String> {
     let rt = runtime(workers)?;
     let driver = loopback_driver();
     let net = driver.handle(ProcessId(1));
     let per = bytes / u64::from(streams);
-    rt.block_on(async move {
+    let gbps = rt.block_on(async move {
         let start = WallClock::now();
         let (listener, addr) = Listener::bind(system, &net).await?;
         let server = tokio::spawn(async move {
@@ -283,7 +294,8 @@ pub fn tokio_bulk(system: System, bytes: u64, streams: u32, workers: usize) -> R
             }));
         }
         collect(server.await.map_err(|e| e.to_string())??, writers, per, start).await
-    })
+    })?;
+    Ok((gbps, driver.lock_stats()))
 }
 
 type Task<T> = tokio::task::JoinHandle<Result<T, String>>;

@@ -26,6 +26,7 @@ pub mod rxqueue;
 pub mod socket;
 pub mod target;
 pub mod tcp;
+mod tcp_conn;
 pub mod udp;
 
 pub use counters::{Counters, DropReason};
@@ -35,6 +36,7 @@ pub use route::{NextHop, Route, RoutingTable};
 pub use rxqueue::Message;
 pub use socket::{ProcessId, Readiness, SocketHandle, SocketKind};
 pub use target::split_host_port;
+pub use tcp_conn::TcpConn;
 
 use icmp::TokenBucket;
 use ip::reassembly::Reassembler;

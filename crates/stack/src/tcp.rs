@@ -7,6 +7,7 @@
 
 use crate::counters::DropReason;
 use crate::socket::{Socket, SocketHandle};
+use crate::tcp_conn::{conn_error, TcpConn};
 use crate::{OutPacket, Stack};
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
@@ -31,7 +32,10 @@ fn stream_of(e: &mut crate::socket::SocketEntry) -> Option<(&mut Stream, u8)> {
 /// receiver then copies the payload straight out of the sender's send
 /// ring; nothing is built or parsed, as nothing could damage it.
 fn direct_path(s: &Stream, peer: &Stream) -> bool {
-    peer.parent.is_none() && peer.registered && s.conn.state().is_synchronized() && peer.conn.state().is_synchronized()
+    peer.parent.is_none()
+        && peer.registered
+        && s.conn.lock().state().is_synchronized()
+        && peer.conn.lock().state().is_synchronized()
 }
 
 /// Most in-order octets one ACK covers when a batch of segments is received
@@ -56,29 +60,20 @@ pub(crate) struct Listener {
 
 /// A connected (or connecting) socket.
 pub(crate) struct Stream {
-    pub conn: Connection,
+    pub conn: TcpConn,
     /// The listener that spawned it, until it is accepted.
     pub parent: Option<SocketHandle>,
     /// Closed by its owner; lives on until FIN/TIME-WAIT complete.
     pub orphaned: bool,
-    /// `shutdown(Read)`: receives return end-of-file.
-    pub read_shut: bool,
     /// Still in the 4-tuple table (false once the connection closed).
     pub registered: bool,
     pub dirty: bool,
     pub timer: Option<Instant>,
-    pub rx_waker: Option<Waker>,
-    pub tx_waker: Option<Waker>,
 }
 
 impl Stream {
-    fn wake(&mut self) {
-        if let Some(w) = self.rx_waker.take() {
-            w.wake();
-        }
-        if let Some(w) = self.tx_waker.take() {
-            w.wake();
-        }
+    fn wake(&self) {
+        self.conn.wake();
     }
 }
 
@@ -124,17 +119,6 @@ fn invalid(what: &str) -> io::Error {
 
 fn not_found() -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, "no such socket (closed or never opened)")
-}
-
-fn conn_error(kind: io::ErrorKind) -> io::Error {
-    let what = match kind {
-        io::ErrorKind::ConnectionRefused => "connection refused",
-        io::ErrorKind::ConnectionReset => "connection reset by peer",
-        io::ErrorKind::TimedOut => "connection timed out",
-        io::ErrorKind::ConnectionAborted => "connection aborted",
-        _ => "connection failed",
-    };
-    io::Error::new(kind, what)
 }
 
 /// Builds the IPv4 datagram carrying `seg` from `src` to `dst`.
@@ -245,7 +229,8 @@ impl Stack {
     fn tcp_port_reusable(&self, port: u16) -> bool {
         self.tcp_conns.iter().filter(|((local, _), _)| local.port() == port).all(|(_, &h)| match self.tcp_ref(h) {
             Ok(sock) => {
-                sock.opts.reuse_addr || matches!(&sock.role, TcpRole::Stream(s) if s.conn.state() == State::TimeWait)
+                sock.opts.reuse_addr
+                    || matches!(&sock.role, TcpRole::Stream(s) if s.conn.lock().state() == State::TimeWait)
             }
             Err(_) => true,
         })
@@ -281,7 +266,9 @@ impl Stack {
     /// gone) — what a lingering close waits for.
     pub fn tcp_close_finished(&self, h: SocketHandle) -> bool {
         match self.tcp_ref(h).map(|s| &s.role) {
-            Ok(TcpRole::Stream(s)) => matches!(s.conn.state(), State::FinWait2 | State::TimeWait | State::Closed),
+            Ok(TcpRole::Stream(s)) => {
+                matches!(s.conn.lock().state(), State::FinWait2 | State::TimeWait | State::Closed)
+            }
             _ => true,
         }
     }
@@ -292,7 +279,7 @@ impl Stack {
         let sock = self.tcp_ref(h)?;
         Ok(match &sock.role {
             TcpRole::Stream(s) => {
-                let st = s.conn.stats();
+                let st = s.conn.lock().stats();
                 (st.rcv_buf, st.snd_buf)
             }
             _ => (sock.config.rcv_buf, sock.config.snd_buf),
@@ -403,39 +390,42 @@ impl Stack {
     /// handshake runs, the error when it failed (`ConnectionRefused`,
     /// `TimedOut`, …).
     pub fn tcp_connect_status(&self, h: SocketHandle) -> io::Result<bool> {
-        let s = self.stream_ref(h)?;
-        if let Some(kind) = s.conn.error() {
+        let c = self.stream_ref(h)?.conn.lock();
+        if let Some(kind) = c.error() {
             return Err(conn_error(kind));
         }
-        Ok(s.conn.state().is_synchronized() || matches!(s.conn.state(), State::Closed | State::TimeWait))
+        Ok(c.state().is_synchronized() || matches!(c.state(), State::Closed | State::TimeWait))
     }
 
     /// Queues `data` for sending; returns how much fit in the send buffer
     /// (`WouldBlock` when none did). `BrokenPipe` after shutdown.
     pub fn tcp_send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
-        let s = self.stream_mut(h)?;
-        if let Some(kind) = s.conn.error() {
-            return Err(conn_error(kind));
-        }
-        let n = s.conn.send(data)?;
+        let n = self.stream_ref(h)?.conn.send(data)?;
+        self.tcp_kick(now, h);
+        Ok(n)
+    }
+
+    /// The connection of stream `h`, for moving bytes under its own lock
+    /// instead of the stack's (see [`TcpConn`]).
+    pub fn tcp_conn(&self, h: SocketHandle) -> io::Result<TcpConn> {
+        Ok(self.stream_ref(h)?.conn.clone())
+    }
+
+    /// Sends what connection `h` owes now: new data written through its
+    /// [`TcpConn`], or a window update a read there made due.
+    pub fn tcp_kick(&mut self, now: Instant, h: SocketHandle) {
         self.tcp_touch(h);
         self.tcp_flush(now);
-        Ok(n)
     }
 
     /// Reads received bytes; `Ok(0)` at end of stream, `WouldBlock` when
     /// nothing is there yet, `ConnectionReset` after a RST.
     pub fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<usize> {
-        let s = self.stream_mut(h)?;
-        if s.read_shut {
-            return Ok(0);
-        }
-        let r = s.conn.recv(buf);
-        if matches!(r, Ok(n) if n > 0) {
-            // The window opened: a window update may be owed.
+        let (n, window_update) = self.stream_ref(h)?.conn.recv(buf)?;
+        if window_update {
             self.tcp_touch(h);
         }
-        r
+        Ok(n)
     }
 
     /// Half-closes (`Write`: FIN after queued data), stops reading
@@ -443,11 +433,11 @@ impl Stack {
     pub fn tcp_shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {
         let s = self.stream_mut(h)?;
         if matches!(how, Shutdown::Read | Shutdown::Both) {
-            s.read_shut = true;
+            s.conn.shut_read();
             s.wake();
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            s.conn.shutdown_write();
+            s.conn.lock().shutdown_write();
         }
         self.tcp_touch(h);
         self.tcp_flush(now);
@@ -460,13 +450,13 @@ impl Stack {
         Ok(match &self.tcp_ref(h)?.role {
             TcpRole::Idle => State::Closed,
             TcpRole::Listener(_) => State::Listen,
-            TcpRole::Stream(s) => s.conn.state(),
+            TcpRole::Stream(s) => s.conn.lock().state(),
         })
     }
 
     /// What `ss -ti` shows for this connection.
     pub fn tcp_stats(&self, h: SocketHandle) -> io::Result<TcpStats> {
-        Ok(self.stream_ref(h)?.conn.stats())
+        Ok(self.stream_ref(h)?.conn.lock().stats())
     }
 
     /// Sets `TCP_NODELAY` (Nagle off) for the connection and future ones of
@@ -475,7 +465,7 @@ impl Stack {
         let sock = self.tcp_mut(h)?;
         sock.config.nodelay = on;
         if let TcpRole::Stream(s) = &mut sock.role {
-            s.conn.set_nodelay(on);
+            s.conn.lock().set_nodelay(on);
         }
         self.tcp_touch(h);
         Ok(())
@@ -492,7 +482,7 @@ impl Stack {
         let sock = self.tcp_mut(h)?;
         sock.config.keepalive = keepalive;
         if let TcpRole::Stream(s) = &mut sock.role {
-            s.conn.set_keepalive(keepalive);
+            s.conn.lock().set_keepalive(keepalive);
         }
         self.tcp_touch(h);
         Ok(())
@@ -571,7 +561,7 @@ impl Stack {
             // 4-tuple in TIME-WAIT when its timestamp or sequence number
             // shows it is not an old duplicate.
             let reopen = matches!(self.tcp_ref(h).map(|s| &s.role),
-                Ok(TcpRole::Stream(s)) if s.conn.state() == State::TimeWait && s.conn.time_wait_accepts_syn(&seg));
+                Ok(TcpRole::Stream(s)) if { let c = s.conn.lock(); c.state() == State::TimeWait && c.time_wait_accepts_syn(&seg) });
             if reopen {
                 self.tcp_forget(h, (local, remote));
                 existing = None;
@@ -647,10 +637,13 @@ impl Stack {
         let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else {
             return;
         };
-        s.conn.on_segment(now, seg);
+        let (ack_now, state) = {
+            let mut c = s.conn.lock();
+            c.on_segment(now, seg);
+            (c.rcv_unacked() >= MAX_ACK_BATCH, c.state())
+        };
         s.wake();
-        let ack_now = s.conn.rcv_unacked() >= MAX_ACK_BATCH;
-        let promoted = s.parent.is_some() && s.conn.state().is_synchronized() && s.conn.state() != State::SynReceived;
+        let promoted = s.parent.is_some() && state.is_synchronized() && state != State::SynReceived;
         let parent = s.parent;
         if promoted {
             if let Some(p) = parent {
@@ -692,7 +685,7 @@ impl Stack {
             .copied()
             .filter(|&c| {
                 matches!(self.tcp_ref(c).map(|s| &s.role),
-                    Ok(TcpRole::Stream(s)) if s.conn.state().is_synchronized())
+                    Ok(TcpRole::Stream(s)) if s.conn.lock().state().is_synchronized())
             })
             .collect();
         for child in ready {
@@ -848,7 +841,7 @@ impl Stack {
             self.tcp_timers.pop_first();
             if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
                 s.timer = None;
-                s.conn.on_timer(now);
+                s.conn.lock().on_timer(now);
                 s.wake();
             }
             self.tcp_touch(h);
@@ -904,7 +897,10 @@ impl Stack {
         // `out` is reused between calls (one allocation less per flush).
         let mut pool = std::mem::take(&mut self.pool);
         let mut out = std::mem::take(&mut self.tcp_out);
-        let mut peer = peer.filter(|p| direct_path(s, p));
+        let peer = peer.filter(|p| direct_path(s, p));
+        // Lock order: this connection, then its peer (see `tcp_conn`).
+        let mut c = s.conn.lock();
+        let mut peer_conn = peer.as_ref().map(|p| p.conn.lock());
         let mut blocked = false;
         let mut direct = 0u64;
         loop {
@@ -913,9 +909,9 @@ impl Stack {
                 break;
             }
             let mut datagram = None;
-            let more = s.conn.poll_transmit(now, |seg| {
-                if let Some(p) = peer.as_deref_mut() {
-                    p.conn.on_segment(now, seg);
+            let more = c.poll_transmit(now, |seg| {
+                if let Some(p) = peer_conn.as_deref_mut() {
+                    p.on_segment(now, seg);
                     direct += 1;
                     return;
                 }
@@ -927,16 +923,17 @@ impl Stack {
                 break;
             }
         }
+        drop(peer_conn);
         if let Some(p) = peer.filter(|_| direct > 0) {
             p.wake();
         }
         // Still dirty when blocked: the caller keeps it queued.
         s.dirty = blocked;
-        let closed = s.conn.is_closed() && !blocked;
+        let closed = c.is_closed() && !blocked;
         let old_timer = s.timer;
         let mut next = match (closed, blocked) {
             (true, _) => None,
-            (false, false) => s.conn.poll_at_drained(),
+            (false, false) => c.poll_at_drained(),
             // Still dirty, so flushed again as soon as there is room; its
             // timers are worked out then.
             (false, true) => old_timer,
@@ -955,6 +952,7 @@ impl Stack {
         let keep_entry = !closed && matches!((old_timer, next), (Some(o), Some(n)) if o <= n);
         let next = if keep_entry { old_timer } else { next };
         s.timer = next;
+        drop(c);
         let orphaned = s.orphaned;
         let parent = s.parent;
         if closed {
@@ -1016,7 +1014,7 @@ impl Stack {
         let remote = SocketAddrV4::new(header.dst_addr, u16::from_be_bytes([data[2], data[3]]));
         let Some(&h) = self.tcp_conns.get(&(local, remote)) else { return };
         if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
-            s.conn.set_path_mss(mtu.saturating_sub(40).clamp(88, 65495) as u16);
+            s.conn.lock().set_path_mss(mtu.saturating_sub(40).clamp(88, 65495) as u16);
         }
         self.tcp_touch(h);
     }
@@ -1070,7 +1068,7 @@ impl Stack {
                 // its queues.
                 for child in l.embryonic.into_iter().chain(l.accept_queue) {
                     if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(child) {
-                        s.conn.abort();
+                        s.conn.lock().abort();
                         s.orphaned = true;
                         s.parent = None;
                     }
@@ -1082,9 +1080,9 @@ impl Stack {
                     return Err(not_found());
                 }
                 if linger == Some(Duration::ZERO) {
-                    s.conn.abort();
+                    s.conn.lock().abort();
                 } else {
-                    s.conn.close();
+                    s.conn.lock().close();
                 }
                 s.orphaned = true;
                 s.wake();
@@ -1101,9 +1099,10 @@ impl Stack {
             TcpRole::Idle => (false, false, false),
             TcpRole::Listener(l) => (!l.accept_queue.is_empty(), false, false),
             TcpRole::Stream(s) => {
-                let err = s.conn.error().is_some();
-                let established = s.conn.state().is_synchronized();
-                (s.conn.can_recv() || s.read_shut, (s.conn.can_send() && established) || err, err)
+                let c = s.conn.lock();
+                let err = c.error().is_some();
+                let established = c.state().is_synchronized();
+                (c.can_recv() || s.conn.read_shut(), (c.can_send() && established) || err, err)
             }
         })
     }
@@ -1112,8 +1111,7 @@ impl Stack {
         match &mut self.tcp_mut(h)?.role {
             TcpRole::Idle => {}
             TcpRole::Listener(l) => l.waker = Some(waker.clone()),
-            TcpRole::Stream(s) if send => s.tx_waker = Some(waker.clone()),
-            TcpRole::Stream(s) => s.rx_waker = Some(waker.clone()),
+            TcpRole::Stream(s) => s.conn.lock().register(waker, send),
         }
         Ok(())
     }
@@ -1133,16 +1131,6 @@ impl Stack {
 
 impl Stream {
     fn new(conn: Connection, parent: Option<SocketHandle>) -> Stream {
-        Stream {
-            conn,
-            parent,
-            orphaned: false,
-            read_shut: false,
-            registered: true,
-            dirty: false,
-            timer: None,
-            rx_waker: None,
-            tx_waker: None,
-        }
+        Stream { conn: TcpConn::new(conn), parent, orphaned: false, registered: true, dirty: false, timer: None }
     }
 }

@@ -514,6 +514,12 @@ impl Connection {
         }
     }
 
+    /// An ACK is owed now (e.g. a window update after a read): the next
+    /// [`Connection::poll_transmit`] sends one.
+    pub fn ack_owed(&self) -> bool {
+        self.ack_pending
+    }
+
     /// In-order octets received since our last ACK: what the next ACK
     /// will cover.
     pub fn rcv_unacked(&self) -> usize {
