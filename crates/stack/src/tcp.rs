@@ -637,12 +637,12 @@ impl Stack {
         let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else {
             return;
         };
-        let (ack_now, state) = {
+        let (ack_now, state, wakers) = {
             let mut c = s.conn.lock();
             c.on_segment(now, seg);
-            (c.rcv_unacked() >= MAX_ACK_BATCH, c.state())
+            (c.rcv_unacked() >= MAX_ACK_BATCH, c.state(), c.take_wakers())
         };
-        s.wake();
+        wakers.wake();
         let promoted = s.parent.is_some() && state.is_synchronized() && state != State::SynReceived;
         let parent = s.parent;
         if promoted {
@@ -923,9 +923,10 @@ impl Stack {
                 break;
             }
         }
+        let peer_wakers = peer_conn.as_deref_mut().filter(|_| direct > 0).map(|p| p.take_wakers());
         drop(peer_conn);
-        if let Some(p) = peer.filter(|_| direct > 0) {
-            p.wake();
+        if let Some(w) = peer_wakers {
+            w.wake();
         }
         // Still dirty when blocked: the caller keeps it queued.
         s.dirty = blocked;

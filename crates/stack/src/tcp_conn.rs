@@ -69,7 +69,32 @@ impl DerefMut for Locked {
     }
 }
 
+/// The tasks taken from a connection to be woken once its lock is
+/// released (a waker may run code; tokio's only schedules).
+#[must_use]
+pub(crate) struct Wakers {
+    rx: Option<Waker>,
+    tx: Option<Waker>,
+}
+
+impl Wakers {
+    pub(crate) fn wake(self) {
+        if let Some(w) = self.rx {
+            w.wake();
+        }
+        if let Some(w) = self.tx {
+            w.wake();
+        }
+    }
+}
+
 impl Locked {
+    /// Takes the wakers of the tasks waiting for this connection: it
+    /// changed, under this same lock.
+    pub(crate) fn take_wakers(&mut self) -> Wakers {
+        Wakers { rx: self.rx_waker.take(), tx: self.tx_waker.take() }
+    }
+
     /// Registers the task to wake when a receive (`send` false) or a send
     /// may go on.
     pub(crate) fn register(&mut self, waker: &Waker, send: bool) {
@@ -118,14 +143,8 @@ impl TcpConn {
 
     /// Wakes the tasks waiting for this connection: it changed.
     pub(crate) fn wake(&self) {
-        let (rx, tx) = {
-            let mut l = self.lock();
-            (l.rx_waker.take(), l.tx_waker.take())
-        };
-        // Outside the lock: a waker may run code (tokio's only schedules).
-        for w in [rx, tx].into_iter().flatten() {
-            w.wake();
-        }
+        let wakers = self.lock().take_wakers();
+        wakers.wake();
     }
 
     pub(crate) fn shut_read(&self) {
