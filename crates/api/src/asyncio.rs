@@ -3,14 +3,15 @@
 //! (so hyper, tokio-util codecs, `tokio::io::copy`, … run over it
 //! unchanged), and a UDP socket.
 //!
-//! Every poll function locks the stack, tries the sans-IO call and, when
-//! it says `WouldBlock`, registers the task's waker with the stack before
-//! releasing the lock: the driver thread wakes the task when data,
-//! connections or send room arrive, so no wake-up is lost, nothing
-//! polls in a loop and no thread is spent per call. The lock is never held
-//! across an `.await`. Calls that change socket state (send, a receive
-//! that opens the window, connect, shutdown) wake the driver so it
-//! transmits.
+//! Every poll function locks the stack (a stream's read or write: only its
+//! connection, [`sockstack_stack::TcpConn`]), tries the sans-IO call and,
+//! when it says `WouldBlock`, registers the task's waker under that same
+//! lock before releasing it: whichever thread next brings data,
+//! connections or send room wakes the task, so no wake-up is lost,
+//! nothing polls in a loop and no thread is spent per call. No lock is
+//! held across an `.await`. A stream read or write that leaves work for
+//! the stack (data to transmit, a window update) hands it to the stack
+//! at once, or to the thread holding it (see [`crate::Driver`]).
 //!
 //! The sockets work with any tokio runtime (current-thread or
 //! multi-thread); only [`AsyncTcpStream::connect_to`] needs the runtime's

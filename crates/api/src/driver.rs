@@ -8,7 +8,7 @@
 //! Stream reads and writes do not queue for that mutex: they copy under
 //! their connection's own lock ([`sockstack_stack::TcpConn`]) and only
 //! then need the stack, to transmit. If another thread holds it, they
-//! leave the connection in [`Shared::kick`]'s list and go on; whoever holds
+//! leave the connection in `Shared::kick`'s list and go on; whoever holds
 //! the stack sends for them before letting go (the holder "combines" the
 //! work of the threads that would otherwise sleep on the lock).
 
