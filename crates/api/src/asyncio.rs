@@ -295,19 +295,10 @@ impl AsyncRead for AsyncTcpStream {
             return Poll::Ready(Ok(()));
         }
         let dst = buf.initialize_unfilled();
-        let n = match self.sock.tcp_conn() {
-            // Under the connection's own lock, not the stack's.
-            Some(c) => match c.poll_recv(cx.waker(), dst) {
-                Poll::Ready(r) => {
-                    let (n, window_update) = r?;
-                    if window_update {
-                        self.sock.tcp_kick();
-                    }
-                    n
-                }
-                Poll::Pending if !self.sock.driver_alive() => return Poll::Ready(Err(driver_stopped())),
-                Poll::Pending => return Poll::Pending,
-            },
+        // Under the connection's own lock, not the stack's.
+        let n = match self.sock.poll_stream_read(cx.waker(), dst) {
+            Some(Poll::Pending) if !self.sock.driver_alive() => return Poll::Ready(Err(driver_stopped())),
+            Some(r) => ready!(r)?,
             None => ready!(poll_op(&self.sock, cx, Wait::Recv, None, |s, _, h| s.tcp_recv(h, dst)))?,
         };
         buf.advance(n);
@@ -320,18 +311,13 @@ impl AsyncWrite for AsyncTcpStream {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let n = match self.sock.tcp_conn() {
-            // Under the connection's own lock; the stack is needed only to
-            // transmit.
-            Some(c) => match c.poll_send(cx.waker(), data) {
-                Poll::Ready(r) => r?,
-                Poll::Pending if !self.sock.driver_alive() => return Poll::Ready(Err(driver_stopped())),
-                Poll::Pending => return Poll::Pending,
-            },
-            None => return poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.tcp_send(now, h, data)),
-        };
-        self.sock.tcp_kick();
-        Poll::Ready(Ok(n))
+        // Under the connection's own lock; the stack is needed only to
+        // transmit.
+        match self.sock.poll_stream_write(cx.waker(), data) {
+            Some(Poll::Pending) if !self.sock.driver_alive() => Poll::Ready(Err(driver_stopped())),
+            Some(r) => r,
+            None => poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.tcp_send(now, h, data)),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

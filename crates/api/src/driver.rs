@@ -157,14 +157,14 @@ impl Shared {
         StackGuard { shared: self, guard: Some(guard) }
     }
 
-    /// Stream `h` owes output after a read or write under its own lock.
-    /// Sent at once if the stack is free; otherwise left to the thread
-    /// holding it, which sends it before it lets go, so the caller never
-    /// sleeps on the stack lock.
-    pub fn kick(&self, h: SocketHandle) {
+    /// Streams `handles` owe output, or timers to re-arm, after a read or
+    /// write under their own locks. Done at once if the stack is free;
+    /// otherwise left to the thread holding it, which does it before it
+    /// lets go, so the caller never sleeps on the stack lock.
+    pub fn kick(&self, handles: &[SocketHandle]) {
         {
             let mut kicks = self.kicks.lock().unwrap_or_else(|e| e.into_inner());
-            kicks.push(h);
+            kicks.extend_from_slice(handles);
             self.kicks_pending.store(true, Ordering::SeqCst);
         }
         // Pairs with the fence in `release`: either this try sees the

@@ -11,6 +11,7 @@ use std::io;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// A process's view of a running stack: sockets opened through it belong
@@ -336,10 +337,16 @@ impl SocketCore {
         Some(self.inner.tcp.get_or_init(|| c))
     }
 
-    /// Lets the stack send what the connection owes after a read or write
-    /// made under the connection's own lock.
+    /// After a read or write made under the connection's own lock: sends
+    /// what the connection owes a linked local peer straight to it, still
+    /// outside the stack lock, then lets the stack send the rest and re-arm
+    /// the timers of both.
     pub(crate) fn tcp_kick(&self) {
-        self.shared().kick(self.inner.handle);
+        let h = self.inner.handle;
+        match self.tcp_conn().and_then(|c| c.exchange(self.shared().now())) {
+            Some(peer) => self.shared().kick(&[h, peer]),
+            None => self.shared().kick(&[h]),
+        }
     }
 
     /// A read under the connection's own lock, outside the stack's: the
@@ -348,20 +355,49 @@ impl SocketCore {
     /// error, no connection yet): the caller asks under the stack lock,
     /// which waits, registers wake-ups and words the errors.
     pub(crate) fn try_stream_read(&self, buf: &mut [u8]) -> Option<usize> {
-        let (n, window_update) = self.tcp_conn()?.recv(buf).ok()?;
-        if window_update {
+        let c = self.tcp_conn()?;
+        let r = c.recv(buf);
+        self.after_conn_call(c, matches!(r, Ok((_, true))));
+        r.ok().map(|(n, _)| n)
+    }
+
+    /// After a call that held the connection's lock (and no longer does):
+    /// kicks the stack if the call left it work (`owed`), or if the stack
+    /// left work to the call while it held the lock.
+    fn after_conn_call(&self, c: &TcpConn, owed: bool) {
+        if c.take_wanted() | owed {
             self.tcp_kick();
         }
-        Some(n)
+    }
+
+    /// A task's stream read under the connection's own lock: with nothing
+    /// to read, the task waits on the connection. `None` before the socket
+    /// has a connection.
+    pub(crate) fn poll_stream_read(&self, waker: &Waker, buf: &mut [u8]) -> Option<Poll<io::Result<usize>>> {
+        let c = self.tcp_conn()?;
+        let r = c.poll_recv(waker, buf);
+        self.after_conn_call(c, matches!(r, Poll::Ready(Ok((_, true)))));
+        Some(r.map_ok(|(n, _)| n))
+    }
+
+    /// A task's stream write under the connection's own lock: with the
+    /// send buffer full, the task waits on the connection. `None` before
+    /// the socket has a connection.
+    pub(crate) fn poll_stream_write(&self, waker: &Waker, data: &[u8]) -> Option<Poll<io::Result<usize>>> {
+        let c = self.tcp_conn()?;
+        let r = c.poll_send(waker, data);
+        self.after_conn_call(c, matches!(r, Poll::Ready(Ok(_))));
+        Some(r)
     }
 
     /// A write under the connection's own lock (see
     /// [`SocketCore::try_stream_read`]); the stack lock is then taken only
     /// to transmit.
     pub(crate) fn try_stream_write(&self, data: &[u8]) -> Option<usize> {
-        let n = self.tcp_conn()?.send(data).ok()?;
-        self.tcp_kick();
-        Some(n)
+        let c = self.tcp_conn()?;
+        let r = c.send(data);
+        self.after_conn_call(c, r.is_ok());
+        r.ok()
     }
 
     /// A stream read: waits (up to the read timeout) for data; `Ok(0)` at

@@ -681,3 +681,66 @@ fn a_write_made_while_another_thread_holds_the_stack_is_sent_when_it_lets_go() {
     assert!(got == payload, "the bytes arrived intact");
     drop(c);
 }
+
+#[test]
+fn local_connections_exchange_bytes_while_another_thread_holds_the_stack_and_a_raw_socket_sees_them() {
+    let d = one_stack();
+    let n = net(&d);
+    let l = TcpListener::bind(&n, SocketAddrV4::new(A, 10), 4).unwrap();
+    let c = TcpStream::connect(&n, SocketAddrV4::new(A, 10)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    // A first exchange, once both are established and accepted, links the
+    // two connections: segments then go straight from one to the other.
+    let mut five = [0u8; 5];
+    (&c).write_all(b"hello").unwrap();
+    (&s).read_exact(&mut five).unwrap();
+    (&s).write_all(b"world").unwrap();
+    (&c).read_exact(&mut five).unwrap();
+    assert_eq!(&five, b"world");
+
+    // Linked connections move bytes under their own two locks: a write and
+    // the read of it at the other end complete while another thread holds
+    // the stack. (Less than the initial send buffer, so that no ACK, which
+    // could wait for a timer, is needed for the write to finish.)
+    let payload = data(12_000);
+    let (holding_tx, holding_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let moved = {
+        let (c, s, payload) = (c.try_clone().unwrap(), s.try_clone().unwrap(), payload.clone());
+        std::thread::spawn(move || {
+            holding_rx.recv().unwrap();
+            (&c).write_all(&payload).unwrap();
+            let mut got = vec![0u8; payload.len()];
+            (&s).read_exact(&mut got).unwrap();
+            done_tx.send(got == payload).unwrap();
+        })
+    };
+    let outcome = d.with_stack(|_| {
+        holding_tx.send(()).unwrap();
+        done_rx.recv_timeout(Duration::from_secs(10))
+    });
+    assert_eq!(outcome, Ok(true), "the bytes did not cross, intact, while the stack was held");
+    moved.join().unwrap();
+
+    // A raw TCP socket must see every segment: the pair stops handing them
+    // over directly once one is open.
+    let raw = RawSocket::open(&n, IpProtocol::Tcp, false).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&c).write_all(&payload).unwrap();
+    let mut got = vec![0u8; payload.len()];
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&s).read_exact(&mut got).unwrap();
+    assert!(got == payload, "the bytes arrived intact");
+    // Every payload octet went by in a datagram the raw socket saw.
+    let from_port = c.local_addr().unwrap().port();
+    let (mut seen, mut buf) = (0, vec![0u8; 70_000]);
+    while seen < payload.len() {
+        let (len, _) = raw.recv_from(&mut buf).expect("a datagram of the transfer");
+        let ip = sockstack_wire::Ipv4Packet::new_checked(&buf[..len]).unwrap();
+        let tcp = sockstack_wire::TcpPacket::new_checked(ip.payload()).unwrap();
+        if tcp.src_port() == from_port {
+            seen += tcp.payload().len();
+        }
+    }
+    assert_eq!(seen, payload.len());
+}

@@ -149,6 +149,9 @@ pub struct Stack {
     pub(crate) tcp_port_users: HashMap<u16, u32>,
     /// The buffer growth all connections share (`tcp_mem_limit`).
     pub(crate) tcp_memory: sockstack_tcp::MemoryBudget,
+    /// Segments linked connections exchanged outside the stack
+    /// (`TcpConn::exchange`), not yet in the counters.
+    pub(crate) tcp_direct_tally: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Connections with output or timer work due now.
     pub(crate) tcp_dirty: VecDeque<SocketHandle>,
     /// Latest time a packet was received: the time at which output that
@@ -208,6 +211,7 @@ impl Stack {
             tcp_conns: HashMap::default(),
             tcp_port_users: HashMap::new(),
             tcp_memory: sockstack_tcp::MemoryBudget::new(config.tcp_mem_limit),
+            tcp_direct_tally: Default::default(),
             tcp_dirty: VecDeque::new(),
             rx_clock: Instant::ZERO,
             tcp_timers: BTreeSet::new(),
@@ -417,6 +421,11 @@ impl Stack {
         let sock = RawSocket::new(protocol, header_included, self.config.raw_recv_buffer, self.config.default_ttl);
         let h = self.sockets.insert(SocketEntry { owner, socket: Socket::Raw(sock) });
         self.raw_by_protocol.entry(protocol.into()).or_default().push(h);
+        if protocol == IpProtocol::Tcp {
+            // It must see every TCP datagram: local connections stop
+            // handing segments to each other.
+            self.tcp_unlink_all();
+        }
         Ok(h)
     }
 

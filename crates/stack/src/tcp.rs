@@ -25,17 +25,19 @@ fn stream_of(e: &mut crate::socket::SocketEntry) -> Option<(&mut Stream, u8)> {
     }
 }
 
-/// Whether segments from `s` may go straight to `peer`, another connection
-/// of this stack, instead of through a datagram on the loopback queue: both
-/// are past their handshakes and `peer` is accepted (a child still in its
-/// listener's queues takes the datagram path, which promotes it). The
-/// receiver then copies the payload straight out of the sender's send
-/// ring; nothing is built or parsed, as nothing could damage it.
-fn direct_path(s: &Stream, peer: &Stream) -> bool {
-    peer.parent.is_none()
-        && peer.registered
-        && s.conn.lock().state().is_synchronized()
-        && peer.conn.lock().state().is_synchronized()
+/// Whether two connections of this stack may be linked, so that segments
+/// go straight from one to the other instead of through datagrams on the
+/// loopback queue: both are past their handshakes and accepted (a child
+/// still in its listener's queues takes the datagram path, which promotes
+/// it). The receiver then copies the payload straight out of the sender's
+/// send ring; nothing is built or parsed, as nothing could damage it.
+/// A connection a user thread holds is not linked now (a later flush
+/// tries again): the stack does not wait for user threads.
+fn linkable(a: &Stream, b: &Stream) -> bool {
+    let ready = |s: &Stream| {
+        s.parent.is_none() && s.registered && s.conn.try_lock().is_some_and(|c| c.state().is_synchronized())
+    };
+    ready(a) && ready(b)
 }
 
 /// Most in-order octets one ACK covers when a batch of segments is received
@@ -859,6 +861,10 @@ impl Stack {
     /// Sends what every touched connection owes, as far as the transmit
     /// queue has room; re-arms their timers; retires closed ones.
     pub(crate) fn tcp_flush(&mut self, now: Instant) {
+        let exchanged = self.tcp_direct_tally.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if exchanged > 0 {
+            self.count_direct(exchanged);
+        }
         while let Some(h) = self.tcp_dirty.pop_front() {
             if !self.tcp_transmit(now, h) {
                 // The transmit queue is full: this connection and all still
@@ -879,28 +885,22 @@ impl Stack {
         };
         let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
         let checksum = self.loopback_checksum(*remote.ip());
-        // Straight to the peer only with nothing queued on the loopback
-        // path, which it would overtake.
-        let peer_handle = if checksum.verify() || !self.loopback.is_empty() {
-            None
-        } else {
-            self.tcp_conns.get(&(remote, local)).copied().filter(|&p| p != h)
-        };
-        let parts = match peer_handle.and_then(|p| self.sockets.get_disjoint_mut([h, p])) {
-            Some([a, b]) => stream_of(a).map(|(s, ttl)| (s, ttl, stream_of(b).map(|(p, _)| p))),
-            None => self.sockets.get_mut(h).and_then(stream_of).map(|(s, ttl)| (s, ttl, None)),
-        };
-        let Some((s, ttl, peer)) = parts else {
+        let peer = if checksum.verify() { None } else { self.tcp_link(h, local, remote) };
+        let Some((s, ttl)) = self.sockets.get_mut(h).and_then(stream_of) else {
             return true;
         };
         // Borrowed out for the loop, which holds the connection mutably;
         // `out` is reused between calls (one allocation less per flush).
         let mut pool = std::mem::take(&mut self.pool);
         let mut out = std::mem::take(&mut self.tcp_out);
-        let peer = peer.filter(|p| direct_path(s, p));
-        // Lock order: this connection, then its peer (see `tcp_conn`).
-        let mut c = s.conn.lock();
-        let mut peer_conn = peer.as_ref().map(|p| p.conn.lock());
+        // A user thread holding either connection kicks the stack again
+        // when it lets go: nothing here waits for one.
+        let Some((mut c, mut peer_conn)) = s.conn.try_lock_for_stack(peer.as_ref().map(|(p, _)| p)) else {
+            s.dirty = false;
+            self.pool = pool;
+            self.tcp_out = out;
+            return true;
+        };
         let mut blocked = false;
         let mut direct = 0u64;
         loop {
@@ -974,13 +974,9 @@ impl Stack {
         }
         self.tcp_out = out;
         if direct > 0 {
-            // Counted as the datagrams they stand for.
-            self.counters.tcp_tx += direct;
-            self.counters.ip_tx += direct;
-            self.counters.ip_delivered += direct;
-            self.counters.tcp_rx += direct;
+            self.count_direct(direct);
         }
-        if let Some(p) = peer_handle.filter(|_| direct > 0) {
+        if let Some((_, p)) = peer.filter(|_| direct > 0) {
             // The peer answers (ACKs, data the ACKs release) from this same
             // flush loop, once it reaches the peer's turn.
             self.tcp_touch(p);
@@ -989,6 +985,47 @@ impl Stack {
             self.tcp_retire(h, (local, remote), orphaned, parent);
         }
         !blocked
+    }
+
+    /// The local peer connection `h` (with 4-tuple `local`, `remote`) sends
+    /// straight to, linking the two first if they can be: only with
+    /// nothing on the loopback queue, which segments sent straight would
+    /// overtake. Once linked, they stay so until one of them closes (or a
+    /// raw TCP socket opens), so no datagram of theirs is ever queued.
+    fn tcp_link(&self, h: SocketHandle, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(TcpConn, SocketHandle)> {
+        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_ref(h) else { return None };
+        if let Some(linked) = s.conn.linked_with_handle() {
+            return Some(linked);
+        }
+        if !self.loopback.is_empty() {
+            return None;
+        }
+        let p = self.tcp_conns.get(&(remote, local)).copied().filter(|&p| p != h)?;
+        let Ok(TcpSocket { role: TcpRole::Stream(peer), .. }) = self.tcp_ref(p) else { return None };
+        if !linkable(s, peer) {
+            return None;
+        }
+        s.conn.link(h, &peer.conn, p, &self.tcp_direct_tally);
+        Some((peer.conn.clone(), p))
+    }
+
+    /// Unlinks every pair of local connections (a raw TCP socket must see
+    /// their datagrams).
+    pub(crate) fn tcp_unlink_all(&mut self) {
+        for (_, e) in self.sockets.iter() {
+            if let Socket::Tcp(TcpSocket { role: TcpRole::Stream(s), .. }) = &e.socket {
+                s.conn.unlink();
+            }
+        }
+    }
+
+    /// Counts `n` segments handed straight between linked connections as
+    /// the datagrams they stand for.
+    fn count_direct(&mut self, n: u64) {
+        self.counters.tcp_tx += n;
+        self.counters.ip_tx += n;
+        self.counters.ip_delivered += n;
+        self.counters.tcp_rx += n;
     }
 
     /// Drops a connection at once (a TIME-WAIT 4-tuple being reopened).
@@ -1028,6 +1065,7 @@ impl Stack {
             self.tcp_unregister(tuple);
             if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
                 s.registered = false;
+                s.conn.unlink();
             }
         }
         let mut drop_socket = orphaned;

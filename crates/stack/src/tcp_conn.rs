@@ -8,26 +8,49 @@
 //! connection's lock, so the copies of many connections run in parallel on
 //! as many cores, as `tcp_sendmsg`/`tcp_recvmsg` do under Linux's
 //! per-socket lock. What the stack must then do (transmit the new data, or
-//! a window update) is left to a call that holds the stack, which takes
-//! the connection's lock in turn.
+//! a window update) is left to a call that holds the stack
+//! ([`crate::Stack::tcp_kick`]).
+//!
+//! The stack's transmit path never waits for a user thread: if one holds
+//! the connection, the stack marks it wanted and moves on, and the user
+//! call, once it lets go, sees the mark ([`TcpConn::take_wanted`]) and
+//! kicks the stack itself (Linux's socket backlog, processed at
+//! `release_sock`, plays the same part).
 //!
 //! The tasks waiting for the connection wait here too: a read or write
 //! that cannot go on registers its waker under the connection's lock, and
 //! the stack takes the wakers under it after every change it makes, so a
 //! wake-up cannot slip between the check and the registration.
 //!
-//! Lock order: the stack, then a connection, then (only on the direct
-//! hand-over between two local connections) its peer. A user thread holds
-//! one connection's lock at a time and takes no other lock while it does,
+//! Two connections of the same stack, both past their handshakes, are
+//! linked (see `Stack::tcp_transmit`): each then sends straight into the
+//! other's `on_segment`, no datagram built or parsed. [`TcpConn::exchange`]
+//! does that from a user thread, under the two connections' locks and
+//! without the stack, so the copy from one's send ring into the other's
+//! receive ring runs in parallel with the rest of the stack too; the stack
+//! is needed afterwards only to re-arm the two connections' timers.
+//!
+//! Lock order: the stack, then connections; two connections are always
+//! locked in one order (by address, [`lock_pair`]), whoever locks them. A
+//! thread holding a connection's lock takes no other lock but its pair's,
 //! so no cycle can form.
 
+use crate::socket::SocketHandle;
 use sockstack_tcp::Connection;
+use sockstack_time::Instant;
 use std::io;
 use std::net::SocketAddrV4;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Poll, Waker};
+
+/// Most send rounds one [`TcpConn::exchange`] runs (each: what one side
+/// can send, then the other's answer). Two normally suffice (data, then
+/// its ACK and the data the ACK releases); the bound keeps a pair that
+/// keeps answering each other from holding their locks for long, as what
+/// is left goes out through the stack.
+const MAX_EXCHANGE_ROUNDS: usize = 64;
 
 /// A handle on one connection's state; clones share it.
 #[derive(Clone)]
@@ -40,6 +63,24 @@ struct Cell {
     remote: SocketAddrV4,
     /// `shutdown(Read)`: receives return end-of-file.
     read_shut: AtomicBool,
+    /// The linked local peer, if any.
+    link: Mutex<Option<Link>>,
+    /// The stack found the lock held and left this connection's output to
+    /// the holder, who kicks the stack once it lets go (see
+    /// [`TcpConn::take_wanted`]).
+    wanted: AtomicBool,
+}
+
+/// A connection's local peer, to which segments go straight.
+#[derive(Clone)]
+pub(crate) struct Link {
+    /// Weak: two linked connections must not keep each other alive.
+    peer: Weak<Cell>,
+    /// The peer's socket, whose timers the stack re-arms after an
+    /// exchange.
+    handle: SocketHandle,
+    /// Segments exchanged outside the stack, for its counters.
+    tally: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for TcpConn {
@@ -123,7 +164,124 @@ impl TcpConn {
     pub(crate) fn new(conn: Connection) -> TcpConn {
         let (local, remote) = (conn.local_addr(), conn.remote_addr());
         let locked = Locked { conn, rx_waker: None, tx_waker: None };
-        TcpConn(Arc::new(Cell { conn: Mutex::new(locked), local, remote, read_shut: AtomicBool::new(false) }))
+        TcpConn(Arc::new(Cell {
+            conn: Mutex::new(locked),
+            local,
+            remote,
+            read_shut: AtomicBool::new(false),
+            link: Mutex::new(None),
+            wanted: AtomicBool::new(false),
+        }))
+    }
+
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, Locked>> {
+        match self.0.conn.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// The stack's way in, which never waits for a user thread: the
+    /// connection (with its linked peer, if `peer` is given) locked, or
+    /// `None` when a user thread holds either lock. Then both are marked
+    /// wanted, and the holder kicks the stack when it lets go: either the
+    /// retry here sees the lock free, or the holder's check after its
+    /// unlock sees the mark (a fence on each side, Dekker's pattern).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn try_lock_for_stack<'a>(
+        &'a self,
+        peer: Option<&'a TcpConn>,
+    ) -> Option<(MutexGuard<'a, Locked>, Option<MutexGuard<'a, Locked>>)> {
+        let attempt = || match peer {
+            Some(p) => try_lock_pair(self, p).map(|(a, b)| (a, Some(b))),
+            None => self.try_lock().map(|a| (a, None)),
+        };
+        if let Some(g) = attempt() {
+            return Some(g);
+        }
+        for c in std::iter::once(self).chain(peer) {
+            c.0.wanted.store(true, Ordering::SeqCst);
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let g = attempt()?;
+        // Doing it now: nobody need kick for it.
+        for c in std::iter::once(self).chain(peer) {
+            c.0.wanted.store(false, Ordering::Relaxed);
+        }
+        Some(g)
+    }
+
+    /// After a user call let go of this connection's lock: whether the
+    /// stack left output of this connection (or of its linked peer) to it,
+    /// which the caller must now kick (both, when linked).
+    pub fn take_wanted(&self) -> bool {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.0.wanted.load(Ordering::Relaxed) && self.0.wanted.swap(false, Ordering::SeqCst)
+    }
+
+    /// The linked local peer's socket, if any.
+    pub fn peer_handle(&self) -> Option<SocketHandle> {
+        self.link_slot().as_ref().map(|l| l.handle)
+    }
+
+    fn link_slot(&self) -> MutexGuard<'_, Option<Link>> {
+        self.0.link.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Links this connection (socket `handle`) and `peer` (socket
+    /// `peer_handle`), both ways.
+    pub(crate) fn link(&self, handle: SocketHandle, peer: &TcpConn, peer_handle: SocketHandle, tally: &Arc<AtomicU64>) {
+        *self.link_slot() = Some(Link { peer: Arc::downgrade(&peer.0), handle: peer_handle, tally: tally.clone() });
+        *peer.link_slot() = Some(Link { peer: Arc::downgrade(&self.0), handle, tally: tally.clone() });
+    }
+
+    /// Undoes [`TcpConn::link`], both ways.
+    pub(crate) fn unlink(&self) {
+        let link = self.link_slot().take();
+        if let Some(peer) = link.and_then(|l| l.peer.upgrade()) {
+            *TcpConn(peer).link_slot() = None;
+        }
+    }
+
+    /// The linked peer and its socket, if any.
+    pub(crate) fn linked_with_handle(&self) -> Option<(TcpConn, SocketHandle)> {
+        self.link_slot().as_ref().and_then(|l| Some((TcpConn(l.peer.upgrade()?), l.handle)))
+    }
+
+    /// Sends what this connection and its linked peer owe each other,
+    /// straight into each other, until neither has more (or a bound on
+    /// rounds is reached), under their two locks only. Returns the peer's
+    /// socket, whose timers (with this one's) the stack must now re-arm;
+    /// `None` without a link, when everything is left to the stack.
+    pub fn exchange(&self, now: Instant) -> Option<SocketHandle> {
+        let link = self.link_slot().clone()?;
+        let peer = TcpConn(link.peer.upgrade()?);
+        let (mut a, mut b) = lock_pair(self, &peer);
+        let mut segments = 0u64;
+        for _ in 0..MAX_EXCHANGE_ROUNDS {
+            let before = segments;
+            while a.poll_transmit(now, |seg| {
+                b.on_segment(now, seg);
+                segments += 1;
+            }) {}
+            while b.poll_transmit(now, |seg| {
+                a.on_segment(now, seg);
+                segments += 1;
+            }) {}
+            if segments == before {
+                break;
+            }
+        }
+        let wakers = (a.take_wakers(), b.take_wakers());
+        drop((a, b));
+        // The caller kicks both: any work the stack left to us is done then.
+        self.take_wanted();
+        peer.take_wanted();
+        wakers.0.wake();
+        wakers.1.wake();
+        link.tally.fetch_add(segments, Ordering::Relaxed);
+        Some(link.handle)
     }
 
     /// The connection, locked. A thread that panicked while holding it left
@@ -210,5 +368,112 @@ impl TcpConn {
             }
             r => Poll::Ready(r),
         }
+    }
+}
+
+/// [`lock_pair`] without waiting: `None` if either lock is held.
+fn try_lock_pair<'a>(a: &'a TcpConn, b: &'a TcpConn) -> Option<(MutexGuard<'a, Locked>, MutexGuard<'a, Locked>)> {
+    // Order does not matter when nothing waits.
+    let ga = a.try_lock()?;
+    Some((ga, b.try_lock()?))
+}
+
+/// Locks `a` and `b` (two different connections) in the one order every
+/// thread uses, by address; returns their guards as (a, b).
+pub(crate) fn lock_pair<'a>(a: &'a TcpConn, b: &'a TcpConn) -> (MutexGuard<'a, Locked>, MutexGuard<'a, Locked>) {
+    debug_assert!(!Arc::ptr_eq(&a.0, &b.0), "a connection is not its own peer");
+    if Arc::as_ptr(&a.0) < Arc::as_ptr(&b.0) {
+        let ga = a.lock();
+        (ga, b.lock())
+    } else {
+        let gb = b.lock();
+        (a.lock(), gb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{InterfaceConfig, ProcessId, SocketHandle, Stack, StackConfig};
+    use sockstack_time::Instant;
+    use sockstack_wire::{Ipv4Addr, Ipv4Cidr};
+    use std::io;
+    use std::net::SocketAddrV4;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    /// A stack with a connection to itself: (stack, client, server).
+    fn local_pair() -> (Stack, SocketHandle, SocketHandle) {
+        let now = Instant::ZERO;
+        let mut s = Stack::new(StackConfig::default());
+        s.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(A, 24).unwrap()));
+        let l = s.tcp_open(ProcessId(1));
+        s.bind(l, SocketAddrV4::new(A, 80)).unwrap();
+        s.tcp_listen(l, 4).unwrap();
+        let c = s.tcp_open(ProcessId(1));
+        s.tcp_connect(now, c, SocketAddrV4::new(A, 80)).unwrap();
+        s.poll(now);
+        let (srv, _) = s.tcp_accept(l).unwrap();
+        (s, c, srv)
+    }
+
+    #[test]
+    fn linked_connections_exchange_without_the_stack_until_a_raw_socket_opens() {
+        let now = Instant::ZERO;
+        let (mut s, c, srv) = local_pair();
+        let (conn, peer) = (s.tcp_conn(c).unwrap(), s.tcp_conn(srv).unwrap());
+        // Sends through the stack link the two, once nothing of theirs is
+        // left on the loopback queue.
+        for _ in 0..2 {
+            assert_eq!(s.tcp_send(now, c, b"ab").unwrap(), 2);
+            s.poll(now);
+            assert_eq!(peer.recv(&mut [0u8; 2]).unwrap().0, 2);
+        }
+        // Then bytes cross with no stack at all.
+        assert_eq!(conn.send(b"cd").unwrap(), 2);
+        assert_eq!(conn.exchange(now), Some(srv), "linked");
+        let mut buf = [0u8; 2];
+        assert_eq!(peer.recv(&mut buf).unwrap().0, 2);
+        assert_eq!(&buf, b"cd");
+        // A raw TCP socket must see every datagram: no more exchanges.
+        s.raw_open(ProcessId(1), sockstack_wire::IpProtocol::Tcp, false).unwrap();
+        assert_eq!(conn.send(b"ef").unwrap(), 2);
+        assert_eq!(conn.exchange(now), None, "unlinked");
+        assert_eq!(peer.recv(&mut buf).map_err(|e| e.kind()), Err(io::ErrorKind::WouldBlock));
+        s.tcp_kick(now, c);
+        s.poll(now);
+        assert_eq!(peer.recv(&mut buf).unwrap().0, 2);
+        assert_eq!(&buf, b"ef");
+    }
+
+    #[test]
+    fn the_stack_never_waits_for_a_held_connection_and_the_holder_is_told_to_kick() {
+        let now = Instant::ZERO;
+        let (mut s, c, srv) = local_pair();
+        let conn = s.tcp_conn(c).unwrap();
+        assert_eq!(conn.send(b"held").unwrap(), 4);
+        // A user thread holds the connection while the stack is asked to
+        // send: the stack must go on without it, not wait.
+        let held = conn.lock();
+        let (done_tx, done_rx) = mpsc::channel();
+        let stack = std::thread::spawn(move || {
+            s.tcp_kick(now, c);
+            let mut buf = [0u8; 8];
+            let early = s.tcp_recv(srv, &mut buf).map_err(|e| e.kind());
+            done_tx.send(early).unwrap();
+            s
+        });
+        let early = done_rx.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        let mut s = stack.join().unwrap();
+        assert_eq!(early, Ok(Err(io::ErrorKind::WouldBlock)), "the stack waited, or sent through a held lock");
+        // The holder, once it lets go, learns that it owes the stack a kick.
+        assert!(conn.take_wanted(), "the stack's skipped output was not handed to the holder");
+        assert!(!conn.take_wanted(), "told once");
+        s.tcp_kick(now, c);
+        let mut buf = [0u8; 8];
+        assert_eq!(s.tcp_recv(srv, &mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"held");
     }
 }
