@@ -30,10 +30,10 @@
 //! receive ring runs in parallel with the rest of the stack too; the stack
 //! is needed afterwards only to re-arm the two connections' timers.
 //!
-//! Lock order: the stack, then connections; two connections are always
-//! locked in one order (by address, [`lock_pair`]), whoever locks them. A
-//! thread holding a connection's lock takes no other lock but its pair's,
-//! so no cycle can form.
+//! Lock order: the stack, then a connection. Two connections are only
+//! ever taken together by trying (`try_lock_pair`), never by waiting, and
+//! a thread holding a connection's lock waits for no other lock, so no
+//! cycle can form.
 
 use crate::socket::SocketHandle;
 use sockstack_tcp::Connection;
@@ -251,13 +251,19 @@ impl TcpConn {
 
     /// Sends what this connection and its linked peer owe each other,
     /// straight into each other, until neither has more (or a bound on
-    /// rounds is reached), under their two locks only. Returns the peer's
-    /// socket, whose timers (with this one's) the stack must now re-arm;
-    /// `None` without a link, when everything is left to the stack.
+    /// rounds is reached), under their two locks only; if another thread
+    /// holds either, sends nothing (the stack does it, or leaves it to
+    /// that thread). Returns the peer's socket, whose timers (with this
+    /// one's) the stack must now re-arm; `None` without a link, when
+    /// everything is left to the stack.
     pub fn exchange(&self, now: Instant) -> Option<SocketHandle> {
         let link = self.link_slot().clone()?;
         let peer = TcpConn(link.peer.upgrade()?);
-        let (mut a, mut b) = lock_pair(self, &peer);
+        // Never waits: with either held, the caller's kick leaves the
+        // exchange to the stack, which leaves it to the holder in turn.
+        let Some((mut a, mut b)) = try_lock_pair(self, &peer) else {
+            return Some(link.handle);
+        };
         let mut segments = 0u64;
         for _ in 0..MAX_EXCHANGE_ROUNDS {
             let before = segments;
@@ -371,24 +377,11 @@ impl TcpConn {
     }
 }
 
-/// [`lock_pair`] without waiting: `None` if either lock is held.
+/// Both connections locked, without waiting: `None` if either is held.
 fn try_lock_pair<'a>(a: &'a TcpConn, b: &'a TcpConn) -> Option<(MutexGuard<'a, Locked>, MutexGuard<'a, Locked>)> {
     // Order does not matter when nothing waits.
     let ga = a.try_lock()?;
     Some((ga, b.try_lock()?))
-}
-
-/// Locks `a` and `b` (two different connections) in the one order every
-/// thread uses, by address; returns their guards as (a, b).
-pub(crate) fn lock_pair<'a>(a: &'a TcpConn, b: &'a TcpConn) -> (MutexGuard<'a, Locked>, MutexGuard<'a, Locked>) {
-    debug_assert!(!Arc::ptr_eq(&a.0, &b.0), "a connection is not its own peer");
-    if Arc::as_ptr(&a.0) < Arc::as_ptr(&b.0) {
-        let ga = a.lock();
-        (ga, b.lock())
-    } else {
-        let gb = b.lock();
-        (a.lock(), gb)
-    }
 }
 
 #[cfg(test)]

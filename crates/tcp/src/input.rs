@@ -13,6 +13,10 @@ use std::io;
 /// RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
+/// Least time between two ACKs answering out-of-window pure ACKs (Linux's
+/// `tcp_invalid_ratelimit` default).
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// The RST answering a segment that has no business here (RFC 9293
 /// §3.10.7.1, the CLOSED-state rule, also used for a bad ACK in SYN-SENT
 /// and SYN-RECEIVED): `<SEQ=SEG.ACK><CTL=RST>` if the segment had ACK,
@@ -39,7 +43,11 @@ impl Connection {
     /// matched by the stack). Never panics; bad segments are dropped or
     /// answered as the RFCs say and counted in [`Connection::stats`].
     pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // Time never runs backwards for a connection, whatever clock reading
+        // its caller took (threads sharing it may read it in any order):
+        // timestamps, RTT samples and timers all see the latest.
         self.last_now = self.last_now.max(now);
+        let now = self.last_now;
         self.stats.segs_in += 1;
         if !seg.payload.is_empty() {
             self.stats.data_segs_in += 1;
@@ -170,7 +178,7 @@ impl Connection {
                     } else {
                         self.stats.paws_drops += 1;
                         self.drop_seg();
-                        self.ack_pending = true;
+                        self.ack_out_of_window(now, seg);
                         return;
                     }
                 }
@@ -188,7 +196,7 @@ impl Connection {
             } else {
                 if !seg.rst {
                     // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
-                    self.ack_pending = true;
+                    self.ack_out_of_window(now, seg);
                     if !seg.payload.is_empty() && seg.seq_number.lt(self.rcv_nxt) {
                         let end = (seg.seq_number + seg.payload.len()).min(self.rcv_nxt);
                         self.note_dsack(seg.seq_number, end);
@@ -277,7 +285,7 @@ impl Connection {
         }
         if ack.gt(self.snd_nxt) {
             // Acknowledges something not yet sent: ACK and drop.
-            self.ack_pending = true;
+            self.ack_out_of_window(now, seg);
             return self.drop_seg();
         }
         // RFC 5961 §5.2: too old an ACK is suspicious.
@@ -316,6 +324,22 @@ impl Connection {
             (0, _) => in_wnd(seq),
             (_, 0) => false,
             (_, _) => in_wnd(seq) || in_wnd(seq + (len - 1)),
+        }
+    }
+
+    /// The ACK owed to a segment dropped as outside the window or as old
+    /// (PAWS): at once for a segment with data or a SYN, at most one per
+    /// `OOW_ACK_INTERVAL` for a pure ACK (Linux `tcp_oow_rate_limited`).
+    /// Two ends that each find the other's ACKs unacceptable would
+    /// otherwise answer each other's ACKs for ever.
+    fn ack_out_of_window(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        if !seg.payload.is_empty() || seg.syn || seg.fin {
+            self.ack_pending = true;
+            return;
+        }
+        if self.last_oow_ack.is_none_or(|t| now.saturating_duration_since(t) >= OOW_ACK_INTERVAL) {
+            self.last_oow_ack = Some(now);
+            self.ack_pending = true;
         }
     }
 

@@ -289,7 +289,9 @@ impl Connection {
     /// Also runs any due timers first (so calling `on_timer` separately is
     /// optional). The `TcpRepr` passed to `emit` borrows the send buffer.
     pub fn poll_transmit(&mut self, now: Instant, emit: impl FnOnce(&TcpRepr<'_>)) -> bool {
+        // Never backwards (see `on_segment`): our timestamps stay monotonic.
         self.last_now = self.last_now.max(now);
+        let now = self.last_now;
         self.on_timer(now);
         if let Some(rst) = self.rst_pending.take() {
             let mut rst = rst;
@@ -496,6 +498,7 @@ impl Connection {
     /// Runs the timers that are due at `now`.
     pub fn on_timer(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
+        let now = self.last_now;
         if Timers::take_due(&mut self.timers.time_wait, now) {
             // RFC 9293 §3.10.8: 2·MSL elapsed.
             self.enter_closed(None);

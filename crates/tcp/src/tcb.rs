@@ -178,6 +178,9 @@ pub struct Connection {
     /// RFC 5961 §7 rate limit: challenge ACKs sent in the current second.
     pub(crate) challenge_count: u32,
     pub(crate) challenge_since: Instant,
+    /// When we last answered an out-of-window pure ACK (see
+    /// `ack_out_of_window`).
+    pub(crate) last_oow_ack: Option<Instant>,
 
     // Receive-buffer auto-tuning.
     pub(crate) drs: Drs,
@@ -288,6 +291,7 @@ impl Connection {
             rst_pending: None,
             challenge_count: 0,
             challenge_since: now,
+            last_oow_ack: None,
             drs: Drs { copied: 0, since: now, space: 0 },
             rcv_rtt: None,
             mem: Charge::default(),

@@ -52,8 +52,10 @@ fn acceptability_table_nonzero_window() {
     assert!(wnd > 1000);
     let dropped = |a: &Connection| a.stats().dropped_segments;
 
-    // len = 0, window > 0: RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND
-    for (off, ok) in [(0, true), (wnd - 1, true), (-1, false), (wnd, false)] {
+    // len = 0, window > 0: RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND. (A second
+    // apart: unacceptable pure ACKs are answered at most twice a second.)
+    for (i, (off, ok)) in [(0, true), (wnd - 1, true), (-1, false), (wnd, false)].into_iter().enumerate() {
+        let now = now + Duration::from_secs(i as u64);
         let before = dropped(a);
         a.on_segment(now, &from_peer(a, off, b""));
         let out = outputs(a, now);
@@ -68,6 +70,20 @@ fn acceptability_table_nonzero_window() {
             assert_eq!(r.seq_number, a.snd_nxt());
         }
     }
+
+    // An ACK loop breaker (Linux tcp_oow_rate_limited): another
+    // unacceptable pure ACK within half a second is dropped unanswered;
+    // one with data is answered at once.
+    let now = now + Duration::from_secs(3);
+    let before = dropped(a);
+    a.on_segment(now, &from_peer(a, wnd, b""));
+    assert_eq!(dropped(a), before + 1);
+    assert!(outputs(a, now).is_empty(), "a second out-of-window pure ACK answered");
+    a.on_segment(now, &from_peer(a, wnd, b"data"));
+    assert_eq!(outputs(a, now).len(), 1, "out-of-window data → ACK");
+    let later = now + Duration::from_millis(500);
+    a.on_segment(later, &from_peer(a, wnd, b""));
+    assert_eq!(outputs(a, later).len(), 1, "answered again after 500 ms");
 
     // len > 0, window > 0: either end inside the window.
     // Starts before rcv_nxt, ends inside: the new part is taken.
@@ -570,4 +586,25 @@ fn duplicate_data_is_reported_with_dsack() {
     assert_eq!(r.sack_ranges[0], Some((a.rcv_nxt() + 50, a.rcv_nxt() + 51)));
     assert_eq!(r.sack_ranges[1], None);
     assert_eq!(read_all(a), b"0123456789abc");
+}
+
+#[test]
+fn timestamps_never_run_backwards_whatever_clock_the_caller_read() {
+    // Threads sharing a connection may pass clock readings out of order:
+    // TSval must still not decrease, or the peer's PAWS drops the segment.
+    let no_nagle = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    let mut p = Pair::established(&no_nagle, &TcpConfig::default(), D);
+    let later = p.now + Duration::from_millis(300);
+    p.a.send(b"first").unwrap();
+    let first = outputs(&mut p.a, later);
+    p.a.send(b"second").unwrap();
+    let second = outputs(&mut p.a, p.now);
+    let tsval = |segs: &[Seg]| segs.last().and_then(|s| s.repr().timestamp).map(|t| t.tsval).unwrap();
+    assert!(second.iter().any(|s| !s.repr().payload.is_empty()), "the second write went out");
+    assert!(tsval(&second).wrapping_sub(tsval(&first)) as i32 >= 0, "TSval went backwards");
+    // And the peer takes both.
+    for s in first.iter().chain(&second) {
+        p.b.on_segment(later, &s.repr());
+    }
+    assert_eq!(read_all(&mut p.b), b"firstsecond");
 }
