@@ -644,13 +644,19 @@ fn connections_of_one_stack_exchange_bytes_exactly_close_and_reset() {
     assert_eq!(kind(c.read(&mut one)), ErrorKind::ConnectionReset);
 }
 
+/// A connection from `d`'s host to itself on `port`: (client, server).
+fn local_connection(d: &Driver, port: u16) -> (TcpStream, TcpStream) {
+    let n = net(d);
+    let l = TcpListener::bind(&n, SocketAddrV4::new(A, port), 4).unwrap();
+    let c = TcpStream::connect(&n, SocketAddrV4::new(A, port)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    (c, s)
+}
+
 #[test]
 fn a_write_made_while_another_thread_holds_the_stack_is_sent_when_it_lets_go() {
     let d = one_stack();
-    let n = net(&d);
-    let l = TcpListener::bind(&n, SocketAddrV4::new(A, 9), 4).unwrap();
-    let c = TcpStream::connect(&n, SocketAddrV4::new(A, 9)).unwrap();
-    let (s, _) = l.accept().unwrap();
+    let (c, s) = local_connection(&d, 9);
     let before = d.lock_stats();
     let payload = data(3000);
     // Another thread holds the stack while the write runs: the write copies
@@ -686,9 +692,7 @@ fn a_write_made_while_another_thread_holds_the_stack_is_sent_when_it_lets_go() {
 fn local_connections_exchange_bytes_while_another_thread_holds_the_stack_and_a_raw_socket_sees_them() {
     let d = one_stack();
     let n = net(&d);
-    let l = TcpListener::bind(&n, SocketAddrV4::new(A, 10), 4).unwrap();
-    let c = TcpStream::connect(&n, SocketAddrV4::new(A, 10)).unwrap();
-    let (s, _) = l.accept().unwrap();
+    let (c, s) = local_connection(&d, 10);
     // A first exchange, once both are established and accepted, links the
     // two connections: segments then go straight from one to the other.
     let mut five = [0u8; 5];
