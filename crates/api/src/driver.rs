@@ -26,6 +26,10 @@ use std::time::Duration;
 /// How long a blocked caller spins before it sleeps (see [`Shared::wait`]).
 const SPIN: Duration = Duration::from_micros(50);
 
+/// Most times a thread letting go of the stack takes it back to send for
+/// streams kicked meanwhile (see [`Shared::release`]).
+const MAX_COMBINED_ROUNDS: usize = 8;
+
 /// What wakes a driver thread.
 #[derive(Debug)]
 pub enum Event {
@@ -201,8 +205,11 @@ impl Shared {
     /// Lets go of the stack, after sending for the streams kicked while it
     /// was held; if more were kicked in between, takes it again to send
     /// for them too, unless another thread now holds it (and so will).
+    /// A caller does this for others a bounded number of times; what is
+    /// kicked after that goes to the driver thread, so that a thread kept
+    /// busy by others' kicks gets back to its own work.
     fn release<'a>(&'a self, mut stack: MutexGuard<'a, Stack>) {
-        loop {
+        for _ in 0..MAX_COMBINED_ROUNDS {
             self.run_kicks(&mut stack);
             drop(stack);
             std::sync::atomic::fence(Ordering::SeqCst);
@@ -214,6 +221,13 @@ impl Shared {
                 Err(TryLockError::Poisoned(e)) => e.into_inner(),
                 Err(TryLockError::WouldBlock) => return,
             };
+        }
+        // Still holding it, with kicks still pending.
+        self.run_kicks(&mut stack);
+        drop(stack);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.kicks_pending.load(Ordering::SeqCst) {
+            self.wake_driver();
         }
     }
 
