@@ -222,3 +222,51 @@ async fn accept_and_connect_report_error_kinds() {
     let e = AsyncTcpListener::bind(&bn, SocketAddrV4::new(B, 81), 4).unwrap().accept().await.err().unwrap();
     assert_eq!(e.kind(), ErrorKind::NotConnected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_connections_on_two_workers_echo_every_byte() {
+    // Client and server on one stack: each pair hands segments straight
+    // over, from whichever worker runs a call, while the other worker and
+    // the driver use the stack and the same connections.
+    const CONNS: usize = 200;
+    const LEN: usize = 300_000;
+    let mut stack = sockstack_stack::Stack::new(sockstack_stack::StackConfig::default());
+    stack.add_interface(sockstack_stack::InterfaceConfig::new("lo0", "192.0.2.1/24".parse().unwrap()).with_mtu(65535));
+    let d = Driver::start(stack, sockstack_api::inbox(), Vec::new());
+    let net = d.handle(ProcessId(1));
+    let listener = AsyncTcpListener::bind(&net, SocketAddrV4::new(A, 7), 1024).unwrap();
+    let server = tokio::spawn(async move {
+        loop {
+            let (conn, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let (mut r, mut w) = tokio::io::split(conn);
+                tokio::io::copy(&mut r, &mut w).await.unwrap();
+                w.shutdown().await.unwrap();
+            });
+        }
+    });
+    let clients: Vec<_> = (0..CONNS)
+        .map(|i| {
+            let net = net.clone();
+            tokio::spawn(async move {
+                let s = AsyncTcpStream::connect(&net, SocketAddrV4::new(A, 7)).await.unwrap();
+                let sent = data(LEN, i);
+                let (mut r, mut w) = tokio::io::split(s);
+                let writer = async {
+                    w.write_all(&sent).await.unwrap();
+                    w.shutdown().await.unwrap();
+                };
+                let mut got = Vec::with_capacity(LEN);
+                let (_, read) = tokio::join!(writer, r.read_to_end(&mut got));
+                read.unwrap_or_else(|e| panic!("connection {i}: {e}"));
+                assert!(got == sent, "connection {i}: the echo differs ({} of {LEN} bytes)", got.len());
+            })
+        })
+        .collect();
+    for c in clients {
+        timeout(Duration::from_secs(120), c).await.expect("echo timed out").unwrap();
+    }
+    server.abort();
+    let stats = d.lock_stats();
+    assert!(stats.kicks >= CONNS as u64, "reads and writes went through the connections' own locks: {stats:?}");
+}
