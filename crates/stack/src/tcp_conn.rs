@@ -220,11 +220,6 @@ impl TcpConn {
         self.0.wanted.load(Ordering::Relaxed) && self.0.wanted.swap(false, Ordering::SeqCst)
     }
 
-    /// The linked local peer's socket, if any.
-    pub fn peer_handle(&self) -> Option<SocketHandle> {
-        self.link_slot().as_ref().map(|l| l.handle)
-    }
-
     fn link_slot(&self) -> MutexGuard<'_, Option<Link>> {
         self.0.link.lock().unwrap_or_else(|e| e.into_inner())
     }
