@@ -150,14 +150,10 @@ impl Shared {
     /// when the guard goes.
     pub fn lock(&self) -> StackGuard<'_> {
         self.lock_stats.acquired.fetch_add(1, Ordering::Relaxed);
-        let guard = match self.stack.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => {
-                self.lock_stats.waited.fetch_add(1, Ordering::Relaxed);
-                self.stack.lock().unwrap_or_else(|e| e.into_inner())
-            }
-        };
+        let guard = self.try_stack().unwrap_or_else(|| {
+            self.lock_stats.waited.fetch_add(1, Ordering::Relaxed);
+            self.stack.lock().unwrap_or_else(|e| e.into_inner())
+        });
         StackGuard { shared: self, guard: Some(guard) }
     }
 
@@ -176,12 +172,21 @@ impl Shared {
         // the list non-empty (Dekker's pattern).
         std::sync::atomic::fence(Ordering::SeqCst);
         self.lock_stats.kicks.fetch_add(1, Ordering::Relaxed);
-        match self.stack.try_lock() {
-            Ok(g) => self.release(g),
-            Err(TryLockError::Poisoned(e)) => self.release(e.into_inner()),
-            Err(TryLockError::WouldBlock) => {
+        match self.try_stack() {
+            Some(g) => self.release(g),
+            None => {
                 self.lock_stats.kicks_left.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// The stack, if no other thread holds it (poisoning ignored, as by
+    /// [`Shared::lock`]).
+    fn try_stack(&self) -> Option<MutexGuard<'_, Stack>> {
+        match self.stack.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
         }
     }
 
@@ -216,11 +221,8 @@ impl Shared {
             if !self.kicks_pending.load(Ordering::SeqCst) {
                 return;
             }
-            stack = match self.stack.try_lock() {
-                Ok(g) => g,
-                Err(TryLockError::Poisoned(e)) => e.into_inner(),
-                Err(TryLockError::WouldBlock) => return,
-            };
+            let Some(again) = self.try_stack() else { return };
+            stack = again;
         }
         // Still holding it, with kicks still pending.
         self.run_kicks(&mut stack);

@@ -383,8 +383,7 @@ impl Stack {
         conn.set_memory_budget(self.tcp_memory.clone());
         self.tcp_register(h, (local, remote));
         self.tcp_mut(h)?.role = TcpRole::Stream(Box::new(Stream::new(conn, None)));
-        self.tcp_touch(h);
-        self.tcp_flush(now);
+        self.tcp_kick(now, h);
         Ok(())
     }
 
@@ -441,8 +440,7 @@ impl Stack {
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             s.conn.lock().shutdown_write();
         }
-        self.tcp_touch(h);
-        self.tcp_flush(now);
+        self.tcp_kick(now, h);
         Ok(())
     }
 
@@ -843,8 +841,13 @@ impl Stack {
             self.tcp_timers.pop_first();
             if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
                 s.timer = None;
-                s.conn.lock().on_timer(now);
-                s.wake();
+                // Woken under the lock section that ran the timers.
+                let wakers = {
+                    let mut c = s.conn.lock();
+                    c.on_timer(now);
+                    c.take_wakers()
+                };
+                wakers.wake();
             }
             self.tcp_touch(h);
         }

@@ -318,7 +318,10 @@ impl TcpConn {
     /// connection's lock only. The stack must then transmit it
     /// ([`crate::Stack::tcp_kick`]). Errors as [`crate::Stack::tcp_send`].
     pub fn send(&self, data: &[u8]) -> io::Result<usize> {
-        let mut c = self.lock();
+        Self::send_locked(&mut self.lock(), data)
+    }
+
+    fn send_locked(c: &mut Locked, data: &[u8]) -> io::Result<usize> {
         if let Some(kind) = c.error() {
             return Err(conn_error(kind));
         }
@@ -346,25 +349,24 @@ impl TcpConn {
     /// `waker` to run when that changes, and is `Pending`.
     pub fn poll_recv(&self, waker: &Waker, buf: &mut [u8]) -> Poll<io::Result<(usize, bool)>> {
         let mut c = self.lock();
-        match Self::recv_locked(&mut c, self.read_shut(), buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                c.register(waker, false);
-                Poll::Pending
-            }
-            r => Poll::Ready(r),
-        }
+        let r = Self::recv_locked(&mut c, self.read_shut(), buf);
+        Self::ready_or_wait(&mut c, r, waker, false)
     }
 
     /// [`TcpConn::send`] for a task: with the send buffer full, registers
     /// `waker` to run when room is made, and is `Pending`.
     pub fn poll_send(&self, waker: &Waker, data: &[u8]) -> Poll<io::Result<usize>> {
         let mut c = self.lock();
-        if let Some(kind) = c.error() {
-            return Poll::Ready(Err(conn_error(kind)));
-        }
-        match c.send(data) {
+        let r = Self::send_locked(&mut c, data);
+        Self::ready_or_wait(&mut c, r, waker, true)
+    }
+
+    /// A call's result for a task: `WouldBlock` registers `waker` (for a
+    /// send or a receive) under the lock the call held, and is `Pending`.
+    fn ready_or_wait<T>(c: &mut Locked, r: io::Result<T>, waker: &Waker, send: bool) -> Poll<io::Result<T>> {
+        match r {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                c.register(waker, true);
+                c.register(waker, send);
                 Poll::Pending
             }
             r => Poll::Ready(r),
