@@ -2,7 +2,7 @@
 //! `cargo run --release -p sockstack-bench --example profile_tcp -- bulk 1500 1073741824`
 //! then `perf record` / `valgrind --tool=callgrind` on the binary.
 
-use sockstack_bench::tcp;
+use sockstack_bench::{smoltcp_tcp, tcp};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -13,6 +13,9 @@ fn main() {
         "bulk" => tcp::sockstack_bulk(mtu, n).map(|v| format!("{v:.3} Gbit/s")),
         "rr" => tcp::sockstack_rr(mtu, n as u32).map(|v| format!("{v:.3} us")),
         "crr" => tcp::sockstack_crr(mtu, n as u32).map(|v| format!("{v:.0} conn/s")),
+        // The smoltcp baseline of the same workloads, for side-by-side profiles.
+        "smoltcp-bulk" => smoltcp_tcp::bulk(mtu, n).map(|v| format!("{v:.3} Gbit/s")),
+        "smoltcp-rr" => smoltcp_tcp::rr(mtu, n as u32).map(|v| format!("{v:.3} us")),
         other => Err(format!("unknown workload {other}")),
     };
     match result {

@@ -32,6 +32,7 @@ impl Pair {
             config.tcp.rcv_buf = 4 << 20;
             config.tcp.rcv_buf_max = 6 << 20;
             config.tcp_max_syn_backlog = 4096;
+            config.tcp_tx_batch = std::env::var("TXB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
             let mut s = Stack::new(config);
             s.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(ip, 24).expect("valid")).with_mtu(mtu));
             s
@@ -106,7 +107,6 @@ impl Pair {
 pub fn sockstack_bulk(mtu: usize, bytes: u64) -> Result<f64, String> {
     let mut p = Pair::new(mtu);
     let (_l, c, s) = p.connect(5001)?;
-    let mut buf = vec![0u8; 256 * 1024];
     let (mut sent, mut got) = (0u64, 0u64);
     let start = WallClock::now();
     while got < bytes {
@@ -121,10 +121,21 @@ pub fn sockstack_bulk(mtu: usize, bytes: u64) -> Result<f64, String> {
         let moved = p.step();
         let mut read = false;
         loop {
-            match p.b.tcp_recv(s, &mut buf) {
+            // Checked where it lies in the receive buffer, as the smoltcp
+            // baseline checks its own (`recv` with a closure).
+            let mut bad = Ok(());
+            let check = |data: &[u8]| match pattern::check(got, data) {
+                Ok(()) => data.len(),
+                Err(e) => {
+                    bad = Err(e);
+                    0
+                }
+            };
+            let r = p.b.tcp_recv_with(s, check);
+            bad?;
+            match r {
                 Ok(0) => return Err("early end of stream".into()),
                 Ok(n) => {
-                    pattern::check(got, &buf[..n])?;
                     got += n as u64;
                     read = true;
                 }

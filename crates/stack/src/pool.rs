@@ -22,9 +22,17 @@ impl BufferPool {
         b
     }
 
-    pub fn give(&mut self, mut b: Vec<u8>) {
+    /// A buffer of `len` bytes holding whatever an earlier packet left
+    /// (zeros past that), for a caller that overwrites every byte: a
+    /// full-size packet is then built without first zeroing 1500 bytes.
+    pub fn take_to_overwrite(&mut self, len: usize) -> Vec<u8> {
+        let mut b = self.free.pop().unwrap_or_default();
+        b.resize(len, 0);
+        b
+    }
+
+    pub fn give(&mut self, b: Vec<u8>) {
         if self.free.len() < MAX_BUFFERS && b.capacity() <= MAX_CAPACITY && b.capacity() > 0 {
-            b.clear();
             self.free.push(b);
         }
     }
@@ -50,6 +58,12 @@ mod tests {
         let again = p.take(50);
         assert_eq!(again, vec![0; 50], "reused buffers come back zeroed");
         assert_eq!(again.capacity(), cap);
+        p.give(again);
+        let mut b = p.take_to_overwrite(60);
+        assert_eq!((b.len(), b.capacity()), (60, cap), "reused, not reallocated");
+        b[55] = 9;
+        p.give(b);
+        assert_eq!(p.take_to_overwrite(70)[55..], [9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         for _ in 0..2000 {
             p.give(vec![0; 10]);
         }

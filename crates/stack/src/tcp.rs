@@ -115,6 +115,17 @@ impl SocketOpts {
     }
 }
 
+/// The timer set keeps one entry per connection, re-armed lazily: a
+/// deadline that moved later (the RTO pushed back by every ACK) keeps its
+/// earlier entry (`old`), which fires once, finds nothing due and re-arms;
+/// only an earlier deadline costs a remove and an insert.
+fn lazy_deadline(old: Option<Instant>, next: Option<Instant>) -> Option<Instant> {
+    match (old, next) {
+        (Some(o), Some(n)) if o <= n => old,
+        _ => next,
+    }
+}
+
 fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, what.to_string())
 }
@@ -149,13 +160,20 @@ fn tcp_datagram(
         frag_offset: 0,
         dscp_ecn: 0,
     };
-    // Headers zeroed, then the payload appended: one pass over the
-    // payload (the copy), not a zero-fill and then a copy.
-    buf.clear();
-    buf.resize(20 + seg.header_len(), 0);
-    buf.extend_from_slice(seg.payload);
-    let payload_len = seg.payload.len();
-    seg.emit_with(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, payload_len, |_| {}, checksum);
+    // Headers zeroed, the payload copied and summed in the same pass
+    // (`checksum::copy`): the payload is read once, and never zero-filled
+    // (`take_to_overwrite` buffers).
+    let headers = 20 + seg.header_len();
+    buf.resize(headers + seg.payload.len(), 0);
+    buf[..headers].fill(0);
+    let fill = |out: &mut [u8]| match checksum {
+        ChecksumMode::Verify => Some(sockstack_wire::checksum::copy(out, seg.payload)),
+        ChecksumMode::Ignore => {
+            out.copy_from_slice(seg.payload);
+            None
+        }
+    };
+    seg.emit_with(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, seg.payload.len(), fill, checksum);
     ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), checksum);
     debug_assert_eq!(buf.len(), 20 + tcp_len);
     buf
@@ -429,6 +447,17 @@ impl Stack {
         Ok(n)
     }
 
+    /// [`Stack::tcp_recv`] in place, without a copy: `f` sees received
+    /// bytes where they lie in the receive buffer (up to its wrap point;
+    /// call again for the rest) and returns how many it took.
+    pub fn tcp_recv_with(&mut self, h: SocketHandle, f: impl FnOnce(&[u8]) -> usize) -> io::Result<usize> {
+        let (n, window_update) = self.stream_ref(h)?.conn.recv_with(f)?;
+        if window_update {
+            self.tcp_touch(h);
+        }
+        Ok(n)
+    }
+
     /// Half-closes (`Write`: FIN after queued data), stops reading
     /// (`Read`), or both.
     pub fn tcp_shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {
@@ -547,15 +576,25 @@ impl Stack {
             Ok(p) => p,
             Err(_) => return self.counters.drop(DropReason::TcpMalformed),
         };
-        let seg = match TcpRepr::parse(&pkt, &ip.src_addr, &ip.dst_addr, checksum) {
+        let bad_sum = |pkt: &TcpPacket<&[u8]>| checksum.verify() && !pkt.verify_checksum(&ip.src_addr, &ip.dst_addr);
+        // Parsed first, checksum later: a connection's in-order data is
+        // verified as it is copied in (see `tcp_deliver`).
+        let seg = match TcpRepr::parse(&pkt, &ip.src_addr, &ip.dst_addr, ChecksumMode::Ignore) {
             Ok(s) => s,
-            Err(sockstack_wire::Error::BadChecksum) => return self.counters.drop(DropReason::TcpBadChecksum),
+            Err(_) if bad_sum(&pkt) => return self.counters.drop(DropReason::TcpBadChecksum),
             Err(_) => return self.counters.drop(DropReason::TcpMalformed),
         };
-        self.counters.tcp_rx += 1;
         let local = SocketAddrV4::new(ip.dst_addr, seg.dst_port);
         let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
         let mut existing = self.tcp_conns.get(&(local, remote)).copied();
+        let deferred = checksum.verify() && existing.is_some() && !seg.payload.is_empty() && !seg.syn && !seg.rst;
+        if !deferred && bad_sum(&pkt) {
+            return self.counters.drop(DropReason::TcpBadChecksum);
+        }
+        let unverified = deferred.then(|| pkt.header_sum(&ip.src_addr, &ip.dst_addr));
+        if !deferred {
+            self.counters.tcp_rx += 1;
+        }
         if let Some(h) = existing.filter(|_| seg.syn && seg.ack_number.is_none() && !seg.rst) {
             // RFC 9293 §3.10.7.4 and RFC 6191: a new SYN may reopen a
             // 4-tuple in TIME-WAIT when its timestamp or sequence number
@@ -568,7 +607,7 @@ impl Stack {
             }
         }
         if let Some(h) = existing {
-            self.tcp_deliver(now, h, &seg);
+            self.tcp_deliver(now, h, &seg, unverified);
         } else if let Some(l) = self.tcp_ports.lookup(local).filter(|&l| self.is_listener(l)) {
             self.tcp_listen_input(now, l, local, remote, &seg);
         } else {
@@ -633,26 +672,67 @@ impl Stack {
         }
     }
 
-    fn tcp_deliver(&mut self, now: Instant, h: SocketHandle, seg: &TcpRepr<'_>) {
+    /// Hands `seg` to connection `h`. `unverified`: its checksum is still
+    /// to be checked, and this is the sum of its pseudo-header and header.
+    fn tcp_deliver(&mut self, now: Instant, h: SocketHandle, seg: &TcpRepr<'_>, unverified: Option<u16>) {
         let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else {
             return;
         };
-        let (ack_now, state, wakers) = {
+        let (ack_now, state, wakers, due, next) = {
             let mut c = s.conn.lock();
-            c.on_segment(now, seg);
-            (c.rcv_unacked() >= MAX_ACK_BATCH, c.state(), c.take_wakers())
+            match unverified {
+                Some(header_sum) => {
+                    if !c.on_segment_unverified(now, seg, header_sum) {
+                        drop(c);
+                        return self.counters.drop(DropReason::TcpBadChecksum);
+                    }
+                }
+                None => c.on_segment(now, seg),
+            }
+            // Most segments leave nothing to send at once (a delayed ACK, an
+            // ACK that frees no new data): then the connection is not
+            // flushed, only its timer entry moved if the next deadline came
+            // earlier.
+            let due = c.is_closed() || c.output_due();
+            let next = if due { None } else { c.poll_at_drained() };
+            (c.rcv_unacked() >= MAX_ACK_BATCH, c.state(), c.take_wakers(), due, next)
         };
         wakers.wake();
         let promoted = s.parent.is_some() && state.is_synchronized() && state != State::SynReceived;
         let parent = s.parent;
+        let old_timer = s.timer;
+        if due {
+            self.tcp_touch(h);
+        } else {
+            let new_timer = lazy_deadline(old_timer, next);
+            s.timer = new_timer;
+            self.tcp_timer_moved(h, old_timer, new_timer);
+        }
+        if unverified.is_some() {
+            // Counted once verified (`tcp_input` counts the others).
+            self.counters.tcp_rx += 1;
+        }
         if promoted {
             if let Some(p) = parent {
                 self.tcp_promote(p, h);
             }
+            self.tcp_touch(h);
         }
-        self.tcp_touch(h);
         if ack_now {
+            self.tcp_touch(h);
             self.tcp_flush(now);
+        }
+    }
+
+    /// Moves connection `h`'s entry in the timer set from `old` to `new`.
+    fn tcp_timer_moved(&mut self, h: SocketHandle, old: Option<Instant>, new: Option<Instant>) {
+        if old != new {
+            if let Some(t) = old {
+                self.tcp_timers.remove(&(t, h));
+            }
+            if let Some(t) = new {
+                self.tcp_timers.insert((t, h));
+            }
         }
     }
 
@@ -881,7 +961,7 @@ impl Stack {
 
     /// One connection's output. False if it stopped for lack of room.
     fn tcp_transmit(&mut self, now: Instant, h: SocketHandle) -> bool {
-        let room = self.config.tx_queue_len.saturating_sub(self.tx_queue.len());
+        let room = self.config.tx_queue_len.min(self.config.tcp_tx_batch.max(1)).saturating_sub(self.tx_queue.len());
         let mut ident = self.next_ident;
         let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_ref(h) else {
             return true;
@@ -919,7 +999,8 @@ impl Stack {
                     return;
                 }
                 ident = ident.wrapping_add(1);
-                datagram = Some(tcp_datagram(pool.take(0), *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
+                datagram =
+                    Some(tcp_datagram(pool.take_to_overwrite(0), *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
             });
             out.extend(datagram);
             if !more {
@@ -949,12 +1030,7 @@ impl Stack {
                 next = Some(now + Duration::from_micros(1));
             }
         }
-        // The timer set keeps one entry per connection, re-armed lazily: a
-        // deadline that moved later (the RTO pushed back by every ACK)
-        // keeps its earlier entry, which fires once, finds nothing due and
-        // re-arms; only an earlier deadline costs a remove and an insert.
-        let keep_entry = !closed && matches!((old_timer, next), (Some(o), Some(n)) if o <= n);
-        let next = if keep_entry { old_timer } else { next };
+        let next = if closed { None } else { lazy_deadline(old_timer, next) };
         s.timer = next;
         drop(c);
         let orphaned = s.orphaned;
@@ -964,14 +1040,7 @@ impl Stack {
         }
         self.pool = pool;
         self.next_ident = ident;
-        if old_timer != next {
-            if let Some(t) = old_timer {
-                self.tcp_timers.remove(&(t, h));
-            }
-            if let Some(t) = next {
-                self.tcp_timers.insert((t, h));
-            }
-        }
+        self.tcp_timer_moved(h, old_timer, next);
         for data in out.drain(..) {
             self.tcp_output(data, checksum);
         }

@@ -337,6 +337,16 @@ impl TcpConn {
         Self::recv_locked(&mut c, self.read_shut(), buf)
     }
 
+    /// [`TcpConn::recv`] without a copy (see [`Connection::recv_with`]).
+    pub fn recv_with(&self, f: impl FnOnce(&[u8]) -> usize) -> io::Result<(usize, bool)> {
+        if self.read_shut() {
+            return Ok((0, false));
+        }
+        let mut c = self.lock();
+        let n = c.recv_with(f)?;
+        Ok((n, n > 0 && c.ack_owed()))
+    }
+
     fn recv_locked(c: &mut Locked, read_shut: bool, buf: &mut [u8]) -> io::Result<(usize, bool)> {
         if read_shut {
             return Ok((0, false));

@@ -9,6 +9,7 @@
 //!   it, so reassembly needs no second copy and memory stays bounded by the
 //!   buffer capacity (which is also what we advertise as window).
 
+use sockstack_wire::checksum;
 use std::collections::VecDeque;
 
 /// Send-side buffer, bounded by a capacity that may grow (never shrinks
@@ -59,8 +60,13 @@ impl SendBuffer {
 
     /// Drops `n` acknowledged bytes from the front.
     pub fn consume(&mut self, n: usize) {
-        let n = n.min(self.data.len());
-        self.data.drain(..n);
+        if n >= self.data.len() {
+            // All acknowledged: `clear` also moves the ring's start back to
+            // the front, which stays in cache (draining would walk on).
+            self.data.clear();
+        } else {
+            self.data.drain(..n);
+        }
     }
 
     /// How many bytes from `offset` lie contiguously in memory (up to the
@@ -177,18 +183,54 @@ impl RecvBuffer {
     /// in-order byte) without making them readable. Bytes past the capacity
     /// are dropped; returns how many were stored.
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
+        let (start, first, n) = self.claim(offset, bytes.len());
+        self.storage[start..start + first].copy_from_slice(&bytes[..first]);
+        self.storage[..n - first].copy_from_slice(&bytes[first..n]);
+        n
+    }
+
+    /// Room for `len` bytes at `offset` past the readable end, recorded as
+    /// written: (ring index of the first, how many fit before the wrap,
+    /// how many fit in all).
+    fn claim(&mut self, offset: usize, len: usize) -> (usize, usize, usize) {
         if self.capacity == 0 || offset >= self.window() {
-            return 0;
+            return (0, 0, 0);
         }
-        let n = bytes.len().min(self.window() - offset);
+        let n = len.min(self.window() - offset);
         self.reserve(self.len + offset + n);
         self.extent = self.extent.max(offset + n);
         let cap = self.storage.len();
         let start = (self.head + self.len + offset) % cap;
+        (start, n.min(cap - start), n)
+    }
+
+    /// Copies `bytes` to where the next in-order bytes go, without
+    /// recording them, and returns their RFC 1071 sum, computed in the same
+    /// pass ([`checksum::copy`]). `None` (nothing copied) unless all fit
+    /// in the window. Once the sum checks out, [`RecvBuffer::accept_placed`]
+    /// records them; until then they are free space like any other.
+    pub fn place(&mut self, bytes: &[u8]) -> Option<u16> {
+        let n = bytes.len();
+        if n == 0 || n > self.window() {
+            return None;
+        }
+        self.reserve(self.len + n);
+        let cap = self.storage.len();
+        let start = (self.head + self.len) % cap;
         let first = n.min(cap - start);
-        self.storage[start..start + first].copy_from_slice(&bytes[..first]);
-        self.storage[..n - first].copy_from_slice(&bytes[first..n]);
-        n
+        let a = checksum::copy(&mut self.storage[start..start + first], &bytes[..first]);
+        let b = checksum::copy(&mut self.storage[..n - first], &bytes[first..]);
+        // RFC 1071 §2(B): a piece that starts at an odd offset of the
+        // payload sums byte-swapped.
+        let b = if first % 2 == 1 { b.swap_bytes() } else { b };
+        Some(checksum::combine(&[a, b]))
+    }
+
+    /// Records `n` bytes that [`RecvBuffer::place`] put at the readable end
+    /// as written there, as [`RecvBuffer::write_at`] at offset 0 would
+    /// (without copying them again). Returns how many were recorded.
+    pub fn accept_placed(&mut self, n: usize) -> usize {
+        self.claim(0, n).2
     }
 
     /// Makes `n` more bytes (previously written with `write_at`) readable.
@@ -208,9 +250,33 @@ impl RecvBuffer {
         let first = n.min(cap - self.head);
         buf[..first].copy_from_slice(&self.storage[self.head..self.head + first]);
         buf[first..n].copy_from_slice(&self.storage[..n - first]);
-        self.head = (self.head + n) % cap;
-        self.len -= n;
+        self.consume(n);
         n
+    }
+
+    /// Reads in place: `f` sees the readable bytes up to the ring's wrap
+    /// point (the rest come on the next call) and returns how many it
+    /// took, which are consumed. Returns that count (0 if nothing is
+    /// readable; `f` is then not called).
+    pub fn read_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> usize {
+        if self.len == 0 {
+            return 0;
+        }
+        let first = self.len.min(self.storage.len() - self.head);
+        let n = f(&self.storage[self.head..self.head + first]).min(first);
+        self.consume(n);
+        n
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.head = (self.head + n) % self.storage.len();
+        self.len -= n;
+        if self.len == 0 && self.extent == 0 {
+            // Empty: the next bytes go to the front again, where the ring
+            // was written last, still in cache, instead of walking on
+            // through all of a large ring's cold memory.
+            self.head = 0;
+        }
     }
 
     /// Raises the capacity (auto-tuning). Readable and out-of-order bytes
@@ -304,5 +370,56 @@ mod tests {
         assert_eq!(r.read(&mut out), 10_005);
         assert_eq!(&out[10_000..10_005], b"later");
         assert!(out[..10_000].iter().all(|&b| b == 7));
+    }
+
+    #[test]
+    fn recv_buffer_places_and_sums_across_the_wrap() {
+        // A ring of 8 KiB with its readable end at index 4001 (odd): a
+        // 5000-byte payload wraps after an odd first piece (4191 bytes),
+        // whose successor's sum must be swapped.
+        let mut r = RecvBuffer::new(8192);
+        let mut sink = vec![0u8; 8192];
+        assert_eq!(r.write_at(0, &[1u8; 8192]), 8192);
+        r.commit(8192);
+        assert_eq!(r.read(&mut sink), 8192);
+        assert_eq!(r.write_at(0, &[2u8; 4001]), 4001);
+        r.commit(4001);
+        assert_eq!(r.read(&mut sink[..4000]), 4000);
+        assert_eq!((r.head, r.len()), (4000, 1));
+        let payload: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let sum = r.place(&payload).expect("fits the window");
+        assert_eq!(sum, checksum::data(&payload), "the same sum as a separate pass");
+        assert_eq!(r.len(), 1, "placed bytes are not readable yet");
+        assert_eq!(r.accept_placed(payload.len()), 5000);
+        r.commit(5000);
+        let mut got = vec![0u8; 5001];
+        assert_eq!(r.read(&mut got), 5001);
+        assert_eq!(got[0], 2);
+        assert_eq!(&got[1..], &payload[..]);
+        // Too long for the window: nothing placed.
+        assert_eq!(r.place(&vec![0u8; 8193]), None);
+    }
+
+    #[test]
+    fn recv_buffer_reads_in_place_and_starts_over_when_empty() {
+        let mut r = RecvBuffer::new(4096);
+        assert_eq!(r.read_with(|_| unreachable!("nothing to read")), 0);
+        r.write_at(0, b"hello world");
+        r.commit(11);
+        assert_eq!(
+            r.read_with(|d| {
+                assert_eq!(d, b"hello world");
+                5
+            }),
+            5
+        );
+        let mut rest = [0u8; 6];
+        assert_eq!(r.read(&mut rest), 6);
+        assert_eq!(&rest, b" world");
+        // Empty: the next bytes go to the front of the ring again.
+        assert_eq!(r.head, 0);
+        r.write_at(0, b"again");
+        r.commit(5);
+        assert_eq!(r.read_with(|d| d.len()), 5);
     }
 }

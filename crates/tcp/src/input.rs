@@ -7,7 +7,7 @@ use crate::hystart::{Growth, CSS_GROWTH_DIVISOR};
 use crate::tcb::{Connection, MAX_QUICK_ACKS};
 use crate::State;
 use sockstack_time::{Duration, Instant};
-use sockstack_wire::{SeqNumber, TcpRepr};
+use sockstack_wire::{checksum, SeqNumber, TcpRepr};
 use std::io;
 
 /// RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness.
@@ -67,6 +67,44 @@ impl Connection {
             State::Listen => self.stats.dropped_segments += 1,
             State::SynSent => self.on_segment_syn_sent(now, seg),
             _ => self.on_segment_synchronized(now, seg),
+        }
+    }
+
+    /// [`Connection::on_segment`] for a segment whose checksum is not
+    /// verified yet: `header_sum` is the RFC 1071 sum of its pseudo-header
+    /// and header (`TcpPacket::header_sum`). A payload that will land in
+    /// order is summed while it is copied into the receive buffer, one pass
+    /// over it instead of two (Linux `skb_copy_and_csum_datagram` does the
+    /// same at `recvmsg`); any other is summed first. A wrong checksum
+    /// (RFC 9293 §3.1) drops the segment before it changes anything:
+    /// false then, and the caller counts it.
+    pub fn on_segment_unverified(&mut self, now: Instant, seg: &TcpRepr<'_>, header_sum: u16) -> bool {
+        let placed = self.place_in_order(seg);
+        let payload_sum = placed.unwrap_or_else(|| checksum::data(seg.payload));
+        if checksum::combine(&[header_sum, payload_sum]) != 0xffff {
+            return false;
+        }
+        self.rcv_placed = placed.is_some();
+        self.on_segment(now, seg);
+        self.rcv_placed = false;
+        true
+    }
+
+    /// Copies the payload of a segment that will be stored whole at
+    /// `rcv_nxt` into the receive buffer (not yet readable) and returns its
+    /// sum; `None` for any other segment.
+    fn place_in_order(&mut self, seg: &TcpRepr<'_>) -> Option<u16> {
+        let len = seg.payload.len();
+        let in_order = len > 0
+            && !seg.syn
+            && self.state.can_receive_data()
+            && !self.closed_by_app
+            && seg.seq_number == self.rcv_nxt
+            && (seg.seq_number + len).le(self.rcv_adv);
+        if in_order {
+            self.rcv_buf.place(seg.payload)
+        } else {
+            None
         }
     }
 
@@ -680,7 +718,12 @@ impl Connection {
                 }
             }
             let offset = seq - self.rcv_nxt;
-            let stored = self.rcv_buf.write_at(offset, payload);
+            let stored = if self.rcv_placed && offset == 0 && payload.len() == seg.payload.len() {
+                // Already copied, while its checksum was verified.
+                self.rcv_buf.accept_placed(payload.len())
+            } else {
+                self.rcv_buf.write_at(offset, payload)
+            };
             if stored < payload.len() {
                 fin = false;
             }

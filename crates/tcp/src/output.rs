@@ -644,6 +644,14 @@ impl Connection {
         self.timers.earliest()
     }
 
+    /// Whether `poll_transmit` has something to send now (or a due timer
+    /// to run), as [`Connection::poll_at`] reports it. A stack asks after
+    /// feeding a segment in: if not, the connection need not be flushed,
+    /// only its next deadline noted ([`Connection::poll_at_drained`]).
+    pub fn output_due(&self) -> bool {
+        self.poll_at().is_some_and(|t| t <= self.last_now)
+    }
+
     /// [`Connection::poll_at`] for a caller that has just drained
     /// [`Connection::poll_transmit`] (its last call returned false):
     /// nothing is due at once then, so only the timers remain, and the

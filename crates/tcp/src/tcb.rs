@@ -111,6 +111,10 @@ pub struct Connection {
     pub(crate) fin_rcvd: bool,
     /// `close()` was called: no more reads, orphaned semantics.
     pub(crate) closed_by_app: bool,
+    /// The payload of the segment being processed already lies at the
+    /// receive buffer's readable end (placed there while its checksum was
+    /// verified, [`Connection::on_segment_unverified`]).
+    pub(crate) rcv_placed: bool,
 
     // Timing and loss recovery.
     pub(crate) rtt: RttEstimator,
@@ -257,6 +261,7 @@ impl Connection {
             fin_queued: false,
             fin_rcvd: false,
             closed_by_app: false,
+            rcv_placed: false,
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_timing: None,
             cc: new_controller(cfg.congestion, mss, cfg.initial_cwnd),
@@ -542,6 +547,26 @@ impl Connection {
             self.after_read(n, before);
             return Ok(n);
         }
+        self.recv_nothing(buf.is_empty())
+    }
+
+    /// [`Connection::recv`] without a copy: `f` sees received bytes where
+    /// they lie in the receive buffer (up to its wrap point; call again for
+    /// the rest) and returns how many it took. The same results otherwise:
+    /// `Ok(0)` at end of stream, `WouldBlock`, the connection's error.
+    pub fn recv_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> io::Result<usize> {
+        if !self.rcv_buf.is_empty() {
+            let before = self.advertisable_window();
+            let n = self.rcv_buf.read_with(f);
+            self.after_read(n, before);
+            return Ok(n);
+        }
+        self.recv_nothing(false)
+    }
+
+    /// What a read finds with no byte for it (`empty`: the caller asked
+    /// for none).
+    fn recv_nothing(&self, empty: bool) -> io::Result<usize> {
         if let Some(e) = self.error {
             return Err(e.into());
         }
@@ -550,7 +575,7 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => Err(io::ErrorKind::NotConnected.into()),
-            _ if buf.is_empty() => Ok(0),
+            _ if empty => Ok(0),
             _ => Err(io::ErrorKind::WouldBlock.into()),
         }
     }

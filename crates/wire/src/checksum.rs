@@ -68,9 +68,15 @@ pub fn data(data: &[u8]) -> u16 {
             *lane = add64(*lane, word);
         }
     }
-    let mut sum = acc.iter().fold(0, |s, &a| add64(s, a));
+    let sum = acc.iter().fold(0, |s, &a| add64(s, a));
+    finish(sum, blocks.remainder())
+}
 
-    let mut words = blocks.remainder().chunks_exact(8);
+/// Adds `rest` (what follows the 64-octet blocks, under 64 octets) to the
+/// blocks' 64-bit `sum`, and folds.
+#[inline]
+fn finish(mut sum: u64, rest: &[u8]) -> u16 {
+    let mut words = rest.chunks_exact(8);
     for word in &mut words {
         sum = add64(sum, u64::from_ne_bytes(word.try_into().unwrap_or([0; 8])));
     }
@@ -85,6 +91,31 @@ pub fn data(data: &[u8]) -> u16 {
     // We summed native-endian words. Writing the folded sum back in native
     // order gives the bytes of the big-endian sum (RFC 1071 §2(B)).
     u16::from_be_bytes(fold(sum).to_ne_bytes())
+}
+
+/// Copies `src` into `dst` (which must be as long) and returns the RFC 1071
+/// sum of the bytes, in one pass: each word is added as it goes by, so a
+/// segment's payload is read once to build it and sum it (Linux
+/// `csum_partial_copy_nocheck`). The same sum as [`data`] of `src`.
+///
+/// # Panics
+/// If `dst` and `src` differ in length (a caller bug).
+pub fn copy(dst: &mut [u8], src: &[u8]) -> u16 {
+    assert_eq!(dst.len(), src.len(), "checksum::copy needs equal lengths");
+    // As in `data`: eight accumulators, one per word of a 64-octet block.
+    let mut acc = [0u64; 8];
+    let mut to = dst.chunks_exact_mut(64);
+    let mut from = src.chunks_exact(64);
+    for (d, s) in (&mut to).zip(&mut from) {
+        for ((lane, dw), sw) in acc.iter_mut().zip(d.chunks_exact_mut(8)).zip(s.chunks_exact(8)) {
+            let bytes: [u8; 8] = sw.try_into().unwrap_or([0; 8]);
+            dw.copy_from_slice(&bytes);
+            *lane = add64(*lane, u64::from_ne_bytes(bytes));
+        }
+    }
+    let rest = from.remainder();
+    to.into_remainder().copy_from_slice(rest);
+    finish(acc.iter().fold(0, |s, &a| add64(s, a)), rest)
 }
 
 /// Byte-pair reference implementation of [`data`]: slow, obviously right.

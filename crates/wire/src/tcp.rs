@@ -343,6 +343,19 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         ])
     }
 
+    /// The RFC 1071 sum of the pseudo-header and the header (options
+    /// included), without the payload: a receiver that sums the payload
+    /// while copying it combines the two to verify (the payload starts at
+    /// a multiple of four octets, so the sums combine as they are).
+    pub fn header_sum(&self, src: &Ipv4Addr, dst: &Ipv4Addr) -> u16 {
+        let data = self.buffer.as_ref();
+        let header = &data[..usize::from(self.header_len()).min(data.len())];
+        checksum::combine(&[
+            checksum::pseudo_header(src, dst, IpProtocol::Tcp.into(), data.len() as u32),
+            checksum::data(header),
+        ])
+    }
+
     /// True when the checksum over pseudo-header and the whole buffer
     /// verifies (RFC 9293 §3.1). Unlike UDP, zero is not special.
     pub fn verify_checksum(&self, src: &Ipv4Addr, dst: &Ipv4Addr) -> bool {
@@ -889,13 +902,22 @@ impl<'a> TcpRepr<'a> {
         checksum: ChecksumMode,
     ) {
         let payload = self.payload;
-        self.emit_with(packet, src_addr, dst_addr, payload.len(), |buf| buf.copy_from_slice(payload), checksum)
+        let fill = |buf: &mut [u8]| match checksum {
+            ChecksumMode::Verify => Some(checksum::copy(buf, payload)),
+            ChecksumMode::Ignore => {
+                buf.copy_from_slice(payload);
+                None
+            }
+        };
+        self.emit_with(packet, src_addr, dst_addr, payload.len(), fill, checksum)
     }
 
     /// Zero-copy emit: as [`TcpRepr::emit`] but `self.payload` is ignored;
     /// `fill` is handed the `payload_len` octets after the header to write
     /// in place (e.g. straight from a send buffer), then the checksum is
-    /// computed over header plus those octets.
+    /// computed over header plus those octets. `fill` may return the RFC
+    /// 1071 sum of what it wrote (see [`checksum::copy`]), which spares the
+    /// checksum a second pass over the payload.
     ///
     /// # Panics
     /// If the buffer is shorter than `header_len() + payload_len`.
@@ -905,7 +927,7 @@ impl<'a> TcpRepr<'a> {
         src_addr: &Ipv4Addr,
         dst_addr: &Ipv4Addr,
         payload_len: usize,
-        fill: impl FnOnce(&mut [u8]),
+        fill: impl FnOnce(&mut [u8]) -> Option<u16>,
         checksum: ChecksumMode,
     ) {
         let header_len = self.header_len();
@@ -930,12 +952,15 @@ impl<'a> TcpRepr<'a> {
 
         let buffer = packet.buffer.as_mut();
         let end = header_len + payload_len;
-        fill(&mut buffer[header_len..end]);
+        let payload_sum = fill(&mut buffer[header_len..end]);
         if checksum.verify() {
-            let segment = &buffer[..end];
+            // The payload starts at a multiple of four octets, so its sum
+            // combines with the header's (RFC 1071 §2(C)).
+            let payload_sum = payload_sum.unwrap_or_else(|| checksum::data(&buffer[header_len..end]));
             let sum = checksum::combine(&[
                 checksum::pseudo_header(src_addr, dst_addr, IpProtocol::Tcp.into(), end as u32),
-                checksum::data(segment),
+                checksum::data(&buffer[..header_len]),
+                payload_sum,
             ]);
             write_u16(buffer, field::CHECKSUM, !sum);
         }
@@ -1157,7 +1182,10 @@ mod tests {
             &DST,
             &SRC,
             3,
-            |b| b.copy_from_slice(b"abc"),
+            |b| {
+                b.copy_from_slice(b"abc");
+                None
+            },
             ChecksumMode::Verify,
         );
         assert_eq!(buf, buf2);

@@ -63,6 +63,20 @@ proptest! {
     }
 
     #[test]
+    fn checksum_copy_copies_and_sums(buf in proptest::collection::vec(any::<u8>(), 0..600),
+                                     start in 0usize..9, cut in 0usize..9) {
+        // Every length and alignment: the copy is exact, the sum is `data`'s.
+        let start = start.min(buf.len());
+        let end = buf.len().saturating_sub(cut).max(start);
+        let slice = &buf[start..end];
+        let mut out = vec![0xa5u8; slice.len() + 3];
+        let sum = checksum::copy(&mut out[1..1 + slice.len()], slice);
+        prop_assert_eq!(&out[1..1 + slice.len()], slice);
+        prop_assert_eq!((out[0], out[slice.len() + 1]), (0xa5, 0xa5));
+        prop_assert!(ones_eq(sum, checksum::data_reference(slice)));
+    }
+
+    #[test]
     fn checksum_of_pieces_combines(buf in proptest::collection::vec(any::<u8>(), 0..300),
                                    split in 0usize..150) {
         // RFC 1071 §2(C): partial sums over even-length pieces combine.
@@ -264,11 +278,16 @@ proptest! {
         prop_assert_eq!(parsed, expected);
         prop_assert_eq!(parsed.segment_len(), payload.len() + syn as usize + fin as usize);
 
-        // The in-place emitter writes the same bytes.
+        // The in-place emitter writes the same bytes, whether it sums the
+        // payload itself or is handed the sum by the fill.
         let mut buf2 = vec![0u8; repr.buffer_len()];
         repr.emit_with(&mut TcpPacket::new_unchecked(&mut buf2[..]), &src, &dst, payload.len(),
-                       |b| b.copy_from_slice(&payload), ChecksumMode::Verify);
-        prop_assert_eq!(buf, buf2);
+                       |b| { b.copy_from_slice(&payload); None }, ChecksumMode::Verify);
+        prop_assert_eq!(&buf, &buf2);
+        let mut buf3 = vec![0u8; repr.buffer_len()];
+        repr.emit_with(&mut TcpPacket::new_unchecked(&mut buf3[..]), &src, &dst, payload.len(),
+                       |b| Some(checksum::copy(b, &payload)), ChecksumMode::Verify);
+        prop_assert_eq!(&buf, &buf3);
     }
 
     #[test]
