@@ -178,19 +178,26 @@ pub fn sockstack_rr(mtu: usize, rounds: u32) -> Result<f64, String> {
     Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds))
 }
 
+/// Reads `buf.len()` bytes from `h`, stepping the pair until they are
+/// there: the message was just sent, so it is carried over first (as the
+/// smoltcp baseline steps before it reads).
 fn read_exact(p: &mut Pair, on_b: bool, h: SocketHandle, buf: &mut [u8]) -> Result<(), String> {
     let mut got = 0;
     while got < buf.len() {
-        let stack = if on_b { &mut p.b } else { &mut p.a };
-        match stack.tcp_recv(h, &mut buf[got..]) {
-            Ok(0) => return Err("early end of stream".into()),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if !p.step() {
-                    p.idle()?;
-                }
+        if !p.step() {
+            p.idle()?;
+        }
+        loop {
+            let stack = if on_b { &mut p.b } else { &mut p.a };
+            match stack.tcp_recv(h, &mut buf[got..]) {
+                Ok(0) => return Err("early end of stream".into()),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.to_string()),
             }
-            Err(e) => return Err(e.to_string()),
+            if got == buf.len() {
+                break;
+            }
         }
     }
     Ok(())

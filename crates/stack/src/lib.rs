@@ -393,7 +393,11 @@ impl Stack {
         if !self.loopback.is_empty() {
             return Some(Instant::ZERO);
         }
-        [self.reassembler.poll_at(), self.tcp_poll_at()].into_iter().flatten().min()
+        // Asked by a driver around every batch: a plain minimum of the two.
+        match (self.reassembler.poll_at(), self.tcp_poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ----- sockets: opening, binding, closing -------------------------

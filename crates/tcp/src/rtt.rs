@@ -8,14 +8,16 @@ use sockstack_time::Duration;
 
 /// RFC 6298 §2: K = 4, alpha = 1/8, beta = 1/4. Clock granularity G is
 /// taken as 1 ms (our timestamp clock).
-const K: u32 = 4;
-const G: Duration = Duration::from_millis(1);
+const K: u64 = 4;
+const G_US: u64 = 1000;
 
 /// RTT estimator and retransmission timer value (RFC 6298).
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
-    srtt: Option<Duration>,
-    rttvar: Duration,
+    /// SRTT and RTTVAR in whole microseconds: integer arithmetic on every
+    /// ACK, not `Duration`'s seconds-and-nanoseconds.
+    srtt_us: Option<u64>,
+    rttvar_us: u64,
     min_rtt: Option<Duration>,
     latest: Option<Duration>,
     rto: Duration,
@@ -28,8 +30,8 @@ impl RttEstimator {
     /// RFC 6298 §2.1: before any sample, RTO is the initial value.
     pub fn new(rto_initial: Duration, rto_min: Duration, rto_max: Duration) -> RttEstimator {
         RttEstimator {
-            srtt: None,
-            rttvar: Duration::ZERO,
+            srtt_us: None,
+            rttvar_us: 0,
             min_rtt: None,
             latest: None,
             rto: rto_initial.clamp(rto_min, rto_max),
@@ -44,28 +46,24 @@ impl RttEstimator {
     pub fn sample(&mut self, rtt: Duration) {
         self.latest = Some(rtt);
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
-        // In whole microseconds: integer arithmetic, not Duration's
-        // seconds-and-nanoseconds (this runs on every ACK).
-        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        let r = us(rtt);
-        match self.srtt {
+        let r = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        let s = match self.srtt_us {
             None => {
                 // RFC 6298 §2.2
-                self.srtt = Some(rtt);
-                self.rttvar = Duration::from_micros(r / 2);
+                self.rttvar_us = r / 2;
+                r
             }
-            Some(srtt) => {
+            Some(s) => {
                 // RFC 6298 §2.3: RTTVAR first, using the old SRTT.
-                let s = us(srtt);
                 let err = s.abs_diff(r);
-                let var = us(self.rttvar);
-                self.rttvar = Duration::from_micros(var.saturating_mul(3) / 4 + err / 4);
-                self.srtt = Some(Duration::from_micros(s.saturating_mul(7) / 8 + r / 8));
+                self.rttvar_us = self.rttvar_us.saturating_mul(3) / 4 + err / 4;
+                s.saturating_mul(7) / 8 + r / 8
             }
-        }
-        let srtt = self.srtt.unwrap_or(rtt);
+        };
+        self.srtt_us = Some(s);
         // RFC 6298 §2.3, §2.4 (lower bound; Linux uses 200 ms), §2.5 (upper).
-        self.rto = (srtt + G.max(self.rttvar * K)).clamp(self.rto_min, self.rto_max);
+        let rto = s.saturating_add(G_US.max(self.rttvar_us.saturating_mul(K)));
+        self.rto = Duration::from_micros(rto).clamp(self.rto_min, self.rto_max);
         self.backoff = 0;
     }
 
@@ -99,12 +97,12 @@ impl RttEstimator {
 
     /// SRTT, the smoothed RTT (RFC 6298 §2); `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt
+        self.srtt_us.map(Duration::from_micros)
     }
 
     /// RTTVAR, the RTT variation (RFC 6298 §2); zero before the first sample.
     pub fn rttvar(&self) -> Duration {
-        self.rttvar
+        Duration::from_micros(self.rttvar_us)
     }
 
     /// Smallest RTT sampled so far; `None` before the first sample.

@@ -969,6 +969,19 @@ impl<'a> TcpRepr<'a> {
     /// Writes the options area laid out by [`TcpRepr::options_layout`].
     fn emit_options(&self, mut buf: &mut [u8]) {
         let (_, sacks) = self.options_layout();
+        // The option block of nearly every segment of a connection: NOP,
+        // NOP, Timestamps (RFC 7323 Appendix A layout), written at once.
+        if let (Some(ts), None, None, false, 0) =
+            (self.timestamp, self.max_seg_size, self.window_scale, self.sack_permitted, sacks)
+        {
+            if let Some(block) = buf.get_mut(..12) {
+                block[..4].copy_from_slice(&[kind::NOP, kind::NOP, kind::TS, 10]);
+                write_u32(block, 4, ts.tsval);
+                write_u32(block, 8, ts.tsecr);
+                buf[12..].fill(kind::END);
+                return;
+            }
+        }
         let mut put = |option: TcpOption<'_>| {
             let n = option.emit(buf);
             buf = &mut core::mem::take(&mut buf)[n..];
