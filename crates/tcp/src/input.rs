@@ -432,7 +432,9 @@ impl Connection {
     /// Fifth step for an acceptable ACK in a synchronised state.
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNumber) {
         let wnd = usize::from(seg.window_len) << self.snd_wscale;
-        let flight_before = self.pipe();
+        // What was in flight, for congestion control on new data acked
+        // (before this ACK's SACK blocks change the scoreboard).
+        let flight_before = if self.snd_una.lt(ack) { self.pipe() } else { 0 };
         let old_una = self.snd_una;
         let high_rxt_before = self.rec.high_rxt.max(old_una);
         self.tlp_pending = false;

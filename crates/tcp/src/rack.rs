@@ -98,6 +98,14 @@ impl Rack {
     /// after; `sacked`: this ACK's accepted SACK ranges; octets below
     /// `high_rxt` may have been retransmitted and are not used.
     pub fn on_ack(&mut self, now: Instant, old_una: SeqNumber, ack: SeqNumber, sb: &Scoreboard, high_rxt: SeqNumber) {
+        if self.records.is_empty() && self.rexmits.is_empty() {
+            // Nothing in flight (a receiver that sends nothing): no segment
+            // to find delivered, nothing to update but the lost point.
+            if self.lost_point.is_some_and(|p| p.le(ack)) {
+                self.lost_point = None;
+            }
+            return;
+        }
         // Records are in send order, which is both sequence and time order
         // (a TLP re-send refreshes a suffix), so the most recently sent
         // delivered record is the last one below the cumulative ACK or
@@ -151,6 +159,9 @@ impl Rack {
         let Some(xmit_ts) = self.xmit_ts else {
             return false;
         };
+        if self.records.is_empty() && self.rexmits.is_empty() {
+            return false; // nothing in flight to judge
+        }
         // §6.2: reo_wnd = min_rtt / 4, at most SRTT.
         let reo_wnd = (self.min_rtt.unwrap_or_default() / 4).min(srtt);
         let mut found = false;
