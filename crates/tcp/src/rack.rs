@@ -143,7 +143,9 @@ impl Rack {
                 self.rtt = rtt;
             }
         }
-        self.rexmits.retain(|r| !delivered(r));
+        if !self.rexmits.is_empty() {
+            self.rexmits.retain(|r| !delivered(r));
+        }
         while self.records.front().is_some_and(|r| r.end.le(ack)) {
             self.records.pop_front();
         }
