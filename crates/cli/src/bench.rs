@@ -32,6 +32,10 @@ pub enum Which {
         /// Idle connections held open at once, for memory per connection.
         #[arg(long, default_value_t = 100_000)]
         idle: usize,
+        /// Runs of each sockstack and smoltcp workload, alternating between
+        /// the two; the median of each is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
     /// Bulk TCP over a TUN device, kernel → sockstack and sockstack →
     /// kernel, beside kernel → kernel over a veth pair (needs root; runs in
@@ -111,8 +115,8 @@ pub fn run(which: Which) -> io::Result<()> {
             println!("{:.0}", crate::bench_dns::kernel_load(server, queries)?);
             Ok(())
         }
-        Which::Tcp { sizes: BulkRr { json, bytes, rounds }, conns, idle } => {
-            bench_tcp(json, bytes, rounds, conns, idle)
+        Which::Tcp { sizes: BulkRr { json, bytes, rounds }, conns, idle, runs } => {
+            bench_tcp(json, bytes, rounds, conns, idle, runs)
         }
         Which::Api { sizes: BulkRr { json, bytes, rounds }, streams } => bench_api(json, bytes, rounds, streams),
     }
@@ -331,7 +335,28 @@ fn udp_kernel(count: u64, size: usize) -> io::Result<f64> {
     windowed(client, server, count, size)
 }
 
-fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32, idle: usize) -> io::Result<()> {
+/// Runs sockstack's (`s`) and smoltcp's (`m`) version of one workload
+/// `runs` times, alternating, and returns the median of each. This VM's
+/// speed drifts by a third within seconds; alternating exposes both
+/// systems to the same drift, and the median drops the outliers.
+fn paired(
+    runs: usize,
+    mut s: impl FnMut() -> Result<f64, String>,
+    mut m: impl FnMut() -> Result<f64, String>,
+) -> Result<(f64, f64), String> {
+    let (mut ss, mut ms) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        ss.push(s()?);
+        ms.push(m()?);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok((median(&mut ss), median(&mut ms)))
+}
+
+fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32, idle: usize, runs: usize) -> io::Result<()> {
     use sockstack_bench::{smoltcp_tcp, tcp};
     let fail = |what: &str, e: String| io::Error::other(format!("{what}: {e}"));
     // The kernel runs over loopback (MTU 65536) once; its figure stands
@@ -341,12 +366,12 @@ fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32, idle: usize) -> io
     let k_crr = tcp::kernel_crr(conns).map_err(|e| fail("kernel crr", e))?;
     let mut rows: Vec<TcpRow> = Vec::new();
     for mtu in [1500usize, 65535] {
-        let s_bulk = tcp::sockstack_bulk(mtu, bytes).map_err(|e| fail("sockstack bulk", e))?;
-        let m_bulk = smoltcp_tcp::bulk(mtu, bytes).map_err(|e| fail("smoltcp bulk", e))?;
-        let s_rr = tcp::sockstack_rr(mtu, rounds).map_err(|e| fail("sockstack rr", e))?;
-        let m_rr = smoltcp_tcp::rr(mtu, rounds).map_err(|e| fail("smoltcp rr", e))?;
-        let s_crr = tcp::sockstack_crr(mtu, conns).map_err(|e| fail("sockstack crr", e))?;
-        let m_crr = smoltcp_tcp::crr(mtu, conns).map_err(|e| fail("smoltcp crr", e))?;
+        let (s_bulk, m_bulk) = paired(runs, || tcp::sockstack_bulk(mtu, bytes), || smoltcp_tcp::bulk(mtu, bytes))
+            .map_err(|e| fail("bulk", e))?;
+        let (s_rr, m_rr) = paired(runs, || tcp::sockstack_rr(mtu, rounds), || smoltcp_tcp::rr(mtu, rounds))
+            .map_err(|e| fail("rr", e))?;
+        let (s_crr, m_crr) = paired(runs, || tcp::sockstack_crr(mtu, conns), || smoltcp_tcp::crr(mtu, conns))
+            .map_err(|e| fail("crr", e))?;
         for (workload, unit, s, m, k) in [
             ("bulk", "Gbit/s", s_bulk, m_bulk, k_bulk),
             ("rr", "us", s_rr, m_rr, k_rr),
@@ -376,7 +401,8 @@ fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32, idle: usize) -> io
     }
     println!(
         "TCP, {} MiB bulk, {rounds} rounds of 64 B request/response, {conns} connections; \
-         sockstack and smoltcp engine to engine in one thread, the kernel over loopback (MTU 65536)",
+         sockstack and smoltcp engine to engine in one thread (median of {runs} alternating runs), \
+         the kernel over loopback (MTU 65536)",
         bytes >> 20
     );
     println!(
@@ -496,4 +522,30 @@ fn bench_api(json: bool, bytes: u64, rounds: u32, streams: u32) -> io::Result<()
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paired;
+    use std::cell::RefCell;
+
+    #[test]
+    fn paired_runs_alternate_and_report_each_median() {
+        let order = RefCell::new(String::new());
+        let (mut s, mut m) = (vec![5.0, 1.0, 3.0].into_iter(), vec![40.0, 10.0, 20.0].into_iter());
+        let got = paired(
+            3,
+            || {
+                order.borrow_mut().push('s');
+                Ok(s.next().unwrap())
+            },
+            || {
+                order.borrow_mut().push('m');
+                Ok(m.next().unwrap())
+            },
+        );
+        assert_eq!(got, Ok((3.0, 20.0)));
+        assert_eq!(order.into_inner(), "smsmsm");
+        assert_eq!(paired(2, || Err("broken".into()), || Ok(1.0)), Err("broken".to_string()));
+    }
 }
