@@ -699,8 +699,7 @@ impl Stack {
             // ACK that frees no new data): then the connection is not
             // flushed, only its timer entry moved if the next deadline came
             // earlier.
-            let due = c.is_closed() || c.output_due();
-            let next = if due { None } else { c.poll_at_drained() };
+            let (due, next) = if c.is_closed() { (true, None) } else { c.output_due() };
             (c.rcv_unacked() >= MAX_ACK_BATCH, c.state(), c.take_wakers(), due, next)
         };
         wakers.wake();

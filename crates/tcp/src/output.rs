@@ -645,11 +645,14 @@ impl Connection {
     }
 
     /// Whether `poll_transmit` has something to send now (or a due timer
-    /// to run), as [`Connection::poll_at`] reports it. A stack asks after
-    /// feeding a segment in: if not, the connection need not be flushed,
-    /// only its next deadline noted ([`Connection::poll_at_drained`]).
-    pub fn output_due(&self) -> bool {
-        self.poll_at().is_some_and(|t| t <= self.last_now)
+    /// to run), as [`Connection::poll_at`] reports it, and if not, the next
+    /// deadline. A stack asks after feeding a segment in: with nothing due,
+    /// the connection need not be flushed, only its timer entry moved.
+    pub fn output_due(&self) -> (bool, Option<Instant>) {
+        match self.poll_at() {
+            Some(t) if t <= self.last_now => (true, None),
+            next => (false, next),
+        }
     }
 
     /// [`Connection::poll_at`] for a caller that has just drained

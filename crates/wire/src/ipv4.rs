@@ -546,25 +546,26 @@ impl Ipv4Repr {
     /// # Panics
     /// If the buffer is shorter than [`Ipv4Repr::buffer_len`].
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Ipv4Packet<&mut T>, checksum: ChecksumMode) {
-        packet.set_version(4);
-        packet.set_header_len(HEADER_LEN as u8);
-        packet.set_dscp_ecn(self.dscp_ecn);
-        let total = HEADER_LEN.saturating_add(self.payload_len);
-        packet.set_total_len(u16::try_from(total).unwrap_or(u16::MAX));
-        packet.set_ident(self.ident);
-        packet.set_flags_offset(0);
-        packet.set_dont_frag(self.dont_frag);
-        packet.set_more_frags(self.more_frags);
-        packet.set_frag_offset(self.frag_offset & !7);
-        packet.set_ttl(self.hop_limit);
-        packet.set_next_header(self.next_header);
-        packet.set_src_addr(self.src_addr);
-        packet.set_dst_addr(self.dst_addr);
+        // Built whole and stored with one copy (every datagram sent passes
+        // here): RFC 791 §3.1 layout, no options.
+        let total = u16::try_from(HEADER_LEN.saturating_add(self.payload_len)).unwrap_or(u16::MAX);
+        let flags = if self.dont_frag { FLAG_DF } else { 0 } | if self.more_frags { FLAG_MF } else { 0 };
+        let flags_offset = flags | ((self.frag_offset & !7) >> 3);
+        let mut h = [0u8; HEADER_LEN];
+        h[field::VER_IHL] = 0x40 | (HEADER_LEN / 4) as u8;
+        h[field::DSCP_ECN] = self.dscp_ecn;
+        write_u16(&mut h, field::TOTAL_LEN, total);
+        write_u16(&mut h, field::IDENT, self.ident);
+        write_u16(&mut h, field::FLG_OFF, flags_offset);
+        h[field::TTL] = self.hop_limit;
+        h[field::PROTOCOL] = self.next_header.into();
+        write_u32(&mut h, field::SRC_ADDR, self.src_addr.into());
+        write_u32(&mut h, field::DST_ADDR, self.dst_addr.into());
         if checksum.verify() {
-            packet.fill_checksum();
-        } else {
-            packet.set_checksum(0);
+            let sum = checksum::data(&h);
+            write_u16(&mut h, field::CHECKSUM, !sum);
         }
+        packet.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&h);
     }
 
     /// Limited broadcast or the directed broadcast of `cidr`.

@@ -931,23 +931,26 @@ impl<'a> TcpRepr<'a> {
         checksum: ChecksumMode,
     ) {
         let header_len = self.header_len();
-        packet.set_src_port(self.src_port);
-        packet.set_dst_port(self.dst_port);
-        packet.set_seq_number(self.seq_number);
-        packet.set_ack_number(self.ack_number.unwrap_or_default());
-        packet.set_header_len(header_len as u8);
-        packet.clear_flags();
-        packet.set_fin(self.fin);
-        packet.set_syn(self.syn);
-        packet.set_rst(self.rst);
-        packet.set_psh(self.psh);
-        packet.set_ack(self.ack_number.is_some());
-        packet.set_urg(self.urg);
-        packet.set_ece(self.ece);
-        packet.set_cwr(self.cwr);
-        packet.set_window_len(self.window_len);
-        packet.set_urgent_at(self.urgent_pointer);
-        packet.set_checksum(0);
+        // The fixed header (RFC 9293 §3.1) built whole and stored with one
+        // copy, checksum zero until it is known.
+        let bit = |on: bool, flag: u8| if on { flag } else { 0 };
+        let mut h = [0u8; HEADER_LEN];
+        write_u16(&mut h, field::SRC_PORT, self.src_port);
+        write_u16(&mut h, field::DST_PORT, self.dst_port);
+        write_u32(&mut h, field::SEQ_NUM, self.seq_number.0);
+        write_u32(&mut h, field::ACK_NUM, self.ack_number.unwrap_or_default().0);
+        h[field::DATA_OFF] = ((header_len / 4) as u8 & 0x0f) << 4;
+        h[field::FLAGS] = bit(self.fin, flag::FIN)
+            | bit(self.syn, flag::SYN)
+            | bit(self.rst, flag::RST)
+            | bit(self.psh, flag::PSH)
+            | bit(self.ack_number.is_some(), flag::ACK)
+            | bit(self.urg, flag::URG)
+            | bit(self.ece, flag::ECE)
+            | bit(self.cwr, flag::CWR);
+        write_u16(&mut h, field::WIN_SIZE, self.window_len);
+        write_u16(&mut h, field::URGENT, self.urgent_pointer);
+        packet.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&h);
         self.emit_options(packet.options_mut());
 
         let buffer = packet.buffer.as_mut();
