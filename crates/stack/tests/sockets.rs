@@ -246,13 +246,7 @@ fn a_batch_of_segments_is_answered_by_one_ack_of_at_most_64_kib() {
     config.tcp.rcv_buf = 1 << 20;
     let (mut a, mut b) = (host(A, config.clone()), host(B, config));
     let now = Instant::ZERO;
-    let l = b.tcp_open(P);
-    b.bind(l, sa(B, 80)).unwrap();
-    b.tcp_listen(l, 8).unwrap();
-    let c = a.tcp_open(P);
-    a.tcp_connect(now, c, sa(B, 80)).unwrap();
-    while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
-    let (s, _) = b.tcp_accept(l).unwrap();
+    let (c, s) = connected(&mut a, &mut b);
 
     // Ten full segments (1448 octets of data beside the timestamps) arrive
     // together: one ACK covers them all.

@@ -47,6 +47,14 @@ fn ones_eq(a: u16, b: u16) -> bool {
     a == b || (a == 0 || a == 0xffff) && (b == 0 || b == 0xffff)
 }
 
+/// `buf` less `start` octets in front and `cut` at the end (clamped): every
+/// length and every alignment of a sub-slice, as the checksum loops see it.
+fn sub_slice(buf: &[u8], start: usize, cut: usize) -> &[u8] {
+    let start = start.min(buf.len());
+    let end = buf.len().saturating_sub(cut).max(start);
+    &buf[start..end]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -56,9 +64,7 @@ proptest! {
     fn checksum_matches_reference(buf in proptest::collection::vec(any::<u8>(), 0..600),
                                   start in 0usize..9, cut in 0usize..9) {
         // Every length and every alignment of the sub-slice.
-        let start = start.min(buf.len());
-        let end = buf.len().saturating_sub(cut).max(start);
-        let slice = &buf[start..end];
+        let slice = sub_slice(&buf, start, cut);
         prop_assert_eq!(checksum::data(slice), checksum::data_reference(slice));
     }
 
@@ -66,9 +72,7 @@ proptest! {
     fn checksum_copy_copies_and_sums(buf in proptest::collection::vec(any::<u8>(), 0..600),
                                      start in 0usize..9, cut in 0usize..9) {
         // Every length and alignment: the copy is exact, the sum is `data`'s.
-        let start = start.min(buf.len());
-        let end = buf.len().saturating_sub(cut).max(start);
-        let slice = &buf[start..end];
+        let slice = sub_slice(&buf, start, cut);
         let mut out = vec![0xa5u8; slice.len() + 3];
         let sum = checksum::copy(&mut out[1..1 + slice.len()], slice);
         prop_assert_eq!(&out[1..1 + slice.len()], slice);
