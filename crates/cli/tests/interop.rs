@@ -404,27 +404,33 @@ fn sockstack_resolver_asks_dnsmasq() {
         return;
     }
     let scratch = Scratch::new("dnsmasq");
-    let mut ns = Netns::new();
-    // dnsmasq on the kernel side; --bind-dynamic picks the TUN address up
-    // once sockstack creates the device.
-    ns.spawn(
-        &[
-            "dnsmasq",
-            "--no-daemon",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-dynamic",
-            "--listen-address=198.51.100.1",
-            "--host-record=www.example.test,203.0.113.8",
-            "--address=/wild.example.test/203.0.113.7",
-            "--txt-record=info.example.test,hello from dnsmasq",
-            "--cname=alias.example.test,www.example.test",
-        ],
-        &scratch.path("dnsmasq.log"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
     let tun = ["--tun", "tun1", "--addr", "198.51.100.2/24", "--kernel-addr", "198.51.100.1/24"];
-    let dig = |args: &[&str]| {
+    // Each query in a namespace of its own, with a dnsmasq of its own on
+    // the kernel side (--bind-dynamic picks the TUN address up once
+    // sockstack creates the device): every `sockstack dig` creates its TUN
+    // device anew, and dnsmasq stops answering on an interface deleted
+    // and re-created under it a few times (seen with tcpdump: the queries
+    // reach it, the TCP ones wait unaccepted).
+    let mut n = 0;
+    let mut dig = |args: &[&str]| {
+        n += 1;
+        let mut ns = Netns::new();
+        ns.spawn(
+            &[
+                "dnsmasq",
+                "--no-daemon",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-dynamic",
+                "--listen-address=198.51.100.1",
+                "--host-record=www.example.test,203.0.113.8",
+                "--address=/wild.example.test/203.0.113.7",
+                "--txt-record=info.example.test,hello from dnsmasq",
+                "--cname=alias.example.test,www.example.test",
+            ],
+            &scratch.path(&format!("dnsmasq-{n}.log")),
+        );
+        std::thread::sleep(Duration::from_millis(300));
         let mut argv = vec![BIN, "dig"];
         argv.extend(tun);
         argv.extend(args);
