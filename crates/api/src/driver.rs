@@ -214,22 +214,21 @@ impl Shared {
     /// kicked after that goes to the driver thread, so that a thread kept
     /// busy by others' kicks gets back to its own work.
     fn release<'a>(&'a self, mut stack: MutexGuard<'a, Stack>) {
-        for _ in 0..MAX_COMBINED_ROUNDS {
+        let mut rounds = 0;
+        loop {
             self.run_kicks(&mut stack);
             drop(stack);
             std::sync::atomic::fence(Ordering::SeqCst);
             if !self.kicks_pending.load(Ordering::SeqCst) {
                 return;
             }
+            if rounds == MAX_COMBINED_ROUNDS {
+                self.wake_driver();
+                return;
+            }
             let Some(again) = self.try_stack() else { return };
             stack = again;
-        }
-        // Still holding it, with kicks still pending.
-        self.run_kicks(&mut stack);
-        drop(stack);
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if self.kicks_pending.load(Ordering::SeqCst) {
-            self.wake_driver();
+            rounds += 1;
         }
     }
 

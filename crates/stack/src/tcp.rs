@@ -165,20 +165,13 @@ fn tcp_datagram(
         frag_offset: 0,
         dscp_ecn: 0,
     };
-    // Headers zeroed, the payload copied and summed in the same pass
-    // (`checksum::copy`): the payload is read once, and never zero-filled
-    // (`take_to_overwrite` buffers).
+    // Headers zeroed; `emit` copies the payload and sums it in the same
+    // pass, so it is read once and never zero-filled (`take_to_overwrite`
+    // buffers).
     let headers = 20 + seg.header_len();
     buf.resize(headers + seg.payload.len(), 0);
     buf[..headers].fill(0);
-    let fill = |out: &mut [u8]| match checksum {
-        ChecksumMode::Verify => Some(sockstack_wire::checksum::copy(out, seg.payload)),
-        ChecksumMode::Ignore => {
-            out.copy_from_slice(seg.payload);
-            None
-        }
-    };
-    seg.emit_with(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, seg.payload.len(), fill, checksum);
+    seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, checksum);
     ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), checksum);
     debug_assert_eq!(buf.len(), 20 + tcp_len);
     buf
@@ -445,22 +438,25 @@ impl Stack {
     /// Reads received bytes; `Ok(0)` at end of stream, `WouldBlock` when
     /// nothing is there yet, `ConnectionReset` after a RST.
     pub fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<usize> {
-        let (n, window_update) = self.stream_ref(h)?.conn.recv(buf)?;
-        if window_update {
-            self.tcp_touch(h);
-        }
-        Ok(n)
+        let read = self.stream_ref(h)?.conn.recv(buf)?;
+        Ok(self.tcp_after_read(h, read))
     }
 
     /// [`Stack::tcp_recv`] in place, without a copy: `f` sees received
     /// bytes where they lie in the receive buffer (up to its wrap point;
     /// call again for the rest) and returns how many it took.
     pub fn tcp_recv_with(&mut self, h: SocketHandle, f: impl FnOnce(&[u8]) -> usize) -> io::Result<usize> {
-        let (n, window_update) = self.stream_ref(h)?.conn.recv_with(f)?;
+        let read = self.stream_ref(h)?.conn.recv_with(f)?;
+        Ok(self.tcp_after_read(h, read))
+    }
+
+    /// A read of `n` octets from stream `h`: if it made a window update
+    /// due, the connection is flushed with the next batch.
+    fn tcp_after_read(&mut self, h: SocketHandle, (n, window_update): (usize, bool)) -> usize {
         if window_update {
             self.tcp_touch(h);
         }
-        Ok(n)
+        n
     }
 
     /// Half-closes (`Write`: FIN after queued data), stops reading
@@ -1035,7 +1031,7 @@ impl Stack {
                 next = Some(now + Duration::from_micros(1));
             }
         }
-        let next = if closed { None } else { lazy_deadline(old_timer, next) };
+        let next = lazy_deadline(old_timer, next);
         s.timer = next;
         drop(c);
         let orphaned = s.orphaned;

@@ -333,25 +333,25 @@ impl TcpConn {
     /// must hear of it now (then [`crate::Stack::tcp_kick`]). Results as
     /// [`crate::Stack::tcp_recv`].
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
-        let mut c = self.lock();
-        Self::recv_locked(&mut c, self.read_shut(), buf)
+        Self::recv_locked(&mut self.lock(), self.read_shut(), |c| c.recv(buf))
     }
 
     /// [`TcpConn::recv`] without a copy (see [`Connection::recv_with`]).
     pub fn recv_with(&self, f: impl FnOnce(&[u8]) -> usize) -> io::Result<(usize, bool)> {
-        if self.read_shut() {
-            return Ok((0, false));
-        }
-        let mut c = self.lock();
-        let n = c.recv_with(f)?;
-        Ok((n, n > 0 && c.ack_owed()))
+        Self::recv_locked(&mut self.lock(), self.read_shut(), |c| c.recv_with(f))
     }
 
-    fn recv_locked(c: &mut Locked, read_shut: bool, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+    /// A read (`read`) under the lock held in `c`, with whether it made a
+    /// window update due; end-of-file after `shutdown(Read)`.
+    fn recv_locked(
+        c: &mut Locked,
+        read_shut: bool,
+        read: impl FnOnce(&mut Connection) -> io::Result<usize>,
+    ) -> io::Result<(usize, bool)> {
         if read_shut {
             return Ok((0, false));
         }
-        let n = c.recv(buf)?;
+        let n = read(c)?;
         Ok((n, n > 0 && c.ack_owed()))
     }
 
@@ -359,7 +359,7 @@ impl TcpConn {
     /// `waker` to run when that changes, and is `Pending`.
     pub fn poll_recv(&self, waker: &Waker, buf: &mut [u8]) -> Poll<io::Result<(usize, bool)>> {
         let mut c = self.lock();
-        let r = Self::recv_locked(&mut c, self.read_shut(), buf);
+        let r = Self::recv_locked(&mut c, self.read_shut(), |c| c.recv(buf));
         Self::ready_or_wait(&mut c, r, waker, false)
     }
 

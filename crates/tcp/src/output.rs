@@ -289,10 +289,10 @@ impl Connection {
     /// Also runs any due timers first (so calling `on_timer` separately is
     /// optional). The `TcpRepr` passed to `emit` borrows the send buffer.
     pub fn poll_transmit(&mut self, now: Instant, emit: impl FnOnce(&TcpRepr<'_>)) -> bool {
-        // Never backwards (see `on_segment`): our timestamps stay monotonic.
-        self.last_now = self.last_now.max(now);
-        let now = self.last_now;
+        // `on_timer` keeps the clock from running backwards (see
+        // `on_segment`): our timestamps stay monotonic.
         self.on_timer(now);
+        let now = self.last_now;
         if let Some(rst) = self.rst_pending.take() {
             let mut rst = rst;
             if self.ts_ok && rst.timestamp.is_none() && self.state.is_synchronized() {
