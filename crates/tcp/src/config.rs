@@ -90,6 +90,11 @@ pub struct TcpConfig {
     /// Challenge ACKs allowed per second (RFC 5961 §7; Linux
     /// tcp_challenge_ack_limit).
     pub challenge_ack_limit: u32,
+    /// Header prediction (Linux `tcp_rcv_established`'s fast path): the
+    /// common in-order segment skips the tests whose outcome is known.
+    /// Off, every segment takes the full RFC 9293 §3.10.7.4 path, with
+    /// the same result; for tests and for comparison.
+    pub header_prediction: bool,
 }
 
 impl Default for TcpConfig {
@@ -118,6 +123,7 @@ impl Default for TcpConfig {
             retries: 15,
             initial_cwnd: 10,
             challenge_ack_limit: 1000,
+            header_prediction: true,
         }
     }
 }

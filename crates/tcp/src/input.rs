@@ -48,6 +48,9 @@ impl Connection {
         // timestamps, RTT samples and timers all see the latest.
         self.last_now = self.last_now.max(now);
         let now = self.last_now;
+        if self.on_segment_predicted(now, seg) {
+            return;
+        }
         self.stats.segs_in += 1;
         if !seg.payload.is_empty() {
             self.stats.data_segs_in += 1;
@@ -397,7 +400,7 @@ impl Connection {
 
     /// RTT sample for an ACK of new data: the Karn-safe timed segment if it
     /// is covered (RFC 6298 §3), else the timestamp echo (RFC 7323 §4.1).
-    fn rtt_sample_on_ack(&mut self, now: Instant, ack: SeqNumber, seg: &TcpRepr<'_>) {
+    pub(crate) fn rtt_sample_on_ack(&mut self, now: Instant, ack: SeqNumber, seg: &TcpRepr<'_>) {
         let mut sample = None;
         if let Some((_, sent)) = self.rtt_timing.filter(|(seq, _)| ack.ge(*seq)) {
             self.rtt_timing = None;
@@ -523,7 +526,7 @@ impl Connection {
     }
 
     /// New data acknowledged: recovery bookkeeping and window growth.
-    fn on_new_ack(&mut self, now: Instant, acked: usize, flight_before: usize) {
+    pub(crate) fn on_new_ack(&mut self, now: Instant, acked: usize, flight_before: usize) {
         self.rec.dupacks = 0;
         if self.rec.in_recovery {
             if self.snd_una.ge(self.rec.recovery_point) {
@@ -786,7 +789,7 @@ impl Connection {
 
     /// RFC 1122 §4.2.3.2: ACK at least every second full-sized segment,
     /// otherwise within the delayed-ACK timeout.
-    fn delayed_ack(&mut self, now: Instant, bytes: usize) {
+    pub(crate) fn delayed_ack(&mut self, now: Instant, bytes: usize) {
         self.unacked_bytes += bytes;
         // Linux tcp_event_data_recv: data after more than an RTO of
         // silence starts a new exchange whose pattern is unknown.

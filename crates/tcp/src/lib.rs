@@ -98,6 +98,7 @@ mod input;
 pub mod isn;
 pub mod memory;
 mod output;
+mod predict;
 pub mod rack;
 pub mod reassembly;
 mod recovery;

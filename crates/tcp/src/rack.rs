@@ -119,15 +119,8 @@ impl Rack {
             }
         }
         // Octets below `high_rxt` may have been retransmitted: ambiguous.
-        let best = best_index.map(|i| self.records[i]).filter(|r| !r.start.lt(high_rxt));
-        if let Some(b) = best {
-            let rtt = now.saturating_duration_since(b.sent);
-            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
-            if self.xmit_ts.is_none_or(|t| sent_after(b.sent, b.end, t, self.end_seq)) {
-                self.xmit_ts = Some(b.sent);
-                self.end_seq = b.end;
-                self.rtt = rtt;
-            }
+        if let Some(b) = best_index.map(|i| self.records[i]).filter(|r| !r.start.lt(high_rxt)) {
+            self.delivered(now, b);
         }
         // Delivered retransmissions (§6.2 step 2): sooner than the minimum
         // RTT after the retransmission, the delivery was the original's.
@@ -148,6 +141,44 @@ impl Rack {
         }
         while self.records.front().is_some_and(|r| r.end.le(ack)) {
             self.records.pop_front();
+        }
+        if self.lost_point.is_some_and(|p| p.le(ack)) {
+            self.lost_point = None;
+        }
+    }
+
+    /// RFC 8985 §6.2 steps 1–3 for `b`, the most recently sent original
+    /// transmission this ACK delivered.
+    fn delivered(&mut self, now: Instant, b: Record) {
+        let rtt = now.saturating_duration_since(b.sent);
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        if self.xmit_ts.is_none_or(|t| sent_after(b.sent, b.end, t, self.end_seq)) {
+            self.xmit_ts = Some(b.sent);
+            self.end_seq = b.end;
+            self.rtt = rtt;
+        }
+    }
+
+    /// No loss found or suspected: no lost point, no reordering timer
+    /// running, no NextSeg retransmission outstanding.
+    pub fn is_quiet(&self) -> bool {
+        self.lost_point.is_none() && self.timer.is_none() && self.rexmits.is_empty()
+    }
+
+    /// [`Rack::on_ack`] for a cumulative ACK without SACK blocks, with an
+    /// empty scoreboard and no retransmission outstanding (header
+    /// prediction): the records it covers are the front of the queue, and
+    /// the last of them is the most recently sent one delivered. Nothing
+    /// below `old_una` was retransmitted (HighRxt ≤ SND.UNA).
+    pub fn on_cumulative_ack(&mut self, now: Instant, old_una: SeqNumber, ack: SeqNumber) {
+        debug_assert!(self.rexmits.is_empty());
+        let mut last = None;
+        while let Some(&r) = self.records.front().filter(|r| r.end.le(ack)) {
+            last = Some(r);
+            self.records.pop_front();
+        }
+        if let Some(b) = last.filter(|r| r.end.gt(old_una) && !r.start.lt(old_una)) {
+            self.delivered(now, b);
         }
         if self.lost_point.is_some_and(|p| p.le(ack)) {
             self.lost_point = None;

@@ -77,6 +77,8 @@ pub struct TcpStats {
     pub rst_received: u64,
     /// ACKs sent because the delayed-ACK timer expired.
     pub delayed_acks: u64,
+    /// Segments taken by header prediction (Linux TCPHPHits + TCPHPAcks).
+    pub predicted_segments: u64,
     /// Peer's window (scaled) and ours as last advertised.
     pub snd_wnd: usize,
     /// Receive window last advertised, bytes.

@@ -1,0 +1,140 @@
+//! Header prediction (Van Jacobson's, as Linux `tcp_rcv_established` has
+//! it): in ESTABLISHED, almost every segment is the next one in order,
+//! acknowledges data in flight or nothing new, and carries no SYN, FIN,
+//! RST, URG or SACK block. For such a segment, with no loss being
+//! repaired, every test of RFC 9293 §3.10.7.4 has one known outcome, so
+//! this path goes straight to the work the full path would end up doing:
+//! TS.Recent, the ACK (RTT, congestion window, send buffer, RACK, timers,
+//! window) and the text. Everything else takes the full path in
+//! `input.rs`, which stays the reference: both reach the same state for
+//! any segment this path accepts (tested by running transfers each way).
+
+use crate::tcb::Connection;
+use crate::State;
+use sockstack_time::Instant;
+use sockstack_wire::{SeqNumber, TcpRepr};
+
+impl Connection {
+    /// Processes `seg` if header prediction holds for it, and returns
+    /// whether it did; when it returns false nothing has changed.
+    pub(crate) fn on_segment_predicted(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+        if !self.predicted(seg) {
+            return false;
+        }
+        let Some(ack) = seg.ack_number else { return false };
+        self.stats.segs_in += 1;
+        self.stats.predicted_segments += 1;
+        // RFC 7323 §4.3: TS.Recent from a segment covering Last.ACK.sent
+        // (the PAWS test itself passed in `predicted`).
+        if let Some(ts) = seg.timestamp {
+            if seg.seq_number.le(self.last_ack_sent) {
+                self.ts_recent = ts.tsval;
+                self.ts_recent_stamp = now;
+            }
+        }
+        self.last_rcv = now;
+        self.probes = 0;
+        if self.cfg.keepalive.is_some() {
+            self.arm_keepalive(now);
+        }
+        // RFC 9293 §3.10.7.4 fifth step, for an ACK within
+        // [SND.UNA, SND.NXT].
+        self.tlp_pending = false;
+        if self.snd_una.lt(ack) {
+            self.predicted_ack(now, seg, ack);
+        }
+        // RFC 8985 §7.2: every ACK re-arms the probe timeout. (RACK has
+        // nothing to judge on an ACK that delivers nothing: `predicted`
+        // wants no timer, lost point or retransmission pending there.)
+        self.arm_tlp(now);
+        // The window update (SND.WL1 ≤ SEG.SEQ = RCV.NXT and SND.WL2 ≤
+        // SND.UNA ≤ SEG.ACK: this segment is always newer).
+        let wnd = usize::from(seg.window_len) << self.snd_wscale;
+        self.snd_wnd = wnd;
+        self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+        self.snd_wl1 = seg.seq_number;
+        self.snd_wl2 = ack;
+        self.timers.persist = None;
+        self.probe_pending = false;
+        self.persist_backoff = 0;
+        // Seventh step: text, in order and inside the window.
+        let len = seg.payload.len();
+        if len > 0 {
+            self.stats.data_segs_in += 1;
+            self.rcv_mss = self.rcv_mss.max(len.min(usize::from(self.adv_mss)));
+            if let Some(ts) = seg.timestamp {
+                if let Some(r) = self.ts_rtt(now, ts.tsecr) {
+                    self.rcv_rtt = Some(r);
+                }
+            }
+            let stored =
+                if self.rcv_placed { self.rcv_buf.accept_placed(len) } else { self.rcv_buf.write_at(0, seg.payload) };
+            self.stats.bytes_received += stored as u64;
+            self.rcv_nxt += stored;
+            self.rcv_buf.commit(stored);
+            self.delayed_ack(now, stored);
+        }
+        true
+    }
+
+    /// Whether header prediction holds for `seg`.
+    fn predicted(&self, seg: &TcpRepr<'_>) -> bool {
+        let Some(ack) = seg.ack_number else { return false };
+        let len = seg.payload.len();
+        let flags_plain = !(seg.syn || seg.fin || seg.rst || seg.urg);
+        // RFC 7323 §5.3 R1 (PAWS) passes; a segment without the option
+        // on a connection that negotiated it takes the full path.
+        let ts_ok = match seg.timestamp {
+            Some(ts) => self.ts_ok && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0,
+            None => !self.ts_ok,
+        };
+        // A pure ACK must acknowledge new data (else it may be a duplicate
+        // ACK or a window update); data must fit the window we advertised
+        // and land where nothing out of order waits.
+        let ack_ok = self.snd_una.le(ack) && ack.le(self.snd_nxt) && (len > 0 || self.snd_una.lt(ack));
+        let text_ok =
+            len == 0 || (!self.closed_by_app && (seg.seq_number + len).le(self.rcv_adv) && self.ooo.is_empty());
+        self.cfg.header_prediction
+            && self.state == State::Established
+            && flags_plain
+            && seg.seq_number == self.rcv_nxt
+            && seg.sack_ranges[0].is_none()
+            && seg.window_len != 0
+            && ts_ok
+            && ack_ok
+            && text_ok
+            && self.ooo_fin.is_none()
+            && !self.fin_queued
+            && self.tlp_end.is_none()
+            && self.rack.is_quiet()
+            && self.rec.loss_free(&self.scoreboard, self.outstanding())
+    }
+
+    /// An ACK of new data, with no SACK information and no loss being
+    /// repaired: `process_ack`'s work for that case.
+    fn predicted_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNumber) {
+        // RFC 6675 pipe with nothing lost or SACKed: what is in flight.
+        let flight_before = (self.snd_nxt - self.snd_una).saturating_sub(self.rec.reno_sacked);
+        let old_una = self.snd_una;
+        self.rtt_sample_on_ack(now, ack, seg);
+        let acked = ack - self.snd_una;
+        self.snd_una = ack;
+        let upto = ack.min(self.buf_seq + self.snd_buf.len());
+        if let Some(n) = upto.checked_sub(self.buf_seq) {
+            self.snd_buf.consume(n);
+            self.stats.bytes_acked += n as u64;
+            self.buf_seq = upto;
+        }
+        self.retries = 0;
+        self.on_new_ack(now, acked, flight_before);
+        // RFC 6298 §5.2, §5.3.
+        self.timers.rto = if self.snd_una == self.snd_nxt { None } else { Some(now + self.rtt.rto()) };
+        self.expand_snd_buf();
+        // RFC 8985 §6.2 on a cumulative ACK: nothing SACKed, nothing
+        // retransmitted by NextSeg outstanding.
+        if self.sack_ok {
+            self.rack.on_cumulative_ack(now, old_una, ack);
+            self.run_rack(now);
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Header prediction is an optimisation, not a behaviour: the same
+//! transfers, run with it and without, must put the very same segments on
+//! the wire at the very same times, and deliver the same bytes.
+
+mod common;
+use common::*;
+use sockstack_tcp::{CongestionAlgorithm, TcpConfig};
+use sockstack_time::{Duration, Instant};
+
+const D: Duration = Duration::from_millis(5);
+
+/// What a run produced: every segment (time, direction, bytes), the bytes
+/// each side read, and how many segments each side predicted.
+struct Run {
+    log: Vec<(Instant, Dir, Vec<u8>)>,
+    got: (Vec<u8>, Vec<u8>),
+    predicted: (u64, u64),
+    segs_in: (u64, u64),
+}
+
+/// Moves `up` A→B and `down` B→A at once, in writes of at most `chunk`,
+/// through `filter`; both sides read as they go.
+fn exchange(cfg: &TcpConfig, filter: Filter, up: &[u8], down: &[u8], chunk: usize) -> Run {
+    let mut p = Pair::established(cfg, cfg, D);
+    p.filter = filter;
+    let (mut su, mut sd) = (0usize, 0usize);
+    let (mut gu, mut gd) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 65536];
+    let deadline = p.now + Duration::from_secs(600);
+    while gu.len() < up.len() || gd.len() < down.len() {
+        assert!(p.now < deadline, "stalled: {} of {}, {} of {}", gu.len(), up.len(), gd.len(), down.len());
+        su += p.a.send(&up[su..up.len().min(su.saturating_add(chunk))]).unwrap_or(0);
+        sd += p.b.send(&down[sd..down.len().min(sd.saturating_add(chunk))]).unwrap_or(0);
+        while let Ok(n @ 1..) = p.b.recv(&mut buf) {
+            gu.extend_from_slice(&buf[..n]);
+        }
+        while let Ok(n @ 1..) = p.a.recv(&mut buf) {
+            gd.extend_from_slice(&buf[..n]);
+        }
+        p.step();
+    }
+    p.run_for(Duration::from_secs(1));
+    let (sa, sb) = (p.a.stats(), p.b.stats());
+    Run {
+        log: p.log.into_iter().map(|(t, d, s)| (t, d, s.bytes)).collect(),
+        got: (gu, gd),
+        predicted: (sa.predicted_segments, sb.predicted_segments),
+        segs_in: (sa.segs_in, sb.segs_in),
+    }
+}
+
+/// Runs the scenario with and without prediction and compares.
+fn same_either_way(cfg: TcpConfig, filter: impl Fn() -> Filter, up: &[u8], down: &[u8], chunk: usize) -> Run {
+    let on = exchange(&TcpConfig { header_prediction: true, ..cfg.clone() }, filter(), up, down, chunk);
+    let off = exchange(&TcpConfig { header_prediction: false, ..cfg }, filter(), up, down, chunk);
+    assert!(on.got.0 == up && on.got.1 == down, "bytes delivered intact");
+    assert_eq!(off.predicted, (0, 0), "off means off");
+    assert!(on.predicted.0 > 0 && on.predicted.1 > 0, "prediction taken: {:?}", on.predicted);
+    same_segments(&on.log, &off.log);
+    on
+}
+
+/// The two logs hold the same segments, byte for byte, at the same times.
+fn same_segments(on: &[(Instant, Dir, Vec<u8>)], off: &[(Instant, Dir, Vec<u8>)]) {
+    for (i, ((t1, d1, b1), (t2, d2, b2))) in on.iter().zip(off).enumerate() {
+        let first = b1.iter().zip(b2).position(|(x, y)| x != y);
+        assert!(
+            (t1, d1, b1.len(), first) == (t2, d2, b2.len(), None),
+            "segment {i} differs: {t1} {d1:?} {} B against {t2} {d2:?} {} B, first differing octet {first:?}",
+            b1.len(),
+            b2.len()
+        );
+    }
+    assert_eq!(on.len(), off.len(), "as many segments either way");
+}
+
+fn faults(seed: u64, drop: u64, dup: u64, delay: u64) -> impl Fn() -> Filter {
+    move || {
+        let mut rng = Rng(seed);
+        Box::new(move |_, n, _| {
+            if n <= 3 {
+                return Fate::Deliver;
+            }
+            let x = rng.next() % 100;
+            if x < drop {
+                Fate::Drop
+            } else if x < drop + dup {
+                Fate::Duplicate
+            } else if x < drop + dup + delay {
+                Fate::Delay(Duration::from_millis(rng.next() % 9))
+            } else {
+                Fate::Deliver
+            }
+        })
+    }
+}
+
+#[test]
+fn clean_bulk_is_nearly_all_predicted() {
+    let data = pattern(2 << 20);
+    let run = same_either_way(TcpConfig::default(), faults(1, 0, 0, 0), &data, &[], usize::MAX);
+    // B's input is A's data: all in order, all predicted but the first.
+    // A's is B's ACKs (one per batch the harness delivers): those of new
+    // data are predicted, window updates and the handshake's are not.
+    assert!(run.predicted.1 + 2 >= run.segs_in.1, "{:?} of {:?}", run.predicted, run.segs_in);
+    assert!(run.predicted.0 * 2 >= run.segs_in.0, "{:?} of {:?}", run.predicted, run.segs_in);
+}
+
+#[test]
+fn loss_reordering_and_duplication_both_ways() {
+    let up = pattern(1 << 20);
+    let down: Vec<u8> = pattern(700_000).into_iter().rev().collect();
+    same_either_way(TcpConfig::default(), faults(2024, 3, 3, 4), &up, &down, usize::MAX);
+}
+
+#[test]
+fn request_response_in_small_writes() {
+    let up = pattern(200_000);
+    let down: Vec<u8> = pattern(150_000).into_iter().rev().collect();
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    same_either_way(cfg.clone(), faults(7, 0, 0, 0), &up, &down, 100);
+    same_either_way(cfg, faults(8, 2, 1, 2), &up, &down, 100);
+    // Nagle and delayed ACKs in play.
+    same_either_way(TcpConfig::default(), faults(9, 1, 0, 1), &up, &down, 300);
+}
+
+#[test]
+fn without_sack_timestamps_or_window_scaling() {
+    let up = pattern(600_000);
+    let down = pattern(100_000);
+    let newreno = TcpConfig { congestion: CongestionAlgorithm::NewReno, sack: false, ..TcpConfig::default() };
+    same_either_way(newreno, faults(3, 4, 0, 2), &up, &down, usize::MAX);
+    same_either_way(cfg(false, false, false), faults(4, 3, 2, 3), &up, &down, usize::MAX);
+    same_either_way(cfg(false, true, true), faults(5, 3, 2, 3), &up, &down, 5000);
+}
+
+/// Bursts of eight segments whose last two are lost once each: the tail
+/// loss probe's timer, re-armed by every ACK of the burst's head, decides
+/// when the tail is repaired.
+fn tail_losses(prediction: bool) -> (Vec<(Instant, Dir, Vec<u8>)>, u64) {
+    let cfg = TcpConfig { header_prediction: prediction, ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    transfer(&mut p, &pattern(50_000), Duration::from_secs(5));
+    p.run_for(Duration::from_millis(300));
+    let mss = p.a.mss();
+    let base = p.a.snd_nxt();
+    let mut dropped = Vec::new();
+    p.filter = Box::new(move |dir, _, r| {
+        let slot = (r.seq_number - base) / mss;
+        if dir == Dir::AtoB && !r.payload.is_empty() && slot % 8 >= 6 && !dropped.contains(&r.seq_number) {
+            dropped.push(r.seq_number);
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    p.log.clear();
+    for _ in 0..6 {
+        let data = pattern(8 * mss);
+        assert!(transfer(&mut p, &data, Duration::from_secs(5)) == data);
+        p.run_for(Duration::from_millis(300));
+    }
+    let log = p.log.into_iter().map(|(t, d, s)| (t, d, s.bytes)).collect();
+    (log, p.a.stats().tail_loss_probes)
+}
+
+#[test]
+fn tail_loss_probes_fire_at_the_same_times() {
+    let (on, probes) = tail_losses(true);
+    let (off, _) = tail_losses(false);
+    assert!(probes >= 6, "a probe per burst: {probes}");
+    same_segments(&on, &off);
+}
