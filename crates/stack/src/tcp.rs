@@ -6,6 +6,7 @@
 //! `sockstack_tcp::Connection`; this module owns where connections live.
 
 use crate::counters::DropReason;
+use crate::pool::BufferPool;
 use crate::socket::{Socket, SocketHandle};
 use crate::tcp_conn::{conn_error, TcpConn};
 use crate::{OutPacket, Stack};
@@ -139,10 +140,10 @@ fn not_found() -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, "no such socket (closed or never opened)")
 }
 
-/// Builds the IPv4 datagram carrying `seg` from `src` to `dst`.
-/// `buf` comes from the buffer pool; it is resized to fit.
+/// Builds the IPv4 datagram carrying `seg` from `src` to `dst`, in a
+/// buffer from `pool`.
 fn tcp_datagram(
-    mut buf: Vec<u8>,
+    pool: &mut BufferPool,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     ident: u16,
@@ -165,15 +166,12 @@ fn tcp_datagram(
         frag_offset: 0,
         dscp_ecn: 0,
     };
-    // Headers zeroed; `emit` copies the payload and sums it in the same
-    // pass, so it is read once and never zero-filled (`take_to_overwrite`
-    // buffers).
-    let headers = 20 + seg.header_len();
-    buf.resize(headers + seg.payload.len(), 0);
-    buf[..headers].fill(0);
+    // Every octet is written: both headers whole (options padded), and
+    // the payload, which `emit` copies and sums in the same pass. So the
+    // buffer is not zeroed first (`take_to_overwrite`).
+    let mut buf = pool.take_to_overwrite(20 + tcp_len);
     seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, checksum);
     ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), checksum);
-    debug_assert_eq!(buf.len(), 20 + tcp_len);
     buf
 }
 
@@ -635,9 +633,8 @@ impl Stack {
     /// Sends one segment that no connection owns (RST, cookie SYN-ACK).
     fn tcp_emit(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
         let ident = self.next_ident();
-        let buf = self.pool.take(0);
-        let data =
-            tcp_datagram(buf, *local.ip(), *remote.ip(), ident, self.config.default_ttl, seg, ChecksumMode::Verify);
+        let ttl = self.config.default_ttl;
+        let data = tcp_datagram(&mut self.pool, *local.ip(), *remote.ip(), ident, ttl, seg, ChecksumMode::Verify);
         self.tcp_output(data, ChecksumMode::Verify);
     }
 
@@ -1000,8 +997,7 @@ impl Stack {
                     return;
                 }
                 ident = ident.wrapping_add(1);
-                datagram =
-                    Some(tcp_datagram(pool.take_to_overwrite(0), *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
+                datagram = Some(tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
             });
             out.extend(datagram);
             if !more {
@@ -1244,5 +1240,57 @@ impl Stack {
 impl Stream {
     fn new(conn: Connection, parent: Option<SocketHandle>) -> Stream {
         Stream { conn: TcpConn::new(conn), parent, orphaned: false, registered: true, dirty: false, timer: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockstack_wire::{SeqNumber, TcpTimestamp};
+
+    /// A datagram built in a buffer an earlier, longer packet left full of
+    /// other bytes is the same as one built in a zeroed buffer: every octet
+    /// of both headers is written, whichever option layout.
+    #[test]
+    fn datagrams_overwrite_every_octet_of_a_reused_buffer() {
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        let ts = Some(TcpTimestamp { tsval: 7, tsecr: 9 });
+        let base = TcpRepr {
+            src_port: 4000,
+            dst_port: 80,
+            seq_number: SeqNumber(1),
+            ack_number: Some(SeqNumber(2)),
+            window_len: 500,
+            payload: b"hello, world",
+            ..TcpRepr::default()
+        };
+        let syn = TcpRepr {
+            syn: true,
+            max_seg_size: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamp: ts,
+            payload: &[],
+            ..base
+        };
+        let sack = [Some((SeqNumber(10), SeqNumber(20))), Some((SeqNumber(30), SeqNumber(40))), None, None];
+        let segs = [
+            base,
+            TcpRepr { timestamp: ts, ..base },
+            TcpRepr { timestamp: ts, sack_ranges: sack, ..base },
+            TcpRepr { sack_ranges: sack, ..base },
+            syn,
+        ];
+        for seg in &segs {
+            for checksum in [ChecksumMode::Verify, ChecksumMode::Ignore] {
+                let mut clean = BufferPool::default();
+                let want = tcp_datagram(&mut clean, src, dst, 1, 64, seg, checksum);
+                let mut dirty = BufferPool::default();
+                dirty.give(vec![0xaa; 2000]);
+                let got = tcp_datagram(&mut dirty, src, dst, 1, 64, seg, checksum);
+                assert_eq!(got, want, "{seg:?} {checksum:?}");
+                assert!(got.capacity() >= 2000, "the pool's buffer was reused");
+            }
+        }
     }
 }

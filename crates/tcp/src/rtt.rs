@@ -14,39 +14,44 @@ const G_US: u64 = 1000;
 /// RTT estimator and retransmission timer value (RFC 6298).
 #[derive(Debug, Clone)]
 pub struct RttEstimator {
-    /// SRTT and RTTVAR in whole microseconds: integer arithmetic on every
-    /// ACK, not `Duration`'s seconds-and-nanoseconds.
+    /// Everything in whole microseconds: integer arithmetic on every ACK,
+    /// not `Duration`'s seconds-and-nanoseconds.
     srtt_us: Option<u64>,
     rttvar_us: u64,
-    min_rtt: Option<Duration>,
-    latest: Option<Duration>,
-    rto: Duration,
+    min_rtt_us: Option<u64>,
+    latest_us: Option<u64>,
+    rto_us: u64,
     backoff: u32,
-    rto_min: Duration,
-    rto_max: Duration,
+    rto_min_us: u64,
+    rto_max_us: u64,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl RttEstimator {
     /// RFC 6298 §2.1: before any sample, RTO is the initial value.
     pub fn new(rto_initial: Duration, rto_min: Duration, rto_max: Duration) -> RttEstimator {
+        let (rto_min_us, rto_max_us) = (micros(rto_min), micros(rto_max));
         RttEstimator {
             srtt_us: None,
             rttvar_us: 0,
-            min_rtt: None,
-            latest: None,
-            rto: rto_initial.clamp(rto_min, rto_max),
+            min_rtt_us: None,
+            latest_us: None,
+            rto_us: micros(rto_initial).clamp(rto_min_us, rto_max_us.max(rto_min_us)),
             backoff: 0,
-            rto_min,
-            rto_max,
+            rto_min_us,
+            rto_max_us,
         }
     }
 
     /// Folds in one valid RTT measurement (RFC 6298 §2.2, §2.3) and clears
     /// any backoff (a valid sample means the path answers again).
     pub fn sample(&mut self, rtt: Duration) {
-        self.latest = Some(rtt);
-        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
-        let r = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        let r = micros(rtt);
+        self.latest_us = Some(r);
+        self.min_rtt_us = Some(self.min_rtt_us.map_or(r, |m| m.min(r)));
         let s = match self.srtt_us {
             None => {
                 // RFC 6298 §2.2
@@ -63,7 +68,7 @@ impl RttEstimator {
         self.srtt_us = Some(s);
         // RFC 6298 §2.3, §2.4 (lower bound; Linux uses 200 ms), §2.5 (upper).
         let rto = s.saturating_add(G_US.max(self.rttvar_us.saturating_mul(K)));
-        self.rto = Duration::from_micros(rto).clamp(self.rto_min, self.rto_max);
+        self.rto_us = rto.clamp(self.rto_min_us, self.rto_max_us.max(self.rto_min_us));
         self.backoff = 0;
     }
 
@@ -74,19 +79,16 @@ impl RttEstimator {
 
     /// RTO including backoff, bounded by `rto_max`.
     pub fn rto(&self) -> Duration {
-        let mut rto = self.rto;
-        for _ in 0..self.backoff.min(32) {
-            rto = rto.saturating_mul(2);
-            if rto >= self.rto_max {
-                return self.rto_max;
-            }
-        }
-        rto.min(self.rto_max)
+        let rto = match self.backoff {
+            0 => self.rto_us,
+            b => self.rto_us.checked_shl(b.min(63)).filter(|r| r >> b.min(63) == self.rto_us).unwrap_or(u64::MAX),
+        };
+        Duration::from_micros(rto.min(self.rto_max_us))
     }
 
     /// RTO without backoff.
     pub fn base_rto(&self) -> Duration {
-        self.rto
+        Duration::from_micros(self.rto_us)
     }
 
     /// Consecutive backoffs since the last valid sample (the RTO doubles with
@@ -107,12 +109,12 @@ impl RttEstimator {
 
     /// Smallest RTT sampled so far; `None` before the first sample.
     pub fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt
+        self.min_rtt_us.map(Duration::from_micros)
     }
 
     /// The most recent RTT sample; `None` before the first.
     pub fn latest(&self) -> Option<Duration> {
-        self.latest
+        self.latest_us.map(Duration::from_micros)
     }
 }
 

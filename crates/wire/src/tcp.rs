@@ -868,7 +868,8 @@ impl<'a> TcpRepr<'a> {
         if self.window_scale.is_some() {
             len += 4;
         }
-        let wanted = self.sack_ranges.iter().flatten().count();
+        // Blocks fill the array from the front: most segments have none.
+        let wanted = if self.sack_ranges[0].is_none() { 0 } else { self.sack_ranges.iter().flatten().count() };
         let room = MAX_OPTIONS_LEN.saturating_sub(len + 4) / 8;
         (len, wanted.min(room))
     }
@@ -981,7 +982,9 @@ impl<'a> TcpRepr<'a> {
                 block[..4].copy_from_slice(&[kind::NOP, kind::NOP, kind::TS, 10]);
                 write_u32(block, 4, ts.tsval);
                 write_u32(block, 8, ts.tsecr);
-                buf[12..].fill(kind::END);
+                if buf.len() > 12 {
+                    buf[12..].fill(kind::END);
+                }
                 return;
             }
         }
