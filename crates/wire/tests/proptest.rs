@@ -69,6 +69,15 @@ proptest! {
     }
 
     #[test]
+    fn checksum_of_whole_words_matches_reference(a in any::<[u8; 20]>(), b in any::<[u8; 32]>(), c in any::<[u8; 60]>()) {
+        // The unrolled header sums: an IPv4 header, a TCP header with
+        // timestamps, the longest TCP header.
+        prop_assert_eq!(checksum::words(&a), checksum::data_reference(&a));
+        prop_assert_eq!(checksum::words(&b), checksum::data_reference(&b));
+        prop_assert_eq!(checksum::words(&c), checksum::data_reference(&c));
+    }
+
+    #[test]
     fn checksum_copy_copies_and_sums(buf in proptest::collection::vec(any::<u8>(), 0..600),
                                      start in 0usize..9, cut in 0usize..9) {
         // Every length and alignment: the copy is exact, the sum is `data`'s.
