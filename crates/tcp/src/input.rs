@@ -470,7 +470,7 @@ impl Connection {
             if self.snd_una == self.snd_nxt {
                 self.timers.rto = None;
             } else {
-                self.timers.rto = Some(now + self.rtt.rto());
+                self.timers.rto = Some(self.rtt.rto_deadline(now));
             }
             // Send buffer grows with cwnd.
             self.expand_snd_buf();
@@ -793,7 +793,10 @@ impl Connection {
         self.unacked_bytes += bytes;
         // Linux tcp_event_data_recv: data after more than an RTO of
         // silence starts a new exchange whose pattern is unknown.
-        if self.last_data_rcvd.is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto()) {
+        if self
+            .last_data_rcvd
+            .is_some_and(|t| now.total_micros().saturating_sub(t.total_micros()) > self.rtt.rto_micros())
+        {
             self.quick_acks = MAX_QUICK_ACKS;
         }
         self.last_data_rcvd = Some(now);

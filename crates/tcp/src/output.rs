@@ -9,7 +9,7 @@
 use crate::tcb::Connection;
 use crate::timers::Timers;
 use crate::State;
-use sockstack_time::{Duration, Instant};
+use sockstack_time::Instant;
 use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
 use std::io;
 
@@ -80,7 +80,7 @@ impl Connection {
             self.unacked_bytes = 0;
             self.small_seg_unacked = false;
             self.timers.delack = None;
-            if self.sack_ok {
+            if self.sack_ok && (self.dsack.is_some() || !self.ooo.is_empty()) {
                 let blocks = self.ooo.sack_blocks();
                 match self.dsack.take() {
                     // RFC 2883 §4: the D-SACK block goes first, then the
@@ -189,12 +189,13 @@ impl Connection {
         if !self.tlp_allowed() {
             return;
         }
-        let srtt = self.rtt.srtt().unwrap_or_default();
-        let mut pto = srtt * 2;
+        // In microseconds: this runs for every segment sent and ACK taken.
+        let srtt = self.rtt.srtt_micros().unwrap_or_default();
+        let mut pto = srtt.saturating_mul(2);
         if self.snd_nxt - self.snd_una <= self.mss {
-            pto += Duration::from_millis(200);
+            pto = pto.saturating_add(200_000);
         }
-        let at = now + pto.max(Duration::from_millis(10));
+        let at = now.add_micros(pto.max(10_000));
         if self.timers.rto.is_some_and(|rto| at >= rto) {
             return;
         }
@@ -220,13 +221,21 @@ impl Connection {
         }
         let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
         let fin_seq = self.fin_queued.then_some(data_end);
-        let pipe = self.pipe();
+        // Nothing lost, SACKed or owed again (the common case): pipe is
+        // what is in flight, and no retransmission rule can pick anything.
+        let loss_free = self.rec.loss_free(&self.scoreboard, o);
+        let pipe =
+            if loss_free { (self.snd_nxt - self.snd_una).saturating_sub(self.rec.reno_sacked) } else { self.pipe() };
         let cwnd = self.cc.cwnd();
         let cwnd_room = cwnd.saturating_sub(pipe);
 
         // Retransmission: first what RACK found lost after retransmitting
         // it (RFC 8985 §6.2), then NextSeg rule 1 (lost data), in order.
-        let rule1 = self.rec.next_resend(&self.scoreboard, o).or_else(|| self.rec.next_lost(&self.scoreboard, o));
+        let rule1 = if loss_free {
+            None
+        } else {
+            self.rec.next_resend(&self.scoreboard, o).or_else(|| self.rec.next_lost(&self.scoreboard, o))
+        };
         let rule3 = || self.rec.next_rule3(&self.scoreboard, o);
         let rexmit = |start: SeqNumber, max: usize| -> Option<Plan> {
             if pipe > 0 && cwnd_room < mss.min(max) {
@@ -313,7 +322,7 @@ impl Connection {
                         self.rtt_timing = Some((self.iss + 1, now));
                     }
                     if self.timers.rto.is_none() {
-                        self.timers.rto = Some(now + self.rtt.rto());
+                        self.timers.rto = Some(self.rtt.rto_deadline(now));
                     }
                     self.stats.segs_out += 1;
                     emit(&r);
@@ -416,7 +425,7 @@ impl Connection {
             // idle period longer than the RTO, the ACK clock is gone.
             if p.len > 0
                 && self.snd_una == self.snd_nxt
-                && now.saturating_duration_since(self.last_data_sent) > self.rtt.rto()
+                && now.total_micros().saturating_sub(self.last_data_sent.total_micros()) > self.rtt.rto_micros()
             {
                 let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
                 self.cc.restart_after_idle(now, iw);
@@ -449,7 +458,7 @@ impl Connection {
         // RFC 6298 §5.1: start the timer if it is not running; after a
         // probe, restart it (RFC 8985 §7.3).
         if self.timers.rto.is_none() || p.tlp {
-            self.timers.rto = Some(now + self.rtt.rto());
+            self.timers.rto = Some(self.rtt.rto_deadline(now));
         }
         if p.tlp {
             self.tlp_end = Some(self.snd_nxt);

@@ -128,7 +128,7 @@ impl Connection {
         self.retries = 0;
         self.on_new_ack(now, acked, flight_before);
         // RFC 6298 §5.2, §5.3.
-        self.timers.rto = if self.snd_una == self.snd_nxt { None } else { Some(now + self.rtt.rto()) };
+        self.timers.rto = if self.snd_una == self.snd_nxt { None } else { Some(self.rtt.rto_deadline(now)) };
         self.expand_snd_buf();
         // RFC 8985 §6.2 on a cumulative ACK: nothing SACKed, nothing
         // retransmitted by NextSeg outstanding.

@@ -4,7 +4,7 @@
 //! samples are valid (Karn's rule, timestamps) is the connection's decision;
 //! this module only folds samples in.
 
-use sockstack_time::Duration;
+use sockstack_time::{Duration, Instant};
 
 /// RFC 6298 §2: K = 4, alpha = 1/8, beta = 1/4. Clock granularity G is
 /// taken as 1 ms (our timestamp clock).
@@ -79,11 +79,26 @@ impl RttEstimator {
 
     /// RTO including backoff, bounded by `rto_max`.
     pub fn rto(&self) -> Duration {
+        Duration::from_micros(self.rto_micros())
+    }
+
+    /// [`RttEstimator::rto`] in microseconds.
+    pub fn rto_micros(&self) -> u64 {
         let rto = match self.backoff {
             0 => self.rto_us,
             b => self.rto_us.checked_shl(b.min(63)).filter(|r| r >> b.min(63) == self.rto_us).unwrap_or(u64::MAX),
         };
-        Duration::from_micros(rto.min(self.rto_max_us))
+        rto.min(self.rto_max_us)
+    }
+
+    /// When a retransmission timer started at `now` expires.
+    pub fn rto_deadline(&self, now: Instant) -> Instant {
+        now.add_micros(self.rto_micros())
+    }
+
+    /// [`RttEstimator::srtt`] in microseconds.
+    pub fn srtt_micros(&self) -> Option<u64> {
+        self.srtt_us
     }
 
     /// RTO without backoff.

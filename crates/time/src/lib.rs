@@ -39,6 +39,13 @@ impl Instant {
         Instant { micros: secs.saturating_mul(1_000_000) }
     }
 
+    /// `micros` microseconds later, saturating at [`Instant::FAR_FUTURE`]:
+    /// [`Instant`] `+` [`Duration`] for a span already in microseconds,
+    /// without `Duration`'s seconds-and-nanoseconds conversions.
+    pub const fn add_micros(self, micros: u64) -> Instant {
+        Instant { micros: self.micros.saturating_add(micros) }
+    }
+
     /// Microseconds since the epoch.
     pub const fn total_micros(self) -> u64 {
         self.micros
