@@ -518,7 +518,11 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
                         for (_, port) in ports.iter_mut() {
                             port.shutdown();
                         }
+                        // Dead first, then the wake-ups, under the stack
+                        // lock: a task polled after this finds the driver
+                        // stopped; one that registered before is woken.
                         shared.alive.store(false, Ordering::SeqCst);
+                        stack.wake_all();
                         shared.notify();
                         return;
                     }

@@ -270,3 +270,36 @@ async fn local_connections_on_two_workers_echo_every_byte() {
     let stats = d.lock_stats();
     assert!(stats.kicks >= CONNS as u64, "reads and writes went through the connections' own locks: {stats:?}");
 }
+
+/// A task waiting on a socket when its driver stops is woken and gets the
+/// driver-stopped error, not left pending for ever: a read on a TCP
+/// stream, an accept on a listener, a UDP receive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_tasks_wake_when_the_driver_stops() {
+    let (a, b) = nets();
+    let listener = AsyncTcpListener::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(B, 80), 16).unwrap();
+    let idle = AsyncTcpListener::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(B, 81), 16).unwrap();
+    let udp = AsyncUdpSocket::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(B, 53)).unwrap();
+    let client = AsyncTcpStream::connect(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 80)).await.unwrap();
+    let (mut server, _) = listener.accept().await.unwrap();
+    let read = tokio::spawn(async move {
+        let mut buf = [0u8; 16];
+        server.read(&mut buf).await
+    });
+    let accept = tokio::spawn(async move { idle.accept().await.map(|_| ()) });
+    let recv = tokio::spawn(async move {
+        let mut buf = [0u8; 16];
+        udp.recv_from(&mut buf).await.map(|_| ())
+    });
+    // All three are parked on their wakers now.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!read.is_finished() && !accept.is_finished() && !recv.is_finished());
+    drop(b);
+    let read = timeout(Duration::from_secs(5), read).await.expect("read woken").unwrap();
+    assert_eq!(read.unwrap_err().kind(), ErrorKind::NotConnected);
+    let accept = timeout(Duration::from_secs(5), accept).await.expect("accept woken").unwrap();
+    assert_eq!(accept.unwrap_err().kind(), ErrorKind::NotConnected);
+    let recv = timeout(Duration::from_secs(5), recv).await.expect("recv woken").unwrap();
+    assert_eq!(recv.unwrap_err().kind(), ErrorKind::NotConnected);
+    drop((client, a));
+}

@@ -764,6 +764,23 @@ impl Stack {
         }
     }
 
+    /// Wakes every task waiting on any socket of this stack (to receive,
+    /// send or accept), forgetting their wakers: a driver that stops calls
+    /// it, so that each task polls once more and learns so instead of
+    /// waiting for ever.
+    pub fn wake_all(&mut self) {
+        for (_, entry) in self.sockets.iter_mut() {
+            match &mut entry.socket {
+                Socket::Tcp(s) => s.wake(),
+                Socket::Udp(s) => s.rx.wake(),
+                Socket::Raw(s) => s.rx.wake(),
+            }
+        }
+        for w in self.tx_waiters.drain(..) {
+            w.wake();
+        }
+    }
+
     /// Wakes `waker` when the socket becomes readable (or closes; for a
     /// listener, when a connection is ready to accept).
     pub fn register_recv_waker(&mut self, h: SocketHandle, waker: &Waker) -> io::Result<()> {

@@ -102,6 +102,21 @@ pub(crate) struct TcpSocket {
     pub opts: SocketOpts,
 }
 
+impl TcpSocket {
+    /// Wakes (and forgets) the tasks waiting on this socket.
+    pub(crate) fn wake(&mut self) {
+        match &mut self.role {
+            TcpRole::Idle => {}
+            TcpRole::Listener(l) => {
+                if let Some(w) = l.waker.take() {
+                    w.wake();
+                }
+            }
+            TcpRole::Stream(s) => s.wake(),
+        }
+    }
+}
+
 /// Options of a TCP socket outside the protocol engine.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SocketOpts {
