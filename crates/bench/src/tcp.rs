@@ -32,7 +32,6 @@ impl Pair {
             config.tcp.rcv_buf = 4 << 20;
             config.tcp.rcv_buf_max = 6 << 20;
             config.tcp_max_syn_backlog = 4096;
-            config.tcp_tx_batch = std::env::var("TXB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
             let mut s = Stack::new(config);
             s.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(ip, 24).expect("valid")).with_mtu(mtu));
             s
@@ -40,16 +39,16 @@ impl Pair {
         Pair { a: mk(A, 1), b: mk(B, 2), now: Instant::ZERO }
     }
 
-    /// Moves every pending packet across, both ways, running due timers.
-    /// True if anything moved.
+    /// Moves every pending packet across, both ways, running due timers:
+    /// A's to B, B's (answers included) to A, and while answers came back,
+    /// what they released on A and what that brings back from B. True if
+    /// anything moved.
     pub fn step(&mut self) -> bool {
         let now = self.now;
-        let mut moved = false;
-        for _ in 0..2 {
-            moved |= Self::carry(now, &mut self.a, &mut self.b);
-            moved |= Self::carry(now, &mut self.b, &mut self.a);
-        }
-        moved
+        let forth = Self::carry(now, &mut self.a, &mut self.b);
+        let back = Self::carry(now, &mut self.b, &mut self.a);
+        let again = back && Self::carry(now, &mut self.a, &mut self.b) && Self::carry(now, &mut self.b, &mut self.a);
+        forth || back || again
     }
 
     fn carry(now: Instant, from: &mut Stack, to: &mut Stack) -> bool {
