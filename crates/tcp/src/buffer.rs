@@ -189,6 +189,18 @@ impl RecvBuffer {
         n
     }
 
+    /// Appends `bytes` at the readable end and makes them readable: what
+    /// [`RecvBuffer::write_at`] at offset 0 and then
+    /// [`RecvBuffer::commit`] do, in one step (the in-order segment of
+    /// header prediction). Returns how many fit.
+    pub fn append(&mut self, bytes: &[u8]) -> usize {
+        let (start, first, n) = self.claim(0, bytes.len());
+        self.storage[start..start + first].copy_from_slice(&bytes[..first]);
+        self.storage[..n - first].copy_from_slice(&bytes[first..n]);
+        self.commit(n);
+        n
+    }
+
     /// Room for `len` bytes at `offset` past the readable end, recorded as
     /// written: (ring index of the first, how many fit before the wrap,
     /// how many fit in all).
@@ -398,6 +410,25 @@ mod tests {
         assert_eq!(&got[1..], &payload[..]);
         // Too long for the window: nothing placed.
         assert_eq!(r.place(&vec![0u8; 8193]), None);
+    }
+
+    #[test]
+    fn recv_buffer_appends_across_the_wrap_up_to_the_window() {
+        let mut r = RecvBuffer::new(8192);
+        let mut sink = vec![0u8; 8192];
+        assert_eq!(r.append(&[1u8; 6000]), 6000);
+        assert_eq!(r.read(&mut sink[..5999]), 5999);
+        // Readable end at index 6000 of 8192: 3000 bytes wrap after 2192.
+        let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+        assert_eq!(r.append(&payload), 3000);
+        assert_eq!(r.len(), 3001, "appended bytes are readable at once");
+        // Only the window's worth of a longer one fits.
+        assert_eq!(r.append(&vec![9u8; 8192]), 8192 - 3001);
+        let mut got = vec![0u8; 8192];
+        assert_eq!(r.read(&mut got), 8192);
+        assert_eq!(got[0], 1);
+        assert_eq!(&got[1..3001], &payload[..]);
+        assert!(got[3001..].iter().all(|&b| b == 9));
     }
 
     #[test]

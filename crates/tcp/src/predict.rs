@@ -67,11 +67,15 @@ impl Connection {
                     self.rcv_rtt = Some(r);
                 }
             }
-            let stored =
-                if self.rcv_placed { self.rcv_buf.accept_placed(len) } else { self.rcv_buf.write_at(0, seg.payload) };
+            let stored = if self.rcv_placed {
+                let n = self.rcv_buf.accept_placed(len);
+                self.rcv_buf.commit(n);
+                n
+            } else {
+                self.rcv_buf.append(seg.payload)
+            };
             self.stats.bytes_received += stored as u64;
             self.rcv_nxt += stored;
-            self.rcv_buf.commit(stored);
             self.delayed_ack(now, stored);
         }
         true
@@ -132,8 +136,7 @@ impl Connection {
         self.expand_snd_buf();
         // RFC 8985 §6.2 on a cumulative ACK: nothing SACKed, nothing
         // retransmitted by NextSeg outstanding.
-        if self.sack_ok {
-            self.rack.on_cumulative_ack(now, old_una, ack);
+        if self.sack_ok && self.rack.on_cumulative_ack(now, old_una, ack) {
             self.run_rack(now);
         }
     }

@@ -170,7 +170,12 @@ impl Rack {
     /// prediction): the records it covers are the front of the queue, and
     /// the last of them is the most recently sent one delivered. Nothing
     /// below `old_una` was retransmitted (HighRxt ≤ SND.UNA).
-    pub fn on_cumulative_ack(&mut self, now: Instant, old_una: SeqNumber, ack: SeqNumber) {
+    ///
+    /// Returns whether loss detection has anything to judge: a record
+    /// still in flight that was sent before the most recently delivered
+    /// one. Without one, [`Rack::detect`] would find nothing and set no
+    /// timer (the records are in send order), so it need not run.
+    pub fn on_cumulative_ack(&mut self, now: Instant, old_una: SeqNumber, ack: SeqNumber) -> bool {
         debug_assert!(self.rexmits.is_empty());
         let mut last = None;
         while let Some(&r) = self.records.front().filter(|r| r.end.le(ack)) {
@@ -182,6 +187,10 @@ impl Rack {
         }
         if self.lost_point.is_some_and(|p| p.le(ack)) {
             self.lost_point = None;
+        }
+        match (self.xmit_ts, self.records.front()) {
+            (Some(t), Some(r)) => sent_after(t, self.end_seq, r.sent, r.end),
+            _ => false,
         }
     }
 
