@@ -957,8 +957,11 @@ impl Stack {
     /// Sends what every touched connection owes, as far as the transmit
     /// queue has room; re-arms their timers; retires closed ones.
     pub(crate) fn tcp_flush(&mut self, now: Instant) {
-        let exchanged = self.tcp_direct_tally.swap(0, std::sync::atomic::Ordering::Relaxed);
-        if exchanged > 0 {
+        // A plain load first: the swap (a locked instruction) only when
+        // linked connections did exchange segments.
+        let tally = &self.tcp_direct_tally;
+        if tally.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            let exchanged = tally.swap(0, std::sync::atomic::Ordering::Relaxed);
             self.count_direct(exchanged);
         }
         while let Some(h) = self.tcp_dirty.pop_front() {
