@@ -170,6 +170,12 @@ mod tests {
             e.back_off();
         }
         assert_eq!(e.rto(), Duration::from_secs(120), "rto_max");
+        for _ in 0..100 {
+            e.back_off();
+        }
+        assert_eq!(e.rto(), Duration::from_secs(120), "a shift past 64 bits is still rto_max");
+        let now = Instant::from_secs(5);
+        assert_eq!(e.rto_deadline(now), now + Duration::from_secs(120));
         e.sample(Duration::from_millis(1));
         assert_eq!(e.rto(), Duration::from_millis(200), "a valid sample clears backoff");
     }

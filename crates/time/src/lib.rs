@@ -124,5 +124,7 @@ mod tests {
         assert_eq!(Instant::FAR_FUTURE + Duration::from_secs(1), Instant::FAR_FUTURE);
         assert_eq!(t - Duration::from_secs(10), Instant::ZERO);
         assert_eq!(format!("{t}"), "1.500000s");
+        assert_eq!(t.add_micros(500_000), t + Duration::from_millis(500));
+        assert_eq!(Instant::FAR_FUTURE.add_micros(1), Instant::FAR_FUTURE);
     }
 }
