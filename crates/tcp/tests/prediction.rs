@@ -74,31 +74,15 @@ fn same_segments(on: &[(Instant, Dir, Vec<u8>)], off: &[(Instant, Dir, Vec<u8>)]
     assert_eq!(on.len(), off.len(), "as many segments either way");
 }
 
-fn faults(seed: u64, drop: u64, dup: u64, delay: u64) -> impl Fn() -> Filter {
-    move || {
-        let mut rng = Rng(seed);
-        Box::new(move |_, n, _| {
-            if n <= 3 {
-                return Fate::Deliver;
-            }
-            let x = rng.next() % 100;
-            if x < drop {
-                Fate::Drop
-            } else if x < drop + dup {
-                Fate::Duplicate
-            } else if x < drop + dup + delay {
-                Fate::Delay(Duration::from_millis(rng.next() % 9))
-            } else {
-                Fate::Deliver
-            }
-        })
-    }
+/// The same faults for each run of a scenario (the handshake spared).
+fn faulty(seed: u64, drop: u64, dup: u64, delay: u64) -> impl Fn() -> Filter {
+    move || faults(Rng(seed), 3, drop, dup, delay, Duration::from_millis(9))
 }
 
 #[test]
 fn clean_bulk_is_nearly_all_predicted() {
     let data = pattern(2 << 20);
-    let run = same_either_way(TcpConfig::default(), faults(1, 0, 0, 0), &data, &[], usize::MAX);
+    let run = same_either_way(TcpConfig::default(), faulty(1, 0, 0, 0), &data, &[], usize::MAX);
     // B's input is A's data: all in order, all predicted but the first.
     // A's is B's ACKs (one per batch the harness delivers): those of new
     // data are predicted, window updates and the handshake's are not.
@@ -110,7 +94,7 @@ fn clean_bulk_is_nearly_all_predicted() {
 fn loss_reordering_and_duplication_both_ways() {
     let up = pattern(1 << 20);
     let down: Vec<u8> = pattern(700_000).into_iter().rev().collect();
-    same_either_way(TcpConfig::default(), faults(2024, 3, 3, 4), &up, &down, usize::MAX);
+    same_either_way(TcpConfig::default(), faulty(2024, 3, 3, 4), &up, &down, usize::MAX);
 }
 
 #[test]
@@ -118,10 +102,10 @@ fn request_response_in_small_writes() {
     let up = pattern(200_000);
     let down: Vec<u8> = pattern(150_000).into_iter().rev().collect();
     let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
-    same_either_way(cfg.clone(), faults(7, 0, 0, 0), &up, &down, 100);
-    same_either_way(cfg, faults(8, 2, 1, 2), &up, &down, 100);
+    same_either_way(cfg.clone(), faulty(7, 0, 0, 0), &up, &down, 100);
+    same_either_way(cfg, faulty(8, 2, 1, 2), &up, &down, 100);
     // Nagle and delayed ACKs in play.
-    same_either_way(TcpConfig::default(), faults(9, 1, 0, 1), &up, &down, 300);
+    same_either_way(TcpConfig::default(), faulty(9, 1, 0, 1), &up, &down, 300);
 }
 
 #[test]
@@ -129,9 +113,9 @@ fn without_sack_timestamps_or_window_scaling() {
     let up = pattern(600_000);
     let down = pattern(100_000);
     let newreno = TcpConfig { congestion: CongestionAlgorithm::NewReno, sack: false, ..TcpConfig::default() };
-    same_either_way(newreno, faults(3, 4, 0, 2), &up, &down, usize::MAX);
-    same_either_way(cfg(false, false, false), faults(4, 3, 2, 3), &up, &down, usize::MAX);
-    same_either_way(cfg(false, true, true), faults(5, 3, 2, 3), &up, &down, 5000);
+    same_either_way(newreno, faulty(3, 4, 0, 2), &up, &down, usize::MAX);
+    same_either_way(cfg(false, false, false), faulty(4, 3, 2, 3), &up, &down, usize::MAX);
+    same_either_way(cfg(false, true, true), faulty(5, 3, 2, 3), &up, &down, 5000);
 }
 
 /// Bursts of eight segments whose last two are lost once each: the tail

@@ -9,19 +9,8 @@ use sockstack_time::Duration;
 fn run(seed: u64, cfg_a: &TcpConfig, cfg_b: &TcpConfig, loss: u64, dup: u64, reorder: u64) {
     let mut p = Pair::established(cfg_a, cfg_b, Duration::from_millis(1 + seed % 20));
     p.record = false;
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    p.filter = Box::new(move |_, _, _| {
-        let r = rng.next() % 100;
-        if r < loss {
-            Fate::Drop
-        } else if r < loss + dup {
-            Fate::Duplicate
-        } else if r < loss + dup + reorder {
-            Fate::Delay(Duration::from_micros(rng.next() % 30_000))
-        } else {
-            Fate::Deliver
-        }
-    });
+    let rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    p.filter = faults(rng, 0, loss, dup, reorder, Duration::from_millis(30));
     let up = pattern(150_000 + (seed as usize % 7) * 10_000);
     let down: Vec<u8> = pattern(60_000 + (seed as usize % 5) * 3_333).iter().map(|b| b ^ 0x5a).collect();
     let (mut su, mut sd) = (0, 0);

@@ -65,6 +65,28 @@ pub enum Fate {
 
 pub type Filter = Box<dyn FnMut(Dir, u64, &TcpRepr<'_>) -> Fate>;
 
+/// Random faults both ways, drawn from `rng`: after the first `spare`
+/// segments (the handshake), of every hundred `drop` are lost, `dup`
+/// duplicated and `delay` held back by up to `max_delay` (reordered).
+pub fn faults(mut rng: Rng, spare: u64, drop: u64, dup: u64, delay: u64, max_delay: Duration) -> Filter {
+    let max_delay = max_delay.as_micros().max(1) as u64;
+    Box::new(move |_, n, _| {
+        if n <= spare {
+            return Fate::Deliver;
+        }
+        let x = rng.next() % 100;
+        if x < drop {
+            Fate::Drop
+        } else if x < drop + dup {
+            Fate::Duplicate
+        } else if x < drop + dup + delay {
+            Fate::Delay(Duration::from_micros(rng.next() % max_delay))
+        } else {
+            Fate::Deliver
+        }
+    })
+}
+
 pub struct Pair {
     pub now: Instant,
     pub a: Connection,
