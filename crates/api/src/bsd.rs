@@ -501,13 +501,11 @@ impl Socket {
     /// Keepalive on, with this timing.
     ///
     /// # Errors
-    /// `InvalidInput` for a zero idle time, interval or count, or on a
-    /// socket that is not a stream.
+    /// `InvalidInput` for an idle time or interval under one second or a
+    /// zero count (Linux's bounds), or on a socket that is not a stream.
     pub fn set_tcp_keepalive(&self, keepalive: &TcpKeepalive) -> io::Result<()> {
         self.stream_only("keepalive")?;
-        if keepalive.idle.is_zero() || keepalive.interval.is_zero() || keepalive.count == 0 {
-            return Err(invalid("keepalive idle time, interval and count must be positive"));
-        }
+        // The stack checks the values (at least 1 s, 1 s and 1, as Linux).
         let k = *keepalive;
         self.core.call(|s, h| s.tcp_set_keepalive(h, Some(k)))
     }

@@ -400,6 +400,10 @@ fn misuse_returns_the_expected_error_kinds() {
     assert_eq!(kind(TcpStream::connect(&na, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80))), ErrorKind::InvalidInput);
     let k = TcpKeepalive { idle: Duration::ZERO, interval: Duration::from_secs(1), count: 1 };
     assert_eq!(kind(fresh.set_tcp_keepalive(&k)), ErrorKind::InvalidInput);
+    let k = TcpKeepalive { idle: Duration::from_secs(1), interval: Duration::from_millis(999), count: 1 };
+    assert_eq!(kind(fresh.set_tcp_keepalive(&k)), ErrorKind::InvalidInput, "sub-second interval");
+    let k = TcpKeepalive { idle: Duration::from_secs(1), interval: Duration::from_secs(1), count: 0 };
+    assert_eq!(kind(fresh.set_tcp_keepalive(&k)), ErrorKind::InvalidInput, "no probes");
     // WouldBlock: non-blocking with nothing to do.
     l.set_nonblocking(true).unwrap();
     assert_eq!(kind(l.accept()), ErrorKind::WouldBlock);

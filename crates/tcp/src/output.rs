@@ -560,7 +560,11 @@ impl Connection {
             return;
         }
         let idle = now.saturating_duration_since(self.last_rcv);
-        if idle < ka.idle || self.snd_una != self.snd_nxt {
+        // Linux tcp_keepalive_timer: a connection with data in flight or
+        // waiting to be sent (behind a zero window, which the persist
+        // timer probes) is alive without keepalive.
+        let unsent = self.data_end() + usize::from(self.fin_queued) != self.snd_nxt;
+        if idle < ka.idle || self.snd_una != self.snd_nxt || unsent {
             // Traffic since: wait for the rest of the idle period.
             self.timers.keepalive = Some(self.last_rcv.max(now) + ka.idle.max(ka.interval));
             if idle < ka.idle {

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use sockstack_tcp::{CongestionAlgorithm, TcpConfig};
+use sockstack_tcp::{CongestionAlgorithm, Keepalive, TcpConfig};
 use sockstack_time::{Duration, Instant};
 
 const D: Duration = Duration::from_millis(5);
@@ -16,28 +16,70 @@ struct Run {
     got: (Vec<u8>, Vec<u8>),
     predicted: (u64, u64),
     segs_in: (u64, u64),
+    /// Zero-window probes sent, both sides.
+    window_probes: u64,
 }
 
-/// Moves `up` A→B and `down` B→A at once, in writes of at most `chunk`,
-/// through `filter`; both sides read as they go.
-fn exchange(cfg: &TcpConfig, filter: Filter, up: &[u8], down: &[u8], chunk: usize) -> Run {
+/// How the applications move bytes: writes of at most `chunk`, and reads
+/// of at most `read` octets once every `pace` of virtual time (a slow
+/// reader closes the window).
+#[derive(Clone, Copy)]
+struct App {
+    chunk: usize,
+    read: usize,
+    pace: Duration,
+}
+
+const GREEDY: App = App { chunk: usize::MAX, read: usize::MAX, pace: Duration::ZERO };
+
+/// Writes of at most `chunk`, reads of all there is.
+const fn writes_of(chunk: usize) -> App {
+    App { chunk, ..GREEDY }
+}
+
+/// Moves `up` A→B and `down` B→A at once through `filter`, both sides
+/// writing and reading as `app` says.
+fn exchange(cfg: &TcpConfig, filter: Filter, up: &[u8], down: &[u8], app: App) -> Run {
     let mut p = Pair::established(cfg, cfg, D);
     p.filter = filter;
     let (mut su, mut sd) = (0usize, 0usize);
     let (mut gu, mut gd) = (Vec::new(), Vec::new());
     let mut buf = vec![0u8; 65536];
     let deadline = p.now + Duration::from_secs(600);
+    let mut next_read = p.now;
     while gu.len() < up.len() || gd.len() < down.len() {
-        assert!(p.now < deadline, "stalled: {} of {}, {} of {}", gu.len(), up.len(), gd.len(), down.len());
-        su += p.a.send(&up[su..up.len().min(su.saturating_add(chunk))]).unwrap_or(0);
-        sd += p.b.send(&down[sd..down.len().min(sd.saturating_add(chunk))]).unwrap_or(0);
-        while let Ok(n @ 1..) = p.b.recv(&mut buf) {
+        assert!(
+            p.now < deadline,
+            "stalled: {} of {}, {} of {}; prediction {}; a {:?}; b {:?}",
+            gu.len(),
+            up.len(),
+            gd.len(),
+            down.len(),
+            cfg.header_prediction,
+            p.a.stats(),
+            p.b.stats()
+        );
+        su += p.a.send(&up[su..up.len().min(su.saturating_add(app.chunk))]).unwrap_or(0);
+        sd += p.b.send(&down[sd..down.len().min(sd.saturating_add(app.chunk))]).unwrap_or(0);
+        let read = buf.len().min(app.read);
+        let (mut ru, mut rd) = if p.now >= next_read { (0, 0) } else { (app.read, app.read) };
+        if ru == 0 {
+            next_read = p.now + app.pace;
+        }
+        while ru < app.read {
+            let Ok(n @ 1..) = p.b.recv(&mut buf[..read.min(app.read - ru)]) else { break };
             gu.extend_from_slice(&buf[..n]);
+            ru += n;
         }
-        while let Ok(n @ 1..) = p.a.recv(&mut buf) {
+        while rd < app.read {
+            let Ok(n @ 1..) = p.a.recv(&mut buf[..read.min(app.read - rd)]) else { break };
             gd.extend_from_slice(&buf[..n]);
+            rd += n;
         }
-        p.step();
+        if !p.step() {
+            // Nothing in flight or due: the reader's next turn comes.
+            p.now = p.now.max(next_read);
+        }
     }
     p.run_for(Duration::from_secs(1));
     let (sa, sb) = (p.a.stats(), p.b.stats());
@@ -46,13 +88,14 @@ fn exchange(cfg: &TcpConfig, filter: Filter, up: &[u8], down: &[u8], chunk: usiz
         got: (gu, gd),
         predicted: (sa.predicted_segments, sb.predicted_segments),
         segs_in: (sa.segs_in, sb.segs_in),
+        window_probes: sa.window_probes + sb.window_probes,
     }
 }
 
 /// Runs the scenario with and without prediction and compares.
-fn same_either_way(cfg: TcpConfig, filter: impl Fn() -> Filter, up: &[u8], down: &[u8], chunk: usize) -> Run {
-    let on = exchange(&TcpConfig { header_prediction: true, ..cfg.clone() }, filter(), up, down, chunk);
-    let off = exchange(&TcpConfig { header_prediction: false, ..cfg }, filter(), up, down, chunk);
+fn same_either_way(cfg: TcpConfig, filter: impl Fn() -> Filter, up: &[u8], down: &[u8], app: App) -> Run {
+    let on = exchange(&TcpConfig { header_prediction: true, ..cfg.clone() }, filter(), up, down, app);
+    let off = exchange(&TcpConfig { header_prediction: false, ..cfg }, filter(), up, down, app);
     assert!(on.got.0 == up && on.got.1 == down, "bytes delivered intact");
     assert_eq!(off.predicted, (0, 0), "off means off");
     assert!(on.predicted.0 > 0 && on.predicted.1 > 0, "prediction taken: {:?}", on.predicted);
@@ -82,7 +125,7 @@ fn faulty(seed: u64, drop: u64, dup: u64, delay: u64) -> impl Fn() -> Filter {
 #[test]
 fn clean_bulk_is_nearly_all_predicted() {
     let data = pattern(2 << 20);
-    let run = same_either_way(TcpConfig::default(), faulty(1, 0, 0, 0), &data, &[], usize::MAX);
+    let run = same_either_way(TcpConfig::default(), faulty(1, 0, 0, 0), &data, &[], GREEDY);
     // B's input is A's data: all in order, all predicted but the first.
     // A's is B's ACKs (one per batch the harness delivers): those of new
     // data are predicted, window updates and the handshake's are not.
@@ -94,7 +137,7 @@ fn clean_bulk_is_nearly_all_predicted() {
 fn loss_reordering_and_duplication_both_ways() {
     let up = pattern(1 << 20);
     let down: Vec<u8> = pattern(700_000).into_iter().rev().collect();
-    same_either_way(TcpConfig::default(), faulty(2024, 3, 3, 4), &up, &down, usize::MAX);
+    same_either_way(TcpConfig::default(), faulty(2024, 3, 3, 4), &up, &down, GREEDY);
 }
 
 #[test]
@@ -102,10 +145,10 @@ fn request_response_in_small_writes() {
     let up = pattern(200_000);
     let down: Vec<u8> = pattern(150_000).into_iter().rev().collect();
     let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
-    same_either_way(cfg.clone(), faulty(7, 0, 0, 0), &up, &down, 100);
-    same_either_way(cfg, faulty(8, 2, 1, 2), &up, &down, 100);
+    same_either_way(cfg.clone(), faulty(7, 0, 0, 0), &up, &down, writes_of(100));
+    same_either_way(cfg, faulty(8, 2, 1, 2), &up, &down, writes_of(100));
     // Nagle and delayed ACKs in play.
-    same_either_way(TcpConfig::default(), faulty(9, 1, 0, 1), &up, &down, 300);
+    same_either_way(TcpConfig::default(), faulty(9, 1, 0, 1), &up, &down, writes_of(300));
 }
 
 #[test]
@@ -113,9 +156,9 @@ fn without_sack_timestamps_or_window_scaling() {
     let up = pattern(600_000);
     let down = pattern(100_000);
     let newreno = TcpConfig { congestion: CongestionAlgorithm::NewReno, sack: false, ..TcpConfig::default() };
-    same_either_way(newreno, faulty(3, 4, 0, 2), &up, &down, usize::MAX);
-    same_either_way(cfg(false, false, false), faulty(4, 3, 2, 3), &up, &down, usize::MAX);
-    same_either_way(cfg(false, true, true), faulty(5, 3, 2, 3), &up, &down, 5000);
+    same_either_way(newreno, faulty(3, 4, 0, 2), &up, &down, GREEDY);
+    same_either_way(cfg(false, false, false), faulty(4, 3, 2, 3), &up, &down, GREEDY);
+    same_either_way(cfg(false, true, true), faulty(5, 3, 2, 3), &up, &down, writes_of(5000));
 }
 
 /// Bursts of eight segments whose last two are lost once each: the tail
@@ -153,4 +196,23 @@ fn tail_loss_probes_fire_at_the_same_times() {
     let (off, _) = tail_losses(false);
     assert!(probes >= 6, "a probe per burst: {probes}");
     same_segments(&on, &off);
+}
+
+#[test]
+fn slow_readers_small_windows_and_keepalive() {
+    // Receive buffers of 8 KiB read 3000 octets every 250 ms: the window
+    // closes for longer than the RTO, so the sender probes it (persist),
+    // and opens again (window updates), with keepalive on.
+    let cfg = TcpConfig {
+        rcv_buf: 8192,
+        rcv_buf_max: 8192,
+        keepalive: Some(Keepalive { idle: Duration::from_secs(1), interval: Duration::from_secs(1), count: 5 }),
+        ..TcpConfig::default()
+    };
+    let up = pattern(100_000);
+    let down: Vec<u8> = pattern(40_000).into_iter().rev().collect();
+    let slow = App { chunk: usize::MAX, read: 3000, pace: Duration::from_millis(250) };
+    let run = same_either_way(cfg.clone(), faulty(11, 0, 0, 0), &up, &down, slow);
+    same_either_way(cfg, faulty(12, 2, 1, 2), &up, &down, slow);
+    assert!(run.window_probes > 0, "the window closed");
 }

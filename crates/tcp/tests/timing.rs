@@ -305,6 +305,24 @@ fn keepalive_probes_then_times_out() {
 }
 
 #[test]
+fn keepalive_holds_off_while_data_waits_for_a_zero_window() {
+    // B never reads: A's data waits behind a zero window for a minute,
+    // probed by the persist timer; keepalive (10 s idle) sends nothing and
+    // never resets the connection, as on Linux.
+    let ka = Keepalive { idle: Duration::from_secs(10), interval: Duration::from_secs(1), count: 3 };
+    let cfg = TcpConfig { keepalive: Some(ka), ..TcpConfig::default() };
+    let b_cfg = TcpConfig { rcv_buf: 4096, rcv_buf_max: 4096, ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &b_cfg, D);
+    p.a.send(&pattern(20_000)).unwrap();
+    p.run_for(Duration::from_secs(60));
+    let s = p.a.stats();
+    assert_eq!(p.a.state(), State::Established);
+    assert!(s.window_probes >= 5, "{s:?}");
+    assert_eq!(s.keepalive_probes, 0, "{s:?}");
+    assert_eq!(p.b.recv_queue(), 4096);
+}
+
+#[test]
 fn keepalive_off_by_default() {
     let cfg = TcpConfig::default();
     let mut p = Pair::established(&cfg, &cfg, D);
