@@ -47,8 +47,8 @@ impl Connection {
         // nothing to judge on an ACK that delivers nothing: `predicted`
         // wants no timer, lost point or retransmission pending there.)
         self.arm_tlp(now);
-        // The window update (SND.WL1 ≤ SEG.SEQ = RCV.NXT and SND.WL2 ≤
-        // SND.UNA ≤ SEG.ACK: this segment is always newer).
+        // The window update (`predicted` made sure this segment is newer
+        // than the one that set the window last).
         let wnd = usize::from(seg.window_len) << self.snd_wscale;
         self.snd_wnd = wnd;
         self.max_snd_wnd = self.max_snd_wnd.max(wnd);
@@ -98,6 +98,11 @@ impl Connection {
         let ack_ok = self.snd_una.le(ack) && ack.le(self.snd_nxt) && (len > 0 || self.snd_una.lt(ack));
         let text_ok =
             len == 0 || (!self.closed_by_app && (seg.seq_number + len).le(self.rcv_adv) && self.ooo.is_empty());
+        // RFC 9293 §3.10.7.4 fifth step: the segment updates the window.
+        // Not a given: an out-of-order segment beyond RCV.NXT may have
+        // updated it last (SND.WL1 > SEG.SEQ).
+        let updates_window =
+            self.snd_wl1.lt(seg.seq_number) || (self.snd_wl1 == seg.seq_number && self.snd_wl2.le(ack));
         self.cfg.header_prediction
             && self.state == State::Established
             && flags_plain
@@ -107,6 +112,7 @@ impl Connection {
             && ts_ok
             && ack_ok
             && text_ok
+            && updates_window
             && self.ooo_fin.is_none()
             && !self.fin_queued
             && self.tlp_end.is_none()
