@@ -358,6 +358,17 @@ impl Connection {
         }
         self.maybe_arm_persist(now);
 
+        // An ACK owed goes before a probe: the probe's old sequence number
+        // makes the peer drop it after answering (RFC 9293 §3.10.7.4), ACK
+        // field unread, so it cannot stand in for the ACK. (Two ends whose
+        // keepalive timers fire together would otherwise each answer the
+        // other's probe with a probe, and time each other out.)
+        if self.ack_pending {
+            let r = self.header(now, self.snd_nxt, true);
+            self.stats.segs_out += 1;
+            emit(&r);
+            return true;
+        }
         if self.probe_pending || self.keepalive_pending {
             // Linux tcp_xmit_probe_skb: an ACK with an old sequence number
             // (snd_una − 1) that the peer must answer with an ACK carrying
@@ -370,12 +381,6 @@ impl Connection {
             self.probe_pending = false;
             self.keepalive_pending = false;
             let r = self.header(now, self.snd_una - 1, true);
-            self.stats.segs_out += 1;
-            emit(&r);
-            return true;
-        }
-        if self.ack_pending {
-            let r = self.header(now, self.snd_nxt, true);
             self.stats.segs_out += 1;
             emit(&r);
             return true;

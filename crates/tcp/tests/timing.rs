@@ -323,6 +323,21 @@ fn keepalive_holds_off_while_data_waits_for_a_zero_window() {
 }
 
 #[test]
+fn keepalive_on_both_ends_keeps_an_idle_connection_up() {
+    // Both ends probe. A's probe reaches B just as B's own timer fires
+    // (both went idle one delay apart): B must answer it with a real ACK,
+    // not with its own probe (which A drops unread, RFC 9293 §3.10.7.4),
+    // or A, allowed one unanswered probe, times out.
+    let ka = Keepalive { idle: Duration::from_secs(10), interval: Duration::from_secs(1), count: 1 };
+    let cfg = TcpConfig { keepalive: Some(ka), ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.run_for(Duration::from_secs(120));
+    assert_eq!((p.a.state(), p.b.state()), (State::Established, State::Established));
+    let (sa, sb) = (p.a.stats(), p.b.stats());
+    assert!(sa.keepalive_probes >= 10 && sb.keepalive_probes >= 10, "{sa:?} {sb:?}");
+}
+
+#[test]
 fn keepalive_off_by_default() {
     let cfg = TcpConfig::default();
     let mut p = Pair::established(&cfg, &cfg, D);
