@@ -184,9 +184,17 @@ impl RecvBuffer {
     /// are dropped; returns how many were stored.
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
         let (start, first, n) = self.claim(offset, bytes.len());
-        self.storage[start..start + first].copy_from_slice(&bytes[..first]);
-        self.storage[..n - first].copy_from_slice(&bytes[first..n]);
+        self.copy_in(start, &bytes[..first], &bytes[first..n]);
         n
+    }
+
+    /// Stores `head` at ring index `start` and `wrapped` at the front (the
+    /// part past the wrap point, usually none).
+    fn copy_in(&mut self, start: usize, head: &[u8], wrapped: &[u8]) {
+        self.storage[start..start + head.len()].copy_from_slice(head);
+        if !wrapped.is_empty() {
+            self.storage[..wrapped.len()].copy_from_slice(wrapped);
+        }
     }
 
     /// Appends `bytes` at the readable end and makes them readable: what
@@ -195,8 +203,7 @@ impl RecvBuffer {
     /// header prediction). Returns how many fit.
     pub fn append(&mut self, bytes: &[u8]) -> usize {
         let (start, first, n) = self.claim(0, bytes.len());
-        self.storage[start..start + first].copy_from_slice(&bytes[..first]);
-        self.storage[..n - first].copy_from_slice(&bytes[first..n]);
+        self.copy_in(start, &bytes[..first], &bytes[first..n]);
         self.commit(n);
         n
     }
@@ -261,7 +268,9 @@ impl RecvBuffer {
         }
         let first = n.min(cap - self.head);
         buf[..first].copy_from_slice(&self.storage[self.head..self.head + first]);
-        buf[first..n].copy_from_slice(&self.storage[..n - first]);
+        if n > first {
+            buf[first..n].copy_from_slice(&self.storage[..n - first]);
+        }
         self.consume(n);
         n
     }
