@@ -16,7 +16,7 @@ pub enum CongestionAlgorithm {
 
 /// Keepalive parameters (RFC 1122 §4.2.3.6): probe after `idle` without
 /// traffic, then every `interval`, give up after `count` unanswered probes.
-/// Linux takes whole seconds from 1 (the stack's `tcp_set_keepalive` too):
+/// Linux takes at least 1 s for both (the stack's `tcp_set_keepalive` too):
 /// the peer answers an out-of-window probe at most every 500 ms, so
 /// probing faster would time out a live peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
