@@ -522,9 +522,10 @@ impl Stack {
     /// Sets keepalive (`SO_KEEPALIVE`; `None`: off) for the connection and
     /// future ones of this socket. As on Linux (`TCP_KEEPIDLE`,
     /// `TCP_KEEPINTVL`, `TCP_KEEPCNT`), the idle time and the interval are
-    /// at least 1 s and the count at least 1, else `InvalidInput`: the ACK answering a probe may be held back up to
-    /// half a second (the out-of-window ACK rate limit), so faster probing
-    /// would time out a live peer.
+    /// at least 1 s and the count at least 1, else `InvalidInput`: the
+    /// ACK answering a probe may be held back up to half a second (the
+    /// out-of-window ACK rate limit), so faster probing would time out a
+    /// live peer.
     pub fn tcp_set_keepalive(&mut self, h: SocketHandle, keepalive: Option<Keepalive>) -> io::Result<()> {
         if let Some(k) = keepalive {
             let second = Duration::from_secs(1);

@@ -48,12 +48,12 @@ impl Connection {
         // timestamps, RTT samples and timers all see the latest.
         self.last_now = self.last_now.max(now);
         let now = self.last_now;
-        if self.on_segment_predicted(now, seg) {
-            return;
-        }
         self.stats.segs_in += 1;
         if !seg.payload.is_empty() {
             self.stats.data_segs_in += 1;
+        }
+        if self.on_segment_predicted(now, seg) {
+            return;
         }
         if seg.rst {
             self.stats.rst_received += 1;
@@ -211,7 +211,7 @@ impl Connection {
         // RFC 7323 §5.3 R1: PAWS, before the sequence check.
         if self.ts_ok && !seg.rst {
             if let Some(ts) = seg.timestamp {
-                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                if !self.ts_not_older(ts.tsval) {
                     if now.saturating_duration_since(self.ts_recent_stamp) > PAWS_IDLE {
                         // R1 exception: TS.Recent too old to be trusted.
                         self.ts_recent = ts.tsval;
@@ -251,17 +251,7 @@ impl Connection {
             }
         }
 
-        // RFC 7323 §4.3: update TS.Recent from segments covering
-        // Last.ACK.sent.
-        if let Some(ts) = seg.timestamp {
-            if self.ts_ok
-                && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
-                && seg.seq_number.le(self.last_ack_sent)
-            {
-                self.ts_recent = ts.tsval;
-                self.ts_recent_stamp = now;
-            }
-        }
+        self.update_ts_recent(now, seg);
 
         // Second: RST (RFC 5961 §3.2).
         if seg.rst {
@@ -355,6 +345,53 @@ impl Connection {
             return;
         }
         self.process_text_and_fin(now, seg);
+    }
+
+    /// RFC 7323 §5.3 R1: `tsval` is not older than TS.Recent (PAWS).
+    pub(crate) fn ts_not_older(&self, tsval: u32) -> bool {
+        (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+    }
+
+    /// RFC 7323 §4.3: TS.Recent from an acceptable segment covering
+    /// Last.ACK.sent.
+    pub(crate) fn update_ts_recent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        if let Some(ts) = seg.timestamp {
+            if self.ts_ok && self.ts_not_older(ts.tsval) && seg.seq_number.le(self.last_ack_sent) {
+                self.ts_recent = ts.tsval;
+                self.ts_recent_stamp = now;
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 fifth step: a segment updates the send window
+    /// if it is newer than the one that set it last (SND.WL1, SND.WL2).
+    pub(crate) fn updates_window(&self, seq: SeqNumber, ack: SeqNumber) -> bool {
+        self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack))
+    }
+
+    /// The window update itself; an open window ends zero-window probing.
+    pub(crate) fn set_send_window(&mut self, seq: SeqNumber, ack: SeqNumber, wnd: usize) {
+        self.snd_wnd = wnd;
+        self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+        self.snd_wl1 = seq;
+        self.snd_wl2 = ack;
+        if wnd > 0 {
+            self.timers.persist = None;
+            self.probe_pending = false;
+            self.persist_backoff = 0;
+        }
+    }
+
+    /// In-window text of `len` octets arrived: the receiver's MSS estimate
+    /// and its RTT sample from the echoed timestamp (for buffer
+    /// auto-tuning).
+    pub(crate) fn note_text(&mut self, now: Instant, seg: &TcpRepr<'_>, len: usize) {
+        self.rcv_mss = self.rcv_mss.max(len.min(usize::from(self.adv_mss)));
+        if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
+            if let Some(r) = self.ts_rtt(now, ts.tsecr) {
+                self.rcv_rtt = Some(r);
+            }
+        }
     }
 
     /// RFC 9293 §3.10.7.4 acceptability table.
@@ -495,17 +532,8 @@ impl Connection {
         self.on_tlp_ack(now, old_una, ack);
         self.arm_tlp(now);
 
-        // RFC 9293 §3.10.7.4 fifth: window update if the segment is newer.
-        if self.snd_wl1.lt(seg.seq_number) || (self.snd_wl1 == seg.seq_number && self.snd_wl2.le(ack)) {
-            self.snd_wnd = wnd;
-            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
-            self.snd_wl1 = seg.seq_number;
-            self.snd_wl2 = ack;
-            if wnd > 0 {
-                self.timers.persist = None;
-                self.probe_pending = false;
-                self.persist_backoff = 0;
-            }
+        if self.updates_window(seg.seq_number, ack) {
+            self.set_send_window(seg.seq_number, ack, wnd);
         }
 
         // State transitions on our FIN being acknowledged.
@@ -716,12 +744,7 @@ impl Connection {
         }
 
         if !payload.is_empty() {
-            self.rcv_mss = self.rcv_mss.max(payload.len().min(usize::from(self.adv_mss)));
-            if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
-                if let Some(r) = self.ts_rtt(now, ts.tsecr) {
-                    self.rcv_rtt = Some(r);
-                }
-            }
+            self.note_text(now, seg, payload.len());
             let offset = seq - self.rcv_nxt;
             let stored = if self.rcv_placed && offset == 0 && payload.len() == seg.payload.len() {
                 // Already copied, while its checksum was verified.
@@ -793,10 +816,7 @@ impl Connection {
         self.unacked_bytes += bytes;
         // Linux tcp_event_data_recv: data after more than an RTO of
         // silence starts a new exchange whose pattern is unknown.
-        if self
-            .last_data_rcvd
-            .is_some_and(|t| now.total_micros().saturating_sub(t.total_micros()) > self.rtt.rto_micros())
-        {
+        if self.last_data_rcvd.is_some_and(|t| now.micros_since(t) > self.rtt.rto_micros()) {
             self.quick_acks = MAX_QUICK_ACKS;
         }
         self.last_data_rcvd = Some(now);

@@ -224,8 +224,7 @@ impl Connection {
         // Nothing lost, SACKed or owed again (the common case): pipe is
         // what is in flight, and no retransmission rule can pick anything.
         let loss_free = self.rec.loss_free(&self.scoreboard, o);
-        let pipe =
-            if loss_free { (self.snd_nxt - self.snd_una).saturating_sub(self.rec.reno_sacked) } else { self.pipe() };
+        let pipe = if loss_free { self.rec.flight(o) } else { self.pipe() };
         let cwnd = self.cc.cwnd();
         let cwnd_room = cwnd.saturating_sub(pipe);
 
@@ -430,7 +429,7 @@ impl Connection {
             // idle period longer than the RTO, the ACK clock is gone.
             if p.len > 0
                 && self.snd_una == self.snd_nxt
-                && now.total_micros().saturating_sub(self.last_data_sent.total_micros()) > self.rtt.rto_micros()
+                && now.micros_since(self.last_data_sent) > self.rtt.rto_micros()
             {
                 let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
                 self.cc.restart_after_idle(now, iw);

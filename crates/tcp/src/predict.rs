@@ -18,20 +18,10 @@ impl Connection {
     /// Processes `seg` if header prediction holds for it, and returns
     /// whether it did; when it returns false nothing has changed.
     pub(crate) fn on_segment_predicted(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
-        if !self.predicted(seg) {
-            return false;
-        }
-        let Some(ack) = seg.ack_number else { return false };
-        self.stats.segs_in += 1;
+        let Some(ack) = self.predicted(seg) else { return false };
         self.stats.predicted_segments += 1;
-        // RFC 7323 §4.3: TS.Recent from a segment covering Last.ACK.sent
-        // (the PAWS test itself passed in `predicted`).
-        if let Some(ts) = seg.timestamp {
-            if seg.seq_number.le(self.last_ack_sent) {
-                self.ts_recent = ts.tsval;
-                self.ts_recent_stamp = now;
-            }
-        }
+        // (The PAWS test passed in `predicted`.)
+        self.update_ts_recent(now, seg);
         self.last_rcv = now;
         self.probes = 0;
         if self.cfg.keepalive.is_some() {
@@ -49,24 +39,11 @@ impl Connection {
         self.arm_tlp(now);
         // The window update (`predicted` made sure this segment is newer
         // than the one that set the window last).
-        let wnd = usize::from(seg.window_len) << self.snd_wscale;
-        self.snd_wnd = wnd;
-        self.max_snd_wnd = self.max_snd_wnd.max(wnd);
-        self.snd_wl1 = seg.seq_number;
-        self.snd_wl2 = ack;
-        self.timers.persist = None;
-        self.probe_pending = false;
-        self.persist_backoff = 0;
+        self.set_send_window(seg.seq_number, ack, usize::from(seg.window_len) << self.snd_wscale);
         // Seventh step: text, in order and inside the window.
         let len = seg.payload.len();
         if len > 0 {
-            self.stats.data_segs_in += 1;
-            self.rcv_mss = self.rcv_mss.max(len.min(usize::from(self.adv_mss)));
-            if let Some(ts) = seg.timestamp {
-                if let Some(r) = self.ts_rtt(now, ts.tsecr) {
-                    self.rcv_rtt = Some(r);
-                }
-            }
+            self.note_text(now, seg, len);
             let stored = if self.rcv_placed {
                 let n = self.rcv_buf.accept_placed(len);
                 self.rcv_buf.commit(n);
@@ -81,15 +58,15 @@ impl Connection {
         true
     }
 
-    /// Whether header prediction holds for `seg`.
-    fn predicted(&self, seg: &TcpRepr<'_>) -> bool {
-        let Some(ack) = seg.ack_number else { return false };
+    /// Whether header prediction holds for `seg`: its ACK if so.
+    fn predicted(&self, seg: &TcpRepr<'_>) -> Option<SeqNumber> {
+        let ack = seg.ack_number?;
         let len = seg.payload.len();
         let flags_plain = !(seg.syn || seg.fin || seg.rst || seg.urg);
         // RFC 7323 §5.3 R1 (PAWS) passes; a segment without the option
         // on a connection that negotiated it takes the full path.
         let ts_ok = match seg.timestamp {
-            Some(ts) => self.ts_ok && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0,
+            Some(ts) => self.ts_ok && self.ts_not_older(ts.tsval),
             None => !self.ts_ok,
         };
         // A pure ACK must acknowledge new data (else it may be a duplicate
@@ -98,12 +75,10 @@ impl Connection {
         let ack_ok = self.snd_una.le(ack) && ack.le(self.snd_nxt) && (len > 0 || self.snd_una.lt(ack));
         let text_ok =
             len == 0 || (!self.closed_by_app && (seg.seq_number + len).le(self.rcv_adv) && self.ooo.is_empty());
-        // RFC 9293 §3.10.7.4 fifth step: the segment updates the window.
-        // Not a given: an out-of-order segment beyond RCV.NXT may have
-        // updated it last (SND.WL1 > SEG.SEQ).
-        let updates_window =
-            self.snd_wl1.lt(seg.seq_number) || (self.snd_wl1 == seg.seq_number && self.snd_wl2.le(ack));
-        self.cfg.header_prediction
+        // The segment updates the window. Not a given: an out-of-order
+        // segment beyond RCV.NXT may have updated it last (SND.WL1 >
+        // SEG.SEQ).
+        let predicted = self.cfg.header_prediction
             && self.state == State::Established
             && flags_plain
             && seg.seq_number == self.rcv_nxt
@@ -112,19 +87,20 @@ impl Connection {
             && ts_ok
             && ack_ok
             && text_ok
-            && updates_window
+            && self.updates_window(seg.seq_number, ack)
             && self.ooo_fin.is_none()
             && !self.fin_queued
             && self.tlp_end.is_none()
             && self.rack.is_quiet()
-            && self.rec.loss_free(&self.scoreboard, self.outstanding())
+            && self.rec.loss_free(&self.scoreboard, self.outstanding());
+        predicted.then_some(ack)
     }
 
     /// An ACK of new data, with no SACK information and no loss being
     /// repaired: `process_ack`'s work for that case.
     fn predicted_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNumber) {
         // RFC 6675 pipe with nothing lost or SACKed: what is in flight.
-        let flight_before = (self.snd_nxt - self.snd_una).saturating_sub(self.rec.reno_sacked);
+        let flight_before = self.rec.flight(self.outstanding());
         let old_una = self.snd_una;
         self.rtt_sample_on_ack(now, ack, seg);
         let acked = ack - self.snd_una;

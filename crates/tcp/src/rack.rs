@@ -101,9 +101,7 @@ impl Rack {
         if self.records.is_empty() && self.rexmits.is_empty() {
             // Nothing in flight (a receiver that sends nothing): no segment
             // to find delivered, nothing to update but the lost point.
-            if self.lost_point.is_some_and(|p| p.le(ack)) {
-                self.lost_point = None;
-            }
+            self.acked_past_lost_point(ack);
             return;
         }
         // Records are in send order, which is both sequence and time order
@@ -142,6 +140,11 @@ impl Rack {
         while self.records.front().is_some_and(|r| r.end.le(ack)) {
             self.records.pop_front();
         }
+        self.acked_past_lost_point(ack);
+    }
+
+    /// Everything below the lost point is acknowledged: nothing is lost.
+    fn acked_past_lost_point(&mut self, ack: SeqNumber) {
         if self.lost_point.is_some_and(|p| p.le(ack)) {
             self.lost_point = None;
         }
@@ -185,9 +188,7 @@ impl Rack {
         if let Some(b) = last.filter(|r| r.end.gt(old_una) && !r.start.lt(old_una)) {
             self.delivered(now, b);
         }
-        if self.lost_point.is_some_and(|p| p.le(ack)) {
-            self.lost_point = None;
-        }
+        self.acked_past_lost_point(ack);
         match (self.xmit_ts, self.records.front()) {
             (Some(t), Some(r)) => sent_after(t, self.end_seq, r.sent, r.end),
             _ => false,

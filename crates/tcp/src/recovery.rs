@@ -85,10 +85,16 @@ impl Recovery {
             && self.high_rxt.le(o.snd_una)
     }
 
+    /// [`Recovery::pipe`] when [`Recovery::loss_free`] holds: what is in
+    /// flight (less the Reno emulation's SACKed octets).
+    pub fn flight(&self, o: Outstanding) -> usize {
+        o.snd_nxt.checked_sub(o.snd_una).unwrap_or(0).saturating_sub(self.reno_sacked)
+    }
+
     /// RFC 6675 §4 SetPipe (with the Reno emulation subtracted).
     pub fn pipe(&self, sb: &Scoreboard, o: Outstanding) -> usize {
         if self.loss_free(sb, o) {
-            return o.snd_nxt.checked_sub(o.snd_una).unwrap_or(0).saturating_sub(self.reno_sacked);
+            return self.flight(o);
         }
         let mut pipe = 0usize;
         let rxt_end = self.high_rxt.max(o.snd_una);

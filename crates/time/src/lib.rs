@@ -46,6 +46,13 @@ impl Instant {
         Instant { micros: self.micros.saturating_add(micros) }
     }
 
+    /// Microseconds elapsed since `earlier`, zero if `earlier` is later:
+    /// [`Instant::saturating_duration_since`] without building a
+    /// [`Duration`].
+    pub const fn micros_since(self, earlier: Instant) -> u64 {
+        self.micros.saturating_sub(earlier.micros)
+    }
+
     /// Microseconds since the epoch.
     pub const fn total_micros(self) -> u64 {
         self.micros
@@ -126,5 +133,6 @@ mod tests {
         assert_eq!(format!("{t}"), "1.500000s");
         assert_eq!(t.add_micros(500_000), t + Duration::from_millis(500));
         assert_eq!(Instant::FAR_FUTURE.add_micros(1), Instant::FAR_FUTURE);
+        assert_eq!((t.micros_since(Instant::from_secs(1)), Instant::ZERO.micros_since(t)), (500_000, 0));
     }
 }

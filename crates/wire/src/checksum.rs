@@ -91,6 +91,19 @@ pub fn words<const N: usize>(bytes: &[u8; N]) -> u16 {
     u16::from_be_bytes(fold(sum).to_ne_bytes())
 }
 
+/// [`data`] of a protocol header: unrolled ([`words`]) for the usual
+/// lengths, 20 octets (IPv4, or TCP without options) and 32 (TCP with
+/// NOP NOP Timestamps).
+pub fn header(bytes: &[u8]) -> u16 {
+    if let Ok(h) = <&[u8; 20]>::try_from(bytes) {
+        words(h)
+    } else if let Ok(h) = <&[u8; 32]>::try_from(bytes) {
+        words(h)
+    } else {
+        data(bytes)
+    }
+}
+
 /// Adds `rest` (what follows the 64-octet blocks, under 64 octets) to the
 /// blocks' 64-bit `sum`, and folds.
 #[inline]

@@ -352,7 +352,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         let header = &data[..usize::from(self.header_len()).min(data.len())];
         checksum::combine(&[
             checksum::pseudo_header(src, dst, IpProtocol::Tcp.into(), data.len() as u32),
-            header_words(header),
+            checksum::header(header),
         ])
     }
 
@@ -360,18 +360,6 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// verifies (RFC 9293 §3.1). Unlike UDP, zero is not special.
     pub fn verify_checksum(&self, src: &Ipv4Addr, dst: &Ipv4Addr) -> bool {
         self.sum(src, dst) == 0xffff
-    }
-}
-
-/// Sum of a TCP header: unrolled for the usual lengths (no options, and
-/// NOP NOP Timestamps).
-fn header_words(header: &[u8]) -> u16 {
-    if let Ok(h) = <&[u8; HEADER_LEN + 12]>::try_from(header) {
-        checksum::words(h)
-    } else if let Ok(h) = <&[u8; HEADER_LEN]>::try_from(header) {
-        checksum::words(h)
-    } else {
-        checksum::data(header)
     }
 }
 
@@ -975,7 +963,7 @@ impl<'a> TcpRepr<'a> {
             let payload_sum = payload_sum.unwrap_or_else(|| checksum::data(&buffer[header_len..end]));
             let sum = checksum::combine(&[
                 checksum::pseudo_header(src_addr, dst_addr, IpProtocol::Tcp.into(), end as u32),
-                header_words(&buffer[..header_len]),
+                checksum::header(&buffer[..header_len]),
                 payload_sum,
             ]);
             write_u16(buffer, field::CHECKSUM, !sum);

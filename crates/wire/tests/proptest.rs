@@ -75,6 +75,9 @@ proptest! {
         prop_assert_eq!(checksum::words(&a), checksum::data_reference(&a));
         prop_assert_eq!(checksum::words(&b), checksum::data_reference(&b));
         prop_assert_eq!(checksum::words(&c), checksum::data_reference(&c));
+        for h in [&a[..], &b[..], &c[..], &c[..33]] {
+            prop_assert_eq!(checksum::header(h), checksum::data_reference(h));
+        }
     }
 
     #[test]
