@@ -8,7 +8,7 @@
 use crate::counters::DropReason;
 use crate::pool::BufferPool;
 use crate::socket::{Socket, SocketHandle};
-use crate::tcp_conn::{conn_error, TcpConn};
+use crate::tcp_conn::{conn_error, ConnSlot, TcpConn};
 use crate::{OutPacket, Stack};
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
@@ -36,7 +36,7 @@ fn stream_of(e: &mut crate::socket::SocketEntry) -> Option<(&mut Stream, u8)> {
 /// tries again): the stack does not wait for user threads.
 fn linkable(a: &Stream, b: &Stream) -> bool {
     let ready = |s: &Stream| {
-        s.parent.is_none() && s.registered && s.conn.try_lock().is_some_and(|c| c.state().is_synchronized())
+        s.parent.is_none() && s.registered && s.conn.try_get().is_some_and(|c| c.state().is_synchronized())
     };
     ready(a) && ready(b)
 }
@@ -68,7 +68,7 @@ pub(crate) struct Listener {
 
 /// A connected (or connecting) socket.
 pub(crate) struct Stream {
-    pub conn: TcpConn,
+    pub conn: ConnSlot,
     /// The listener that spawned it, until it is accepted.
     pub parent: Option<SocketHandle>,
     /// Closed by its owner; lives on until FIN/TIME-WAIT complete.
@@ -80,7 +80,7 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    fn wake(&self) {
+    fn wake(&mut self) {
         self.conn.wake();
     }
 }
@@ -261,7 +261,7 @@ impl Stack {
         self.tcp_conns.iter().filter(|((local, _), _)| local.port() == port).all(|(_, &h)| match self.tcp_ref(h) {
             Ok(sock) => {
                 sock.opts.reuse_addr
-                    || matches!(&sock.role, TcpRole::Stream(s) if s.conn.lock().state() == State::TimeWait)
+                    || matches!(&sock.role, TcpRole::Stream(s) if s.conn.get().state() == State::TimeWait)
             }
             Err(_) => true,
         })
@@ -298,7 +298,7 @@ impl Stack {
     pub fn tcp_close_finished(&self, h: SocketHandle) -> bool {
         match self.tcp_ref(h).map(|s| &s.role) {
             Ok(TcpRole::Stream(s)) => {
-                matches!(s.conn.lock().state(), State::FinWait2 | State::TimeWait | State::Closed)
+                matches!(s.conn.get().state(), State::FinWait2 | State::TimeWait | State::Closed)
             }
             _ => true,
         }
@@ -310,7 +310,7 @@ impl Stack {
         let sock = self.tcp_ref(h)?;
         Ok(match &sock.role {
             TcpRole::Stream(s) => {
-                let st = s.conn.lock().stats();
+                let st = s.conn.get().stats();
                 (st.rcv_buf, st.snd_buf)
             }
             _ => (sock.config.rcv_buf, sock.config.snd_buf),
@@ -420,7 +420,7 @@ impl Stack {
     /// handshake runs, the error when it failed (`ConnectionRefused`,
     /// `TimedOut`, …).
     pub fn tcp_connect_status(&self, h: SocketHandle) -> io::Result<bool> {
-        let c = self.stream_ref(h)?.conn.lock();
+        let c = self.stream_ref(h)?.conn.get();
         if let Some(kind) = c.error() {
             return Err(conn_error(kind));
         }
@@ -430,15 +430,35 @@ impl Stack {
     /// Queues `data` for sending; returns how much fit in the send buffer
     /// (`WouldBlock` when none did). `BrokenPipe` after shutdown.
     pub fn tcp_send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
-        let n = self.stream_ref(h)?.conn.send(data)?;
+        let n = self.stream_mut(h)?.conn.send(data)?;
         self.tcp_kick(now, h);
         Ok(n)
     }
 
     /// The connection of stream `h`, for moving bytes under its own lock
     /// instead of the stack's (see [`TcpConn`]).
-    pub fn tcp_conn(&self, h: SocketHandle) -> io::Result<TcpConn> {
-        Ok(self.stream_ref(h)?.conn.clone())
+    /// From then on the stack takes the connection's lock too; until then,
+    /// it reaches the connection with no lock taken (see [`ConnSlot`]).
+    pub fn tcp_conn(&mut self, h: SocketHandle) -> io::Result<TcpConn> {
+        self.stream_ref(h)?;
+        Ok(self.tcp_share(h).expect("a stream, checked above"))
+    }
+
+    /// Shares stream `h`'s connection (see [`ConnSlot::share`]): its
+    /// handle, `None` if `h` is no stream.
+    fn tcp_share(&mut self, h: SocketHandle) -> Option<TcpConn> {
+        let sock = self.tcp_mut(h).ok()?;
+        let TcpRole::Stream(s) = &sock.role else { return None };
+        if let Some(c) = s.conn.shared() {
+            return Some(c.clone());
+        }
+        // The slot is moved out to change variant; `Idle` stands in
+        // meanwhile (nothing runs in between).
+        let TcpRole::Stream(mut s) = std::mem::replace(&mut sock.role, TcpRole::Idle) else { return None };
+        let (slot, handle) = s.conn.share();
+        s.conn = slot;
+        sock.role = TcpRole::Stream(s);
+        Some(handle)
     }
 
     /// Sends what connection `h` owes now: new data written through its
@@ -451,7 +471,7 @@ impl Stack {
     /// Reads received bytes; `Ok(0)` at end of stream, `WouldBlock` when
     /// nothing is there yet, `ConnectionReset` after a RST.
     pub fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.stream_ref(h)?.conn.recv(buf)?;
+        let read = self.stream_mut(h)?.conn.recv(buf)?;
         Ok(self.tcp_after_read(h, read))
     }
 
@@ -459,7 +479,7 @@ impl Stack {
     /// bytes where they lie in the receive buffer (up to its wrap point;
     /// call again for the rest) and returns how many it took.
     pub fn tcp_recv_with(&mut self, h: SocketHandle, f: impl FnOnce(&[u8]) -> usize) -> io::Result<usize> {
-        let read = self.stream_ref(h)?.conn.recv_with(f)?;
+        let read = self.stream_mut(h)?.conn.recv_with(f)?;
         Ok(self.tcp_after_read(h, read))
     }
 
@@ -493,13 +513,13 @@ impl Stack {
         Ok(match &self.tcp_ref(h)?.role {
             TcpRole::Idle => State::Closed,
             TcpRole::Listener(_) => State::Listen,
-            TcpRole::Stream(s) => s.conn.lock().state(),
+            TcpRole::Stream(s) => s.conn.get().state(),
         })
     }
 
     /// What `ss -ti` shows for this connection.
     pub fn tcp_stats(&self, h: SocketHandle) -> io::Result<TcpStats> {
-        Ok(self.stream_ref(h)?.conn.lock().stats())
+        Ok(self.stream_ref(h)?.conn.get().stats())
     }
 
     /// Sets `TCP_NODELAY` (Nagle off) for the connection and future ones of
@@ -626,7 +646,7 @@ impl Stack {
             // 4-tuple in TIME-WAIT when its timestamp or sequence number
             // shows it is not an old duplicate.
             let reopen = matches!(self.tcp_ref(h).map(|s| &s.role),
-                Ok(TcpRole::Stream(s)) if { let c = s.conn.lock(); c.state() == State::TimeWait && c.time_wait_accepts_syn(&seg) });
+                Ok(TcpRole::Stream(s)) if { let c = s.conn.get(); c.state() == State::TimeWait && c.time_wait_accepts_syn(&seg) });
             if reopen {
                 self.tcp_forget(h, (local, remote));
                 existing = None;
@@ -789,7 +809,7 @@ impl Stack {
             .copied()
             .filter(|&c| {
                 matches!(self.tcp_ref(c).map(|s| &s.role),
-                    Ok(TcpRole::Stream(s)) if s.conn.lock().state().is_synchronized())
+                    Ok(TcpRole::Stream(s)) if s.conn.get().state().is_synchronized())
             })
             .collect();
         for child in ready {
@@ -1029,7 +1049,7 @@ impl Stack {
                 datagram = Some(tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
             });
             out.extend(datagram);
-            if !more {
+            if !more || c.sent_all() {
                 break;
             }
         }
@@ -1090,7 +1110,14 @@ impl Stack {
     /// nothing on the loopback queue, which segments sent straight would
     /// overtake. Once linked, they stay so until one of them closes (or a
     /// raw TCP socket opens), so no datagram of theirs is ever queued.
-    fn tcp_link(&self, h: SocketHandle, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(TcpConn, SocketHandle)> {
+    /// Linked connections are shared (the pair's exchanges run from user
+    /// threads, [`TcpConn::exchange`]).
+    fn tcp_link(
+        &mut self,
+        h: SocketHandle,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Option<(TcpConn, SocketHandle)> {
         let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_ref(h) else { return None };
         if let Some(linked) = s.conn.linked_with_handle() {
             return Some(linked);
@@ -1103,8 +1130,9 @@ impl Stack {
         if !linkable(s, peer) {
             return None;
         }
-        s.conn.link(h, &peer.conn, p, &self.tcp_direct_tally);
-        Some((peer.conn.clone(), p))
+        let (conn, peer_conn) = (self.tcp_share(h)?, self.tcp_share(p)?);
+        conn.link(h, &peer_conn, p, &self.tcp_direct_tally);
+        Some((peer_conn, p))
     }
 
     /// Unlinks every pair of local connections (a raw TCP socket must see
@@ -1236,7 +1264,7 @@ impl Stack {
             TcpRole::Idle => (false, false, false),
             TcpRole::Listener(l) => (!l.accept_queue.is_empty(), false, false),
             TcpRole::Stream(s) => {
-                let c = s.conn.lock();
+                let c = s.conn.get();
                 let err = c.error().is_some();
                 let established = c.state().is_synchronized();
                 (c.can_recv() || s.conn.read_shut(), (c.can_send() && established) || err, err)
@@ -1268,7 +1296,7 @@ impl Stack {
 
 impl Stream {
     fn new(conn: Connection, parent: Option<SocketHandle>) -> Stream {
-        Stream { conn: TcpConn::new(conn), parent, orphaned: false, registered: true, dirty: false, timer: None }
+        Stream { conn: ConnSlot::new(conn), parent, orphaned: false, registered: true, dirty: false, timer: None }
     }
 }
 

@@ -1,5 +1,6 @@
 //! A TCP connection behind its own lock, shared between the stack's socket
-//! table and the user handles of its socket.
+//! table and the user handles of its socket; or, until a user handle asks
+//! for it, the stack's alone, reached with no lock at all ([`ConnSlot`]).
 //!
 //! The stack reaches a connection only while it holds the whole stack
 //! (`&mut Stack`, under the driver's lock in the real-time world). Moving
@@ -161,14 +162,12 @@ pub(crate) fn conn_error(kind: io::ErrorKind) -> io::Error {
 }
 
 impl TcpConn {
-    pub(crate) fn new(conn: Connection) -> TcpConn {
-        let (local, remote) = (conn.local_addr(), conn.remote_addr());
-        let locked = Locked { conn, rx_waker: None, tx_waker: None };
+    fn from_parts(locked: Locked, local: SocketAddrV4, remote: SocketAddrV4, read_shut: bool) -> TcpConn {
         TcpConn(Arc::new(Cell {
             conn: Mutex::new(locked),
             local,
             remote,
-            read_shut: AtomicBool::new(false),
+            read_shut: AtomicBool::new(read_shut),
             link: Mutex::new(None),
             wanted: AtomicBool::new(false),
         }))
@@ -300,12 +299,6 @@ impl TcpConn {
         self.0.remote
     }
 
-    /// Wakes the tasks waiting for this connection: it changed.
-    pub(crate) fn wake(&self) {
-        let wakers = self.lock().take_wakers();
-        wakers.wake();
-    }
-
     pub(crate) fn shut_read(&self) {
         self.0.read_shut.store(true, Ordering::Release);
     }
@@ -321,7 +314,7 @@ impl TcpConn {
         Self::send_locked(&mut self.lock(), data)
     }
 
-    fn send_locked(c: &mut Locked, data: &[u8]) -> io::Result<usize> {
+    pub(crate) fn send_locked(c: &mut Locked, data: &[u8]) -> io::Result<usize> {
         if let Some(kind) = c.error() {
             return Err(conn_error(kind));
         }
@@ -343,7 +336,7 @@ impl TcpConn {
 
     /// A read (`read`) under the lock held in `c`, with whether it made a
     /// window update due; end-of-file after `shutdown(Read)`.
-    fn recv_locked(
+    pub(crate) fn recv_locked(
         c: &mut Locked,
         read_shut: bool,
         read: impl FnOnce(&mut Connection) -> io::Result<usize>,
@@ -384,6 +377,205 @@ impl TcpConn {
     }
 }
 
+/// The stack's hold on one connection. The connection itself while no
+/// user handle shares it: the stack, which holds `&mut Stack`, then
+/// reaches it with no lock taken, and a program that drives a stack
+/// itself (one thread, as `sockstack bench tcp` and an embedded user do)
+/// pays no locked instruction per access. A [`TcpConn`] once a user
+/// handle asks for one ([`ConnSlot::share`]: the blocking and async APIs
+/// do at `connect` and `accept`) or a local peer links to it; sharing is
+/// one way.
+pub(crate) enum ConnSlot {
+    Own(Box<Owned>),
+    Shared(TcpConn),
+}
+
+/// A connection the stack alone holds: what a [`Cell`] holds, without
+/// the locks and atomics that sharing needs.
+pub(crate) struct Owned {
+    locked: Locked,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    read_shut: bool,
+}
+
+/// A connection the stack may change: [`ConnSlot::lock`].
+pub(crate) enum ConnGuard<'a> {
+    Own(&'a mut Locked),
+    Shared(MutexGuard<'a, Locked>),
+}
+
+/// A connection the stack reads: [`ConnSlot::get`].
+pub(crate) enum ConnRef<'a> {
+    Own(&'a Locked),
+    Shared(MutexGuard<'a, Locked>),
+}
+
+impl Deref for ConnGuard<'_> {
+    type Target = Locked;
+    fn deref(&self) -> &Locked {
+        match self {
+            ConnGuard::Own(c) => c,
+            ConnGuard::Shared(g) => g,
+        }
+    }
+}
+
+impl DerefMut for ConnGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Locked {
+        match self {
+            ConnGuard::Own(c) => c,
+            ConnGuard::Shared(g) => g,
+        }
+    }
+}
+
+impl Deref for ConnRef<'_> {
+    type Target = Locked;
+    fn deref(&self) -> &Locked {
+        match self {
+            ConnRef::Own(c) => c,
+            ConnRef::Shared(g) => g,
+        }
+    }
+}
+
+impl ConnSlot {
+    pub(crate) fn new(conn: Connection) -> ConnSlot {
+        let (local, remote) = (conn.local_addr(), conn.remote_addr());
+        let locked = Locked { conn, rx_waker: None, tx_waker: None };
+        ConnSlot::Own(Box::new(Owned { locked, local, remote, read_shut: false }))
+    }
+
+    /// The connection shared: a handle for user threads on it (after
+    /// which the stack takes its lock too), and this slot's new self.
+    pub(crate) fn share(self) -> (ConnSlot, TcpConn) {
+        let conn = match self {
+            ConnSlot::Shared(c) => c,
+            ConnSlot::Own(o) => {
+                let Owned { locked, local, remote, read_shut } = *o;
+                TcpConn::from_parts(locked, local, remote, read_shut)
+            }
+        };
+        (ConnSlot::Shared(conn.clone()), conn)
+    }
+
+    /// The handle user threads share, if it exists yet.
+    pub(crate) fn shared(&self) -> Option<&TcpConn> {
+        match self {
+            ConnSlot::Own(_) => None,
+            ConnSlot::Shared(c) => Some(c),
+        }
+    }
+
+    /// The connection, to change (locked when shared: waits for a user
+    /// thread holding it, as [`TcpConn::lock`]).
+    pub(crate) fn lock(&mut self) -> ConnGuard<'_> {
+        match self {
+            ConnSlot::Own(o) => ConnGuard::Own(&mut o.locked),
+            ConnSlot::Shared(c) => ConnGuard::Shared(c.lock()),
+        }
+    }
+
+    /// The connection, to read.
+    pub(crate) fn get(&self) -> ConnRef<'_> {
+        match self {
+            ConnSlot::Own(o) => ConnRef::Own(&o.locked),
+            ConnSlot::Shared(c) => ConnRef::Shared(c.lock()),
+        }
+    }
+
+    /// [`ConnSlot::get`] without waiting: `None` while a user thread holds
+    /// the connection.
+    pub(crate) fn try_get(&self) -> Option<ConnRef<'_>> {
+        match self {
+            ConnSlot::Own(o) => Some(ConnRef::Own(&o.locked)),
+            ConnSlot::Shared(c) => c.try_lock().map(ConnRef::Shared),
+        }
+    }
+
+    /// [`TcpConn::try_lock_for_stack`]: never waits for a user thread.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn try_lock_for_stack<'a>(
+        &'a mut self,
+        peer: Option<&'a TcpConn>,
+    ) -> Option<(ConnGuard<'a>, Option<MutexGuard<'a, Locked>>)> {
+        match self {
+            ConnSlot::Shared(c) => c.try_lock_for_stack(peer).map(|(a, b)| (ConnGuard::Shared(a), b)),
+            ConnSlot::Own(o) => match peer {
+                None => Some((ConnGuard::Own(&mut o.locked), None)),
+                Some(p) => p.try_lock_for_stack(None).map(|(b, _)| (ConnGuard::Own(&mut o.locked), Some(b))),
+            },
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddrV4 {
+        match self {
+            ConnSlot::Own(o) => o.local,
+            ConnSlot::Shared(c) => c.local_addr(),
+        }
+    }
+
+    pub(crate) fn remote_addr(&self) -> SocketAddrV4 {
+        match self {
+            ConnSlot::Own(o) => o.remote,
+            ConnSlot::Shared(c) => c.remote_addr(),
+        }
+    }
+
+    pub(crate) fn shut_read(&mut self) {
+        match self {
+            ConnSlot::Own(o) => o.read_shut = true,
+            ConnSlot::Shared(c) => c.shut_read(),
+        }
+    }
+
+    pub(crate) fn read_shut(&self) -> bool {
+        match self {
+            ConnSlot::Own(o) => o.read_shut,
+            ConnSlot::Shared(c) => c.read_shut(),
+        }
+    }
+
+    /// Wakes the tasks waiting for this connection: it changed.
+    pub(crate) fn wake(&mut self) {
+        self.lock().take_wakers().wake();
+    }
+
+    /// [`TcpConn::send`].
+    pub(crate) fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        TcpConn::send_locked(&mut self.lock(), data)
+    }
+
+    /// [`TcpConn::recv`].
+    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+        let read_shut = self.read_shut();
+        TcpConn::recv_locked(&mut self.lock(), read_shut, |c| c.recv(buf))
+    }
+
+    /// [`TcpConn::recv_with`].
+    pub(crate) fn recv_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> io::Result<(usize, bool)> {
+        let read_shut = self.read_shut();
+        TcpConn::recv_locked(&mut self.lock(), read_shut, |c| c.recv_with(f))
+    }
+
+    /// The linked peer and its socket, if any (only a shared connection is
+    /// ever linked).
+    pub(crate) fn linked_with_handle(&self) -> Option<(TcpConn, SocketHandle)> {
+        match self {
+            ConnSlot::Own(_) => None,
+            ConnSlot::Shared(c) => c.linked_with_handle(),
+        }
+    }
+
+    /// [`TcpConn::unlink`].
+    pub(crate) fn unlink(&self) {
+        if let ConnSlot::Shared(c) = self {
+            c.unlink();
+        }
+    }
+}
+
 /// Both connections locked, without waiting: `None` if either is held.
 fn try_lock_pair<'a>(a: &'a TcpConn, b: &'a TcpConn) -> Option<(MutexGuard<'a, Locked>, MutexGuard<'a, Locked>)> {
     // Order does not matter when nothing waits.
@@ -416,6 +608,63 @@ mod tests {
         s.poll(now);
         let (srv, _) = s.tcp_accept(l).unwrap();
         (s, c, srv)
+    }
+
+    /// Whether stream `h`'s connection is shared (locked on every access).
+    fn shared(s: &Stack, h: SocketHandle) -> bool {
+        match s.sockets.get(h).map(|e| &e.socket) {
+            Some(crate::socket::Socket::Tcp(crate::tcp::TcpSocket {
+                role: crate::tcp::TcpRole::Stream(st), ..
+            })) => st.conn.shared().is_some(),
+            _ => panic!("no stream"),
+        }
+    }
+
+    fn carry(now: Instant, from: &mut Stack, to: &mut Stack) -> usize {
+        let mut n = 0;
+        while let Some(p) = from.dispatch() {
+            to.receive(now, crate::IfaceId(0), &p.data);
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn the_stack_owns_a_connection_until_a_handle_shares_it_and_nothing_is_lost_in_between() {
+        let now = Instant::ZERO;
+        let b_addr = Ipv4Addr::new(192, 0, 2, 2);
+        let mut a = Stack::new(StackConfig::default());
+        a.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(A, 24).unwrap()));
+        let mut b = Stack::new(StackConfig::default());
+        b.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(b_addr, 24).unwrap()));
+        let l = b.tcp_open(ProcessId(1));
+        b.bind(l, SocketAddrV4::new(b_addr, 80)).unwrap();
+        b.tcp_listen(l, 4).unwrap();
+        let c = a.tcp_open(ProcessId(1));
+        a.tcp_connect(now, c, SocketAddrV4::new(b_addr, 80)).unwrap();
+        while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+        let (srv, _) = b.tcp_accept(l).unwrap();
+        // Driven through the stacks alone: no handle, no lock.
+        assert_eq!(a.tcp_send(now, c, b"own").unwrap(), 3);
+        while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+        assert!(!shared(&a, c) && !shared(&b, srv), "shared with no handle asked for");
+        b.tcp_shutdown(now, srv, std::net::Shutdown::Read).unwrap();
+        // Shared mid-stream: state, buffered bytes and shutdown carry over.
+        let (conn, peer) = (a.tcp_conn(c).unwrap(), b.tcp_conn(srv).unwrap());
+        assert!(shared(&a, c) && shared(&b, srv));
+        assert_eq!(peer.recv(&mut [0u8; 8]).unwrap().0, 0, "shutdown(Read) lost in sharing");
+        assert_eq!(conn.send(b"shared").unwrap(), 6);
+        a.tcp_kick(now, c);
+        while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+        let mut buf = [0u8; 16];
+        let n = peer.lock().recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"ownshared");
+        assert_eq!(b.tcp_stats(srv).unwrap().bytes_received, 9);
+        // And the stack's own calls go on, now under the lock.
+        assert_eq!(b.tcp_send(now, srv, b"back").unwrap(), 4);
+        while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+        assert_eq!(conn.recv(&mut buf).unwrap().0, 4);
+        assert_eq!(&buf[..4], b"back");
     }
 
     #[test]

@@ -672,8 +672,24 @@ impl Connection {
         }
     }
 
+    /// After [`Connection::poll_transmit`] sent a segment: whether the next
+    /// call would certainly send nothing (everything sent, nothing lost,
+    /// no ACK, probe or RST owed), so a caller draining the output can stop
+    /// without asking once more. In request/response every flush sends one
+    /// segment, and the asking costs as much as planning it. False does
+    /// not mean that more is due.
+    pub fn sent_all(&self) -> bool {
+        self.state.is_synchronized()
+            && self.rst_pending.is_none()
+            && !(self.ack_pending || self.dupacks_owed > 0 || self.probe_pending || self.keepalive_pending)
+            && !self.tlp_pending
+            && self.snd_nxt == self.data_end() + usize::from(self.fin_queued)
+            && self.rec.loss_free(&self.scoreboard, self.outstanding())
+    }
+
     /// [`Connection::poll_at`] for a caller that has just drained
-    /// [`Connection::poll_transmit`] (its last call returned false):
+    /// [`Connection::poll_transmit`] (its last call returned false, or
+    /// [`Connection::sent_all`] held after it):
     /// nothing is due at once then, so only the timers remain, and the
     /// segment planning `poll_at` would repeat is skipped.
     pub fn poll_at_drained(&self) -> Option<Instant> {
