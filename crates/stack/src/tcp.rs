@@ -436,29 +436,32 @@ impl Stack {
     }
 
     /// The connection of stream `h`, for moving bytes under its own lock
-    /// instead of the stack's (see [`TcpConn`]).
-    /// From then on the stack takes the connection's lock too; until then,
-    /// it reaches the connection with no lock taken (see [`ConnSlot`]).
+    /// instead of the stack's (see [`TcpConn`]). From then on the stack
+    /// takes that lock too; until then, it reaches the connection with no
+    /// lock at all (`ConnSlot`).
     pub fn tcp_conn(&mut self, h: SocketHandle) -> io::Result<TcpConn> {
         self.stream_ref(h)?;
-        Ok(self.tcp_share(h).expect("a stream, checked above"))
+        self.tcp_share(h)
     }
 
-    /// Shares stream `h`'s connection (see [`ConnSlot::share`]): its
-    /// handle, `None` if `h` is no stream.
-    fn tcp_share(&mut self, h: SocketHandle) -> Option<TcpConn> {
-        let sock = self.tcp_mut(h).ok()?;
-        let TcpRole::Stream(s) = &sock.role else { return None };
+    /// Shares stream `h`'s connection (see [`ConnSlot::share`]) and
+    /// returns its handle.
+    fn tcp_share(&mut self, h: SocketHandle) -> io::Result<TcpConn> {
+        let sock = self.tcp_mut(h)?;
+        let not_connected = || io::Error::new(io::ErrorKind::NotConnected, "socket is not connected");
+        let TcpRole::Stream(s) = &sock.role else { return Err(not_connected()) };
         if let Some(c) = s.conn.shared() {
-            return Some(c.clone());
+            return Ok(c.clone());
         }
         // The slot is moved out to change variant; `Idle` stands in
         // meanwhile (nothing runs in between).
-        let TcpRole::Stream(mut s) = std::mem::replace(&mut sock.role, TcpRole::Idle) else { return None };
+        let TcpRole::Stream(mut s) = std::mem::replace(&mut sock.role, TcpRole::Idle) else {
+            return Err(not_connected());
+        };
         let (slot, handle) = s.conn.share();
         s.conn = slot;
         sock.role = TcpRole::Stream(s);
-        Some(handle)
+        Ok(handle)
     }
 
     /// Sends what connection `h` owes now: new data written through its
@@ -1130,7 +1133,7 @@ impl Stack {
         if !linkable(s, peer) {
             return None;
         }
-        let (conn, peer_conn) = (self.tcp_share(h)?, self.tcp_share(p)?);
+        let (conn, peer_conn) = (self.tcp_share(h).ok()?, self.tcp_share(p).ok()?);
         conn.link(h, &peer_conn, p, &self.tcp_direct_tally);
         Some((peer_conn, p))
     }
