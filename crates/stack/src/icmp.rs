@@ -58,6 +58,7 @@ fn is_icmp_error_type(t: u8) -> bool {
 }
 
 impl Stack {
+    #[inline(never)] // another protocol's: kept off TCP's per-segment path (instruction cache)
     pub(crate) fn icmp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
         let icmp = match Icmpv4Packet::new_checked(payload) {
             Ok(p) => p,

@@ -673,6 +673,7 @@ impl Stack {
     }
 
     /// Answers a segment that belongs to nothing with a RST.
+    #[cold] // rare: kept off the per-segment path (instruction cache)
     fn tcp_reset(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
         if let Some(rst) = rst_reply(seg) {
             self.tcp_emit(local, remote, &rst);
@@ -785,6 +786,7 @@ impl Stack {
 
     /// A child finished its handshake: from the SYN queue to the accept
     /// queue.
+    #[inline(never)] // rare: kept off the per-segment path (instruction cache)
     fn tcp_promote(&mut self, parent: SocketHandle, child: SocketHandle) {
         let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(parent) else { return };
         if l.accept_queue.len() >= l.backlog {
@@ -820,6 +822,7 @@ impl Stack {
         }
     }
 
+    #[inline(never)] // rare: kept off the per-segment path (instruction cache)
     fn tcp_listen_input(
         &mut self,
         now: Instant,
@@ -1115,6 +1118,7 @@ impl Stack {
     /// raw TCP socket opens), so no datagram of theirs is ever queued.
     /// Linked connections are shared (the pair's exchanges run from user
     /// threads, [`TcpConn::exchange`]).
+    #[inline(never)] // rare: kept off the per-segment path (instruction cache)
     fn tcp_link(
         &mut self,
         h: SocketHandle,
@@ -1150,6 +1154,7 @@ impl Stack {
 
     /// Counts `n` segments handed straight between linked connections as
     /// the datagrams they stand for.
+    #[inline(never)] // rare: kept off the per-segment path (instruction cache)
     fn count_direct(&mut self, n: u64) {
         self.counters.tcp_tx += n;
         self.counters.ip_tx += n;
@@ -1158,6 +1163,7 @@ impl Stack {
     }
 
     /// Drops a connection at once (a TIME-WAIT 4-tuple being reopened).
+    #[cold] // rare: kept off the per-segment path (instruction cache)
     fn tcp_forget(&mut self, h: SocketHandle, tuple: FourTuple) {
         let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else { return };
         let (timer, orphaned, parent) = (s.timer.take(), s.orphaned, s.parent);
@@ -1188,6 +1194,7 @@ impl Stack {
 
     /// A connection reached CLOSED: free its 4-tuple; drop the socket if
     /// nobody holds it (orphaned, or an embryonic child of a listener).
+    #[inline(never)] // rare: kept off the per-segment path (instruction cache)
     fn tcp_retire(&mut self, h: SocketHandle, tuple: FourTuple, orphaned: bool, parent: Option<SocketHandle>) {
         let registered = matches!(self.tcp_ref(h).map(|s| &s.role), Ok(TcpRole::Stream(s)) if s.registered);
         if registered {

@@ -50,6 +50,7 @@ pub(crate) fn unreachable_error(kind: io::ErrorKind) -> io::Error {
 impl Stack {
     /// RFC 768 input: checksum, then demultiplex by destination (address,
     /// port) with one or two hash lookups.
+    #[inline(never)] // another protocol's: kept off TCP's per-segment path (instruction cache)
     pub(crate) fn udp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], to_broadcast: bool) {
         let udp = match UdpPacket::new_checked(payload) {
             Ok(p) => p,

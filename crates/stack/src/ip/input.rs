@@ -104,6 +104,12 @@ impl Stack {
     /// Gives every raw socket of the packet's protocol a copy (whole
     /// datagram, header included). True if any socket took one.
     fn raw_input(&mut self, ip: &Ipv4Repr, packet: &[u8]) -> bool {
+        // No raw socket at all (the common case): not even a lookup.
+        !self.raw_by_protocol.is_empty() && self.raw_deliver(ip, packet)
+    }
+
+    #[inline(never)] // rare: kept off the per-segment path (instruction cache)
+    fn raw_deliver(&mut self, ip: &Ipv4Repr, packet: &[u8]) -> bool {
         let Some(handles) = self.raw_by_protocol.get(&u8::from(ip.next_header)) else {
             return false;
         };
