@@ -595,11 +595,17 @@ mod tests {
 
     const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
+    /// A stack with one interface, at `addr`.
+    fn host(addr: Ipv4Addr) -> Stack {
+        let mut s = Stack::new(StackConfig::default());
+        s.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(addr, 24).unwrap()));
+        s
+    }
+
     /// A stack with a connection to itself: (stack, client, server).
     fn local_pair() -> (Stack, SocketHandle, SocketHandle) {
         let now = Instant::ZERO;
-        let mut s = Stack::new(StackConfig::default());
-        s.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(A, 24).unwrap()));
+        let mut s = host(A);
         let l = s.tcp_open(ProcessId(1));
         s.bind(l, SocketAddrV4::new(A, 80)).unwrap();
         s.tcp_listen(l, 4).unwrap();
@@ -633,10 +639,7 @@ mod tests {
     fn the_stack_owns_a_connection_until_a_handle_shares_it_and_nothing_is_lost_in_between() {
         let now = Instant::ZERO;
         let b_addr = Ipv4Addr::new(192, 0, 2, 2);
-        let mut a = Stack::new(StackConfig::default());
-        a.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(A, 24).unwrap()));
-        let mut b = Stack::new(StackConfig::default());
-        b.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(b_addr, 24).unwrap()));
+        let (mut a, mut b) = (host(A), host(b_addr));
         let l = b.tcp_open(ProcessId(1));
         b.bind(l, SocketAddrV4::new(b_addr, 80)).unwrap();
         b.tcp_listen(l, 4).unwrap();
