@@ -3,6 +3,7 @@
 //! in-window RSTs and SYNs and for old ACKs), RFC 5681 duplicate-ACK
 //! counting and the entry into fast recovery (RFC 6582 / RFC 6675).
 
+use crate::congestion::CongestionControl;
 use crate::hystart::{Growth, CSS_GROWTH_DIVISOR};
 use crate::tcb::{Connection, MAX_QUICK_ACKS};
 use crate::State;

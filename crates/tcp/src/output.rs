@@ -6,6 +6,7 @@
 //! advertisement rules (RFC 9293 §3.8.6.2.2, RFC 7323 §2.3). Timer expiry
 //! (`on_timer`) and the next deadline (`poll_at`) live here too.
 
+use crate::congestion::CongestionControl;
 use crate::tcb::Connection;
 use crate::timers::Timers;
 use crate::State;
@@ -214,16 +215,16 @@ impl Connection {
         }
         let data_end = self.data_end();
         let o = self.outstanding();
-        // Everything sent and nothing lost: no rule can pick a segment (the
-        // common answer, asked after every segment sent).
-        if self.snd_nxt == data_end + usize::from(self.fin_queued) && self.rec.loss_free(&self.scoreboard, o) {
+        // Nothing lost, SACKed or owed again (the common case): pipe is
+        // what is in flight, and no retransmission rule can pick anything.
+        let loss_free = self.rec.loss_free(&self.scoreboard, o);
+        // Everything sent as well: no rule can pick a segment (the common
+        // answer, asked after every segment sent).
+        if loss_free && self.snd_nxt == data_end + usize::from(self.fin_queued) {
             return None;
         }
         let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
         let fin_seq = self.fin_queued.then_some(data_end);
-        // Nothing lost, SACKed or owed again (the common case): pipe is
-        // what is in flight, and no retransmission rule can pick anything.
-        let loss_free = self.rec.loss_free(&self.scoreboard, o);
         let pipe = if loss_free { self.rec.flight(o) } else { self.pipe() };
         let cwnd = self.cc.cwnd();
         let cwnd_room = cwnd.saturating_sub(pipe);

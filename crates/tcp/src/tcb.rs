@@ -6,7 +6,7 @@
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::config::{Keepalive, TcpConfig};
-use crate::congestion::{new_controller, CongestionControl};
+use crate::congestion::{new_controller, CongestionControl, Controller};
 use crate::memory::{Charge, MemoryBudget};
 use crate::rack::Rack;
 use crate::reassembly::Reassembly;
@@ -120,7 +120,7 @@ pub struct Connection {
     pub(crate) rtt: RttEstimator,
     /// Karn-safe timed segment: (sequence that must be acked, send time).
     pub(crate) rtt_timing: Option<(SeqNumber, Instant)>,
-    pub(crate) cc: Box<dyn CongestionControl>,
+    pub(crate) cc: Controller,
     pub(crate) scoreboard: Scoreboard,
     pub(crate) rec: Recovery,
     pub(crate) rack: Rack,

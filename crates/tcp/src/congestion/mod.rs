@@ -48,15 +48,68 @@ pub trait CongestionControl: fmt::Debug + Send {
     fn restart_after_idle(&mut self, now: Instant, restart_window: usize);
 }
 
+/// The controller a connection runs: one of the algorithms behind the
+/// trait, held inline and called without dynamic dispatch (the window is
+/// read for every segment planned; a call through a vtable cannot be
+/// inlined, and a box costs an allocation per connection).
+#[derive(Debug)]
+pub enum Controller {
+    /// RFC 9438, the default.
+    Cubic(Cubic),
+    /// RFC 5681 with RFC 6582.
+    NewReno(NewReno),
+}
+
+/// Forwards a trait method to the algorithm held.
+macro_rules! delegate {
+    ($self:ident, $c:ident => $call:expr) => {
+        match $self {
+            Controller::Cubic($c) => $call,
+            Controller::NewReno($c) => $call,
+        }
+    };
+}
+
+impl CongestionControl for Controller {
+    fn name(&self) -> &'static str {
+        delegate!(self, c => c.name())
+    }
+    #[inline]
+    fn cwnd(&self) -> usize {
+        delegate!(self, c => c.cwnd())
+    }
+    #[inline]
+    fn ssthresh(&self) -> usize {
+        delegate!(self, c => c.ssthresh())
+    }
+    fn on_ack(&mut self, now: Instant, acked: usize, srtt: Duration) {
+        delegate!(self, c => c.on_ack(now, acked, srtt))
+    }
+    fn on_congestion_event(&mut self, now: Instant, flight: usize) {
+        delegate!(self, c => c.on_congestion_event(now, flight))
+    }
+    fn on_recovery_exit(&mut self, now: Instant) {
+        delegate!(self, c => c.on_recovery_exit(now))
+    }
+    fn on_rto(&mut self, now: Instant, flight: usize) {
+        delegate!(self, c => c.on_rto(now, flight))
+    }
+    fn exit_slow_start(&mut self, now: Instant) {
+        delegate!(self, c => c.exit_slow_start(now))
+    }
+    fn set_mss(&mut self, mss: usize) {
+        delegate!(self, c => c.set_mss(mss))
+    }
+    fn restart_after_idle(&mut self, now: Instant, restart_window: usize) {
+        delegate!(self, c => c.restart_after_idle(now, restart_window))
+    }
+}
+
 /// Builds the controller chosen in the configuration.
-pub fn new_controller(
-    algorithm: CongestionAlgorithm,
-    mss: usize,
-    initial_cwnd_segments: u32,
-) -> Box<dyn CongestionControl> {
+pub fn new_controller(algorithm: CongestionAlgorithm, mss: usize, initial_cwnd_segments: u32) -> Controller {
     match algorithm {
-        CongestionAlgorithm::Cubic => Box::new(Cubic::new(mss, initial_cwnd_segments)),
-        CongestionAlgorithm::NewReno => Box::new(NewReno::new(mss, initial_cwnd_segments)),
+        CongestionAlgorithm::Cubic => Controller::Cubic(Cubic::new(mss, initial_cwnd_segments)),
+        CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(mss, initial_cwnd_segments)),
     }
 }
 
