@@ -16,6 +16,7 @@ fn main() {
         // The smoltcp baseline of the same workloads, for side-by-side profiles.
         "smoltcp-bulk" => smoltcp_tcp::bulk(mtu, n).map(|v| format!("{v:.3} Gbit/s")),
         "smoltcp-rr" => smoltcp_tcp::rr(mtu, n as u32).map(|v| format!("{v:.3} us")),
+        "smoltcp-crr" => smoltcp_tcp::crr(mtu, n as u32).map(|v| format!("{v:.0} conn/s")),
         other => Err(format!("unknown workload {other}")),
     };
     match result {

@@ -27,10 +27,12 @@ impl Pair {
     pub fn new(mtu: usize) -> Pair {
         let mk = |ip: Ipv4Addr, seed: u64| {
             let mut config = StackConfig { seed, ..StackConfig::default() };
-            // Bulk transfers deserve Linux's larger default buffers.
-            config.tcp.snd_buf = 4 << 20;
-            config.tcp.rcv_buf = 4 << 20;
-            config.tcp.rcv_buf_max = 6 << 20;
+            // Fixed buffers of the size that suits this link (see
+            // `TCP_BUFFER`), as the smoltcp baseline has.
+            config.tcp.snd_buf = crate::TCP_BUFFER;
+            config.tcp.snd_buf_max = crate::TCP_BUFFER;
+            config.tcp.rcv_buf = crate::TCP_BUFFER;
+            config.tcp.rcv_buf_max = crate::TCP_BUFFER;
             config.tcp_max_syn_backlog = 4096;
             let mut s = Stack::new(config);
             s.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(ip, 24).expect("valid")).with_mtu(mtu));
