@@ -1040,22 +1040,23 @@ impl Stack {
         let mut blocked = false;
         let mut direct = 0u64;
         loop {
-            if out.len() >= room {
+            let budget = room.saturating_sub(out.len());
+            if budget == 0 {
                 blocked = true;
                 break;
             }
-            let mut datagram = None;
-            let more = c.poll_transmit(now, |seg| {
+            let sent = c.poll_transmit_burst(now, budget, |seg| {
                 if let Some(p) = peer_conn.as_deref_mut() {
                     p.on_segment(now, seg);
                     direct += 1;
                     return;
                 }
                 ident = ident.wrapping_add(1);
-                datagram = Some(tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
+                out.push(tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
             });
-            out.extend(datagram);
-            if !more || c.sent_all() {
+            // Short of the budget: drained. At it: more may be due, unless
+            // everything is sent (linked, the budget never runs out).
+            if sent < budget || c.sent_all() {
                 break;
             }
         }

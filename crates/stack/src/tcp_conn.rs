@@ -261,14 +261,14 @@ impl TcpConn {
         let mut segments = 0u64;
         for _ in 0..MAX_EXCHANGE_ROUNDS {
             let before = segments;
-            while a.poll_transmit(now, |seg| {
+            a.poll_transmit_burst(now, usize::MAX, |seg| {
                 b.on_segment(now, seg);
                 segments += 1;
-            }) {}
-            while b.poll_transmit(now, |seg| {
+            });
+            b.poll_transmit_burst(now, usize::MAX, |seg| {
                 a.on_segment(now, seg);
                 segments += 1;
-            }) {}
+            });
             if segments == before {
                 break;
             }

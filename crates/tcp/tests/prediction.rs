@@ -1,6 +1,7 @@
-//! Header prediction is an optimisation, not a behaviour: the same
-//! transfers, run with it and without, must put the very same segments on
-//! the wire at the very same times, and deliver the same bytes.
+//! Header prediction and burst transmission are optimisations, not
+//! behaviours: the same transfers, run with them and without, must put the
+//! very same segments on the wire at the very same times, and deliver the
+//! same bytes.
 
 mod common;
 use common::*;
@@ -224,7 +225,38 @@ fn slow_readers_small_windows_and_keepalive() {
 /// out-of-order one beyond it did last.)
 #[test]
 fn random_mixes_of_faults_options_and_pace() {
-    for seed in 5000..6000u64 {
+    random_mixes(5000..6000, |c, seed, filter, up, down, app| {
+        let run = |header_prediction| {
+            let cfg = TcpConfig { header_prediction, ..c.clone() };
+            exchange(&cfg, filter(), up, down, app)
+        };
+        let (on, off) = (run(true), run(false));
+        assert!(on.got.0 == up && on.got.1 == down, "seed {seed}: bytes delivered intact");
+        same_segments(&on.log, &off.log, &format!("seed {seed}"));
+    });
+}
+
+/// `poll_transmit_burst` (what the stack calls) against one
+/// `poll_transmit` call per segment.
+#[test]
+fn bursts_send_what_single_calls_send() {
+    random_mixes(7000..7600, |c, seed, filter, up, down, app| {
+        let run = |burst: bool| {
+            BURST.with(|b| b.set(burst));
+            let r = exchange(c, filter(), up, down, app);
+            BURST.with(|b| b.set(true));
+            r
+        };
+        let (on, off) = (run(true), run(false));
+        assert!(on.got.0 == up && on.got.1 == down, "seed {seed}: bytes delivered intact");
+        same_segments(&on.log, &off.log, &format!("seed {seed}"));
+    });
+}
+
+/// Runs `check` on random transfers: faults, options, buffer sizes,
+/// congestion control and application pace drawn from each seed.
+fn random_mixes(seeds: std::ops::Range<u64>, check: impl Fn(&TcpConfig, u64, &dyn Fn() -> Filter, &[u8], &[u8], App)) {
+    for seed in seeds {
         let mut r = Rng(seed);
         let mut chance = |n: u64| r.next() % n;
         let (drop, dup, delay) = (chance(8), chance(5), chance(12));
@@ -256,12 +288,6 @@ fn random_mixes_of_faults_options_and_pace() {
         };
         let up = pattern(1 + chance(150_000) as usize);
         let down: Vec<u8> = pattern(1 + chance(80_000) as usize).into_iter().rev().collect();
-        let run = |header_prediction| {
-            let cfg = TcpConfig { header_prediction, ..c.clone() };
-            exchange(&cfg, faulty(seed, drop, dup, delay)(), &up, &down, app)
-        };
-        let (on, off) = (run(true), run(false));
-        assert!(on.got.0 == up && on.got.1 == down, "seed {seed}: bytes delivered intact");
-        same_segments(&on.log, &off.log, &format!("seed {seed}"));
+        check(&c, seed, &faulty(seed, drop, dup, delay), &up, &down, app);
     }
 }

@@ -36,10 +36,29 @@ pub fn serialize(r: &TcpRepr<'_>, src: Ipv4Addr, dst: Ipv4Addr) -> Seg {
     Seg { bytes, src, dst }
 }
 
+thread_local! {
+    /// Whether [`drain`] sends in bursts (`poll_transmit_burst`, as the
+    /// stack does) rather than one `poll_transmit` call per segment: the
+    /// same segments either way, which `prediction.rs` checks.
+    pub static BURST: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
 /// Everything `c` wants to send now.
 pub fn drain(c: &mut Connection, now: Instant) -> Vec<Seg> {
     let (src, dst) = (*c.local_addr().ip(), *c.remote_addr().ip());
     let mut out = Vec::new();
+    if BURST.with(|b| b.get()) {
+        // In bursts of varying length, so runs are cut at many points.
+        let mut budget = 1;
+        loop {
+            let sent = c.poll_transmit_burst(now, budget, |r| out.push(serialize(r, src, dst)));
+            if sent < budget {
+                return out;
+            }
+            assert!(out.len() < 100_000, "poll_transmit_burst never runs dry");
+            budget = 1 + (out.len() * 7) % 50;
+        }
+    }
     let mut guard = 0;
     // Every drain also checks `sent_all`, which lets a stack skip the
     // last call: when it holds, that call must indeed send nothing.
