@@ -438,7 +438,7 @@ impl Connection {
 
     /// RTT sample for an ACK of new data: the Karn-safe timed segment if it
     /// is covered (RFC 6298 §3), else the timestamp echo (RFC 7323 §4.1).
-    pub(crate) fn rtt_sample_on_ack(&mut self, now: Instant, ack: SeqNumber, seg: &TcpRepr<'_>) {
+    fn rtt_sample_on_ack(&mut self, now: Instant, ack: SeqNumber, seg: &TcpRepr<'_>) {
         let mut sample = None;
         if let Some((_, sent)) = self.rtt_timing.filter(|(seq, _)| ack.ge(*seq)) {
             self.rtt_timing = None;
@@ -489,29 +489,7 @@ impl Connection {
         }
 
         if self.snd_una.lt(ack) {
-            self.rtt_sample_on_ack(now, ack, seg);
-            let acked = ack - self.snd_una;
-            self.snd_una = ack;
-            // Drop acknowledged data from the send buffer (the SYN and FIN
-            // occupy sequence space but no buffer).
-            let data_end = self.buf_seq + self.snd_buf.len();
-            let upto = ack.min(data_end);
-            if let Some(n) = upto.checked_sub(self.buf_seq) {
-                self.snd_buf.consume(n);
-                self.stats.bytes_acked += n as u64;
-                self.buf_seq = upto;
-            }
-            self.scoreboard.advance(ack);
-            self.retries = 0;
-            self.on_new_ack(now, acked, flight_before);
-            // RFC 6298 §5.2, §5.3.
-            if self.snd_una == self.snd_nxt {
-                self.timers.rto = None;
-            } else {
-                self.timers.rto = Some(self.rtt.rto_deadline(now));
-            }
-            // Send buffer grows with cwnd.
-            self.expand_snd_buf();
+            self.ack_new_data(now, seg, ack, flight_before);
         } else if ack == self.snd_una
             && self.snd_nxt.gt(self.snd_una)
             && seg.payload.is_empty()
@@ -554,8 +532,33 @@ impl Connection {
         }
     }
 
+    /// SND.UNA < `ack`: RTT sample, SND.UNA advanced, acknowledged data
+    /// dropped from the send buffer, the scoreboard trimmed, recovery and
+    /// window bookkeeping, the retransmission timer, send-buffer growth.
+    /// `flight_before` is what was in flight before this ACK.
+    pub(crate) fn ack_new_data(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNumber, flight_before: usize) {
+        self.rtt_sample_on_ack(now, ack, seg);
+        let acked = ack - self.snd_una;
+        self.snd_una = ack;
+        // Drop acknowledged data from the send buffer (the SYN and FIN
+        // occupy sequence space but no buffer).
+        let upto = ack.min(self.buf_seq + self.snd_buf.len());
+        if let Some(n) = upto.checked_sub(self.buf_seq) {
+            self.snd_buf.consume(n);
+            self.stats.bytes_acked += n as u64;
+            self.buf_seq = upto;
+        }
+        self.scoreboard.advance(ack);
+        self.retries = 0;
+        self.on_new_ack(now, acked, flight_before);
+        // RFC 6298 §5.2, §5.3.
+        self.timers.rto = if self.snd_una == self.snd_nxt { None } else { Some(self.rtt.rto_deadline(now)) };
+        // Send buffer grows with cwnd.
+        self.expand_snd_buf();
+    }
+
     /// New data acknowledged: recovery bookkeeping and window growth.
-    pub(crate) fn on_new_ack(&mut self, now: Instant, acked: usize, flight_before: usize) {
+    fn on_new_ack(&mut self, now: Instant, acked: usize, flight_before: usize) {
         self.rec.dupacks = 0;
         if self.rec.in_recovery {
             if self.snd_una.ge(self.rec.recovery_point) {

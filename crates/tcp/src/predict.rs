@@ -102,20 +102,8 @@ impl Connection {
         // RFC 6675 pipe with nothing lost or SACKed: what is in flight.
         let flight_before = self.rec.flight(self.outstanding());
         let old_una = self.snd_una;
-        self.rtt_sample_on_ack(now, ack, seg);
-        let acked = ack - self.snd_una;
-        self.snd_una = ack;
-        let upto = ack.min(self.buf_seq + self.snd_buf.len());
-        if let Some(n) = upto.checked_sub(self.buf_seq) {
-            self.snd_buf.consume(n);
-            self.stats.bytes_acked += n as u64;
-            self.buf_seq = upto;
-        }
-        self.retries = 0;
-        self.on_new_ack(now, acked, flight_before);
-        // RFC 6298 §5.2, §5.3.
-        self.timers.rto = if self.snd_una == self.snd_nxt { None } else { Some(self.rtt.rto_deadline(now)) };
-        self.expand_snd_buf();
+        // (The scoreboard is empty: nothing to trim.)
+        self.ack_new_data(now, seg, ack, flight_before);
         // RFC 8985 §6.2 on a cumulative ACK: nothing SACKed, nothing
         // retransmitted by NextSeg outstanding.
         if self.sack_ok && self.rack.on_cumulative_ack(now, old_una, ack) {
