@@ -147,14 +147,36 @@ impl Connection {
         self.buf_seq + self.snd_buf.len()
     }
 
+    /// Everything queued is sent, the FIN too if one is queued.
+    fn all_sent(&self) -> bool {
+        self.snd_nxt == self.data_end() + usize::from(self.fin_queued)
+    }
+
+    /// Queued octets not yet sent (SND.NXT to the end of the data).
+    fn unsent(&self) -> usize {
+        self.data_end().checked_sub(self.snd_nxt).unwrap_or(0)
+    }
+
+    /// Room the peer's window leaves past SND.NXT (SND.UNA + SND.WND − SND.NXT).
+    fn wnd_room(&self) -> usize {
+        (self.snd_una + self.snd_wnd).checked_sub(self.snd_nxt).unwrap_or(0)
+    }
+
+    /// Nothing owed but data: no RST, ACK, duplicate ACK, window or
+    /// keepalive probe, or tail loss probe waiting to go first.
+    fn nothing_else_owed(&self) -> bool {
+        self.rst_pending.is_none()
+            && !(self.ack_pending || self.dupacks_owed > 0 || self.probe_pending || self.keepalive_pending)
+            && !self.tlp_pending
+    }
+
     /// RFC 8985 §7.3: the probe is one new segment if the receive window
     /// allows (regardless of cwnd and Nagle), else the last segment sent.
     fn plan_tlp(&self) -> Option<Plan> {
         let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
         let data_end = self.data_end();
         let fin_seq = self.fin_queued.then_some(data_end);
-        let unsent = data_end.checked_sub(self.snd_nxt).unwrap_or(0);
-        let wnd_room = (self.snd_una + self.snd_wnd).checked_sub(self.snd_nxt).unwrap_or(0);
+        let (unsent, wnd_room) = (self.unsent(), self.wnd_room());
         if unsent > 0 && wnd_room > 0 {
             let len = unsent.min(mss).min(wnd_room);
             return Some(Plan {
@@ -220,7 +242,7 @@ impl Connection {
         let loss_free = self.rec.loss_free(&self.scoreboard, o);
         // Everything sent as well: no rule can pick a segment (the common
         // answer, asked after every segment sent).
-        if loss_free && self.snd_nxt == data_end + usize::from(self.fin_queued) {
+        if loss_free && self.all_sent() {
             return None;
         }
         let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
@@ -251,10 +273,9 @@ impl Connection {
         }
 
         // New data (NextSeg rule 2) or a FIN.
-        let unsent = data_end.checked_sub(self.snd_nxt).unwrap_or(0);
+        let unsent = self.unsent();
         let fin_unsent = fin_seq.is_some_and(|f| self.snd_nxt.le(f));
-        let wnd_right = self.snd_una + self.snd_wnd;
-        let wnd_room = wnd_right.checked_sub(self.snd_nxt).unwrap_or(0);
+        let wnd_room = self.wnd_room();
         let len = unsent.min(mss).min(wnd_room);
         let idle = self.snd_una == self.snd_nxt;
         let cwnd_ok = pipe == 0 || cwnd_room >= len.max(1);
@@ -306,8 +327,7 @@ impl Connection {
             sent += 1;
             // A full segment unsent first: it rules out every
             // request/response flush before the longer test.
-            let unsent = self.data_end().checked_sub(self.snd_nxt).unwrap_or(0);
-            if unsent >= self.mss && self.run_may_follow() {
+            if self.unsent() >= self.mss && self.run_may_follow() {
                 while sent < max {
                     let Some(p) = self.next_in_run() else { break };
                     // As `poll_transmit` after `plan`, at its own clock.
@@ -330,9 +350,7 @@ impl Connection {
     /// changes none of this, so it holds for the whole run. No timer can
     /// come due in it either: those a segment arms lie in the future.
     fn run_may_follow(&self) -> bool {
-        self.rst_pending.is_none()
-            && !(self.ack_pending || self.probe_pending || self.keepalive_pending || self.tlp_pending)
-            && self.dupacks_owed == 0
+        self.nothing_else_owed()
             && !self.fin_queued
             && matches!(self.state, State::Established | State::CloseWait)
             && self.extra_option_len() == 0
@@ -346,12 +364,10 @@ impl Connection {
     /// Nagle). `None` leaves the decision to `poll_transmit`.
     fn next_in_run(&self) -> Option<Plan> {
         let mss = self.mss.max(1);
-        let unsent = self.data_end().checked_sub(self.snd_nxt).unwrap_or(0);
-        let wnd_room = (self.snd_una + self.snd_wnd).checked_sub(self.snd_nxt).unwrap_or(0);
         let pipe = self.rec.flight(self.outstanding());
         let cwnd_ok = pipe == 0 || self.cc.cwnd().saturating_sub(pipe) >= mss;
         let offset = self.snd_nxt.checked_sub(self.buf_seq).unwrap_or(0);
-        let full = unsent >= mss && wnd_room >= mss && self.snd_buf.contiguous_len(offset) >= mss;
+        let full = self.unsent() >= mss && self.wnd_room() >= mss && self.snd_buf.contiguous_len(offset) >= mss;
         (full && cwnd_ok).then_some(Plan {
             seq: self.snd_nxt,
             len: mss,
@@ -557,9 +573,8 @@ impl Connection {
     /// for a small open window, overrides SWS avoidance (Linux
     /// `tcp_check_probe_timer` / `tcp_write_wakeup`).
     fn needs_persist(&self) -> bool {
-        let unsent = self.data_end().checked_sub(self.snd_nxt).unwrap_or(0);
         self.state.is_synchronized()
-            && unsent > 0
+            && self.unsent() > 0
             && self.snd_una == self.snd_nxt
             && self.timers.persist.is_none()
             && self.timers.rto.is_none()
@@ -638,8 +653,7 @@ impl Connection {
         // Linux tcp_keepalive_timer: a connection with data in flight or
         // waiting to be sent (behind a zero window, which the persist
         // timer probes) is alive without keepalive.
-        let unsent = self.data_end() + usize::from(self.fin_queued) != self.snd_nxt;
-        if idle < ka.idle || self.snd_una != self.snd_nxt || unsent {
+        if idle < ka.idle || self.snd_una != self.snd_nxt || !self.all_sent() {
             // Traffic since: wait for the rest of the idle period.
             self.timers.keepalive = Some(self.last_rcv.max(now) + ka.idle.max(ka.interval));
             if idle < ka.idle {
@@ -751,10 +765,8 @@ impl Connection {
     /// not mean that more is due.
     pub fn sent_all(&self) -> bool {
         self.state.is_synchronized()
-            && self.rst_pending.is_none()
-            && !(self.ack_pending || self.dupacks_owed > 0 || self.probe_pending || self.keepalive_pending)
-            && !self.tlp_pending
-            && self.snd_nxt == self.data_end() + usize::from(self.fin_queued)
+            && self.nothing_else_owed()
+            && self.all_sent()
             && self.rec.loss_free(&self.scoreboard, self.outstanding())
     }
 
