@@ -48,15 +48,25 @@ pub fn drain(c: &mut Connection, now: Instant) -> Vec<Seg> {
     let (src, dst) = (*c.local_addr().ip(), *c.remote_addr().ip());
     let mut out = Vec::new();
     if BURST.with(|b| b.get()) {
-        // In bursts of varying length, so runs are cut at many points.
-        let mut budget = 1;
+        // In bursts of varying length, so runs are cut at many points
+        // (and the first is not one segment long, so a burst's own stop
+        // after its first segment is exercised).
+        let budget_after = |sent: usize| 1 + (sent * 7 + 3) % 50;
+        let mut budget = budget_after(0);
         loop {
             let sent = c.poll_transmit_burst(now, budget, |r| out.push(serialize(r, src, dst)));
             if sent < budget {
+                // A burst stops early also when `sent_all` says nothing
+                // more is due: one more call must then send nothing.
+                let mut late = None;
+                assert!(
+                    !c.poll_transmit(now, |r| late = Some(serialize(r, src, dst))),
+                    "a burst stopped before {late:?}"
+                );
                 return out;
             }
             assert!(out.len() < 100_000, "poll_transmit_burst never runs dry");
-            budget = 1 + (out.len() * 7) % 50;
+            budget = budget_after(out.len());
         }
     }
     let mut guard = 0;
