@@ -12,8 +12,16 @@
 //! 64-bit words with end-around carry, fold down to 16 bits, and swap bytes
 //! once at the end. [`data_reference`] is the obviously-right byte-pair
 //! version the property tests hold it to.
+//!
+//! On x86-64 CPUs with AVX2, [`data`] and [`copy`] run the vector version
+//! in [`avx2`] (32 octets a step); [`data_portable`] and [`copy_portable`]
+//! are the word-at-a-time code every other machine runs, kept public so the
+//! tests hold both to the reference.
 
 use crate::Ipv4Addr;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 /// Whether to compute/verify a checksum or leave it alone (e.g. when the
 /// device offloads it, or for a parser that must read a partial datagram).
@@ -59,6 +67,19 @@ pub fn data(data: &[u8]) -> u16 {
         // Headers (IPv4, TCP): no block to sum, and no lanes to fold.
         return finish(0, data);
     }
+    // Shorter than one vector step: the word loop is as quick, and skips
+    // the feature check and the lanes' reduction.
+    #[cfg(target_arch = "x86_64")]
+    if data.len() >= avx2::BLOCK {
+        if let Some(sum) = avx2::sum(None, data) {
+            return sum;
+        }
+    }
+    data_portable(data)
+}
+
+/// [`data`] without vector instructions: what machines without AVX2 run.
+pub fn data_portable(data: &[u8]) -> u16 {
     // Eight independent accumulators, one per word of a 64-octet block, so
     // consecutive adds do not wait on each other's carry (instruction-level
     // parallelism). Eight measured ~25% faster than four on 1500 octets.
@@ -143,6 +164,21 @@ fn finish(mut sum: u64, rest: &[u8]) -> u16 {
 /// # Panics
 /// If `dst` and `src` differ in length (a caller bug).
 pub fn copy(dst: &mut [u8], src: &[u8]) -> u16 {
+    assert_eq!(dst.len(), src.len(), "checksum::copy needs equal lengths");
+    #[cfg(target_arch = "x86_64")]
+    if src.len() >= avx2::BLOCK {
+        if let Some(sum) = avx2::sum(Some(&mut *dst), src) {
+            return sum;
+        }
+    }
+    copy_portable(dst, src)
+}
+
+/// [`copy`] without vector instructions: what machines without AVX2 run.
+///
+/// # Panics
+/// If `dst` and `src` differ in length (a caller bug).
+pub fn copy_portable(dst: &mut [u8], src: &[u8]) -> u16 {
     assert_eq!(dst.len(), src.len(), "checksum::copy needs equal lengths");
     // As in `data`: eight accumulators, one per word of a 64-octet block.
     let mut acc = [0u64; 8];
@@ -244,6 +280,26 @@ mod tests {
         let buf = vec![0xffu8; 65535];
         assert_eq!(data(&buf), data_reference(&buf));
         assert_eq!(data(&buf), 0xffff - 0xff); // last word is ff00
+    }
+
+    #[test]
+    fn long_buffers_lose_no_carry() {
+        // All-ones words fill the vector lanes fastest. 2 MiB and a bit
+        // crosses the vector loop's widening round (512 KiB) four times
+        // and ends in a tail shorter than its step; without the rounds,
+        // lanes would overflow past 1 MiB.
+        for len in [(2 << 20) + 77, (1 << 19) + 128, 1 << 19] {
+            let ones = vec![0xffu8; len];
+            let mut out = vec![0u8; len];
+            assert_eq!(data(&ones), data_reference(&ones), "{len} octets of ff");
+            assert_eq!(copy(&mut out, &ones), data_reference(&ones), "{len} octets of ff, copied");
+            assert_eq!(out, ones);
+            let mixed: Vec<u8> = (0..len).map(|i| (i * 131 + (i >> 9)) as u8).collect();
+            assert_eq!(data(&mixed), data_reference(&mixed));
+            assert_eq!(data_portable(&mixed), data_reference(&mixed));
+            assert_eq!(copy(&mut out, &mixed), data_reference(&mixed));
+            assert_eq!(out, mixed);
+        }
     }
 
     #[test]
