@@ -11,6 +11,7 @@ fn main() {
     let n: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(256 << 20);
     let result = match workload {
         "bulk" => tcp::sockstack_bulk(mtu, n).map(|v| format!("{v:.3} Gbit/s")),
+        "bulk-nogso" => tcp::sockstack_bulk_with(mtu, n, false).map(|v| format!("{v:.3} Gbit/s")),
         "rr" => tcp::sockstack_rr(mtu, n as u32).map(|v| format!("{v:.3} us")),
         "crr" => tcp::sockstack_crr(mtu, n as u32).map(|v| format!("{v:.0} conn/s")),
         // The smoltcp baseline of the same workloads, for side-by-side profiles.

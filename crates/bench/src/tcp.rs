@@ -24,7 +24,16 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// Two stacks on a link of `mtu` with segmentation offload, as a veth
+    /// pair has it: runs of TCP segments cross as one datagram, which the
+    /// receiving stack takes whole ([`sockstack_stack::gso`]).
     pub fn new(mtu: usize) -> Pair {
+        Pair::with_offload(mtu, true)
+    }
+
+    /// As [`Pair::new`], with offload on (`gso`) or off: off, every
+    /// segment crosses as its own datagram of at most `mtu` octets.
+    pub fn with_offload(mtu: usize, gso: bool) -> Pair {
         let mk = |ip: Ipv4Addr, seed: u64| {
             let mut config = StackConfig { seed, ..StackConfig::default() };
             // Fixed buffers of the size that suits this link (see
@@ -35,7 +44,11 @@ impl Pair {
             config.tcp.rcv_buf_max = crate::TCP_BUFFER;
             config.tcp_max_syn_backlog = 4096;
             let mut s = Stack::new(config);
-            s.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(ip, 24).expect("valid")).with_mtu(mtu));
+            let mut iface = InterfaceConfig::new("eth0", Ipv4Cidr::new(ip, 24).expect("valid")).with_mtu(mtu);
+            if gso {
+                iface = iface.with_gso(sockstack_stack::gso::GSO_MAX_SIZE);
+            }
+            s.add_interface(iface);
             s
         };
         Pair { a: mk(A, 1), b: mk(B, 2), now: Instant::ZERO }
@@ -106,7 +119,12 @@ impl Pair {
 
 /// Bulk: `bytes` from a to b, every byte checked; Gbit/s (wall clock).
 pub fn sockstack_bulk(mtu: usize, bytes: u64) -> Result<f64, String> {
-    let mut p = Pair::new(mtu);
+    sockstack_bulk_with(mtu, bytes, true)
+}
+
+/// [`sockstack_bulk`] with segmentation offload on (`gso`) or off.
+pub fn sockstack_bulk_with(mtu: usize, bytes: u64, gso: bool) -> Result<f64, String> {
+    let mut p = Pair::with_offload(mtu, gso);
     let (_l, c, s) = p.connect(5001)?;
     let (mut sent, mut got) = (0u64, 0u64);
     let start = WallClock::now();

@@ -17,18 +17,33 @@ pub struct InterfaceConfig {
     pub cidr: Ipv4Cidr,
     /// Largest IPv4 datagram the link carries (RFC 791 "MTU").
     pub mtu: usize,
+    /// Segmentation offload: `Some(n)` lets TCP send runs of segments as
+    /// datagrams of up to `n` octets, past the MTU ([`crate::gso`]).
+    pub gso_max_size: Option<usize>,
 }
 
 impl InterfaceConfig {
     /// An interface named `name` with address and prefix `cidr` and an MTU of
     /// 1500 (Ethernet).
     pub fn new(name: impl Into<String>, cidr: Ipv4Cidr) -> Self {
-        InterfaceConfig { name: name.into(), cidr, mtu: 1500 }
+        InterfaceConfig { name: name.into(), cidr, mtu: 1500, gso_max_size: None }
     }
 
     /// The same configuration with an MTU of `mtu` octets.
     pub fn with_mtu(mut self, mtu: usize) -> Self {
         self.mtu = mtu;
+        self
+    }
+
+    /// The same configuration with segmentation offload (Linux GSO/TSO):
+    /// TCP sends a run of back-to-back segments as one datagram of up to
+    /// `max_size` octets (at most [`crate::gso::GSO_MAX_SIZE`]), whose
+    /// [`crate::OutPacket::gso_size`] says how to split it. The driver
+    /// promises to deliver such a datagram whole to a sockstack stack that
+    /// is its destination (a virtual wire, as a veth pair carries Linux's
+    /// GSO packets), or to split it with [`crate::gso::segment`] first.
+    pub fn with_gso(mut self, max_size: usize) -> Self {
+        self.gso_max_size = Some(max_size.min(crate::gso::GSO_MAX_SIZE));
         self
     }
 }
@@ -44,6 +59,8 @@ pub struct Interface {
     pub cidr: Ipv4Cidr,
     /// Largest IPv4 datagram the link carries, in octets (RFC 791 "MTU").
     pub mtu: usize,
+    /// Largest segmentation-offload datagram, if the interface has offload.
+    pub gso_max_size: Option<usize>,
     /// Whether it is up; a down interface neither sends nor receives.
     pub up: bool,
 }

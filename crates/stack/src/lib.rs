@@ -14,6 +14,7 @@
 //! socket programmer expects.
 
 pub mod counters;
+pub mod gso;
 pub mod icmp;
 pub mod iface;
 pub mod ip;
@@ -140,6 +141,11 @@ pub struct OutPacket {
     pub next_hop: Ipv4Addr,
     /// The IPv4 datagram, header included.
     pub data: Vec<u8>,
+    /// `Some(n)` for a segmentation-offload datagram (only on an interface
+    /// configured [`InterfaceConfig::with_gso`]): TCP segments of `n`
+    /// payload octets each (the last may be shorter) under one header,
+    /// which [`gso::segment`] splits into the datagrams they stand for.
+    pub gso_size: Option<u16>,
 }
 
 /// One host's network stack. See the crate docs.
@@ -168,7 +174,7 @@ pub struct Stack {
     /// Connection deadlines, earliest first.
     pub(crate) tcp_timers: BTreeSet<(Instant, SocketHandle)>,
     /// Scratch list of the datagrams one connection's flush builds.
-    pub(crate) tcp_out: Vec<Vec<u8>>,
+    pub(crate) tcp_out: Vec<tcp::Outgoing>,
     pub(crate) isn: IsnGenerator,
     pub(crate) syn_cookies: SynCookies,
     pub(crate) raw_by_protocol: HashMap<u8, Vec<SocketHandle>>,
@@ -247,7 +253,14 @@ impl Stack {
     pub fn add_interface(&mut self, config: InterfaceConfig) -> IfaceId {
         let id = IfaceId(self.ifaces.len());
         self.routes.add(Route { dest: config.cidr.network(), gateway: None, iface: id });
-        self.ifaces.push(Interface { id, name: config.name, cidr: config.cidr, mtu: config.mtu, up: true });
+        self.ifaces.push(Interface {
+            id,
+            name: config.name,
+            cidr: config.cidr,
+            mtu: config.mtu,
+            gso_max_size: config.gso_max_size,
+            up: true,
+        });
         id
     }
 

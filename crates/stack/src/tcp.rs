@@ -6,6 +6,7 @@
 //! `sockstack_tcp::Connection`; this module owns where connections live.
 
 use crate::counters::DropReason;
+use crate::gso::Frame;
 use crate::pool::BufferPool;
 use crate::socket::{Socket, SocketHandle};
 use crate::tcp_conn::{conn_error, ConnSlot, TcpConn};
@@ -155,9 +156,29 @@ fn not_found() -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, "no such socket (closed or never opened)")
 }
 
+/// A TCP datagram on its way out: with its offload segment size when it
+/// packs a run of segments ([`crate::gso`]), and how many segments it holds.
+pub(crate) struct Outgoing {
+    data: Vec<u8>,
+    gso_size: Option<u16>,
+    segments: u64,
+}
+
+impl Outgoing {
+    fn one(data: Vec<u8>) -> Outgoing {
+        Outgoing { data, gso_size: None, segments: 1 }
+    }
+
+    fn packed(frame: Frame, checksum: ChecksumMode) -> Outgoing {
+        let segments = frame.segments() as u64;
+        let (data, gso_size) = frame.finish(checksum);
+        Outgoing { data, gso_size, segments }
+    }
+}
+
 /// Builds the IPv4 datagram carrying `seg` from `src` to `dst`, in a
 /// buffer from `pool`.
-fn tcp_datagram(
+pub(crate) fn tcp_datagram(
     pool: &mut BufferPool,
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -685,7 +706,7 @@ impl Stack {
         let ident = self.next_ident();
         let ttl = self.config.default_ttl;
         let data = tcp_datagram(&mut self.pool, *local.ip(), *remote.ip(), ident, ttl, seg, ChecksumMode::Verify);
-        self.tcp_output(data, ChecksumMode::Verify);
+        self.tcp_output(Outgoing::one(data), ChecksumMode::Verify);
     }
 
     /// How to checksum segments to `remote`. A datagram that stays inside
@@ -705,9 +726,10 @@ impl Stack {
 
     /// Puts a finished TCP datagram on its way (link or loopback).
     /// `checksum` is how it was built: `Ignore` only for loopback.
-    fn tcp_output(&mut self, data: Vec<u8>, checksum: ChecksumMode) {
+    fn tcp_output(&mut self, out: Outgoing, checksum: ChecksumMode) {
+        let Outgoing { data, gso_size, segments } = out;
         let dst = Ipv4Addr::from(<[u8; 4]>::try_from(&data[16..20]).expect("20-byte header"));
-        self.counters.tcp_tx += 1;
+        self.counters.tcp_tx += segments;
         if self.is_local_unicast(dst) {
             self.counters.ip_tx += 1;
             self.loopback.push_back((data, checksum));
@@ -715,10 +737,20 @@ impl Stack {
         }
         match self.routes.lookup(dst) {
             Some(hop) if self.ifaces[hop.iface.0].up => {
-                self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data })
+                self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data, gso_size })
             }
             _ => self.counters.drop(DropReason::NoRoute),
         }
+    }
+
+    /// The offload datagram size for segments to `remote`, if its route's
+    /// interface has segmentation offload (looked up once per flush, and
+    /// only when some interface has it).
+    fn tcp_gso_max(&self, remote: Ipv4Addr) -> Option<usize> {
+        if !self.ifaces.iter().any(|i| i.gso_max_size.is_some()) || self.is_local_unicast(remote) {
+            return None;
+        }
+        self.routes.lookup(remote).and_then(|hop| self.ifaces[hop.iface.0].gso_max_size)
     }
 
     /// Hands `seg` to connection `h`. `unverified`: its checksum is still
@@ -1022,6 +1054,7 @@ impl Stack {
         let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
         let checksum = self.loopback_checksum(*remote.ip());
         let peer = if checksum.verify() { None } else { self.tcp_link(h, local, remote) };
+        let gso_max = self.tcp_gso_max(*remote.ip());
         let Some((s, ttl)) = self.sockets.get_mut(h).and_then(stream_of) else {
             return true;
         };
@@ -1039,6 +1072,8 @@ impl Stack {
         };
         let mut blocked = false;
         let mut direct = 0u64;
+        // With offload, the datagram still taking segments of a run.
+        let mut frame: Option<Frame> = None;
         loop {
             let budget = room.saturating_sub(out.len());
             if budget == 0 {
@@ -1051,14 +1086,30 @@ impl Stack {
                     direct += 1;
                     return;
                 }
+                // Each segment takes an identification, packed or not, so
+                // a split datagram's pieces carry what they would have.
                 ident = ident.wrapping_add(1);
-                out.push(tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum));
+                let Some(max) = gso_max else {
+                    let data = tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum);
+                    return out.push(Outgoing::one(data));
+                };
+                if frame.as_mut().is_some_and(|f| f.extend(seg)) {
+                    return;
+                }
+                if let Some(f) = frame.take() {
+                    out.push(Outgoing::packed(f, checksum));
+                }
+                let data = tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum);
+                frame = Some(Frame::new(data, seg, max));
             });
             // Short of the budget: drained. At it: more may be due, unless
             // everything is sent (linked, the budget never runs out).
             if sent < budget || c.sent_all() {
                 break;
             }
+        }
+        if let Some(f) = frame {
+            out.push(Outgoing::packed(f, checksum));
         }
         let peer_wakers = peer_conn.as_deref_mut().filter(|_| direct > 0).map(|p| p.take_wakers());
         drop(peer_conn);
@@ -1094,8 +1145,8 @@ impl Stack {
         self.pool = pool;
         self.next_ident = ident;
         self.tcp_timer_moved(h, old_timer, next);
-        for data in out.drain(..) {
-            self.tcp_output(data, checksum);
+        for o in out.drain(..) {
+            self.tcp_output(o, checksum);
         }
         self.tcp_out = out;
         if direct > 0 {

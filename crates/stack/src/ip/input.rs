@@ -169,7 +169,7 @@ impl Stack {
         }
         self.counters.ip_forwarded += 1;
         if data.len() <= mtu {
-            return self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data });
+            return self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data, gso_size: None });
         }
         if ip.dont_frag {
             // RFC 1191 §4: fragmentation needed, with the next-hop MTU.
@@ -181,7 +181,7 @@ impl Stack {
             Some(fragments) => {
                 self.counters.ip_fragments_tx += fragments.len() as u64;
                 for f in fragments {
-                    self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data: f });
+                    self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data: f, gso_size: None });
                 }
             }
             None => self.counters.drop(DropReason::FragNeeded),

@@ -154,7 +154,7 @@ impl Stack {
             if self.tx_room() == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            self.enqueue(OutPacket { iface: hop.iface, next_hop: hop.addr, data: buf });
+            self.enqueue(OutPacket { iface: hop.iface, next_hop: hop.addr, data: buf, gso_size: None });
             return Ok(());
         }
         if repr.dont_frag {
@@ -167,7 +167,7 @@ impl Stack {
         }
         self.counters.ip_fragments_tx += fragments.len() as u64;
         for data in fragments {
-            self.enqueue(OutPacket { iface: hop.iface, next_hop: hop.addr, data });
+            self.enqueue(OutPacket { iface: hop.iface, next_hop: hop.addr, data, gso_size: None });
         }
         Ok(())
     }

@@ -1,0 +1,334 @@
+//! TCP segmentation offload, as Linux does it between virtual devices
+//! (GSO/TSO on a veth pair, GRO on the way in): on an interface configured
+//! with [`InterfaceConfig::with_gso`](crate::InterfaceConfig::with_gso), a
+//! run of back-to-back segments of one connection leaves as one datagram,
+//! one IPv4 and one TCP header over the run's payload. A sockstack stack
+//! that receives it takes it as one segment (the merged segment Linux GRO
+//! hands its TCP). A driver whose medium carries only MTU-sized datagrams
+//! splits it again with [`segment`], into exactly the datagrams the stack
+//! would have sent without offload.
+//!
+//! The connection's state machine is not involved: it sends its segments
+//! one by one (RTT samples, RACK, congestion control per segment) and this
+//! module only packs them. What it packs are the segments a run of full
+//! new data consists of: contiguous, all but the last of one size (the
+//! datagram's `gso_size`, Linux `skb_shinfo(skb)->gso_size`), and with
+//! headers that differ in nothing but the sequence number.
+
+use sockstack_wire::{
+    checksum, ChecksumMode, Error, IpProtocol, Ipv4Packet, Ipv4Repr, SeqNumber, TcpPacket, TcpRepr, TcpTimestamp,
+};
+
+/// Largest datagram an offload interface builds: IPv4's total-length
+/// limit (RFC 791 §3.1), Linux's `GSO_MAX_SIZE` for IPv4.
+pub const GSO_MAX_SIZE: usize = 65535;
+
+/// Offsets into the TCP header (RFC 9293 §3.1).
+const TCP_FLAGS: usize = 13;
+const FLAG_FIN: u8 = 0x01;
+const FLAG_PSH: u8 = 0x08;
+const FLAG_CWR: u8 = 0x80;
+
+/// One datagram being packed: the first segment's datagram, as it would
+/// have been sent alone, and the payloads of the segments that continue it.
+pub(crate) struct Frame {
+    data: Vec<u8>,
+    segments: usize,
+    /// The first segment's payload length: every segment but the last has
+    /// it, so the datagram splits at these boundaries.
+    gso_size: usize,
+    last_len: usize,
+    next_seq: SeqNumber,
+    /// What every later segment must repeat.
+    ack: Option<SeqNumber>,
+    window_len: u16,
+    timestamp: Option<TcpTimestamp>,
+    ece: bool,
+    /// RFC 1071 sum of the payload packed so far (kept from the first
+    /// extension on).
+    payload_sum: u16,
+    /// False once nothing may follow: the first segment cannot lead a run,
+    /// or a segment with PSH (the end of what the application wrote) ended it.
+    open: bool,
+    /// Largest datagram to build.
+    max: usize,
+}
+
+impl Frame {
+    /// A frame holding `seg`'s datagram (`data`, built whole).
+    pub fn new(data: Vec<u8>, seg: &TcpRepr<'_>, max: usize) -> Frame {
+        let len = seg.payload.len();
+        Frame {
+            data,
+            segments: 1,
+            gso_size: len,
+            last_len: len,
+            next_seq: seg.seq_number + len,
+            ack: seg.ack_number,
+            window_len: seg.window_len,
+            timestamp: seg.timestamp,
+            ece: seg.ece,
+            payload_sum: 0,
+            // Odd sizes would put later payloads at odd offsets, where their
+            // 16-bit words straddle; runs are of even MSS-sized segments.
+            // CWR may lead a run (it stays on the first segment only).
+            open: len > 0 && len % 2 == 0 && plain(seg) && !seg.psh,
+            max,
+        }
+    }
+
+    /// Appends `seg` if it continues this frame; false if it does not (the
+    /// caller finishes this frame and starts one with `seg`).
+    pub fn extend(&mut self, seg: &TcpRepr<'_>) -> bool {
+        let len = seg.payload.len();
+        let continues = self.open
+            && self.last_len == self.gso_size
+            && seg.seq_number == self.next_seq
+            && len > 0
+            && len <= self.gso_size
+            && self.data.len() + len <= self.max
+            && plain(seg)
+            && !seg.cwr
+            && seg.ece == self.ece
+            && seg.ack_number == self.ack
+            && seg.window_len == self.window_len
+            && seg.timestamp == self.timestamp;
+        if !continues {
+            return false;
+        }
+        if self.segments == 1 {
+            // Grown once to the most it may hold: growing by doubling would
+            // copy it again and again, and outgrow what the buffer pool
+            // keeps (one fresh allocation, and page faults, per datagram).
+            self.data.reserve_exact(self.max - self.data.len());
+            self.payload_sum = checksum::data(&self.data[self.data.len() - self.gso_size..]);
+        }
+        let at = self.data.len();
+        self.data.extend_from_slice(seg.payload);
+        // Summed while the octets just written are in the first-level
+        // cache. Every piece starts at an even offset (even headers, even
+        // `gso_size`), so the sums combine (RFC 1071 §2(C)).
+        self.payload_sum = checksum::combine(&[self.payload_sum, checksum::data(&self.data[at..])]);
+        self.segments += 1;
+        self.last_len = len;
+        self.next_seq += len;
+        if seg.psh {
+            self.open = false;
+            let flags = &mut self.data[20 + TCP_FLAGS];
+            *flags |= FLAG_PSH;
+        }
+        true
+    }
+
+    /// Segments packed so far.
+    pub fn segments(&self) -> usize {
+        self.segments
+    }
+
+    /// The finished datagram and its `gso_size` (`None` when it holds one
+    /// segment: then it is the plain datagram, untouched).
+    pub fn finish(mut self, checksum: ChecksumMode) -> (Vec<u8>, Option<u16>) {
+        if self.segments == 1 {
+            return (self.data, None);
+        }
+        let total = self.data.len();
+        let mut ip = Ipv4Packet::new_unchecked(&mut self.data[..]);
+        ip.set_total_len(total as u16);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        if checksum.verify() {
+            ip.fill_checksum();
+        }
+        let tcp_len = total - 20;
+        let mut tcp = TcpPacket::new_unchecked(&mut self.data[20..]);
+        tcp.set_checksum(0);
+        if checksum.verify() {
+            let header_len = usize::from(tcp.header_len());
+            let sum = checksum::combine(&[
+                checksum::pseudo_header(&src, &dst, IpProtocol::Tcp.into(), tcp_len as u32),
+                checksum::header(&self.data[20..20 + header_len]),
+                self.payload_sum,
+            ]);
+            TcpPacket::new_unchecked(&mut self.data[20..]).set_checksum(!sum);
+        }
+        (self.data, u16::try_from(self.gso_size).ok())
+    }
+}
+
+/// A segment of data and ACK only: what a run of new data is made of.
+fn plain(seg: &TcpRepr<'_>) -> bool {
+    seg.ack_number.is_some()
+        && !(seg.syn || seg.fin || seg.rst || seg.urg)
+        && seg.sack_ranges[0].is_none()
+        && seg.max_seg_size.is_none()
+        && seg.window_scale.is_none()
+        && !seg.sack_permitted
+}
+
+/// Splits an offload datagram (IPv4 carrying TCP, `gso_size` payload
+/// octets per segment) into the datagrams it packs, as Linux's software
+/// GSO does for a device without offload: each with its own sequence
+/// number, IP identification (the first's plus its index), lengths and
+/// checksums; PSH and FIN only on the last, CWR only on the first.
+///
+/// A datagram whose checksums do not verify, that is not TCP, is a
+/// fragment, or a `gso_size` of zero is an error, never a panic.
+pub fn segment(datagram: &[u8], gso_size: u16) -> Result<Vec<Vec<u8>>, Error> {
+    let gso_size = usize::from(gso_size);
+    if gso_size == 0 {
+        return Err(Error::Malformed);
+    }
+    let ip = Ipv4Packet::new_checked(datagram)?;
+    let repr = Ipv4Repr::parse(&ip, ChecksumMode::Verify)?;
+    if repr.next_header != IpProtocol::Tcp || repr.more_frags || repr.frag_offset != 0 || ip.header_len() != 20 {
+        return Err(Error::Unsupported);
+    }
+    let tcp = TcpPacket::new_checked(ip.payload())?;
+    TcpRepr::parse(&tcp, &repr.src_addr, &repr.dst_addr, ChecksumMode::Verify)?;
+    let header_len = usize::from(tcp.header_len());
+    let header = &ip.payload()[..header_len];
+    let payload = tcp.payload();
+    let count = payload.len().div_ceil(gso_size).max(1);
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let chunk = payload.get(i * gso_size..).map_or(&[][..], |p| &p[..p.len().min(gso_size)]);
+        let mut buf = vec![0u8; 20 + header_len + chunk.len()];
+        let piece =
+            Ipv4Repr { ident: repr.ident.wrapping_add(i as u16), payload_len: header_len + chunk.len(), ..repr };
+        piece.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
+        buf[20..20 + header_len].copy_from_slice(header);
+        buf[20 + header_len..].copy_from_slice(chunk);
+        let flags = &mut buf[20 + TCP_FLAGS];
+        if i + 1 < count {
+            *flags &= !(FLAG_PSH | FLAG_FIN);
+        }
+        if i > 0 {
+            *flags &= !FLAG_CWR;
+        }
+        let mut seg = TcpPacket::new_unchecked(&mut buf[20..]);
+        seg.set_seq_number(tcp.seq_number() + i * gso_size);
+        seg.fill_checksum(&repr.src_addr, &repr.dst_addr);
+        out.push(buf);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::BufferPool;
+    use crate::tcp::tcp_datagram;
+    use sockstack_wire::{Ipv4Addr, TcpTimestamp};
+
+    const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const DST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    const MSS: usize = 1448;
+
+    fn seg(seq: u32, payload: &[u8]) -> TcpRepr<'_> {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq_number: SeqNumber(seq),
+            ack_number: Some(SeqNumber(77)),
+            syn: false,
+            fin: false,
+            rst: false,
+            psh: false,
+            urg: false,
+            ece: false,
+            cwr: false,
+            window_len: 512,
+            urgent_pointer: 0,
+            max_seg_size: None,
+            window_scale: None,
+            sack_permitted: false,
+            sack_ranges: [None; 4],
+            timestamp: Some(TcpTimestamp { tsval: 5, tsecr: 9 }),
+            payload,
+        }
+    }
+
+    fn datagram(s: &TcpRepr<'_>, ident: u16) -> Vec<u8> {
+        tcp_datagram(&mut BufferPool::default(), SRC, DST, ident, 64, s, ChecksumMode::Verify)
+    }
+
+    #[test]
+    fn a_run_packs_and_splits_back_into_its_datagrams() {
+        let data: Vec<u8> = (0..5 * MSS + 301).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut segs: Vec<TcpRepr<'_>> =
+            data.chunks(MSS).enumerate().map(|(i, p)| seg(1000 + (i * MSS) as u32, p)).collect();
+        // The last one ends the write (PSH), and the first may carry CWR.
+        segs.last_mut().unwrap().psh = true;
+        segs[0].cwr = true;
+        let singles: Vec<Vec<u8>> = segs.iter().enumerate().map(|(i, s)| datagram(s, 300 + i as u16)).collect();
+        let mut frame = Frame::new(singles[0].clone(), &segs[0], GSO_MAX_SIZE);
+        for s in &segs[1..] {
+            assert!(frame.extend(s));
+        }
+        assert_eq!(frame.segments(), segs.len());
+        let (packed, gso_size) = frame.finish(ChecksumMode::Verify);
+        assert_eq!(gso_size, Some(MSS as u16));
+        // A valid datagram on its own: one segment with all the payload.
+        let ip = Ipv4Packet::new_checked(&packed[..]).unwrap();
+        let ip_repr = Ipv4Repr::parse(&ip, ChecksumMode::Verify).unwrap();
+        let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+        let whole = TcpRepr::parse(&tcp, &SRC, &DST, ChecksumMode::Verify).unwrap();
+        assert_eq!((ip_repr.ident, whole.seq_number, whole.payload), (300, SeqNumber(1000), &data[..]));
+        assert!(whole.psh && whole.cwr);
+        // Split, it is exactly the datagrams the segments make alone.
+        assert_eq!(segment(&packed, MSS as u16).unwrap(), singles);
+        // One segment alone is left as it was built.
+        let one = Frame::new(singles[0].clone(), &segs[0], GSO_MAX_SIZE);
+        assert_eq!(one.finish(ChecksumMode::Verify), (singles[0].clone(), None));
+    }
+
+    #[test]
+    fn only_a_plain_continuing_segment_extends_a_run() {
+        let data = vec![0x5au8; 4 * MSS];
+        let lead = seg(0, &data[..MSS]);
+        let next = || seg(MSS as u32, &data[MSS..2 * MSS]);
+        let frame = || Frame::new(datagram(&lead, 1), &lead, GSO_MAX_SIZE);
+        assert!(frame().extend(&next()), "the plain continuation extends");
+        let refused: Vec<(&str, TcpRepr<'_>)> = vec![
+            ("a gap", seg(MSS as u32 + 1, &data[..MSS])),
+            ("an overlap", seg(MSS as u32 - 2, &data[..MSS])),
+            ("longer than the first", seg(MSS as u32, &data[..MSS + 2])),
+            ("no payload", seg(MSS as u32, &[])),
+            ("FIN", TcpRepr { fin: true, ..next() }),
+            ("SYN", TcpRepr { syn: true, ..next() }),
+            ("RST", TcpRepr { rst: true, ..next() }),
+            ("URG", TcpRepr { urg: true, urgent_pointer: 3, ..next() }),
+            ("CWR after the first", TcpRepr { cwr: true, ..next() }),
+            ("another ECE", TcpRepr { ece: true, ..next() }),
+            ("another ACK", TcpRepr { ack_number: Some(SeqNumber(78)), ..next() }),
+            ("no ACK", TcpRepr { ack_number: None, ..next() }),
+            ("another window", TcpRepr { window_len: 511, ..next() }),
+            ("another timestamp", TcpRepr { timestamp: Some(TcpTimestamp { tsval: 6, tsecr: 9 }), ..next() }),
+            (
+                "a SACK block",
+                TcpRepr { sack_ranges: [Some((SeqNumber(9), SeqNumber(19))), None, None, None], ..next() },
+            ),
+        ];
+        for (why, s) in &refused {
+            let mut f = frame();
+            assert!(!f.extend(s), "extended by a segment with {why}");
+            assert_eq!(f.segments(), 1);
+        }
+        // Nothing follows a short segment, or one with PSH.
+        let mut f = frame();
+        assert!(f.extend(&seg(MSS as u32, &data[..100])));
+        assert!(!f.extend(&seg(MSS as u32 + 100, &data[..100])), "after a short segment");
+        let mut f = frame();
+        assert!(f.extend(&TcpRepr { psh: true, ..next() }));
+        assert!(!f.extend(&seg(2 * MSS as u32, &data[..MSS])), "after PSH");
+        // A lead that cannot start a run: pushed, odd-sized, or with FIN.
+        for lead in [TcpRepr { psh: true, ..lead }, seg(0, &data[..MSS - 1]), TcpRepr { fin: true, ..lead }] {
+            let mut f = Frame::new(datagram(&lead, 1), &lead, GSO_MAX_SIZE);
+            let follow = seg(lead.payload.len() as u32, &data[..lead.payload.len()]);
+            assert!(!f.extend(&follow));
+        }
+        // No larger than the interface allows.
+        let mut f = Frame::new(datagram(&lead, 1), &lead, 20 + 32 + 2 * MSS);
+        assert!(f.extend(&next()));
+        assert!(!f.extend(&seg(2 * MSS as u32, &data[..MSS])), "past the size limit");
+    }
+}
