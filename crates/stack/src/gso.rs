@@ -29,10 +29,10 @@ const FLAG_FIN: u8 = 0x01;
 const FLAG_PSH: u8 = 0x08;
 const FLAG_CWR: u8 = 0x80;
 
-/// One datagram being packed: the first segment's datagram, as it would
-/// have been sent alone, and the payloads of the segments that continue it.
-pub(crate) struct Frame {
-    data: Vec<u8>,
+/// A run being packed into the datagram of its first segment, which was
+/// built as it would have been sent alone; the payloads of the segments
+/// that continue it are appended to that datagram.
+pub(crate) struct Run {
     segments: usize,
     /// The first segment's payload length: every segment but the last has
     /// it, so the datagram splits at these boundaries.
@@ -54,12 +54,11 @@ pub(crate) struct Frame {
     max: usize,
 }
 
-impl Frame {
-    /// A frame holding `seg`'s datagram (`data`, built whole).
-    pub fn new(data: Vec<u8>, seg: &TcpRepr<'_>, max: usize) -> Frame {
+impl Run {
+    /// A run led by `seg`, packed into datagrams of at most `max` octets.
+    pub fn new(seg: &TcpRepr<'_>, max: usize) -> Run {
         let len = seg.payload.len();
-        Frame {
-            data,
+        Run {
             segments: 1,
             gso_size: len,
             last_len: len,
@@ -77,16 +76,30 @@ impl Frame {
         }
     }
 
-    /// Appends `seg` if it continues this frame; false if it does not (the
-    /// caller finishes this frame and starts one with `seg`).
-    pub fn extend(&mut self, seg: &TcpRepr<'_>) -> bool {
+    /// A run led by the segment in `datagram` (one this stack built): read
+    /// back from its headers, so that a flush of a single segment, the
+    /// common case of request/response traffic, never sets one up.
+    pub fn led_by(datagram: &[u8], max: usize) -> Run {
+        let parsed = Ipv4Packet::new_checked(datagram).and_then(|ip| {
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            let tcp = TcpPacket::new_checked(&datagram[usize::from(ip.header_len())..])?;
+            TcpRepr::parse(&tcp, &src, &dst, ChecksumMode::Ignore).map(|seg| Run::new(&seg, max))
+        });
+        // Unreachable for a datagram of ours; a run that cannot grow if so.
+        parsed.unwrap_or(Run { open: false, ..Run::new(&EMPTY, max) })
+    }
+
+    /// Appends `seg`'s payload to `datagram` (the run's, as built so far)
+    /// if `seg` continues the run; false if it does not (the caller
+    /// finishes the run and starts another with `seg`).
+    pub fn extend(&mut self, datagram: &mut Vec<u8>, seg: &TcpRepr<'_>) -> bool {
         let len = seg.payload.len();
         let continues = self.open
             && self.last_len == self.gso_size
             && seg.seq_number == self.next_seq
             && len > 0
             && len <= self.gso_size
-            && self.data.len() + len <= self.max
+            && datagram.len() + len <= self.max
             && plain(seg)
             && !seg.cwr
             && seg.ece == self.ece
@@ -100,59 +113,81 @@ impl Frame {
             // Grown once to the most it may hold: growing by doubling would
             // copy it again and again, and outgrow what the buffer pool
             // keeps (one fresh allocation, and page faults, per datagram).
-            self.data.reserve_exact(self.max - self.data.len());
-            self.payload_sum = checksum::data(&self.data[self.data.len() - self.gso_size..]);
+            datagram.reserve_exact(self.max - datagram.len());
+            self.payload_sum = checksum::data(&datagram[datagram.len() - self.gso_size..]);
         }
-        let at = self.data.len();
-        self.data.extend_from_slice(seg.payload);
+        let at = datagram.len();
+        datagram.extend_from_slice(seg.payload);
         // Summed while the octets just written are in the first-level
         // cache. Every piece starts at an even offset (even headers, even
         // `gso_size`), so the sums combine (RFC 1071 §2(C)).
-        self.payload_sum = checksum::combine(&[self.payload_sum, checksum::data(&self.data[at..])]);
+        self.payload_sum = checksum::combine(&[self.payload_sum, checksum::data(&datagram[at..])]);
         self.segments += 1;
         self.last_len = len;
         self.next_seq += len;
         if seg.psh {
             self.open = false;
-            let flags = &mut self.data[20 + TCP_FLAGS];
-            *flags |= FLAG_PSH;
+            datagram[20 + TCP_FLAGS] |= FLAG_PSH;
         }
         true
     }
 
-    /// Segments packed so far.
+    /// Segments in the run so far.
     pub fn segments(&self) -> usize {
         self.segments
     }
 
-    /// The finished datagram and its `gso_size` (`None` when it holds one
-    /// segment: then it is the plain datagram, untouched).
-    pub fn finish(mut self, checksum: ChecksumMode) -> (Vec<u8>, Option<u16>) {
+    /// Completes the run's `datagram` (lengths and checksums) and returns
+    /// its `gso_size`; `None`, and nothing to do, for a run of one segment:
+    /// its datagram is the plain one.
+    pub fn finish(&self, datagram: &mut [u8], checksum: ChecksumMode) -> Option<u16> {
         if self.segments == 1 {
-            return (self.data, None);
+            return None;
         }
-        let total = self.data.len();
-        let mut ip = Ipv4Packet::new_unchecked(&mut self.data[..]);
+        let total = datagram.len();
+        let mut ip = Ipv4Packet::new_unchecked(&mut datagram[..]);
         ip.set_total_len(total as u16);
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         if checksum.verify() {
             ip.fill_checksum();
         }
-        let tcp_len = total - 20;
-        let mut tcp = TcpPacket::new_unchecked(&mut self.data[20..]);
+        let mut tcp = TcpPacket::new_unchecked(&mut datagram[20..]);
         tcp.set_checksum(0);
         if checksum.verify() {
             let header_len = usize::from(tcp.header_len());
             let sum = checksum::combine(&[
-                checksum::pseudo_header(&src, &dst, IpProtocol::Tcp.into(), tcp_len as u32),
-                checksum::header(&self.data[20..20 + header_len]),
+                checksum::pseudo_header(&src, &dst, IpProtocol::Tcp.into(), (total - 20) as u32),
+                checksum::header(&datagram[20..20 + header_len]),
                 self.payload_sum,
             ]);
-            TcpPacket::new_unchecked(&mut self.data[20..]).set_checksum(!sum);
+            TcpPacket::new_unchecked(&mut datagram[20..]).set_checksum(!sum);
         }
-        (self.data, u16::try_from(self.gso_size).ok())
+        u16::try_from(self.gso_size).ok()
     }
 }
+
+/// A segment that leads no run.
+const EMPTY: TcpRepr<'static> = TcpRepr {
+    src_port: 0,
+    dst_port: 0,
+    seq_number: SeqNumber(0),
+    ack_number: None,
+    syn: false,
+    fin: false,
+    rst: false,
+    psh: false,
+    urg: false,
+    ece: false,
+    cwr: false,
+    window_len: 0,
+    urgent_pointer: 0,
+    max_seg_size: None,
+    window_scale: None,
+    sack_permitted: false,
+    sack_ranges: [None; 4],
+    timestamp: None,
+    payload: &[],
+};
 
 /// A segment of data and ACK only: what a run of new data is made of.
 fn plain(seg: &TcpRepr<'_>) -> bool {
@@ -260,13 +295,14 @@ mod tests {
         segs.last_mut().unwrap().psh = true;
         segs[0].cwr = true;
         let singles: Vec<Vec<u8>> = segs.iter().enumerate().map(|(i, s)| datagram(s, 300 + i as u16)).collect();
-        let mut frame = Frame::new(singles[0].clone(), &segs[0], GSO_MAX_SIZE);
+        // The run read back from its first datagram, as the stack starts it.
+        let mut run = Run::led_by(&singles[0], GSO_MAX_SIZE);
+        let mut packed = singles[0].clone();
         for s in &segs[1..] {
-            assert!(frame.extend(s));
+            assert!(run.extend(&mut packed, s));
         }
-        assert_eq!(frame.segments(), segs.len());
-        let (packed, gso_size) = frame.finish(ChecksumMode::Verify);
-        assert_eq!(gso_size, Some(MSS as u16));
+        assert_eq!(run.segments(), segs.len());
+        assert_eq!(run.finish(&mut packed, ChecksumMode::Verify), Some(MSS as u16));
         // A valid datagram on its own: one segment with all the payload.
         let ip = Ipv4Packet::new_checked(&packed[..]).unwrap();
         let ip_repr = Ipv4Repr::parse(&ip, ChecksumMode::Verify).unwrap();
@@ -277,8 +313,9 @@ mod tests {
         // Split, it is exactly the datagrams the segments make alone.
         assert_eq!(segment(&packed, MSS as u16).unwrap(), singles);
         // One segment alone is left as it was built.
-        let one = Frame::new(singles[0].clone(), &segs[0], GSO_MAX_SIZE);
-        assert_eq!(one.finish(ChecksumMode::Verify), (singles[0].clone(), None));
+        let mut one = singles[0].clone();
+        assert_eq!(Run::new(&segs[0], GSO_MAX_SIZE).finish(&mut one, ChecksumMode::Verify), None);
+        assert_eq!(one, singles[0]);
     }
 
     #[test]
@@ -286,8 +323,9 @@ mod tests {
         let data = vec![0x5au8; 4 * MSS];
         let lead = seg(0, &data[..MSS]);
         let next = || seg(MSS as u32, &data[MSS..2 * MSS]);
-        let frame = || Frame::new(datagram(&lead, 1), &lead, GSO_MAX_SIZE);
-        assert!(frame().extend(&next()), "the plain continuation extends");
+        let frame = || (Run::new(&lead, GSO_MAX_SIZE), datagram(&lead, 1));
+        let (mut r, mut d) = frame();
+        assert!(r.extend(&mut d, &next()), "the plain continuation extends");
         let refused: Vec<(&str, TcpRepr<'_>)> = vec![
             ("a gap", seg(MSS as u32 + 1, &data[..MSS])),
             ("an overlap", seg(MSS as u32 - 2, &data[..MSS])),
@@ -309,26 +347,27 @@ mod tests {
             ),
         ];
         for (why, s) in &refused {
-            let mut f = frame();
-            assert!(!f.extend(s), "extended by a segment with {why}");
-            assert_eq!(f.segments(), 1);
+            let (mut r, mut d) = frame();
+            let before = d.clone();
+            assert!(!r.extend(&mut d, s), "extended by a segment with {why}");
+            assert_eq!((r.segments(), &d), (1, &before));
         }
         // Nothing follows a short segment, or one with PSH.
-        let mut f = frame();
-        assert!(f.extend(&seg(MSS as u32, &data[..100])));
-        assert!(!f.extend(&seg(MSS as u32 + 100, &data[..100])), "after a short segment");
-        let mut f = frame();
-        assert!(f.extend(&TcpRepr { psh: true, ..next() }));
-        assert!(!f.extend(&seg(2 * MSS as u32, &data[..MSS])), "after PSH");
+        let (mut r, mut d) = frame();
+        assert!(r.extend(&mut d, &seg(MSS as u32, &data[..100])));
+        assert!(!r.extend(&mut d, &seg(MSS as u32 + 100, &data[..100])), "after a short segment");
+        let (mut r, mut d) = frame();
+        assert!(r.extend(&mut d, &TcpRepr { psh: true, ..next() }));
+        assert!(!r.extend(&mut d, &seg(2 * MSS as u32, &data[..MSS])), "after PSH");
         // A lead that cannot start a run: pushed, odd-sized, or with FIN.
         for lead in [TcpRepr { psh: true, ..lead }, seg(0, &data[..MSS - 1]), TcpRepr { fin: true, ..lead }] {
-            let mut f = Frame::new(datagram(&lead, 1), &lead, GSO_MAX_SIZE);
+            let (mut r, mut d) = (Run::new(&lead, GSO_MAX_SIZE), datagram(&lead, 1));
             let follow = seg(lead.payload.len() as u32, &data[..lead.payload.len()]);
-            assert!(!f.extend(&follow));
+            assert!(!r.extend(&mut d, &follow));
         }
         // No larger than the interface allows.
-        let mut f = Frame::new(datagram(&lead, 1), &lead, 20 + 32 + 2 * MSS);
-        assert!(f.extend(&next()));
-        assert!(!f.extend(&seg(2 * MSS as u32, &data[..MSS])), "past the size limit");
+        let (mut r, mut d) = (Run::new(&lead, 20 + 32 + 2 * MSS), datagram(&lead, 1));
+        assert!(r.extend(&mut d, &next()));
+        assert!(!r.extend(&mut d, &seg(2 * MSS as u32, &data[..MSS])), "past the size limit");
     }
 }

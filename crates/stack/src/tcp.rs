@@ -6,7 +6,7 @@
 //! `sockstack_tcp::Connection`; this module owns where connections live.
 
 use crate::counters::DropReason;
-use crate::gso::Frame;
+use crate::gso::Run;
 use crate::pool::BufferPool;
 use crate::socket::{Socket, SocketHandle};
 use crate::tcp_conn::{conn_error, ConnSlot, TcpConn};
@@ -169,10 +169,10 @@ impl Outgoing {
         Outgoing { data, gso_size: None, segments: 1 }
     }
 
-    fn packed(frame: Frame, checksum: ChecksumMode) -> Outgoing {
-        let segments = frame.segments() as u64;
-        let (data, gso_size) = frame.finish(checksum);
-        Outgoing { data, gso_size, segments }
+    /// Completes this datagram as the one `run` packed.
+    fn close(&mut self, run: &Run, checksum: ChecksumMode) {
+        self.gso_size = run.finish(&mut self.data, checksum);
+        self.segments = run.segments() as u64;
     }
 }
 
@@ -1072,8 +1072,9 @@ impl Stack {
         };
         let mut blocked = false;
         let mut direct = 0u64;
-        // With offload, the datagram still taking segments of a run.
-        let mut frame: Option<Frame> = None;
+        // With offload, the run the last datagram in `out` packs, once a
+        // second segment has come.
+        let mut run: Option<Run> = None;
         loop {
             let budget = room.saturating_sub(out.len());
             if budget == 0 {
@@ -1089,18 +1090,18 @@ impl Stack {
                 // Each segment takes an identification, packed or not, so
                 // a split datagram's pieces carry what they would have.
                 ident = ident.wrapping_add(1);
-                let Some(max) = gso_max else {
-                    let data = tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum);
-                    return out.push(Outgoing::one(data));
-                };
-                if frame.as_mut().is_some_and(|f| f.extend(seg)) {
-                    return;
-                }
-                if let Some(f) = frame.take() {
-                    out.push(Outgoing::packed(f, checksum));
+                if let (Some(max), Some(last)) = (gso_max, out.last_mut()) {
+                    // The run is read back from its first datagram only
+                    // when a second segment comes.
+                    let r = run.get_or_insert_with(|| Run::led_by(&last.data, max));
+                    if r.extend(&mut last.data, seg) {
+                        return;
+                    }
+                    last.close(r, checksum);
+                    run = None;
                 }
                 let data = tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum);
-                frame = Some(Frame::new(data, seg, max));
+                out.push(Outgoing::one(data));
             });
             // Short of the budget: drained. At it: more may be due, unless
             // everything is sent (linked, the budget never runs out).
@@ -1108,8 +1109,8 @@ impl Stack {
                 break;
             }
         }
-        if let Some(f) = frame {
-            out.push(Outgoing::packed(f, checksum));
+        if let (Some(r), Some(last)) = (run, out.last_mut()) {
+            last.close(&r, checksum);
         }
         let peer_wakers = peer_conn.as_deref_mut().filter(|_| direct > 0).map(|p| p.take_wakers());
         drop(peer_conn);
