@@ -79,14 +79,13 @@ impl Run {
     /// A run led by the segment in `datagram` (one this stack built): read
     /// back from its headers, so that a flush of a single segment, the
     /// common case of request/response traffic, never sets one up.
-    pub fn led_by(datagram: &[u8], max: usize) -> Run {
-        let parsed = Ipv4Packet::new_checked(datagram).and_then(|ip| {
-            let (src, dst) = (ip.src_addr(), ip.dst_addr());
-            let tcp = TcpPacket::new_checked(&datagram[usize::from(ip.header_len())..])?;
-            TcpRepr::parse(&tcp, &src, &dst, ChecksumMode::Ignore).map(|seg| Run::new(&seg, max))
-        });
-        // Unreachable for a datagram of ours; a run that cannot grow if so.
-        parsed.unwrap_or(Run { open: false, ..Run::new(&EMPTY, max) })
+    /// `None` only for a datagram that does not parse, which this stack
+    /// never builds.
+    pub fn led_by(datagram: &[u8], max: usize) -> Option<Run> {
+        let ip = Ipv4Packet::new_checked(datagram).ok()?;
+        let tcp = TcpPacket::new_checked(&datagram[usize::from(ip.header_len())..]).ok()?;
+        let seg = TcpRepr::parse(&tcp, &ip.src_addr(), &ip.dst_addr(), ChecksumMode::Ignore).ok()?;
+        Some(Run::new(&seg, max))
     }
 
     /// Appends `seg`'s payload to `datagram` (the run's, as built so far)
@@ -166,29 +165,6 @@ impl Run {
     }
 }
 
-/// A segment that leads no run.
-const EMPTY: TcpRepr<'static> = TcpRepr {
-    src_port: 0,
-    dst_port: 0,
-    seq_number: SeqNumber(0),
-    ack_number: None,
-    syn: false,
-    fin: false,
-    rst: false,
-    psh: false,
-    urg: false,
-    ece: false,
-    cwr: false,
-    window_len: 0,
-    urgent_pointer: 0,
-    max_seg_size: None,
-    window_scale: None,
-    sack_permitted: false,
-    sack_ranges: [None; 4],
-    timestamp: None,
-    payload: &[],
-};
-
 /// A segment of data and ACK only: what a run of new data is made of.
 fn plain(seg: &TcpRepr<'_>) -> bool {
     seg.ack_number.is_some()
@@ -206,7 +182,8 @@ fn plain(seg: &TcpRepr<'_>) -> bool {
 /// checksums; PSH and FIN only on the last, CWR only on the first.
 ///
 /// A datagram whose checksums do not verify, that is not TCP, is a
-/// fragment, or a `gso_size` of zero is an error, never a panic.
+/// fragment, has SYN, RST or URG and more than one segment's payload, or a
+/// `gso_size` of zero is an error, never a panic.
 pub fn segment(datagram: &[u8], gso_size: u16) -> Result<Vec<Vec<u8>>, Error> {
     let gso_size = usize::from(gso_size);
     if gso_size == 0 {
@@ -218,11 +195,15 @@ pub fn segment(datagram: &[u8], gso_size: u16) -> Result<Vec<Vec<u8>>, Error> {
         return Err(Error::Unsupported);
     }
     let tcp = TcpPacket::new_checked(ip.payload())?;
-    TcpRepr::parse(&tcp, &repr.src_addr, &repr.dst_addr, ChecksumMode::Verify)?;
+    let seg = TcpRepr::parse(&tcp, &repr.src_addr, &repr.dst_addr, ChecksumMode::Verify)?;
     let header_len = usize::from(tcp.header_len());
     let header = &ip.payload()[..header_len];
     let payload = tcp.payload();
     let count = payload.len().div_ceil(gso_size).max(1);
+    // No run packs these: their flags belong to one segment's octets.
+    if count > 1 && (seg.syn || seg.rst || seg.urg) {
+        return Err(Error::Unsupported);
+    }
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let chunk = payload.get(i * gso_size..).map_or(&[][..], |p| &p[..p.len().min(gso_size)]);
@@ -296,7 +277,7 @@ mod tests {
         segs[0].cwr = true;
         let singles: Vec<Vec<u8>> = segs.iter().enumerate().map(|(i, s)| datagram(s, 300 + i as u16)).collect();
         // The run read back from its first datagram, as the stack starts it.
-        let mut run = Run::led_by(&singles[0], GSO_MAX_SIZE);
+        let mut run = Run::led_by(&singles[0], GSO_MAX_SIZE).unwrap();
         let mut packed = singles[0].clone();
         for s in &segs[1..] {
             assert!(run.extend(&mut packed, s));

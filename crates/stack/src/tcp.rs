@@ -1093,12 +1093,16 @@ impl Stack {
                 if let (Some(max), Some(last)) = (gso_max, out.last_mut()) {
                     // The run is read back from its first datagram only
                     // when a second segment comes.
-                    let r = run.get_or_insert_with(|| Run::led_by(&last.data, max));
-                    if r.extend(&mut last.data, seg) {
-                        return;
+                    if run.is_none() {
+                        run = Run::led_by(&last.data, max);
                     }
-                    last.close(r, checksum);
-                    run = None;
+                    if let Some(r) = run.as_mut() {
+                        if r.extend(&mut last.data, seg) {
+                            return;
+                        }
+                        last.close(r, checksum);
+                        run = None;
+                    }
                 }
                 let data = tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum);
                 out.push(Outgoing::one(data));

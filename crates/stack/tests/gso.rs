@@ -238,6 +238,11 @@ fn splitting_refuses_what_is_not_an_offload_datagram() {
     let last = damaged.len() - 1;
     damaged[last] ^= 0x40;
     assert_eq!(gso::segment(&damaged, size), Err(Error::BadChecksum));
+    let mut syn = frame.clone();
+    let mut tcp = TcpPacket::new_unchecked(&mut syn[20..]);
+    tcp.set_syn(true);
+    tcp.fill_checksum(&A, &B);
+    assert_eq!(gso::segment(&syn, size), Err(Error::Unsupported), "SYN with more than a segment");
     let mut udp = frame.clone();
     let mut ip = Ipv4Packet::new_unchecked(&mut udp[..]);
     ip.set_next_header(sockstack_wire::IpProtocol::Udp);
