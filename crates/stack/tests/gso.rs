@@ -41,6 +41,11 @@ struct World {
     a: Stack,
     b: Stack,
     wire: Wire,
+    /// Drop a's `n`th datagram when this says so (losses on the wire).
+    lose: fn(usize) -> bool,
+    sent: usize,
+    /// a's end of the last transfer's connection.
+    client: Option<SocketHandle>,
     now: Instant,
     /// Every datagram on the wire from a (after any split), and from b.
     a_to_b: Vec<Vec<u8>>,
@@ -59,6 +64,9 @@ impl World {
             a: host(A, 11, gso),
             b: host(B, 12, false),
             wire,
+            lose: |_| false,
+            sent: 0,
+            client: None,
             now: Instant::ZERO,
             a_to_b: Vec::new(),
             b_to_a: Vec::new(),
@@ -103,6 +111,10 @@ impl World {
                 }
             };
             for d in pieces {
+                self.sent += 1;
+                if (self.lose)(self.sent) {
+                    continue;
+                }
                 self.b.receive(now, IfaceId(0), &d);
                 self.a_to_b.push(d);
             }
@@ -141,6 +153,7 @@ impl World {
     /// returns what b read.
     fn transfer(&mut self, data: &[u8], chunk: usize) -> Vec<u8> {
         let (c, s) = self.connect();
+        self.client = Some(c);
         let (mut sent, mut got) = (0, Vec::with_capacity(data.len()));
         let mut buf = vec![0u8; 100_000];
         while got.len() < data.len() {
@@ -221,6 +234,19 @@ fn offload_datagrams_are_taken_whole() {
     // a counts the segments it sent, packed or not.
     assert!(whole.a.counters().tcp_tx >= whole.packed_segments as u64);
     assert!(whole.a.counters().ip_tx < whole.a.counters().tcp_tx);
+}
+
+#[test]
+fn lost_offload_datagrams_are_recovered() {
+    // Every eleventh datagram lost, packed runs and all: b sees holes of
+    // up to 45 segments, SACKs them, and a's retransmissions (packed too,
+    // where they run) fill them.
+    let data = pattern(6 << 20);
+    let mut world = World { lose: |n| n % 11 == 5, ..World::new(Wire::Whole) };
+    assert_eq!(digest(&world.transfer(&data, 1 << 20)), digest(&data));
+    assert!(world.packed > 10, "runs were packed: {}", world.packed);
+    let stats = world.a.tcp_stats(world.client.unwrap()).unwrap();
+    assert!(stats.retransmits > 0 && world.sent > world.a_to_b.len());
 }
 
 #[test]
