@@ -10,7 +10,7 @@ use crate::gso::Run;
 use crate::pool::BufferPool;
 use crate::socket::{Socket, SocketHandle};
 use crate::tcp_conn::{conn_error, ConnSlot, TcpConn};
-use crate::{OutPacket, Stack};
+use crate::{NextHop, OutPacket, Stack};
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr};
@@ -154,6 +154,17 @@ fn invalid(what: &str) -> io::Error {
 
 fn not_found() -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, "no such socket (closed or never opened)")
+}
+
+/// Where a TCP datagram goes ([`Stack::tcp_egress`]).
+#[derive(Clone, Copy)]
+enum Egress {
+    /// To this host's own address.
+    Loopback,
+    /// Out of a link that is up.
+    Link(NextHop),
+    /// Nowhere: counted and dropped.
+    NoRoute,
 }
 
 /// A TCP datagram on its way out: with its offload segment size when it
@@ -727,30 +738,37 @@ impl Stack {
     /// Puts a finished TCP datagram on its way (link or loopback).
     /// `checksum` is how it was built: `Ignore` only for loopback.
     fn tcp_output(&mut self, out: Outgoing, checksum: ChecksumMode) {
-        let Outgoing { data, gso_size, segments } = out;
-        let dst = Ipv4Addr::from(<[u8; 4]>::try_from(&data[16..20]).expect("20-byte header"));
-        self.counters.tcp_tx += segments;
+        let dst = Ipv4Addr::from(<[u8; 4]>::try_from(&out.data[16..20]).expect("20-byte header"));
+        let egress = self.tcp_egress(dst);
+        self.tcp_output_to(egress, out, checksum);
+    }
+
+    /// Where TCP datagrams to `dst` go: looked up once for all the
+    /// datagrams of a flush, which share their destination.
+    fn tcp_egress(&self, dst: Ipv4Addr) -> Egress {
         if self.is_local_unicast(dst) {
-            self.counters.ip_tx += 1;
-            self.loopback.push_back((data, checksum));
-            return;
+            return Egress::Loopback;
         }
         match self.routes.lookup(dst) {
-            Some(hop) if self.ifaces[hop.iface.0].up => {
-                self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data, gso_size })
-            }
-            _ => self.counters.drop(DropReason::NoRoute),
+            Some(hop) if self.ifaces[hop.iface.0].up => Egress::Link(hop),
+            _ => Egress::NoRoute,
         }
     }
 
-    /// The offload datagram size for segments to `remote`, if its route's
-    /// interface has segmentation offload (looked up once per flush, and
-    /// only when some interface has it).
-    fn tcp_gso_max(&self, remote: Ipv4Addr) -> Option<usize> {
-        if !self.ifaces.iter().any(|i| i.gso_max_size.is_some()) || self.is_local_unicast(remote) {
-            return None;
+    /// [`Stack::tcp_output`] to where [`Stack::tcp_egress`] found.
+    fn tcp_output_to(&mut self, egress: Egress, out: Outgoing, checksum: ChecksumMode) {
+        let Outgoing { data, gso_size, segments } = out;
+        self.counters.tcp_tx += segments;
+        match egress {
+            Egress::Loopback => {
+                self.counters.ip_tx += 1;
+                self.loopback.push_back((data, checksum));
+            }
+            Egress::Link(hop) => {
+                self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data, gso_size })
+            }
+            Egress::NoRoute => self.counters.drop(DropReason::NoRoute),
         }
-        self.routes.lookup(remote).and_then(|hop| self.ifaces[hop.iface.0].gso_max_size)
     }
 
     /// Hands `seg` to connection `h`. `unverified`: its checksum is still
@@ -1054,7 +1072,12 @@ impl Stack {
         let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
         let checksum = self.loopback_checksum(*remote.ip());
         let peer = if checksum.verify() { None } else { self.tcp_link(h, local, remote) };
-        let gso_max = self.tcp_gso_max(*remote.ip());
+        let egress = self.tcp_egress(*remote.ip());
+        // Runs are packed on an interface with segmentation offload.
+        let gso_max = match egress {
+            Egress::Link(hop) => self.ifaces[hop.iface.0].gso_max_size,
+            Egress::Loopback | Egress::NoRoute => None,
+        };
         let Some((s, ttl)) = self.sockets.get_mut(h).and_then(stream_of) else {
             return true;
         };
@@ -1151,7 +1174,7 @@ impl Stack {
         self.next_ident = ident;
         self.tcp_timer_moved(h, old_timer, next);
         for o in out.drain(..) {
-            self.tcp_output(o, checksum);
+            self.tcp_output_to(egress, o, checksum);
         }
         self.tcp_out = out;
         if direct > 0 {
