@@ -348,6 +348,7 @@ impl Stack {
     /// Connections are asked for more only once the queue is empty, so a
     /// sender held back by a full queue refills it in one batch, not one
     /// packet per call.
+    #[inline]
     pub fn dispatch(&mut self) -> Option<OutPacket> {
         if self.tx_queue.is_empty() && !self.tcp_dirty.is_empty() {
             self.tcp_flush(self.rx_clock);
@@ -364,6 +365,7 @@ impl Stack {
     /// Hands back a packet buffer the driver is done with (one it got from
     /// [`Stack::dispatch`] or passed to [`Stack::receive`]), so the next
     /// packet reuses it instead of allocating.
+    #[inline]
     pub fn recycle(&mut self, buffer: Vec<u8>) {
         self.pool.give(buffer);
     }
@@ -402,6 +404,7 @@ impl Stack {
     }
 
     /// When [`Stack::poll`] next has work: `Some(Instant::ZERO)` means now.
+    #[inline]
     pub fn poll_at(&self) -> Option<Instant> {
         if !self.loopback.is_empty() {
             return Some(Instant::ZERO);

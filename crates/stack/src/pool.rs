@@ -25,12 +25,14 @@ impl BufferPool {
     /// A buffer of `len` bytes holding whatever an earlier packet left
     /// (zeros past that), for a caller that overwrites every byte: a
     /// full-size packet is then built without first zeroing 1500 bytes.
+    #[inline]
     pub fn take_to_overwrite(&mut self, len: usize) -> Vec<u8> {
         let mut b = self.free.pop().unwrap_or_default();
         b.resize(len, 0);
         b
     }
 
+    #[inline]
     pub fn give(&mut self, b: Vec<u8>) {
         if self.free.len() < MAX_BUFFERS && b.capacity() <= MAX_CAPACITY && b.capacity() > 0 {
             self.free.push(b);

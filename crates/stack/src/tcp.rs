@@ -659,7 +659,9 @@ impl Stack {
         let bad_sum = |pkt: &TcpPacket<&[u8]>| checksum.verify() && !pkt.verify_checksum(&ip.src_addr, &ip.dst_addr);
         // Parsed first, checksum later: a connection's in-order data is
         // verified as it is copied in (see `tcp_deliver`).
-        let seg = match TcpRepr::parse(&pkt, &ip.src_addr, &ip.dst_addr, ChecksumMode::Ignore) {
+        // Matched by reference: the segment stays where it was parsed.
+        let parsed = TcpRepr::parse(&pkt, &ip.src_addr, &ip.dst_addr, ChecksumMode::Ignore);
+        let seg = match &parsed {
             Ok(s) => s,
             Err(_) if bad_sum(&pkt) => return self.counters.drop(DropReason::TcpBadChecksum),
             Err(_) => return self.counters.drop(DropReason::TcpMalformed),
@@ -681,19 +683,19 @@ impl Stack {
             // 4-tuple in TIME-WAIT when its timestamp or sequence number
             // shows it is not an old duplicate.
             let reopen = matches!(self.tcp_ref(h).map(|s| &s.role),
-                Ok(TcpRole::Stream(s)) if { let c = s.conn.get(); c.state() == State::TimeWait && c.time_wait_accepts_syn(&seg) });
+                Ok(TcpRole::Stream(s)) if { let c = s.conn.get(); c.state() == State::TimeWait && c.time_wait_accepts_syn(seg) });
             if reopen {
                 self.tcp_forget(h, (local, remote));
                 existing = None;
             }
         }
         if let Some(h) = existing {
-            self.tcp_deliver(now, h, &seg, unverified);
+            self.tcp_deliver(now, h, seg, unverified);
         } else if let Some(l) = self.tcp_ports.lookup(local).filter(|&l| self.is_listener(l)) {
-            self.tcp_listen_input(now, l, local, remote, &seg);
+            self.tcp_listen_input(now, l, local, remote, seg);
         } else {
             self.counters.drop(DropReason::TcpNoSocket);
-            self.tcp_reset(local, remote, &seg);
+            self.tcp_reset(local, remote, seg);
         }
         // The touched connection answers when the driver next polls or
         // dispatches, after the rest of the batch this segment came in.
@@ -756,6 +758,7 @@ impl Stack {
     }
 
     /// [`Stack::tcp_output`] to where [`Stack::tcp_egress`] found.
+    #[inline]
     fn tcp_output_to(&mut self, egress: Egress, out: Outgoing, checksum: ChecksumMode) {
         let Outgoing { data, gso_size, segments } = out;
         self.counters.tcp_tx += segments;
@@ -1034,6 +1037,7 @@ impl Stack {
         self.tcp_flush(now);
     }
 
+    #[inline]
     pub(crate) fn tcp_poll_at(&self) -> Option<Instant> {
         if !self.tcp_dirty.is_empty() {
             return Some(Instant::ZERO);

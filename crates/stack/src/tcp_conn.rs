@@ -120,6 +120,7 @@ pub(crate) struct Wakers {
 }
 
 impl Wakers {
+    #[inline]
     pub(crate) fn wake(self) {
         if let Some(w) = self.rx {
             w.wake();
@@ -133,6 +134,7 @@ impl Wakers {
 impl Locked {
     /// Takes the wakers of the tasks waiting for this connection: it
     /// changed, under this same lock.
+    #[inline]
     pub(crate) fn take_wakers(&mut self) -> Wakers {
         Wakers { rx: self.rx_waker.take(), tx: self.tx_waker.take() }
     }
@@ -478,6 +480,7 @@ impl ConnSlot {
     }
 
     /// The connection, to read.
+    #[inline]
     pub(crate) fn get(&self) -> ConnRef<'_> {
         match self {
             ConnSlot::Own(o) => ConnRef::Own(&o.locked),
@@ -495,6 +498,7 @@ impl ConnSlot {
     }
 
     /// [`TcpConn::try_lock_for_stack`]: never waits for a user thread.
+    #[inline]
     #[allow(clippy::type_complexity)]
     pub(crate) fn try_lock_for_stack<'a>(
         &'a mut self,

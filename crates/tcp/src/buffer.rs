@@ -71,6 +71,7 @@ impl SendBuffer {
 
     /// How many bytes from `offset` lie contiguously in memory (up to the
     /// ring's wrap point, or the end of the data).
+    #[inline]
     pub fn contiguous_len(&self, offset: usize) -> usize {
         let (a, b) = self.data.as_slices();
         if offset < a.len() {
@@ -93,6 +94,7 @@ impl SendBuffer {
 
     /// The bytes `[offset, offset+len)`, clamped to what is buffered.
     /// Contiguous after [`SendBuffer::prepare`]; otherwise may be shorter.
+    #[inline]
     pub fn slice(&self, offset: usize, len: usize) -> &[u8] {
         let (a, b) = self.data.as_slices();
         if offset < a.len() {
@@ -126,6 +128,19 @@ pub struct RecvBuffer {
     len: usize,
     /// Out-of-order bytes may lie up to this far past the readable end.
     extent: usize,
+}
+
+/// `i` wrapped into a ring of `cap` octets, for an `i` under `2 · cap`
+/// (an index in the ring plus at most the ring's length): a compare
+/// instead of a division on every read and write.
+#[inline]
+fn ring_index(i: usize, cap: usize) -> usize {
+    debug_assert!(i < 2 * cap || cap == 0, "ring index {i} beyond twice the ring ({cap})");
+    if i >= cap {
+        i - cap
+    } else {
+        i
+    }
 }
 
 impl RecvBuffer {
@@ -219,7 +234,7 @@ impl RecvBuffer {
         self.reserve(self.len + offset + n);
         self.extent = self.extent.max(offset + n);
         let cap = self.storage.len();
-        let start = (self.head + self.len + offset) % cap;
+        let start = ring_index(self.head + self.len + offset, cap);
         (start, n.min(cap - start), n)
     }
 
@@ -235,7 +250,7 @@ impl RecvBuffer {
         }
         self.reserve(self.len + n);
         let cap = self.storage.len();
-        let start = (self.head + self.len) % cap;
+        let start = ring_index(self.head + self.len, cap);
         let first = n.min(cap - start);
         let a = checksum::copy(&mut self.storage[start..start + first], &bytes[..first]);
         let b = checksum::copy(&mut self.storage[..n - first], &bytes[first..]);
@@ -290,7 +305,7 @@ impl RecvBuffer {
     }
 
     fn consume(&mut self, n: usize) {
-        self.head = (self.head + n) % self.storage.len();
+        self.head = ring_index(self.head + n, self.storage.len());
         self.len -= n;
         if self.len == 0 && self.extent == 0 {
             // Empty: the next bytes go to the front again, where the ring

@@ -133,6 +133,7 @@ impl Default for TcpConfig {
 
 impl TcpConfig {
     /// The delayed-ACK timeout actually used: never above RFC 1122's 500 ms.
+    #[inline]
     pub(crate) fn delack(&self) -> Duration {
         self.delayed_ack.min(Duration::from_millis(500))
     }

@@ -56,6 +56,7 @@ impl HyStart {
     /// An ACK of new data during the initial slow start: cumulative ACK
     /// `ack`, with `snd_nxt` the end of what is sent. Returns how the
     /// window grows for it.
+    #[inline]
     pub fn on_ack(&mut self, ack: SeqNumber, snd_nxt: SeqNumber) -> Growth {
         // §4.2: a new round begins when the previous one is acknowledged.
         if self.window_end.is_none_or(|end| ack.ge(end)) {

@@ -102,6 +102,7 @@ impl Connection {
 
     /// Option octets beyond the timestamps that a segment would carry now
     /// (SACK blocks), which reduce the room for data (RFC 6691).
+    #[inline]
     fn extra_option_len(&self) -> usize {
         if !self.sack_ok || (self.ooo.is_empty() && self.dsack.is_none()) {
             return 0;
@@ -207,6 +208,7 @@ impl Connection {
 
     /// RFC 8985 §7.2: PTO = 2·SRTT, plus the worst-case delayed ACK when a
     /// single segment is in flight; only if it fires before the RTO.
+    #[inline]
     pub(crate) fn arm_tlp(&mut self, now: Instant) {
         self.timers.tlp = None;
         if !self.tlp_allowed() {
@@ -226,7 +228,19 @@ impl Connection {
     }
 
     /// Picks the next data/FIN segment, if the sender rules allow one now.
+    #[inline]
     fn plan(&self) -> Option<Plan> {
+        // The common answer, asked after every segment received, settled
+        // before the full planner's set-up: everything sent, no probe due,
+        // nothing lost, SACKed or owed again.
+        if !self.tlp_pending && self.all_sent() && self.rec.loss_free(&self.scoreboard, self.outstanding()) {
+            return None;
+        }
+        self.plan_full()
+    }
+
+    #[inline(never)]
+    fn plan_full(&self) -> Option<Plan> {
         if !self.state.is_synchronized() {
             return None;
         }
@@ -572,6 +586,7 @@ impl Connection {
     /// in flight to elicit ACKs, the persist timer probes the window — or,
     /// for a small open window, overrides SWS avoidance (Linux
     /// `tcp_check_probe_timer` / `tcp_write_wakeup`).
+    #[inline]
     fn needs_persist(&self) -> bool {
         self.state.is_synchronized()
             && self.unsent() > 0
@@ -750,6 +765,7 @@ impl Connection {
     /// to run), as [`Connection::poll_at`] reports it, and if not, the next
     /// deadline. A stack asks after feeding a segment in: with nothing due,
     /// the connection need not be flushed, only its timer entry moved.
+    #[inline]
     pub fn output_due(&self) -> (bool, Option<Instant>) {
         match self.poll_at() {
             Some(t) if t <= self.last_now => (true, None),
@@ -763,6 +779,7 @@ impl Connection {
     /// without asking once more. In request/response every flush sends one
     /// segment, and the asking costs as much as planning it. False does
     /// not mean that more is due.
+    #[inline]
     pub fn sent_all(&self) -> bool {
         self.state.is_synchronized()
             && self.nothing_else_owed()
@@ -775,6 +792,7 @@ impl Connection {
     /// [`Connection::sent_all`] held after it):
     /// nothing is due at once then, so only the timers remain, and the
     /// segment planning `poll_at` would repeat is skipped.
+    #[inline]
     pub fn poll_at_drained(&self) -> Option<Instant> {
         let next = if matches!(self.state, State::Closed | State::Listen) { None } else { self.timers.earliest() };
         debug_assert_eq!(next, self.poll_at(), "poll_at_drained called with output still due");

@@ -64,6 +64,7 @@ fn sent_after(t1: Instant, seq1: SeqNumber, t2: Instant, seq2: SeqNumber) -> boo
 
 impl Rack {
     /// Original transmission of `[start, end)` at `now`.
+    #[inline]
     pub fn on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
         if self.records.len() >= MAX_RECORDS {
             // Merge the two oldest: the merged record keeps the later time,

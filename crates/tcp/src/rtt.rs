@@ -83,6 +83,7 @@ impl RttEstimator {
     }
 
     /// [`RttEstimator::rto`] in microseconds.
+    #[inline]
     pub fn rto_micros(&self) -> u64 {
         let rto = match self.backoff {
             0 => self.rto_us,
@@ -92,6 +93,7 @@ impl RttEstimator {
     }
 
     /// When a retransmission timer started at `now` expires.
+    #[inline]
     pub fn rto_deadline(&self, now: Instant) -> Instant {
         now.add_micros(self.rto_micros())
     }

@@ -531,6 +531,7 @@ impl Connection {
 
     /// In-order octets received since our last ACK: what the next ACK
     /// will cover.
+    #[inline]
     pub fn rcv_unacked(&self) -> usize {
         self.unacked_bytes
     }
@@ -717,11 +718,13 @@ impl Connection {
     }
 
     /// Current state (RFC 9293 §3.3.2).
+    #[inline]
     pub fn state(&self) -> State {
         self.state
     }
 
     /// CLOSED with nothing left to send: the stack may drop it.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed && self.rst_pending.is_none()
     }

@@ -21,6 +21,7 @@ pub struct Timers {
 
 impl Timers {
     /// The earliest armed deadline.
+    #[inline]
     pub fn earliest(&self) -> Option<Instant> {
         // A branch-free minimum over plain instants (asked after every
         // flush, so it is on the per-segment path).

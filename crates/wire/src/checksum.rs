@@ -63,19 +63,37 @@ fn add64(acc: u64, word: u64) -> u64 {
 /// RFC 1071 sum of `data` as big-endian 16-bit words; an odd trailing byte
 /// is padded with a zero byte. Folded, not inverted.
 pub fn data(data: &[u8]) -> u16 {
-    if data.len() < 64 {
-        // Headers (IPv4, TCP): no block to sum, and no lanes to fold.
-        return finish(0, data);
+    if data.len() < SHORT {
+        // Headers (IPv4, TCP), a small segment: no block to sum, and no
+        // lanes to fold.
+        let (sum, rest) = short(data);
+        return finish(sum, rest);
     }
-    // Shorter than one vector step: the word loop is as quick, and skips
-    // the feature check and the lanes' reduction.
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= avx2::BLOCK {
-        if let Some(sum) = avx2::sum(None, data) {
-            return sum;
-        }
+    if let Some(sum) = avx2::sum(None, data) {
+        return sum;
     }
     data_portable(data)
+}
+
+/// Shorter than this, [`data`] and [`copy`] take a plain loop: the
+/// portable code's eight lanes and the vector code (one step of which is
+/// this long) cost more to set up and fold than they save.
+const SHORT: usize = 128;
+
+/// The sum of `bytes`, 16 octets a step into two accumulators (so the
+/// carries of the two do not wait on each other), unfolded, and what is
+/// left under 16 octets, for [`finish`].
+#[inline]
+fn short(bytes: &[u8]) -> (u64, &[u8]) {
+    let (mut even, mut odd) = (0u64, 0u64);
+    let mut pairs = bytes.chunks_exact(16);
+    for pair in &mut pairs {
+        let (a, b) = pair.split_at(8);
+        even = add64(even, u64::from_ne_bytes(a.try_into().unwrap_or([0; 8])));
+        odd = add64(odd, u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])));
+    }
+    (add64(even, odd), pairs.remainder())
 }
 
 /// [`data`] without vector instructions: what machines without AVX2 run.
@@ -115,6 +133,7 @@ pub fn words<const N: usize>(bytes: &[u8; N]) -> u16 {
 /// [`data`] of a protocol header: unrolled ([`words`]) for the usual
 /// lengths, 20 octets (IPv4, or TCP without options) and 32 (TCP with
 /// NOP NOP Timestamps).
+#[inline]
 pub fn header(bytes: &[u8]) -> u16 {
     if let Ok(h) = <&[u8; 20]>::try_from(bytes) {
         words(h)
@@ -125,8 +144,8 @@ pub fn header(bytes: &[u8]) -> u16 {
     }
 }
 
-/// Adds `rest` (what follows the 64-octet blocks, under 64 octets) to the
-/// blocks' 64-bit `sum`, and folds.
+/// Adds `rest` (what follows the blocks, under 64 octets) to the blocks'
+/// 64-bit `sum`, and folds.
 #[inline]
 fn finish(mut sum: u64, rest: &[u8]) -> u16 {
     let mut words = rest.chunks_exact(8);
@@ -165,11 +184,16 @@ fn finish(mut sum: u64, rest: &[u8]) -> u16 {
 /// If `dst` and `src` differ in length (a caller bug).
 pub fn copy(dst: &mut [u8], src: &[u8]) -> u16 {
     assert_eq!(dst.len(), src.len(), "checksum::copy needs equal lengths");
+    if src.len() < SHORT {
+        // A small segment's payload: one copy, then the sum of what was
+        // just written, still in the first-level cache.
+        dst.copy_from_slice(src);
+        let (sum, rest) = short(dst);
+        return finish(sum, rest);
+    }
     #[cfg(target_arch = "x86_64")]
-    if src.len() >= avx2::BLOCK {
-        if let Some(sum) = avx2::sum(Some(&mut *dst), src) {
-            return sum;
-        }
+    if let Some(sum) = avx2::sum(Some(&mut *dst), src) {
+        return sum;
     }
     copy_portable(dst, src)
 }
@@ -217,6 +241,7 @@ pub fn combine(sums: &[u16]) -> u16 {
 
 /// Sum of the IPv4 pseudo-header that TCP (RFC 9293 §3.1) and UDP (RFC 768)
 /// prefix to their checksum: source, destination, zero, protocol, length.
+#[inline]
 pub fn pseudo_header(src: &Ipv4Addr, dst: &Ipv4Addr, protocol: u8, length: u32) -> u16 {
     let s = u32::from(*src) as u64;
     let d = u32::from(*dst) as u64;

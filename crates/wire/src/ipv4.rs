@@ -185,11 +185,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Wraps a buffer without checking it. Accessors may panic if the buffer
     /// is shorter than the fields they read; use [`Ipv4Packet::new_checked`]
     /// for anything received.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Ipv4Packet<T> {
         Ipv4Packet { buffer }
     }
 
     /// Wraps a buffer after [`Ipv4Packet::check_len`].
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Ipv4Packet<T>> {
         let packet = Ipv4Packet::new_unchecked(buffer);
         packet.check_len()?;
@@ -204,6 +206,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// * header length ≤ Total Length ≤ buffer length, else `BadLength`.
     ///   The buffer may be longer than Total Length (Ethernet pads short
     ///   frames to 60 octets); [`Ipv4Packet::payload`] stops at Total Length.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
@@ -224,41 +227,49 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Unwraps the view, giving back the buffer.
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
     /// Version (RFC 791 §3.1): 4.
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_IHL] >> 4
     }
 
     /// Header length in octets (IHL × 4).
+    #[inline]
     pub fn header_len(&self) -> u8 {
         (self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
 
     /// Differentiated Services Code Point (RFC 2474 §3).
+    #[inline]
     pub fn dscp(&self) -> u8 {
         self.buffer.as_ref()[field::DSCP_ECN] >> 2
     }
 
     /// Explicit Congestion Notification (RFC 3168 §5).
+    #[inline]
     pub fn ecn(&self) -> u8 {
         self.buffer.as_ref()[field::DSCP_ECN] & 0x03
     }
 
     /// The whole former TOS octet: DSCP << 2 | ECN.
+    #[inline]
     pub fn dscp_ecn(&self) -> u8 {
         self.buffer.as_ref()[field::DSCP_ECN]
     }
 
     /// Total Length: header plus data, in octets.
+    #[inline]
     pub fn total_len(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::TOTAL_LEN)
     }
 
     /// Identification, for reassembly.
+    #[inline]
     pub fn ident(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::IDENT)
     }
@@ -268,58 +279,69 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// DF: Don't Fragment.
+    #[inline]
     pub fn dont_frag(&self) -> bool {
         self.flags_offset() & FLAG_DF != 0
     }
 
     /// MF: More Fragments.
+    #[inline]
     pub fn more_frags(&self) -> bool {
         self.flags_offset() & FLAG_MF != 0
     }
 
     /// Fragment Offset in *octets* (the field counts 8-octet units).
+    #[inline]
     pub fn frag_offset(&self) -> u16 {
         (self.flags_offset() & FRAG_OFFSET_MASK) << 3
     }
 
     /// Time to Live.
+    #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
 
     /// Protocol: the next header.
+    #[inline]
     pub fn next_header(&self) -> IpProtocol {
         IpProtocol::from(self.buffer.as_ref()[field::PROTOCOL])
     }
 
     /// Header Checksum as stored.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Source Address.
+    #[inline]
     pub fn src_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(read_u32(self.buffer.as_ref(), field::SRC_ADDR))
     }
 
     /// Destination Address.
+    #[inline]
     pub fn dst_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(read_u32(self.buffer.as_ref(), field::DST_ADDR))
     }
 
     /// The options area: octets 20 up to the header length.
+    #[inline]
     pub fn options(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..self.header_len() as usize]
     }
 
     /// The data: from the header length up to Total Length (link-layer
     /// padding past Total Length is excluded).
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len() as usize..self.total_len() as usize]
     }
 
     /// True when the ones'-complement sum over the header, checksum included,
     /// is all ones (RFC 791 §3.1, RFC 1071 §1).
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
         let header = &self.buffer.as_ref()[..self.header_len() as usize];
         checksum::header(header) == 0xffff
@@ -328,12 +350,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Sets Version (the high nibble of octet 0); 4 for IPv4.
+    #[inline]
     pub fn set_version(&mut self, version: u8) {
         let b = &mut self.buffer.as_mut()[field::VER_IHL];
         *b = (*b & 0x0f) | (version << 4);
     }
 
     /// Sets IHL from a length in octets (must be a multiple of 4, ≤ 60).
+    #[inline]
     pub fn set_header_len(&mut self, len: u8) {
         debug_assert!(len % 4 == 0 && len as usize <= MAX_HEADER_LEN);
         let b = &mut self.buffer.as_mut()[field::VER_IHL];
@@ -341,16 +365,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets the former TOS octet: DSCP << 2 | ECN.
+    #[inline]
     pub fn set_dscp_ecn(&mut self, value: u8) {
         self.buffer.as_mut()[field::DSCP_ECN] = value;
     }
 
     /// Sets Total Length: header plus data, in octets.
+    #[inline]
     pub fn set_total_len(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::TOTAL_LEN, value)
     }
 
     /// Sets Identification.
+    #[inline]
     pub fn set_ident(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::IDENT, value)
     }
@@ -361,6 +388,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Sets or clears DF (Don't Fragment), leaving the other flags and the
     /// offset.
+    #[inline]
     pub fn set_dont_frag(&mut self, value: bool) {
         let raw = self.flags_offset() & !FLAG_DF;
         self.set_flags_offset(raw | if value { FLAG_DF } else { 0 });
@@ -368,6 +396,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Sets or clears MF (More Fragments), leaving the other flags and the
     /// offset.
+    #[inline]
     pub fn set_more_frags(&mut self, value: bool) {
         let raw = self.flags_offset() & !FLAG_MF;
         self.set_flags_offset(raw | if value { FLAG_MF } else { 0 });
@@ -375,6 +404,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Sets Fragment Offset from a value in octets; it must be a multiple of
     /// 8 (the low three bits cannot be represented and are dropped).
+    #[inline]
     pub fn set_frag_offset(&mut self, octets: u16) {
         debug_assert!(octets % 8 == 0, "fragment offset must be a multiple of 8");
         let raw = self.flags_offset() & !FRAG_OFFSET_MASK;
@@ -382,32 +412,38 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets Time to Live.
+    #[inline]
     pub fn set_ttl(&mut self, value: u8) {
         self.buffer.as_mut()[field::TTL] = value;
     }
 
     /// Sets Protocol: the next header.
+    #[inline]
     pub fn set_next_header(&mut self, value: IpProtocol) {
         self.buffer.as_mut()[field::PROTOCOL] = value.into();
     }
 
     /// Stores a Header Checksum as given; [`Ipv4Packet::fill_checksum`]
     /// computes it.
+    #[inline]
     pub fn set_checksum(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, value)
     }
 
     /// Sets Source Address.
+    #[inline]
     pub fn set_src_addr(&mut self, value: Ipv4Addr) {
         write_u32(self.buffer.as_mut(), field::SRC_ADDR, value.into())
     }
 
     /// Sets Destination Address.
+    #[inline]
     pub fn set_dst_addr(&mut self, value: Ipv4Addr) {
         write_u32(self.buffer.as_mut(), field::DST_ADDR, value.into())
     }
 
     /// Computes the Header Checksum over `header_len` octets and stores it.
+    #[inline]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let sum = checksum::data(&self.buffer.as_ref()[..self.header_len() as usize]);
@@ -415,12 +451,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Mutable options area.
+    #[inline]
     pub fn options_mut(&mut self) -> &mut [u8] {
         let end = self.header_len() as usize;
         &mut self.buffer.as_mut()[HEADER_LEN..end]
     }
 
     /// Mutable data, header length up to Total Length.
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (start, end) = (self.header_len() as usize, self.total_len() as usize);
         &mut self.buffer.as_mut()[start..end]
@@ -483,6 +521,7 @@ impl Ipv4Repr {
     /// Parses and validates a header: lengths (as [`Ipv4Packet::check_len`],
     /// even on an unchecked view), the checksum when `checksum` is `Verify`,
     /// and the structure of any options (`BadOption`). Never panics.
+    #[inline]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Ipv4Packet<&T>, checksum: ChecksumMode) -> Result<Ipv4Repr> {
         packet.check_len()?;
         Self::parse_header(packet, checksum)
@@ -512,6 +551,7 @@ impl Ipv4Repr {
 
     /// Common tail of the parsers: the header (not necessarily the payload)
     /// is known to be in bounds.
+    #[inline]
     fn parse_header<T: AsRef<[u8]> + ?Sized>(packet: &Ipv4Packet<&T>, checksum: ChecksumMode) -> Result<Ipv4Repr> {
         if checksum.verify() && !packet.verify_checksum() {
             return Err(Error::BadChecksum);
@@ -545,6 +585,7 @@ impl Ipv4Repr {
     ///
     /// # Panics
     /// If the buffer is shorter than [`Ipv4Repr::buffer_len`].
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Ipv4Packet<&mut T>, checksum: ChecksumMode) {
         // Built whole and stored with one copy (every datagram sent passes
         // here): RFC 791 §3.1 layout, no options.

@@ -198,11 +198,13 @@ pub struct TcpPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Wraps a buffer without checking; accessors may panic on a short one.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> TcpPacket<T> {
         TcpPacket { buffer }
     }
 
     /// Wraps a buffer after [`TcpPacket::check_len`].
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<TcpPacket<T>> {
         let packet = TcpPacket::new_unchecked(buffer);
         packet.check_len()?;
@@ -211,6 +213,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
     /// At least 20 octets (`Truncated`); Data Offset ≥ 5 and the header
     /// within the buffer (`BadLength`).
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
@@ -224,21 +227,25 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Unwraps the view, giving back the buffer.
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
     /// Source Port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     /// Destination Port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     /// Sequence Number: of the first data octet, or the ISN on a SYN.
+    #[inline]
     pub fn seq_number(&self) -> SeqNumber {
         SeqNumber(read_u32(self.buffer.as_ref(), field::SEQ_NUM))
     }
@@ -246,11 +253,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Acknowledgment Number as stored; meaningful only when [`ack`] is set.
     ///
     /// [`ack`]: TcpPacket::ack
+    #[inline]
     pub fn ack_number(&self) -> SeqNumber {
         SeqNumber(read_u32(self.buffer.as_ref(), field::ACK_NUM))
     }
 
     /// Header length in octets (Data Offset × 4).
+    #[inline]
     pub fn header_len(&self) -> u8 {
         (self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
     }
@@ -260,77 +269,92 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// FIN: no more data from the sender.
+    #[inline]
     pub fn fin(&self) -> bool {
         self.flag(flag::FIN)
     }
 
     /// SYN: synchronize sequence numbers.
+    #[inline]
     pub fn syn(&self) -> bool {
         self.flag(flag::SYN)
     }
 
     /// RST: reset the connection.
+    #[inline]
     pub fn rst(&self) -> bool {
         self.flag(flag::RST)
     }
 
     /// PSH: push function.
+    #[inline]
     pub fn psh(&self) -> bool {
         self.flag(flag::PSH)
     }
 
     /// ACK: the Acknowledgment Number is significant.
+    #[inline]
     pub fn ack(&self) -> bool {
         self.flag(flag::ACK)
     }
 
     /// URG: the Urgent Pointer is significant.
+    #[inline]
     pub fn urg(&self) -> bool {
         self.flag(flag::URG)
     }
 
     /// ECE: ECN-Echo (RFC 3168 §6.1).
+    #[inline]
     pub fn ece(&self) -> bool {
         self.flag(flag::ECE)
     }
 
     /// CWR: Congestion Window Reduced (RFC 3168 §6.1).
+    #[inline]
     pub fn cwr(&self) -> bool {
         self.flag(flag::CWR)
     }
 
     /// Window, unscaled, as on the wire.
+    #[inline]
     pub fn window_len(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::WIN_SIZE)
     }
 
     /// Checksum as stored (pseudo-header, header and data; RFC 9293 §3.1).
+    #[inline]
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Urgent Pointer: offset from the sequence number (valid with URG).
+    #[inline]
     pub fn urgent_at(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::URGENT)
     }
 
     /// The options area, octets 20 up to the header length.
+    #[inline]
     pub fn options(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..self.header_len() as usize]
     }
 
     /// An iterator over the parsed options.
+    #[inline]
     pub fn options_iter(&self) -> TcpOptionsIter<'_> {
         TcpOptionsIter::new(self.options())
     }
 
     /// Everything after the header.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len() as usize..]
     }
 
     /// Sequence space the segment occupies: data plus one each for SYN and
     /// FIN (RFC 9293 §3.4).
+    #[inline]
     pub fn segment_len(&self) -> usize {
         self.payload().len() + self.syn() as usize + self.fin() as usize
     }
@@ -347,6 +371,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// included), without the payload: a receiver that sums the payload
     /// while copying it combines the two to verify (the payload starts at
     /// a multiple of four octets, so the sums combine as they are).
+    #[inline]
     pub fn header_sum(&self, src: &Ipv4Addr, dst: &Ipv4Addr) -> u16 {
         let data = self.buffer.as_ref();
         let header = &data[..usize::from(self.header_len()).min(data.len())];
@@ -358,6 +383,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
     /// True when the checksum over pseudo-header and the whole buffer
     /// verifies (RFC 9293 §3.1). Unlike UDP, zero is not special.
+    #[inline]
     pub fn verify_checksum(&self, src: &Ipv4Addr, dst: &Ipv4Addr) -> bool {
         self.sum(src, dst) == 0xffff
     }
@@ -365,27 +391,32 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Sets Source Port.
+    #[inline]
     pub fn set_src_port(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::SRC_PORT, value)
     }
 
     /// Sets Destination Port.
+    #[inline]
     pub fn set_dst_port(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::DST_PORT, value)
     }
 
     /// Sets Sequence Number.
+    #[inline]
     pub fn set_seq_number(&mut self, value: SeqNumber) {
         write_u32(self.buffer.as_mut(), field::SEQ_NUM, value.0)
     }
 
     /// Sets Acknowledgment Number (the ACK bit is set separately).
+    #[inline]
     pub fn set_ack_number(&mut self, value: SeqNumber) {
         write_u32(self.buffer.as_mut(), field::ACK_NUM, value.0)
     }
 
     /// Sets Data Offset from a length in octets (a multiple of 4, ≤ 60) and
     /// clears the reserved bits beside it.
+    #[inline]
     pub fn set_header_len(&mut self, len: u8) {
         debug_assert!(len % 4 == 0 && len as usize <= MAX_HEADER_LEN);
         self.buffer.as_mut()[field::DATA_OFF] = ((len / 4) & 0x0f) << 4;
@@ -397,78 +428,93 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 
     /// Clears all eight control bits.
+    #[inline]
     pub fn clear_flags(&mut self) {
         self.buffer.as_mut()[field::FLAGS] = 0;
     }
 
     /// Sets or clears FIN.
+    #[inline]
     pub fn set_fin(&mut self, value: bool) {
         self.set_flag(flag::FIN, value)
     }
 
     /// Sets or clears SYN.
+    #[inline]
     pub fn set_syn(&mut self, value: bool) {
         self.set_flag(flag::SYN, value)
     }
 
     /// Sets or clears RST.
+    #[inline]
     pub fn set_rst(&mut self, value: bool) {
         self.set_flag(flag::RST, value)
     }
 
     /// Sets or clears PSH.
+    #[inline]
     pub fn set_psh(&mut self, value: bool) {
         self.set_flag(flag::PSH, value)
     }
 
     /// Sets or clears ACK.
+    #[inline]
     pub fn set_ack(&mut self, value: bool) {
         self.set_flag(flag::ACK, value)
     }
 
     /// Sets or clears URG.
+    #[inline]
     pub fn set_urg(&mut self, value: bool) {
         self.set_flag(flag::URG, value)
     }
 
     /// Sets or clears ECE (RFC 3168 §6.1).
+    #[inline]
     pub fn set_ece(&mut self, value: bool) {
         self.set_flag(flag::ECE, value)
     }
 
     /// Sets or clears CWR (RFC 3168 §6.1).
+    #[inline]
     pub fn set_cwr(&mut self, value: bool) {
         self.set_flag(flag::CWR, value)
     }
 
     /// Sets Window, unscaled, as on the wire.
+    #[inline]
     pub fn set_window_len(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::WIN_SIZE, value)
     }
 
     /// Stores a checksum as given; [`TcpPacket::fill_checksum`] computes it.
+    #[inline]
     pub fn set_checksum(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, value)
     }
 
     /// Sets Urgent Pointer: offset from the sequence number.
+    #[inline]
     pub fn set_urgent_at(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::URGENT, value)
     }
 
     /// Mutable options area, octets 20 up to the header length.
+    #[inline]
     pub fn options_mut(&mut self) -> &mut [u8] {
         let end = self.header_len() as usize;
         &mut self.buffer.as_mut()[HEADER_LEN..end]
     }
 
     /// Mutable data: everything after the header.
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let start = self.header_len() as usize;
         &mut self.buffer.as_mut()[start..]
     }
 
     /// Computes and stores the checksum over the whole buffer.
+    #[inline]
     pub fn fill_checksum(&mut self, src: &Ipv4Addr, dst: &Ipv4Addr) {
         self.set_checksum(0);
         let sum = self.sum(src, dst);
@@ -753,6 +799,7 @@ impl<'a> TcpRepr<'a> {
     /// ignored on segments without SYN, where they have no meaning.
     /// Combinations of control bits are not judged here: that is the
     /// connection's business (RFC 9293 §3.10.7).
+    #[inline]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &TcpPacket<&'a T>,
         src_addr: &Ipv4Addr,
@@ -855,7 +902,25 @@ impl<'a> TcpRepr<'a> {
     /// they always fit; SACK blocks past the room left are dropped from the
     /// end (RFC 2018 §4: the first block must be the most recent, so the
     /// front is what matters). With Timestamps that leaves 3 blocks.
+    #[inline]
     fn options_layout(&self) -> (usize, usize) {
+        // Nearly every segment of a connection: Timestamps alone, or no
+        // option at all (asked three times for every segment built).
+        if self.max_seg_size.is_none() && self.window_scale.is_none() && self.sack_ranges[0].is_none() {
+            let len = if self.timestamp.is_some() {
+                12
+            } else if self.sack_permitted {
+                4
+            } else {
+                0
+            };
+            return (len, 0);
+        }
+        self.options_layout_full()
+    }
+
+    /// [`TcpRepr::options_layout`] for any mix of options.
+    fn options_layout_full(&self) -> (usize, usize) {
         let mut len = 0;
         if self.max_seg_size.is_some() {
             len += 4;
@@ -875,6 +940,7 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// Header length in octets: 20 plus options (already 4-aligned), ≤ 60.
+    #[inline]
     pub fn header_len(&self) -> usize {
         let (len, sacks) = self.options_layout();
         let sack_len = if sacks > 0 { 4 + 8 * sacks } else { 0 };
@@ -882,6 +948,7 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// Header plus payload.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         self.header_len() + self.payload.len()
     }
@@ -971,6 +1038,7 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// Writes the options area laid out by [`TcpRepr::options_layout`].
+    #[inline]
     fn emit_options(&self, mut buf: &mut [u8]) {
         let (_, sacks) = self.options_layout();
         // The option block of nearly every segment of a connection: NOP,

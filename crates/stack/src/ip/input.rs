@@ -36,13 +36,12 @@ impl Stack {
     /// `checksum` is `Ignore` only for loopback datagrams TCP built without
     /// checksums.
     pub(crate) fn ip_input(&mut self, now: Instant, iface: Option<IfaceId>, packet: &[u8], checksum: ChecksumMode) {
-        let ip = match Ipv4Packet::new_checked(packet) {
-            Ok(p) => p,
-            Err(e) => return self.counters.drop(ip_drop_reason(e)),
-        };
-        let repr = match Ipv4Repr::parse(&ip, checksum) {
+        // `parse` checks the lengths every accessor relies on first.
+        let ip = Ipv4Packet::new_unchecked(packet);
+        let parsed = Ipv4Repr::parse(&ip, checksum);
+        let repr = match &parsed {
             Ok(r) => r,
-            Err(e) => return self.counters.drop(ip_drop_reason(e)),
+            Err(e) => return self.counters.drop(ip_drop_reason(*e)),
         };
         // Link padding past the total length is not part of the datagram.
         let packet = &packet[..usize::from(ip.total_len())];
@@ -54,11 +53,11 @@ impl Stack {
         let dst = repr.dst_addr;
         let broadcast = self.is_broadcast(dst);
         if !broadcast && !self.is_local_unicast(dst) {
-            return self.forward(now, iface, &repr, packet, ip.payload());
+            return self.forward(now, iface, repr, packet, ip.payload());
         }
         if repr.more_frags || repr.frag_offset != 0 {
             self.counters.ip_fragments_rx += 1;
-            match self.reassembler.add(now, &repr, ip.payload()) {
+            match self.reassembler.add(now, repr, ip.payload()) {
                 Err(reason) => self.counters.drop(reason),
                 Ok(None) => {}
                 Ok(Some((whole, data))) => {
@@ -72,7 +71,7 @@ impl Stack {
             }
             return;
         }
-        self.deliver_local(now, &repr, ip.payload(), packet, broadcast, checksum);
+        self.deliver_local(now, repr, ip.payload(), packet, broadcast, checksum);
     }
 
     fn deliver_local(

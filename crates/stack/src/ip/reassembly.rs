@@ -206,6 +206,7 @@ impl Reassembler {
 
     /// The earliest reassembly deadline, when [`Reassembler::expire`] has work;
     /// `None` when nothing is held.
+    #[inline]
     pub fn poll_at(&self) -> Option<Instant> {
         if self.flows.is_empty() {
             return None;
