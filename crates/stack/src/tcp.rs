@@ -499,8 +499,14 @@ impl Stack {
     /// Sends what connection `h` owes now: new data written through its
     /// [`TcpConn`], or a window update a read there made due.
     pub fn tcp_kick(&mut self, now: Instant, h: SocketHandle) {
-        self.tcp_touch(h);
-        self.tcp_flush(now);
+        if self.tcp_dirty.is_empty() {
+            // No connection waits (none is marked): `h` goes out at once,
+            // without the round trip through the queue.
+            self.tcp_flush_from(now, Some(h));
+        } else {
+            self.tcp_touch(h);
+            self.tcp_flush(now);
+        }
     }
 
     /// Reads received bytes; `Ok(0)` at end of stream, `WouldBlock` when
@@ -1048,6 +1054,11 @@ impl Stack {
     /// Sends what every touched connection owes, as far as the transmit
     /// queue has room; re-arms their timers; retires closed ones.
     pub(crate) fn tcp_flush(&mut self, now: Instant) {
+        self.tcp_flush_from(now, None);
+    }
+
+    /// [`Stack::tcp_flush`], `first` (not marked) before the marked ones.
+    fn tcp_flush_from(&mut self, now: Instant, mut first: Option<SocketHandle>) {
         // A plain load first: the swap (a locked instruction) only when
         // linked connections did exchange segments.
         let tally = &self.tcp_direct_tally;
@@ -1055,7 +1066,7 @@ impl Stack {
             let exchanged = tally.swap(0, std::sync::atomic::Ordering::Relaxed);
             self.count_direct(exchanged);
         }
-        while let Some(h) = self.tcp_dirty.pop_front() {
+        while let Some(h) = first.take().or_else(|| self.tcp_dirty.pop_front()) {
             if !self.tcp_transmit(now, h) {
                 // The transmit queue is full: this connection and all still
                 // waiting try again on the next poll, after the driver has

@@ -137,4 +137,11 @@ impl TcpConfig {
     pub(crate) fn delack(&self) -> Duration {
         self.delayed_ack.min(Duration::from_millis(500))
     }
+
+    /// [`TcpConfig::delack`] in microseconds (the clock's unit; at most
+    /// 500,000, so the conversion cannot truncate).
+    #[inline]
+    pub(crate) fn delack_micros(&self) -> u64 {
+        self.delack().as_micros() as u64
+    }
 }

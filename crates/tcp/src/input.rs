@@ -835,7 +835,7 @@ impl Connection {
         if self.unacked_bytes >= 2 * self.rcv_mss {
             self.ack_pending = true;
         } else if self.timers.delack.is_none() {
-            self.timers.delack = Some(now + self.cfg.delack());
+            self.timers.delack = Some(now.add_micros(self.cfg.delack_micros()));
         }
     }
 

@@ -543,7 +543,7 @@ impl Connection {
                 // Linux tcp_event_data_sent: a reply within the delayed-ACK
                 // time of the data it answers marks the connection
                 // interactive.
-                if self.last_data_rcvd.is_some_and(|t| now.saturating_duration_since(t) < self.cfg.delack()) {
+                if self.last_data_rcvd.is_some_and(|t| now.micros_since(t) < self.cfg.delack_micros()) {
                     self.pingpong = true;
                 }
             }

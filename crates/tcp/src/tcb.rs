@@ -525,6 +525,7 @@ impl Connection {
 
     /// An ACK is owed now (e.g. a window update after a read): the next
     /// [`Connection::poll_transmit`] sends one.
+    #[inline]
     pub fn ack_owed(&self) -> bool {
         self.ack_pending
     }
@@ -643,11 +644,13 @@ impl Connection {
     fn drs_account(&mut self, n: usize) {
         self.drs.copied += n;
         let now = self.last_now;
-        let rtt = match self.rcv_rtt.or(self.rtt.srtt()) {
-            Some(r) if !r.is_zero() => r,
-            _ => return,
+        // In microseconds (the clock's unit; both RTTs are whole ones):
+        // this runs on every read.
+        let rtt = match self.rcv_rtt {
+            Some(r) => r.as_micros() as u64,
+            None => self.rtt.srtt_micros().unwrap_or(0),
         };
-        if now.saturating_duration_since(self.drs.since) < rtt {
+        if rtt == 0 || now.micros_since(self.drs.since) < rtt {
             return;
         }
         let copied = self.drs.copied;

@@ -25,16 +25,19 @@ impl Instant {
     pub const FAR_FUTURE: Instant = Instant { micros: u64::MAX };
 
     /// `micros` microseconds after the epoch.
+    #[inline]
     pub const fn from_micros(micros: u64) -> Instant {
         Instant { micros }
     }
 
     /// `millis` milliseconds after the epoch (saturating).
+    #[inline]
     pub const fn from_millis(millis: u64) -> Instant {
         Instant { micros: millis.saturating_mul(1000) }
     }
 
     /// `secs` seconds after the epoch (saturating).
+    #[inline]
     pub const fn from_secs(secs: u64) -> Instant {
         Instant { micros: secs.saturating_mul(1_000_000) }
     }
@@ -42,6 +45,7 @@ impl Instant {
     /// `micros` microseconds later, saturating at [`Instant::FAR_FUTURE`]:
     /// [`Instant`] `+` [`Duration`] for a span already in microseconds,
     /// without `Duration`'s seconds-and-nanoseconds conversions.
+    #[inline]
     pub const fn add_micros(self, micros: u64) -> Instant {
         Instant { micros: self.micros.saturating_add(micros) }
     }
@@ -49,26 +53,31 @@ impl Instant {
     /// Microseconds elapsed since `earlier`, zero if `earlier` is later:
     /// [`Instant::saturating_duration_since`] without building a
     /// [`Duration`].
+    #[inline]
     pub const fn micros_since(self, earlier: Instant) -> u64 {
         self.micros.saturating_sub(earlier.micros)
     }
 
     /// Microseconds since the epoch.
+    #[inline]
     pub const fn total_micros(self) -> u64 {
         self.micros
     }
 
     /// Whole milliseconds since the epoch.
+    #[inline]
     pub const fn total_millis(self) -> u64 {
         self.micros / 1000
     }
 
     /// Time elapsed since `earlier`, or zero if `earlier` is later.
+    #[inline]
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_micros(self.micros.saturating_sub(earlier.micros))
     }
 
     /// `self + d`, or `None` on overflow.
+    #[inline]
     pub fn checked_add(self, d: Duration) -> Option<Instant> {
         let d = u64::try_from(d.as_micros()).ok()?;
         self.micros.checked_add(d).map(Instant::from_micros)
@@ -78,12 +87,14 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
     /// Saturates at [`Instant::FAR_FUTURE`] rather than overflowing.
+    #[inline]
     fn add(self, d: Duration) -> Instant {
         self.checked_add(d).unwrap_or(Instant::FAR_FUTURE)
     }
 }
 
 impl AddAssign<Duration> for Instant {
+    #[inline]
     fn add_assign(&mut self, d: Duration) {
         *self = *self + d;
     }
@@ -92,6 +103,7 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Instant> for Instant {
     type Output = Duration;
     /// Saturates at zero when `rhs` is later.
+    #[inline]
     fn sub(self, rhs: Instant) -> Duration {
         self.saturating_duration_since(rhs)
     }
@@ -99,6 +111,7 @@ impl Sub<Instant> for Instant {
 
 impl Sub<Duration> for Instant {
     type Output = Instant;
+    #[inline]
     fn sub(self, d: Duration) -> Instant {
         let d = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         Instant::from_micros(self.micros.saturating_sub(d))

@@ -942,9 +942,15 @@ impl<'a> TcpRepr<'a> {
     /// Header length in octets: 20 plus options (already 4-aligned), ≤ 60.
     #[inline]
     pub fn header_len(&self) -> usize {
+        self.layout().0
+    }
+
+    /// Header length and the number of SACK blocks that fit.
+    #[inline]
+    fn layout(&self) -> (usize, usize) {
         let (len, sacks) = self.options_layout();
         let sack_len = if sacks > 0 { 4 + 8 * sacks } else { 0 };
-        HEADER_LEN + len + sack_len
+        (HEADER_LEN + len + sack_len, sacks)
     }
 
     /// Header plus payload.
@@ -998,7 +1004,7 @@ impl<'a> TcpRepr<'a> {
         fill: impl FnOnce(&mut [u8]) -> Option<u16>,
         checksum: ChecksumMode,
     ) {
-        let header_len = self.header_len();
+        let (header_len, sacks) = self.layout();
         // The fixed header (RFC 9293 §3.1) built whole and stored with one
         // copy, checksum zero until it is known.
         let bit = |on: bool, flag: u8| if on { flag } else { 0 };
@@ -1019,7 +1025,7 @@ impl<'a> TcpRepr<'a> {
         write_u16(&mut h, field::WIN_SIZE, self.window_len);
         write_u16(&mut h, field::URGENT, self.urgent_pointer);
         packet.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&h);
-        self.emit_options(packet.options_mut());
+        self.emit_options(packet.options_mut(), sacks);
 
         let buffer = packet.buffer.as_mut();
         let end = header_len + payload_len;
@@ -1037,10 +1043,10 @@ impl<'a> TcpRepr<'a> {
         }
     }
 
-    /// Writes the options area laid out by [`TcpRepr::options_layout`].
+    /// Writes the options area laid out by [`TcpRepr::options_layout`],
+    /// which left room for `sacks` SACK blocks.
     #[inline]
-    fn emit_options(&self, mut buf: &mut [u8]) {
-        let (_, sacks) = self.options_layout();
+    fn emit_options(&self, mut buf: &mut [u8], sacks: usize) {
         // The option block of nearly every segment of a connection: NOP,
         // NOP, Timestamps (RFC 7323 Appendix A layout), written at once.
         if let (Some(ts), None, None, false, 0) =
