@@ -6,6 +6,7 @@
 use crate::congestion::CongestionControl;
 use crate::hystart::{Growth, CSS_GROWTH_DIVISOR};
 use crate::tcb::{Connection, MAX_QUICK_ACKS};
+use crate::timers::Deadline;
 use crate::State;
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{checksum, SeqNumber, TcpRepr};
@@ -156,7 +157,7 @@ impl Connection {
                 self.snd_una = ack;
                 self.snd_wl2 = ack;
                 self.rtt_sample_on_ack(now, ack, seg);
-                self.timers.rto = None;
+                self.timers.rto = Deadline::NEVER;
                 self.syn_pending = false;
                 self.establish(now);
                 self.ack_pending = true;
@@ -245,7 +246,7 @@ impl Connection {
                     }
                     if self.state == State::TimeWait && seg.fin {
                         // A retransmitted FIN: our last ACK was lost.
-                        self.timers.time_wait = Some(now + self.cfg.time_wait);
+                        self.timers.time_wait = Deadline::at(now + self.cfg.time_wait);
                     }
                 }
                 return self.drop_seg();
@@ -304,7 +305,7 @@ impl Connection {
                 self.snd_wl1 = seg.seq_number;
                 self.snd_wl2 = ack;
                 self.syn_pending = false;
-                self.timers.rto = None;
+                self.timers.rto = Deadline::NEVER;
                 self.rtt_sample_on_ack(now, ack, seg);
                 self.snd_una = ack;
                 self.buf_seq = self.buf_seq.max(ack);
@@ -377,7 +378,7 @@ impl Connection {
         self.snd_wl1 = seq;
         self.snd_wl2 = ack;
         if wnd > 0 {
-            self.timers.persist = None;
+            self.timers.persist = Deadline::NEVER;
             self.probe_pending = false;
             self.persist_backoff = 0;
         }
@@ -522,7 +523,7 @@ impl Connection {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
                     if self.closed_by_app {
-                        self.timers.fin_wait2 = Some(now + self.cfg.fin_wait2_timeout);
+                        self.timers.fin_wait2 = Deadline::at(now + self.cfg.fin_wait2_timeout);
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -552,7 +553,8 @@ impl Connection {
         self.retries = 0;
         self.on_new_ack(now, acked, flight_before);
         // RFC 6298 §5.2, §5.3.
-        self.timers.rto = if self.snd_una == self.snd_nxt { None } else { Some(self.rtt.rto_deadline(now)) };
+        self.timers.rto =
+            if self.snd_una == self.snd_nxt { Deadline::NEVER } else { Deadline::at(self.rtt.rto_deadline(now)) };
         // Send buffer grows with cwnd.
         self.expand_snd_buf();
     }
@@ -636,7 +638,7 @@ impl Connection {
             self.stats.lost_retransmits += 1;
             self.rec.add_resend(r);
         }
-        self.timers.rack = self.rack.timer;
+        self.timers.rack = Deadline::from(self.rack.timer);
         if found && !self.rec.in_recovery && self.rec.rto_lost_point.is_none() {
             self.stats.rack_detections += 1;
             self.enter_recovery(now);
@@ -693,7 +695,7 @@ impl Connection {
         // Recovery supersedes any tail loss probe (RFC 8985 §7).
         self.tlp_pending = false;
         self.tlp_end = None;
-        self.timers.tlp = None;
+        self.timers.tlp = Deadline::NEVER;
     }
 
     /// Seventh (text) and eighth (FIN) steps of RFC 9293 §3.10.7.4.
@@ -834,8 +836,8 @@ impl Connection {
         }
         if self.unacked_bytes >= 2 * self.rcv_mss {
             self.ack_pending = true;
-        } else if self.timers.delack.is_none() {
-            self.timers.delack = Some(now.add_micros(self.cfg.delack_micros()));
+        } else if !self.timers.delack.is_armed() {
+            self.timers.delack = Deadline::at(now.add_micros(self.cfg.delack_micros()));
         }
     }
 
@@ -866,7 +868,7 @@ impl Connection {
         let keep_ack = self.ack_pending;
         self.timers.clear();
         self.ack_pending = keep_ack;
-        self.timers.time_wait = Some(now + self.cfg.time_wait);
+        self.timers.time_wait = Deadline::at(now + self.cfg.time_wait);
     }
 }
 

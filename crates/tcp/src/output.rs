@@ -8,7 +8,7 @@
 
 use crate::congestion::CongestionControl;
 use crate::tcb::Connection;
-use crate::timers::Timers;
+use crate::timers::{Deadline, Timers};
 use crate::State;
 use sockstack_time::Instant;
 use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
@@ -80,7 +80,7 @@ impl Connection {
             self.ack_pending = false;
             self.unacked_bytes = 0;
             self.small_seg_unacked = false;
-            self.timers.delack = None;
+            self.timers.delack = Deadline::NEVER;
             if self.sack_ok && (self.dsack.is_some() || !self.ooo.is_empty()) {
                 let blocks = self.ooo.sack_blocks();
                 match self.dsack.take() {
@@ -210,7 +210,7 @@ impl Connection {
     /// single segment is in flight; only if it fires before the RTO.
     #[inline]
     pub(crate) fn arm_tlp(&mut self, now: Instant) {
-        self.timers.tlp = None;
+        self.timers.tlp = Deadline::NEVER;
         if !self.tlp_allowed() {
             return;
         }
@@ -221,10 +221,10 @@ impl Connection {
             pto = pto.saturating_add(200_000);
         }
         let at = now.add_micros(pto.max(10_000));
-        if self.timers.rto.is_some_and(|rto| at >= rto) {
+        if self.timers.rto.get().is_some_and(|rto| at >= rto) {
             return;
         }
-        self.timers.tlp = Some(at);
+        self.timers.tlp = Deadline::at(at);
     }
 
     /// Picks the next data/FIN segment, if the sender rules allow one now.
@@ -421,8 +421,8 @@ impl Connection {
                     if self.rtt_timing.is_none() && !self.syn_retransmitted {
                         self.rtt_timing = Some((self.iss + 1, now));
                     }
-                    if self.timers.rto.is_none() {
-                        self.timers.rto = Some(self.rtt.rto_deadline(now));
+                    if !self.timers.rto.is_armed() {
+                        self.timers.rto = Deadline::at(self.rtt.rto_deadline(now));
                     }
                     self.stats.segs_out += 1;
                     emit(&r);
@@ -562,16 +562,16 @@ impl Connection {
         self.stats.segs_out += 1;
         // RFC 6298 §5.1: start the timer if it is not running; after a
         // probe, restart it (RFC 8985 §7.3).
-        if self.timers.rto.is_none() || p.tlp {
-            self.timers.rto = Some(self.rtt.rto_deadline(now));
+        if !self.timers.rto.is_armed() || p.tlp {
+            self.timers.rto = Deadline::at(self.rtt.rto_deadline(now));
         }
         if p.tlp {
             self.tlp_end = Some(self.snd_nxt);
-            self.timers.tlp = None;
+            self.timers.tlp = Deadline::NEVER;
         } else if !p.retransmit {
             self.arm_tlp(now);
         }
-        self.timers.persist = None;
+        self.timers.persist = Deadline::NEVER;
         let mut r = self.header(now, p.seq, true);
         r.fin = p.fin;
         // PSH on the segment that empties what the application wrote.
@@ -591,13 +591,13 @@ impl Connection {
         self.state.is_synchronized()
             && self.unsent() > 0
             && self.snd_una == self.snd_nxt
-            && self.timers.persist.is_none()
-            && self.timers.rto.is_none()
+            && !self.timers.persist.is_armed()
+            && !self.timers.rto.is_armed()
     }
 
     fn maybe_arm_persist(&mut self, now: Instant) {
         if self.needs_persist() {
-            self.timers.persist = Some(now + self.persist_interval());
+            self.timers.persist = Deadline::at(now + self.persist_interval());
         }
     }
 
@@ -647,7 +647,7 @@ impl Connection {
                 self.probe_pending = true;
                 self.persist_backoff += 1;
 
-                self.timers.persist = Some(now + self.persist_interval());
+                self.timers.persist = Deadline::at(now + self.persist_interval());
             } else {
                 self.force_send = true;
             }
@@ -670,9 +670,9 @@ impl Connection {
         // timer probes) is alive without keepalive.
         if idle < ka.idle || self.snd_una != self.snd_nxt || !self.all_sent() {
             // Traffic since: wait for the rest of the idle period.
-            self.timers.keepalive = Some(self.last_rcv.max(now) + ka.idle.max(ka.interval));
+            self.timers.keepalive = Deadline::at(self.last_rcv.max(now) + ka.idle.max(ka.interval));
             if idle < ka.idle {
-                self.timers.keepalive = Some(self.last_rcv + ka.idle);
+                self.timers.keepalive = Deadline::at(self.last_rcv + ka.idle);
             }
             return;
         }
@@ -684,7 +684,7 @@ impl Connection {
         }
         self.ka_probes += 1;
         self.keepalive_pending = true;
-        self.timers.keepalive = Some(now + ka.interval);
+        self.timers.keepalive = Deadline::at(now + ka.interval);
     }
 
     /// RFC 6298 §5.4–5.7: the retransmission timer expired.
@@ -727,8 +727,8 @@ impl Connection {
                 self.rec.resend.clear();
                 self.rack.on_rto();
                 self.rec.rack_lost_point = None;
-                self.timers.rack = None;
-                self.timers.tlp = None;
+                self.timers.rack = Deadline::NEVER;
+                self.timers.tlp = Deadline::NEVER;
                 self.tlp_pending = false;
                 self.tlp_end = None;
             }

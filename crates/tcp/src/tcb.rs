@@ -14,7 +14,7 @@ use crate::recovery::{Outstanding, Recovery};
 use crate::rtt::RttEstimator;
 use crate::sack::Scoreboard;
 use crate::stats::TcpStats;
-use crate::timers::Timers;
+use crate::timers::{Deadline, Timers};
 use crate::State;
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::tcp::MAX_WINDOW_SCALE;
@@ -450,7 +450,7 @@ impl Connection {
     }
 
     pub(crate) fn arm_keepalive(&mut self, now: Instant) {
-        self.timers.keepalive = self.cfg.keepalive.map(|k| now + k.idle);
+        self.timers.keepalive = Deadline::from(self.cfg.keepalive.map(|k| now + k.idle));
         self.ka_probes = 0;
     }
 
@@ -703,7 +703,7 @@ impl Connection {
             _ => {
                 self.shutdown_write();
                 if self.state == State::FinWait2 {
-                    self.timers.fin_wait2 = Some(self.last_now + self.cfg.fin_wait2_timeout);
+                    self.timers.fin_wait2 = Deadline::at(self.last_now + self.cfg.fin_wait2_timeout);
                 }
             }
         }

@@ -5,32 +5,75 @@
 
 use sockstack_time::Instant;
 
+/// One timer's deadline, or none. Stored as a bare instant with
+/// [`Instant::FAR_FUTURE`] for "not armed" (a deadline that far off never
+/// fires either), so the earliest of a connection's timers is a plain
+/// minimum: it is asked after every segment sent and received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// Not armed.
+    pub const NEVER: Deadline = Deadline(Instant::FAR_FUTURE);
+
+    /// Armed for `at`.
+    #[inline]
+    pub const fn at(at: Instant) -> Deadline {
+        Deadline(at)
+    }
+
+    /// The deadline, if armed.
+    #[inline]
+    pub fn get(self) -> Option<Instant> {
+        (self != Deadline::NEVER).then_some(self.0)
+    }
+
+    /// Whether it is armed.
+    #[inline]
+    pub fn is_armed(self) -> bool {
+        self != Deadline::NEVER
+    }
+}
+
+impl Default for Deadline {
+    fn default() -> Deadline {
+        Deadline::NEVER
+    }
+}
+
+impl From<Option<Instant>> for Deadline {
+    #[inline]
+    fn from(at: Option<Instant>) -> Deadline {
+        at.map_or(Deadline::NEVER, Deadline::at)
+    }
+}
+
+/// The latest instant a timer can be due at.
+const LAST: Instant = Instant::from_micros(u64::MAX - 1);
+
 #[derive(Debug, Clone, Default)]
 pub struct Timers {
-    pub rto: Option<Instant>,
-    pub delack: Option<Instant>,
-    pub persist: Option<Instant>,
-    pub keepalive: Option<Instant>,
-    pub time_wait: Option<Instant>,
-    pub fin_wait2: Option<Instant>,
+    pub rto: Deadline,
+    pub delack: Deadline,
+    pub persist: Deadline,
+    pub keepalive: Deadline,
+    pub time_wait: Deadline,
+    pub fin_wait2: Deadline,
     /// RFC 8985 §7 probe timeout (TLP).
-    pub tlp: Option<Instant>,
+    pub tlp: Deadline,
     /// RFC 8985 §6.3 RACK reordering timer.
-    pub rack: Option<Instant>,
+    pub rack: Deadline,
 }
 
 impl Timers {
     /// The earliest armed deadline.
     #[inline]
     pub fn earliest(&self) -> Option<Instant> {
-        // A branch-free minimum over plain instants (asked after every
-        // flush, so it is on the per-segment path).
-        let at = |t: Option<Instant>| t.unwrap_or(Instant::FAR_FUTURE);
         let min =
             [self.rto, self.delack, self.persist, self.keepalive, self.time_wait, self.fin_wait2, self.tlp, self.rack]
                 .into_iter()
-                .fold(Instant::FAR_FUTURE, |m, t| m.min(at(t)));
-        (min != Instant::FAR_FUTURE).then_some(min)
+                .fold(Deadline::NEVER.0, |m, t| m.min(t.0));
+        Deadline(min).get()
     }
 
     /// Disarms everything (connection closed).
@@ -39,13 +82,16 @@ impl Timers {
     }
 
     /// Takes a deadline if it is due at `now`.
-    pub fn take_due(slot: &mut Option<Instant>, now: Instant) -> bool {
-        match *slot {
-            Some(t) if t <= now => {
-                *slot = None;
-                true
-            }
-            _ => false,
+    #[inline]
+    pub fn take_due(slot: &mut Deadline, now: Instant) -> bool {
+        // An unarmed slot (`FAR_FUTURE`) is never due: the clock is held
+        // just short of it, so one comparison per timer settles it.
+        let now = now.min(LAST);
+        if slot.0 <= now {
+            *slot = Deadline::NEVER;
+            true
+        } else {
+            false
         }
     }
 }
@@ -56,13 +102,26 @@ mod tests {
 
     #[test]
     fn earliest_and_take_due() {
-        let mut t =
-            Timers { rto: Some(Instant::from_secs(3)), delack: Some(Instant::from_secs(1)), ..Timers::default() };
+        let mut t = Timers {
+            rto: Deadline::at(Instant::from_secs(3)),
+            delack: Deadline::at(Instant::from_secs(1)),
+            ..Timers::default()
+        };
         assert_eq!(t.earliest(), Some(Instant::from_secs(1)));
         assert!(!Timers::take_due(&mut t.rto, Instant::from_secs(2)));
         assert!(Timers::take_due(&mut t.delack, Instant::from_secs(2)));
+        assert!(!t.delack.is_armed());
         assert_eq!(t.earliest(), Some(Instant::from_secs(3)));
         t.clear();
         assert_eq!(t.earliest(), None);
+        // Not armed is never due, not even at the end of time.
+        assert!(!Timers::take_due(&mut t.rto, Instant::FAR_FUTURE));
+    }
+
+    #[test]
+    fn deadline_from_option() {
+        assert_eq!(Deadline::from(None), Deadline::NEVER);
+        assert_eq!(Deadline::from(Some(Instant::from_secs(5))).get(), Some(Instant::from_secs(5)));
+        assert_eq!(Deadline::default().get(), None);
     }
 }
