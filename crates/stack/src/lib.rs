@@ -173,8 +173,6 @@ pub struct Stack {
     pub(crate) rx_clock: Instant,
     /// Connection deadlines, earliest first.
     pub(crate) tcp_timers: BTreeSet<(Instant, SocketHandle)>,
-    /// Scratch list of the datagrams one connection's flush builds.
-    pub(crate) tcp_out: Vec<tcp::Outgoing>,
     pub(crate) isn: IsnGenerator,
     pub(crate) syn_cookies: SynCookies,
     pub(crate) raw_by_protocol: HashMap<u8, Vec<SocketHandle>>,
@@ -229,7 +227,6 @@ impl Stack {
             tcp_dirty: VecDeque::new(),
             rx_clock: Instant::ZERO,
             tcp_timers: BTreeSet::new(),
-            tcp_out: Vec::new(),
             isn,
             syn_cookies,
             raw_by_protocol: HashMap::new(),

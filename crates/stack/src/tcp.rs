@@ -187,6 +187,43 @@ impl Outgoing {
     }
 }
 
+/// Where a flush's TCP datagrams go: the parts of the stack that take
+/// them, borrowed apart from the socket table so that a connection being
+/// flushed can hand each datagram over as soon as it is built.
+struct TcpSink<'a> {
+    tx_queue: &'a mut VecDeque<OutPacket>,
+    loopback: &'a mut VecDeque<(Vec<u8>, ChecksumMode)>,
+    counters: &'a mut crate::counters::Counters,
+    tx_queue_len: usize,
+    egress: Egress,
+    /// How the datagrams were built: `Ignore` only for loopback.
+    checksum: ChecksumMode,
+}
+
+impl TcpSink<'_> {
+    /// Puts a finished datagram on its way (link or loopback), or counts
+    /// it dropped: no route, or a full queue (as `enqueue_or_drop`).
+    #[inline]
+    fn send(&mut self, out: Outgoing) {
+        let Outgoing { data, gso_size, segments } = out;
+        self.counters.tcp_tx += segments;
+        match self.egress {
+            Egress::Loopback => {
+                self.counters.ip_tx += 1;
+                self.loopback.push_back((data, self.checksum));
+            }
+            Egress::Link(_) if self.tx_queue.len() >= self.tx_queue_len => {
+                self.counters.drop(DropReason::TxQueueFull);
+            }
+            Egress::Link(hop) => {
+                self.counters.ip_tx += 1;
+                self.tx_queue.push_back(OutPacket { iface: hop.iface, next_hop: hop.addr, data, gso_size });
+            }
+            Egress::NoRoute => self.counters.drop(DropReason::NoRoute),
+        }
+    }
+}
+
 /// Builds the IPv4 datagram carrying `seg` from `src` to `dst`, in a
 /// buffer from `pool`.
 pub(crate) fn tcp_datagram(
@@ -766,18 +803,9 @@ impl Stack {
     /// [`Stack::tcp_output`] to where [`Stack::tcp_egress`] found.
     #[inline]
     fn tcp_output_to(&mut self, egress: Egress, out: Outgoing, checksum: ChecksumMode) {
-        let Outgoing { data, gso_size, segments } = out;
-        self.counters.tcp_tx += segments;
-        match egress {
-            Egress::Loopback => {
-                self.counters.ip_tx += 1;
-                self.loopback.push_back((data, checksum));
-            }
-            Egress::Link(hop) => {
-                self.enqueue_or_drop(OutPacket { iface: hop.iface, next_hop: hop.addr, data, gso_size })
-            }
-            Egress::NoRoute => self.counters.drop(DropReason::NoRoute),
-        }
+        let tx_queue_len = self.config.tx_queue_len;
+        let Stack { tx_queue, loopback, counters, .. } = self;
+        TcpSink { tx_queue, loopback, counters, tx_queue_len, egress, checksum }.send(out);
     }
 
     /// Hands `seg` to connection `h`. `unverified`: its checksum is still
@@ -1093,28 +1121,31 @@ impl Stack {
             Egress::Link(hop) => self.ifaces[hop.iface.0].gso_max_size,
             Egress::Loopback | Egress::NoRoute => None,
         };
-        let Some((s, ttl)) = self.sockets.get_mut(h).and_then(stream_of) else {
+        let tx_queue_len = self.config.tx_queue_len;
+        // The socket table, the buffer pool and the queues the datagrams
+        // go to are borrowed apart: each datagram goes out as soon as it is
+        // complete, while the connection is held.
+        let Stack { sockets, pool, tx_queue, loopback, counters, .. } = self;
+        let mut sink = TcpSink { tx_queue, loopback, counters, tx_queue_len, egress, checksum };
+        let Some((s, ttl)) = sockets.get_mut(h).and_then(stream_of) else {
             return true;
         };
-        // Borrowed out for the loop, which holds the connection mutably;
-        // `out` is reused between calls (one allocation less per flush).
-        let mut pool = std::mem::take(&mut self.pool);
-        let mut out = std::mem::take(&mut self.tcp_out);
         // A user thread holding either connection kicks the stack again
         // when it lets go: nothing here waits for one.
         let Some((mut c, mut peer_conn)) = s.conn.try_lock_for_stack(peer.as_ref().map(|(p, _)| p)) else {
             s.dirty = false;
-            self.pool = pool;
-            self.tcp_out = out;
             return true;
         };
         let mut blocked = false;
         let mut direct = 0u64;
-        // With offload, the run the last datagram in `out` packs, once a
-        // second segment has come.
+        // The last datagram built, held back while a run of segments may
+        // still be packed into it (offload); and how many were built.
+        let mut last: Option<Outgoing> = None;
+        let mut built = 0usize;
+        // With offload, the run `last` packs, once a second segment has come.
         let mut run: Option<Run> = None;
         loop {
-            let budget = room.saturating_sub(out.len());
+            let budget = room.saturating_sub(built);
             if budget == 0 {
                 blocked = true;
                 break;
@@ -1128,22 +1159,26 @@ impl Stack {
                 // Each segment takes an identification, packed or not, so
                 // a split datagram's pieces carry what they would have.
                 ident = ident.wrapping_add(1);
-                if let (Some(max), Some(last)) = (gso_max, out.last_mut()) {
+                if let (Some(max), Some(prev)) = (gso_max, last.as_mut()) {
                     // The run is read back from its first datagram only
                     // when a second segment comes.
                     if run.is_none() {
-                        run = Run::led_by(&last.data, max);
+                        run = Run::led_by(&prev.data, max);
                     }
                     if let Some(r) = run.as_mut() {
-                        if r.extend(&mut last.data, seg) {
+                        if r.extend(&mut prev.data, seg) {
                             return;
                         }
-                        last.close(r, checksum);
+                        prev.close(r, checksum);
                         run = None;
                     }
                 }
-                let data = tcp_datagram(&mut pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum);
-                out.push(Outgoing::one(data));
+                if let Some(prev) = last.take() {
+                    sink.send(prev);
+                }
+                let data = tcp_datagram(pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum);
+                last = Some(Outgoing::one(data));
+                built += 1;
             });
             // Short of the budget: drained. At it: more may be due, unless
             // everything is sent (linked, the budget never runs out).
@@ -1151,8 +1186,11 @@ impl Stack {
                 break;
             }
         }
-        if let (Some(r), Some(last)) = (run, out.last_mut()) {
-            last.close(&r, checksum);
+        if let Some(mut prev) = last {
+            if let Some(r) = run {
+                prev.close(&r, checksum);
+            }
+            sink.send(prev);
         }
         let peer_wakers = peer_conn.as_deref_mut().filter(|_| direct > 0).map(|p| p.take_wakers());
         drop(peer_conn);
@@ -1185,13 +1223,8 @@ impl Stack {
         if closed {
             s.wake();
         }
-        self.pool = pool;
         self.next_ident = ident;
         self.tcp_timer_moved(h, old_timer, next);
-        for o in out.drain(..) {
-            self.tcp_output_to(egress, o, checksum);
-        }
-        self.tcp_out = out;
         if direct > 0 {
             self.count_direct(direct);
         }
