@@ -305,6 +305,7 @@ impl TcpConn {
         self.0.read_shut.store(true, Ordering::Release);
     }
 
+    #[inline]
     pub(crate) fn read_shut(&self) -> bool {
         self.0.read_shut.load(Ordering::Acquire)
     }
@@ -316,6 +317,7 @@ impl TcpConn {
         Self::send_locked(&mut self.lock(), data)
     }
 
+    #[inline]
     pub(crate) fn send_locked(c: &mut Locked, data: &[u8]) -> io::Result<usize> {
         if let Some(kind) = c.error() {
             return Err(conn_error(kind));
@@ -338,6 +340,7 @@ impl TcpConn {
 
     /// A read (`read`) under the lock held in `c`, with whether it made a
     /// window update due; end-of-file after `shutdown(Read)`.
+    #[inline]
     pub(crate) fn recv_locked(
         c: &mut Locked,
         read_shut: bool,
@@ -472,6 +475,7 @@ impl ConnSlot {
 
     /// The connection, to change (locked when shared: waits for a user
     /// thread holding it, as [`TcpConn::lock`]).
+    #[inline]
     pub(crate) fn lock(&mut self) -> ConnGuard<'_> {
         match self {
             ConnSlot::Own(o) => ConnGuard::Own(&mut o.locked),
@@ -534,6 +538,7 @@ impl ConnSlot {
         }
     }
 
+    #[inline]
     pub(crate) fn read_shut(&self) -> bool {
         match self {
             ConnSlot::Own(o) => o.read_shut,
@@ -547,11 +552,13 @@ impl ConnSlot {
     }
 
     /// [`TcpConn::send`].
+    #[inline]
     pub(crate) fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         TcpConn::send_locked(&mut self.lock(), data)
     }
 
     /// [`TcpConn::recv`].
+    #[inline]
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
         let read_shut = self.read_shut();
         TcpConn::recv_locked(&mut self.lock(), read_shut, |c| c.recv(buf))

@@ -177,11 +177,17 @@ impl RecvBuffer {
 
     /// Makes the ring at least `needed` bytes long (readable bytes plus
     /// out-of-order space), doubling to amortise, never past capacity.
+    #[inline]
     fn reserve(&mut self, needed: usize) {
-        let cap = self.storage.len();
-        if needed <= cap {
-            return;
+        if needed > self.storage.len() {
+            self.grow_storage(needed);
         }
+    }
+
+    /// [`RecvBuffer::reserve`]'s growth, once per doubling.
+    #[inline(never)]
+    fn grow_storage(&mut self, needed: usize) {
+        let cap = self.storage.len();
         let size = needed.max(cap * 2).max(4096).min(self.capacity).max(needed);
         let keep = (self.len + self.extent).min(cap);
         let mut storage = vec![0; size];

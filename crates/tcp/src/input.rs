@@ -440,17 +440,18 @@ impl Connection {
     /// RTT sample for an ACK of new data: the Karn-safe timed segment if it
     /// is covered (RFC 6298 §3), else the timestamp echo (RFC 7323 §4.1).
     fn rtt_sample_on_ack(&mut self, now: Instant, ack: SeqNumber, seg: &TcpRepr<'_>) {
+        // In microseconds, the clock's unit: one sample per ACK.
         let mut sample = None;
         if let Some((_, sent)) = self.rtt_timing.filter(|(seq, _)| ack.ge(*seq)) {
             self.rtt_timing = None;
-            sample = Some(now.saturating_duration_since(sent));
+            sample = Some(now.micros_since(sent));
         } else if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
-            sample = self.ts_rtt(now, ts.tsecr);
+            sample = self.ts_rtt_micros(now, ts.tsecr);
         }
         if let Some(rtt) = sample {
-            self.rtt.sample(rtt);
+            self.rtt.sample_micros(rtt);
             if self.in_initial_slow_start() {
-                self.hystart.on_rtt_sample(rtt);
+                self.hystart.on_rtt_sample(Duration::from_micros(rtt));
             }
         }
     }
@@ -463,12 +464,17 @@ impl Connection {
     /// Round trip from an echoed TSval, if plausible (a hostile echo from
     /// the future or the distant past is ignored).
     pub(crate) fn ts_rtt(&self, now: Instant, tsecr: u32) -> Option<Duration> {
+        self.ts_rtt_micros(now, tsecr).map(Duration::from_micros)
+    }
+
+    /// [`Connection::ts_rtt`] in microseconds.
+    fn ts_rtt_micros(&self, now: Instant, tsecr: u32) -> Option<u64> {
         if tsecr == 0 {
             return None;
         }
         let d = self.ts_now(now).wrapping_sub(tsecr) as i32;
         let max = self.cfg.rto_max.as_millis() as i32;
-        (0..=max).contains(&d).then(|| Duration::from_millis(d as u64))
+        (0..=max).contains(&d).then(|| d as u64 * 1000)
     }
 
     /// Fifth step for an acceptable ACK in a synchronised state.

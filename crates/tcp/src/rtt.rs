@@ -49,7 +49,11 @@ impl RttEstimator {
     /// Folds in one valid RTT measurement (RFC 6298 §2.2, §2.3) and clears
     /// any backoff (a valid sample means the path answers again).
     pub fn sample(&mut self, rtt: Duration) {
-        let r = micros(rtt);
+        self.sample_micros(micros(rtt));
+    }
+
+    /// [`RttEstimator::sample`] of `r` microseconds.
+    pub fn sample_micros(&mut self, r: u64) {
         self.latest_us = Some(r);
         self.min_rtt_us = Some(self.min_rtt_us.map_or(r, |m| m.min(r)));
         let s = match self.srtt_us {

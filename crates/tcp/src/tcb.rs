@@ -502,6 +502,7 @@ impl Connection {
     /// recorded error (ConnectionReset, ConnectionRefused, TimedOut);
     /// BrokenPipe after `shutdown_write`/`close` or once closed;
     /// WouldBlock when the buffer is full.
+    #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         if let Some(e) = self.error {
             return Err(e.into());
@@ -542,6 +543,7 @@ impl Connection {
     /// (or the recorded error) once reset — unread data is discarded;
     /// WouldBlock when nothing is available yet; NotConnected after a local
     /// abort.
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.rcv_buf.is_empty() && !buf.is_empty() {
             let before = self.advertisable_window();
@@ -583,6 +585,7 @@ impl Connection {
     }
 
     /// Window update and auto-tuning after the application read `n` bytes.
+    #[inline]
     fn after_read(&mut self, n: usize, window_before: usize) {
         self.drs_account(n);
         // Linux tcp_cleanup_rbuf: if the window we could now offer is at

@@ -359,6 +359,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.payload().len() + self.syn() as usize + self.fin() as usize
     }
 
+    #[inline]
     fn sum(&self, src: &Ipv4Addr, dst: &Ipv4Addr) -> u16 {
         let data = self.buffer.as_ref();
         checksum::combine(&[
