@@ -582,7 +582,9 @@ impl Connection {
                 self.rec.reno_sacked = self.rec.reno_sacked.saturating_sub(left);
             }
         } else {
-            let srtt = self.rtt.srtt().unwrap_or(Duration::from_millis(100));
+            // Built only where the window grows (not on most ACKs).
+            let srtt_us = self.rtt.srtt_micros();
+            let srtt = || Duration::from_micros(srtt_us.unwrap_or(100_000));
             // Grow only when the window was actually the limit (RFC 7661,
             // Linux tcp_is_cwnd_limited).
             let cwnd = self.cc.cwnd();
@@ -599,9 +601,9 @@ impl Connection {
                     self.cc.exit_slow_start(now);
                 }
                 _ if !limited => {}
-                Growth::SlowStart => self.cc.on_ack(now, acked, srtt),
+                Growth::SlowStart => self.cc.on_ack(now, acked, srtt()),
                 // RFC 9406 §4.2: cwnd += acked / CSS_GROWTH_DIVISOR.
-                Growth::Conservative => self.cc.on_ack(now, (acked / CSS_GROWTH_DIVISOR).max(1), srtt),
+                Growth::Conservative => self.cc.on_ack(now, (acked / CSS_GROWTH_DIVISOR).max(1), srtt()),
             }
         }
         if let Some(p) = self.rec.rto_lost_point {

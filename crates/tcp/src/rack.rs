@@ -41,11 +41,12 @@ struct Record {
 pub struct Rack {
     records: VecDeque<Record>,
     /// RFC 8985 RACK.xmit_ts / RACK.end_seq / RACK.rtt of the most recently
-    /// sent segment known delivered.
+    /// sent segment known delivered; RTTs in microseconds (the clock's
+    /// unit), as they are taken on every ACK.
     xmit_ts: Option<Instant>,
     end_seq: SeqNumber,
-    rtt: Duration,
-    min_rtt: Option<Duration>,
+    rtt_us: u64,
+    min_rtt_us: Option<u64>,
     /// Unsacked octets below this are lost.
     pub lost_point: Option<SeqNumber>,
     /// RFC 8985 §6.3 reordering timer.
@@ -126,13 +127,13 @@ impl Rack {
         let delivered =
             |r: &Record| r.end.le(ack) || sb.ranges().iter().any(|s: &Range| s.start.le(r.start) && r.end.le(s.end));
         for r in self.rexmits.iter().filter(|r| delivered(r)) {
-            let rtt = now.saturating_duration_since(r.sent);
-            if self.min_rtt.is_some_and(|m| rtt >= m)
+            let rtt = now.micros_since(r.sent);
+            if self.min_rtt_us.is_some_and(|m| rtt >= m)
                 && self.xmit_ts.is_none_or(|t| sent_after(r.sent, r.end, t, self.end_seq))
             {
                 self.xmit_ts = Some(r.sent);
                 self.end_seq = r.end;
-                self.rtt = rtt;
+                self.rtt_us = rtt;
             }
         }
         if !self.rexmits.is_empty() {
@@ -154,12 +155,12 @@ impl Rack {
     /// RFC 8985 §6.2 steps 1–3 for `b`, the most recently sent original
     /// transmission this ACK delivered.
     fn delivered(&mut self, now: Instant, b: Record) {
-        let rtt = now.saturating_duration_since(b.sent);
-        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        let rtt = now.micros_since(b.sent);
+        self.min_rtt_us = Some(self.min_rtt_us.map_or(rtt, |m| m.min(rtt)));
         if self.xmit_ts.is_none_or(|t| sent_after(b.sent, b.end, t, self.end_seq)) {
             self.xmit_ts = Some(b.sent);
             self.end_seq = b.end;
-            self.rtt = rtt;
+            self.rtt_us = rtt;
         }
     }
 
@@ -207,7 +208,10 @@ impl Rack {
             return false; // nothing in flight to judge
         }
         // §6.2: reo_wnd = min_rtt / 4, at most SRTT.
-        let reo_wnd = (self.min_rtt.unwrap_or_default() / 4).min(srtt);
+        let srtt_us = u64::try_from(srtt.as_micros()).unwrap_or(u64::MAX);
+        let reo_wnd = (self.min_rtt_us.unwrap_or_default() / 4).min(srtt_us);
+        // How long after its sending a segment is deemed lost.
+        let wait = self.rtt_us.saturating_add(reo_wnd);
         let mut found = false;
         for r in &self.records {
             if !sent_after(xmit_ts, self.end_seq, r.sent, r.end) {
@@ -220,7 +224,7 @@ impl Rack {
             if fully_sacked {
                 continue;
             }
-            let deadline = r.sent + self.rtt + reo_wnd;
+            let deadline = r.sent.add_micros(wait);
             if deadline <= now {
                 self.lost_point = Some(self.lost_point.map_or(r.end, |p| p.max(r.end)));
                 found = true;
@@ -230,13 +234,13 @@ impl Rack {
             }
         }
         // Retransmissions, by the same rule.
-        let (rtt, end_seq) = (self.rtt, self.end_seq);
+        let end_seq = self.end_seq;
         let mut lost_upto = 0;
         for (i, r) in self.rexmits.iter().enumerate() {
             if !sent_after(xmit_ts, end_seq, r.sent, r.end) {
                 break;
             }
-            let deadline = r.sent + rtt + reo_wnd;
+            let deadline = r.sent.add_micros(wait);
             if deadline <= now {
                 self.lost_rexmits.push(Range { start: r.start, end: r.end });
                 self.lost_point = Some(self.lost_point.map_or(r.end, |p| p.max(r.end)));
