@@ -62,6 +62,7 @@ fn add64(acc: u64, word: u64) -> u64 {
 
 /// RFC 1071 sum of `data` as big-endian 16-bit words; an odd trailing byte
 /// is padded with a zero byte. Folded, not inverted.
+#[inline]
 pub fn data(data: &[u8]) -> u16 {
     if data.len() < SHORT {
         // Headers (IPv4, TCP), a small segment: no block to sum, and no
@@ -69,6 +70,13 @@ pub fn data(data: &[u8]) -> u16 {
         let (sum, rest) = short(data);
         return finish(sum, rest);
     }
+    data_long(data)
+}
+
+/// [`data`] of `SHORT` octets or more: the vector code where the CPU has
+/// it, else the portable loop. Out of line, so the short case inlines.
+#[inline(never)]
+fn data_long(data: &[u8]) -> u16 {
     #[cfg(target_arch = "x86_64")]
     if let Some(sum) = avx2::sum(None, data) {
         return sum;
@@ -182,6 +190,7 @@ fn finish(mut sum: u64, rest: &[u8]) -> u16 {
 ///
 /// # Panics
 /// If `dst` and `src` differ in length (a caller bug).
+#[inline]
 pub fn copy(dst: &mut [u8], src: &[u8]) -> u16 {
     assert_eq!(dst.len(), src.len(), "checksum::copy needs equal lengths");
     if src.len() < SHORT {
@@ -191,6 +200,12 @@ pub fn copy(dst: &mut [u8], src: &[u8]) -> u16 {
         let (sum, rest) = short(dst);
         return finish(sum, rest);
     }
+    copy_long(dst, src)
+}
+
+/// [`copy`] of `SHORT` octets or more (see [`data_long`]).
+#[inline(never)]
+fn copy_long(dst: &mut [u8], src: &[u8]) -> u16 {
     #[cfg(target_arch = "x86_64")]
     if let Some(sum) = avx2::sum(Some(&mut *dst), src) {
         return sum;
