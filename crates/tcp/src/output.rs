@@ -239,6 +239,8 @@ impl Connection {
         self.plan_full()
     }
 
+    /// [`Connection::plan`] past its quick answer: the sender rules in
+    /// full. Out of line, so the quick answer inlines where it is asked.
     #[inline(never)]
     fn plan_full(&self) -> Option<Plan> {
         if !self.state.is_synchronized() {
