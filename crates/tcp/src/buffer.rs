@@ -10,30 +10,40 @@
 //!   buffer capacity (which is also what we advertise as window).
 
 use sockstack_wire::checksum;
-use std::collections::VecDeque;
 
 /// Send-side buffer, bounded by a capacity that may grow (never shrinks
-/// below what it holds).
+/// below what it holds): a ring whose memory grows with what is written,
+/// doubling, up to the capacity, so an idle connection that sent a few
+/// octets holds a few dozen.
 #[derive(Debug, Clone)]
 pub struct SendBuffer {
-    data: VecDeque<u8>,
+    storage: Vec<u8>,
+    /// Ring index of the oldest unacknowledged byte.
+    head: usize,
+    /// Bytes held.
+    len: usize,
     capacity: usize,
 }
+
+/// Smallest ring a write allocates.
+const SEND_RING_MIN: usize = 64;
 
 impl SendBuffer {
     /// An empty buffer that accepts up to `capacity` bytes.
     pub fn new(capacity: usize) -> SendBuffer {
-        SendBuffer { data: VecDeque::new(), capacity }
+        SendBuffer { storage: Vec::new(), head: 0, len: 0, capacity }
     }
 
     /// Bytes buffered: written by the application and not yet acknowledged.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.len
     }
 
     /// True when every written byte has been acknowledged.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len == 0
     }
 
     /// The bound, in bytes, on what the buffer holds.
@@ -42,30 +52,62 @@ impl SendBuffer {
     }
 
     /// Room left for [`SendBuffer::write`], in bytes.
+    #[inline]
     pub fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.data.len())
+        self.capacity.saturating_sub(self.len)
     }
 
     /// Changes the bound; never set below the bytes currently held.
     pub fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity.max(self.data.len());
+        self.capacity = capacity.max(self.len);
     }
 
     /// Appends as much of `bytes` as fits; returns how much did.
+    #[inline]
     pub fn write(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.free());
-        self.data.extend(&bytes[..n]);
+        if n == 0 {
+            return 0;
+        }
+        if self.len + n > self.storage.len() {
+            self.grow(self.len + n);
+        }
+        let cap = self.storage.len();
+        let start = ring_index(self.head + self.len, cap);
+        let first = n.min(cap - start);
+        self.storage[start..start + first].copy_from_slice(&bytes[..first]);
+        if n > first {
+            self.storage[..n - first].copy_from_slice(&bytes[first..n]);
+        }
+        self.len += n;
         n
     }
 
+    /// Makes the ring at least `needed` bytes long, doubling to amortise,
+    /// never past the capacity; what it holds moves to the front.
+    #[inline(never)]
+    fn grow(&mut self, needed: usize) {
+        let cap = self.storage.len();
+        let size = needed.max(cap * 2).max(SEND_RING_MIN).min(self.capacity).max(needed);
+        let mut storage = vec![0; size];
+        let first = self.len.min(cap - self.head);
+        storage[..first].copy_from_slice(&self.storage[self.head..self.head + first]);
+        storage[first..self.len].copy_from_slice(&self.storage[..self.len - first]);
+        self.storage = storage;
+        self.head = 0;
+    }
+
     /// Drops `n` acknowledged bytes from the front.
+    #[inline]
     pub fn consume(&mut self, n: usize) {
-        if n >= self.data.len() {
-            // All acknowledged: `clear` also moves the ring's start back to
-            // the front, which stays in cache (draining would walk on).
-            self.data.clear();
+        if n >= self.len {
+            // All acknowledged: the next bytes go to the front again, which
+            // stays in cache (walking on would not).
+            self.head = 0;
+            self.len = 0;
         } else {
-            self.data.drain(..n);
+            self.head = ring_index(self.head + n, self.storage.len());
+            self.len -= n;
         }
     }
 
@@ -73,41 +115,34 @@ impl SendBuffer {
     /// ring's wrap point, or the end of the data).
     #[inline]
     pub fn contiguous_len(&self, offset: usize) -> usize {
-        let (a, b) = self.data.as_slices();
-        if offset < a.len() {
-            a.len() - offset
-        } else {
-            b.len().saturating_sub(offset - a.len())
+        if offset >= self.len {
+            return 0;
         }
+        let start = ring_index(self.head + offset, self.storage.len());
+        (self.len - offset).min(self.storage.len() - start)
     }
 
     /// Makes `[offset, offset+len)` contiguous in memory so that
-    /// [`SendBuffer::slice`] can borrow it. Rotates the ring only when the
-    /// range straddles the wrap point, which happens once per capacity's
-    /// worth of data: amortised O(1) per byte.
+    /// [`SendBuffer::slice`] can borrow it whole: rotates the ring when the
+    /// range straddles the wrap point.
     pub fn prepare(&mut self, offset: usize, len: usize) {
-        let (a, _) = self.data.as_slices();
-        if offset < a.len() && offset + len > a.len() {
-            self.data.make_contiguous();
+        let len = len.min(self.len.saturating_sub(offset));
+        if self.contiguous_len(offset) < len {
+            self.storage.rotate_left(self.head);
+            self.head = 0;
         }
     }
 
-    /// The bytes `[offset, offset+len)`, clamped to what is buffered.
-    /// Contiguous after [`SendBuffer::prepare`]; otherwise may be shorter.
+    /// The bytes `[offset, offset+len)`, clamped to what is buffered and
+    /// to the ring's wrap point (contiguous after [`SendBuffer::prepare`]).
     #[inline]
     pub fn slice(&self, offset: usize, len: usize) -> &[u8] {
-        let (a, b) = self.data.as_slices();
-        if offset < a.len() {
-            let end = (offset + len).min(a.len());
-            &a[offset..end]
-        } else {
-            let off = offset - a.len();
-            if off >= b.len() {
-                return &[];
-            }
-            let end = (off + len).min(b.len());
-            &b[off..end]
+        if offset >= self.len {
+            return &[];
         }
+        let start = ring_index(self.head + offset, self.storage.len());
+        let n = len.min(self.len - offset).min(self.storage.len() - start);
+        &self.storage[start..start + n]
     }
 }
 
@@ -354,6 +389,54 @@ mod tests {
         assert_eq!(b.slice(9, 1), b"");
         b.set_capacity(2);
         assert_eq!(b.capacity(), 8, "never below what it holds");
+    }
+
+    #[test]
+    fn send_buffer_matches_a_plain_queue() {
+        // Random writes and acknowledgments against a VecDeque model: the
+        // ring grows while wrapped, wraps, and starts over when emptied;
+        // every slice and contiguous length must agree with the model.
+        let mut b = SendBuffer::new(1000);
+        let mut model = std::collections::VecDeque::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m as u64) as usize
+        };
+        let mut byte = 0u8;
+        for round in 0..5_000 {
+            if round == 2_500 {
+                b.set_capacity(3000);
+            }
+            let len = next(300);
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    byte = byte.wrapping_add(1);
+                    byte
+                })
+                .collect();
+            let n = b.write(&data);
+            assert_eq!(n, len.min(b.capacity() - model.len()));
+            model.extend(&data[..n]);
+            byte = byte.wrapping_sub((len - n) as u8);
+            let acked = next(model.len() + 1);
+            b.consume(acked);
+            model.drain(..acked);
+            assert_eq!(b.len(), model.len());
+            let (front, back) = model.as_slices();
+            let all: Vec<u8> = front.iter().chain(back).copied().collect();
+            let offset = next(all.len() + 2);
+            let want = next(400);
+            let got = b.slice(offset, want);
+            assert_eq!(got.len(), b.contiguous_len(offset).min(want));
+            let end = (offset + got.len()).min(all.len());
+            assert_eq!(got, &all[offset.min(all.len())..end]);
+            if offset < all.len() {
+                assert!(!got.is_empty() || want == 0, "a slice inside the data is never empty");
+            }
+        }
     }
 
     #[test]
