@@ -178,6 +178,10 @@ pub struct Stack {
     pub(crate) raw_by_protocol: HashMap<u8, Vec<SocketHandle>>,
     pub(crate) ephemeral: EphemeralPorts,
     pub(crate) tx_queue: VecDeque<OutPacket>,
+    /// Moves on with every change to interfaces, routes or raw sockets:
+    /// what a connection worked out about its way out stays valid until
+    /// then (`tcp::RouteCache`).
+    pub(crate) route_epoch: u64,
     /// Wakers of senders that met a full transmit queue.
     tx_waiters: Vec<Waker>,
     /// Datagrams to this host, and how to check them (`Ignore` for the
@@ -232,6 +236,7 @@ impl Stack {
             raw_by_protocol: HashMap::new(),
             ephemeral,
             tx_queue: VecDeque::new(),
+            route_epoch: 1,
             tx_waiters: Vec::new(),
             loopback: VecDeque::new(),
             reassembler: Reassembler::new(config.reassembly),
@@ -249,6 +254,7 @@ impl Stack {
     /// Adds an interface and the on-link route for its network.
     pub fn add_interface(&mut self, config: InterfaceConfig) -> IfaceId {
         let id = IfaceId(self.ifaces.len());
+        self.route_epoch += 1;
         self.routes.add(Route { dest: config.cidr.network(), gateway: None, iface: id });
         self.ifaces.push(Interface {
             id,
@@ -277,6 +283,7 @@ impl Stack {
         let iface =
             self.ifaces.get_mut(id.0).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
         iface.up = up;
+        self.route_epoch += 1;
         Ok(())
     }
 
@@ -288,6 +295,7 @@ impl Stack {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no such interface"));
         }
         self.routes.add(Route { dest, gateway, iface });
+        self.route_epoch += 1;
         Ok(())
     }
 
@@ -446,6 +454,8 @@ impl Stack {
         let sock = RawSocket::new(protocol, header_included, self.config.raw_recv_buffer, self.config.default_ttl);
         let h = self.sockets.insert(SocketEntry { owner, socket: Socket::Raw(sock) });
         self.raw_by_protocol.entry(protocol.into()).or_default().push(h);
+        // A raw TCP socket must see loopback datagrams with checksums.
+        self.route_epoch += 1;
         if protocol == IpProtocol::Tcp {
             // It must see every TCP datagram: local connections stop
             // handing segments to each other.
@@ -550,6 +560,7 @@ impl Stack {
                 if let Some(v) = self.raw_by_protocol.get_mut(&u8::from(s.protocol)) {
                     v.retain(|&x| x != h);
                 }
+                self.route_epoch += 1;
                 s.rx.wake();
             }
         }

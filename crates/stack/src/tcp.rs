@@ -78,6 +78,27 @@ pub(crate) struct Stream {
     pub registered: bool,
     pub dirty: bool,
     pub timer: Option<Instant>,
+    /// Where its datagrams went at the last flush, while the stack's
+    /// routes, interfaces and raw sockets are as they were then.
+    pub route: RouteCache,
+}
+
+/// A connection's way out ([`Stack::tcp_egress`], the checksum mode, the
+/// offload size), kept between flushes: valid while `epoch` is the
+/// stack's `route_epoch`, which every change to interfaces, routes or raw
+/// sockets moves on.
+#[derive(Clone, Copy)]
+pub(crate) struct RouteCache {
+    epoch: u64,
+    egress: Egress,
+    checksum: ChecksumMode,
+    gso_max: Option<usize>,
+}
+
+impl RouteCache {
+    /// Valid for no epoch: worked out at the first flush.
+    const NONE: RouteCache =
+        RouteCache { epoch: 0, egress: Egress::NoRoute, checksum: ChecksumMode::Verify, gso_max: None };
 }
 
 impl Stream {
@@ -1113,14 +1134,23 @@ impl Stack {
             return true;
         };
         let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
-        let checksum = self.loopback_checksum(*remote.ip());
-        let peer = if checksum.verify() { None } else { self.tcp_link(h, local, remote) };
-        let egress = self.tcp_egress(*remote.ip());
-        // Runs are packed on an interface with segmentation offload.
-        let gso_max = match egress {
-            Egress::Link(hop) => self.ifaces[hop.iface.0].gso_max_size,
-            Egress::Loopback | Egress::NoRoute => None,
+        let route = if s.route.epoch == self.route_epoch {
+            s.route
+        } else {
+            let egress = self.tcp_egress(*remote.ip());
+            RouteCache {
+                epoch: self.route_epoch,
+                egress,
+                checksum: self.loopback_checksum(*remote.ip()),
+                // Runs are packed on an interface with segmentation offload.
+                gso_max: match egress {
+                    Egress::Link(hop) => self.ifaces[hop.iface.0].gso_max_size,
+                    Egress::Loopback | Egress::NoRoute => None,
+                },
+            }
         };
+        let RouteCache { egress, checksum, gso_max, .. } = route;
+        let peer = if checksum.verify() { None } else { self.tcp_link(h, local, remote) };
         let tx_queue_len = self.config.tx_queue_len;
         // The socket table, the buffer pool and the queues the datagrams
         // go to are borrowed apart: each datagram goes out as soon as it is
@@ -1130,6 +1160,7 @@ impl Stack {
         let Some((s, ttl)) = sockets.get_mut(h).and_then(stream_of) else {
             return true;
         };
+        s.route = route;
         // A user thread holding either connection kicks the stack again
         // when it lets go: nothing here waits for one.
         let Some((mut c, mut peer_conn)) = s.conn.try_lock_for_stack(peer.as_ref().map(|(p, _)| p)) else {
@@ -1434,7 +1465,15 @@ impl Stack {
 
 impl Stream {
     fn new(conn: Connection, parent: Option<SocketHandle>) -> Stream {
-        Stream { conn: ConnSlot::new(conn), parent, orphaned: false, registered: true, dirty: false, timer: None }
+        Stream {
+            conn: ConnSlot::new(conn),
+            parent,
+            orphaned: false,
+            registered: true,
+            dirty: false,
+            timer: None,
+            route: RouteCache::NONE,
+        }
     }
 }
 

@@ -423,6 +423,45 @@ fn loopback_tcp_skips_checksums_unless_a_raw_socket_watches() {
     assert!(seen >= data.len().div_ceil(65_495), "the raw socket saw {seen} segments");
 }
 
+#[test]
+fn a_connection_follows_its_interface_going_down_and_up() {
+    // A connection remembers its way out between flushes; taking the
+    // interface down must still stop its segments at once, and bringing
+    // it up must let the retransmission through.
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let (c, s) = connected(&mut a, &mut b);
+    // No Nagle: each write is sent at once, acknowledged or not.
+    a.tcp_set_nodelay(c, true).unwrap();
+    let mut now = Instant::ZERO;
+    assert_eq!(a.tcp_send(now, c, b"before").unwrap(), 6);
+    assert_eq!(carry(now, &mut a, &mut b), 1);
+    let mut buf = [0u8; 16];
+    assert_eq!(b.tcp_recv(s, &mut buf).unwrap(), 6);
+
+    a.set_interface_up(sockstack_stack::IfaceId(0), false).unwrap();
+    assert_eq!(a.tcp_send(now, c, b"during").unwrap(), 6);
+    assert!(a.dispatch().is_none(), "nothing leaves by a down interface");
+    assert!(a.counters().dropped(DropReason::NoRoute) >= 1);
+
+    a.set_interface_up(sockstack_stack::IfaceId(0), true).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        if let Some(t) = a.poll_at() {
+            now = now.max(t);
+        }
+        a.poll(now);
+        carry(now, &mut a, &mut b);
+        carry(now, &mut b, &mut a);
+        while let Ok(n) = b.tcp_recv(s, &mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == 6 {
+            break;
+        }
+    }
+    assert_eq!(got, b"during", "retransmitted once the interface is up");
+}
+
 /// An established connection a → b on port 80 (client, server).
 fn connected(a: &mut Stack, b: &mut Stack) -> (SocketHandle, SocketHandle) {
     let now = Instant::ZERO;
