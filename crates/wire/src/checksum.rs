@@ -194,24 +194,35 @@ fn finish(mut sum: u64, rest: &[u8]) -> u16 {
 pub fn copy(dst: &mut [u8], src: &[u8]) -> u16 {
     assert_eq!(dst.len(), src.len(), "checksum::copy needs equal lengths");
     if src.len() < SHORT {
-        // A small segment's payload: 16 octets a step, as `short` sums
-        // them, each word stored as it is added.
-        let (mut even, mut odd) = (0u64, 0u64);
-        let mut to = dst.chunks_exact_mut(16);
-        let mut from = src.chunks_exact(16);
-        for (d, s) in (&mut to).zip(&mut from) {
-            let a: [u8; 8] = s[..8].try_into().unwrap_or([0; 8]);
-            let b: [u8; 8] = s[8..].try_into().unwrap_or([0; 8]);
-            d[..8].copy_from_slice(&a);
-            d[8..].copy_from_slice(&b);
-            even = add64(even, u64::from_ne_bytes(a));
-            odd = add64(odd, u64::from_ne_bytes(b));
-        }
-        let rest = from.remainder();
-        to.into_remainder().copy_from_slice(rest);
-        return finish(add64(even, odd), rest);
+        return copy_short(dst, src);
     }
     copy_long(dst, src)
+}
+
+/// [`copy`] of a small segment's payload: 16 octets a step, as `short`
+/// sums them, each word stored as it is added. One pass: a copy first and
+/// a sum of what it wrote would read back words a vector copy has just
+/// stored, which stalls on store forwarding. Out of line, where the
+/// compiler keeps the loop as written instead of turning its stores into
+/// a `memcpy` call.
+#[inline(never)]
+fn copy_short(dst: &mut [u8], src: &[u8]) -> u16 {
+    let (mut even, mut odd) = (0u64, 0u64);
+    let mut to = dst.chunks_exact_mut(16);
+    let mut from = src.chunks_exact(16);
+    for (d, s) in (&mut to).zip(&mut from) {
+        let a: [u8; 8] = s[..8].try_into().unwrap_or([0; 8]);
+        let b: [u8; 8] = s[8..].try_into().unwrap_or([0; 8]);
+        d[..8].copy_from_slice(&a);
+        d[8..].copy_from_slice(&b);
+        even = add64(even, u64::from_ne_bytes(a));
+        odd = add64(odd, u64::from_ne_bytes(b));
+    }
+    let rest = from.remainder();
+    if !rest.is_empty() {
+        to.into_remainder().copy_from_slice(rest);
+    }
+    finish(add64(even, odd), rest)
 }
 
 /// [`copy`] of `SHORT` octets or more (see [`data_long`]).
