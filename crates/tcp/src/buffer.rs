@@ -72,13 +72,8 @@ impl SendBuffer {
         if self.len + n > self.storage.len() {
             self.grow(self.len + n);
         }
-        let cap = self.storage.len();
-        let start = ring_index(self.head + self.len, cap);
-        let first = n.min(cap - start);
-        self.storage[start..start + first].copy_from_slice(&bytes[..first]);
-        if n > first {
-            self.storage[..n - first].copy_from_slice(&bytes[first..n]);
-        }
+        let start = ring_index(self.head + self.len, self.storage.len());
+        ring_write(&mut self.storage, start, &bytes[..n]);
         self.len += n;
         n
     }
@@ -87,13 +82,8 @@ impl SendBuffer {
     /// never past the capacity; what it holds moves to the front.
     #[inline(never)]
     fn grow(&mut self, needed: usize) {
-        let cap = self.storage.len();
-        let size = needed.max(cap * 2).max(SEND_RING_MIN).min(self.capacity).max(needed);
-        let mut storage = vec![0; size];
-        let first = self.len.min(cap - self.head);
-        storage[..first].copy_from_slice(&self.storage[self.head..self.head + first]);
-        storage[first..self.len].copy_from_slice(&self.storage[..self.len - first]);
-        self.storage = storage;
+        let size = ring_size(self.storage.len(), needed, SEND_RING_MIN, self.capacity);
+        self.storage = regrow(&self.storage, self.head, self.len, size);
         self.head = 0;
     }
 
@@ -178,6 +168,46 @@ fn ring_index(i: usize, cap: usize) -> usize {
     }
 }
 
+/// Copies `bytes` into the ring `storage` from index `start`, going on at
+/// the front past its end.
+#[inline]
+fn ring_write(storage: &mut [u8], start: usize, bytes: &[u8]) {
+    let first = bytes.len().min(storage.len() - start);
+    storage[start..start + first].copy_from_slice(&bytes[..first]);
+    if bytes.len() > first {
+        storage[..bytes.len() - first].copy_from_slice(&bytes[first..]);
+    }
+}
+
+/// Fills `out` from the ring `storage` from index `start`, going on at the
+/// front past its end.
+#[inline]
+fn ring_read(storage: &[u8], start: usize, out: &mut [u8]) {
+    let first = out.len().min(storage.len() - start);
+    out[..first].copy_from_slice(&storage[start..start + first]);
+    if out.len() > first {
+        let n = out.len() - first;
+        out[first..].copy_from_slice(&storage[..n]);
+    }
+}
+
+/// The length a ring of `cap` octets grows to when it must hold `needed`:
+/// doubled to amortise, at least `min`, within `capacity` unless `needed`
+/// is more.
+fn ring_size(cap: usize, needed: usize, min: usize, capacity: usize) -> usize {
+    needed.max(cap * 2).max(min).min(capacity).max(needed)
+}
+
+/// A ring's storage grown to `size` octets, with the `keep` octets from
+/// index `head` on (going on at the front past the end) moved to its front.
+fn regrow(storage: &[u8], head: usize, keep: usize, size: usize) -> Vec<u8> {
+    let mut grown = vec![0; size];
+    if keep > 0 {
+        ring_read(storage, head, &mut grown[..keep]);
+    }
+    grown
+}
+
 impl RecvBuffer {
     /// An empty ring bounded by `capacity` bytes; no memory is allocated until
     /// data arrives.
@@ -223,15 +253,8 @@ impl RecvBuffer {
     #[inline(never)]
     fn grow_storage(&mut self, needed: usize) {
         let cap = self.storage.len();
-        let size = needed.max(cap * 2).max(4096).min(self.capacity).max(needed);
         let keep = (self.len + self.extent).min(cap);
-        let mut storage = vec![0; size];
-        if cap > 0 {
-            let first = keep.min(cap - self.head);
-            storage[..first].copy_from_slice(&self.storage[self.head..self.head + first]);
-            storage[first..keep].copy_from_slice(&self.storage[..keep - first]);
-        }
-        self.storage = storage;
+        self.storage = regrow(&self.storage, self.head, keep, ring_size(cap, needed, 4096, self.capacity));
         self.head = 0;
     }
 
@@ -239,18 +262,9 @@ impl RecvBuffer {
     /// in-order byte) without making them readable. Bytes past the capacity
     /// are dropped; returns how many were stored.
     pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> usize {
-        let (start, first, n) = self.claim(offset, bytes.len());
-        self.copy_in(start, &bytes[..first], &bytes[first..n]);
+        let (start, n) = self.claim(offset, bytes.len());
+        ring_write(&mut self.storage, start, &bytes[..n]);
         n
-    }
-
-    /// Stores `head` at ring index `start` and `wrapped` at the front (the
-    /// part past the wrap point, usually none).
-    fn copy_in(&mut self, start: usize, head: &[u8], wrapped: &[u8]) {
-        self.storage[start..start + head.len()].copy_from_slice(head);
-        if !wrapped.is_empty() {
-            self.storage[..wrapped.len()].copy_from_slice(wrapped);
-        }
     }
 
     /// Appends `bytes` at the readable end and makes them readable: what
@@ -258,25 +272,22 @@ impl RecvBuffer {
     /// [`RecvBuffer::commit`] do, in one step (the in-order segment of
     /// header prediction). Returns how many fit.
     pub fn append(&mut self, bytes: &[u8]) -> usize {
-        let (start, first, n) = self.claim(0, bytes.len());
-        self.copy_in(start, &bytes[..first], &bytes[first..n]);
+        let (start, n) = self.claim(0, bytes.len());
+        ring_write(&mut self.storage, start, &bytes[..n]);
         self.commit(n);
         n
     }
 
     /// Room for `len` bytes at `offset` past the readable end, recorded as
-    /// written: (ring index of the first, how many fit before the wrap,
-    /// how many fit in all).
-    fn claim(&mut self, offset: usize, len: usize) -> (usize, usize, usize) {
+    /// written: (ring index of the first, how many fit).
+    fn claim(&mut self, offset: usize, len: usize) -> (usize, usize) {
         if self.capacity == 0 || offset >= self.window() {
-            return (0, 0, 0);
+            return (0, 0);
         }
         let n = len.min(self.window() - offset);
         self.reserve(self.len + offset + n);
         self.extent = self.extent.max(offset + n);
-        let cap = self.storage.len();
-        let start = ring_index(self.head + self.len + offset, cap);
-        (start, n.min(cap - start), n)
+        (ring_index(self.head + self.len + offset, self.storage.len()), n)
     }
 
     /// Copies `bytes` to where the next in-order bytes go, without
@@ -305,7 +316,7 @@ impl RecvBuffer {
     /// as written there, as [`RecvBuffer::write_at`] at offset 0 would
     /// (without copying them again). Returns how many were recorded.
     pub fn accept_placed(&mut self, n: usize) -> usize {
-        self.claim(0, n).2
+        self.claim(0, n).1
     }
 
     /// Makes `n` more bytes (previously written with `write_at`) readable.
@@ -317,16 +328,11 @@ impl RecvBuffer {
 
     /// Copies readable bytes into `buf`, consuming them.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let cap = self.storage.len();
         let n = buf.len().min(self.len);
         if n == 0 {
             return 0;
         }
-        let first = n.min(cap - self.head);
-        buf[..first].copy_from_slice(&self.storage[self.head..self.head + first]);
-        if n > first {
-            buf[first..n].copy_from_slice(&self.storage[..n - first]);
-        }
+        ring_read(&self.storage, self.head, &mut buf[..n]);
         self.consume(n);
         n
     }
