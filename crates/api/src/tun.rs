@@ -13,7 +13,7 @@ use crate::driver::{inbox, Driver, Event, Inbox, Port};
 use sockstack_link::pcap::PcapSink;
 use sockstack_stack::{IfaceId, InterfaceConfig, OutPacket, Stack};
 use sockstack_time::Instant;
-use sockstack_wire::{checksum, IpProtocol, Ipv4Addr, Ipv4Cidr};
+use sockstack_wire::{checksum, IpProtocol, Ipv4Cidr, Ipv4Packet, TcpPacket};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -130,12 +130,12 @@ impl Port for TunPort {
 /// holds the pseudo-header's sum, as the kernel's own TSO packets do.
 fn tso(frame: &mut [u8], gso_size: u16) {
     let ip = &mut frame[VIRTIO_NET_HDR_LEN..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let thl = usize::from(ip[ihl + 12] >> 4) * 4;
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let partial = checksum::pseudo_header(&src, &dst, IpProtocol::Tcp.into(), (ip.len() - ihl) as u32);
-    ip[ihl + 16..ihl + 18].copy_from_slice(&partial.to_be_bytes());
+    let view = Ipv4Packet::new_unchecked(&ip[..]);
+    let (ihl, src, dst) = (usize::from(view.header_len()), view.src_addr(), view.dst_addr());
+    let mut tcp = TcpPacket::new_unchecked(&mut ip[ihl..]);
+    let thl = usize::from(tcp.header_len());
+    let partial = checksum::pseudo_header(&src, &dst, IpProtocol::Tcp.into(), tcp.as_ref().len() as u32);
+    tcp.set_checksum(partial);
     let hdr = &mut frame[..VIRTIO_NET_HDR_LEN];
     hdr.fill(0);
     hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;

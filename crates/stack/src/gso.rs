@@ -153,13 +153,8 @@ impl Run {
         let mut tcp = TcpPacket::new_unchecked(&mut datagram[20..]);
         tcp.set_checksum(0);
         if checksum.verify() {
-            let header_len = usize::from(tcp.header_len());
-            let sum = checksum::combine(&[
-                checksum::pseudo_header(&src, &dst, IpProtocol::Tcp.into(), (total - 20) as u32),
-                checksum::header(&datagram[20..20 + header_len]),
-                self.payload_sum,
-            ]);
-            TcpPacket::new_unchecked(&mut datagram[20..]).set_checksum(!sum);
+            let sum = checksum::combine(&[tcp.header_sum(&src, &dst), self.payload_sum]);
+            tcp.set_checksum(!sum);
         }
         u16::try_from(self.gso_size).ok()
     }

@@ -190,7 +190,7 @@ enum Egress {
 
 /// A TCP datagram on its way out: with its offload segment size when it
 /// packs a run of segments ([`crate::gso`]), and how many segments it holds.
-pub(crate) struct Outgoing {
+struct Outgoing {
     data: Vec<u8>,
     gso_size: Option<u16>,
     segments: u64,
@@ -223,7 +223,7 @@ struct TcpSink<'a> {
 
 impl TcpSink<'_> {
     /// Puts a finished datagram on its way (link or loopback), or counts
-    /// it dropped: no route, or a full queue (as `enqueue_or_drop`).
+    /// it dropped: no route, or a full queue.
     #[inline]
     fn send(&mut self, out: Outgoing) {
         let Outgoing { data, gso_size, segments } = out;
@@ -233,13 +233,12 @@ impl TcpSink<'_> {
                 self.counters.ip_tx += 1;
                 self.loopback.push_back((data, self.checksum));
             }
-            Egress::Link(_) if self.tx_queue.len() >= self.tx_queue_len => {
-                self.counters.drop(DropReason::TxQueueFull);
-            }
-            Egress::Link(hop) => {
-                self.counters.ip_tx += 1;
-                self.tx_queue.push_back(OutPacket { iface: hop.iface, next_hop: hop.addr, data, gso_size });
-            }
+            Egress::Link(hop) => crate::ip::enqueue_or_drop_into(
+                self.tx_queue,
+                self.counters,
+                self.tx_queue_len,
+                OutPacket { iface: hop.iface, next_hop: hop.addr, data, gso_size },
+            ),
             Egress::NoRoute => self.counters.drop(DropReason::NoRoute),
         }
     }

@@ -132,16 +132,11 @@ impl Default for TcpConfig {
 }
 
 impl TcpConfig {
-    /// The delayed-ACK timeout actually used: never above RFC 1122's 500 ms.
-    #[inline]
-    pub(crate) fn delack(&self) -> Duration {
-        self.delayed_ack.min(Duration::from_millis(500))
-    }
-
-    /// [`TcpConfig::delack`] in microseconds (the clock's unit; at most
-    /// 500,000, so the conversion cannot truncate).
+    /// The delayed-ACK timeout actually used, in microseconds (the clock's
+    /// unit): never above RFC 1122's 500 ms, so the conversion cannot
+    /// truncate.
     #[inline]
     pub(crate) fn delack_micros(&self) -> u64 {
-        self.delack().as_micros() as u64
+        self.delayed_ack.min(Duration::from_millis(500)).as_micros() as u64
     }
 }

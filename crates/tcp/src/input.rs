@@ -390,8 +390,8 @@ impl Connection {
     pub(crate) fn note_text(&mut self, now: Instant, seg: &TcpRepr<'_>, len: usize) {
         self.rcv_mss = self.rcv_mss.max(len.min(usize::from(self.adv_mss)));
         if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
-            if let Some(r) = self.ts_rtt(now, ts.tsecr) {
-                self.rcv_rtt = Some(r);
+            if let Some(r) = self.ts_rtt_micros(now, ts.tsecr) {
+                self.rcv_rtt_us = Some(r);
             }
         }
     }
@@ -461,13 +461,8 @@ impl Connection {
         self.cfg.hystart && self.cc.ssthresh() == usize::MAX
     }
 
-    /// Round trip from an echoed TSval, if plausible (a hostile echo from
-    /// the future or the distant past is ignored).
-    pub(crate) fn ts_rtt(&self, now: Instant, tsecr: u32) -> Option<Duration> {
-        self.ts_rtt_micros(now, tsecr).map(Duration::from_micros)
-    }
-
-    /// [`Connection::ts_rtt`] in microseconds.
+    /// Round trip from an echoed TSval, in microseconds, if plausible (a
+    /// hostile echo from the future or the distant past is ignored).
     fn ts_rtt_micros(&self, now: Instant, tsecr: u32) -> Option<u64> {
         if tsecr == 0 {
             return None;

@@ -16,7 +16,7 @@ use crate::sack::Scoreboard;
 use crate::stats::TcpStats;
 use crate::timers::{Deadline, Timers};
 use crate::State;
-use sockstack_time::{Duration, Instant};
+use sockstack_time::Instant;
 use sockstack_wire::tcp::MAX_WINDOW_SCALE;
 use sockstack_wire::{SeqNumber, TcpRepr};
 use std::io;
@@ -188,7 +188,8 @@ pub struct Connection {
 
     // Receive-buffer auto-tuning.
     pub(crate) drs: Drs,
-    pub(crate) rcv_rtt: Option<Duration>,
+    /// The receiver's RTT estimate from echoed timestamps, microseconds.
+    pub(crate) rcv_rtt_us: Option<u64>,
     /// Buffer growth charged to the stack's memory budget.
     pub(crate) mem: Charge,
 
@@ -298,7 +299,7 @@ impl Connection {
             challenge_since: now,
             last_oow_ack: None,
             drs: Drs { copied: 0, since: now, space: 0 },
-            rcv_rtt: None,
+            rcv_rtt_us: None,
             mem: Charge::default(),
             error: None,
             stats: TcpStats::default(),
@@ -647,12 +648,8 @@ impl Connection {
     fn drs_account(&mut self, n: usize) {
         self.drs.copied += n;
         let now = self.last_now;
-        // In microseconds (the clock's unit; both RTTs are whole ones):
-        // this runs on every read.
-        let rtt = match self.rcv_rtt {
-            Some(r) => r.as_micros() as u64,
-            None => self.rtt.srtt_micros().unwrap_or(0),
-        };
+        // In microseconds, the clock's unit: this runs on every read.
+        let rtt = self.rcv_rtt_us.or(self.rtt.srtt_micros()).unwrap_or(0);
         if rtt == 0 || now.micros_since(self.drs.since) < rtt {
             return;
         }

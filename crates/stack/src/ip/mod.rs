@@ -6,11 +6,12 @@ pub mod fragment;
 pub mod input;
 pub mod reassembly;
 
-use crate::counters::DropReason;
+use crate::counters::{Counters, DropReason};
 use crate::iface::IfaceId;
 use crate::{OutPacket, Stack};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr};
+use std::collections::VecDeque;
 use std::io;
 
 /// How a transport asks IP to send one datagram.
@@ -194,17 +195,37 @@ impl Stack {
     }
 
     pub(crate) fn enqueue(&mut self, packet: OutPacket) {
-        self.counters.ip_tx += 1;
-        self.tx_queue.push_back(packet);
+        enqueue_into(&mut self.tx_queue, &mut self.counters, packet);
     }
 
     /// Enqueues a packet that nobody can be pushed back on (forwarded, or
     /// an ICMP message): when the queue is full it is dropped and counted.
     pub(crate) fn enqueue_or_drop(&mut self, packet: OutPacket) {
-        if self.tx_room() == 0 {
-            self.counters.drop(DropReason::TxQueueFull);
-        } else {
-            self.enqueue(packet);
-        }
+        let tx_queue_len = self.config.tx_queue_len;
+        enqueue_or_drop_into(&mut self.tx_queue, &mut self.counters, tx_queue_len, packet);
+    }
+}
+
+/// [`Stack::enqueue`] on the transmit queue and counters alone.
+#[inline]
+fn enqueue_into(tx_queue: &mut VecDeque<OutPacket>, counters: &mut Counters, packet: OutPacket) {
+    counters.ip_tx += 1;
+    tx_queue.push_back(packet);
+}
+
+/// [`Stack::enqueue_or_drop`] on the transmit queue (of at most
+/// `tx_queue_len` packets) and counters alone, for a caller that holds
+/// other parts of the stack borrowed meanwhile (a TCP flush).
+#[inline]
+pub(crate) fn enqueue_or_drop_into(
+    tx_queue: &mut VecDeque<OutPacket>,
+    counters: &mut Counters,
+    tx_queue_len: usize,
+    packet: OutPacket,
+) {
+    if tx_queue.len() >= tx_queue_len {
+        counters.drop(DropReason::TxQueueFull);
+    } else {
+        enqueue_into(tx_queue, counters, packet);
     }
 }
