@@ -434,7 +434,8 @@ fn sockstack_resolver_asks_dnsmasq() {
                 "--no-resolv",
                 "--no-hosts",
                 "--bind-dynamic",
-                "--listen-address=198.51.100.1",
+                // Loopback as well, to see it is up before the query.
+                "--listen-address=198.51.100.1,127.0.0.1",
                 "--host-record=www.example.test,203.0.113.8",
                 "--address=/wild.example.test/203.0.113.7",
                 "--txt-record=info.example.test,hello from dnsmasq",
@@ -442,7 +443,9 @@ fn sockstack_resolver_asks_dnsmasq() {
             ],
             &scratch.path(&format!("dnsmasq-{n}.log")),
         );
-        std::thread::sleep(Duration::from_millis(300));
+        // Answering on loopback: started, and watching for the TUN
+        // address to appear (a fixed wait was sometimes too short).
+        ns.wait_for(&["dig", "+short", "+time=1", "+tries=1", "@127.0.0.1", "www.example.test"]);
         let mut argv = vec![BIN, "dig"];
         argv.extend(tun);
         argv.extend(args);

@@ -14,6 +14,7 @@
 //! socket programmer expects.
 
 pub mod counters;
+mod demux;
 pub mod gso;
 pub mod icmp;
 pub mod iface;
@@ -158,7 +159,7 @@ pub struct Stack {
     pub(crate) udp_ports: PortTable,
     pub(crate) tcp_ports: PortTable,
     /// Connections by 4-tuple: O(1) demultiplexing.
-    pub(crate) tcp_conns: HashMap<tcp::FourTuple, SocketHandle, ahash::RandomState>,
+    pub(crate) tcp_conns: demux::ConnTable,
     /// Live connections per local port (a bind there is refused).
     pub(crate) tcp_port_users: HashMap<u16, u32>,
     /// The buffer growth all connections share (`tcp_mem_limit`).
@@ -224,7 +225,7 @@ impl Stack {
             sockets: SlotMap::with_key(),
             udp_ports: PortTable::default(),
             tcp_ports: PortTable::default(),
-            tcp_conns: HashMap::default(),
+            tcp_conns: demux::ConnTable::default(),
             tcp_port_users: HashMap::new(),
             tcp_memory: sockstack_tcp::MemoryBudget::new(config.tcp_mem_limit),
             tcp_direct_tally: Default::default(),

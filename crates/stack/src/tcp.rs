@@ -9,7 +9,7 @@ use crate::counters::DropReason;
 use crate::gso::Run;
 use crate::pool::BufferPool;
 use crate::socket::{Socket, SocketHandle};
-use crate::tcp_conn::{conn_error, ConnSlot, TcpConn};
+use crate::tcp_conn::{conn_error, ConnSlot, Locked, TcpConn};
 use crate::{NextHop, OutPacket, Stack};
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
@@ -53,8 +53,7 @@ const MAX_ACK_BATCH: usize = 64 * 1024;
 /// than the split verification's extra steps.
 const DEFER_CHECKSUM_MIN: usize = 256;
 
-/// A connection's 4-tuple, as the demultiplexing key: (local, remote).
-pub(crate) type FourTuple = (SocketAddrV4, SocketAddrV4);
+pub(crate) use crate::demux::FourTuple;
 
 /// A listening socket.
 #[derive(Debug)]
@@ -347,7 +346,7 @@ impl Stack {
     /// TIME-WAIT or was itself made with reuse-address. A scan of the
     /// connection table: binds are rare, segments are not.
     fn tcp_port_reusable(&self, port: u16) -> bool {
-        self.tcp_conns.iter().filter(|((local, _), _)| local.port() == port).all(|(_, &h)| match self.tcp_ref(h) {
+        self.tcp_conns.iter().filter(|((local, _), _)| local.port() == port).all(|(_, h)| match self.tcp_ref(h) {
             Ok(sock) => {
                 sock.opts.reuse_addr
                     || matches!(&sock.role, TcpRole::Stream(s) if s.conn.get().state() == State::TimeWait)
@@ -486,13 +485,13 @@ impl Stack {
                     .ephemeral
                     .select(src, remote, |p| {
                         ports.is_free(SocketAddrV4::new(src, p))
-                            && !conns.contains_key(&(SocketAddrV4::new(src, p), remote))
+                            && !conns.contains(&(SocketAddrV4::new(src, p), remote))
                     })
                     .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no ephemeral port free"))?;
                 SocketAddrV4::new(src, port)
             }
         };
-        if self.tcp_conns.contains_key(&(local, remote)) {
+        if self.tcp_conns.contains(&(local, remote)) {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, "that 4-tuple is in use"));
         }
         let iss = self.isn.isn(now, local, remote);
@@ -731,7 +730,7 @@ impl Stack {
         };
         let local = SocketAddrV4::new(ip.dst_addr, seg.dst_port);
         let remote = SocketAddrV4::new(ip.src_addr, seg.src_port);
-        let mut existing = self.tcp_conns.get(&(local, remote)).copied();
+        let mut existing = self.tcp_conns.get(&(local, remote));
         let deferred =
             checksum.verify() && existing.is_some() && seg.payload.len() >= DEFER_CHECKSUM_MIN && !seg.syn && !seg.rst;
         if !deferred && bad_sum(&pkt) {
@@ -835,11 +834,13 @@ impl Stack {
             return;
         };
         let (ack_now, state, wakers, due, next) = {
-            let mut c = s.conn.lock();
+            let mut guard = s.conn.lock();
+            // Through the guard once: each use of it picks its variant.
+            let c: &mut Locked = &mut guard;
             match unverified {
                 Some(header_sum) => {
                     if !c.on_segment_unverified(now, seg, header_sum) {
-                        drop(c);
+                        drop(guard);
                         return self.counters.drop(DropReason::TcpBadChecksum);
                     }
                 }
@@ -1042,12 +1043,12 @@ impl Stack {
     }
 
     fn tcp_register(&mut self, h: SocketHandle, tuple: FourTuple) {
-        self.tcp_conns.insert(tuple, h);
+        self.tcp_conns.insert(&tuple, h);
         *self.tcp_port_users.entry(tuple.0.port()).or_insert(0) += 1;
     }
 
     fn tcp_unregister(&mut self, tuple: FourTuple) {
-        if self.tcp_conns.remove(&tuple).is_some() {
+        if self.tcp_conns.remove(&tuple) {
             if let Some(n) = self.tcp_port_users.get_mut(&tuple.0.port()) {
                 *n -= 1;
                 if *n == 0 {
@@ -1133,7 +1134,8 @@ impl Stack {
             return true;
         };
         let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
-        let route = if s.route.epoch == self.route_epoch {
+        let stale = s.route.epoch != self.route_epoch;
+        let route = if !stale {
             s.route
         } else {
             let egress = self.tcp_egress(*remote.ip());
@@ -1159,13 +1161,17 @@ impl Stack {
         let Some((s, ttl)) = sockets.get_mut(h).and_then(stream_of) else {
             return true;
         };
-        s.route = route;
+        if stale {
+            s.route = route;
+        }
         // A user thread holding either connection kicks the stack again
         // when it lets go: nothing here waits for one.
-        let Some((mut c, mut peer_conn)) = s.conn.try_lock_for_stack(peer.as_ref().map(|(p, _)| p)) else {
+        let Some((mut guard, mut peer_conn)) = s.conn.try_lock_for_stack(peer.as_ref().map(|(p, _)| p)) else {
             s.dirty = false;
             return true;
         };
+        // Through the guard once: each use of it picks its variant.
+        let c: &mut Locked = &mut guard;
         let mut blocked = false;
         let mut direct = 0u64;
         // The last datagram built, held back while a run of segments may
@@ -1247,7 +1253,7 @@ impl Stack {
         }
         let next = lazy_deadline(old_timer, next);
         s.timer = next;
-        drop(c);
+        drop(guard);
         let orphaned = s.orphaned;
         let parent = s.parent;
         if closed {
@@ -1290,7 +1296,7 @@ impl Stack {
         if !self.loopback.is_empty() {
             return None;
         }
-        let p = self.tcp_conns.get(&(remote, local)).copied().filter(|&p| p != h)?;
+        let p = self.tcp_conns.get(&(remote, local)).filter(|&p| p != h)?;
         let Ok(TcpSocket { role: TcpRole::Stream(peer), .. }) = self.tcp_ref(p) else { return None };
         if !linkable(s, peer) {
             return None;
@@ -1343,7 +1349,7 @@ impl Stack {
         }
         let local = SocketAddrV4::new(header.src_addr, u16::from_be_bytes([data[0], data[1]]));
         let remote = SocketAddrV4::new(header.dst_addr, u16::from_be_bytes([data[2], data[3]]));
-        let Some(&h) = self.tcp_conns.get(&(local, remote)) else { return };
+        let Some(h) = self.tcp_conns.get(&(local, remote)) else { return };
         if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
             s.conn.lock().set_path_mss(mtu.saturating_sub(40).clamp(88, 65495) as u16);
         }
