@@ -13,7 +13,7 @@ use crate::tcp_conn::{conn_error, ConnSlot, Locked, TcpConn};
 use crate::{NextHop, OutPacket, Stack};
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
-use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr};
+use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, SegmentTemplate, TcpPacket, TcpRepr};
 use std::collections::VecDeque;
 use std::io;
 use std::net::{Shutdown, SocketAddrV4};
@@ -80,6 +80,9 @@ pub(crate) struct Stream {
     /// Where its datagrams went at the last flush, while the stack's
     /// routes, interfaces and raw sockets are as they were then.
     pub route: RouteCache,
+    /// Its segments' headers, made at the first segment sent from them
+    /// ([`SegmentTemplate`]), again if the TTL changes.
+    pub template: Option<Box<SegmentTemplate>>,
 }
 
 /// A connection's way out ([`Stack::tcp_egress`], the checksum mode, the
@@ -223,7 +226,7 @@ struct TcpSink<'a> {
 impl TcpSink<'_> {
     /// Puts a finished datagram on its way (link or loopback), or counts
     /// it dropped: no route, or a full queue.
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, out: Outgoing) {
         let Outgoing { data, gso_size, segments } = out;
         self.counters.tcp_tx += segments;
@@ -240,6 +243,34 @@ impl TcpSink<'_> {
             ),
             Egress::NoRoute => self.counters.drop(DropReason::NoRoute),
         }
+    }
+}
+
+/// [`tcp_datagram`] for a connection's own segment: from its template
+/// (`template`, made first if there is none for `ttl`) when the segment
+/// fits one, the common case.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn stream_datagram(
+    pool: &mut BufferPool,
+    template: &mut Option<Box<SegmentTemplate>>,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    ident: u16,
+    ttl: u8,
+    seg: &TcpRepr<'_>,
+    checksum: ChecksumMode,
+) -> Vec<u8> {
+    if template.as_ref().is_none_or(|t| t.ttl() != ttl) {
+        *template = Some(Box::new(SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl)));
+    }
+    match template {
+        Some(t) if t.fits(seg) => {
+            let mut buf = pool.take_to_overwrite(t.datagram_len(seg));
+            t.emit(&mut buf, seg, ident, checksum);
+            buf
+        }
+        _ => tcp_datagram(pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum),
     }
 }
 
@@ -1172,6 +1203,7 @@ impl Stack {
         };
         // Through the guard once: each use of it picks its variant.
         let c: &mut Locked = &mut guard;
+        let template = &mut s.template;
         let mut blocked = false;
         let mut direct = 0u64;
         // The last datagram built, held back while a run of segments may
@@ -1212,7 +1244,7 @@ impl Stack {
                 if let Some(prev) = last.take() {
                     sink.send(prev);
                 }
-                let data = tcp_datagram(pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum);
+                let data = stream_datagram(pool, template, local, remote, ident, ttl, seg, checksum);
                 last = Some(Outgoing::one(data));
                 built += 1;
             });
@@ -1478,6 +1510,7 @@ impl Stream {
             dirty: false,
             timer: None,
             route: RouteCache::NONE,
+            template: None,
         }
     }
 }

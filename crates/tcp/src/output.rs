@@ -228,20 +228,40 @@ impl Connection {
     }
 
     /// Picks the next data/FIN segment, if the sender rules allow one now.
-    #[inline]
+    /// Inlined where the segment is sent: a `Plan` returned from another
+    /// function comes back through memory, field by field, and is then
+    /// copied whole, which stalls on the stores it reads (no forwarding).
+    #[inline(always)]
     fn plan(&self) -> Option<Plan> {
-        // The common answer, asked after every segment received, settled
-        // before the full planner's set-up: everything sent, no probe due,
-        // nothing lost, SACKed or owed again.
-        if !self.tlp_pending && self.all_sent() && self.rec.loss_free(&self.scoreboard, self.outstanding()) {
+        if self.nothing_to_plan() {
             return None;
         }
         self.plan_full()
     }
 
-    /// [`Connection::plan`] past its quick answer: the sender rules in
-    /// full. Out of line, so the quick answer inlines where it is asked.
+    /// Whether [`Connection::plan`] would pick a segment, for a caller that
+    /// only asks.
+    #[inline]
+    fn plan_due(&self) -> bool {
+        !self.nothing_to_plan() && self.plan_full_due()
+    }
+
+    /// The common answer of the planner, asked after every segment
+    /// received, settled before its set-up: everything sent, no probe due,
+    /// nothing lost, SACKed or owed again.
+    #[inline]
+    fn nothing_to_plan(&self) -> bool {
+        !self.tlp_pending && self.all_sent() && self.rec.loss_free(&self.scoreboard, self.outstanding())
+    }
+
+    /// [`Connection::plan_due`] past the quick answer, out of line.
     #[inline(never)]
+    fn plan_full_due(&self) -> bool {
+        self.plan_full().is_some()
+    }
+
+    /// [`Connection::plan`] past its quick answer: the sender rules in full.
+    #[inline(always)]
     fn plan_full(&self) -> Option<Plan> {
         if !self.state.is_synchronized() {
             return None;
@@ -348,7 +368,7 @@ impl Connection {
                     let Some(p) = self.next_in_run() else { break };
                     // As `poll_transmit` after `plan`, at its own clock.
                     self.force_send = false;
-                    self.send_plan(self.last_now, p, &mut emit);
+                    self.send_plan(self.last_now, &p, &mut emit);
                     sent += 1;
                 }
             }
@@ -456,7 +476,7 @@ impl Connection {
         }
         if let Some(p) = self.plan() {
             self.force_send = false;
-            return self.send_plan(now, p, emit);
+            return self.send_plan(now, &p, emit);
         }
         self.maybe_arm_persist(now);
 
@@ -490,32 +510,35 @@ impl Connection {
         false
     }
 
-    fn send_plan(&mut self, now: Instant, mut p: Plan, emit: impl FnOnce(&TcpRepr<'_>)) -> bool {
+    fn send_plan(&mut self, now: Instant, plan: &Plan, emit: impl FnOnce(&TcpRepr<'_>)) -> bool {
+        // Taken apart field by field: a whole copy of the plan just stored
+        // would stall on those stores (see `plan`).
+        let Plan { seq, mut len, mut fin, retransmit, tlp, rescue } = *plan;
         // A segment never straddles the send ring's wrap point: it ends
         // there, and the next one starts at the ring's front. One short
         // segment per ring's worth of data costs less than rotating the
         // ring (a copy of everything buffered) to make the range contiguous.
-        let offset = p.seq.checked_sub(self.buf_seq).unwrap_or(0);
+        let offset = seq.checked_sub(self.buf_seq).unwrap_or(0);
         let contiguous = self.snd_buf.contiguous_len(offset);
-        if p.len > contiguous && contiguous > 0 {
-            p.len = contiguous;
-            p.fin = false;
+        if len > contiguous && contiguous > 0 {
+            len = contiguous;
+            fin = false;
         }
-        let end = p.seq + p.len + usize::from(p.fin);
-        if p.tlp {
+        let end = seq + len + usize::from(fin);
+        if tlp {
             self.tlp_pending = false;
-            self.tlp_retrans = p.retransmit;
+            self.tlp_retrans = retransmit;
             self.stats.tail_loss_probes += 1;
         }
-        if p.retransmit {
+        if retransmit {
             self.stats.retransmits += 1;
-            self.stats.bytes_retrans += p.len as u64;
+            self.stats.bytes_retrans += len as u64;
             // Karn (RFC 6298 §3): no timing across a retransmission.
             self.rtt_timing = None;
-            if p.tlp {
+            if tlp {
                 // HighRxt is NextSeg's, not the probe's.
-                self.rack.on_tail_resend(p.seq, now);
-            } else if p.rescue {
+                self.rack.on_tail_resend(seq, now);
+            } else if rescue {
                 // RFC 6675 NextSeg rule 4: RescueRxt = RecoveryPoint; HighRxt
                 // MUST NOT be updated.
                 self.rec.rescue_rxt = Some(self.rec.recovery_point);
@@ -524,23 +547,21 @@ impl Connection {
                     self.stats.fast_retransmits += 1;
                 }
                 self.rec.high_rxt = self.rec.high_rxt.max(end);
-                self.rec.clear_resend(p.seq, end);
-                self.rack.on_retransmit(p.seq, end, now);
+                self.rec.clear_resend(seq, end);
+                self.rack.on_retransmit(seq, end, now);
             }
         } else {
             // RFC 5681 §4.1 (Linux tcp_slow_start_after_idle): after an
             // idle period longer than the RTO, the ACK clock is gone.
-            if p.len > 0
-                && self.snd_una == self.snd_nxt
-                && now.micros_since(self.last_data_sent) > self.rtt.rto_micros()
+            if len > 0 && self.snd_una == self.snd_nxt && now.micros_since(self.last_data_sent) > self.rtt.rto_micros()
             {
                 let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
                 self.cc.restart_after_idle(now, iw);
             }
-            if p.len > 0 && p.len < self.mss.saturating_sub(self.extra_option_len()) {
-                self.snd_sml = p.seq + p.len;
+            if len > 0 && len < self.mss.saturating_sub(self.extra_option_len()) {
+                self.snd_sml = seq + len;
             }
-            if p.len > 0 {
+            if len > 0 {
                 self.last_data_sent = now;
                 // Linux tcp_event_data_sent: a reply within the delayed-ACK
                 // time of the data it answers marks the connection
@@ -549,36 +570,36 @@ impl Connection {
                     self.pingpong = true;
                 }
             }
-            if self.rtt_timing.is_none() && p.len > 0 {
+            if self.rtt_timing.is_none() && len > 0 {
                 self.rtt_timing = Some((end, now));
             }
             if end.gt(self.snd_nxt) {
-                self.rack.on_send(p.seq, end, now);
+                self.rack.on_send(seq, end, now);
             }
             self.snd_nxt = self.snd_nxt.max(end);
-            self.stats.bytes_sent += p.len as u64;
+            self.stats.bytes_sent += len as u64;
         }
-        if p.len > 0 {
+        if len > 0 {
             self.stats.data_segs_out += 1;
         }
         self.stats.segs_out += 1;
         // RFC 6298 §5.1: start the timer if it is not running; after a
         // probe, restart it (RFC 8985 §7.3).
-        if !self.timers.rto.is_armed() || p.tlp {
+        if !self.timers.rto.is_armed() || tlp {
             self.timers.rto = Deadline::at(self.rtt.rto_deadline(now));
         }
-        if p.tlp {
+        if tlp {
             self.tlp_end = Some(self.snd_nxt);
             self.timers.tlp = Deadline::NEVER;
-        } else if !p.retransmit {
+        } else if !retransmit {
             self.arm_tlp(now);
         }
         self.timers.persist = Deadline::NEVER;
-        let mut r = self.header(now, p.seq, true);
-        r.fin = p.fin;
+        let mut r = self.header(now, seq, true);
+        r.fin = fin;
         // PSH on the segment that empties what the application wrote.
-        r.psh = p.len > 0 && offset + p.len == self.snd_buf.len();
-        r.payload = self.snd_buf.slice(offset, p.len);
+        r.psh = len > 0 && offset + len == self.snd_buf.len();
+        r.payload = self.snd_buf.slice(offset, len);
         emit(&r);
         true
     }
@@ -752,7 +773,7 @@ impl Connection {
             || self.probe_pending
             || self.keepalive_pending
             || (self.syn_pending && !self.state.is_synchronized())
-            || self.plan().is_some();
+            || self.plan_due();
         if immediate {
             return Some(self.last_now);
         }

@@ -43,9 +43,10 @@ impl ChecksumMode {
 }
 
 /// Folds a 64-bit ones'-complement accumulator to 16 bits (end-around carry
-/// at each step, RFC 1071 §2(C)).
+/// at each step, RFC 1071 §2(C)). A sum of 16- and 32-bit field values
+/// folds to the sum of their 16-bit words.
 #[inline]
-const fn fold(mut sum: u64) -> u16 {
+pub const fn fold(mut sum: u64) -> u16 {
     sum = (sum & 0xffff_ffff) + (sum >> 32);
     sum = (sum & 0xffff_ffff) + (sum >> 32);
     sum = (sum & 0xffff) + (sum >> 16);

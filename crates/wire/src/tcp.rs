@@ -158,7 +158,7 @@ impl fmt::Display for SeqNumber {
 // Packet view
 // ---------------------------------------------------------------------------
 
-mod field {
+pub(crate) mod field {
     pub const SRC_PORT: usize = 0;
     pub const DST_PORT: usize = 2;
     pub const SEQ_NUM: usize = 4;
@@ -534,7 +534,7 @@ impl<T: AsRef<[u8]>> AsRef<[u8]> for TcpPacket<T> {
 // ---------------------------------------------------------------------------
 
 /// Option kinds (IANA "TCP Option Kind Numbers").
-mod kind {
+pub(crate) mod kind {
     pub const END: u8 = 0;
     pub const NOP: u8 = 1;
     pub const MSS: u8 = 2;
@@ -793,6 +793,21 @@ pub struct TcpRepr<'a> {
 }
 
 impl<'a> TcpRepr<'a> {
+    /// The control bits as the header's flags octet (RFC 9293 §3.1, RFC
+    /// 3168 §6.1); ACK is set iff there is an acknowledgment number.
+    #[inline]
+    pub(crate) fn flags_byte(&self) -> u8 {
+        let bit = |on: bool, flag: u8| if on { flag } else { 0 };
+        bit(self.fin, flag::FIN)
+            | bit(self.syn, flag::SYN)
+            | bit(self.rst, flag::RST)
+            | bit(self.psh, flag::PSH)
+            | bit(self.ack_number.is_some(), flag::ACK)
+            | bit(self.urg, flag::URG)
+            | bit(self.ece, flag::ECE)
+            | bit(self.cwr, flag::CWR)
+    }
+
     /// Parses a segment. Errors: lengths as [`TcpPacket::check_len`];
     /// `BadChecksum` with `Verify`; `Malformed` for port 0 at either end;
     /// `BadOption` for a malformed option (see [`TcpOption::parse`]).
@@ -1008,21 +1023,13 @@ impl<'a> TcpRepr<'a> {
         let (header_len, sacks) = self.layout();
         // The fixed header (RFC 9293 §3.1) built whole and stored with one
         // copy, checksum zero until it is known.
-        let bit = |on: bool, flag: u8| if on { flag } else { 0 };
         let mut h = [0u8; HEADER_LEN];
         write_u16(&mut h, field::SRC_PORT, self.src_port);
         write_u16(&mut h, field::DST_PORT, self.dst_port);
         write_u32(&mut h, field::SEQ_NUM, self.seq_number.0);
         write_u32(&mut h, field::ACK_NUM, self.ack_number.unwrap_or_default().0);
         h[field::DATA_OFF] = ((header_len / 4) as u8 & 0x0f) << 4;
-        h[field::FLAGS] = bit(self.fin, flag::FIN)
-            | bit(self.syn, flag::SYN)
-            | bit(self.rst, flag::RST)
-            | bit(self.psh, flag::PSH)
-            | bit(self.ack_number.is_some(), flag::ACK)
-            | bit(self.urg, flag::URG)
-            | bit(self.ece, flag::ECE)
-            | bit(self.cwr, flag::CWR);
+        h[field::FLAGS] = self.flags_byte();
         write_u16(&mut h, field::WIN_SIZE, self.window_len);
         write_u16(&mut h, field::URGENT, self.urgent_pointer);
         packet.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&h);
