@@ -246,31 +246,36 @@ impl TcpSink<'_> {
     }
 }
 
-/// [`tcp_datagram`] for a connection's own segment: from its template
-/// (`template`, made first if there is none for `ttl`) when the segment
-/// fits one, the common case.
+/// [`tcp_datagram`] for a connection's own segment, built where it is
+/// held (`out`): from the connection's template (`template`, made first
+/// if there is none for `ttl`) when the segment fits one, the common case.
+/// Built in place, not returned: a datagram moved just after its buffer
+/// was set up would be copied whole from the stores that set it up, which
+/// stalls (no store forwarding to a wider load).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn stream_datagram(
+    out: &mut Option<Outgoing>,
     pool: &mut BufferPool,
     template: &mut Option<Box<SegmentTemplate>>,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    (local, remote): FourTuple,
     ident: u16,
     ttl: u8,
     seg: &TcpRepr<'_>,
     checksum: ChecksumMode,
-) -> Vec<u8> {
+) {
     if template.as_ref().is_none_or(|t| t.ttl() != ttl) {
         *template = Some(Box::new(SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl)));
     }
-    match template {
-        Some(t) if t.fits(seg) => {
-            let mut buf = pool.take_to_overwrite(t.datagram_len(seg));
-            t.emit(&mut buf, seg, ident, checksum);
-            buf
-        }
-        _ => tcp_datagram(pool, *local.ip(), *remote.ip(), ident, ttl, seg, checksum),
+    let from_template = template.as_deref().filter(|t| t.fits(seg));
+    let len = match from_template {
+        Some(t) => t.datagram_len(seg),
+        None => 20 + seg.buffer_len(),
+    };
+    let data = &mut out.insert(Outgoing::one(pool.take_to_overwrite(len))).data;
+    match from_template {
+        Some(t) => t.emit(data, seg, ident, checksum),
+        None => tcp_datagram_into(data, *local.ip(), *remote.ip(), ident, ttl, seg, checksum),
     }
 }
 
@@ -285,6 +290,24 @@ pub(crate) fn tcp_datagram(
     seg: &TcpRepr<'_>,
     checksum: ChecksumMode,
 ) -> Vec<u8> {
+    // Every octet is written: both headers whole (options padded), and
+    // the payload, which `emit` copies and sums in the same pass. So the
+    // buffer is not zeroed first (`take_to_overwrite`).
+    let mut buf = pool.take_to_overwrite(20 + seg.buffer_len());
+    tcp_datagram_into(&mut buf, src, dst, ident, ttl, seg, checksum);
+    buf
+}
+
+/// [`tcp_datagram`] into `buf`, of exactly its length.
+fn tcp_datagram_into(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    ttl: u8,
+    seg: &TcpRepr<'_>,
+    checksum: ChecksumMode,
+) {
     let tcp_len = seg.buffer_len();
     let ip = Ipv4Repr {
         src_addr: src,
@@ -300,13 +323,8 @@ pub(crate) fn tcp_datagram(
         frag_offset: 0,
         dscp_ecn: 0,
     };
-    // Every octet is written: both headers whole (options padded), and
-    // the payload, which `emit` copies and sums in the same pass. So the
-    // buffer is not zeroed first (`take_to_overwrite`).
-    let mut buf = pool.take_to_overwrite(20 + tcp_len);
     seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, checksum);
     ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), checksum);
-    buf
 }
 
 impl Stack {
@@ -1244,8 +1262,7 @@ impl Stack {
                 if let Some(prev) = last.take() {
                     sink.send(prev);
                 }
-                let data = stream_datagram(pool, template, local, remote, ident, ttl, seg, checksum);
-                last = Some(Outgoing::one(data));
+                stream_datagram(&mut last, pool, template, (local, remote), ident, ttl, seg, checksum);
                 built += 1;
             });
             // Short of the budget: drained. At it: more may be due, unless

@@ -174,6 +174,7 @@ fn ring_index(i: usize, cap: usize) -> usize {
 /// the copy at that size (its share of a request/response round trip).
 #[inline(always)]
 fn copy(dst: &mut [u8], src: &[u8]) {
+    #[inline(always)]
     fn halves<const N: usize>(dst: &mut [u8], src: &[u8]) {
         let n = src.len();
         dst[..N].copy_from_slice(&src[..N]);
