@@ -7,8 +7,14 @@
 //! rounds per lookup instead of the six (a length prefix and the octets of
 //! each address, each port) that hashing the `SocketAddrV4`s field by
 //! field would take.
+//!
+//! In front of the map sits the connection found last (4.3BSD's
+//! `tcp_last_inpcb`): segments come in runs of one connection (a bulk
+//! transfer, a request and its response), and a hit costs one compare of
+//! the packed tuple instead of the hash and the probe.
 
 use crate::socket::SocketHandle;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -46,12 +52,26 @@ impl Key {
 #[derive(Default)]
 pub(crate) struct ConnTable {
     map: HashMap<Key, SocketHandle, ahash::RandomState>,
+    /// The entry `get` found last; always one the map holds.
+    last: Cell<Option<(Key, SocketHandle)>>,
 }
 
 impl ConnTable {
     #[inline]
     pub(crate) fn get(&self, tuple: &FourTuple) -> Option<SocketHandle> {
-        self.map.get(&Key::new(tuple)).copied()
+        let key = Key::new(tuple);
+        match self.last.get() {
+            Some((k, h)) if k == key => Some(h),
+            _ => self.get_hashed(key),
+        }
+    }
+
+    fn get_hashed(&self, key: Key) -> Option<SocketHandle> {
+        let h = self.map.get(&key).copied();
+        if let Some(h) = h {
+            self.last.set(Some((key, h)));
+        }
+        h
     }
 
     pub(crate) fn contains(&self, tuple: &FourTuple) -> bool {
@@ -59,12 +79,23 @@ impl ConnTable {
     }
 
     pub(crate) fn insert(&mut self, tuple: &FourTuple, h: SocketHandle) {
-        self.map.insert(Key::new(tuple), h);
+        let key = Key::new(tuple);
+        self.map.insert(key, h);
+        self.forget(key);
     }
 
     /// True if `tuple` was there.
     pub(crate) fn remove(&mut self, tuple: &FourTuple) -> bool {
-        self.map.remove(&Key::new(tuple)).is_some()
+        let key = Key::new(tuple);
+        self.forget(key);
+        self.map.remove(&key).is_some()
+    }
+
+    /// Drops the last-found entry if it is `key`'s, which is changing.
+    fn forget(&self, key: Key) {
+        if self.last.get().is_some_and(|(k, _)| k == key) {
+            self.last.set(None);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -104,5 +135,27 @@ mod tests {
         assert!(!table.remove(&t));
         assert!(!table.contains(&t));
         assert_eq!(table.len(), 1);
+    }
+
+    /// The last-found entry never outlives its tuple's entry in the map,
+    /// nor answers for a tuple that was removed and added again.
+    #[test]
+    fn the_last_found_entry_follows_the_map() {
+        let t = tuple([192, 0, 2, 1], 49152, [198, 51, 100, 7], 443);
+        let other = tuple([192, 0, 2, 1], 49153, [198, 51, 100, 7], 443);
+        let (h1, h2) = (SocketHandle::from(KeyData::from_ffi(1)), SocketHandle::from(KeyData::from_ffi(2)));
+        let mut table = ConnTable::default();
+        table.insert(&t, h1);
+        table.insert(&other, h2);
+        assert_eq!(table.get(&t), Some(h1));
+        assert_eq!(table.get(&t), Some(h1), "from the last-found entry");
+        assert_eq!(table.get(&other), Some(h2));
+        assert_eq!(table.get(&t), Some(h1));
+        assert!(table.remove(&t));
+        assert_eq!(table.get(&t), None);
+        table.insert(&t, h2);
+        assert_eq!(table.get(&t), Some(h2));
+        table.insert(&t, h1);
+        assert_eq!(table.get(&t), Some(h1), "a replaced entry is not answered from the old one");
     }
 }
