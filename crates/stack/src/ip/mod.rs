@@ -207,7 +207,7 @@ impl Stack {
 }
 
 /// [`Stack::enqueue`] on the transmit queue and counters alone.
-#[inline]
+#[inline(always)]
 fn enqueue_into(tx_queue: &mut VecDeque<OutPacket>, counters: &mut Counters, packet: OutPacket) {
     counters.ip_tx += 1;
     tx_queue.push_back(packet);
@@ -216,7 +216,7 @@ fn enqueue_into(tx_queue: &mut VecDeque<OutPacket>, counters: &mut Counters, pac
 /// [`Stack::enqueue_or_drop`] on the transmit queue (of at most
 /// `tx_queue_len` packets) and counters alone, for a caller that holds
 /// other parts of the stack borrowed meanwhile (a TCP flush).
-#[inline]
+#[inline(always)]
 pub(crate) fn enqueue_or_drop_into(
     tx_queue: &mut VecDeque<OutPacket>,
     counters: &mut Counters,
