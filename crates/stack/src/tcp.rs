@@ -1182,11 +1182,10 @@ impl Stack {
         let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_ref(h) else {
             return true;
         };
-        let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
-        let stale = s.route.epoch != self.route_epoch;
-        let route = if !stale {
-            s.route
-        } else {
+        // The cached route's parts, read where they lie (no copy of it
+        // whole); worked out anew when routes or interfaces changed.
+        let fresh = (s.route.epoch != self.route_epoch).then(|| {
+            let remote = s.conn.remote_addr();
             let egress = self.tcp_egress(*remote.ip());
             RouteCache {
                 epoch: self.route_epoch,
@@ -1198,9 +1197,15 @@ impl Stack {
                     Egress::Loopback | Egress::NoRoute => None,
                 },
             }
+        });
+        let route = fresh.as_ref().unwrap_or(&s.route);
+        let (egress, checksum, gso_max) = (route.egress, route.checksum, route.gso_max);
+        let peer = if checksum.verify() {
+            None
+        } else {
+            let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
+            self.tcp_link(h, local, remote)
         };
-        let RouteCache { egress, checksum, gso_max, .. } = route;
-        let peer = if checksum.verify() { None } else { self.tcp_link(h, local, remote) };
         let tx_queue_len = self.config.tx_queue_len;
         // The socket table, the buffer pool and the queues the datagrams
         // go to are borrowed apart: each datagram goes out as soon as it is
@@ -1210,7 +1215,7 @@ impl Stack {
         let Some((s, ttl)) = sockets.get_mut(h).and_then(stream_of) else {
             return true;
         };
-        if stale {
+        if let Some(route) = fresh {
             s.route = route;
         }
         // A user thread holding either connection kicks the stack again
@@ -1221,6 +1226,7 @@ impl Stack {
         };
         // Through the guard once: each use of it picks its variant.
         let c: &mut Locked = &mut guard;
+        let (local, remote) = (c.local_addr(), c.remote_addr());
         let template = &mut s.template;
         let mut blocked = false;
         let mut direct = 0u64;
