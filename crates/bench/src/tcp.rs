@@ -198,12 +198,24 @@ pub fn sockstack_rr(mtu: usize, rounds: u32) -> Result<f64, String> {
 }
 
 /// Reads `buf.len()` bytes from `h`, stepping the pair until they are
-/// there: the message was just sent, so it is carried over first (as the
-/// smoltcp baseline steps before it reads).
+/// there: the message was just sent, so it is carried over first, from
+/// its sender only (as the smoltcp baseline takes in only what is queued
+/// for a host); if that does not bring all of it, the pair steps both
+/// ways, and the clock moves when nothing does.
 fn read_exact(p: &mut Pair, on_b: bool, h: SocketHandle, buf: &mut [u8]) -> Result<(), String> {
     let mut got = 0;
+    let mut first = true;
     while got < buf.len() {
-        if !p.step() {
+        let carried = first && {
+            let now = p.now;
+            if on_b {
+                Pair::carry(now, &mut p.a, &mut p.b)
+            } else {
+                Pair::carry(now, &mut p.b, &mut p.a)
+            }
+        };
+        first = false;
+        if !carried && !p.step() {
             p.idle()?;
         }
         loop {
