@@ -13,7 +13,9 @@ use crate::tcp_conn::{conn_error, ConnSlot, Locked, TcpConn};
 use crate::{NextHop, OutPacket, Stack};
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
-use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, SegmentTemplate, TcpPacket, TcpRepr};
+use sockstack_wire::{
+    emit_tcp_datagram, ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Repr, SegmentTemplate, TcpPacket, TcpRepr,
+};
 use std::collections::VecDeque;
 use std::io;
 use std::net::{Shutdown, SocketAddrV4};
@@ -275,7 +277,7 @@ fn stream_datagram(
     let data = &mut out.insert(Outgoing::one(pool.take_to_overwrite(len))).data;
     match from_template {
         Some(t) => t.emit(data, seg, ident, checksum),
-        None => tcp_datagram_into(data, *local.ip(), *remote.ip(), ident, ttl, seg, checksum),
+        None => emit_tcp_datagram(data, *local.ip(), *remote.ip(), ident, ttl, seg, checksum),
     }
 }
 
@@ -290,41 +292,11 @@ pub(crate) fn tcp_datagram(
     seg: &TcpRepr<'_>,
     checksum: ChecksumMode,
 ) -> Vec<u8> {
-    // Every octet is written: both headers whole (options padded), and
-    // the payload, which `emit` copies and sums in the same pass. So the
-    // buffer is not zeroed first (`take_to_overwrite`).
+    // Every octet is written (`emit_tcp_datagram`), so the buffer is not
+    // zeroed first (`take_to_overwrite`).
     let mut buf = pool.take_to_overwrite(20 + seg.buffer_len());
-    tcp_datagram_into(&mut buf, src, dst, ident, ttl, seg, checksum);
+    emit_tcp_datagram(&mut buf, src, dst, ident, ttl, seg, checksum);
     buf
-}
-
-/// [`tcp_datagram`] into `buf`, of exactly its length.
-fn tcp_datagram_into(
-    buf: &mut [u8],
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ident: u16,
-    ttl: u8,
-    seg: &TcpRepr<'_>,
-    checksum: ChecksumMode,
-) {
-    let tcp_len = seg.buffer_len();
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Tcp,
-        payload_len: tcp_len,
-        hop_limit: ttl,
-        ident,
-        // Path MTU discovery (RFC 1191): TCP segments are never fragmented;
-        // a narrower hop answers with frag-needed and the MSS comes down.
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-        dscp_ecn: 0,
-    };
-    seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, checksum);
-    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), checksum);
 }
 
 impl Stack {

@@ -76,7 +76,7 @@ pub use icmpv4::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
 pub use ipv4::{IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
 pub use std::net::Ipv4Addr;
 pub use tcp::{SeqNumber, TcpControl, TcpOption, TcpPacket, TcpRepr, TcpTimestamp};
-pub use template::SegmentTemplate;
+pub use template::{emit_tcp_datagram, tcp_ipv4_header, SegmentTemplate};
 pub use udp::{UdpPacket, UdpRepr};
 
 /// Why a packet could not be parsed.

@@ -10,12 +10,13 @@
 //!
 //! Only the common segment fits ([`SegmentTemplate::fits`]): no SYN, no
 //! options but Timestamps, no urgent data. Everything else goes through
-//! [`crate::TcpRepr::emit`]; both write the same octets.
+//! [`emit_tcp_datagram`], both headers built field by field; the two write
+//! the same octets.
 
 use crate::checksum::{self, ChecksumMode};
 use crate::field::{write_u16, write_u32};
 use crate::tcp::{field, kind};
-use crate::{IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpRepr};
+use crate::{IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr};
 
 const IP_LEN: usize = crate::ipv4::HEADER_LEN;
 const TCP_LEN: usize = crate::tcp::HEADER_LEN;
@@ -47,18 +48,7 @@ impl SegmentTemplate {
         let mut bytes = [0u8; IP_LEN + TCP_LEN];
         // The IPv4 header written by `Ipv4Repr::emit` itself, so the two
         // cannot drift apart; length and identification are filled later.
-        let ip = Ipv4Repr {
-            src_addr: src,
-            dst_addr: dst,
-            next_header: IpProtocol::Tcp,
-            payload_len: 0,
-            hop_limit: ttl,
-            ident: 0,
-            dont_frag: true,
-            more_frags: false,
-            frag_offset: 0,
-            dscp_ecn: 0,
-        };
+        let ip = tcp_ipv4_header(src, dst, ttl, 0, 0);
         ip.emit(&mut Ipv4Packet::new_unchecked(&mut bytes[..IP_LEN]), ChecksumMode::Ignore);
         write_u16(&mut bytes[..IP_LEN], 2, 0);
         let tcp = &mut bytes[IP_LEN..];
@@ -151,30 +141,57 @@ impl SegmentTemplate {
     }
 }
 
+/// The IPv4 header of a TCP segment of `tcp_len` octets, as the stack
+/// sends every one: no options, and Don't Fragment (Path MTU Discovery,
+/// RFC 1191: TCP segments are never fragmented; a narrower hop answers
+/// with fragmentation-needed and the MSS comes down).
+pub fn tcp_ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, ident: u16, tcp_len: usize) -> Ipv4Repr {
+    Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Tcp,
+        payload_len: tcp_len,
+        hop_limit: ttl,
+        ident,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+        dscp_ecn: 0,
+    }
+}
+
+/// Writes the datagram carrying any segment `seg` from `src` to `dst`
+/// into `buf`, which is exactly `20 + seg.buffer_len()` long: both headers
+/// built field by field ([`TcpRepr::emit`], with the payload copied and
+/// summed in one pass, and [`Ipv4Repr::emit`]). Every octet is written,
+/// so `buf` need not be zeroed first.
+///
+/// # Panics
+/// If `buf` is shorter than the datagram.
+pub fn emit_tcp_datagram(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    ttl: u8,
+    seg: &TcpRepr<'_>,
+    checksum: ChecksumMode,
+) {
+    let ip = tcp_ipv4_header(src, dst, ttl, ident, seg.buffer_len());
+    seg.emit(&mut TcpPacket::new_unchecked(&mut buf[IP_LEN..]), &src, &dst, checksum);
+    ip.emit(&mut Ipv4Packet::new_unchecked(buf), checksum);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SeqNumber, TcpPacket, TcpTimestamp};
+    use crate::{SeqNumber, TcpTimestamp};
     use proptest::prelude::*;
 
-    /// The datagram the generic path writes for `seg`.
+    /// The datagram the general path writes for `seg`.
     fn generic(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, ident: u16, seg: &TcpRepr<'_>, mode: ChecksumMode) -> Vec<u8> {
-        let tcp_len = seg.buffer_len();
-        let ip = Ipv4Repr {
-            src_addr: src,
-            dst_addr: dst,
-            next_header: IpProtocol::Tcp,
-            payload_len: tcp_len,
-            hop_limit: ttl,
-            ident,
-            dont_frag: true,
-            more_frags: false,
-            frag_offset: 0,
-            dscp_ecn: 0,
-        };
-        let mut buf = vec![0xa5; 20 + tcp_len];
-        seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &dst, mode);
-        ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), mode);
+        let mut buf = vec![0xa5; 20 + seg.buffer_len()];
+        emit_tcp_datagram(&mut buf, src, dst, ident, ttl, seg, mode);
         buf
     }
 
