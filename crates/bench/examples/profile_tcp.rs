@@ -18,6 +18,10 @@ fn main() {
         "smoltcp-bulk" => smoltcp_tcp::bulk(mtu, n).map(|v| format!("{v:.3} Gbit/s")),
         "smoltcp-rr" => smoltcp_tcp::rr(mtu, n as u32).map(|v| format!("{v:.3} us")),
         "smoltcp-crr" => smoltcp_tcp::crr(mtu, n as u32).map(|v| format!("{v:.0} conn/s")),
+        // Both engines' rr in 100 short alternating runs of `n` rounds:
+        // the median of the per-pair ratios moves less with the machine's
+        // speed than one long run of each.
+        "rr-paired" => rr_paired(mtu, n as u32),
         other => Err(format!("unknown workload {other}")),
     };
     match result {
@@ -27,4 +31,33 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// smoltcp's round trip over sockstack's, pair by pair (above 1: sockstack
+/// is faster), and both engines' median round trips.
+fn rr_paired(mtu: usize, rounds: u32) -> Result<String, String> {
+    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..100 {
+        // Each engine goes first in every other pair.
+        let (a, b) = if i % 2 == 0 {
+            let a = tcp::sockstack_rr(mtu, rounds)?;
+            (a, smoltcp_tcp::rr(mtu, rounds)?)
+        } else {
+            let b = smoltcp_tcp::rr(mtu, rounds)?;
+            (tcp::sockstack_rr(mtu, rounds)?, b)
+        };
+        ours.push(a);
+        theirs.push(b);
+        ratios.push(b / a);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok(format!(
+        "sockstack {:.3} us, smoltcp {:.3} us, ratio {:.3}",
+        median(&mut ours),
+        median(&mut theirs),
+        median(&mut ratios)
+    ))
 }
