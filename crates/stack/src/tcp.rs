@@ -212,9 +212,10 @@ impl Outgoing {
     }
 }
 
-/// Where a flush's TCP datagrams go: the parts of the stack that take
-/// them, borrowed apart from the socket table so that a connection being
-/// flushed can hand each datagram over as soon as it is built.
+/// Where TCP datagrams go (a flush's, and the segments no connection
+/// owns): the parts of the stack that take them, borrowed apart from the
+/// socket table so that a connection being flushed can hand each datagram
+/// over as soon as it is built.
 struct TcpSink<'a> {
     tx_queue: &'a mut VecDeque<OutPacket>,
     loopback: &'a mut VecDeque<(Vec<u8>, ChecksumMode)>,
@@ -802,7 +803,11 @@ impl Stack {
         let ident = self.next_ident();
         let ttl = self.config.default_ttl;
         let data = tcp_datagram(&mut self.pool, *local.ip(), *remote.ip(), ident, ttl, seg, ChecksumMode::Verify);
-        self.tcp_output(Outgoing::one(data), ChecksumMode::Verify);
+        let egress = self.tcp_egress(*remote.ip());
+        let tx_queue_len = self.config.tx_queue_len;
+        let Stack { tx_queue, loopback, counters, .. } = self;
+        let checksum = ChecksumMode::Verify;
+        TcpSink { tx_queue, loopback, counters, tx_queue_len, egress, checksum }.send(Outgoing::one(data));
     }
 
     /// How to checksum segments to `remote`. A datagram that stays inside
@@ -820,16 +825,8 @@ impl Stack {
         }
     }
 
-    /// Puts a finished TCP datagram on its way (link or loopback).
-    /// `checksum` is how it was built: `Ignore` only for loopback.
-    fn tcp_output(&mut self, out: Outgoing, checksum: ChecksumMode) {
-        let dst = Ipv4Addr::from(<[u8; 4]>::try_from(&out.data[16..20]).expect("20-byte header"));
-        let egress = self.tcp_egress(dst);
-        self.tcp_output_to(egress, out, checksum);
-    }
-
-    /// Where TCP datagrams to `dst` go: looked up once for all the
-    /// datagrams of a flush, which share their destination.
+    /// Where TCP datagrams to `dst` go (a connection keeps the answer
+    /// between flushes, in its `RouteCache`).
     fn tcp_egress(&self, dst: Ipv4Addr) -> Egress {
         if self.is_local_unicast(dst) {
             return Egress::Loopback;
@@ -838,14 +835,6 @@ impl Stack {
             Some(hop) if self.ifaces[hop.iface.0].up => Egress::Link(hop),
             _ => Egress::NoRoute,
         }
-    }
-
-    /// [`Stack::tcp_output`] to where [`Stack::tcp_egress`] found.
-    #[inline]
-    fn tcp_output_to(&mut self, egress: Egress, out: Outgoing, checksum: ChecksumMode) {
-        let tx_queue_len = self.config.tx_queue_len;
-        let Stack { tx_queue, loopback, counters, .. } = self;
-        TcpSink { tx_queue, loopback, counters, tx_queue_len, egress, checksum }.send(out);
     }
 
     /// Hands `seg` to connection `h`. `unverified`: its checksum is still
