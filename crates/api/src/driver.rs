@@ -13,6 +13,7 @@
 //! work of the threads that would otherwise sleep on the lock).
 
 use sockstack_link::{Frame, LinkConfig, Pipe};
+use sockstack_stack::gso::RxOffload;
 use sockstack_stack::{IfaceId, OutPacket, SocketHandle, Stack};
 use sockstack_time::Instant;
 use std::io;
@@ -39,6 +40,9 @@ pub enum Event {
         iface: IfaceId,
         /// The IPv4 datagram.
         data: Vec<u8>,
+        /// What the device says of it (a TUN device with offloads); the
+        /// default for a plain link.
+        offload: RxOffload,
     },
     /// A user call changed socket state (e.g. queued a datagram).
     Wake,
@@ -100,7 +104,11 @@ impl Port for MemoryPort {
     fn poll(&mut self, now: Instant) {
         while let Some(frame) = self.pipe.recv(now) {
             // A peer that has shut down is a cable unplugged: frames vanish.
-            let _ = self.peer.send(Event::Packet { iface: self.peer_iface, data: frame.data });
+            let _ = self.peer.send(Event::Packet {
+                iface: self.peer_iface,
+                data: frame.data,
+                offload: RxOffload::default(),
+            });
         }
     }
 
@@ -509,8 +517,8 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             while let Some(event) = pending.take().or_else(|| if handled < BATCH { rx.try_recv().ok() } else { None }) {
                 handled += 1;
                 match event {
-                    Event::Packet { iface, data } => {
-                        stack.receive(now, iface, &data);
+                    Event::Packet { iface, mut data, offload } => {
+                        stack.receive_offloaded(now, iface, &mut data, offload);
                         stack.recycle(data);
                     }
                     Event::Wake => {}

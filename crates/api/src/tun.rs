@@ -11,6 +11,7 @@
 
 use crate::driver::{inbox, Driver, Event, Inbox, Port};
 use sockstack_link::pcap::PcapSink;
+use sockstack_stack::gso::RxOffload;
 use sockstack_stack::{IfaceId, InterfaceConfig, OutPacket, Stack};
 use sockstack_time::Instant;
 use sockstack_wire::{checksum, IpProtocol, Ipv4Cidr, Ipv4Packet, TcpPacket};
@@ -19,13 +20,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tun_rs::{DeviceBuilder, InterruptEvent, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use tun_rs::{
+    gso_split, DeviceBuilder, InterruptEvent, SyncDevice, VirtioNetHdr, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN,
+};
 
 /// `struct virtio_net_hdr` (Linux `include/uapi/linux/virtio_net.h`):
 /// flags, gso_type, then hdr_len, gso_size, csum_start and csum_offset as
 /// 16-bit fields in the host's byte order (a TUN device's legacy header).
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+const VIRTIO_NET_HDR_F_DATA_VALID: u8 = 2;
+const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
 const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
+const VIRTIO_NET_HDR_GSO_UDP_L4: u8 = 5;
+/// Set beside a TCP type when the run carries ECN marks (CWR on its first
+/// segment); it changes nothing in how the run is taken.
+const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
 
 /// How to bring up a TUN-backed stack.
 #[derive(Debug, Clone)]
@@ -40,11 +49,12 @@ pub struct TunConfig {
     /// The device's MTU.
     pub mtu: u16,
     /// Use the device's offloads (virtio-net header): the kernel hands over
-    /// TCP segments of up to 64 KiB, split here into MTU-sized packets with
-    /// one read instead of one read per packet; and the stack's interface
-    /// has segmentation offload, so a run of its TCP segments goes to the
-    /// kernel in one write, which the kernel takes as it takes its own
-    /// (TSO: `VIRTIO_NET_HDR_GSO_TCPV4`).
+    /// runs of TCP segments of up to 64 KiB in one read, with the checksum
+    /// left to the device, and the stack takes such a run as one segment
+    /// (as Linux GRO would have merged it; [`Stack::receive_offloaded`]);
+    /// and the stack's interface has segmentation offload, so a run of its
+    /// TCP segments goes to the kernel in one write, which the kernel takes
+    /// as it takes its own (TSO: `VIRTIO_NET_HDR_GSO_TCPV4`).
     pub offload: bool,
 }
 
@@ -56,8 +66,14 @@ pub struct TunStats {
     /// Packets written to the device.
     pub tx_packets: AtomicU64,
     /// Packets from the kernel that are not IPv4 (e.g. IPv6 router
-    /// solicitations): counted and dropped.
+    /// solicitations), or frames whose offload header cannot be taken:
+    /// counted and dropped.
     pub rx_not_ipv4: AtomicU64,
+    /// Runs of TCP segments the kernel packed (offload), posted whole.
+    pub rx_tcp_runs: AtomicU64,
+    /// Runs of UDP datagrams the kernel packed (offload, `UDP_SEGMENT`),
+    /// split into their datagrams.
+    pub rx_udp_runs: AtomicU64,
 }
 
 type SharedPcap = Arc<Mutex<PcapSink>>;
@@ -147,7 +163,14 @@ fn tso(frame: &mut [u8], gso_size: u16) {
 
 /// Posts one packet from the kernel, or counts it when it is not IPv4.
 /// False once the driver is gone.
-fn deliver(packet: &[u8], inbox: &Inbox, iface: IfaceId, stats: &TunStats, pcap: &Option<SharedPcap>) -> bool {
+fn deliver(
+    packet: &[u8],
+    offload: RxOffload,
+    inbox: &Inbox,
+    iface: IfaceId,
+    stats: &TunStats,
+    pcap: &Option<SharedPcap>,
+) -> bool {
     if packet.first().map(|b| b >> 4) != Some(4) {
         stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
         return true;
@@ -156,13 +179,58 @@ fn deliver(packet: &[u8], inbox: &Inbox, iface: IfaceId, stats: &TunStats, pcap:
     if let Some(p) = pcap {
         let _ = p.lock().unwrap_or_else(|e| e.into_inner()).record(wall_clock(), packet);
     }
-    inbox.send(Event::Packet { iface, data: packet.to_vec() }).is_ok()
+    inbox.send(Event::Packet { iface, data: packet.to_vec(), offload }).is_ok()
+}
+
+/// How a frame read with offloads on is to be taken, from its virtio-net
+/// header.
+#[derive(Debug, PartialEq, Eq)]
+enum RxFrame {
+    /// As it is, with what the header says of it.
+    Whole(RxOffload),
+    /// A packed UDP run: split here into its datagrams.
+    UdpRun,
+    /// A kind the stack does not speak (a packed IPv6 TCP run).
+    Foreign,
+}
+
+/// Reads the header of a frame the kernel wrote (see the constants above).
+fn rx_frame(hdr: &[u8; VIRTIO_NET_HDR_LEN]) -> RxFrame {
+    // CHECKSUM_PARTIAL (the kernel left the sum to the device) or a sum
+    // the device checked: either way none to check here.
+    let transport_checksum_ok = hdr[0] & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) != 0;
+    let gso_size = u16::from_ne_bytes([hdr[4], hdr[5]]);
+    match hdr[1] & !VIRTIO_NET_HDR_GSO_ECN {
+        VIRTIO_NET_HDR_GSO_NONE => RxFrame::Whole(RxOffload { transport_checksum_ok, gso_size: None }),
+        VIRTIO_NET_HDR_GSO_TCPV4 => RxFrame::Whole(RxOffload { transport_checksum_ok, gso_size: Some(gso_size) }),
+        VIRTIO_NET_HDR_GSO_UDP_L4 => RxFrame::UdpRun,
+        _ => RxFrame::Foreign,
+    }
+}
+
+/// Splits a packed UDP run (`frame`: header, then the datagram) into
+/// `bufs` with tun-rs, which fills in each piece's checksum; the number of
+/// datagrams. The header's `hdr_len` is not to be trusted (the virtio
+/// specification has the device take it as a hint): it is set to what the
+/// split needs, the UDP header's end, from `csum_start`, where that header
+/// begins.
+fn split_udp_run(frame: &mut [u8], bufs: &mut [Vec<u8>], sizes: &mut [usize]) -> io::Result<usize> {
+    let (head, data) = frame.split_at_mut(VIRTIO_NET_HDR_LEN);
+    let mut hdr = VirtioNetHdr::decode(head)?;
+    let udp_end = usize::from(hdr.csum_start) + 8;
+    let checksum_end = usize::from(hdr.csum_start) + usize::from(hdr.csum_offset) + 2;
+    if hdr.gso_size == 0 || udp_end > data.len() || checksum_end > udp_end {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "inconsistent UDP offload header"));
+    }
+    hdr.hdr_len = udp_end as u16;
+    gso_split(data, hdr, bufs, sizes, 0, false)
 }
 
 /// Reads packets the kernel sends into the device and posts them to the
-/// driver, until interrupted. With offload one read may bring a 64 KiB TCP
-/// segment, which tun-rs splits into MTU-sized packets (checksums filled
-/// in); without, one read is one packet.
+/// driver, until interrupted. With offload one read may bring a run of TCP
+/// segments of up to 64 KiB, posted whole (the stack takes it as one
+/// segment), or of UDP datagrams, split here; without, one read is one
+/// packet.
 fn read_loop(
     device: Arc<SyncDevice>,
     interrupt: Arc<InterruptEvent>,
@@ -172,33 +240,63 @@ fn read_loop(
     pcap: Option<SharedPcap>,
     offload: bool,
 ) {
-    let mut original = vec![0u8; if offload { VIRTIO_NET_HDR_LEN + 65535 } else { 0 }];
-    let mut bufs = vec![vec![0u8; 65535]; if offload { IDEAL_BATCH_SIZE } else { 1 }];
-    let mut sizes = vec![0usize; bufs.len()];
+    let head = if offload { VIRTIO_NET_HDR_LEN } else { 0 };
+    let mut frame = vec![0u8; head + 65535];
+    // Made the first time a packed UDP run comes (most devices never see one).
+    let mut udp_bufs: Vec<Vec<u8>> = Vec::new();
+    let mut udp_sizes: Vec<usize> = Vec::new();
     loop {
-        let read = if offload {
-            device.recv_multiple_intr(&mut original, &mut bufs, &mut sizes, 0, &interrupt)
-        } else {
-            device.recv_intr(&mut bufs[0], &interrupt).map(|n| {
-                sizes[0] = n;
-                1
-            })
-        };
-        let n = match read {
+        let n = match device.recv_intr(&mut frame, &interrupt) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted && interrupt.is_trigger() => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // A packet the offload code cannot parse is dropped, not fatal.
-            Err(e) if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::InvalidInput => {
-                stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
             Err(_) => return,
         };
-        for (buf, &size) in bufs.iter().zip(&sizes).take(n) {
-            if !deliver(&buf[..size], &inbox, iface, &stats, &pcap) {
+        if !offload {
+            if !deliver(&frame[..n], RxOffload::default(), &inbox, iface, &stats, &pcap) {
                 return;
             }
+            continue;
+        }
+        if n <= VIRTIO_NET_HDR_LEN {
+            // A frame without a datagram: nothing the stack could take.
+            stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let Some((hdr, _)) = frame.split_first_chunk::<VIRTIO_NET_HDR_LEN>() else { return };
+        let alive = match rx_frame(hdr) {
+            RxFrame::Whole(rx) => {
+                if rx.gso_size.is_some() {
+                    stats.rx_tcp_runs.fetch_add(1, Ordering::Relaxed);
+                }
+                deliver(&frame[VIRTIO_NET_HDR_LEN..n], rx, &inbox, iface, &stats, &pcap)
+            }
+            RxFrame::UdpRun => {
+                if udp_bufs.is_empty() {
+                    udp_bufs = vec![vec![0u8; 65535]; IDEAL_BATCH_SIZE];
+                    udp_sizes = vec![0; IDEAL_BATCH_SIZE];
+                }
+                match split_udp_run(&mut frame[..n], &mut udp_bufs, &mut udp_sizes) {
+                    Ok(k) => {
+                        stats.rx_udp_runs.fetch_add(1, Ordering::Relaxed);
+                        udp_bufs.iter().zip(&udp_sizes).take(k).all(|(buf, &size)| {
+                            deliver(&buf[..size], RxOffload::default(), &inbox, iface, &stats, &pcap)
+                        })
+                    }
+                    // A run that cannot be split is dropped, not fatal.
+                    Err(_) => {
+                        stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                        true
+                    }
+                }
+            }
+            RxFrame::Foreign => {
+                stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+        };
+        if !alive {
+            return;
         }
     }
 }
@@ -256,4 +354,59 @@ pub fn spawn_tun(mut stack: Stack, config: &TunConfig, pcap: Option<PcapSink>) -
     };
     let driver = Driver::start(stack, (tx, rx), vec![(iface, Box::new(port) as Box<dyn Port>)]);
     Ok(TunStack { driver, stats })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(flags: u8, gso_type: u8, gso_size: u16, csum_start: u16, csum_offset: u16) -> [u8; VIRTIO_NET_HDR_LEN] {
+        let mut h = [0u8; VIRTIO_NET_HDR_LEN];
+        h[0] = flags;
+        h[1] = gso_type;
+        h[4..6].copy_from_slice(&gso_size.to_ne_bytes());
+        h[6..8].copy_from_slice(&csum_start.to_ne_bytes());
+        h[8..10].copy_from_slice(&csum_offset.to_ne_bytes());
+        h
+    }
+
+    #[test]
+    fn frames_are_taken_as_their_virtio_header_says() {
+        let whole = |ok, gso_size| RxFrame::Whole(RxOffload { transport_checksum_ok: ok, gso_size });
+        let partial = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        assert_eq!(rx_frame(&header(0, VIRTIO_NET_HDR_GSO_NONE, 0, 0, 0)), whole(false, None));
+        assert_eq!(rx_frame(&header(partial, VIRTIO_NET_HDR_GSO_NONE, 0, 20, 16)), whole(true, None));
+        assert_eq!(rx_frame(&header(VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_GSO_NONE, 0, 0, 0)), whole(true, None));
+        assert_eq!(rx_frame(&header(partial, VIRTIO_NET_HDR_GSO_TCPV4, 1448, 20, 16)), whole(true, Some(1448)));
+        let ecn = VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN;
+        assert_eq!(rx_frame(&header(partial, ecn, 1448, 20, 16)), whole(true, Some(1448)));
+        assert_eq!(rx_frame(&header(partial, VIRTIO_NET_HDR_GSO_UDP_L4, 1000, 20, 6)), RxFrame::UdpRun);
+        // VIRTIO_NET_HDR_GSO_TCPV6: IPv6, which the stack does not speak.
+        assert_eq!(rx_frame(&header(partial, 4, 1428, 40, 16)), RxFrame::Foreign);
+    }
+
+    #[test]
+    fn udp_runs_with_inconsistent_headers_are_refused() {
+        let mut bufs = vec![vec![0u8; 2048]; 4];
+        let mut sizes = vec![0; 4];
+        // A 20-octet IPv4 header, a UDP header, 3000 octets of data.
+        let frame = |h: [u8; VIRTIO_NET_HDR_LEN]| {
+            let mut f = h.to_vec();
+            f.extend(std::iter::repeat_n(0u8, 20 + 8 + 3000));
+            f
+        };
+        let udp = VIRTIO_NET_HDR_GSO_UDP_L4;
+        let mut zero_size = frame(header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 0, 20, 6));
+        assert!(split_udp_run(&mut zero_size, &mut bufs, &mut sizes).is_err());
+        let mut past_the_end = frame(header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 1000, 4000, 6));
+        assert!(split_udp_run(&mut past_the_end, &mut bufs, &mut sizes).is_err());
+        let mut checksum_outside = frame(header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 1000, 20, 16));
+        assert!(split_udp_run(&mut checksum_outside, &mut bufs, &mut sizes).is_err());
+        let mut short = header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 1000, 20, 6).to_vec();
+        assert!(split_udp_run(&mut short, &mut bufs, &mut sizes).is_err());
+        // A consistent header over octets that are no datagram: whatever
+        // the split makes of them, it returns.
+        let mut junk = frame(header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 1000, 20, 6));
+        let _ = split_udp_run(&mut junk, &mut bufs, &mut sizes);
+    }
 }

@@ -152,8 +152,13 @@ pub fn serve(args: TunArgs, zone: Option<PathBuf>) -> io::Result<()> {
     wait_for_signal()?;
     let counters = tun.driver.with_stack(|s| s.counters().to_string());
     let not_ipv4 = tun.stats.rx_not_ipv4.load(Ordering::Relaxed);
+    let tcp_runs = tun.stats.rx_tcp_runs.load(Ordering::Relaxed);
+    let udp_runs = tun.stats.rx_udp_runs.load(Ordering::Relaxed);
     drop(tun); // stops the driver, ends the services, flushes the pcap
-    eprintln!("sockstack serve: stopped; {counters} | dropped non-IPv4 from the kernel: {not_ipv4}");
+    eprintln!(
+        "sockstack serve: stopped; {counters} | packed runs from the kernel: TCP taken whole {tcp_runs}, \
+         UDP split {udp_runs} | dropped non-IPv4 from the kernel: {not_ipv4}"
+    );
     Ok(())
 }
 

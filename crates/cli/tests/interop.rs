@@ -207,6 +207,11 @@ fn kernel_tools_talk_to_sockstack_serve() {
     // UDP both ways: kernel → sockstack echo → kernel
     let udp = ns.exec(&["sh", "-c", "echo datagram-from-the-kernel | socat -t 2 - UDP:192.0.2.2:7"]);
     assert_eq!(String::from_utf8_lossy(&udp.stdout).trim(), "datagram-from-the-kernel");
+    // One send of four datagrams' worth with UDP_SEGMENT: the kernel hands
+    // the device one packed run, split here into the four, each echoed.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/udp_segment.py");
+    let out = ns.exec(&["python3", script, "192.0.2.2", "7"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4 datagrams of 1000, in order");
 
     // 200 concurrent connections from the kernel, every byte checked
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/many_clients.py");
@@ -229,22 +234,35 @@ fn kernel_tools_talk_to_sockstack_serve() {
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or_else(|| panic!("no drop count in the log: {log}"));
     assert!(dropped >= 2, "IPv6 packets from the kernel were not counted: {log}");
+    let runs = |what: &str| -> u64 {
+        let after = log.rsplit(what).next().unwrap_or("");
+        after.split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    assert!(runs("TCP taken whole ") > 0, "no packed TCP run came from the kernel: {log}");
+    assert!(runs("UDP split ") > 0, "the UDP_SEGMENT send was not a packed run: {log}");
     let dump = run(Command::new("tcpdump").args(["-nr", pcap.to_str().unwrap()]));
     let text = String::from_utf8_lossy(&dump.stdout);
+    // The longest TCP payload on the lines that `direction` picks.
+    let longest = |direction: &dyn Fn(&str) -> bool| {
+        text.lines()
+            .filter(|l| direction(l))
+            .filter_map(|l| {
+                let after = l.rsplit("length ").next()?;
+                after.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok()
+            })
+            .max()
+            .unwrap_or(0)
+    };
     assert!(text.contains("192.0.2.1 > 192.0.2.2: ICMP echo request"), "{}", &text[..text.len().min(500)]);
     assert!(text.contains("192.0.2.2.80 > 192.0.2.1"), "HTTP responses captured");
     // With the device's offloads on, the stack packed runs of segments into
     // TSO writes: TCP payloads past what one 1500-octet packet holds.
-    let longest = text
-        .lines()
-        .filter(|l| l.contains("192.0.2.2.80 > 192.0.2.1"))
-        .filter_map(|l| {
-            let after = l.rsplit("length ").next()?;
-            after.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok()
-        })
-        .max()
-        .unwrap_or(0);
-    assert!(longest > 1460 * 8, "no packed run went to the kernel (longest payload {longest})");
+    let out = longest(&|l| l.contains("192.0.2.2.80 > 192.0.2.1"));
+    assert!(out > 1460 * 8, "no packed run went to the kernel (longest payload {out})");
+    // And the kernel's runs (the echo upload) came in whole, as one
+    // segment each, their checksums left to the device.
+    let into = longest(&|l| l.contains("192.0.2.1.") && l.contains(" > 192.0.2.2.7:"));
+    assert!(into > 1460 * 8, "no run from the kernel was taken whole (longest payload {into})");
 }
 
 #[test]

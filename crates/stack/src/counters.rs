@@ -57,6 +57,7 @@ drop_reasons! {
     TcpListenOverflow => "tcp_listen_overflow", "A listener's accept queue was full.";
     TxQueueFull => "tx_queue_full", "The interface's transmit queue was full.";
     InterfaceDown => "interface_down", "Received on, or routed to, an interface that is down.";
+    OffloadMalformed => "offload_malformed", "A device's offload data does not fit its datagram (a packed run that cannot be split).";
 }
 
 /// Traffic counters of one stack.

@@ -23,6 +23,24 @@ use sockstack_wire::{
 /// limit (RFC 791 §3.1), Linux's `GSO_MAX_SIZE` for IPv4.
 pub const GSO_MAX_SIZE: usize = 65535;
 
+/// What a device with receive offloads says of a datagram it hands over:
+/// a Linux TUN device's virtio-net header (`skb->ip_summed` and
+/// `skb_shinfo(skb)->gso_size` inside the kernel). See
+/// [`Stack::receive_offloaded`](crate::Stack::receive_offloaded).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxOffload {
+    /// The TCP or UDP checksum needs no check here: the sending kernel is
+    /// this machine's and left it to the device (`VIRTIO_NET_HDR_F_NEEDS_CSUM`,
+    /// `CHECKSUM_PARTIAL`: the field holds only the pseudo-header's sum), or
+    /// the device checked it (`VIRTIO_NET_HDR_F_DATA_VALID`). The IPv4
+    /// header's checksum is verified all the same.
+    pub transport_checksum_ok: bool,
+    /// `Some(n)`: a TCP datagram that packs segments of `n` payload octets
+    /// under one header (`VIRTIO_NET_HDR_GSO_TCPV4`), as
+    /// [`OutPacket::gso_size`](crate::OutPacket::gso_size) on the way out.
+    pub gso_size: Option<u16>,
+}
+
 /// Offsets into the TCP header (RFC 9293 §3.1).
 const TCP_FLAGS: usize = 13;
 const FLAG_FIN: u8 = 0x01;

@@ -819,9 +819,10 @@ impl Stack {
         if !self.is_local_unicast(remote) {
             return ChecksumMode::Verify;
         }
-        match self.raw_by_protocol.get(&u8::from(IpProtocol::Tcp)) {
-            Some(watchers) if !watchers.is_empty() => ChecksumMode::Verify,
-            _ => ChecksumMode::Ignore,
+        if self.raw_watches(IpProtocol::Tcp) {
+            ChecksumMode::Verify
+        } else {
+            ChecksumMode::Ignore
         }
     }
 

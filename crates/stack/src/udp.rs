@@ -48,15 +48,24 @@ pub(crate) fn unreachable_error(kind: io::ErrorKind) -> io::Error {
 }
 
 impl Stack {
-    /// RFC 768 input: checksum, then demultiplex by destination (address,
-    /// port) with one or two hash lookups.
+    /// RFC 768 input: checksum (as `checksum` says: `Ignore` when the
+    /// device vouched for it, [`Stack::receive_offloaded`]), then
+    /// demultiplex by destination (address, port) with one or two hash
+    /// lookups.
     #[inline(never)] // another protocol's: kept off TCP's per-segment path (instruction cache)
-    pub(crate) fn udp_input(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], to_broadcast: bool) {
+    pub(crate) fn udp_input(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        to_broadcast: bool,
+        checksum: ChecksumMode,
+    ) {
         let udp = match UdpPacket::new_checked(payload) {
             Ok(p) => p,
             Err(_) => return self.counters.drop(DropReason::UdpMalformed),
         };
-        let repr = match UdpRepr::parse(&udp, &ip.src_addr, &ip.dst_addr, ChecksumMode::Verify) {
+        let repr = match UdpRepr::parse(&udp, &ip.src_addr, &ip.dst_addr, checksum) {
             Ok(r) => r,
             Err(sockstack_wire::Error::BadChecksum) => return self.counters.drop(DropReason::UdpBadChecksum),
             Err(_) => return self.counters.drop(DropReason::UdpMalformed),

@@ -3,12 +3,15 @@
 //! payload to raw sockets and the transport.
 
 use crate::counters::DropReason;
+use crate::gso::{self, RxOffload};
 use crate::iface::IfaceId;
 use crate::rxqueue::Message;
 use crate::socket::Socket;
 use crate::{OutPacket, Stack};
 use sockstack_time::Instant;
-use sockstack_wire::{checksum, ChecksumMode, DstUnreachable, Error, IpProtocol, Ipv4Packet, Ipv4Repr, TimeExceeded};
+use sockstack_wire::{
+    checksum, ChecksumMode, DstUnreachable, Error, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TimeExceeded, UdpPacket,
+};
 use std::net::SocketAddrV4;
 
 fn ip_drop_reason(e: Error) -> DropReason {
@@ -32,9 +35,88 @@ impl Stack {
         self.ip_input(now, Some(iface), packet, ChecksumMode::Verify);
     }
 
+    /// A datagram from a device with receive offloads (a Linux TUN device
+    /// with a virtio-net header), with what the device says of it. One for
+    /// this host is taken as it is: a packed TCP run as one segment (the
+    /// merged segment Linux GRO hands its TCP), and a checksum the local
+    /// kernel left to the device, or the device checked, is not checked
+    /// again. Anything else (to be forwarded, a fragment, a protocol a raw
+    /// socket watches, a packed run of anything but TCP) first becomes the
+    /// datagrams it stands for, which are then received as any other: the
+    /// transport checksum completed, a run split ([`gso::segment`]). The
+    /// IPv4 header is verified either way.
+    pub fn receive_offloaded(&mut self, now: Instant, iface: IfaceId, packet: &mut [u8], offload: RxOffload) {
+        if offload == RxOffload::default() {
+            return self.receive(now, iface, packet);
+        }
+        let ip = Ipv4Packet::new_unchecked(&*packet);
+        let Ok(repr) = Ipv4Repr::parse(&ip, ChecksumMode::Verify) else {
+            // The ordinary path finds the same fault and counts it.
+            return self.receive(now, iface, packet);
+        };
+        let (header_len, len) = (usize::from(ip.header_len()), usize::from(ip.total_len()));
+        let fragment = repr.more_frags || repr.frag_offset != 0;
+        let proto = repr.next_header;
+        let whole = !fragment
+            && self.is_local_unicast(repr.dst_addr)
+            && !self.raw_watches(proto)
+            && match proto {
+                IpProtocol::Tcp => true,
+                // A packed UDP run is several datagrams: their boundaries
+                // are the messages.
+                IpProtocol::Udp => offload.gso_size.is_none(),
+                _ => false,
+            };
+        if whole {
+            self.counters.ip_rx += 1;
+            if !self.ifaces.get(iface.0).is_some_and(|i| i.up) {
+                return self.counters.drop(DropReason::InterfaceDown);
+            }
+            // (The header was verified above.)
+            let checksum = if offload.transport_checksum_ok { ChecksumMode::Ignore } else { ChecksumMode::Verify };
+            return self.ip_input(now, Some(iface), packet, checksum);
+        }
+        if offload.transport_checksum_ok && !fragment {
+            // CHECKSUM_PARTIAL made whole, as the kernel does before a
+            // datagram leaves by a device that cannot (`skb_checksum_help`);
+            // one the device checked comes out the same.
+            let (src, dst) = (repr.src_addr, repr.dst_addr);
+            let transport = &mut packet[header_len..len];
+            match proto {
+                IpProtocol::Tcp => {
+                    if let Ok(mut t) = TcpPacket::new_checked(transport) {
+                        t.fill_checksum(&src, &dst);
+                    }
+                }
+                IpProtocol::Udp => {
+                    if let Ok(mut u) = UdpPacket::new_checked(transport) {
+                        u.fill_checksum(&src, &dst);
+                    }
+                }
+                _ => {}
+            }
+        }
+        match offload.gso_size {
+            None => self.receive(now, iface, packet),
+            Some(gso_size) => match gso::segment(&packet[..len], gso_size) {
+                Ok(pieces) => {
+                    for piece in pieces {
+                        self.receive(now, iface, &piece);
+                    }
+                }
+                Err(_) => {
+                    self.counters.ip_rx += 1;
+                    self.counters.drop(DropReason::OffloadMalformed);
+                }
+            },
+        }
+    }
+
     /// `iface` is `None` for packets looped back inside the host.
-    /// `checksum` is `Ignore` only for loopback datagrams TCP built without
-    /// checksums.
+    /// `checksum` is `Ignore` for loopback datagrams TCP built without
+    /// checksums, and for a device's datagram whose transport checksum
+    /// needs no check ([`Stack::receive_offloaded`], which verified the
+    /// IPv4 header before).
     pub(crate) fn ip_input(&mut self, now: Instant, iface: Option<IfaceId>, packet: &[u8], checksum: ChecksumMode) {
         // `parse` checks the lengths every accessor relies on first.
         let ip = Ipv4Packet::new_unchecked(packet);
@@ -87,7 +169,7 @@ impl Stack {
         let raw_taken = self.raw_input(ip, packet);
         match ip.next_header {
             IpProtocol::Icmp => self.icmp_input(now, ip, payload, broadcast),
-            IpProtocol::Udp => self.udp_input(now, ip, payload, broadcast),
+            IpProtocol::Udp => self.udp_input(now, ip, payload, broadcast, checksum),
             IpProtocol::Tcp => self.tcp_input(now, ip, payload, broadcast, checksum),
             _ if raw_taken => {}
             _ => {

@@ -55,6 +55,12 @@ impl Stack {
         addr.is_loopback() || self.ifaces.iter().any(|i| i.addr() == addr)
     }
 
+    /// Whether a raw socket is open for IP protocol `proto` (it is given
+    /// every such datagram, which must then carry its real checksums).
+    pub(crate) fn raw_watches(&self, proto: IpProtocol) -> bool {
+        self.raw_by_protocol.get(&u8::from(proto)).is_some_and(|watchers| !watchers.is_empty())
+    }
+
     /// Is `addr` a broadcast this host listens to?
     pub(crate) fn is_broadcast(&self, addr: Ipv4Addr) -> bool {
         addr.is_broadcast() || self.ifaces.iter().any(|i| i.is_directed_broadcast(addr))
