@@ -33,8 +33,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{Shutdown, SocketAddrV4};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{ready, Context, Poll, Wake, Waker};
+use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Which of the stack's wakers a waiting call registers.
@@ -46,60 +45,17 @@ enum Wait {
     Send,
 }
 
-/// The stack keeps one receive waker per socket. Sockets that several
-/// tasks may wait on at once through `&self` (a listener's `accept`, a
-/// UDP socket's `recv_from`) register this fan-out instead: it remembers
-/// every waiting task and wakes them all.
-struct Waiters {
-    list: Arc<WakerList>,
-    waker: Waker,
-}
-
-struct WakerList(Mutex<Vec<Waker>>);
-
-impl Wake for WakerList {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let waiting = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        for w in waiting {
-            w.wake();
-        }
-    }
-}
-
-impl Waiters {
-    fn new() -> Waiters {
-        let list = Arc::new(WakerList(Mutex::new(Vec::new())));
-        Waiters { waker: Waker::from(list.clone()), list }
-    }
-
-    /// Adds `waker` to the waiting tasks; returns the waker to give the
-    /// stack. Called under the stack lock, like the stack's own wake-ups,
-    /// so the two locks are always taken in the same order.
-    fn add(&self, waker: &Waker) -> &Waker {
-        let mut list = self.list.0.lock().unwrap_or_else(|e| e.into_inner());
-        if !list.iter().any(|w| w.will_wake(waker)) {
-            list.push(waker.clone());
-        }
-        &self.waker
-    }
-}
-
 fn driver_stopped() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped")
 }
 
 /// Tries `op` under the stack lock; on `WouldBlock`, registers the task
-/// (through `fan` if given) for `wait` before the lock is released, and
-/// returns `Pending`.
+/// for `wait` before the lock is released (beside any other task waiting
+/// on the socket: the stack wakes them all), and returns `Pending`.
 fn poll_op<T>(
     sock: &SocketCore,
     cx: &mut Context<'_>,
     wait: Wait,
-    fan: Option<&Waiters>,
     op: impl FnOnce(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
 ) -> Poll<io::Result<T>> {
     let r = sock.call_now(|s, now, h| {
@@ -108,10 +64,7 @@ fn poll_op<T>(
                 if !sock.driver_alive() {
                     return Err(driver_stopped());
                 }
-                let waker = match fan {
-                    Some(f) => f.add(cx.waker()),
-                    None => cx.waker(),
-                };
+                let waker = cx.waker();
                 match wait {
                     Wait::Recv => s.register_recv_waker(h, waker)?,
                     Wait::Send => s.register_send_waker(h, waker)?,
@@ -127,7 +80,6 @@ fn poll_op<T>(
 /// A listening TCP socket for tokio.
 pub struct AsyncTcpListener {
     sock: SocketCore,
-    waiters: Waiters,
 }
 
 impl AsyncTcpListener {
@@ -140,7 +92,7 @@ impl AsyncTcpListener {
             s.bind(h, addr)?;
             s.tcp_listen(h, backlog)
         })?;
-        Ok(AsyncTcpListener { sock, waiters: Waiters::new() })
+        Ok(AsyncTcpListener { sock })
     }
 
     /// Waits for the next connection. Several tasks may accept at once.
@@ -150,7 +102,7 @@ impl AsyncTcpListener {
 
     /// Polls for a connection (what [`AsyncTcpListener::accept`] awaits).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(AsyncTcpStream, SocketAddrV4)>> {
-        let (h, peer) = ready!(poll_op(&self.sock, cx, Wait::Recv, Some(&self.waiters), |s, _, h| s.tcp_accept(h)))?;
+        let (h, peer) = ready!(poll_op(&self.sock, cx, Wait::Recv, |s, _, h| s.tcp_accept(h)))?;
         Poll::Ready(Ok((AsyncTcpStream { sock: self.sock.adopt(h) }, peer)))
     }
 
@@ -226,7 +178,7 @@ impl AsyncTcpStream {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
         sock.tcp_connect(remote)?;
         poll_fn(|cx| {
-            poll_op(&sock, cx, Wait::Send, None, |s, _, h| match s.tcp_connect_status(h) {
+            poll_op(&sock, cx, Wait::Send, |s, _, h| match s.tcp_connect_status(h) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
                 Err(e) => Err(e),
@@ -299,7 +251,7 @@ impl AsyncRead for AsyncTcpStream {
         let n = match self.sock.poll_stream_read(cx.waker(), dst) {
             Some(Poll::Pending) if !self.sock.driver_alive() => return Poll::Ready(Err(driver_stopped())),
             Some(r) => ready!(r)?,
-            None => ready!(poll_op(&self.sock, cx, Wait::Recv, None, |s, _, h| s.tcp_recv(h, dst)))?,
+            None => ready!(poll_op(&self.sock, cx, Wait::Recv, |s, _, h| s.tcp_recv(h, dst)))?,
         };
         buf.advance(n);
         Poll::Ready(Ok(()))
@@ -316,7 +268,7 @@ impl AsyncWrite for AsyncTcpStream {
         match self.sock.poll_stream_write(cx.waker(), data) {
             Some(Poll::Pending) if !self.sock.driver_alive() => Poll::Ready(Err(driver_stopped())),
             Some(r) => r,
-            None => poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.tcp_send(now, h, data)),
+            None => poll_op(&self.sock, cx, Wait::Send, |s, now, h| s.tcp_send(now, h, data)),
         }
     }
 
@@ -335,7 +287,6 @@ impl AsyncWrite for AsyncTcpStream {
 /// once (e.g. through an `Arc`).
 pub struct AsyncUdpSocket {
     sock: SocketCore,
-    recv_waiters: Waiters,
 }
 
 impl AsyncUdpSocket {
@@ -344,7 +295,7 @@ impl AsyncUdpSocket {
     pub fn bind(net: &NetHandle, addr: SocketAddrV4) -> io::Result<AsyncUdpSocket> {
         let sock = net.open(|s, owner| Ok(s.udp_open(owner)))?;
         sock.call(|s, h| s.bind(h, addr))?;
-        Ok(AsyncUdpSocket { sock, recv_waiters: Waiters::new() })
+        Ok(AsyncUdpSocket { sock })
     }
 
     /// The bound address (with the port chosen for port 0).
@@ -379,7 +330,7 @@ impl AsyncUdpSocket {
 
     /// Polls to send one datagram (what [`AsyncUdpSocket::send_to`] awaits).
     pub fn poll_send_to(&self, cx: &mut Context<'_>, data: &[u8], dst: SocketAddrV4) -> Poll<io::Result<usize>> {
-        let n = ready!(poll_op(&self.sock, cx, Wait::Send, None, |s, now, h| s.send_to(now, h, data, dst)))?;
+        let n = ready!(poll_op(&self.sock, cx, Wait::Send, |s, now, h| s.send_to(now, h, data, dst)))?;
         Poll::Ready(Ok(n))
     }
 
@@ -397,6 +348,6 @@ impl AsyncUdpSocket {
     /// Polls to receive one datagram (what [`AsyncUdpSocket::recv_from`]
     /// awaits).
     pub fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddrV4)>> {
-        poll_op(&self.sock, cx, Wait::Recv, Some(&self.recv_waiters), |s, _, h| s.recv_from(h, buf))
+        poll_op(&self.sock, cx, Wait::Recv, |s, _, h| s.recv_from(h, buf))
     }
 }

@@ -14,7 +14,7 @@
 //! has stopped; `InvalidInput` for a call the socket's type does not
 //! have (e.g. `listen` on a datagram socket, `set_nodelay` on a raw one).
 
-use crate::socket::{check_timeout, NetHandle, SocketCore};
+use crate::socket::{check_timeout, NetHandle, SocketCore, Want};
 use crate::tcp::{set_ttl, wait_connected};
 use crate::{RawSocket, TcpListener, TcpStream, UdpSocket};
 use sockstack_stack::{SocketHandle, SocketKind};
@@ -199,7 +199,7 @@ impl Socket {
     /// listening.
     pub fn accept(&self) -> io::Result<(Socket, SocketAddrV4)> {
         self.stream_only("accept")?;
-        let (h, peer) = self.core.blocking(self.core.read_timeout(), |s, _, h| s.tcp_accept(h))?;
+        let (h, peer) = self.core.blocking(self.core.read_timeout(), Want::Recv, |s, _, h| s.tcp_accept(h))?;
         Ok((Socket { core: self.core.adopt(h), ty: Type::Stream, protocol: Protocol::TCP }, peer))
     }
 

@@ -21,10 +21,11 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::task::{Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How long a blocked caller spins before it sleeps (see [`Shared::wait`]).
+/// How long a blocked caller spins before it sleeps (see [`Signal::wait`]).
 const SPIN: Duration = Duration::from_micros(50);
 
 /// Most times a thread letting go of the stack takes it back to send for
@@ -126,15 +127,11 @@ pub(crate) struct Shared {
     kicks_pending: AtomicBool,
     /// How the stack lock is used (see [`LockStats`]).
     lock_stats: LockCounters,
-    /// Signalled, under `wait_lock`, when the stack changed and a caller
-    /// waits (see [`Shared::wait`]). Waiters sleep without the stack lock,
-    /// which every holder must release through [`StackGuard`].
-    changed: Condvar,
-    wait_lock: Mutex<()>,
-    /// Callers blocked on `changed`: with none, nobody pays for a signal.
-    waiting: AtomicUsize,
-    /// Bumped by every [`Shared::notify`]: what spinning waiters watch.
-    generation: AtomicU64,
+    /// Signalled when the stack changed ([`Shared::notify`]), for a caller
+    /// that waits for any change ([`WaitFor::Stack`]). Waiters sleep
+    /// without the stack lock, which every holder must release through
+    /// [`StackGuard`].
+    changed: Signal,
     pub inbox: Inbox,
     /// False once the driver has stopped: blocked calls then fail.
     pub alive: AtomicBool,
@@ -240,69 +237,29 @@ impl Shared {
         }
     }
 
-    /// Wakes the callers blocked in [`Shared::wait`], if any.
+    /// Wakes the callers waiting for any change of the stack
+    /// ([`WaitFor::Stack`]), if any.
     pub fn notify(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if self.waiting.load(Ordering::SeqCst) > 0 {
-            // Under `wait_lock`: a waiter that saw the old generation is
-            // inside `wait` by the time this signal can be sent.
-            let _g = self.wait_lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.changed.notify_all();
-        }
-    }
-
-    /// Releases the stack lock until the stack changes (or `timeout`
-    /// passes), then takes it again. The caller re-checks its condition.
-    pub fn wait<'a>(&'a self, stack: StackGuard<'a>, timeout: Option<Duration>) -> StackGuard<'a> {
-        // Spin first, without the lock: an answer that comes within
-        // microseconds (a peer on loopback or in memory) is picked up
-        // without a sleep and a wake-up, which cost tens of µs each on a
-        // virtual machine. Bounded, so a waiter with nothing coming sleeps.
-        let generation = self.generation.load(Ordering::SeqCst);
-        drop(stack);
-        let spin = timeout.map_or(SPIN, |t| t.min(SPIN));
-        let start = std::time::Instant::now();
-        while start.elapsed() < spin {
-            if self.generation.load(Ordering::SeqCst) != generation {
-                return self.lock();
-            }
-            std::hint::spin_loop();
-        }
-        let deadline = timeout.map(|t| start + t);
-        {
-            let mut g = self.wait_lock.lock().unwrap_or_else(|e| e.into_inner());
-            // Counted before the check, so a change made after the check
-            // signals (see `notify`), and one made before it is seen.
-            self.waiting.fetch_add(1, Ordering::SeqCst);
-            while self.generation.load(Ordering::SeqCst) == generation {
-                g = match deadline {
-                    None => self.changed.wait(g).unwrap_or_else(|e| e.into_inner()),
-                    Some(d) => {
-                        let left = d.saturating_duration_since(std::time::Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        self.changed.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0
-                    }
-                };
-            }
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-        }
-        self.lock()
+        self.changed.notify();
     }
 
     /// Retries `op` under the lock held in `stack` until it stops saying
-    /// `WouldBlock` (returned at once when `nonblocking`), waiting for the
-    /// stack to change in between, up to `timeout` (then `TimedOut`).
-    /// What the call changed is settled before the lock is released.
+    /// `WouldBlock` (returned at once when `nonblocking`), waiting in
+    /// between for what `wait_for` names, up to `timeout` (then
+    /// `TimedOut`). What the call changed is settled before the lock is
+    /// released.
     pub fn block_until<'a, T>(
         &'a self,
         mut stack: StackGuard<'a>,
         timeout: Option<Duration>,
         nonblocking: bool,
+        wait_for: WaitFor<'_>,
         mut op: impl FnMut(&mut Stack, Instant) -> io::Result<T>,
     ) -> io::Result<T> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        // The signal to wait on and its generation, read once the waker
+        // is registered.
+        let mut registered = None;
         loop {
             match op(&mut stack, self.now()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && !nonblocking => {}
@@ -311,21 +268,38 @@ impl Shared {
                     return r;
                 }
             }
-            if !self.alive.load(Ordering::SeqCst) {
-                return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
-            }
-            let left = match deadline {
-                None => None,
-                Some(d) => {
-                    let left = d.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
-                    }
-                    Some(left)
-                }
+            let Some((signal, generation)) = registered.take() else {
+                // Registered, then tried once more before sleeping: a
+                // change between the try and the registration woke no one.
+                registered = Some(wait_for.register(self, &mut stack));
+                continue;
             };
-            stack = self.wait(stack, left);
+            let left = self.time_left(deadline)?;
+            drop(stack);
+            self.sleep(&signal, generation, left);
+            stack = self.lock();
         }
+    }
+
+    /// How long a blocked call may still wait for `deadline`; an error
+    /// once it has passed, or once the driver has stopped.
+    pub fn time_left(&self, deadline: Option<std::time::Instant>) -> io::Result<Option<Duration>> {
+        if !self.alive.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped"));
+        }
+        let Some(d) = deadline else { return Ok(None) };
+        let left = d.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
+        }
+        Ok(Some(left))
+    }
+
+    /// Waits on `signal` (see [`Signal::wait`]), counted in the lock
+    /// statistics.
+    pub fn sleep(&self, signal: &Signal, generation: u64, timeout: Option<Duration>) {
+        signal.wait(generation, timeout);
+        self.lock_stats.wakeups.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Runs `f` on the stack, then settles what it changed.
@@ -363,6 +337,145 @@ impl Shared {
     }
 }
 
+/// A wake-up that blocked callers wait for: a generation count that
+/// every [`Signal::notify`] bumps, and a condition variable for the
+/// callers that sleep. The stack's wakers can point at one (it is a
+/// [`Wake`]), so that a socket wakes exactly the callers blocked on it.
+#[derive(Default)]
+pub(crate) struct Signal {
+    /// Bumped by every notify: what spinning waiters watch.
+    generation: AtomicU64,
+    /// Callers asleep on `changed`: with none, nobody pays for a signal.
+    waiting: AtomicUsize,
+    /// Held while a waiter checks and sleeps, and while a notify signals.
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+impl Signal {
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Wakes every caller waiting on this signal.
+    pub fn notify(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            // Under the lock: a waiter that saw the old generation is
+            // asleep by the time this signal can be sent.
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.changed.notify_all();
+        }
+    }
+
+    /// Returns once the generation is no longer `generation`, or after
+    /// `timeout`. Spins first: an answer that comes within microseconds
+    /// (a peer on loopback or in memory) is picked up without a sleep and a
+    /// wake-up, which cost tens of µs each on a virtual machine. Bounded,
+    /// so a waiter with nothing coming sleeps.
+    pub fn wait(&self, generation: u64, timeout: Option<Duration>) {
+        let spin = timeout.map_or(SPIN, |t| t.min(SPIN));
+        let start = std::time::Instant::now();
+        while start.elapsed() < spin {
+            if self.generation() != generation {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        let deadline = timeout.map(|t| start + t);
+        let mut g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Counted before the check, so a notify after the check signals,
+        // and one before it is seen.
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        while self.generation() == generation {
+            g = match deadline {
+                None => self.changed.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    self.changed.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.notify();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.notify();
+    }
+}
+
+/// The callers blocked on one socket in one direction, with the waker the
+/// stack calls for them. Every handle of the socket (clones included)
+/// shares it: one waker, registered once however many threads wait,
+/// wakes them all.
+pub(crate) struct Waiters {
+    pub signal: Arc<Signal>,
+    pub waker: Waker,
+}
+
+impl Default for Waiters {
+    fn default() -> Waiters {
+        let signal = Arc::new(Signal::default());
+        Waiters { waker: Waker::from(signal.clone()), signal }
+    }
+}
+
+/// What a blocked call waits for.
+#[derive(Clone, Copy)]
+pub(crate) enum WaitFor<'w> {
+    /// Socket `h` readable (data, a connection to accept, closed).
+    Recv(SocketHandle, &'w Waiters),
+    /// Socket `h` writable (room to send, handshake finished, closed).
+    Send(SocketHandle, &'w Waiters),
+    /// Any change of the stack (what no socket's waker tells).
+    Stack,
+}
+
+impl WaitFor<'_> {
+    /// Registers the wake-up under the stack lock; the signal to wait on,
+    /// and its generation now.
+    fn register<'s>(self, shared: &'s Shared, stack: &mut Stack) -> (SignalRef<'s>, u64) {
+        let registered = match self {
+            WaitFor::Recv(h, w) => stack.register_recv_waker(h, &w.waker).map(|()| &w.signal),
+            WaitFor::Send(h, w) => stack.register_send_waker(h, &w.waker).map(|()| &w.signal),
+            WaitFor::Stack => Err(io::ErrorKind::NotFound.into()),
+        };
+        let signal = match registered {
+            Ok(signal) => SignalRef::Socket(signal.clone()),
+            // No such socket any more: the call's next try says so; until
+            // then, any change will do.
+            Err(_) => SignalRef::Stack(&shared.changed),
+        };
+        let generation = signal.generation();
+        (signal, generation)
+    }
+}
+
+/// The signal a blocked call sleeps on.
+enum SignalRef<'s> {
+    Socket(Arc<Signal>),
+    Stack(&'s Signal),
+}
+
+impl Deref for SignalRef<'_> {
+    type Target = Signal;
+    fn deref(&self) -> &Signal {
+        match self {
+            SignalRef::Socket(s) => s,
+            SignalRef::Stack(s) => s,
+        }
+    }
+}
+
 /// How user calls and the driver shared a stack's lock, counted since the
 /// driver started: the evidence that streams do not queue for it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -379,6 +492,9 @@ pub struct LockStats {
     /// Of those, the ones that found the stack held and left the work to
     /// its holder instead of waiting.
     pub kicks_left: u64,
+    /// Times a blocked call woke (or its timeout passed) and tried again.
+    /// A call blocked on a socket wakes only when that socket changes.
+    pub wakeups: u64,
 }
 
 #[derive(Default)]
@@ -387,6 +503,7 @@ struct LockCounters {
     waited: AtomicU64,
     kicks: AtomicU64,
     kicks_left: AtomicU64,
+    wakeups: AtomicU64,
 }
 
 impl LockCounters {
@@ -396,6 +513,7 @@ impl LockCounters {
             waited: self.waited.load(Ordering::Relaxed),
             kicks: self.kicks.load(Ordering::Relaxed),
             kicks_left: self.kicks_left.load(Ordering::Relaxed),
+            wakeups: self.wakeups.load(Ordering::Relaxed),
         }
     }
 }
@@ -451,10 +569,7 @@ impl Driver {
             kicks: Mutex::new(Vec::new()),
             kicks_pending: AtomicBool::new(false),
             lock_stats: LockCounters::default(),
-            changed: Condvar::new(),
-            wait_lock: Mutex::new(()),
-            waiting: AtomicUsize::new(0),
-            generation: AtomicU64::new(0),
+            changed: Signal::default(),
             inbox: tx,
             alive: AtomicBool::new(true),
             resolver: Mutex::new(None),
@@ -498,7 +613,11 @@ impl Drop for Driver {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.shared.changed.notify_all();
+        // However the driver thread ended, no blocked call sleeps on: each
+        // wakes, finds the driver stopped and says so.
+        self.shared.alive.store(false, Ordering::SeqCst);
+        self.shared.lock().wake_all();
+        self.shared.notify();
     }
 }
 

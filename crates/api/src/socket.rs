@@ -2,7 +2,7 @@
 //! `std::net::UdpSocket`: calls wait (up to the read/write timeout), or
 //! return `WouldBlock` in non-blocking mode.
 
-use crate::driver::{Driver, Shared};
+use crate::driver::{Driver, Shared, WaitFor, Waiters};
 pub(crate) use sockstack_stack::split_host_port;
 use sockstack_stack::{ProcessId, SocketHandle, Stack, TcpConn};
 use sockstack_time::Instant;
@@ -103,6 +103,10 @@ pub(crate) struct SocketShared {
     /// A stream's connection, once it has one: reads and writes move bytes
     /// under its own lock, outside the stack's (see [`TcpConn`]).
     tcp: OnceLock<TcpConn>,
+    /// The threads blocked until the socket can receive, and send: the
+    /// stack wakes them, and only them, when it can.
+    rx_waiters: Waiters,
+    tx_waiters: Waiters,
 }
 
 impl Drop for SocketShared {
@@ -127,8 +131,9 @@ impl SocketShared {
             return Ok(());
         };
         let h = self.handle;
+        // No socket wakes for this: any change of the stack does.
         self.shared
-            .block_until(stack, Some(linger), false, |s, _| {
+            .block_until(stack, Some(linger), false, WaitFor::Stack, |s, _| {
                 if s.tcp_close_finished(h) {
                     Ok(())
                 } else {
@@ -143,6 +148,15 @@ impl SocketShared {
                 _ => e,
             })
     }
+}
+
+/// What a blocked call waits for its socket to be able to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// Receive: data, a connection to accept, the end of the stream.
+    Recv,
+    /// Send: room in a buffer or queue, a finished handshake.
+    Send,
 }
 
 /// What every socket type is built on: a handle into a real-time stack,
@@ -247,6 +261,8 @@ impl SocketCore {
                 reuse_address: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 tcp: OnceLock::new(),
+                rx_waiters: Waiters::default(),
+                tx_waiters: Waiters::default(),
             }),
         }
     }
@@ -300,15 +316,16 @@ impl SocketCore {
         load_timeout(&self.inner.write_timeout)
     }
 
-    /// Retries `op` until it stops saying `WouldBlock`, waiting for the
-    /// stack to change in between, up to `timeout`. In non-blocking mode
-    /// the `WouldBlock` is returned at once.
+    /// Retries `op` until it stops saying `WouldBlock`, waiting in between
+    /// until the socket can do what `want` says, up to `timeout`. In
+    /// non-blocking mode the `WouldBlock` is returned at once.
     pub(crate) fn blocking<T>(
         &self,
         timeout: Option<Duration>,
+        want: Want,
         op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
     ) -> io::Result<T> {
-        self.wait_until(timeout, self.nonblocking(), op)
+        self.wait_until(timeout, self.nonblocking(), want, op)
     }
 
     /// [`SocketCore::blocking`] with the non-blocking choice made by the
@@ -317,14 +334,52 @@ impl SocketCore {
         &self,
         timeout: Option<Duration>,
         nonblocking: bool,
+        want: Want,
         mut op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
     ) -> io::Result<T> {
         let (shared, h) = (self.shared(), self.inner.handle);
-        shared.block_until(shared.lock(), timeout, nonblocking, |s, now| op(s, now, h))
+        let wait_for = match want {
+            Want::Recv => WaitFor::Recv(h, &self.inner.rx_waiters),
+            Want::Send => WaitFor::Send(h, &self.inner.tx_waiters),
+        };
+        shared.block_until(shared.lock(), timeout, nonblocking, wait_for, |s, now| op(s, now, h))
+    }
+
+    /// A stream read or write that waits under its connection's lock
+    /// alone, as a task does: with nothing to do yet, `attempt` registers
+    /// the socket's waiters with the connection, and the call sleeps until
+    /// the connection wakes them. The stack lock is never taken, so the
+    /// thread whose write woke this one is not held up by it. `None`
+    /// before the socket has a connection.
+    fn stream_wait<T>(
+        &self,
+        timeout: Option<Duration>,
+        want: Want,
+        mut attempt: impl FnMut(&Waker) -> Option<Poll<io::Result<T>>>,
+    ) -> Option<io::Result<T>> {
+        let waiters = match want {
+            Want::Recv => &self.inner.rx_waiters,
+            Want::Send => &self.inner.tx_waiters,
+        };
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            // Read before the attempt registers: a wake-up after it shows.
+            let generation = waiters.signal.generation();
+            match attempt(&waiters.waker)? {
+                Poll::Ready(r) => return Some(r),
+                Poll::Pending if self.nonblocking() => return Some(Err(io::ErrorKind::WouldBlock.into())),
+                Poll::Pending => {}
+            }
+            let left = match self.shared().time_left(deadline) {
+                Ok(left) => left,
+                Err(e) => return Some(Err(e)),
+            };
+            self.shared().sleep(&waiters.signal, generation, left);
+        }
     }
 
     pub(crate) fn send_to(&self, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
-        self.blocking(self.write_timeout(), |s, now, h| s.send_to(now, h, data, dst))
+        self.blocking(self.write_timeout(), Want::Send, |s, now, h| s.send_to(now, h, data, dst))
     }
 
     /// The connection of a stream socket, once it has one (after connect
@@ -409,7 +464,10 @@ impl SocketCore {
         if let Some(n) = self.try_stream_read(buf) {
             return Ok(n);
         }
-        self.blocking(self.read_timeout(), |s, _, h| s.tcp_recv(h, buf))
+        if let Some(r) = self.stream_wait(self.read_timeout(), Want::Recv, |w| self.poll_stream_read(w, buf)) {
+            return r;
+        }
+        self.blocking(self.read_timeout(), Want::Recv, |s, _, h| s.tcp_recv(h, buf))
     }
 
     /// A stream write: waits (up to the write timeout) for send-buffer room.
@@ -420,11 +478,14 @@ impl SocketCore {
         if let Some(n) = self.try_stream_write(data) {
             return Ok(n);
         }
-        self.blocking(self.write_timeout(), |s, now, h| s.tcp_send(now, h, data))
+        if let Some(r) = self.stream_wait(self.write_timeout(), Want::Send, |w| self.poll_stream_write(w, data)) {
+            return r;
+        }
+        self.blocking(self.write_timeout(), Want::Send, |s, now, h| s.tcp_send(now, h, data))
     }
 
     pub(crate) fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
-        self.blocking(self.read_timeout(), |s, _, h| s.recv_from(h, buf))
+        self.blocking(self.read_timeout(), Want::Recv, |s, _, h| s.recv_from(h, buf))
     }
 }
 

@@ -9,7 +9,7 @@
 //! not repeated: `NotConnected` once the driver has stopped, and
 //! `NotFound` on a socket whose stack closed it (its process exited).
 
-use crate::socket::{NetHandle, SocketCore};
+use crate::socket::{NetHandle, SocketCore, Want};
 use sockstack_tcp::{State, TcpStats};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddrV4};
@@ -80,7 +80,7 @@ impl TcpListener {
     /// `WouldBlock` in non-blocking mode when none is waiting; `TimedOut`
     /// past the accept timeout.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddrV4)> {
-        let (h, peer) = self.0.blocking(self.0.read_timeout(), |s, _, h| s.tcp_accept(h))?;
+        let (h, peer) = self.0.blocking(self.0.read_timeout(), Want::Recv, |s, _, h| s.tcp_accept(h))?;
         Ok((TcpStream(self.0.adopt(h)), peer))
     }
 
@@ -131,7 +131,7 @@ pub(crate) fn set_ttl(sock: &SocketCore, ttl: u32) -> io::Result<()> {
 
 /// Waits for a started connect to finish (or fail).
 pub(crate) fn wait_connected(sock: &SocketCore, timeout: Option<Duration>, nonblocking: bool) -> io::Result<()> {
-    sock.wait_until(timeout, nonblocking, |s, _, h| match s.tcp_connect_status(h) {
+    sock.wait_until(timeout, nonblocking, Want::Send, |s, _, h| match s.tcp_connect_status(h) {
         Ok(true) => Ok(()),
         Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
         Err(e) => Err(e),

@@ -30,6 +30,7 @@ pub mod target;
 pub mod tcp;
 mod tcp_conn;
 pub mod udp;
+pub mod wake;
 
 pub use counters::{Counters, DropReason};
 pub use iface::{IfaceId, Interface, InterfaceConfig};

@@ -3,6 +3,7 @@
 //! empty datagrams cannot grow it without limit either. A full queue
 //! refuses the message; the caller counts the drop.
 
+use crate::wake::WakerSet;
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 use std::task::Waker;
@@ -29,13 +30,13 @@ pub struct RxQueue {
     messages: VecDeque<Message>,
     used: usize,
     capacity: usize,
-    waker: Option<Waker>,
+    wakers: WakerSet,
 }
 
 impl RxQueue {
     /// An empty queue bounded by `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
-        RxQueue { messages: VecDeque::new(), used: 0, capacity, waker: None }
+        RxQueue { messages: VecDeque::new(), used: 0, capacity, wakers: WakerSet::default() }
     }
 
     fn cost(m: &Message) -> usize {
@@ -92,20 +93,15 @@ impl RxQueue {
         self.capacity = capacity;
     }
 
-    /// Remembers `waker` to be woken when a message arrives (replacing any
-    /// other).
+    /// Remembers `waker` to be woken when a message arrives (beside any
+    /// others waiting).
     pub fn register_waker(&mut self, waker: &Waker) {
-        match &self.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => self.waker = Some(waker.clone()),
-        }
+        self.wakers.register(waker);
     }
 
-    /// Wakes and forgets the registered waker, if any.
+    /// Wakes and forgets the registered wakers.
     pub fn wake(&mut self) {
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
+        self.wakers.wake_all();
     }
 }
 

@@ -10,6 +10,7 @@ use crate::gso::Run;
 use crate::pool::BufferPool;
 use crate::socket::{Socket, SocketHandle};
 use crate::tcp_conn::{conn_error, ConnSlot, Locked, TcpConn};
+use crate::wake::WakerSet;
 use crate::{NextHop, OutPacket, Stack};
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
@@ -65,7 +66,8 @@ pub(crate) struct Listener {
     pub embryonic: Vec<SocketHandle>,
     /// Children that completed the handshake, waiting for `accept`.
     pub accept_queue: VecDeque<SocketHandle>,
-    pub waker: Option<Waker>,
+    /// Waiting for a connection to accept.
+    pub wakers: WakerSet,
 }
 
 /// A connected (or connecting) socket.
@@ -134,9 +136,7 @@ impl TcpSocket {
         match &mut self.role {
             TcpRole::Idle => {}
             TcpRole::Listener(l) => {
-                if let Some(w) = l.waker.take() {
-                    w.wake();
-                }
+                l.wakers.wake_all();
             }
             TcpRole::Stream(s) => s.wake(),
         }
@@ -441,8 +441,12 @@ impl Stack {
         }
         // Linux clamps the backlog to somaxconn (4096).
         let backlog = backlog.clamp(1, self.config.tcp_somaxconn);
-        self.tcp_mut(h)?.role =
-            TcpRole::Listener(Listener { backlog, embryonic: Vec::new(), accept_queue: VecDeque::new(), waker: None });
+        self.tcp_mut(h)?.role = TcpRole::Listener(Listener {
+            backlog,
+            embryonic: Vec::new(),
+            accept_queue: VecDeque::new(),
+            wakers: WakerSet::default(),
+        });
         Ok(())
     }
 
@@ -917,9 +921,7 @@ impl Stack {
         if let Some(i) = l.embryonic.iter().position(|&c| c == child) {
             l.embryonic.remove(i);
             l.accept_queue.push_back(child);
-            if let Some(w) = l.waker.take() {
-                w.wake();
-            }
+            l.wakers.wake_all();
         }
     }
 
@@ -1015,9 +1017,7 @@ impl Stack {
     fn tcp_promote_new(&mut self, lh: SocketHandle, child: SocketHandle) {
         if let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(lh) {
             l.accept_queue.push_back(child);
-            if let Some(w) = l.waker.take() {
-                w.wake();
-            }
+            l.wakers.wake_all();
         }
     }
 
@@ -1466,7 +1466,7 @@ impl Stack {
     pub(crate) fn tcp_register_waker(&mut self, h: SocketHandle, waker: &Waker, send: bool) -> io::Result<()> {
         match &mut self.tcp_mut(h)?.role {
             TcpRole::Idle => {}
-            TcpRole::Listener(l) => l.waker = Some(waker.clone()),
+            TcpRole::Listener(l) => l.wakers.register(waker),
             TcpRole::Stream(s) => s.conn.lock().register(waker, send),
         }
         Ok(())

@@ -37,6 +37,7 @@
 //! cycle can form.
 
 use crate::socket::SocketHandle;
+use crate::wake::WakerSet;
 use sockstack_tcp::Connection;
 use sockstack_time::Instant;
 use std::io;
@@ -94,8 +95,8 @@ impl std::fmt::Debug for TcpConn {
 /// waiting for it to change. Dereferences to the [`Connection`].
 pub(crate) struct Locked {
     conn: Connection,
-    rx_waker: Option<Waker>,
-    tx_waker: Option<Waker>,
+    rx_wakers: WakerSet,
+    tx_wakers: WakerSet,
 }
 
 impl Deref for Locked {
@@ -115,19 +116,15 @@ impl DerefMut for Locked {
 /// released (a waker may run code; tokio's only schedules).
 #[must_use]
 pub(crate) struct Wakers {
-    rx: Option<Waker>,
-    tx: Option<Waker>,
+    rx: WakerSet,
+    tx: WakerSet,
 }
 
 impl Wakers {
     #[inline]
     pub(crate) fn wake(self) {
-        if let Some(w) = self.rx {
-            w.wake();
-        }
-        if let Some(w) = self.tx {
-            w.wake();
-        }
+        self.rx.wake();
+        self.tx.wake();
     }
 }
 
@@ -136,17 +133,13 @@ impl Locked {
     /// changed, under this same lock.
     #[inline]
     pub(crate) fn take_wakers(&mut self) -> Wakers {
-        Wakers { rx: self.rx_waker.take(), tx: self.tx_waker.take() }
+        Wakers { rx: self.rx_wakers.take(), tx: self.tx_wakers.take() }
     }
 
-    /// Registers the task to wake when a receive (`send` false) or a send
-    /// may go on.
+    /// Registers a waker to wake when a receive (`send` false) or a send
+    /// may go on (beside any others waiting).
     pub(crate) fn register(&mut self, waker: &Waker, send: bool) {
-        let slot = if send { &mut self.tx_waker } else { &mut self.rx_waker };
-        match slot {
-            Some(w) if w.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
+        if send { &mut self.tx_wakers } else { &mut self.rx_wakers }.register(waker);
     }
 }
 
@@ -448,7 +441,7 @@ impl Deref for ConnRef<'_> {
 impl ConnSlot {
     pub(crate) fn new(conn: Connection) -> ConnSlot {
         let (local, remote) = (conn.local_addr(), conn.remote_addr());
-        let locked = Locked { conn, rx_waker: None, tx_waker: None };
+        let locked = Locked { conn, rx_wakers: WakerSet::default(), tx_wakers: WakerSet::default() };
         ConnSlot::Own(Box::new(Owned { locked, local, remote, read_shut: false }))
     }
 
