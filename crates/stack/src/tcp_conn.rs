@@ -114,17 +114,18 @@ impl DerefMut for Locked {
 
 /// The tasks taken from a connection to be woken once its lock is
 /// released (a waker may run code; tokio's only schedules).
+/// `None` when nobody waits, as nearly always on a segment's way in: then
+/// nothing is moved out.
 #[must_use]
-pub(crate) struct Wakers {
-    rx: WakerSet,
-    tx: WakerSet,
-}
+pub(crate) struct Wakers(Option<(WakerSet, WakerSet)>);
 
 impl Wakers {
     #[inline]
     pub(crate) fn wake(self) {
-        self.rx.wake();
-        self.tx.wake();
+        if let Some((rx, tx)) = self.0 {
+            rx.wake();
+            tx.wake();
+        }
     }
 }
 
@@ -133,7 +134,10 @@ impl Locked {
     /// changed, under this same lock.
     #[inline]
     pub(crate) fn take_wakers(&mut self) -> Wakers {
-        Wakers { rx: self.rx_wakers.take(), tx: self.tx_wakers.take() }
+        if self.rx_wakers.is_empty() && self.tx_wakers.is_empty() {
+            return Wakers(None);
+        }
+        Wakers(Some((self.rx_wakers.take(), self.tx_wakers.take())))
     }
 
     /// Registers a waker to wake when a receive (`send` false) or a send

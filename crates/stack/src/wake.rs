@@ -11,7 +11,8 @@ use std::task::Waker;
 /// set empties: a waiter that still waits registers again.
 #[derive(Debug, Default)]
 pub struct WakerSet {
-    /// The first, nearly always the only one: kept inline.
+    /// The first, nearly always the only one: kept inline. `None` only
+    /// when `more` is empty too.
     first: Option<Waker>,
     more: Vec<Waker>,
 }
@@ -34,8 +35,7 @@ impl WakerSet {
     /// a waker may run code).
     #[inline]
     pub fn take(&mut self) -> WakerSet {
-        let more = if self.more.is_empty() { Vec::new() } else { std::mem::take(&mut self.more) };
-        WakerSet { first: self.first.take(), more }
+        WakerSet { first: self.first.take(), more: std::mem::take(&mut self.more) }
     }
 
     /// Wakes them all.
@@ -60,7 +60,8 @@ impl WakerSet {
         usize::from(self.first.is_some()) + self.more.len()
     }
 
-    /// Whether none waits.
+    /// Whether none waits (one load: asked on every segment taken in).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.first.is_none()
     }
