@@ -64,15 +64,29 @@ pub(crate) fn key_words(secret: [u8; 16]) -> (u64, u64) {
     (u64::from_le_bytes(a), u64::from_le_bytes(b))
 }
 
-/// The connection 4-tuple as hash input (12 octets) plus `extra`.
-pub(crate) fn tuple_bytes(local: SocketAddrV4, remote: SocketAddrV4, extra: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(12 + extra.len());
-    v.extend_from_slice(&local.ip().octets());
-    v.extend_from_slice(&local.port().to_be_bytes());
-    v.extend_from_slice(&remote.ip().octets());
-    v.extend_from_slice(&remote.port().to_be_bytes());
-    v.extend_from_slice(extra);
-    v
+/// The connection 4-tuple as hash input (12 octets) plus `extra`, at most
+/// 8 octets of it: on the stack, as it is made for every connection.
+pub(crate) fn tuple_bytes(local: SocketAddrV4, remote: SocketAddrV4, extra: &[u8]) -> TupleBytes {
+    let mut b = TupleBytes { octets: [0; 20], len: 12 + extra.len().min(8) };
+    b.octets[..4].copy_from_slice(&local.ip().octets());
+    b.octets[4..6].copy_from_slice(&local.port().to_be_bytes());
+    b.octets[6..10].copy_from_slice(&remote.ip().octets());
+    b.octets[10..12].copy_from_slice(&remote.port().to_be_bytes());
+    b.octets[12..b.len].copy_from_slice(&extra[..b.len - 12]);
+    b
+}
+
+/// What [`tuple_bytes`] makes: dereferences to the octets.
+pub(crate) struct TupleBytes {
+    octets: [u8; 20],
+    len: usize,
+}
+
+impl std::ops::Deref for TupleBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.octets[..self.len]
+    }
 }
 
 /// RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport,
