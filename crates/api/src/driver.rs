@@ -131,7 +131,7 @@ pub(crate) struct Shared {
     /// that waits for any change ([`WaitFor::Stack`]). Waiters sleep
     /// without the stack lock, which every holder must release through
     /// [`StackGuard`].
-    changed: Signal,
+    changed: Arc<Signal>,
     pub inbox: Inbox,
     /// False once the driver has stopped: blocked calls then fail.
     pub alive: AtomicBool,
@@ -443,36 +443,17 @@ pub(crate) enum WaitFor<'w> {
 impl WaitFor<'_> {
     /// Registers the wake-up under the stack lock; the signal to wait on,
     /// and its generation now.
-    fn register<'s>(self, shared: &'s Shared, stack: &mut Stack) -> (SignalRef<'s>, u64) {
+    fn register(self, shared: &Shared, stack: &mut Stack) -> (Arc<Signal>, u64) {
         let registered = match self {
             WaitFor::Recv(h, w) => stack.register_recv_waker(h, &w.waker).map(|()| &w.signal),
             WaitFor::Send(h, w) => stack.register_send_waker(h, &w.waker).map(|()| &w.signal),
             WaitFor::Stack => Err(io::ErrorKind::NotFound.into()),
         };
-        let signal = match registered {
-            Ok(signal) => SignalRef::Socket(signal.clone()),
-            // No such socket any more: the call's next try says so; until
-            // then, any change will do.
-            Err(_) => SignalRef::Stack(&shared.changed),
-        };
+        // No such socket any more: the call's next try says so; until then,
+        // any change will do.
+        let signal = registered.unwrap_or(&shared.changed).clone();
         let generation = signal.generation();
         (signal, generation)
-    }
-}
-
-/// The signal a blocked call sleeps on.
-enum SignalRef<'s> {
-    Socket(Arc<Signal>),
-    Stack(&'s Signal),
-}
-
-impl Deref for SignalRef<'_> {
-    type Target = Signal;
-    fn deref(&self) -> &Signal {
-        match self {
-            SignalRef::Socket(s) => s,
-            SignalRef::Stack(s) => s,
-        }
     }
 }
 
@@ -569,7 +550,7 @@ impl Driver {
             kicks: Mutex::new(Vec::new()),
             kicks_pending: AtomicBool::new(false),
             lock_stats: LockCounters::default(),
-            changed: Signal::default(),
+            changed: Arc::default(),
             inbox: tx,
             alive: AtomicBool::new(true),
             resolver: Mutex::new(None),
