@@ -108,10 +108,11 @@ impl Port for TunPort {
             self.scratch.clear();
             self.scratch.resize(VIRTIO_NET_HDR_LEN, 0);
             self.scratch.extend_from_slice(&packet.data);
-            if let Some(gso_size) = packet.gso_size {
-                tso(&mut self.scratch, gso_size);
-            }
-            self.device.send(&self.scratch)
+            let header = match packet.gso_size {
+                Some(gso_size) => tso(&mut self.scratch, gso_size),
+                None => Ok(()),
+            };
+            header.and_then(|()| self.device.send(&self.scratch))
         } else {
             self.device.send(&packet.data)
         };
@@ -144,7 +145,7 @@ impl Port for TunPort {
 /// asks the kernel to segment it (`GSO_TCPV4`) and to finish each piece's
 /// checksum (`NEEDS_CSUM`, from the TCP header on), so the checksum field
 /// holds the pseudo-header's sum, as the kernel's own TSO packets do.
-fn tso(frame: &mut [u8], gso_size: u16) {
+fn tso(frame: &mut [u8], gso_size: u16) -> io::Result<()> {
     let ip = &mut frame[VIRTIO_NET_HDR_LEN..];
     let view = Ipv4Packet::new_unchecked(&ip[..]);
     let (ihl, src, dst) = (usize::from(view.header_len()), view.src_addr(), view.dst_addr());
@@ -152,13 +153,16 @@ fn tso(frame: &mut [u8], gso_size: u16) {
     let thl = usize::from(tcp.header_len());
     let partial = checksum::pseudo_header(&src, &dst, IpProtocol::Tcp.into(), tcp.as_ref().len() as u32);
     tcp.set_checksum(partial);
-    let hdr = &mut frame[..VIRTIO_NET_HDR_LEN];
-    hdr.fill(0);
-    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
-    for (at, value) in [(2, ihl + thl), (4, usize::from(gso_size)), (6, ihl), (8, 16)] {
-        hdr[at..at + 2].copy_from_slice(&(value as u16).to_ne_bytes());
-    }
+    let hdr = VirtioNetHdr {
+        flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        gso_type: VIRTIO_NET_HDR_GSO_TCPV4,
+        hdr_len: (ihl + thl) as u16,
+        gso_size,
+        csum_start: ihl as u16,
+        // The TCP checksum field, from the TCP header on.
+        csum_offset: 16,
+    };
+    hdr.encode(&mut frame[..VIRTIO_NET_HDR_LEN])
 }
 
 /// Posts one packet from the kernel, or counts it when it is not IPv4.
@@ -194,13 +198,14 @@ enum RxFrame {
     Foreign,
 }
 
-/// Reads the header of a frame the kernel wrote (see the constants above).
-fn rx_frame(hdr: &[u8; VIRTIO_NET_HDR_LEN]) -> RxFrame {
+/// How to take a frame the kernel wrote, by its header (see the constants
+/// above).
+fn rx_frame(hdr: &VirtioNetHdr) -> RxFrame {
     // CHECKSUM_PARTIAL (the kernel left the sum to the device) or a sum
     // the device checked: either way none to check here.
-    let transport_checksum_ok = hdr[0] & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) != 0;
-    let gso_size = u16::from_ne_bytes([hdr[4], hdr[5]]);
-    match hdr[1] & !VIRTIO_NET_HDR_GSO_ECN {
+    let transport_checksum_ok = hdr.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) != 0;
+    let gso_size = hdr.gso_size;
+    match hdr.gso_type & !VIRTIO_NET_HDR_GSO_ECN {
         VIRTIO_NET_HDR_GSO_NONE => RxFrame::Whole(RxOffload { transport_checksum_ok, gso_size: None }),
         VIRTIO_NET_HDR_GSO_TCPV4 => RxFrame::Whole(RxOffload { transport_checksum_ok, gso_size: Some(gso_size) }),
         VIRTIO_NET_HDR_GSO_UDP_L4 => RxFrame::UdpRun,
@@ -208,15 +213,17 @@ fn rx_frame(hdr: &[u8; VIRTIO_NET_HDR_LEN]) -> RxFrame {
     }
 }
 
-/// Splits a packed UDP run (`frame`: header, then the datagram) into
-/// `bufs` with tun-rs, which fills in each piece's checksum; the number of
-/// datagrams. The header's `hdr_len` is not to be trusted (the virtio
-/// specification has the device take it as a hint): it is set to what the
-/// split needs, the UDP header's end, from `csum_start`, where that header
-/// begins.
-fn split_udp_run(frame: &mut [u8], bufs: &mut [Vec<u8>], sizes: &mut [usize]) -> io::Result<usize> {
-    let (head, data) = frame.split_at_mut(VIRTIO_NET_HDR_LEN);
-    let mut hdr = VirtioNetHdr::decode(head)?;
+/// Splits a packed UDP run (`data`, under header `hdr`) into `bufs` with
+/// tun-rs, which fills in each piece's checksum; the number of datagrams.
+/// The header's `hdr_len` is not to be trusted (the virtio specification
+/// has the device take it as a hint): it is set to what the split needs,
+/// the UDP header's end, from `csum_start`, where that header begins.
+fn split_udp_run(
+    mut hdr: VirtioNetHdr,
+    data: &mut [u8],
+    bufs: &mut [Vec<u8>],
+    sizes: &mut [usize],
+) -> io::Result<usize> {
     let udp_end = usize::from(hdr.csum_start) + 8;
     let checksum_end = usize::from(hdr.csum_start) + usize::from(hdr.csum_offset) + 2;
     if hdr.gso_size == 0 || udp_end > data.len() || checksum_end > udp_end {
@@ -263,8 +270,8 @@ fn read_loop(
             stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let Some((hdr, _)) = frame.split_first_chunk::<VIRTIO_NET_HDR_LEN>() else { return };
-        let alive = match rx_frame(hdr) {
+        let Ok(hdr) = VirtioNetHdr::decode(&frame[..n]) else { continue };
+        let alive = match rx_frame(&hdr) {
             RxFrame::Whole(rx) => {
                 if rx.gso_size.is_some() {
                     stats.rx_tcp_runs.fetch_add(1, Ordering::Relaxed);
@@ -276,7 +283,7 @@ fn read_loop(
                     udp_bufs = vec![vec![0u8; 65535]; IDEAL_BATCH_SIZE];
                     udp_sizes = vec![0; IDEAL_BATCH_SIZE];
                 }
-                match split_udp_run(&mut frame[..n], &mut udp_bufs, &mut udp_sizes) {
+                match split_udp_run(hdr, &mut frame[VIRTIO_NET_HDR_LEN..n], &mut udp_bufs, &mut udp_sizes) {
                     Ok(k) => {
                         stats.rx_udp_runs.fetch_add(1, Ordering::Relaxed);
                         udp_bufs.iter().zip(&udp_sizes).take(k).all(|(buf, &size)| {
@@ -360,14 +367,8 @@ pub fn spawn_tun(mut stack: Stack, config: &TunConfig, pcap: Option<PcapSink>) -
 mod tests {
     use super::*;
 
-    fn header(flags: u8, gso_type: u8, gso_size: u16, csum_start: u16, csum_offset: u16) -> [u8; VIRTIO_NET_HDR_LEN] {
-        let mut h = [0u8; VIRTIO_NET_HDR_LEN];
-        h[0] = flags;
-        h[1] = gso_type;
-        h[4..6].copy_from_slice(&gso_size.to_ne_bytes());
-        h[6..8].copy_from_slice(&csum_start.to_ne_bytes());
-        h[8..10].copy_from_slice(&csum_offset.to_ne_bytes());
-        h
+    fn header(flags: u8, gso_type: u8, gso_size: u16, csum_start: u16, csum_offset: u16) -> VirtioNetHdr {
+        VirtioNetHdr { flags, gso_type, hdr_len: 0, gso_size, csum_start, csum_offset }
     }
 
     #[test]
@@ -390,23 +391,18 @@ mod tests {
         let mut bufs = vec![vec![0u8; 2048]; 4];
         let mut sizes = vec![0; 4];
         // A 20-octet IPv4 header, a UDP header, 3000 octets of data.
-        let frame = |h: [u8; VIRTIO_NET_HDR_LEN]| {
-            let mut f = h.to_vec();
-            f.extend(std::iter::repeat_n(0u8, 20 + 8 + 3000));
-            f
-        };
+        let mut data = vec![0u8; 20 + 8 + 3000];
         let udp = VIRTIO_NET_HDR_GSO_UDP_L4;
-        let mut zero_size = frame(header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 0, 20, 6));
-        assert!(split_udp_run(&mut zero_size, &mut bufs, &mut sizes).is_err());
-        let mut past_the_end = frame(header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 1000, 4000, 6));
-        assert!(split_udp_run(&mut past_the_end, &mut bufs, &mut sizes).is_err());
-        let mut checksum_outside = frame(header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 1000, 20, 16));
-        assert!(split_udp_run(&mut checksum_outside, &mut bufs, &mut sizes).is_err());
-        let mut short = header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 1000, 20, 6).to_vec();
-        assert!(split_udp_run(&mut short, &mut bufs, &mut sizes).is_err());
+        let partial = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        let zero_size = header(partial, udp, 0, 20, 6);
+        assert!(split_udp_run(zero_size, &mut data, &mut bufs, &mut sizes).is_err());
+        let past_the_end = header(partial, udp, 1000, 4000, 6);
+        assert!(split_udp_run(past_the_end, &mut data, &mut bufs, &mut sizes).is_err());
+        let checksum_outside = header(partial, udp, 1000, 20, 16);
+        assert!(split_udp_run(checksum_outside, &mut data, &mut bufs, &mut sizes).is_err());
+        assert!(split_udp_run(header(partial, udp, 1000, 20, 6), &mut [], &mut bufs, &mut sizes).is_err());
         // A consistent header over octets that are no datagram: whatever
         // the split makes of them, it returns.
-        let mut junk = frame(header(VIRTIO_NET_HDR_F_NEEDS_CSUM, udp, 1000, 20, 6));
-        let _ = split_udp_run(&mut junk, &mut bufs, &mut sizes);
+        let _ = split_udp_run(header(partial, udp, 1000, 20, 6), &mut data, &mut bufs, &mut sizes);
     }
 }
