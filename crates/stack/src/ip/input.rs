@@ -28,11 +28,17 @@ impl Stack {
     /// A packet arrived on `iface`. Malformed packets are counted and
     /// dropped; nothing here panics on any input.
     pub fn receive(&mut self, now: Instant, iface: IfaceId, packet: &[u8]) {
+        self.receive_checked(now, iface, packet, ChecksumMode::Verify);
+    }
+
+    /// [`Stack::receive`] with the checksums checked as `checksum` says.
+    #[inline]
+    fn receive_checked(&mut self, now: Instant, iface: IfaceId, packet: &[u8], checksum: ChecksumMode) {
         self.counters.ip_rx += 1;
         if !self.ifaces.get(iface.0).is_some_and(|i| i.up) {
             return self.counters.drop(DropReason::InterfaceDown);
         }
-        self.ip_input(now, Some(iface), packet, ChecksumMode::Verify);
+        self.ip_input(now, Some(iface), packet, checksum);
     }
 
     /// A datagram from a device with receive offloads (a Linux TUN device
@@ -68,13 +74,9 @@ impl Stack {
                 _ => false,
             };
         if whole {
-            self.counters.ip_rx += 1;
-            if !self.ifaces.get(iface.0).is_some_and(|i| i.up) {
-                return self.counters.drop(DropReason::InterfaceDown);
-            }
             // (The header was verified above.)
             let checksum = if offload.transport_checksum_ok { ChecksumMode::Ignore } else { ChecksumMode::Verify };
-            return self.ip_input(now, Some(iface), packet, checksum);
+            return self.receive_checked(now, iface, packet, checksum);
         }
         if offload.transport_checksum_ok && !fragment {
             // CHECKSUM_PARTIAL made whole, as the kernel does before a
