@@ -64,15 +64,17 @@ pub(crate) fn key_words(secret: [u8; 16]) -> (u64, u64) {
     (u64::from_le_bytes(a), u64::from_le_bytes(b))
 }
 
-/// The connection 4-tuple as hash input (12 octets) plus `extra`, at most
-/// 8 octets of it: on the stack, as it is made for every connection.
-pub(crate) fn tuple_bytes(local: SocketAddrV4, remote: SocketAddrV4, extra: &[u8]) -> TupleBytes {
-    let mut b = TupleBytes { octets: [0; 20], len: 12 + extra.len().min(8) };
+/// The connection 4-tuple as hash input (12 octets) plus `extra` (at most
+/// 8 octets, checked when compiled): on the stack, as it is made for every
+/// connection.
+pub(crate) fn tuple_bytes<const N: usize>(local: SocketAddrV4, remote: SocketAddrV4, extra: &[u8; N]) -> TupleBytes {
+    const { assert!(N <= 8, "at most 8 octets beside the 4-tuple") };
+    let mut b = TupleBytes { octets: [0; 20], len: 12 + N };
     b.octets[..4].copy_from_slice(&local.ip().octets());
     b.octets[4..6].copy_from_slice(&local.port().to_be_bytes());
     b.octets[6..10].copy_from_slice(&remote.ip().octets());
     b.octets[10..12].copy_from_slice(&remote.port().to_be_bytes());
-    b.octets[12..b.len].copy_from_slice(&extra[..b.len - 12]);
+    b.octets[12..b.len].copy_from_slice(extra);
     b
 }
 
