@@ -135,9 +135,7 @@ impl TcpSocket {
     pub(crate) fn wake(&mut self) {
         match &mut self.role {
             TcpRole::Idle => {}
-            TcpRole::Listener(l) => {
-                l.wakers.wake_all();
-            }
+            TcpRole::Listener(l) => l.wakers.wake_all(),
             TcpRole::Stream(s) => s.wake(),
         }
     }
