@@ -212,6 +212,7 @@ fn time_wait_holds_the_4_tuple_for_2msl_then_frees_everything() {
         let (s, _) = l.accept().await.unwrap();
         let mut v = Vec::new();
         s.read_to_end(&mut v).await.unwrap();
+        drop(s);
         p.sleep(Duration::from_secs(3600)).await;
     });
     let client = sim.spawn(a, "c", |p| async move {
@@ -222,8 +223,11 @@ fn time_wait_holds_the_4_tuple_for_2msl_then_frees_everything() {
     });
     assert!(sim.run_until_finished(client));
     sim.run_for(Duration::from_secs(1));
-    // The client's side lingers in TIME-WAIT (server side: CLOSE-WAIT).
+    // The client's side lingers in TIME-WAIT (the server's is closed), no
+    // longer a socket but a compact record.
     assert_eq!(sim.stack(a).tcp_connection_count(), 1);
+    assert_eq!(sim.stack(a).tcp_time_wait_count(), 1);
+    assert_eq!(sim.stack(a).socket_count(), 0);
     sim.run_for(Duration::from_secs(61));
     assert_eq!(sim.stack(a).tcp_connection_count(), 0);
     assert_eq!(sim.stack(a).socket_count(), 0);

@@ -94,6 +94,10 @@ pub struct Counters {
     pub tcp_syncookies_sent: u64,
     /// Connections established from a valid SYN-cookie ACK.
     pub tcp_syncookies_accepted: u64,
+    /// Closed connections that went straight to CLOSED instead of
+    /// TIME-WAIT because `tcp_max_tw_buckets` records were held (Linux
+    /// `TCPTimeWaitOverflow`).
+    pub tcp_tw_overflow: u64,
     /// Valid UDP datagrams received.
     pub udp_rx: u64,
     /// UDP datagrams sent.

@@ -23,22 +23,22 @@ pub(crate) type FourTuple = (SocketAddrV4, SocketAddrV4);
 
 /// A 4-tuple as the table keys it: both addresses in one word, both
 /// ports in another. Packing is one-to-one, so equal keys are equal tuples.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Key {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Key {
     addrs: u64,
     ports: u32,
 }
 
 impl Key {
     #[inline]
-    fn new((local, remote): &FourTuple) -> Key {
+    pub(crate) fn new((local, remote): &FourTuple) -> Key {
         Key {
             addrs: u64::from(local.ip().to_bits()) << 32 | u64::from(remote.ip().to_bits()),
             ports: u32::from(local.port()) << 16 | u32::from(remote.port()),
         }
     }
 
-    fn tuple(self) -> FourTuple {
+    pub(crate) fn tuple(self) -> FourTuple {
         let addr = |bits: u64| Ipv4Addr::from_bits(bits as u32);
         let port = |bits: u32| bits as u16;
         (

@@ -29,6 +29,7 @@ pub mod socket;
 pub mod target;
 pub mod tcp;
 mod tcp_conn;
+mod tcp_time_wait;
 pub mod udp;
 pub mod wake;
 
@@ -97,6 +98,10 @@ pub struct StackConfig {
     /// SYN queue bound per listener before SYN cookies (Linux
     /// `tcp_max_syn_backlog`).
     pub tcp_max_syn_backlog: usize,
+    /// Most TIME-WAIT records held at once (Linux `tcp_max_tw_buckets`);
+    /// a connection closing past it skips TIME-WAIT, and is counted
+    /// (`Counters::tcp_tw_overflow`). A record takes about 300 octets.
+    pub tcp_max_tw_buckets: usize,
     /// Octets that receive- and send-buffer auto-tuning may add, over all
     /// of this stack's connections together (Linux `tcp_mem` pressure: at
     /// the limit, buffers stop growing, except to an equal share of it;
@@ -127,6 +132,7 @@ impl Default for StackConfig {
             tcp: TcpConfig::default(),
             tcp_somaxconn: 4096,
             tcp_max_syn_backlog: 256,
+            tcp_max_tw_buckets: 262_144,
             tcp_mem_limit: 32 << 20,
         }
     }
@@ -161,7 +167,10 @@ pub struct Stack {
     pub(crate) tcp_ports: PortTable,
     /// Connections by 4-tuple: O(1) demultiplexing.
     pub(crate) tcp_conns: demux::ConnTable,
-    /// Live connections per local port (a bind there is refused).
+    /// Closed connections waiting out 2·MSL, as compact records.
+    pub(crate) tcp_time_wait: tcp_time_wait::TimeWaitTable,
+    /// Live connections per local port, TIME-WAIT records included (a
+    /// bind there is refused).
     pub(crate) tcp_port_users: HashMap<u16, u32>,
     /// The buffer growth all connections share (`tcp_mem_limit`).
     pub(crate) tcp_memory: sockstack_tcp::MemoryBudget,
@@ -227,6 +236,7 @@ impl Stack {
             udp_ports: PortTable::default(),
             tcp_ports: PortTable::default(),
             tcp_conns: demux::ConnTable::default(),
+            tcp_time_wait: Default::default(),
             tcp_port_users: HashMap::new(),
             tcp_memory: sockstack_tcp::MemoryBudget::new(config.tcp_mem_limit),
             tcp_direct_tally: Default::default(),

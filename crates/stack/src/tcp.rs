@@ -12,6 +12,7 @@ use crate::socket::{Socket, SocketHandle};
 use crate::tcp_conn::{conn_error, ConnSlot, Locked, TcpConn};
 use crate::wake::WakerSet;
 use crate::{NextHop, OutPacket, Stack};
+use slotmap::Key as _;
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{
@@ -43,6 +44,16 @@ fn linkable(a: &Stream, b: &Stream) -> bool {
         s.parent.is_none() && s.registered && s.conn.try_get().is_some_and(|c| c.state().is_synchronized())
     };
     ready(a) && ready(b)
+}
+
+/// One connection (or TIME-WAIT record) fewer on local port `port`.
+fn release_port(users: &mut std::collections::HashMap<u16, u32>, port: u16) {
+    if let Some(n) = users.get_mut(&port) {
+        *n -= 1;
+        if *n == 0 {
+            users.remove(&port);
+        }
+    }
 }
 
 /// Most in-order octets one ACK covers when a batch of segments is received
@@ -503,19 +514,19 @@ impl Stack {
         let local = match bound {
             Some(b) => SocketAddrV4::new(src, b.port()),
             None => {
-                let (ports, conns) = (&self.tcp_ports, &self.tcp_conns);
+                let (ports, conns, time_wait) = (&self.tcp_ports, &self.tcp_conns, &self.tcp_time_wait);
                 // RFC 6056 Algorithm 4: a port unique for this 4-tuple.
                 let port = self
                     .ephemeral
                     .select(src, remote, |p| {
-                        ports.is_free(SocketAddrV4::new(src, p))
-                            && !conns.contains(&(SocketAddrV4::new(src, p), remote))
+                        let tuple = (SocketAddrV4::new(src, p), remote);
+                        ports.is_free(tuple.0) && !conns.contains(&tuple) && !time_wait.contains(&tuple)
                     })
                     .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no ephemeral port free"))?;
                 SocketAddrV4::new(src, port)
             }
         };
-        if self.tcp_conns.contains(&(local, remote)) {
+        if self.tcp_conns.contains(&(local, remote)) || self.tcp_time_wait.contains(&(local, remote)) {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, "that 4-tuple is in use"));
         }
         let iss = self.isn.isn(now, local, remote);
@@ -717,9 +728,16 @@ impl Stack {
         Ok(())
     }
 
-    /// Established connections (and others still in the 4-tuple table).
+    /// Connections that hold a 4-tuple: established ones and every other
+    /// state, TIME-WAIT records included.
     pub fn tcp_connection_count(&self) -> usize {
-        self.tcp_conns.len()
+        self.tcp_conns.len() + self.tcp_time_wait.len()
+    }
+
+    /// Closed connections waiting out 2·MSL as compact records (no longer
+    /// sockets; Linux's `ss -s` "timewait").
+    pub fn tcp_time_wait_count(&self) -> usize {
+        self.tcp_time_wait.len()
     }
 
     // ----- input --------------------------------------------------------
@@ -775,7 +793,13 @@ impl Stack {
                 existing = None;
             }
         }
-        if let Some(h) = existing {
+        if existing.is_none()
+            && !self.tcp_time_wait.is_empty()
+            && self.tcp_time_wait.contains(&(local, remote))
+            && self.tcp_time_wait_input(now, (local, remote), seg)
+        {
+            // Answered from the TIME-WAIT table.
+        } else if let Some(h) = existing {
             self.tcp_deliver(now, h, seg, unverified);
         } else if let Some(l) = self.tcp_ports.lookup(local).filter(|&l| self.is_listener(l)) {
             self.tcp_listen_input(now, l, local, remote, seg);
@@ -796,14 +820,14 @@ impl Stack {
     #[cold] // rare: kept off the per-segment path (instruction cache)
     fn tcp_reset(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
         if let Some(rst) = rst_reply(seg) {
-            self.tcp_emit(local, remote, &rst);
+            self.tcp_emit(local, remote, &rst, self.config.default_ttl);
         }
     }
 
-    /// Sends one segment that no connection owns (RST, cookie SYN-ACK).
-    fn tcp_emit(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>) {
+    /// Sends one segment that no connection owns (RST, cookie SYN-ACK,
+    /// the answer of a TIME-WAIT record), with `ttl`.
+    fn tcp_emit(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpRepr<'_>, ttl: u8) {
         let ident = self.next_ident();
-        let ttl = self.config.default_ttl;
         let data = tcp_datagram(&mut self.pool, *local.ip(), *remote.ip(), ident, ttl, seg, ChecksumMode::Verify);
         let egress = self.tcp_egress(*remote.ip());
         let tx_queue_len = self.config.tx_queue_len;
@@ -1000,7 +1024,7 @@ impl Stack {
             // RFC 4987 §3.6: the SYN queue is full; answer statelessly.
             let synack = self.syn_cookies.synack(now, local, remote, seg, route_mss, &config);
             self.counters.tcp_syncookies_sent += 1;
-            return self.tcp_emit(local, remote, &synack);
+            return self.tcp_emit(local, remote, &synack, self.config.default_ttl);
         }
         let iss = self.isn.isn(now, local, remote);
         let conn = Connection::accept(now, local, remote, seg, iss, route_mss, &config);
@@ -1058,12 +1082,7 @@ impl Stack {
 
     fn tcp_unregister(&mut self, tuple: FourTuple) {
         if self.tcp_conns.remove(&tuple) {
-            if let Some(n) = self.tcp_port_users.get_mut(&tuple.0.port()) {
-                *n -= 1;
-                if *n == 0 {
-                    self.tcp_port_users.remove(&tuple.0.port());
-                }
-            }
+            release_port(&mut self.tcp_port_users, tuple.0.port());
         }
     }
 
@@ -1086,6 +1105,10 @@ impl Stack {
                 break;
             }
             self.tcp_timers.pop_first();
+            if h == SocketHandle::null() {
+                self.tcp_time_wait_expire(now);
+                continue;
+            }
             if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
                 s.timer = None;
                 // Woken under the lock section that ran the timers.
@@ -1251,6 +1274,9 @@ impl Stack {
         // Still dirty when blocked: the caller keeps it queued.
         s.dirty = blocked;
         let closed = c.is_closed() && !blocked;
+        // In TIME-WAIT with nothing left to send: it may leave the socket
+        // table for the TIME-WAIT table.
+        let time_wait = !blocked && c.state() == State::TimeWait;
         let old_timer = s.timer;
         let mut next = match (closed, blocked) {
             (true, _) => None,
@@ -1286,6 +1312,9 @@ impl Stack {
         }
         if closed {
             self.tcp_retire(h, (local, remote), orphaned, parent);
+        }
+        if time_wait {
+            self.tcp_time_wait_enter(h, (local, remote), ttl);
         }
         !blocked
     }
@@ -1339,6 +1368,95 @@ impl Stack {
         self.counters.ip_tx += n;
         self.counters.ip_delivered += n;
         self.counters.tcp_rx += n;
+    }
+
+    /// A connection in TIME-WAIT that its application closed and nobody
+    /// else holds leaves the socket table: its record goes to the
+    /// TIME-WAIT table, which keeps its 4-tuple and its local port (RFC
+    /// 9293 §3.10.7.4) until 2·MSL is over; with `tcp_max_tw_buckets`
+    /// records held already, it closes at once instead, as on Linux. Any
+    /// other, or one that still owes something, stays whole.
+    #[inline(never)] // rare: kept off the per-segment path (instruction cache)
+    fn tcp_time_wait_enter(&mut self, h: SocketHandle, tuple: FourTuple, ttl: u8) {
+        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) else { return };
+        if !s.orphaned || s.parent.is_some() || !s.conn.sole_holder() {
+            return;
+        }
+        let Some(tw) = s.conn.get().to_time_wait() else { return };
+        s.conn.unlink();
+        s.wake();
+        let (timer, registered) = (s.timer.take(), s.registered);
+        if let Some(t) = timer {
+            self.tcp_timers.remove(&(t, h));
+        }
+        if registered && self.tcp_time_wait.len() >= self.config.tcp_max_tw_buckets {
+            self.counters.tcp_tw_overflow += 1;
+            self.tcp_unregister(tuple);
+        } else if registered && self.tcp_conns.remove(&tuple) {
+            // Not `tcp_unregister`: the record keeps the port in use.
+            self.tcp_time_wait.insert(&tuple, tw, ttl);
+            self.tcp_time_wait_rearm();
+        }
+        self.sockets.remove(h);
+    }
+
+    /// A segment for a 4-tuple in TIME-WAIT (the connection table had no
+    /// entry): answered by the connection rebuilt from its record, which
+    /// is then recorded again, or dropped once closed (RFC 9293
+    /// §3.10.7.4). A SYN that may reopen the 4-tuple (RFC 6191) drops the
+    /// record instead and is left to a listener: false then.
+    #[cold] // rare: kept off the per-segment path (instruction cache)
+    fn tcp_time_wait_input(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr<'_>) -> bool {
+        let (mut c, ttl) = match self.tcp_time_wait.get(&tuple) {
+            Some((tw, _)) if tw.accepts_syn(seg) => {
+                self.tcp_time_wait_remove(tuple);
+                return false;
+            }
+            Some((tw, ttl)) => (tw.restore(tuple.0, tuple.1), ttl),
+            None => return false,
+        };
+        c.on_segment(now, seg);
+        while c.poll_transmit(now, |r| self.tcp_emit(tuple.0, tuple.1, r, ttl)) {}
+        match c.to_time_wait() {
+            Some(tw) => self.tcp_time_wait.update(&tuple, tw),
+            None => {
+                debug_assert!(c.is_closed(), "TIME-WAIT ends only in CLOSED");
+                self.tcp_time_wait_remove(tuple);
+            }
+        }
+        true
+    }
+
+    /// Drops `tuple`'s TIME-WAIT record, freeing its port.
+    fn tcp_time_wait_remove(&mut self, tuple: FourTuple) {
+        if self.tcp_time_wait.remove(&tuple) {
+            release_port(&mut self.tcp_port_users, tuple.0.port());
+        }
+        self.tcp_time_wait_rearm();
+    }
+
+    /// The TIME-WAIT table's timer came up (its entry, under the null
+    /// handle, already taken from the timer set): expired records go,
+    /// freeing their ports.
+    fn tcp_time_wait_expire(&mut self, now: Instant) {
+        let Stack { tcp_time_wait, tcp_port_users, .. } = self;
+        tcp_time_wait.disarm();
+        tcp_time_wait.expire(now, |(local, _)| release_port(tcp_port_users, local.port()));
+        self.tcp_time_wait_rearm();
+    }
+
+    /// Keeps the TIME-WAIT table's next deadline in the timer set, under
+    /// the null handle (no socket's), so the stack's next deadline stays
+    /// one look at the set.
+    fn tcp_time_wait_rearm(&mut self) {
+        if let Some((old, new)) = self.tcp_time_wait.rearm() {
+            if let Some(t) = old {
+                self.tcp_timers.remove(&(t, SocketHandle::null()));
+            }
+            if let Some(t) = new {
+                self.tcp_timers.insert((t, SocketHandle::null()));
+            }
+        }
     }
 
     /// Drops a connection at once (a TIME-WAIT 4-tuple being reopened).

@@ -462,6 +462,15 @@ impl ConnSlot {
         (ConnSlot::Shared(conn.clone()), conn)
     }
 
+    /// Whether nothing but this slot holds the connection: no user handle
+    /// (a linked peer holds it weakly, which does not count).
+    pub(crate) fn sole_holder(&self) -> bool {
+        match self {
+            ConnSlot::Own(_) => true,
+            ConnSlot::Shared(c) => Arc::strong_count(&c.0) == 1,
+        }
+    }
+
     /// The handle user threads share, if it exists yet.
     pub(crate) fn shared(&self) -> Option<&TcpConn> {
         match self {

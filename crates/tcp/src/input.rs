@@ -792,7 +792,11 @@ impl Connection {
             if fin_seq == self.rcv_nxt {
                 self.receive_fin(now);
             } else if fin_seq.gt(self.rcv_nxt) {
-                self.ooo_fin = Some(fin_seq);
+                // A FIN past a gap waits for the gap to fill; once the
+                // peer's FIN is in, there is no gap, only a bogus FIN.
+                if !self.fin_rcvd {
+                    self.ooo_fin = Some(fin_seq);
+                }
                 self.ack_pending = true;
             }
         }

@@ -21,6 +21,7 @@
 //! conn.state(), is_closed(), can_recv(), can_send(), recv_queue(), send_queue(),
 //! local_addr(), remote_addr(), error(), set_nodelay(), set_keepalive(), stats(),
 //! set_path_mss() (PMTUD), time_wait_accepts_syn(), snd_una()/snd_nxt()/rcv_nxt()/rcv_wnd()
+//! conn.to_time_wait() / tw.restore(local, remote)   a closed TIME-WAIT connection, compact
 //! IsnGenerator::new(secret).isn(now, local, remote)               RFC 6528
 //! SynCookies::new(secret).{cookie_isn, check, synack}              RFC 4987
 //! rst_reply(&seg)                       RFC 9293 §3.10.7.1 answer for stray segments
@@ -40,7 +41,10 @@
 //!   instant not after the last `now` seen when output is pending now.
 //! * Drop the connection when [`Connection::is_closed`] (after draining
 //!   `poll_transmit`, which may still owe a RST). TIME-WAIT is kept inside
-//!   the connection for `TcpConfig::time_wait` (2·MSL).
+//!   the connection for `TcpConfig::time_wait` (2·MSL); once the
+//!   application has closed it, [`Connection::to_time_wait`] shrinks it
+//!   to a [`TimeWait`] record, which rebuilds the connection for a segment
+//!   that arrives meanwhile ([`TimeWait::restore`]).
 //!
 //! ## What the stack (listener) does
 //!
@@ -83,7 +87,7 @@
 //! arrival, RFC 9293 §3.10.7), `output` (what to send, timers),
 //! `recovery` (loss bookkeeping: pipe, NextSeg), `sack` (sender
 //! scoreboard), `rack` (RACK-TLP, RFC 8985), `reassembly` (out-of-order
-//! ranges, SACK blocks we send),
+//! ranges, SACK blocks we send), `time_wait` (the compact TIME-WAIT record),
 //! `buffer` (send/receive rings), `rtt` (RFC 6298), `congestion` (trait,
 //! NewReno, CUBIC), `timers`, `isn` (SipHash-2-4, RFC 6528), `syncookie`
 //! (RFC 4987), `config`, `state`, `stats`.
@@ -108,6 +112,7 @@ pub mod state;
 pub mod stats;
 pub mod syncookie;
 mod tcb;
+mod time_wait;
 mod timers;
 
 pub use config::{CongestionAlgorithm, Keepalive, TcpConfig};
@@ -119,3 +124,4 @@ pub use state::State;
 pub use stats::TcpStats;
 pub use syncookie::SynCookies;
 pub use tcb::Connection;
+pub use time_wait::TimeWait;

@@ -210,7 +210,7 @@ fn wscale_for(max: usize) -> u8 {
 }
 
 impl Connection {
-    fn new(
+    pub(crate) fn new(
         now: Instant,
         local: SocketAddrV4,
         remote: SocketAddrV4,
@@ -790,21 +790,6 @@ impl Connection {
         self.cfg.keepalive = keepalive;
         if self.state.is_synchronized() {
             self.arm_keepalive(self.last_now);
-        }
-    }
-
-    /// For the stack, when a SYN arrives for a 4-tuple whose connection is
-    /// in TIME-WAIT: may the old incarnation be dropped and a new one
-    /// accepted? Yes if the SYN is provably newer — a higher timestamp
-    /// (RFC 6191 §2) or, without timestamps, a sequence number beyond
-    /// `rcv_nxt` (RFC 1122 §4.2.2.13), as Linux `tcp_timewait_state_process`.
-    pub fn time_wait_accepts_syn(&self, syn: &TcpRepr<'_>) -> bool {
-        if self.state != State::TimeWait || !syn.syn || syn.rst || syn.ack_number.is_some() {
-            return false;
-        }
-        match (self.ts_ok, syn.timestamp) {
-            (true, Some(ts)) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) > 0,
-            _ => syn.seq_number.gt(self.rcv_nxt),
         }
     }
 
