@@ -894,7 +894,10 @@ impl Stack {
         let promoted = s.parent.is_some() && state.is_synchronized() && state != State::SynReceived;
         let parent = s.parent;
         let old_timer = s.timer;
-        if due {
+        // Into TIME-WAIT with nothing to send (simultaneous close: the
+        // ACK of our FIN in CLOSING): flushed anyway, which moves a closed
+        // one to the TIME-WAIT table.
+        if due || state == State::TimeWait {
             self.tcp_touch(h);
         } else {
             let new_timer = lazy_deadline(old_timer, next);

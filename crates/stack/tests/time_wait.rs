@@ -280,3 +280,19 @@ fn records_past_the_bound_are_not_kept() {
     let c = a.tcp_open(P);
     assert_eq!(a.tcp_connect(now, c, SocketAddrV4::new(B, 80)).unwrap_err().kind(), ErrorKind::AddrNotAvailable);
 }
+
+/// Simultaneous close (RFC 9293 §3.6 Figure 13): both ends pass through
+/// CLOSING to TIME-WAIT, and both become records.
+#[test]
+fn both_ends_of_a_simultaneous_close_become_records() {
+    let (mut a, mut b, l) = pair();
+    let now = Instant::from_secs(1);
+    let (c, s) = open(now, &mut a, &mut b, l, None);
+    // Both FINs are queued before either crosses: each end gets the
+    // other's FIN in FIN-WAIT-1 (to CLOSING), then the ACK of its own.
+    a.close(c).unwrap();
+    b.close(s).unwrap();
+    settle(now, &mut a, &mut b);
+    assert_eq!((a.tcp_time_wait_count(), b.tcp_time_wait_count()), (1, 1));
+    assert_eq!((a.socket_count(), b.socket_count()), (0, 1), "b keeps only its listener");
+}
