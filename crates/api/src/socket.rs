@@ -112,12 +112,20 @@ pub(crate) struct SocketShared {
 impl Drop for SocketShared {
     fn drop(&mut self) {
         if !self.closed.load(Ordering::Relaxed) {
-            let _ = self.close();
+            let _ = self.let_go().close();
         }
     }
 }
 
 impl SocketShared {
+    /// Lets go of the connection first, so that the stack holds it alone
+    /// when it closes: a closed connection in TIME-WAIT then leaves the
+    /// socket table for a compact record at once.
+    fn let_go(&mut self) -> &Self {
+        drop(self.tcp.take());
+        self
+    }
+
     /// Closes the socket. A TCP socket with a positive linger time waits
     /// (unless non-blocking) until the peer has acknowledged everything,
     /// FIN included, or the time runs out; a zero linger time resets.
@@ -283,9 +291,9 @@ impl SocketCore {
     /// out of time: `TimedOut`).
     pub(crate) fn close(self) -> io::Result<()> {
         match Arc::try_unwrap(self.inner) {
-            Ok(inner) => {
+            Ok(mut inner) => {
                 inner.closed.store(true, Ordering::Relaxed);
-                inner.close()
+                inner.let_go().close()
             }
             // Other handles remain: only this one goes.
             Err(_) => Ok(()),

@@ -752,3 +752,31 @@ fn local_connections_exchange_bytes_while_another_thread_holds_the_stack_and_a_r
     }
     assert_eq!(seen, payload.len());
 }
+
+/// A stream in TIME-WAIT (it shut down first and read the peer's end)
+/// becomes a compact record as soon as it is dropped: the handle lets go
+/// of the connection before the stack closes it.
+#[test]
+fn a_stream_closed_in_time_wait_leaves_a_record_not_a_socket() {
+    let (a, b) = nets();
+    let (na, nb) = (net(&a), net(&b));
+    let l = TcpListener::bind(&nb, SocketAddrV4::new(B, 8081), 4).unwrap();
+    let mut c = TcpStream::connect(&na, SocketAddrV4::new(B, 8081)).unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    let mut buf = [0u8; 4];
+    c.write_all(b"hi").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    s.read_exact(&mut buf[..2]).unwrap();
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    drop(s);
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+    let counts = || na.with_stack(|st| (st.tcp_time_wait_count(), st.socket_count()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while c.state().unwrap() != State::TimeWait {
+        assert!(std::time::Instant::now() < deadline, "never reached TIME-WAIT");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(counts(), (0, 1), "in TIME-WAIT and still open: a socket");
+    drop(c);
+    assert_eq!(counts(), (1, 0), "closed: a record");
+}
