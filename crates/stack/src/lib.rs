@@ -171,7 +171,7 @@ pub struct Stack {
     pub(crate) tcp_time_wait: tcp_time_wait::TimeWaitTable,
     /// Live connections per local port, TIME-WAIT records included (a
     /// bind there is refused).
-    pub(crate) tcp_port_users: HashMap<u16, u32>,
+    pub(crate) tcp_port_users: ports::PortCounts,
     /// The buffer growth all connections share (`tcp_mem_limit`).
     pub(crate) tcp_memory: sockstack_tcp::MemoryBudget,
     /// Segments linked connections exchanged outside the stack
@@ -237,7 +237,7 @@ impl Stack {
             tcp_ports: PortTable::default(),
             tcp_conns: demux::ConnTable::default(),
             tcp_time_wait: Default::default(),
-            tcp_port_users: HashMap::new(),
+            tcp_port_users: Default::default(),
             tcp_memory: sockstack_tcp::MemoryBudget::new(config.tcp_mem_limit),
             tcp_direct_tally: Default::default(),
             tcp_dirty: VecDeque::new(),

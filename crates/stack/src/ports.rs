@@ -8,6 +8,11 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+/// Users of each local port, keyed by a per-stack random hash (`ahash`):
+/// ports are chosen here, not by peers, and a lookup costs a fraction of
+/// SipHash's.
+pub(crate) type PortCounts = HashMap<u16, u32, ahash::RandomState>;
+
 /// The (address, port) pairs bound for one protocol.
 ///
 /// A port belongs to one owner at a time: binding `a:p` fails when `a:p` is
@@ -15,9 +20,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 /// either side is the wildcard `0.0.0.0` and the port is in use at all.
 #[derive(Debug, Default)]
 pub struct PortTable {
-    bound: HashMap<SocketAddrV4, SocketHandle>,
+    bound: HashMap<SocketAddrV4, SocketHandle, ahash::RandomState>,
     /// Number of bindings per port, so the wildcard conflict test is O(1).
-    per_port: HashMap<u16, u32>,
+    per_port: PortCounts,
 }
 
 impl PortTable {

@@ -47,7 +47,7 @@ fn linkable(a: &Stream, b: &Stream) -> bool {
 }
 
 /// One connection (or TIME-WAIT record) fewer on local port `port`.
-fn release_port(users: &mut std::collections::HashMap<u16, u32>, port: u16) {
+fn release_port(users: &mut crate::ports::PortCounts, port: u16) {
     if let Some(n) = users.get_mut(&port) {
         *n -= 1;
         if *n == 0 {
