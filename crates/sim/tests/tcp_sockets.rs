@@ -233,35 +233,6 @@ fn time_wait_holds_the_4_tuple_for_2msl_then_frees_everything() {
     assert_eq!(sim.stack(a).socket_count(), 0);
 }
 
-/// A stream already in TIME-WAIT when its owner drops it (it shut down
-/// its side first and read the peer's end): a compact record at once,
-/// no longer a socket.
-#[test]
-fn a_stream_dropped_in_time_wait_becomes_a_record_at_once() {
-    let (mut sim, a, b) = two_hosts();
-    sim.spawn(b, "server", |p| async move {
-        let l = p.tcp_listen(at(B, 80), 8).unwrap();
-        let (s, _) = l.accept().await.unwrap();
-        let mut v = Vec::new();
-        s.read_to_end(&mut v).await.unwrap();
-        drop(s);
-        p.sleep(Duration::from_secs(3600)).await;
-    });
-    let client = sim.spawn(a, "c", |p| async move {
-        let s = p.tcp_connect(at(B, 80)).await.unwrap();
-        s.shutdown(Shutdown::Write).unwrap();
-        let mut v = Vec::new();
-        s.read_to_end(&mut v).await.unwrap();
-        p.sleep(Duration::from_millis(100)).await;
-        assert_eq!(s.stats().unwrap().state, Some(sockstack_tcp::State::TimeWait));
-        p.sleep(Duration::from_millis(100)).await;
-        // Dropped here, in TIME-WAIT.
-    });
-    assert!(sim.run_until_finished(client));
-    assert_eq!(sim.stack(a).socket_count(), 0);
-    assert_eq!(sim.stack(a).tcp_time_wait_count(), 1);
-}
-
 #[test]
 fn path_mtu_discovery_lowers_the_mss_across_a_narrow_hop() {
     // a —(1500)— r1 —(576)— r2 —(1500)— b: both ends offer MSS 1460;
