@@ -148,6 +148,13 @@ impl fmt::Display for Counters {
             self.raw_rx,
             self.raw_tx
         )?;
+        // Rare events, shown once they happen.
+        if self.tcp_syncookies_sent > 0 {
+            write!(f, " | tcp syncookies sent {} accepted {}", self.tcp_syncookies_sent, self.tcp_syncookies_accepted)?;
+        }
+        if self.tcp_tw_overflow > 0 {
+            write!(f, " | tcp tw_overflow {}", self.tcp_tw_overflow)?;
+        }
         for (reason, n) in self.drops() {
             write!(f, " | drop {}={}", reason.as_str(), n)?;
         }
@@ -171,6 +178,12 @@ mod tests {
         assert_eq!(c.dropped_total(), 3);
         let shown = c.to_string();
         assert!(shown.contains("udp_no_socket=2"), "{shown}");
+        assert!(!shown.contains("syncookies") && !shown.contains("tw_overflow"), "{shown}");
+        c.tcp_syncookies_sent = 3;
+        c.tcp_syncookies_accepted = 2;
+        c.tcp_tw_overflow = 1;
+        let shown = c.to_string();
+        assert!(shown.contains("tcp syncookies sent 3 accepted 2 | tcp tw_overflow 1"), "{shown}");
         // Every reason has a distinct name.
         let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
         names.sort();
