@@ -296,3 +296,67 @@ fn both_ends_of_a_simultaneous_close_become_records() {
     assert_eq!((a.tcp_time_wait_count(), b.tcp_time_wait_count()), (1, 1));
     assert_eq!((a.socket_count(), b.socket_count()), (0, 1), "b keeps only its listener");
 }
+
+mod any_segments {
+    use super::*;
+    use proptest::prelude::*;
+    use sockstack_wire::TcpTimestamp;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Whatever arrives for a record, at whatever times: no panic, at
+        /// most the one record, its port held exactly while it lives, and
+        /// every answer a well-formed segment for the peer.
+        #[test]
+        fn a_record_takes_any_segments(
+            script in proptest::collection::vec(
+                (0u64..90_000, any::<u32>(), proptest::option::of(any::<u32>()), any::<u8>(), any::<u16>(),
+                 proptest::option::of((any::<u32>(), any::<u32>())), 0usize..3),
+                1..40,
+            ),
+            near in proptest::collection::vec(-3i32..3, 40),
+        ) {
+            let (mut a, mut b, l) = pair();
+            let t0 = Instant::from_secs(1);
+            let client = SocketAddrV4::new(A, 40007);
+            let conn = open(t0, &mut a, &mut b, l, Some(40007));
+            let fin = close(t0, &mut a, &mut b, conn, false);
+            prop_assert_eq!(a.tcp_time_wait_count(), 1);
+            let mut now = t0;
+            for (i, &(wait_ms, seq, ack, flags, window, ts, payload)) in script.iter().enumerate() {
+                now += Duration::from_millis(wait_ms);
+                a.poll(now);
+                // Half the segments aim near the record's sequence space.
+                let seq = if i % 2 == 0 { SeqNumber(fin.seq.0.wrapping_add(1).wrapping_add(near[i] as u32)) } else { SeqNumber(seq) };
+                let data = [7u8; 2];
+                let seg = TcpRepr {
+                    seq_number: seq,
+                    ack_number: ack.map(SeqNumber),
+                    syn: flags & 1 != 0,
+                    fin: flags & 2 != 0,
+                    rst: flags & 4 != 0,
+                    psh: flags & 8 != 0,
+                    window_len: window,
+                    timestamp: ts.map(|(tsval, tsecr)| TcpTimestamp { tsval, tsecr }),
+                    payload: &data[..payload],
+                    ..TcpRepr::default()
+                };
+                a.receive(now, IfaceId(0), &from_b(client, seg));
+                for answer in carry(now, &mut a, &mut b, |_| false) {
+                    prop_assert!(!answer.syn, "a record never opens: {answer:?}");
+                }
+                let held = a.tcp_time_wait_count();
+                prop_assert!(held <= 1);
+                // The port is held exactly while the record lives.
+                let probe = a.tcp_open(P);
+                let bound = a.bind(probe, SocketAddrV4::new(A, 40007));
+                prop_assert_eq!(bound.is_err(), held == 1, "record {} bind {:?}", held, bound);
+                a.close(probe).unwrap();
+            }
+            a.poll(now + MSL2 * 2);
+            prop_assert_eq!(a.tcp_time_wait_count(), 0);
+            prop_assert_eq!(a.poll_at(), None);
+        }
+    }
+}
