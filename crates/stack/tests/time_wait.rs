@@ -175,14 +175,21 @@ fn from_b(to: SocketAddrV4, seg: TcpRepr<'_>) -> Vec<u8> {
     buf
 }
 
-#[test]
-fn a_rst_ends_a_record_and_a_newer_syn_reopens_its_tuple() {
+/// Stacks `a` and `b` after a connection from `a`'s port `port` to `b`
+/// closed at `now`, `a` first: `a` holds its record. Also the client's
+/// address and `b`'s FIN.
+fn with_record(now: Instant, port: u16) -> (Stack, Stack, SocketAddrV4, Seen) {
     let (mut a, mut b, l) = pair();
-    let now = Instant::from_secs(1);
-    let client = SocketAddrV4::new(A, 40005);
-    let conn = open(now, &mut a, &mut b, l, Some(40005));
+    let conn = open(now, &mut a, &mut b, l, Some(port));
     let fin = close(now, &mut a, &mut b, conn, false);
     assert_eq!(a.tcp_time_wait_count(), 1);
+    (a, b, SocketAddrV4::new(A, port), fin)
+}
+
+#[test]
+fn a_rst_ends_a_record_and_a_newer_syn_reopens_its_tuple() {
+    let now = Instant::from_secs(1);
+    let (mut a, mut b, client, fin) = with_record(now, 40005);
     let rcv_nxt = fin.seq + 1;
     // An old SYN (no timestamp, sequence number not past RCV.NXT) is only
     // challenged: the record stays.
@@ -317,12 +324,8 @@ mod any_segments {
             ),
             near in proptest::collection::vec(-3i32..3, 40),
         ) {
-            let (mut a, mut b, l) = pair();
             let t0 = Instant::from_secs(1);
-            let client = SocketAddrV4::new(A, 40007);
-            let conn = open(t0, &mut a, &mut b, l, Some(40007));
-            let fin = close(t0, &mut a, &mut b, conn, false);
-            prop_assert_eq!(a.tcp_time_wait_count(), 1);
+            let (mut a, mut b, client, fin) = with_record(t0, 40007);
             let mut now = t0;
             for (i, &(wait_ms, seq, ack, flags, window, ts, payload)) in script.iter().enumerate() {
                 now += Duration::from_millis(wait_ms);
