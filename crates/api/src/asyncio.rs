@@ -24,7 +24,7 @@
 //! `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, … Nothing here
 //! times out by itself; wrap a call in `tokio::time::timeout`.
 
-use crate::socket::{split_host_port, NetHandle, SocketCore};
+use crate::socket::{split_host_port, NetHandle, SocketCore, Want};
 use sockstack_stack::{SocketHandle, Stack};
 use sockstack_tcp::{State, TcpStats};
 use sockstack_time::Instant;
@@ -36,26 +36,17 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Which of the stack's wakers a waiting call registers.
-#[derive(Clone, Copy)]
-enum Wait {
-    /// Readable, a connection to accept, closed.
-    Recv,
-    /// Send room, handshake finished, closed.
-    Send,
-}
-
 fn driver_stopped() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the network driver has stopped")
 }
 
 /// Tries `op` under the stack lock; on `WouldBlock`, registers the task
-/// for `wait` before the lock is released (beside any other task waiting
+/// for `want` before the lock is released (beside any other task waiting
 /// on the socket: the stack wakes them all), and returns `Pending`.
 fn poll_op<T>(
     sock: &SocketCore,
     cx: &mut Context<'_>,
-    wait: Wait,
+    want: Want,
     op: impl FnOnce(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
 ) -> Poll<io::Result<T>> {
     let r = sock.call_now(|s, now, h| {
@@ -64,11 +55,7 @@ fn poll_op<T>(
                 if !sock.driver_alive() {
                     return Err(driver_stopped());
                 }
-                let waker = cx.waker();
-                match wait {
-                    Wait::Recv => s.register_recv_waker(h, waker)?,
-                    Wait::Send => s.register_send_waker(h, waker)?,
-                }
+                want.register(s, h, cx.waker())?;
                 Poll::Pending
             }
             r => Poll::Ready(r),
@@ -102,7 +89,7 @@ impl AsyncTcpListener {
 
     /// Polls for a connection (what [`AsyncTcpListener::accept`] awaits).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(AsyncTcpStream, SocketAddrV4)>> {
-        let (h, peer) = ready!(poll_op(&self.sock, cx, Wait::Recv, |s, _, h| s.tcp_accept(h)))?;
+        let (h, peer) = ready!(poll_op(&self.sock, cx, Want::Recv, |s, _, h| s.tcp_accept(h)))?;
         Poll::Ready(Ok((AsyncTcpStream { sock: self.sock.adopt(h) }, peer)))
     }
 
@@ -178,7 +165,7 @@ impl AsyncTcpStream {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
         sock.tcp_connect(remote)?;
         poll_fn(|cx| {
-            poll_op(&sock, cx, Wait::Send, |s, _, h| match s.tcp_connect_status(h) {
+            poll_op(&sock, cx, Want::Send, |s, _, h| match s.tcp_connect_status(h) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
                 Err(e) => Err(e),
@@ -251,7 +238,7 @@ impl AsyncRead for AsyncTcpStream {
         let n = match self.sock.poll_stream_read(cx.waker(), dst) {
             Some(Poll::Pending) if !self.sock.driver_alive() => return Poll::Ready(Err(driver_stopped())),
             Some(r) => ready!(r)?,
-            None => ready!(poll_op(&self.sock, cx, Wait::Recv, |s, _, h| s.tcp_recv(h, dst)))?,
+            None => ready!(poll_op(&self.sock, cx, Want::Recv, |s, _, h| s.tcp_recv(h, dst)))?,
         };
         buf.advance(n);
         Poll::Ready(Ok(()))
@@ -268,7 +255,7 @@ impl AsyncWrite for AsyncTcpStream {
         match self.sock.poll_stream_write(cx.waker(), data) {
             Some(Poll::Pending) if !self.sock.driver_alive() => Poll::Ready(Err(driver_stopped())),
             Some(r) => r,
-            None => poll_op(&self.sock, cx, Wait::Send, |s, now, h| s.tcp_send(now, h, data)),
+            None => poll_op(&self.sock, cx, Want::Send, |s, now, h| s.tcp_send(now, h, data)),
         }
     }
 
@@ -330,7 +317,7 @@ impl AsyncUdpSocket {
 
     /// Polls to send one datagram (what [`AsyncUdpSocket::send_to`] awaits).
     pub fn poll_send_to(&self, cx: &mut Context<'_>, data: &[u8], dst: SocketAddrV4) -> Poll<io::Result<usize>> {
-        let n = ready!(poll_op(&self.sock, cx, Wait::Send, |s, now, h| s.send_to(now, h, data, dst)))?;
+        let n = ready!(poll_op(&self.sock, cx, Want::Send, |s, now, h| s.send_to(now, h, data, dst)))?;
         Poll::Ready(Ok(n))
     }
 
@@ -348,6 +335,6 @@ impl AsyncUdpSocket {
     /// Polls to receive one datagram (what [`AsyncUdpSocket::recv_from`]
     /// awaits).
     pub fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddrV4)>> {
-        poll_op(&self.sock, cx, Wait::Recv, |s, _, h| s.recv_from(h, buf))
+        poll_op(&self.sock, cx, Want::Recv, |s, _, h| s.recv_from(h, buf))
     }
 }

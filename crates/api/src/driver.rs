@@ -12,6 +12,7 @@
 //! the stack sends for them before letting go (the holder "combines" the
 //! work of the threads that would otherwise sleep on the lock).
 
+use crate::socket::Want;
 use sockstack_link::{Frame, LinkConfig, Pipe};
 use sockstack_stack::gso::RxOffload;
 use sockstack_stack::{IfaceId, OutPacket, SocketHandle, Stack};
@@ -432,10 +433,9 @@ impl Default for Waiters {
 /// What a blocked call waits for.
 #[derive(Clone, Copy)]
 pub(crate) enum WaitFor<'w> {
-    /// Socket `h` readable (data, a connection to accept, closed).
-    Recv(SocketHandle, &'w Waiters),
-    /// Socket `h` writable (room to send, handshake finished, closed).
-    Send(SocketHandle, &'w Waiters),
+    /// Socket `h` able to do what the [`Want`] says (closed counts too),
+    /// with the waiters its waker wakes.
+    Socket(SocketHandle, Want, &'w Waiters),
     /// Any change of the stack (what no socket's waker tells).
     Stack,
 }
@@ -445,8 +445,7 @@ impl WaitFor<'_> {
     /// and its generation now.
     fn register(self, shared: &Shared, stack: &mut Stack) -> (Arc<Signal>, u64) {
         let registered = match self {
-            WaitFor::Recv(h, w) => stack.register_recv_waker(h, &w.waker).map(|()| &w.signal),
-            WaitFor::Send(h, w) => stack.register_send_waker(h, &w.waker).map(|()| &w.signal),
+            WaitFor::Socket(h, want, w) => want.register(stack, h, &w.waker).map(|()| &w.signal),
             WaitFor::Stack => Err(io::ErrorKind::NotFound.into()),
         };
         // No such socket any more: the call's next try says so; until then,

@@ -158,13 +158,35 @@ impl SocketShared {
     }
 }
 
-/// What a blocked call waits for its socket to be able to do.
+/// What a blocked call (or a waiting task) waits for its socket to be
+/// able to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Want {
     /// Receive: data, a connection to accept, the end of the stream.
     Recv,
     /// Send: room in a buffer or queue, a finished handshake.
     Send,
+}
+
+impl Want {
+    /// Registers `waker` with socket `h` for this (the stack keeps every
+    /// waker registered, and wakes them all).
+    pub(crate) fn register(self, stack: &mut Stack, h: SocketHandle, waker: &Waker) -> io::Result<()> {
+        match self {
+            Want::Recv => stack.register_recv_waker(h, waker),
+            Want::Send => stack.register_send_waker(h, waker),
+        }
+    }
+}
+
+impl SocketShared {
+    /// The threads blocked on this socket for `want`.
+    fn waiters(&self, want: Want) -> &Waiters {
+        match want {
+            Want::Recv => &self.rx_waiters,
+            Want::Send => &self.tx_waiters,
+        }
+    }
 }
 
 /// What every socket type is built on: a handle into a real-time stack,
@@ -346,10 +368,7 @@ impl SocketCore {
         mut op: impl FnMut(&mut Stack, Instant, SocketHandle) -> io::Result<T>,
     ) -> io::Result<T> {
         let (shared, h) = (self.shared(), self.inner.handle);
-        let wait_for = match want {
-            Want::Recv => WaitFor::Recv(h, &self.inner.rx_waiters),
-            Want::Send => WaitFor::Send(h, &self.inner.tx_waiters),
-        };
+        let wait_for = WaitFor::Socket(h, want, self.inner.waiters(want));
         shared.block_until(shared.lock(), timeout, nonblocking, wait_for, |s, now| op(s, now, h))
     }
 
@@ -365,10 +384,7 @@ impl SocketCore {
         want: Want,
         mut attempt: impl FnMut(&Waker) -> Option<Poll<io::Result<T>>>,
     ) -> Option<io::Result<T>> {
-        let waiters = match want {
-            Want::Recv => &self.inner.rx_waiters,
-            Want::Send => &self.inner.tx_waiters,
-        };
+        let waiters = self.inner.waiters(want);
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
             // Read before the attempt registers: a wake-up after it shows.
