@@ -793,11 +793,7 @@ impl Stack {
                 existing = None;
             }
         }
-        if existing.is_none()
-            && !self.tcp_time_wait.is_empty()
-            && self.tcp_time_wait.contains(&(local, remote))
-            && self.tcp_time_wait_input(now, (local, remote), seg)
-        {
+        if existing.is_none() && !self.tcp_time_wait.is_empty() && self.tcp_time_wait_input(now, (local, remote), seg) {
             // Answered from the TIME-WAIT table.
         } else if let Some(h) = existing {
             self.tcp_deliver(now, h, seg, unverified);
@@ -1403,11 +1399,12 @@ impl Stack {
         self.sockets.remove(h);
     }
 
-    /// A segment for a 4-tuple in TIME-WAIT (the connection table had no
-    /// entry): answered by the connection rebuilt from its record, which
-    /// is then recorded again, or dropped once closed (RFC 9293
-    /// §3.10.7.4). A SYN that may reopen the 4-tuple (RFC 6191) drops the
-    /// record instead and is left to a listener: false then.
+    /// A segment the connection table had no entry for: if its 4-tuple is
+    /// in TIME-WAIT, answered by the connection rebuilt from the record,
+    /// which is then recorded again, or dropped once closed (RFC 9293
+    /// §3.10.7.4); true then. False when there is no record, or for a SYN
+    /// that may reopen the 4-tuple (RFC 6191), which drops the record and
+    /// is left to a listener.
     #[cold] // rare: kept off the per-segment path (instruction cache)
     fn tcp_time_wait_input(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr<'_>) -> bool {
         let (mut c, ttl) = match self.tcp_time_wait.get(&tuple) {
