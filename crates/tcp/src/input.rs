@@ -253,8 +253,6 @@ impl Connection {
             }
         }
 
-        self.update_ts_recent(now, seg);
-
         // Second: RST (RFC 5961 §3.2).
         if seg.rst {
             if seg.seq_number != self.rcv_nxt {
@@ -327,6 +325,13 @@ impl Connection {
             self.challenge_ack(now);
             return self.drop_seg();
         }
+        // RFC 7323 §4.3 takes TS.Recent from any segment that passed the
+        // sequence check; as Linux (tcp_ack, FLAG_UPDATE_TS_RECENT), only
+        // once its RST, SYN and ACK passed too. Otherwise a blind
+        // attacker who guessed a sequence number in the window, but not
+        // the acknowledgment, could plant a TS.Recent far ahead, and PAWS
+        // would then drop every segment of the real peer.
+        self.update_ts_recent(now, seg);
         self.last_rcv = now;
         self.probes = 0;
         if self.cfg.keepalive.is_some() {

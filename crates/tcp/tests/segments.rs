@@ -367,6 +367,50 @@ fn paws_drops_old_timestamp() {
     assert_eq!(a.recv_queue(), 5);
 }
 
+/// RFC 7323 §4.3 with Linux's order (tcp_ack, FLAG_UPDATE_TS_RECENT): a
+/// segment in the window but dropped for its RST, SYN or ACK does not set
+/// TS.Recent. Were it taken, a far-ahead TSval from a blind attacker
+/// would make PAWS drop the real peer's segments from then on.
+#[test]
+fn a_segment_dropped_for_its_ack_leaves_ts_recent_alone() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.b.send(b"first").unwrap();
+    p.run_for(Duration::from_millis(100));
+    let mut buf = [0u8; 16];
+    assert_eq!(p.a.recv(&mut buf).unwrap(), 5);
+    let ts = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).unwrap().2.repr().timestamp.unwrap();
+    let ahead = TcpTimestamp { tsval: ts.tsval.wrapping_add(1 << 30), tsecr: 0 };
+    let now = p.now;
+    let mut forged = [
+        // Acknowledges what was never sent (RFC 9293 §3.10.7.4).
+        TcpRepr { ack_number: Some(p.a.snd_nxt() + 1000), ..from_peer(&p.a, 0, b"junk") },
+        // Acknowledges what is older than any window (RFC 5961 §5.2).
+        TcpRepr { ack_number: Some(p.a.snd_una() - (1 << 30)), ..from_peer(&p.a, 0, b"junk") },
+        // RST and SYN in the window: challenged (RFC 5961 §3.2, §4).
+        TcpRepr { rst: true, ..from_peer(&p.a, 1, b"") },
+        TcpRepr { syn: true, ..from_peer(&p.a, 0, b"") },
+        // No ACK at all.
+        TcpRepr { ack_number: None, ..from_peer(&p.a, 0, b"junk") },
+    ];
+    for f in forged.iter_mut() {
+        f.timestamp = Some(ahead);
+        p.a.on_segment(now, f);
+        assert_eq!(p.a.recv_queue(), 0, "{f:?} was taken in");
+        let answers = drain(&mut p.a, now);
+        assert!(
+            answers.iter().all(|s| s.repr().timestamp.unwrap().tsecr == ts.tsval),
+            "the answer echoes the peer's TSval, not the forged one"
+        );
+    }
+    // The real peer's next segment passes PAWS.
+    p.b.send(b"second").unwrap();
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.a.recv(&mut buf).unwrap(), 6);
+    assert_eq!(&buf[..6], b"second");
+    assert_eq!(p.a.stats().paws_drops, 0);
+}
+
 #[test]
 fn urgent_data_is_delivered_inline() {
     let mut p = pair(TcpConfig::default());
