@@ -1,0 +1,285 @@
+//! Nothing leaks: whatever two hosts' applications do with TCP sockets
+//! (connect to a listener or to a closed port, accept or not, send, read or
+//! not, shut down, close, abort, close the listener with connections still
+//! queued), and whatever the link does to their segments (loss, a
+//! partition), once every handle is closed and the timers have run out,
+//! both stacks are back where they started: no socket, no connection, no
+//! TIME-WAIT record, no buffer memory, every port free again.
+
+use proptest::prelude::*;
+use sockstack_stack::{IfaceId, InterfaceConfig, ProcessId, SocketHandle, Stack, StackConfig};
+use sockstack_time::{Duration, Instant};
+use sockstack_wire::{Ipv4Addr, Ipv4Cidr};
+use std::collections::BTreeSet;
+use std::net::{Shutdown, SocketAddrV4};
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const P: ProcessId = ProcessId(1);
+/// The server's listening port; `CLOSED_PORT` has no listener.
+const PORT: u16 = 80;
+const CLOSED_PORT: u16 = 81;
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// A opens a socket and connects, to the listener or to a closed port.
+    Connect {
+        closed_port: bool,
+    },
+    /// B accepts a queued connection, if there is one.
+    Accept,
+    Send {
+        at_a: bool,
+        i: usize,
+        len: usize,
+    },
+    Recv {
+        at_a: bool,
+        i: usize,
+    },
+    ShutdownWrite {
+        at_a: bool,
+        i: usize,
+    },
+    Close {
+        at_a: bool,
+        i: usize,
+    },
+    /// Linger zero, then close: a RST instead of a FIN.
+    Abort {
+        at_a: bool,
+        i: usize,
+    },
+    /// B closes its listener (resetting what its accept queue holds), or
+    /// opens a new one when it has none.
+    ToggleListener,
+    /// The link drops everything, or carries again.
+    TogglePartition,
+    Wait {
+        ms: u64,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let side = (any::<bool>(), 0usize..8);
+    prop_oneof![
+        4 => prop_oneof![4 => Just(false), 1 => Just(true)].prop_map(|c| Op::Connect { closed_port: c }),
+        4 => Just(Op::Accept),
+        6 => (side.clone(), 1usize..300_000).prop_map(|((at_a, i), len)| Op::Send { at_a, i, len }),
+        4 => side.clone().prop_map(|(at_a, i)| Op::Recv { at_a, i }),
+        1 => side.clone().prop_map(|(at_a, i)| Op::ShutdownWrite { at_a, i }),
+        2 => side.clone().prop_map(|(at_a, i)| Op::Close { at_a, i }),
+        1 => side.prop_map(|(at_a, i)| Op::Abort { at_a, i }),
+        1 => Just(Op::ToggleListener),
+        1 => Just(Op::TogglePartition),
+        3 => prop_oneof![0u64..50, 0u64..5_000].prop_map(|ms| Op::Wait { ms }),
+    ]
+}
+
+struct World {
+    a: Stack,
+    b: Stack,
+    now: Instant,
+    /// Per hundred packets, how many the link loses.
+    loss: u64,
+    partitioned: bool,
+    rng: u64,
+    /// Open handles: A's streams, B's accepted streams, B's listener.
+    a_socks: Vec<SocketHandle>,
+    b_socks: Vec<SocketHandle>,
+    listener: Option<SocketHandle>,
+    /// Every local port A's connections were given.
+    a_ports: BTreeSet<u16>,
+}
+
+fn host(ip: Ipv4Addr, seed: u64) -> Stack {
+    let config = StackConfig { seed, tcp_max_syn_backlog: 4, ..StackConfig::default() };
+    let mut s = Stack::new(config);
+    s.add_interface(InterfaceConfig::new("eth0", Ipv4Cidr::new(ip, 24).expect("valid")));
+    s
+}
+
+impl World {
+    fn lost(&mut self) -> bool {
+        // xorshift64*: the loss pattern is part of the case.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.partitioned || self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) % 100 < self.loss
+    }
+
+    /// Runs due timers and carries packets both ways until nothing moves.
+    fn settle(&mut self) {
+        for _ in 0..10_000 {
+            let now = self.now;
+            self.a.poll(now);
+            self.b.poll(now);
+            let mut moved = false;
+            while let Some(p) = self.a.dispatch() {
+                moved = true;
+                if !self.lost() {
+                    self.b.receive(now, IfaceId(0), &p.data);
+                }
+            }
+            while let Some(p) = self.b.dispatch() {
+                moved = true;
+                if !self.lost() {
+                    self.a.receive(now, IfaceId(0), &p.data);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("packets still moving after 10,000 rounds at {}", self.now);
+    }
+
+    /// Lets `d` of time pass, timers running as they come due.
+    fn wait(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            self.settle();
+            let next = [self.a.poll_at(), self.b.poll_at()].into_iter().flatten().min();
+            match next {
+                Some(t) if t <= end => self.now = self.now.max(t).max(self.now + Duration::from_micros(1)),
+                _ => break,
+            }
+        }
+        self.now = self.now.max(end);
+        self.settle();
+    }
+
+    fn pick(&self, at_a: bool, i: usize) -> Option<SocketHandle> {
+        let v = if at_a { &self.a_socks } else { &self.b_socks };
+        (!v.is_empty()).then(|| v[i % v.len()])
+    }
+
+    fn forget(&mut self, at_a: bool, h: SocketHandle) {
+        let v = if at_a { &mut self.a_socks } else { &mut self.b_socks };
+        v.retain(|&x| x != h);
+    }
+
+    fn listen(&mut self) {
+        let l = self.b.tcp_open(P);
+        // As servers do: connections the last listener accepted may still
+        // hold the port (Linux's rule too).
+        self.b.tcp_set_reuse_address(l, true).expect("SO_REUSEADDR");
+        self.b.bind(l, SocketAddrV4::new(B, PORT)).expect("the listening port is free");
+        self.b.tcp_listen(l, 3).expect("listen");
+        self.listener = Some(l);
+    }
+
+    fn apply(&mut self, op: &Op) {
+        let now = self.now;
+        match *op {
+            Op::Connect { closed_port } => {
+                let c = self.a.tcp_open(P);
+                let port = if closed_port { CLOSED_PORT } else { PORT };
+                self.a.tcp_connect(now, c, SocketAddrV4::new(B, port)).expect("connect starts");
+                self.a_ports.insert(self.a.local_addr(c).expect("bound").port());
+                self.a_socks.push(c);
+            }
+            Op::Accept => {
+                if let Some(l) = self.listener {
+                    if let Ok((s, _)) = self.b.tcp_accept(l) {
+                        self.b_socks.push(s);
+                    }
+                }
+            }
+            Op::Send { at_a, i, len } => {
+                if let Some(h) = self.pick(at_a, i) {
+                    let data = vec![0x5a; len];
+                    let s = if at_a { &mut self.a } else { &mut self.b };
+                    // Refused (not connected, shut down, reset) or partial: both fine.
+                    let _ = s.tcp_send(now, h, &data);
+                }
+            }
+            Op::Recv { at_a, i } => {
+                if let Some(h) = self.pick(at_a, i) {
+                    let s = if at_a { &mut self.a } else { &mut self.b };
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(1..) = s.tcp_recv(h, &mut buf) {}
+                }
+            }
+            Op::ShutdownWrite { at_a, i } => {
+                if let Some(h) = self.pick(at_a, i) {
+                    let s = if at_a { &mut self.a } else { &mut self.b };
+                    let _ = s.tcp_shutdown(now, h, Shutdown::Write);
+                }
+            }
+            Op::Close { at_a, i } | Op::Abort { at_a, i } => {
+                if let Some(h) = self.pick(at_a, i) {
+                    let s = if at_a { &mut self.a } else { &mut self.b };
+                    if matches!(op, Op::Abort { .. }) {
+                        s.tcp_set_linger(h, Some(Duration::ZERO)).expect("a stream takes SO_LINGER");
+                    }
+                    s.close(h).expect("an open handle closes");
+                    self.forget(at_a, h);
+                }
+            }
+            Op::ToggleListener => match self.listener.take() {
+                Some(l) => self.b.close(l).expect("the listener closes"),
+                None => self.listen(),
+            },
+            Op::TogglePartition => self.partitioned = !self.partitioned,
+            Op::Wait { ms } => self.wait(Duration::from_millis(ms)),
+        }
+        self.settle();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn every_socket_connection_and_port_is_released(
+        loss in prop_oneof![Just(0u64), 1u64..20],
+        seed in any::<u64>(),
+        ops in prop::collection::vec(op(), 1..100),
+    ) {
+        let mut w = World {
+            a: host(A, seed),
+            b: host(B, !seed),
+            now: Instant::from_secs(1),
+            loss,
+            partitioned: false,
+            rng: seed | 1,
+            a_socks: Vec::new(),
+            b_socks: Vec::new(),
+            listener: None,
+            a_ports: BTreeSet::new(),
+        };
+        w.listen();
+        for op in &ops {
+            w.apply(op);
+        }
+        // Every application lets go; the link heals.
+        w.partitioned = false;
+        for h in std::mem::take(&mut w.a_socks) {
+            w.a.close(h).expect("close");
+        }
+        for h in std::mem::take(&mut w.b_socks) {
+            w.b.close(h).expect("close");
+        }
+        if let Some(l) = w.listener.take() {
+            w.b.close(l).expect("close");
+        }
+        // Long enough for every retransmission to give up, every
+        // FIN-WAIT-2 and TIME-WAIT to end.
+        w.wait(Duration::from_secs(4 * 3600));
+        for (name, s) in [("A", &w.a), ("B", &w.b)] {
+            prop_assert_eq!(s.socket_count(), 0, "{} keeps sockets", name);
+            prop_assert_eq!(s.tcp_connection_count(), 0, "{} keeps connections", name);
+            prop_assert_eq!(s.tcp_time_wait_count(), 0, "{} keeps TIME-WAIT records", name);
+            prop_assert_eq!(s.tcp_memory_used(), 0, "{} keeps buffer memory", name);
+            prop_assert_eq!(s.poll_at(), None, "{} keeps a timer", name);
+        }
+        // Every port is free again, without SO_REUSEADDR.
+        let l = w.b.tcp_open(P);
+        prop_assert!(w.b.bind(l, SocketAddrV4::new(B, PORT)).is_ok(), "B's listening port is still taken");
+        for port in &w.a_ports {
+            let h = w.a.tcp_open(P);
+            prop_assert!(w.a.bind(h, SocketAddrV4::new(A, *port)).is_ok(), "A's port {} is still taken", port);
+        }
+    }
+}
