@@ -4,13 +4,15 @@
 //! queued), and whatever the link does to their segments (loss, a
 //! partition), once every handle is closed and the timers have run out,
 //! both stacks are back where they started: no socket, no connection, no
-//! TIME-WAIT record, no buffer memory, every port free again.
+//! TIME-WAIT record, no buffer memory, every port free again. And on the
+//! way, every octet read is the next one its peer wrote on that
+//! connection.
 
 use proptest::prelude::*;
 use sockstack_stack::{IfaceId, InterfaceConfig, ProcessId, SocketHandle, Stack, StackConfig};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{Ipv4Addr, Ipv4Cidr};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{Shutdown, SocketAddrV4};
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -90,6 +92,20 @@ struct World {
     listener: Option<SocketHandle>,
     /// Every local port A's connections were given.
     a_ports: BTreeSet<u16>,
+    /// Octets written and read so far on each connection, each way, keyed
+    /// by the connection's port at A.
+    written: HashMap<(u16, bool), usize>,
+    read: HashMap<(u16, bool), usize>,
+    /// Ports given to more than one connection: their octets go unchecked.
+    ambiguous: BTreeSet<u16>,
+}
+
+/// Octet `i` of what is written from A (`from_a`) or B on the connection
+/// with A's port `port`: a different stream on each, so octets delivered
+/// on the wrong connection, or out of order, are caught.
+fn octet(port: u16, from_a: bool, i: usize) -> u8 {
+    let x = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (u64::from(port) << 1 | u64::from(from_a));
+    (x >> 29) as u8 ^ (x >> 47) as u8
 }
 
 fn host(ip: Ipv4Addr, seed: u64) -> Stack {
@@ -154,6 +170,15 @@ impl World {
         (!v.is_empty()).then(|| v[i % v.len()])
     }
 
+    /// The connection's port at A: A's own, or the peer's for B.
+    fn a_port(&self, at_a: bool, h: SocketHandle) -> Option<u16> {
+        if at_a {
+            self.a.local_addr(h).ok().map(|a| a.port())
+        } else {
+            self.b.peer_addr(h).ok().map(|a| a.port())
+        }
+    }
+
     fn forget(&mut self, at_a: bool, h: SocketHandle) {
         let v = if at_a { &mut self.a_socks } else { &mut self.b_socks };
         v.retain(|&x| x != h);
@@ -176,7 +201,13 @@ impl World {
                 let c = self.a.tcp_open(P);
                 let port = if closed_port { CLOSED_PORT } else { PORT };
                 self.a.tcp_connect(now, c, SocketAddrV4::new(B, port)).expect("connect starts");
-                self.a_ports.insert(self.a.local_addr(c).expect("bound").port());
+                let port = self.a.local_addr(c).expect("bound").port();
+                // A port may serve several connections whose peers differ
+                // (RFC 6056), or one 4-tuple again once it is free: then
+                // which connection an octet belongs to is not known here.
+                if !self.a_ports.insert(port) {
+                    self.ambiguous.insert(port);
+                }
                 self.a_socks.push(c);
             }
             Op::Accept => {
@@ -187,18 +218,33 @@ impl World {
                 }
             }
             Op::Send { at_a, i, len } => {
-                if let Some(h) = self.pick(at_a, i) {
-                    let data = vec![0x5a; len];
+                if let Some((h, port)) = self.pick(at_a, i).and_then(|h| Some((h, self.a_port(at_a, h)?))) {
+                    let from = *self.written.get(&(port, at_a)).unwrap_or(&0);
+                    let data: Vec<u8> = (from..from + len).map(|i| octet(port, at_a, i)).collect();
                     let s = if at_a { &mut self.a } else { &mut self.b };
                     // Refused (not connected, shut down, reset) or partial: both fine.
-                    let _ = s.tcp_send(now, h, &data);
+                    if let Ok(n) = s.tcp_send(now, h, &data) {
+                        *self.written.entry((port, at_a)).or_default() += n;
+                    }
                 }
             }
             Op::Recv { at_a, i } => {
-                if let Some(h) = self.pick(at_a, i) {
+                if let Some((h, port)) = self.pick(at_a, i).and_then(|h| Some((h, self.a_port(at_a, h)?))) {
                     let s = if at_a { &mut self.a } else { &mut self.b };
                     let mut buf = vec![0u8; 64 * 1024];
-                    while let Ok(1..) = s.tcp_recv(h, &mut buf) {}
+                    while let Ok(n @ 1..) = s.tcp_recv(h, &mut buf) {
+                        if self.ambiguous.contains(&port) {
+                            continue;
+                        }
+                        // What this end reads, the other end wrote.
+                        let from = self.read.entry((port, !at_a)).or_default();
+                        let written = *self.written.get(&(port, !at_a)).unwrap_or(&0);
+                        assert!(*from + n <= written, "read {} octets, {written} written", *from + n);
+                        for (k, &b) in buf[..n].iter().enumerate() {
+                            assert_eq!(b, octet(port, !at_a, *from + k), "octet {} on port {port}", *from + k);
+                        }
+                        *from += n;
+                    }
                 }
             }
             Op::ShutdownWrite { at_a, i } => {
@@ -248,6 +294,9 @@ proptest! {
             b_socks: Vec::new(),
             listener: None,
             a_ports: BTreeSet::new(),
+            written: HashMap::new(),
+            read: HashMap::new(),
+            ambiguous: BTreeSet::new(),
         };
         w.listen();
         for op in &ops {
