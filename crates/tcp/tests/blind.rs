@@ -14,6 +14,7 @@ use proptest::prelude::*;
 use sockstack_tcp::{Connection, State, TcpConfig};
 use sockstack_time::Duration;
 use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
+use std::io::ErrorKind;
 
 /// Far enough from any window or flight a connection here can have
 /// (buffers grow to at most a few MiB), and short of half the sequence
@@ -214,5 +215,89 @@ proptest! {
         prop_assert!(p.a.is_closed() && p.b.is_closed(), "A {:?}, B {:?}", p.a.state(), p.b.state());
         prop_assert_eq!(p.a.error(), None);
         prop_assert_eq!(p.b.error(), None);
+    }
+}
+
+/// A forged segment for the handshake. At A (SYN-SENT), it acknowledges
+/// something other than A's SYN, whatever else it carries: a SYN without
+/// an ACK is left out, since RFC 9293 takes it as a simultaneous open
+/// (any blind attacker who knows the 4-tuple can break an opening
+/// connection that way, on Linux too). At B (SYN-RECEIVED), it is aimed as
+/// in [`forged`], without a SYN inside the window, which RFC 9293 and
+/// Linux (`tcp_check_req`) both answer by dropping the embryonic
+/// connection.
+fn forged_in_handshake() -> impl Strategy<Value = (bool, Forged)> {
+    (any::<bool>(), forged()).prop_map(|(step_first, mut f)| {
+        if !f.at_a && matches!(f.aim, Aim::AckAhead | Aim::AckBehind) {
+            f.syn = false;
+        }
+        (step_first, f)
+    })
+}
+
+/// [`aimed`] for A in SYN-SENT: any sequence number, an ACK ahead of
+/// SND.NXT or at or behind ISS.
+fn aimed_at_syn_sent<'a>(c: &Connection, f: &Forged, payload: &'a [u8]) -> TcpRepr<'a> {
+    let ack = match f.aim {
+        Aim::After | Aim::AckAhead => c.snd_nxt() + 1 + f.off as usize,
+        Aim::Before | Aim::AckBehind => SeqNumber(ISS_A.0.wrapping_sub(f.off)),
+    };
+    TcpRepr { seq_number: SeqNumber(f.off.wrapping_mul(2_654_435_761)), ack_number: Some(ack), ..aimed(c, f, payload) }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_blind_attacker_cannot_break_the_handshake(
+        ts in any::<bool>(),
+        sack in any::<bool>(),
+        loss in prop_oneof![Just(0u64), 10u64..40],
+        attack in prop::collection::vec(forged_in_handshake(), 1..40),
+    ) {
+        let cfg = TcpConfig { challenge_ack_limit: 1_000_000, ..cfg(ts, sack, true) };
+        let mut p = Pair::new(&cfg, &cfg, Duration::from_millis(10));
+        p.filter = faults(Rng(0xfeed ^ loss), 0, loss, 0, 0, Duration::ZERO);
+        for (step_first, f) in &attack {
+            if *step_first {
+                p.step();
+            }
+            let junk = vec![0x3c; usize::from(f.payload)];
+            if f.at_a && p.a.state() == State::SynSent {
+                let seg = aimed_at_syn_sent(&p.a, f, &junk);
+                p.a.on_segment(p.now, &seg);
+            } else if !f.at_a && p.b.state() == State::SynReceived {
+                let seg = aimed(&p.b, f, &junk);
+                p.b.on_segment(p.now, &seg);
+            }
+        }
+        p.filter = Box::new(|_, _, _| Fate::Deliver);
+        p.run_until(
+            |p| p.a.state() == State::Established && p.b.state() == State::Established || p.a.is_closed() || p.b.is_closed(),
+            Duration::from_secs(120),
+        );
+        if (p.a.state(), p.b.state()) != (State::Established, State::Established) {
+            // Only loss may stop a handshake: one end ran out of SYN or
+            // SYN-ACK retransmissions. Never a reset.
+            prop_assert!(loss > 0, "A {:?} {:?}, B {:?} {:?}", p.a.state(), p.a.error(), p.b.state(), p.b.error());
+            for c in [&p.a, &p.b] {
+                prop_assert!(c.state() == State::Established || c.error() == Some(ErrorKind::TimedOut), "{:?} {:?}", c.state(), c.error());
+            }
+            return Ok(());
+        }
+        let (ab, ba) = (pattern(40_000), pattern(7_000));
+        let (mut sent_ab, mut sent_ba) = (0, 0);
+        let (mut got_ab, mut got_ba) = (Vec::new(), Vec::new());
+        p.run_until(
+            |p| {
+                sent_ab += p.a.send(&ab[sent_ab..]).unwrap_or(0);
+                sent_ba += p.b.send(&ba[sent_ba..]).unwrap_or(0);
+                read(&mut p.b, &mut got_ab);
+                read(&mut p.a, &mut got_ba);
+                got_ab.len() >= ab.len() && got_ba.len() >= ba.len()
+            },
+            Duration::from_secs(60),
+        );
+        prop_assert!(got_ab == ab && got_ba == ba, "the streams differ from what was sent");
     }
 }
