@@ -1,11 +1,11 @@
-//! A blind attacker against a live connection (RFC 5961 §1.2): forged
-//! segments that carry the right 4-tuple but a sequence number outside the
-//! receive window, or an in-window sequence number with an acknowledgment
-//! the receiver cannot accept. Whatever their flags, options and payload,
-//! both directions of the transfer under way complete byte for byte and
-//! the connection stays established (RFC 9293 §3.10.7.4, RFC 5961 §3–§5,
-//! RFC 7323 §4.3: nothing of an unacceptable segment is taken in, its
-//! timestamp included).
+//! A blind attacker against a connection (RFC 5961 §1.2): forged segments
+//! that carry the right 4-tuple but a sequence number outside the receive
+//! window, or an in-window sequence number with an acknowledgment the
+//! receiver cannot accept. Whatever their flags, options and payload, the
+//! handshake completes, both directions of the transfer complete byte for
+//! byte, and the close ends without a reset (RFC 9293 §3.10.7, RFC 5961
+//! §3–§5, RFC 7323 §4.3: nothing of an unacceptable segment is taken in,
+//! its timestamp included).
 
 mod common;
 
