@@ -45,6 +45,7 @@ drop_reasons! {
     IcmpBadChecksum => "icmp_bad_checksum", "ICMP checksum mismatch.";
     IcmpUnsupported => "icmp_unsupported", "ICMP type the stack does not act on (still given to raw sockets).";
     IcmpRateLimited => "icmp_rate_limited", "ICMP error not sent: rate limit (RFC 1812 §4.3.2.8).";
+    IcmpOutOfWindow => "icmp_out_of_window", "ICMP error quoting a TCP segment no connection has in flight (RFC 5927 §4.1; Linux OutOfWindowIcmps).";
     UdpMalformed => "udp_malformed", "UDP header truncated or inconsistent.";
     UdpBadChecksum => "udp_bad_checksum", "UDP checksum mismatch.";
     UdpNoSocket => "udp_no_socket", "No UDP socket bound to the destination port.";

@@ -9,7 +9,7 @@ use crate::socket::Socket;
 use crate::Stack;
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{
-    ChecksumMode, DstUnreachable, Error, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Repr, TimeExceeded,
+    ChecksumMode, DstUnreachable, Error, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Addr, Ipv4Repr, TimeExceeded,
 };
 use std::io;
 use std::net::SocketAddrV4;
@@ -94,9 +94,12 @@ impl Stack {
             Icmpv4Repr::EchoReply { .. } => {} // for raw sockets (ping)
             Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, header, data } => {
                 if reason == DstUnreachable::FragRequired {
-                    self.learn_path_mtu(now, &header, next_hop_mtu);
-                    if let Some(mtu) = self.learned_path_mtu(now, header.dst_addr) {
-                        self.tcp_path_mtu_changed(&header, data, mtu);
+                    let mtu = reported_mtu(&header, next_hop_mtu);
+                    // About a TCP segment: believed only when it quotes one
+                    // that is in flight (RFC 5927 §4.1), so that a blind
+                    // attacker cannot shrink a path's MTU.
+                    if header.next_header != IpProtocol::Tcp || self.tcp_packet_too_big(&header, data, mtu) {
+                        self.learn_path_mtu(now, header.dst_addr, mtu);
                     }
                 }
 
@@ -120,19 +123,14 @@ impl Stack {
         }
     }
 
-    /// RFC 1191 §6.1: lower the path MTU to the one a router reported.
-    /// Routers predating RFC 1191 report 0; take the plateau below the
-    /// datagram's size then (RFC 1191 §5), never below 68.
-    fn learn_path_mtu(&mut self, now: Instant, header: &Ipv4Repr, next_hop_mtu: u16) {
-        let original = header.payload_len + 20;
-        let mtu = if next_hop_mtu == 0 {
-            const PLATEAUS: [usize; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
-            PLATEAUS.iter().copied().find(|&p| p < original).unwrap_or(MIN_MTU)
-        } else {
-            usize::from(next_hop_mtu)
+    /// RFC 1191 §6.1: lower the path MTU to `mtu`, the one a router
+    /// reported. Never raise it: a "too big" only ever lowers it (RFC 1191
+    /// §6.3; Linux `__ip_rt_update_pmtu`); aging raises it again.
+    fn learn_path_mtu(&mut self, now: Instant, dst: Ipv4Addr, mtu: usize) {
+        if self.learned_path_mtu(now, dst).is_some_and(|known| known <= mtu) {
+            return;
         }
-        .max(MIN_MTU);
-        self.pmtu.insert(header.dst_addr, PmtuEntry { mtu, expires: now + PMTU_AGING });
+        self.pmtu.insert(dst, PmtuEntry { mtu, expires: now + PMTU_AGING });
     }
 
     /// RFC 1122 §4.1.3.3: ICMP errors reach a UDP socket only when it is
@@ -252,6 +250,21 @@ impl Stack {
     pub(crate) fn icmp_port_unreachable(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8]) {
         self.icmp_error_dst_unreachable(now, ip, payload, DstUnreachable::PortUnreachable, 0);
     }
+}
+
+/// The path MTU a "fragmentation needed" reports for the datagram
+/// `header` quotes: its next-hop MTU field; from routers predating RFC 1191,
+/// which send 0, the plateau below the datagram's size (RFC 1191 §5).
+/// Never below 68 (RFC 791).
+fn reported_mtu(header: &Ipv4Repr, next_hop_mtu: u16) -> usize {
+    let original = header.payload_len + 20;
+    if next_hop_mtu == 0 {
+        const PLATEAUS: [usize; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+        PLATEAUS.iter().copied().find(|&p| p < original).unwrap_or(MIN_MTU)
+    } else {
+        usize::from(next_hop_mtu)
+    }
+    .max(MIN_MTU)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use slotmap::Key as _;
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{
-    emit_tcp_datagram, ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Repr, SegmentTemplate, TcpPacket, TcpRepr,
+    emit_tcp_datagram, ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Repr, SegmentTemplate, SeqNumber, TcpPacket, TcpRepr,
 };
 use std::collections::VecDeque;
 use std::io;
@@ -1473,20 +1473,42 @@ impl Stack {
         self.tcp_retire(h, tuple, orphaned, parent);
     }
 
-    /// RFC 1191 §6.2: a router reported a smaller MTU for the path of the
-    /// connection whose segment `header` and `data` quote; TCP lowers its
-    /// MSS so later segments fit.
-    pub(crate) fn tcp_path_mtu_changed(&mut self, header: &Ipv4Repr, data: &[u8], mtu: usize) {
-        if header.next_header != IpProtocol::Tcp || data.len() < 4 {
-            return;
+    /// An ICMP "fragmentation needed" about a segment of ours, quoted in
+    /// `data` (its first 8 octets: ports and sequence number), reporting
+    /// path MTU `mtu`. The connection believes it only if that sequence
+    /// number is in flight (RFC 5927 §4.1; Linux `tcp_v4_err`); then it
+    /// sends with the smaller MSS, and resends at once what was too big.
+    /// Returns whether the report was believed (the stack then keeps the
+    /// path MTU for the destination); a report about no connection or
+    /// about octets not in flight is counted and ignored.
+    pub(crate) fn tcp_packet_too_big(&mut self, header: &Ipv4Repr, data: &[u8], mtu: usize) -> bool {
+        let (Some(ports), Some(seq)) = (data.get(..4), data.get(4..8)) else {
+            self.counters.drop(DropReason::IcmpMalformed);
+            return false;
+        };
+        let local = SocketAddrV4::new(header.src_addr, u16::from_be_bytes([ports[0], ports[1]]));
+        let remote = SocketAddrV4::new(header.dst_addr, u16::from_be_bytes([ports[2], ports[3]]));
+        let seq = SeqNumber(u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]));
+        let path_mss = mtu.saturating_sub(40).clamp(88, 65495) as u16;
+        let believed = match self.tcp_conns.get(&(local, remote)) {
+            Some(h) => match self.tcp_mut(h) {
+                Ok(TcpSocket { role: TcpRole::Stream(s), .. }) => {
+                    s.conn.lock().on_packet_too_big(seq, path_mss).then_some(h)
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        match believed {
+            Some(h) => {
+                self.tcp_touch(h);
+                true
+            }
+            None => {
+                self.counters.drop(DropReason::IcmpOutOfWindow);
+                false
+            }
         }
-        let local = SocketAddrV4::new(header.src_addr, u16::from_be_bytes([data[0], data[1]]));
-        let remote = SocketAddrV4::new(header.dst_addr, u16::from_be_bytes([data[2], data[3]]));
-        let Some(h) = self.tcp_conns.get(&(local, remote)) else { return };
-        if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(h) {
-            s.conn.lock().set_path_mss(mtu.saturating_sub(40).clamp(88, 65495) as u16);
-        }
-        self.tcp_touch(h);
     }
 
     /// A connection reached CLOSED: free its 4-tuple; drop the socket if

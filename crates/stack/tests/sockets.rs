@@ -570,3 +570,86 @@ fn tcp_builds_one_batch_of_segments_ahead_of_the_link() {
     }
     assert_eq!(got, data);
 }
+
+/// An ICMP "fragmentation needed" from a router at 192.0.2.254 to A about
+/// the datagram `quoted` (A's own), whose TCP sequence number is replaced
+/// by `seq` when given (a forgery), reporting next-hop MTU `mtu`.
+fn frag_needed(quoted: &[u8], seq: Option<u32>, mtu: u16) -> Vec<u8> {
+    use sockstack_wire::{ChecksumMode, DstUnreachable, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr};
+    let ip = Ipv4Repr::parse(&Ipv4Packet::new_unchecked(quoted), ChecksumMode::Verify).unwrap();
+    let mut data = quoted[20..28].to_vec();
+    if let Some(seq) = seq {
+        data[4..8].copy_from_slice(&seq.to_be_bytes());
+    }
+    let icmp =
+        Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragRequired, next_hop_mtu: mtu, header: ip, data: &data };
+    let outer = Ipv4Repr {
+        src_addr: Ipv4Addr::new(192, 0, 2, 254),
+        dst_addr: A,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 64,
+        ident: 7,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        dscp_ecn: 0,
+    };
+    let mut buf = vec![0u8; 20 + icmp.buffer_len()];
+    outer.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
+    icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[20..]));
+    buf
+}
+
+/// RFC 5927 §4.1: a "fragmentation needed" about a TCP connection is
+/// believed only if it quotes a sequence number in flight. A forged one
+/// (right 4-tuple, any other sequence number) changes neither the path
+/// MTU nor the connection's MSS, and is counted; the genuine one lowers
+/// both, and the segments the hop dropped are resent at once, smaller.
+#[test]
+fn frag_needed_is_believed_only_for_a_segment_in_flight() {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let (c, s) = connected(&mut a, &mut b);
+    let now = Instant::ZERO;
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7) as u8).collect();
+    assert_eq!(a.tcp_send(now, c, &data).unwrap(), data.len());
+    let dropped: Vec<Vec<u8>> = std::iter::from_fn(|| a.dispatch().map(|p| p.data.to_vec())).collect();
+    assert!(dropped.len() > 2 && dropped.iter().all(|d| d.len() == 1500), "full-sized segments");
+    let mss = a.tcp_stats(c).unwrap().mss;
+    let first_seq = u32::from_be_bytes(dropped[0][24..28].try_into().unwrap());
+    for forged in [first_seq.wrapping_sub(1), first_seq.wrapping_add(data.len() as u32), first_seq ^ 0x8000_0000] {
+        a.receive(now, sockstack_stack::IfaceId(0), &frag_needed(&dropped[0], Some(forged), 1000));
+    }
+    assert_eq!(a.counters().dropped(DropReason::IcmpOutOfWindow), 3);
+    assert_eq!(a.learned_path_mtu(now, B), None);
+    assert_eq!(a.tcp_stats(c).unwrap().mss, mss);
+    assert!(a.dispatch().is_none(), "nothing resent for a forgery");
+    // The genuine report, about the second segment.
+    a.receive(now, sockstack_stack::IfaceId(0), &frag_needed(&dropped[1], None, 1000));
+    assert_eq!(a.learned_path_mtu(now, B), Some(1000));
+    assert!(a.tcp_stats(c).unwrap().mss < mss);
+    a.poll(now);
+    let resent: Vec<Vec<u8>> = std::iter::from_fn(|| a.dispatch().map(|p| p.data.to_vec())).collect();
+    assert!(!resent.is_empty() && resent.iter().all(|d| d.len() <= 1000), "resent at once, to fit");
+    for p in &resent {
+        b.receive(now, sockstack_stack::IfaceId(0), p);
+    }
+    // The rest follows; everything arrives, in order.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut t = now;
+    for _ in 0..1000 {
+        while let Ok(n @ 1..) = b.tcp_recv(s, &mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == data.len() {
+            break;
+        }
+        t += sockstack_time::Duration::from_millis(10);
+        a.poll(t);
+        b.poll(t);
+        while carry(t, &mut a, &mut b) + carry(t, &mut b, &mut a) > 0 {}
+    }
+    assert!(got == data);
+    assert_eq!(a.tcp_stats(c).unwrap().rto_timeouts, 0);
+}

@@ -740,22 +740,30 @@ impl Connection {
                 let flight = self.pipe();
                 self.cc.on_rto(now, flight);
                 self.rtt.back_off();
-                self.rtt_timing = None;
-                self.rec.in_recovery = false;
-                self.rec.reno_sacked = 0;
-                self.rec.dupacks = 0;
-                self.rec.recovery_point = self.snd_nxt;
-                self.rec.rto_lost_point = Some(self.snd_nxt);
-                self.rec.high_rxt = self.snd_una;
-                self.rec.resend.clear();
-                self.rack.on_rto();
-                self.rec.rack_lost_point = None;
-                self.timers.rack = Deadline::NEVER;
-                self.timers.tlp = Deadline::NEVER;
-                self.tlp_pending = false;
-                self.tlp_end = None;
+                self.resend_whole_flight();
             }
         }
+    }
+
+    /// Everything outstanding and not SACKed counts as lost and is resent
+    /// in order, as the congestion window allows (RFC 5681 §3.1 after a
+    /// timeout; also after a path MTU drop). No RTT sample across it
+    /// (Karn), no tail loss probe, no fast recovery under way.
+    pub(crate) fn resend_whole_flight(&mut self) {
+        self.rtt_timing = None;
+        self.rec.in_recovery = false;
+        self.rec.reno_sacked = 0;
+        self.rec.dupacks = 0;
+        self.rec.recovery_point = self.snd_nxt;
+        self.rec.rto_lost_point = Some(self.snd_nxt);
+        self.rec.high_rxt = self.snd_una;
+        self.rec.resend.clear();
+        self.rack.on_rto();
+        self.rec.rack_lost_point = None;
+        self.timers.rack = Deadline::NEVER;
+        self.timers.tlp = Deadline::NEVER;
+        self.tlp_pending = false;
+        self.tlp_end = None;
     }
 
     /// Earliest instant at which `poll_transmit` / `on_timer` has work:

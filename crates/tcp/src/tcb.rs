@@ -828,6 +828,29 @@ impl Connection {
         }
     }
 
+    /// An ICMP "fragmentation needed" quoted one of our segments, with
+    /// sequence number `seq`, and reported a path MSS of `path_mss`
+    /// (RFC 1191 §6.2). Believed only if `seq` is in flight, SND.UNA ≤ seq
+    /// < SND.NXT (RFC 5927 §4.1, as Linux `tcp_v4_err`): returns false, and
+    /// changes nothing, otherwise. Believed, the MSS drops
+    /// ([`Connection::set_path_mss`]), and what is in flight, sent in
+    /// segments the path cannot carry, is resent at once in smaller ones
+    /// (RFC 1191 §6.4) without waiting for the retransmission timer: it
+    /// counts as lost, the congestion window keeps its segment count (no
+    /// congestion was signalled, only the unit changed; Linux
+    /// `tcp_simple_retransmit`).
+    pub fn on_packet_too_big(&mut self, seq: SeqNumber, path_mss: u16) -> bool {
+        if !(self.snd_una.le(seq) && seq.lt(self.snd_nxt)) {
+            return false;
+        }
+        let before = self.mss;
+        self.set_path_mss(path_mss);
+        if self.mss < before && self.state.is_synchronized() && self.rec.rto_lost_point.is_none() {
+            self.resend_whole_flight();
+        }
+        true
+    }
+
     /// Effective send MSS in data octets.
     pub fn mss(&self) -> usize {
         self.mss

@@ -153,6 +153,56 @@ fn sequence_space_wraps() {
     assert!(got == data);
 }
 
+/// RFC 1191 §6.4, RFC 5927 §4.1: a "fragmentation needed" is believed only
+/// for a sequence number in flight; then the flight, too big for the path
+/// and lost there, is resent at once in smaller segments, and the transfer
+/// goes on without a retransmission timeout or a smaller window.
+#[test]
+fn packet_too_big_resends_the_flight_at_once_in_smaller_segments() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let data = pattern(300_000);
+    let mut got = transfer(&mut p, &data[..100_000], Duration::from_secs(10));
+    p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(1));
+    // A flight of full segments, which a narrower hop drops.
+    let sent = p.a.send(&data[100_000..]).unwrap();
+    let flight = drain(&mut p.a, p.now);
+    assert!(flight.len() > 4 && flight.iter().all(|s| s.repr().payload.len() == p.a.mss()), "{}", flight.len());
+    let (una, nxt, mss, cwnd) = (p.a.snd_una(), p.a.snd_nxt(), p.a.mss(), p.a.stats().cwnd);
+    // Forged or stale: SND.NXT itself, or below SND.UNA.
+    assert!(!p.a.on_packet_too_big(nxt, 1000));
+    assert!(!p.a.on_packet_too_big(una - 1, 1000));
+    assert_eq!(p.a.mss(), mss);
+    assert!(drain(&mut p.a, p.now).is_empty(), "nothing resent for a report not believed");
+    // The router dropped the whole flight and said why.
+    assert!(p.a.on_packet_too_big(una + mss, 1000));
+    assert_eq!(p.a.mss(), 1000 - 12);
+    assert_eq!(p.a.stats().cwnd / p.a.mss(), cwnd / mss, "the window keeps its segment count");
+    let resent = drain(&mut p.a, p.now);
+    assert!(!resent.is_empty(), "resent at once");
+    assert_eq!(resent[0].repr().seq_number, una, "from the first octet in flight");
+    assert!(resent.iter().all(|s| s.repr().payload.len() <= 988));
+    // Only what is sent from now on arrives.
+    for s in resent {
+        p.in_flight.push((p.now + D, 0, Dir::AtoB, s));
+    }
+    let mut buf = vec![0u8; 65536];
+    let mut sent_total = 100_000 + sent;
+    let deadline = p.now + Duration::from_secs(10);
+    while got.len() < data.len() {
+        assert!(p.now < deadline, "stalled at {} of {}", got.len(), data.len());
+        if sent_total < data.len() {
+            sent_total += p.a.send(&data[sent_total..]).unwrap_or(0);
+        }
+        while let Ok(n @ 1..) = p.b.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        p.step();
+    }
+    assert!(got == data);
+    assert_eq!(p.a.stats().rto_timeouts, 0, "no retransmission timeout");
+}
+
 #[test]
 fn path_mss_reduction_mid_transfer() {
     let cfg = TcpConfig::default();
