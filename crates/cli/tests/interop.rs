@@ -328,6 +328,24 @@ fn sockstack_clients_talk_to_kernel_servers() {
     argv.extend(["198.51.100.1", "-c", "3", "-i", "0.2"]);
     let out = ns.exec(&argv);
     assert!(String::from_utf8_lossy(&out.stdout).contains("3 packets transmitted, 3 received"));
+
+    // A firewall in front of the python server that rejects with ICMP
+    // port unreachable (nftables' `reject`, iptables' REJECT): sockstack's
+    // connect is refused at once, as the kernel's would be, instead of
+    // timing out after its SYN retransmissions (about two minutes). The
+    // port has a listener, so no RST can be what refused it.
+    ns.exec(&["nft", "add", "table", "inet", "fw"]);
+    ns.exec(&["nft", "add chain inet fw in { type filter hook input priority 0; }"]);
+    ns.exec(&["nft", "add rule inet fw in tcp dport 8000 counter reject with icmp type port-unreachable"]);
+    let mut argv = vec![BIN, "fetch"];
+    argv.extend(tun);
+    argv.extend(["http://198.51.100.1:8000/file.bin", "-o", "/dev/null"]);
+    let out = ns.cmd(&argv).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("connection refused"), "{err}");
+    let rules = ns.exec(&["nft", "list", "table", "inet", "fw"]);
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(rules.contains("counter packets 1 "), "the firewall answered one SYN: {rules}");
 }
 
 #[test]

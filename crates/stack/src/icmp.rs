@@ -113,12 +113,15 @@ impl Stack {
                     | DstUnreachable::AdminProhibited => Some(io::ErrorKind::HostUnreachable),
                     _ => None,
                 };
+                // RFC 1122 §4.2.3.9: port and protocol unreachable are the
+                // hard errors; the others may pass as routes change.
+                let fatal = matches!(reason, DstUnreachable::PortUnreachable | DstUnreachable::ProtoUnreachable);
                 if let Some(kind) = kind {
-                    self.report_to_transport(&header, data, kind);
+                    self.report_to_transport(&header, data, kind, fatal);
                 }
             }
             Icmpv4Repr::TimeExceeded { header, data, .. } => {
-                self.report_to_transport(&header, data, io::ErrorKind::HostUnreachable);
+                self.report_to_transport(&header, data, io::ErrorKind::HostUnreachable, false);
             }
         }
     }
@@ -133,9 +136,14 @@ impl Stack {
         self.pmtu.insert(dst, PmtuEntry { mtu, expires: now + PMTU_AGING });
     }
 
-    /// RFC 1122 §4.1.3.3: ICMP errors reach a UDP socket only when it is
-    /// connected to the peer concerned (as on Linux without IP_RECVERR).
-    fn report_to_transport(&mut self, header: &Ipv4Repr, data: &[u8], kind: io::ErrorKind) {
+    /// An ICMP error about a datagram of ours, for the transport that sent
+    /// it: to the TCP connection whose segment it quotes (see
+    /// `tcp_icmp_error`); to a UDP socket only when it is connected to the
+    /// peer concerned (RFC 1122 §4.1.3.3, as on Linux without IP_RECVERR).
+    fn report_to_transport(&mut self, header: &Ipv4Repr, data: &[u8], kind: io::ErrorKind, fatal: bool) {
+        if header.next_header == IpProtocol::Tcp {
+            return self.tcp_icmp_error(header, data, kind, fatal);
+        }
         if header.next_header != IpProtocol::Udp || data.len() < 4 {
             return;
         }

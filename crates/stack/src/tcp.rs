@@ -1473,15 +1473,34 @@ impl Stack {
         self.tcp_retire(h, tuple, orphaned, parent);
     }
 
-    /// An ICMP "fragmentation needed" about a segment of ours, quoted in
-    /// `data` (its first 8 octets: ports and sequence number), reporting
-    /// path MTU `mtu`. The connection believes it only if that sequence
-    /// number is in flight (RFC 5927 §4.1; Linux `tcp_v4_err`); then it
-    /// sends with the smaller MSS, and resends at once what was too big.
-    /// Returns whether the report was believed (the stack then keeps the
-    /// path MTU for the destination); a report about no connection or
-    /// about octets not in flight is counted and ignored.
+    /// An ICMP "fragmentation needed" about a segment of ours, reporting
+    /// path MTU `mtu`: the connection sends with the smaller MSS and
+    /// resends at once what was too big ([`Connection::on_packet_too_big`]).
+    /// Returns whether it was believed (the stack then keeps the path MTU
+    /// for the destination).
     pub(crate) fn tcp_packet_too_big(&mut self, header: &Ipv4Repr, data: &[u8], mtu: usize) -> bool {
+        let path_mss = mtu.saturating_sub(40).clamp(88, 65495) as u16;
+        self.tcp_icmp(header, data, |c, seq| c.on_packet_too_big(seq, path_mss))
+    }
+
+    /// Any other ICMP error about a segment of ours
+    /// ([`Connection::on_icmp_error`]): an opening connection fails with
+    /// `kind`, an established one remembers it.
+    pub(crate) fn tcp_icmp_error(&mut self, header: &Ipv4Repr, data: &[u8], kind: io::ErrorKind, fatal: bool) {
+        self.tcp_icmp(header, data, |c, seq| c.on_icmp_error(seq, kind, fatal));
+    }
+
+    /// Hands an ICMP error to the connection whose segment it quotes in
+    /// `data` (its first 8 octets: ports and sequence number). `apply`
+    /// judges the sequence number (RFC 5927 §4.1) and returns whether it
+    /// believed the error; one about no connection, or not believed, is
+    /// counted. Returns whether it was believed.
+    fn tcp_icmp(
+        &mut self,
+        header: &Ipv4Repr,
+        data: &[u8],
+        apply: impl FnOnce(&mut Connection, SeqNumber) -> bool,
+    ) -> bool {
         let (Some(ports), Some(seq)) = (data.get(..4), data.get(4..8)) else {
             self.counters.drop(DropReason::IcmpMalformed);
             return false;
@@ -1489,26 +1508,23 @@ impl Stack {
         let local = SocketAddrV4::new(header.src_addr, u16::from_be_bytes([ports[0], ports[1]]));
         let remote = SocketAddrV4::new(header.dst_addr, u16::from_be_bytes([ports[2], ports[3]]));
         let seq = SeqNumber(u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]));
-        let path_mss = mtu.saturating_sub(40).clamp(88, 65495) as u16;
-        let believed = match self.tcp_conns.get(&(local, remote)) {
-            Some(h) => match self.tcp_mut(h) {
-                Ok(TcpSocket { role: TcpRole::Stream(s), .. }) => {
-                    s.conn.lock().on_packet_too_big(seq, path_mss).then_some(h)
-                }
-                _ => None,
-            },
-            None => None,
+        let h = self.tcp_conns.get(&(local, remote));
+        let believed = match h.map(|h| self.tcp_mut(h)) {
+            Some(Ok(TcpSocket { role: TcpRole::Stream(s), .. })) => {
+                let mut c = s.conn.lock();
+                let believed = apply(&mut c, seq);
+                let wakers = c.take_wakers();
+                drop(c);
+                wakers.wake();
+                believed
+            }
+            _ => false,
         };
-        match believed {
-            Some(h) => {
-                self.tcp_touch(h);
-                true
-            }
-            None => {
-                self.counters.drop(DropReason::IcmpOutOfWindow);
-                false
-            }
+        match h {
+            Some(h) if believed => self.tcp_touch(h),
+            _ => self.counters.drop(DropReason::IcmpOutOfWindow),
         }
+        believed
     }
 
     /// A connection reached CLOSED: free its 4-tuple; drop the socket if

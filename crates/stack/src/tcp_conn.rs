@@ -155,6 +155,9 @@ pub(crate) fn conn_error(kind: io::ErrorKind) -> io::Error {
         io::ErrorKind::ConnectionReset => "connection reset by peer",
         io::ErrorKind::TimedOut => "connection timed out",
         io::ErrorKind::ConnectionAborted => "connection aborted",
+        // From ICMP destination unreachable (or time exceeded).
+        io::ErrorKind::HostUnreachable => "no route to host",
+        io::ErrorKind::NetworkUnreachable => "network is unreachable",
         _ => "connection failed",
     };
     io::Error::new(kind, what)

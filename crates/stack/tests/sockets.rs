@@ -571,18 +571,18 @@ fn tcp_builds_one_batch_of_segments_ahead_of_the_link() {
     assert_eq!(got, data);
 }
 
-/// An ICMP "fragmentation needed" from a router at 192.0.2.254 to A about
-/// the datagram `quoted` (A's own), whose TCP sequence number is replaced
-/// by `seq` when given (a forgery), reporting next-hop MTU `mtu`.
-fn frag_needed(quoted: &[u8], seq: Option<u32>, mtu: u16) -> Vec<u8> {
-    use sockstack_wire::{ChecksumMode, DstUnreachable, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr};
+/// An ICMP destination unreachable (`reason`) from a router at
+/// 192.0.2.254 to A about the datagram `quoted` (A's own), whose TCP
+/// sequence number is replaced by `seq` when given (a forgery); `mtu` is
+/// the next-hop MTU of a "fragmentation needed".
+fn unreachable(quoted: &[u8], seq: Option<u32>, reason: sockstack_wire::DstUnreachable, mtu: u16) -> Vec<u8> {
+    use sockstack_wire::{ChecksumMode, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr};
     let ip = Ipv4Repr::parse(&Ipv4Packet::new_unchecked(quoted), ChecksumMode::Verify).unwrap();
     let mut data = quoted[20..28].to_vec();
     if let Some(seq) = seq {
         data[4..8].copy_from_slice(&seq.to_be_bytes());
     }
-    let icmp =
-        Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragRequired, next_hop_mtu: mtu, header: ip, data: &data };
+    let icmp = Icmpv4Repr::DstUnreachable { reason, next_hop_mtu: mtu, header: ip, data: &data };
     let outer = Ipv4Repr {
         src_addr: Ipv4Addr::new(192, 0, 2, 254),
         dst_addr: A,
@@ -599,6 +599,36 @@ fn frag_needed(quoted: &[u8], seq: Option<u32>, mtu: u16) -> Vec<u8> {
     outer.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
     icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[20..]));
     buf
+}
+
+fn frag_needed(quoted: &[u8], seq: Option<u32>, mtu: u16) -> Vec<u8> {
+    unreachable(quoted, seq, sockstack_wire::DstUnreachable::FragRequired, mtu)
+}
+
+/// A firewall that rejects with ICMP port unreachable (iptables' default
+/// REJECT) fails `connect` at once with ConnectionRefused, as on Linux,
+/// instead of after a minute of SYN retransmissions; the port is free
+/// again. The same message quoting another sequence number is ignored.
+#[test]
+fn port_unreachable_about_the_syn_refuses_the_connection() {
+    let mut a = host(A, StackConfig::default());
+    let now = Instant::ZERO;
+    let c = a.tcp_open(P);
+    a.tcp_connect(now, c, sa(B, 80)).unwrap();
+    let syn = a.dispatch().expect("the SYN").data.to_vec();
+    let port = a.local_addr(c).unwrap().port();
+    let iss = u32::from_be_bytes(syn[24..28].try_into().unwrap());
+    let refused = |seq| unreachable(&syn, seq, sockstack_wire::DstUnreachable::PortUnreachable, 0);
+    a.receive(now, sockstack_stack::IfaceId(0), &refused(Some(iss.wrapping_add(1))));
+    assert_eq!(a.counters().dropped(DropReason::IcmpOutOfWindow), 1);
+    assert!(matches!(a.tcp_connect_status(c), Ok(false)), "still connecting");
+    a.receive(now, sockstack_stack::IfaceId(0), &refused(None));
+    a.poll(now);
+    assert_eq!(a.tcp_connect_status(c).unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    assert!(a.dispatch().is_none(), "no more SYNs");
+    a.close(c).unwrap();
+    let again = a.tcp_open(P);
+    a.bind(again, sa(A, port)).expect("the port is free");
 }
 
 /// RFC 5927 §4.1: a "fragmentation needed" about a TCP connection is

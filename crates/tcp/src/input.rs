@@ -557,6 +557,7 @@ impl Connection {
         }
         self.scoreboard.advance(ack);
         self.retries = 0;
+        self.soft_error = None;
         self.on_new_ack(now, acked, flight_before);
         // RFC 6298 §5.2, §5.3.
         self.timers.rto =

@@ -12,7 +12,6 @@ use crate::timers::{Deadline, Timers};
 use crate::State;
 use sockstack_time::Instant;
 use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
-use std::io;
 
 /// A data/FIN segment chosen for transmission.
 #[derive(Debug, Clone, Copy)]
@@ -663,7 +662,7 @@ impl Connection {
         if Timers::take_due(&mut self.timers.persist, now) {
             self.probes += 1;
             if self.probes > self.cfg.retries {
-                self.enter_closed(Some(io::ErrorKind::TimedOut));
+                self.enter_closed(Some(self.timeout_error()));
                 return;
             }
             if self.snd_wnd == 0 {
@@ -702,7 +701,7 @@ impl Connection {
         if self.ka_probes >= ka.count {
             // Linux tcp_keepalive_timer: reset and report ETIMEDOUT.
             self.queue_rst();
-            self.reset_by_peer(Some(io::ErrorKind::TimedOut));
+            self.reset_by_peer(Some(self.timeout_error()));
             return;
         }
         self.ka_probes += 1;
@@ -717,7 +716,7 @@ impl Connection {
                 self.retries += 1;
                 let limit = if self.state == State::SynSent { self.cfg.syn_retries } else { self.cfg.synack_retries };
                 if self.retries > limit {
-                    self.enter_closed(Some(io::ErrorKind::TimedOut));
+                    self.enter_closed(Some(self.timeout_error()));
                     return;
                 }
                 self.rtt.back_off();
@@ -733,7 +732,7 @@ impl Connection {
                 }
                 self.retries += 1;
                 if self.retries > self.cfg.retries {
-                    self.enter_closed(Some(io::ErrorKind::TimedOut));
+                    self.enter_closed(Some(self.timeout_error()));
                     return;
                 }
                 self.stats.rto_timeouts += 1;

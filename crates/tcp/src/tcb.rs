@@ -194,6 +194,11 @@ pub struct Connection {
     pub(crate) mem: Charge,
 
     pub(crate) error: Option<io::ErrorKind>,
+    /// The last ICMP error about this synchronized connection (Linux
+    /// `sk_err_soft`): not fatal by itself (RFC 1122 §4.2.3.9, RFC 5461),
+    /// it is what a timeout reports instead of `TimedOut`. Forgotten when
+    /// an ACK shows the path works.
+    pub(crate) soft_error: Option<io::ErrorKind>,
     pub(crate) stats: TcpStats,
     /// The latest `now` we were handed (for calls that take none).
     pub(crate) last_now: Instant,
@@ -302,6 +307,7 @@ impl Connection {
             rcv_rtt_us: None,
             mem: Charge::default(),
             error: None,
+            soft_error: None,
             stats: TcpStats::default(),
             last_now: now,
             cfg,
@@ -766,7 +772,8 @@ impl Connection {
     }
 
     /// Why the connection failed, if it did: ConnectionRefused (RST in
-    /// SYN-SENT), ConnectionReset, TimedOut (retries exhausted).
+    /// SYN-SENT), ConnectionReset, TimedOut (retries exhausted), or the
+    /// ICMP error that ended it or that preceded the timeout.
     pub fn error(&self) -> Option<io::ErrorKind> {
         self.error
     }
@@ -849,6 +856,34 @@ impl Connection {
             self.resend_whole_flight();
         }
         true
+    }
+
+    /// An ICMP error other than "fragmentation needed" (destination
+    /// unreachable, time exceeded) quoted one of our segments, with
+    /// sequence number `seq`; `kind` is what the application would see,
+    /// `fatal` says the peer host answered that nothing there speaks TCP
+    /// on that port (port or protocol unreachable). Believed only if `seq`
+    /// is in flight (RFC 5927 §4.1): returns false, changing nothing,
+    /// otherwise. Believed, it ends an opening connection (`connect`
+    /// fails at once, as on Linux), a passive one only when fatal; a
+    /// synchronized connection carries on, and reports `kind` should it
+    /// time out (RFC 1122 §4.2.3.9, RFC 5461 §4.1; Linux `tcp_v4_err`).
+    pub fn on_icmp_error(&mut self, seq: SeqNumber, kind: io::ErrorKind, fatal: bool) -> bool {
+        if !(self.snd_una.le(seq) && seq.lt(self.snd_nxt)) {
+            return false;
+        }
+        match self.state {
+            State::SynSent => self.enter_closed(Some(kind)),
+            State::SynReceived if !self.passive || fatal => self.enter_closed(Some(kind)),
+            _ => self.soft_error = Some(kind),
+        }
+        true
+    }
+
+    /// What a connection that timed out reports: the last ICMP error
+    /// about it, else `TimedOut` (Linux `tcp_write_err`).
+    pub(crate) fn timeout_error(&self) -> io::ErrorKind {
+        self.soft_error.unwrap_or(io::ErrorKind::TimedOut)
     }
 
     /// Effective send MSS in data octets.

@@ -212,6 +212,90 @@ fn rst_in_syn_sent_is_connection_refused() {
     assert!(a.is_closed());
 }
 
+/// RFC 1122 §4.2.3.9, RFC 5927 §4.1, Linux `tcp_v4_err`: an ICMP error
+/// quoting our SYN ends the connection attempt at once with its error;
+/// one quoting any other sequence number is not believed.
+#[test]
+fn icmp_error_about_the_syn_fails_the_connect() {
+    let now = Instant::ZERO;
+    for (kind, fatal) in [(ErrorKind::ConnectionRefused, true), (ErrorKind::HostUnreachable, false)] {
+        let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &TcpConfig::default());
+        drain(&mut a, now);
+        for forged in [ISS_A + 1, ISS_A - 1, SeqNumber(ISS_A.0 ^ 0x8000_0000)] {
+            assert!(!a.on_icmp_error(forged, kind, fatal));
+        }
+        assert_eq!(a.state(), State::SynSent);
+        assert!(a.on_icmp_error(ISS_A, kind, fatal));
+        assert_eq!((a.state(), a.error()), (State::Closed, Some(kind)));
+        assert!(drain(&mut a, now).is_empty(), "nothing more is sent");
+    }
+}
+
+/// A passive opening connection is dropped only by a hard error (port or
+/// protocol unreachable) about its SYN-ACK (Linux `tcp_req_err`); a soft
+/// one (host unreachable, perhaps a passing routing problem) leaves it to
+/// its retransmissions, and is what it reports if they run out.
+#[test]
+fn icmp_error_about_the_syn_ack() {
+    let now = Instant::ZERO;
+    let cfg = TcpConfig { synack_retries: 2, ..TcpConfig::default() };
+    let mut p = Pair::new(&cfg, &cfg, D);
+    drain(&mut p.b, now);
+    assert!(p.b.on_icmp_error(ISS_B, ErrorKind::HostUnreachable, false));
+    assert_eq!(p.b.state(), State::SynReceived);
+    let mut t = now;
+    while let Some(next) = p.b.poll_at() {
+        t = t.max(next);
+        p.b.on_timer(t);
+        drain(&mut p.b, t);
+    }
+    assert_eq!(p.b.error(), Some(ErrorKind::HostUnreachable));
+    let mut p = Pair::new(&cfg, &cfg, D);
+    drain(&mut p.b, now);
+    assert!(p.b.on_icmp_error(ISS_B, ErrorKind::ConnectionRefused, true));
+    assert_eq!((p.b.state(), p.b.error()), (State::Closed, Some(ErrorKind::ConnectionRefused)));
+}
+
+/// RFC 1122 §4.2.3.9, RFC 5461 §4.1: an established connection outlives
+/// ICMP errors (the route may come back); if it does time out, it reports
+/// the last one instead of `TimedOut`, unless an ACK came in between.
+#[test]
+fn icmp_errors_are_soft_once_established() {
+    let cfg = TcpConfig { retries: 3, ..TcpConfig::default() };
+    for acked_since in [false, true] {
+        let mut p = Pair::established(&cfg, &cfg, D);
+        p.a.send(&pattern(5000)).unwrap();
+        drain(&mut p.a, p.now);
+        let una = p.a.snd_una();
+        assert!(!p.a.on_icmp_error(p.a.snd_nxt(), ErrorKind::HostUnreachable, false), "not in flight");
+        assert!(p.a.on_icmp_error(una, ErrorKind::ConnectionRefused, true));
+        assert_eq!(p.a.state(), State::Established, "even a hard error is soft here");
+        if acked_since {
+            let ack = TcpRepr {
+                src_port: B_ADDR.port(),
+                dst_port: A_ADDR.port(),
+                seq_number: p.a.rcv_nxt(),
+                ack_number: Some(una + 1000),
+                window_len: 1000,
+                ..TcpRepr::default()
+            };
+            let mut ack = ack;
+            ack.timestamp = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).and_then(|x| x.2.repr().timestamp);
+            p.a.on_segment(p.now, &ack);
+            assert_eq!(p.a.snd_una(), una + 1000);
+        }
+        // The peer is gone: every retransmission goes unanswered.
+        let mut t = p.now;
+        while !p.a.is_closed() {
+            t = p.a.poll_at().expect("a timer runs").max(t);
+            p.a.on_timer(t);
+            drain(&mut p.a, t);
+        }
+        let expected = if acked_since { ErrorKind::TimedOut } else { ErrorKind::ConnectionRefused };
+        assert_eq!(p.a.error(), Some(expected));
+    }
+}
+
 #[test]
 fn syn_sent_bad_ack_gets_rst() {
     let now = Instant::ZERO;
