@@ -43,8 +43,17 @@ thread_local! {
     pub static BURST: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
 }
 
-/// Everything `c` wants to send now.
+/// Everything `c` wants to send now. Drained, it has nothing more to do
+/// before a later instant (else a stack would spin on it).
 pub fn drain(c: &mut Connection, now: Instant) -> Vec<Seg> {
+    let out = drain_all(c, now);
+    if let Some(t) = c.poll_at() {
+        assert!(t > now, "drained at {now}, yet due at {t} ({:?})", c.state());
+    }
+    out
+}
+
+fn drain_all(c: &mut Connection, now: Instant) -> Vec<Seg> {
     let (src, dst) = (*c.local_addr().ip(), *c.remote_addr().ip());
     let mut out = Vec::new();
     if BURST.with(|b| b.get()) {
