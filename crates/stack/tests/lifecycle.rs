@@ -144,6 +144,13 @@ impl World {
                 }
             }
             if !moved {
+                // Settled: nothing is due before a later instant (a
+                // driver would spin otherwise).
+                for s in [&self.a, &self.b] {
+                    if let Some(t) = s.poll_at() {
+                        assert!(t > now, "settled at {now}, yet due at {t}");
+                    }
+                }
                 return;
             }
         }
