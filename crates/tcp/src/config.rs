@@ -88,6 +88,12 @@ pub struct TcpConfig {
     pub synack_retries: u32,
     /// Data retransmissions before giving up (tcp_retries2 15).
     pub retries: u32,
+    /// For a connection its application has closed (an orphan): data
+    /// retransmissions before giving up, and zero-window probes, however
+    /// answered, before it is reset (Linux tcp_orphan_retries, whose 0
+    /// means 8). Nobody will read what an orphan holds, and a peer that
+    /// keeps its window shut must not pin it for ever.
+    pub orphan_retries: u32,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_cwnd: u32,
     /// Challenge ACKs allowed per second (RFC 5961 §7; Linux
@@ -124,6 +130,7 @@ impl Default for TcpConfig {
             syn_retries: 6,
             synack_retries: 5,
             retries: 15,
+            orphan_retries: 8,
             initial_cwnd: 10,
             challenge_ack_limit: 1000,
             header_prediction: true,

@@ -666,9 +666,16 @@ impl Connection {
                 return;
             }
             if self.snd_wnd == 0 {
+                // RFC 9293 §3.8.6.1 keeps a probed connection open while
+                // the peer answers; Linux (`tcp_probe_timer`) makes an
+                // exception of orphans.
+                if self.closed_by_app && self.persist_backoff >= self.cfg.orphan_retries {
+                    self.queue_rst();
+                    self.reset_by_peer(Some(self.timeout_error()));
+                    return;
+                }
                 self.probe_pending = true;
                 self.persist_backoff += 1;
-
                 self.timers.persist = Deadline::at(now + self.persist_interval());
             } else {
                 self.force_send = true;
@@ -731,7 +738,10 @@ impl Connection {
                     return;
                 }
                 self.retries += 1;
-                if self.retries > self.cfg.retries {
+                // An orphan gives up sooner (Linux `tcp_write_timeout`).
+                let limit =
+                    if self.closed_by_app { self.cfg.orphan_retries.min(self.cfg.retries) } else { self.cfg.retries };
+                if self.retries > limit {
                     self.enter_closed(Some(self.timeout_error()));
                     return;
                 }

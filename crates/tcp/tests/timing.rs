@@ -192,6 +192,51 @@ fn zero_window_probe_and_reopen() {
     assert!(got == data);
 }
 
+/// RFC 9293 §3.8.6.1: a connection whose peer answers its window probes
+/// stays open, however long the window stays shut. Not an orphan (Linux
+/// `tcp_probe_timer`): once its application has closed it, with data
+/// nobody will now read past that window, it is reset after
+/// `orphan_retries` probes, so a peer cannot pin it for ever.
+#[test]
+fn an_orphan_behind_a_shut_window_is_reset_after_orphan_retries_probes() {
+    let cfg = TcpConfig { orphan_retries: 4, ..TcpConfig::default() };
+    let b_cfg = TcpConfig { rcv_buf: 4096, rcv_buf_max: 4096, ..TcpConfig::default() };
+    for orphan in [false, true] {
+        let mut p = Pair::established(&cfg, &b_cfg, D);
+        p.a.send(&pattern(20_000)).unwrap();
+        // B does not read: the window shuts.
+        p.run_for(Duration::from_secs(2));
+        assert_eq!(p.b.recv_queue(), 4096);
+        if orphan {
+            p.a.close();
+        }
+        p.run_for(Duration::from_secs(3600));
+        let probes = p.a.stats().window_probes;
+        if orphan {
+            assert_eq!((p.a.state(), p.a.error()), (State::Closed, Some(ErrorKind::TimedOut)));
+            assert_eq!(probes, 4);
+            assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset), "the peer was told");
+        } else {
+            assert_eq!(p.a.state(), State::Established);
+            assert!(probes > 20, "{probes} probes in an hour");
+        }
+    }
+}
+
+/// An orphan also gives up retransmitting sooner (Linux
+/// `tcp_write_timeout`): after `orphan_retries` timeouts, not `retries`.
+#[test]
+fn an_orphan_gives_up_after_orphan_retries_timeouts() {
+    let cfg = TcpConfig { retries: 10, orphan_retries: 3, ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.filter = Box::new(|dir, _, _| if dir == Dir::AtoB { Fate::Drop } else { Fate::Deliver });
+    p.a.send(b"into the void").unwrap();
+    p.a.close();
+    p.run_until(|p| p.a.is_closed(), Duration::from_secs(600));
+    assert_eq!(p.a.error(), Some(ErrorKind::TimedOut));
+    assert_eq!(p.a.stats().rto_timeouts, 3);
+}
+
 #[test]
 fn nagle_coalesces_small_writes_and_nodelay_does_not() {
     for nodelay in [false, true] {
