@@ -683,3 +683,30 @@ fn frag_needed_is_believed_only_for_a_segment_in_flight() {
     assert!(got == data);
     assert_eq!(a.tcp_stats(c).unwrap().rto_timeouts, 0);
 }
+
+/// A socket that connects to its own address and port meets itself in a
+/// simultaneous open (RFC 9293 §3.5 Figure 8), as on Linux: it is
+/// established, and reads what it writes.
+#[test]
+fn a_socket_connected_to_itself_reads_what_it_writes() {
+    let mut s = host(A, StackConfig::default());
+    let c = s.tcp_open(P);
+    s.bind(c, sa(A, 5000)).unwrap();
+    let mut now = Instant::ZERO;
+    s.tcp_connect(now, c, sa(A, 5000)).unwrap();
+    let mut settle = |s: &mut Stack, now: &mut Instant| {
+        for _ in 0..20 {
+            s.poll(*now);
+            while s.dispatch().is_some() {}
+            *now += sockstack_time::Duration::from_millis(10);
+        }
+    };
+    settle(&mut s, &mut now);
+    assert!(s.tcp_connect_status(c).unwrap());
+    assert_eq!(s.peer_addr(c).unwrap(), sa(A, 5000));
+    assert_eq!(s.tcp_send(now, c, b"hello me").unwrap(), 8);
+    settle(&mut s, &mut now);
+    let mut buf = [0u8; 16];
+    assert_eq!(s.tcp_recv(c, &mut buf).unwrap(), 8);
+    assert_eq!(&buf[..8], b"hello me");
+}
