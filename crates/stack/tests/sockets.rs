@@ -694,7 +694,7 @@ fn a_socket_connected_to_itself_reads_what_it_writes() {
     s.bind(c, sa(A, 5000)).unwrap();
     let mut now = Instant::ZERO;
     s.tcp_connect(now, c, sa(A, 5000)).unwrap();
-    let mut settle = |s: &mut Stack, now: &mut Instant| {
+    let settle = |s: &mut Stack, now: &mut Instant| {
         for _ in 0..20 {
             s.poll(*now);
             while s.dispatch().is_some() {}
