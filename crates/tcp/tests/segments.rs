@@ -342,19 +342,24 @@ fn bad_ack_in_syn_received_gets_rst() {
     assert_eq!(b.state(), State::SynReceived);
 }
 
-#[test]
-fn paws_drops_old_timestamp() {
+/// An established pair with timestamps, A having taken TS.Recent from
+/// B's data; and B's last timestamp.
+fn with_ts_recent() -> (Pair, TcpTimestamp) {
     let cfg = TcpConfig::default();
     let mut p = Pair::established(&cfg, &cfg, D);
-    // Exchange a little data so TS.Recent is set from B.
     p.b.send(b"first").unwrap();
     p.run_for(Duration::from_millis(100));
+    let mut buf = [0u8; 16];
+    assert_eq!(p.a.recv(&mut buf).unwrap(), 5);
+    let ts = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).unwrap().2.repr().timestamp.unwrap();
+    (p, ts)
+}
+
+#[test]
+fn paws_drops_old_timestamp() {
+    let (mut p, ts) = with_ts_recent();
     let now = p.now;
     let a = &mut p.a;
-    let mut buf = [0u8; 16];
-    assert_eq!(a.recv(&mut buf).unwrap(), 5);
-    let last_b = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).unwrap().2.repr();
-    let ts = last_b.timestamp.unwrap();
     let mut old = from_peer(a, 0, b"stale");
     old.timestamp = Some(TcpTimestamp { tsval: ts.tsval.wrapping_sub(10), tsecr: 0 });
     a.on_segment(now, &old);
@@ -373,13 +378,8 @@ fn paws_drops_old_timestamp() {
 /// would make PAWS drop the real peer's segments from then on.
 #[test]
 fn a_segment_dropped_for_its_ack_leaves_ts_recent_alone() {
-    let cfg = TcpConfig::default();
-    let mut p = Pair::established(&cfg, &cfg, D);
-    p.b.send(b"first").unwrap();
-    p.run_for(Duration::from_millis(100));
+    let (mut p, ts) = with_ts_recent();
     let mut buf = [0u8; 16];
-    assert_eq!(p.a.recv(&mut buf).unwrap(), 5);
-    let ts = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).unwrap().2.repr().timestamp.unwrap();
     let ahead = TcpTimestamp { tsval: ts.tsval.wrapping_add(1 << 30), tsecr: 0 };
     let now = p.now;
     let mut forged = [
