@@ -158,7 +158,9 @@ pub struct AsyncTcpStream {
 
 impl AsyncTcpStream {
     /// Connects, waiting for the handshake. `ConnectionRefused` when the
-    /// peer answers with RST, `TimedOut` when SYNs go unanswered (wrap in
+    /// peer answers with RST (or an ICMP port unreachable comes back),
+    /// `HostUnreachable` or `NetworkUnreachable` from other ICMP errors
+    /// about the SYN, `TimedOut` when SYNs go unanswered (wrap in
     /// `tokio::time::timeout` to give up sooner; dropping the future
     /// closes the socket).
     pub async fn connect(net: &NetHandle, remote: SocketAddrV4) -> io::Result<AsyncTcpStream> {

@@ -211,7 +211,9 @@ impl Socket {
     /// # Errors
     /// `ConnectionRefused` when the peer answers with RST; `TimedOut` when
     /// SYNs go unanswered or past the write timeout;
-    /// `NetworkUnreachable` without a route; `InvalidInput` for an
+    /// `NetworkUnreachable` without a route; the error an ICMP message
+    /// about the SYN reports, at once (`ConnectionRefused`,
+    /// `HostUnreachable`, `NetworkUnreachable`); `InvalidInput` for an
     /// unspecified, broadcast or multicast address or port 0, or on a
     /// listening socket; `AlreadyExists` when already connected;
     /// `AddrInUse` when the 4-tuple is taken.

@@ -144,7 +144,10 @@ impl TcpStream {
     /// # Errors
     /// `ConnectionRefused` when the peer answers with RST; `TimedOut` when
     /// SYNs go unanswered (after the retries, about two minutes, as
-    /// Linux); `NetworkUnreachable` without a route; `InvalidInput` for an
+    /// Linux); `NetworkUnreachable` without a route; the error an ICMP
+    /// message about the SYN reports, at once (`ConnectionRefused` for
+    /// port unreachable, as from a firewall's REJECT, `HostUnreachable`,
+    /// `NetworkUnreachable`); `InvalidInput` for an
     /// unspecified, broadcast or multicast address or port 0;
     /// `AddrNotAvailable` when no ephemeral port is free.
     pub fn connect(net: &NetHandle, remote: SocketAddrV4) -> io::Result<TcpStream> {
@@ -254,8 +257,11 @@ impl TcpStream {
 ///
 /// # Errors
 /// `Ok(0)` is end of stream. `ConnectionReset` after a RST (unread data
-/// is discarded); `TimedOut` past the read timeout; `WouldBlock` in
-/// non-blocking mode when nothing is there.
+/// is discarded); `TimedOut` past the read timeout, or once the
+/// connection gave up retransmitting (then, as on Linux, the ICMP error
+/// that came before, if one did: `HostUnreachable`, `NetworkUnreachable`,
+/// `ConnectionRefused`); `WouldBlock` in non-blocking mode when nothing
+/// is there.
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.stream_read(buf)
@@ -274,8 +280,9 @@ impl Read for &TcpStream {
 ///
 /// # Errors
 /// `BrokenPipe` after `shutdown(Write)` or once the connection is closed;
-/// `ConnectionReset` after a RST; `TimedOut` past the write timeout;
-/// `WouldBlock` in non-blocking mode when the buffer is full.
+/// `ConnectionReset` after a RST; `TimedOut` past the write timeout, or
+/// once the connection gave up (or the ICMP error before, as for
+/// reads); `WouldBlock` in non-blocking mode when the buffer is full.
 impl Write for TcpStream {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.0.stream_write(data)

@@ -508,6 +508,7 @@ mod no_panics {
         ErrorKind::TimedOut,
         ErrorKind::AlreadyExists,
         ErrorKind::NetworkUnreachable,
+        ErrorKind::HostUnreachable,
     ];
 
     fn check<T>(r: std::io::Result<T>) -> Result<(), TestCaseError> {
