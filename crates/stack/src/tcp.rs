@@ -1003,6 +1003,9 @@ impl Stack {
                 mss.min(route_mss),
                 &config,
             );
+            let Some(conn) = conn else {
+                return self.tcp_reset(local, remote, seg);
+            };
             self.counters.tcp_syncookies_accepted += 1;
             let child = self.tcp_child(owner, config, opts, conn, lh);
             self.tcp_register(child, (local, remote));

@@ -29,7 +29,7 @@ struct Plan {
 impl Connection {
     /// Our timestamp clock: milliseconds plus a per-connection offset.
     pub(crate) fn ts_now(&self, now: Instant) -> u32 {
-        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+        crate::tcb::ts_clock(now, self.ts_offset)
     }
 
     /// Free receive space: the most we could advertise right now.

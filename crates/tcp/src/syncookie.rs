@@ -14,15 +14,23 @@
 //!
 //! `t` counts 64-second periods; a cookie is accepted during the period it
 //! was issued and the next one (64–128 s of validity). The 3-bit MSS index
-//! selects from [`MSS_TABLE`]. Window scaling, SACK and timestamps are *not*
-//! encoded: a cookie connection runs without them (the SYN-ACK built by
-//! [`SynCookies::synack`] offers only MSS, so the peer will not use them
-//! either). This is what Linux does when timestamps are off.
+//! selects from [`MSS_TABLE`].
+//!
+//! The other options the SYN offered ride in the SYN-ACK's timestamp, as
+//! Linux does (`cookie_init_timestamp`): the low 6 bits of its TSval carry
+//! the peer's window scale (4 bits, 15 for none) and SACK-permitted, and
+//! the client's ACK echoes them in its TSecr ([`CookieOptions`]). The
+//! TSval is the connection's own timestamp clock rounded down to free
+//! those bits, so the clock never runs backwards after it. A SYN without
+//! timestamps gets a SYN-ACK with the MSS only, and its connection runs
+//! without window scaling, SACK or timestamps.
 
 use crate::config::TcpConfig;
 use crate::isn::{key_words, siphash24, tuple_bytes};
+use crate::tcb::{rcv_wscale_for, ts_clock, ts_offset_for};
 use sockstack_time::Instant;
-use sockstack_wire::{SeqNumber, TcpRepr};
+use sockstack_wire::tcp::MAX_WINDOW_SCALE;
+use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
 use std::net::SocketAddrV4;
 
 /// MSS values a cookie can carry (3 bits). Chosen like Linux's
@@ -31,6 +39,66 @@ pub const MSS_TABLE: [u16; 8] = [216, 536, 1024, 1200, 1300, 1400, 1440, 1460];
 
 /// Seconds per time-counter tick.
 pub const PERIOD_SECS: u64 = 64;
+
+/// Low bits of a cookie SYN-ACK's TSval that carry the SYN's options.
+const TS_OPTION_BITS: u32 = 6;
+const TS_OPTION_MASK: u32 = (1 << TS_OPTION_BITS) - 1;
+/// The window scale field (4 bits); all ones: no window scaling.
+const TS_WSCALE_MASK: u32 = 0xf;
+const TS_SACK: u32 = 1 << 4;
+
+/// What a cookie connection negotiated, as its SYN-ACK's TSval recorded
+/// it and the client's ACK echoes it (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CookieOptions {
+    /// The client's window scale shift, if both sides scale.
+    pub window_scale: Option<u8>,
+    /// SACK-permitted, offered by both.
+    pub sack: bool,
+    /// Timestamps, offered by both (the others need them).
+    pub timestamps: bool,
+}
+
+impl CookieOptions {
+    /// The options the SYN `syn` and we (`config`) both offer.
+    fn negotiated(syn: &TcpRepr<'_>, config: &TcpConfig) -> CookieOptions {
+        let timestamps = config.timestamps && syn.timestamp.is_some();
+        CookieOptions {
+            // Without timestamps there is nowhere to keep the others.
+            window_scale: syn
+                .window_scale
+                .filter(|_| timestamps && config.window_scale)
+                .map(|w| w.min(MAX_WINDOW_SCALE)),
+            sack: timestamps && config.sack && syn.sack_permitted,
+            timestamps,
+        }
+    }
+
+    fn bits(self) -> u32 {
+        self.window_scale.map_or(TS_WSCALE_MASK, u32::from) | if self.sack { TS_SACK } else { 0 }
+    }
+
+    /// The options the ACK completing a cookie handshake echoes in its
+    /// TSecr (Linux `cookie_timestamp_decode`); without a timestamp, none.
+    /// `None` if they cannot have come from a SYN-ACK of ours under
+    /// `config`: a window scale past 14, or an option we do not offer.
+    pub fn decode(ack: &TcpRepr<'_>, config: &TcpConfig) -> Option<CookieOptions> {
+        let Some(ts) = ack.timestamp.filter(|_| config.timestamps) else {
+            return Some(CookieOptions::default());
+        };
+        let bits = ts.tsecr & TS_OPTION_MASK;
+        let sack = bits & TS_SACK != 0;
+        let window_scale = match bits & TS_WSCALE_MASK {
+            TS_WSCALE_MASK => None,
+            w if w <= u32::from(MAX_WINDOW_SCALE) && config.window_scale => Some(w as u8),
+            _ => return None,
+        };
+        if sack && !config.sack {
+            return None;
+        }
+        Some(CookieOptions { window_scale, sack, timestamps: true })
+    }
+}
 
 /// SYN-cookie encoder and checker, keyed by a secret (RFC 4987 §3.6).
 #[derive(Clone)]
@@ -108,8 +176,9 @@ impl SynCookies {
             .then(|| MSS_TABLE[idx])
     }
 
-    /// The stateless SYN-ACK answering `syn` (MSS option only; see module
-    /// docs). `route_mss` clamps the MSS we advertise.
+    /// The stateless SYN-ACK answering `syn`: the cookie as its ISN, our
+    /// MSS (clamped by `route_mss`), and, when the SYN has timestamps, the
+    /// options both sides offer, recorded in its TSval (see module docs).
     pub fn synack(
         &self,
         now: Instant,
@@ -120,14 +189,29 @@ impl SynCookies {
         config: &TcpConfig,
     ) -> TcpRepr<'static> {
         let peer_mss = syn.max_seg_size.unwrap_or(536);
+        let cookie = self.cookie_isn(now, local, remote, syn.seq_number, peer_mss);
+        let opts = CookieOptions::negotiated(syn, config);
+        let timestamp = syn.timestamp.filter(|_| opts.timestamps).map(|theirs| {
+            // The connection's clock, rounded down to free the low bits:
+            // never ahead of what it stamps next.
+            let clock = ts_clock(now, ts_offset_for(cookie));
+            let mut tsval = (clock & !TS_OPTION_MASK) | opts.bits();
+            if (tsval.wrapping_sub(clock) as i32) > 0 {
+                tsval = tsval.wrapping_sub(1 << TS_OPTION_BITS);
+            }
+            TcpTimestamp { tsval, tsecr: theirs.tsval }
+        });
         TcpRepr {
             src_port: local.port(),
             dst_port: remote.port(),
-            seq_number: self.cookie_isn(now, local, remote, syn.seq_number, peer_mss),
+            seq_number: cookie,
             ack_number: Some(syn.seq_number + 1),
             syn: true,
             window_len: config.rcv_buf.min(65535) as u16,
             max_seg_size: Some(config.mss.min(route_mss)),
+            window_scale: opts.window_scale.map(|_| rcv_wscale_for(config)),
+            sack_permitted: opts.sack,
+            timestamp,
             ..TcpRepr::default()
         }
     }
@@ -184,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn synack_offers_only_mss() {
+    fn synack_without_timestamps_offers_only_mss() {
         let (l, r) = addrs();
         let sc = SynCookies::new([3; 16]);
         let syn = TcpRepr {
@@ -202,5 +286,52 @@ mod tests {
         assert_eq!(sa.max_seg_size, Some(1400));
         assert!(sa.window_scale.is_none() && !sa.sack_permitted && sa.timestamp.is_none());
         assert_eq!(sc.check(Instant::ZERO, l, r, &ack(sa.seq_number, 9)), Some(1460));
+        assert_eq!(
+            CookieOptions::decode(&ack(sa.seq_number, 9), &TcpConfig::default()),
+            Some(CookieOptions::default())
+        );
+    }
+
+    /// Linux's layout: the options ride in the TSval's low 6 bits, which
+    /// the client echoes; the TSval never runs ahead of the connection's
+    /// own clock.
+    #[test]
+    fn options_ride_in_the_timestamp() {
+        let (l, r) = addrs();
+        let sc = SynCookies::new([3; 16]);
+        let config = TcpConfig::default();
+        for (ws, sack) in [(Some(7), true), (Some(0), false), (Some(14), true), (None, true), (Some(20), false)] {
+            for ms in [0u64, 1, 63, 64, 100_000, 4_294_967_295] {
+                let now = Instant::from_millis(ms);
+                let syn = TcpRepr {
+                    src_port: 40000,
+                    dst_port: 80,
+                    seq_number: SeqNumber(9),
+                    syn: true,
+                    max_seg_size: Some(1460),
+                    window_scale: ws,
+                    sack_permitted: sack,
+                    timestamp: Some(TcpTimestamp { tsval: 555, tsecr: 0 }),
+                    ..TcpRepr::default()
+                };
+                let sa = sc.synack(now, l, r, &syn, 1460, &config);
+                let ts = sa.timestamp.expect("timestamps");
+                assert_eq!(ts.tsecr, 555);
+                let clock = ts_clock(now, ts_offset_for(sa.seq_number));
+                assert!(clock.wrapping_sub(ts.tsval) < 64, "{} behind {clock}", ts.tsval);
+                assert_eq!(sa.window_scale, ws.map(|_| rcv_wscale_for(&config)));
+                assert_eq!(sa.sack_permitted, sack);
+                let mut a = ack(sa.seq_number, 9);
+                a.timestamp = Some(TcpTimestamp { tsval: 556, tsecr: ts.tsval });
+                let got = CookieOptions::decode(&a, &config).expect("ours");
+                let want = CookieOptions { window_scale: ws.map(|w| w.min(14)), sack, timestamps: true };
+                assert_eq!(got, want);
+            }
+        }
+        // A TSecr claiming what we do not offer is not ours.
+        let mut a = ack(SeqNumber(1), 9);
+        a.timestamp = Some(TcpTimestamp { tsval: 1, tsecr: 0x10 | 7 });
+        assert!(CookieOptions::decode(&a, &TcpConfig { sack: false, ..TcpConfig::default() }).is_none());
+        assert!(CookieOptions::decode(&a, &TcpConfig { window_scale: false, ..TcpConfig::default() }).is_none());
     }
 }

@@ -214,6 +214,28 @@ fn wscale_for(max: usize) -> u8 {
     shift
 }
 
+/// Our window scale shift under `cfg` (RFC 7323 §2.3): the smallest that
+/// lets the largest receive buffer be advertised; 0 without the option.
+pub(crate) fn rcv_wscale_for(cfg: &TcpConfig) -> u8 {
+    if cfg.window_scale {
+        wscale_for(cfg.rcv_buf_max.max(cfg.rcv_buf.max(1)))
+    } else {
+        0
+    }
+}
+
+/// RFC 7323 §5.4: each connection's timestamp clock starts at an offset
+/// of its own, here derived from its ISS (itself keyed, RFC 6528), so that
+/// a SYN-cookie SYN-ACK stamps with the clock its connection will use.
+pub(crate) fn ts_offset_for(iss: SeqNumber) -> u32 {
+    iss.0.wrapping_mul(0x9e37_79b9).rotate_left(11)
+}
+
+/// The timestamp clock (milliseconds) of a connection with `offset`.
+pub(crate) fn ts_clock(now: Instant, offset: u32) -> u32 {
+    (now.total_millis() as u32).wrapping_add(offset)
+}
+
 impl Connection {
     pub(crate) fn new(
         now: Instant,
@@ -227,7 +249,7 @@ impl Connection {
         let cfg = config.clone();
         let adv_mss = cfg.mss.min(route_mss).max(MIN_SND_MSS as u16);
         let rcv_buf_size = cfg.rcv_buf.max(1);
-        let rcv_wscale = if cfg.window_scale { wscale_for(cfg.rcv_buf_max.max(rcv_buf_size)) } else { 0 };
+        let rcv_wscale = rcv_wscale_for(&cfg);
         let mss = usize::from(DEFAULT_MSS.min(route_mss)).max(MIN_SND_MSS);
         Connection {
             local,
@@ -256,7 +278,7 @@ impl Connection {
             ts_recent: 0,
             ts_recent_stamp: now,
             last_ack_sent: SeqNumber(0),
-            ts_offset: iss.0.wrapping_mul(0x9e37_79b9).rotate_left(11),
+            ts_offset: ts_offset_for(iss),
             rcv_mss: usize::from(adv_mss.min(DEFAULT_MSS)),
             snd_buf: SendBuffer::new(cfg.snd_buf.max(1)),
             buf_seq: iss + 1,
@@ -358,11 +380,11 @@ impl Connection {
         c
     }
 
-    /// Builds an ESTABLISHED connection from a validated SYN-cookie ACK
-    /// (see [`crate::SynCookies`]): `iss` is the cookie, `irs` the client's
-    /// ISN (`ack_seg.seq_number − 1`), `mss` what the cookie decoded. No
-    /// window scaling, SACK or timestamps (the cookie SYN-ACK offered none).
-    /// Any data on `ack_seg` is processed.
+    /// The connection a valid SYN-cookie ACK completes (RFC 4987 §3.6):
+    /// `iss` is the cookie, `irs` the client's ISN, `mss` the one the
+    /// cookie encodes. With timestamps, the options the SYN offered come
+    /// back in the ACK's TSecr ([`crate::syncookie::CookieOptions`]);
+    /// `None` if what it claims cannot have come from our SYN-ACK.
     #[allow(clippy::too_many_arguments)]
     pub fn from_cookie(
         now: Instant,
@@ -373,22 +395,36 @@ impl Connection {
         irs: SeqNumber,
         mss: u16,
         config: &TcpConfig,
-    ) -> Connection {
+    ) -> Option<Connection> {
+        let opts = crate::syncookie::CookieOptions::decode(ack_seg, config)?;
         let mut c = Connection::new(now, local, remote, iss, mss, config, State::Established);
         c.passive = true;
         c.syn_pending = false;
-        c.rcv_wscale = 0;
+        c.ws_ok = opts.window_scale.is_some();
+        c.snd_wscale = opts.window_scale.unwrap_or(0);
+        if !c.ws_ok {
+            c.rcv_wscale = 0;
+        }
+        c.sack_ok = opts.sack;
+        c.ts_ok = opts.timestamps;
+        if let Some(ts) = ack_seg.timestamp.filter(|_| c.ts_ok) {
+            c.ts_recent = ts.tsval;
+            c.ts_recent_stamp = now;
+        }
         c.irs = irs;
         c.rcv_nxt = irs + 1;
+        c.last_ack_sent = c.rcv_nxt;
+        // The window our SYN-ACK offered (never scaled, RFC 7323 §2.2).
         c.rcv_adv = c.rcv_nxt + usize::from(config.rcv_buf.min(65535) as u16);
         c.rcv_wnd = c.rcv_adv - c.rcv_nxt;
         c.snd_una = iss + 1;
         c.snd_nxt = iss + 1;
-        c.snd_wnd = usize::from(ack_seg.window_len);
+        c.snd_wnd = usize::from(ack_seg.window_len) << c.snd_wscale;
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = ack_seg.seq_number;
         c.snd_wl2 = iss + 1;
-        c.mss = usize::from(mss).max(MIN_SND_MSS);
+        let ts_len = if c.ts_ok { TS_OPTION_LEN } else { 0 };
+        c.mss = usize::from(mss).max(MIN_SND_MSS).saturating_sub(ts_len).max(MIN_SND_MSS - TS_OPTION_LEN);
         c.rec.reset(c.snd_una);
         c.cc = new_controller(c.cfg.congestion, c.mss, c.cfg.initial_cwnd);
         c.arm_keepalive(now);
@@ -397,7 +433,7 @@ impl Connection {
         } else {
             c.stats.segs_in += 1;
         }
-        c
+        Some(c)
     }
 
     /// Reads MSS / window scale / SACK-permitted / timestamps from the

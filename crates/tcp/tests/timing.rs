@@ -443,45 +443,68 @@ fn send_in_syn_sent_is_queued() {
     p.run_until(|p| p.b.recv_queue() == 5, Duration::from_secs(1));
 }
 
+/// A SYN-cookie handshake (RFC 4987 §3.6), then a transfer each way. With
+/// timestamps, the options the SYN offered survive the stateless SYN-ACK
+/// in its TSval (as on Linux): the connection scales its windows past
+/// 64 KiB and uses SACK. Without them, it runs with neither.
 #[test]
 fn syn_cookie_handshake() {
     use sockstack_tcp::SynCookies;
-    let cfg = TcpConfig::default();
-    let now = Instant::from_secs(100);
-    let mut client = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &cfg);
-    let syn = drain(&mut client, now);
     let cookies = SynCookies::new([9; 16]);
-    let synack = cookies.synack(now, B_ADDR, A_ADDR, &syn[0].repr(), 1460, &cfg);
-    let synack = serialize(&synack, *B_ADDR.ip(), *A_ADDR.ip());
-    client.on_segment(now, &synack.repr());
-    assert_eq!(client.state(), State::Established);
-    client.send(b"GET /").unwrap();
-    let out = drain(&mut client, now);
-    // The ACK carries the data (piggybacked) or precedes it.
-    let first = out[0].repr();
-    let mss = cookies.check(now, B_ADDR, A_ADDR, &first).expect("valid cookie");
-    assert_eq!(mss, 1460);
-    let mut server = Connection::from_cookie(
-        now,
-        B_ADDR,
-        A_ADDR,
-        &first,
-        first.ack_number.unwrap() - 1,
-        first.seq_number - 1,
-        mss,
-        &cfg,
-    );
-    for s in &out[1..] {
-        server.on_segment(now, &s.repr());
+    for client_cfg in [TcpConfig::default(), cfg(false, true, true)] {
+        let cfg = TcpConfig::default();
+        let now = Instant::from_secs(100);
+        let mut client = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &client_cfg);
+        let syn = drain(&mut client, now);
+        let synack = cookies.synack(now, B_ADDR, A_ADDR, &syn[0].repr(), 1460, &cfg);
+        let synack = serialize(&synack, *B_ADDR.ip(), *A_ADDR.ip());
+        client.on_segment(now, &synack.repr());
+        assert_eq!(client.state(), State::Established);
+        client.send(b"GET /").unwrap();
+        let out = drain(&mut client, now);
+        // The ACK carries the data (piggybacked) or precedes it.
+        let first = out[0].repr();
+        let mss = cookies.check(now, B_ADDR, A_ADDR, &first).expect("valid cookie");
+        assert_eq!(mss, 1460);
+        let iss = first.ack_number.unwrap() - 1;
+        let mut server = Connection::from_cookie(now, B_ADDR, A_ADDR, &first, iss, first.seq_number - 1, mss, &cfg)
+            .expect("options");
+        for s in &out[1..] {
+            server.on_segment(now, &s.repr());
+        }
+        assert_eq!(server.state(), State::Established);
+        let mut buf = [0u8; 16];
+        assert_eq!(server.recv(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"GET /");
+        let with_options = client_cfg.timestamps;
+        for st in [client.stats(), server.stats()] {
+            assert_eq!((st.sack, st.timestamps), (with_options, with_options));
+            assert_eq!(st.snd_wscale > 0, with_options, "{st:?}");
+        }
+        // A forged ACK is refused.
+        let forged = TcpRepr { ack_number: Some(first.ack_number.unwrap() + 1), ..first };
+        assert!(cookies.check(now, B_ADDR, A_ADDR, &forged).is_none());
+        // Both ways, byte for byte, over a 50 ms path; with scaling the
+        // window opens past 64 KiB.
+        let mut p = Pair::new(&client_cfg, &cfg, Duration::from_millis(25));
+        (p.a, p.b, p.now) = (client, server, now);
+        let data = pattern(2 << 20);
+        let mut peak = 0;
+        let mut got = Vec::new();
+        let mut sent = 0;
+        let mut rbuf = vec![0u8; 65536];
+        while got.len() < data.len() {
+            assert!(p.now < now + Duration::from_secs(60), "stalled at {}", got.len());
+            sent += p.a.send(&data[sent..]).unwrap_or(0);
+            while let Ok(n @ 1..) = p.b.recv(&mut rbuf) {
+                got.extend_from_slice(&rbuf[..n]);
+            }
+            peak = peak.max(p.a.stats().snd_wnd);
+            p.step();
+        }
+        assert!(got == data);
+        assert_eq!(peak > 65535, with_options, "peak window {peak}");
     }
-    assert_eq!(server.state(), State::Established);
-    let mut buf = [0u8; 16];
-    assert_eq!(server.recv(&mut buf).unwrap(), 5);
-    assert_eq!(&buf[..5], b"GET /");
-    assert!(!client.stats().sack && !client.stats().timestamps);
-    // A forged ACK is refused.
-    let forged = TcpRepr { ack_number: Some(first.ack_number.unwrap() + 1), ..first };
-    assert!(cookies.check(now, B_ADDR, A_ADDR, &forged).is_none());
 }
 
 #[test]
