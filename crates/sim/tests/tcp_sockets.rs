@@ -88,6 +88,9 @@ fn syn_cookies_let_a_real_client_in_during_a_syn_flood() {
             got += s.read(&mut buf[got..]).await.unwrap();
         }
         assert_eq!(&buf, b"world");
+        // The cookie SYN-ACK kept the SYN's options (in its timestamp).
+        let st = s.stats().unwrap();
+        assert!(st.timestamps && st.sack && st.snd_wscale > 0 && st.rcv_wscale > 0, "{st:?}");
     });
     assert!(sim.run_until_finished(client));
     assert_eq!(result.borrow().as_deref(), Some(&b"hello"[..]));
