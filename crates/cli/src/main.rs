@@ -49,6 +49,11 @@ enum Command {
         /// Answer DNS on port 53 (UDP and TCP) for this zone file.
         #[arg(long, value_name = "FILE")]
         zone: Option<std::path::PathBuf>,
+        /// Half-open connections a listener holds before it answers SYNs
+        /// with SYN cookies (Linux tcp_max_syn_backlog, default 256); 0
+        /// answers every SYN with a cookie (as tcp_syncookies=2).
+        #[arg(long, value_name = "N")]
+        syn_backlog: Option<usize>,
     },
     /// Look a name up and print the answer as dig does: `NAME [TYPE]
     /// [@SERVER]`. Over a TUN device with --tun (server: the kernel side
@@ -111,7 +116,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { seed, quiet, pcap } => demo::run(seed, quiet, pcap.as_deref()),
         Command::Bench { which } => bench::run(which),
-        Command::Serve { tun, zone } => real::serve(tun, zone),
+        Command::Serve { tun, zone, syn_backlog } => real::serve(tun, zone, syn_backlog),
         Command::Dig { query, tcp, tun, addr, kernel_addr } => {
             dig::parse_args(&query).and_then(|q| match (tun, addr, kernel_addr) {
                 (Some(name), Some(addr), Some(kernel_addr)) => dig::over_tun(

@@ -45,6 +45,12 @@ pub struct TunArgs {
 
 impl TunArgs {
     pub fn start(&self) -> io::Result<TunStack> {
+        self.start_with(StackConfig::default())
+    }
+
+    /// [`TunArgs::start`] with a stack configured as `config` (its seed
+    /// aside).
+    pub fn start_with(&self, config: StackConfig) -> io::Result<TunStack> {
         if self.addr.network() != self.kernel_addr.network() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "--addr and --kernel-addr must share a network"));
         }
@@ -53,7 +59,7 @@ impl TunArgs {
         }
         let pcap = self.pcap.as_ref().map(PcapSink::create).transpose()?;
         let seed = u64::from(std::process::id()) ^ 0x5eed;
-        let stack = Stack::new(StackConfig { seed, ..StackConfig::default() });
+        let stack = Stack::new(StackConfig { seed, ..config });
         let config = TunConfig {
             name: self.name.clone(),
             addr: self.addr,
@@ -135,8 +141,12 @@ fn start_services(net: &NetHandle, addr: Ipv4Addr) -> io::Result<()> {
     Ok(())
 }
 
-pub fn serve(args: TunArgs, zone: Option<PathBuf>) -> io::Result<()> {
-    let tun = args.start()?;
+pub fn serve(args: TunArgs, zone: Option<PathBuf>, syn_backlog: Option<usize>) -> io::Result<()> {
+    let mut config = StackConfig::default();
+    if let Some(n) = syn_backlog {
+        config.tcp_max_syn_backlog = n;
+    }
+    let tun = args.start_with(config)?;
     let net = tun.driver.handle(ProcessId(1));
     start_services(&net, args.addr.address)?;
     if let Some(zone) = &zone {

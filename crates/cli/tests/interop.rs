@@ -157,10 +157,11 @@ fn same_file(path: &Path, expected: &[u8]) {
 }
 
 /// A namespace with `sockstack serve` on tun0: stack 192.0.2.2, kernel
-/// 192.0.2.1.
-fn serving(scratch: &Scratch, pcap: Option<&Path>) -> (Netns, u32) {
+/// 192.0.2.1; `extra` arguments for serve.
+fn serving(scratch: &Scratch, pcap: Option<&Path>, extra: &[&str]) -> (Netns, u32) {
     let mut ns = Netns::new();
     let mut argv = vec![BIN, "serve", "--tun", "tun0", "--addr", "192.0.2.2/24", "--kernel-addr", "192.0.2.1/24"];
+    argv.extend(extra);
     let pcap_s;
     if let Some(p) = pcap {
         pcap_s = p.display().to_string();
@@ -180,7 +181,7 @@ fn kernel_tools_talk_to_sockstack_serve() {
     let scratch = Scratch::new("serve");
     let tmp = |name: &str| scratch.path(name);
     let pcap = tmp("serve.pcap");
-    let (mut ns, pid) = serving(&scratch, Some(&pcap));
+    let (mut ns, pid) = serving(&scratch, Some(&pcap), &[]);
 
     // kernel ping → sockstack (answered by the stack itself)
     let out = ns.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "192.0.2.2"]);
@@ -263,6 +264,57 @@ fn kernel_tools_talk_to_sockstack_serve() {
     // segment each, their checksums left to the device.
     let into = longest(&|l| l.contains("192.0.2.1.") && l.contains(" > 192.0.2.2.7:"));
     assert!(into > 1460 * 8, "no run from the kernel was taken whole (longest payload {into})");
+}
+
+/// SYN cookies against the kernel's TCP: with `--syn-backlog 0` sockstack
+/// answers every SYN with a cookie (Linux's tcp_syncookies=2). The cookie
+/// SYN-ACKs still offer timestamps, SACK and window scaling (the SYN's
+/// options ride in their TSval); the kernel takes them (`ss` shows the
+/// window scales, its ACKs carry timestamps), and 200 concurrent
+/// connections echo every byte.
+#[test]
+fn kernel_clients_connect_through_syn_cookies_with_their_options() {
+    if !can_run() {
+        return;
+    }
+    let scratch = Scratch::new("cookies");
+    let pcap = scratch.path("cookies.pcap");
+    let (mut ns, pid) = serving(&scratch, Some(&pcap), &["--syn-backlog", "0"]);
+    // One connection held open while `ss` looks at it.
+    ns.spawn(&["sh", "-c", "sleep 20 | socat - TCP:192.0.2.2:9"], &scratch.path("held.log"));
+    ns.wait_for(&["sh", "-c", "ss -tn state established dst 192.0.2.2:9 | grep -q 192.0.2.2"]);
+    let out = ns.exec(&["ss", "-tin", "state", "established", "dst", "192.0.2.2:9"]);
+    let info = String::from_utf8_lossy(&out.stdout);
+    assert!(info.contains("wscale:7,"), "the kernel scales its window: {info}");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/many_clients.py");
+    let out = ns.exec(&["python3", script, "192.0.2.2", "7", "200", "65536"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("200 of 200"));
+    run(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    let status = ns.children[0].wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    let log = std::fs::read_to_string(scratch.path("serve.log")).unwrap();
+    let accepted: u64 = log
+        .split("syncookies sent ")
+        .nth(1)
+        .and_then(|t| t.split(" accepted ").nth(1))
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no SYN-cookie counts in the log: {log}"));
+    assert!(accepted >= 201, "{accepted} connections came through cookies: {log}");
+    // Every SYN-ACK offered the options; the kernel's ACKs of them carry
+    // timestamps, which it sends only when both sides agreed on them.
+    let pcap = pcap.to_str().unwrap();
+    let synacks = run(Command::new("tcpdump").args(["-nn", "-r", pcap, "tcp[tcpflags] == (tcp-syn|tcp-ack)"]));
+    let synacks = String::from_utf8_lossy(&synacks.stdout);
+    assert!(synacks.lines().count() >= 201, "{synacks}");
+    assert!(
+        synacks.lines().all(|l| l.contains("sackOK") && l.contains("TS val") && l.contains("wscale 7")),
+        "{synacks}"
+    );
+    let acks =
+        run(Command::new("tcpdump").args(["-nn", "-r", pcap, "dst host 192.0.2.2 and tcp[tcpflags] == tcp-ack"]));
+    let acks = String::from_utf8_lossy(&acks.stdout);
+    assert!(acks.lines().count() >= 201 && acks.lines().all(|l| l.contains("TS val")), "{acks}");
 }
 
 #[test]
@@ -355,7 +407,7 @@ fn a_100mib_transfer_survives_3_percent_loss_on_the_kernel_side() {
     }
     let scratch = Scratch::new("lossy");
     let tmp = |name: &str| scratch.path(name);
-    let (ns, _) = serving(&scratch, None);
+    let (ns, _) = serving(&scratch, None, &[]);
     // nftables drops 3% of the packets in each direction on the kernel
     // side of the device.
     ns.exec(&["nft", "add", "table", "inet", "lossy"]);
