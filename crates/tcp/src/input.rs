@@ -234,8 +234,11 @@ impl Connection {
         if !self.acceptable(seg.seq_number, seg_len, rcv_wnd) {
             if rcv_wnd == 0 && seg.seq_number == self.rcv_nxt && !seg.rst && !seg.syn {
                 // "special allowance should be made to accept valid ACKs,
-                // URGs, and RSTs": process the ACK, drop the text.
-                zero_window_data = true;
+                // URGs, and RSTs": process the ACK, drop the text. A bare
+                // FIN is taken too, as Linux does (`tcp_data_queue`): it
+                // needs no room, and some stacks send one into a shut
+                // window again and again.
+                zero_window_data = !(seg.fin && seg.payload.is_empty());
             } else {
                 if !seg.rst {
                     // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>

@@ -328,8 +328,11 @@ impl Connection {
                 let fin = fin_unsent && all;
                 return Some(Plan { seq: self.snd_nxt, len, fin, retransmit: false, tlp: false, rescue: false });
             }
-        } else if unsent == 0 && fin_unsent {
-            // A lone FIN needs no window.
+        } else if unsent == 0 && fin_unsent && wnd_room > 0 {
+            // A lone FIN takes one sequence number of the window (RFC 9293
+            // §3.10.7.4 would drop it at a shut one); behind a shut window
+            // it waits, and the persist timer probes (as Linux's
+            // `tcp_snd_wnd_test`).
             return Some(Plan { seq: self.snd_nxt, len: 0, fin: true, retransmit: false, tlp: false, rescue: false });
         }
         if unsent > 0 {
@@ -611,7 +614,7 @@ impl Connection {
     #[inline]
     fn needs_persist(&self) -> bool {
         self.state.is_synchronized()
-            && self.unsent() > 0
+            && (self.unsent() > 0 || (self.fin_queued && self.snd_nxt == self.data_end()))
             && self.snd_una == self.snd_nxt
             && !self.timers.persist.is_armed()
             && !self.timers.rto.is_armed()

@@ -296,6 +296,70 @@ fn icmp_errors_are_soft_once_established() {
     }
 }
 
+/// A FIN takes a sequence number of the window: behind a shut window it
+/// waits, the persist timer probing, and goes out once the window opens
+/// (as Linux's `tcp_snd_wnd_test`). So a half-closed connection whose
+/// peer does not read for longer than the retransmissions would last
+/// (`retries`) stays open while the peer answers the probes, and the
+/// peer sees the end of the stream right after it reads.
+#[test]
+fn a_fin_waits_for_a_shut_window() {
+    let b_cfg = TcpConfig { rcv_buf: 4096, rcv_buf_max: 4096, ..TcpConfig::default() };
+    let mut p = Pair::established(&TcpConfig { retries: 4, ..TcpConfig::default() }, &b_cfg, D);
+    assert_eq!(p.a.send(&pattern(4096)).unwrap(), 4096);
+    p.run_for(Duration::from_secs(1));
+    p.a.shutdown_write();
+    p.log.clear();
+    p.run_for(Duration::from_secs(1800));
+    assert_eq!((p.a.state(), p.a.error()), (State::FinWait1, None));
+    assert!(p.segs(Dir::AtoB).iter().all(|s| !s.repr().fin), "no FIN into a shut window");
+    assert!(p.a.stats().window_probes > 4 && p.a.stats().retransmits == 0);
+    let mut buf = vec![0u8; 8192];
+    assert_eq!(p.b.recv(&mut buf).unwrap(), 4096);
+    p.run_until(|p| p.b.state() == State::CloseWait, Duration::from_millis(100));
+    assert_eq!(p.b.recv(&mut buf).unwrap(), 0, "end of stream");
+}
+
+/// RFC 9293 §3.10.7.4 would drop a FIN at a shut window (it occupies a
+/// sequence number); Linux takes a bare one (`tcp_data_queue`), since it
+/// needs no room and some stacks send it regardless. So does sockstack.
+#[test]
+fn a_bare_fin_is_taken_at_a_shut_window() {
+    let b_cfg = TcpConfig { rcv_buf: 4096, rcv_buf_max: 4096, ..TcpConfig::default() };
+    let mut p = Pair::established(&TcpConfig::default(), &b_cfg, D);
+    assert_eq!(p.a.send(&pattern(4096)).unwrap(), 4096);
+    p.run_for(Duration::from_secs(1));
+    assert_eq!(p.b.rcv_wnd(), 0);
+    let fin = TcpRepr {
+        src_port: A_ADDR.port(),
+        dst_port: B_ADDR.port(),
+        seq_number: p.b.rcv_nxt(),
+        ack_number: Some(p.b.snd_nxt()),
+        fin: true,
+        window_len: 1000,
+        timestamp: p.log.iter().rev().find(|x| x.1 == Dir::AtoB).and_then(|x| x.2.repr().timestamp),
+        ..TcpRepr::default()
+    };
+    p.b.on_segment(p.now, &fin);
+    assert_eq!(p.b.state(), State::CloseWait);
+    let mut buf = vec![0u8; 8192];
+    assert_eq!(p.b.recv(&mut buf).unwrap(), 4096);
+    assert_eq!(p.b.recv(&mut buf).unwrap(), 0);
+    // Text at a shut window is still dropped, and a FIN riding on it too.
+    let mut p = Pair::established(&TcpConfig::default(), &b_cfg, D);
+    assert_eq!(p.a.send(&pattern(4096)).unwrap(), 4096);
+    p.run_for(Duration::from_secs(1));
+    let text = TcpRepr {
+        payload: b"more",
+        timestamp: p.log.iter().rev().find(|x| x.1 == Dir::AtoB).and_then(|x| x.2.repr().timestamp),
+        seq_number: p.b.rcv_nxt(),
+        ack_number: Some(p.b.snd_nxt()),
+        ..fin
+    };
+    p.b.on_segment(p.now, &text);
+    assert_eq!((p.b.state(), p.b.recv_queue()), (State::Established, 4096));
+}
+
 #[test]
 fn syn_sent_bad_ack_gets_rst() {
     let now = Instant::ZERO;
