@@ -888,7 +888,10 @@ impl Connection {
         }
         let before = self.mss;
         self.set_path_mss(path_mss);
-        if self.mss < before && self.state.is_synchronized() && self.rec.rto_lost_point.is_none() {
+        // Already repairing (after a timeout, or in fast recovery): the
+        // repair goes on, in segments of the new size.
+        let repairing = self.rec.rto_lost_point.is_some() || self.rec.in_recovery;
+        if self.mss < before && self.state.is_synchronized() && !repairing {
             self.resend_whole_flight();
         }
         true
