@@ -878,7 +878,9 @@ impl Connection {
     /// changes nothing, otherwise. Believed, the MSS drops
     /// ([`Connection::set_path_mss`]), and what is in flight, sent in
     /// segments the path cannot carry, is resent at once in smaller ones
-    /// (RFC 1191 §6.4) without waiting for the retransmission timer: it
+    /// (RFC 1191 §6.4; unless a repair is already under way, which goes
+    /// on in the smaller size) without waiting for the retransmission
+    /// timer: it
     /// counts as lost, the congestion window keeps its segment count (no
     /// congestion was signalled, only the unit changed; Linux
     /// `tcp_simple_retransmit`).
