@@ -437,19 +437,24 @@ impl Stack {
     }
 
     /// Turns a bound socket into a listener with an accept queue of
-    /// `backlog` connections (an unbound one gets an ephemeral port).
+    /// `backlog` connections (an unbound one gets an ephemeral port). On
+    /// a listener, sets a new backlog, as Linux does; what is already
+    /// queued stays.
     pub fn tcp_listen(&mut self, h: SocketHandle, backlog: usize) -> io::Result<()> {
-        let sock = self.tcp_ref(h)?;
-        match sock.role {
+        // Linux clamps the backlog to somaxconn (4096).
+        let backlog = backlog.clamp(1, self.config.tcp_somaxconn);
+        let sock = self.tcp_mut(h)?;
+        match &mut sock.role {
             TcpRole::Idle => {}
-            TcpRole::Listener(_) => return Ok(()),
+            TcpRole::Listener(l) => {
+                l.backlog = backlog;
+                return Ok(());
+            }
             TcpRole::Stream(_) => return Err(invalid("a connected socket cannot listen")),
         }
         if sock.bound.is_none() {
             self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
         }
-        // Linux clamps the backlog to somaxconn (4096).
-        let backlog = backlog.clamp(1, self.config.tcp_somaxconn);
         self.tcp_mut(h)?.role = TcpRole::Listener(Listener {
             backlog,
             embryonic: Vec::new(),
