@@ -173,6 +173,15 @@ fn serving(scratch: &Scratch, pcap: Option<&Path>, extra: &[&str]) -> (Netns, u3
     (ns, pid)
 }
 
+/// Stops `serve` (process `pid`, started by [`serving`]) with SIGTERM,
+/// checks it exited cleanly, and returns its log.
+fn stop_serving(ns: &mut Netns, pid: u32, scratch: &Scratch) -> String {
+    run(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    let status = ns.children[0].wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    std::fs::read_to_string(scratch.path("serve.log")).unwrap()
+}
+
 #[test]
 fn kernel_tools_talk_to_sockstack_serve() {
     if !can_run() {
@@ -225,10 +234,7 @@ fn kernel_tools_talk_to_sockstack_serve() {
     ns.exec(&["curl", "-sf", "-m", "5", "-o", "/dev/null", "http://192.0.2.2/"]);
 
     // SIGTERM: a clean exit, and a pcap that tcpdump reads
-    run(Command::new("kill").args(["-TERM", &pid.to_string()]));
-    let status = ns.children[0].wait().unwrap();
-    assert!(status.success(), "serve exited with {status}");
-    let log = std::fs::read_to_string(scratch.path("serve.log")).unwrap();
+    let log = stop_serving(&mut ns, pid, &scratch);
     let dropped: u64 = log
         .rsplit("dropped non-IPv4 from the kernel: ")
         .next()
@@ -289,10 +295,7 @@ fn kernel_clients_connect_through_syn_cookies_with_their_options() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/many_clients.py");
     let out = ns.exec(&["python3", script, "192.0.2.2", "7", "200", "65536"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("200 of 200"));
-    run(Command::new("kill").args(["-TERM", &pid.to_string()]));
-    let status = ns.children[0].wait().unwrap();
-    assert!(status.success(), "serve exited with {status}");
-    let log = std::fs::read_to_string(scratch.path("serve.log")).unwrap();
+    let log = stop_serving(&mut ns, pid, &scratch);
     let accepted: u64 = log
         .split("syncookies sent ")
         .nth(1)

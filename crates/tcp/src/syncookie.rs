@@ -267,20 +267,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn synack_without_timestamps_offers_only_mss() {
-        let (l, r) = addrs();
-        let sc = SynCookies::new([3; 16]);
-        let syn = TcpRepr {
+    /// A client's SYN (ISN 9, MSS 1460) with these options.
+    fn syn(window_scale: Option<u8>, sack_permitted: bool, timestamp: Option<TcpTimestamp>) -> TcpRepr<'static> {
+        TcpRepr {
             src_port: 40000,
             dst_port: 80,
             seq_number: SeqNumber(9),
             syn: true,
             max_seg_size: Some(1460),
-            window_scale: Some(7),
-            sack_permitted: true,
+            window_scale,
+            sack_permitted,
+            timestamp,
             ..TcpRepr::default()
-        };
+        }
+    }
+
+    #[test]
+    fn synack_without_timestamps_offers_only_mss() {
+        let (l, r) = addrs();
+        let sc = SynCookies::new([3; 16]);
+        let syn = syn(Some(7), true, None);
         let sa = sc.synack(Instant::ZERO, l, r, &syn, 1400, &TcpConfig::default());
         assert_eq!(sa.ack_number, Some(SeqNumber(10)));
         assert_eq!(sa.max_seg_size, Some(1400));
@@ -303,17 +309,7 @@ mod tests {
         for (ws, sack) in [(Some(7), true), (Some(0), false), (Some(14), true), (None, true), (Some(20), false)] {
             for ms in [0u64, 1, 63, 64, 100_000, 4_294_967_295] {
                 let now = Instant::from_millis(ms);
-                let syn = TcpRepr {
-                    src_port: 40000,
-                    dst_port: 80,
-                    seq_number: SeqNumber(9),
-                    syn: true,
-                    max_seg_size: Some(1460),
-                    window_scale: ws,
-                    sack_permitted: sack,
-                    timestamp: Some(TcpTimestamp { tsval: 555, tsecr: 0 }),
-                    ..TcpRepr::default()
-                };
+                let syn = syn(ws, sack, Some(TcpTimestamp { tsval: 555, tsecr: 0 }));
                 let sa = sc.synack(now, l, r, &syn, 1460, &config);
                 let ts = sa.timestamp.expect("timestamps");
                 assert_eq!(ts.tsecr, 555);
