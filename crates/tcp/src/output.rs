@@ -752,6 +752,17 @@ impl Connection {
                 let flight = self.pipe();
                 self.cc.on_rto(now, flight);
                 self.rtt.back_off();
+                // RFC 2018 §8: the receiver may discard data it SACKed
+                // (Linux does, pruning its out-of-order queue under memory
+                // pressure), and the segment at the left edge MUST be
+                // resent after a timeout, SACKed or not. SACKed data at
+                // SND.UNA shows it did: what it SACKed is forgotten, and
+                // everything outstanding is resent (Linux
+                // `tcp_timeout_mark_lost`).
+                if self.scoreboard.ranges().first().is_some_and(|r| r.start.le(self.snd_una)) {
+                    self.stats.sack_reneging += 1;
+                    self.scoreboard.clear();
+                }
                 self.resend_whole_flight();
             }
         }

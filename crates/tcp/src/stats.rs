@@ -62,6 +62,9 @@ pub struct TcpStats {
     pub hystart_exits: u64,
     /// Retransmissions RACK found lost and sent again (RFC 8985 §6.2).
     pub lost_retransmits: u64,
+    /// Timeouts that found SACKed data at SND.UNA: the receiver had
+    /// discarded what it SACKed (RFC 2018 §8; Linux `TCPSACKReneging`).
+    pub sack_reneging: u64,
     /// Keepalive probes sent (RFC 1122 §4.2.3.6).
     pub keepalive_probes: u64,
     /// Challenge ACKs sent (RFC 5961 §7).

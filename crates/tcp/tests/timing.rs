@@ -736,3 +736,46 @@ fn a_lost_retransmission_is_repaired_without_waiting_for_the_rto() {
     assert_eq!(s.rto_timeouts, 0, "{s:?}");
     assert!(s.lost_retransmits >= 1, "{s:?}");
 }
+
+/// RFC 2018 §8: a receiver may discard data it has SACKed (Linux prunes
+/// its out-of-order queue under memory pressure). Here it SACKed part of a
+/// flight the network lost entirely. The sender must not count on the
+/// SACK: at the timeout it finds SACKed data at SND.UNA, forgets what was
+/// SACKed, and resends it all (Linux `tcp_timeout_mark_lost`). Before, it
+/// waited for ever, with no timer left running.
+#[test]
+fn a_receiver_that_reneges_on_its_sacks_still_gets_everything() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let data = pattern(200_000);
+    let mut got = transfer(&mut p, &data[..50_000], Duration::from_secs(5));
+    p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(1));
+    // A flight the network loses entirely...
+    let mut sent = 50_000 + p.a.send(&data[50_000..]).unwrap();
+    assert!(drain(&mut p.a, p.now).len() > 4);
+    let (una, mss) = (p.a.snd_una(), p.a.mss());
+    // ...part of which the receiver SACKs, then no longer holds.
+    let sack = TcpRepr {
+        src_port: B_ADDR.port(),
+        dst_port: A_ADDR.port(),
+        seq_number: p.b.snd_nxt(),
+        ack_number: Some(una),
+        window_len: 1000,
+        timestamp: p.log.iter().rev().find(|x| x.1 == Dir::BtoA).and_then(|x| x.2.repr().timestamp),
+        sack_ranges: [Some((una + mss, una + 3 * mss)), None, None, None],
+        ..TcpRepr::default()
+    };
+    p.a.on_segment(p.now, &sack);
+    let mut buf = vec![0u8; 65536];
+    let deadline = p.now + Duration::from_secs(60);
+    while got.len() < data.len() {
+        assert!(p.now < deadline && p.a.poll_at().is_some(), "stalled at {} of {}", got.len(), data.len());
+        sent += p.a.send(&data[sent..]).unwrap_or(0);
+        while let Ok(n @ 1..) = p.b.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        p.step();
+    }
+    assert!(got == data);
+    assert!(p.a.stats().sack_reneging >= 1);
+}
