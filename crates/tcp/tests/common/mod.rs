@@ -50,6 +50,11 @@ pub fn drain(c: &mut Connection, now: Instant) -> Vec<Seg> {
     if let Some(t) = c.poll_at() {
         assert!(t > now, "drained at {now}, yet due at {t} ({:?})", c.state());
     }
+    // And it is not stuck: while it has anything to send or unacknowledged,
+    // a timer runs (retransmission, probe or loss detection).
+    if c.state().is_synchronized() && (c.snd_una() != c.snd_nxt() || c.send_queue() > 0) {
+        assert!(c.poll_at().is_some(), "{} octets held, no timer ({:?})", c.send_queue(), c.stats());
+    }
     out
 }
 
