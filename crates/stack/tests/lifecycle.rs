@@ -1,4 +1,5 @@
-//! Nothing leaks: whatever two hosts' applications do with TCP sockets
+//! Nothing leaks: whatever two hosts' applications (or a client and a
+//! server on one host, over its loopback) do with TCP sockets
 //! (connect to a listener or to a closed port, accept or not, send, read or
 //! not, shut down, close, abort, close the listener with connections still
 //! queued), and whatever the link does to their segments (loss, a
@@ -81,6 +82,10 @@ fn op() -> impl Strategy<Value = Op> {
 struct World {
     a: Stack,
     b: Stack,
+    /// Client and server on one stack (A), over its loopback: B idles.
+    loopback: bool,
+    /// The server's address: B's, or A's own on loopback.
+    server: Ipv4Addr,
     now: Instant,
     /// Per hundred packets, how many the link loses.
     loss: u64,
@@ -116,6 +121,23 @@ fn host(ip: Ipv4Addr, seed: u64) -> Stack {
 }
 
 impl World {
+    /// The stack of the client side (`at_a`) or of the server side.
+    fn side(&mut self, at_a: bool) -> &mut Stack {
+        if at_a || self.loopback {
+            &mut self.a
+        } else {
+            &mut self.b
+        }
+    }
+
+    fn side_ref(&self, at_a: bool) -> &Stack {
+        if at_a || self.loopback {
+            &self.a
+        } else {
+            &self.b
+        }
+    }
+
     fn lost(&mut self) -> bool {
         // xorshift64*: the loss pattern is part of the case.
         self.rng ^= self.rng >> 12;
@@ -126,6 +148,18 @@ impl World {
 
     /// Runs due timers and carries packets both ways until nothing moves.
     fn settle(&mut self) {
+        if self.loopback {
+            // Loopback traffic is handled within `poll`: poll until
+            // nothing is due.
+            for _ in 0..10_000 {
+                self.a.poll(self.now);
+                assert!(self.a.dispatch().is_none(), "nothing leaves by the link");
+                if self.a.poll_at().is_none_or(|t| t > self.now) {
+                    return;
+                }
+            }
+            panic!("loopback still busy after 10,000 polls at {}", self.now);
+        }
         for _ in 0..10_000 {
             let now = self.now;
             self.a.poll(now);
@@ -182,7 +216,7 @@ impl World {
         if at_a {
             self.a.local_addr(h).ok().map(|a| a.port())
         } else {
-            self.b.peer_addr(h).ok().map(|a| a.port())
+            self.side_ref(false).peer_addr(h).ok().map(|a| a.port())
         }
     }
 
@@ -192,12 +226,14 @@ impl World {
     }
 
     fn listen(&mut self) {
-        let l = self.b.tcp_open(P);
+        let server = self.server;
+        let b = self.side(false);
+        let l = b.tcp_open(P);
         // As servers do: connections the last listener accepted may still
         // hold the port (Linux's rule too).
-        self.b.tcp_set_reuse_address(l, true).expect("SO_REUSEADDR");
-        self.b.bind(l, SocketAddrV4::new(B, PORT)).expect("the listening port is free");
-        self.b.tcp_listen(l, 3).expect("listen");
+        b.tcp_set_reuse_address(l, true).expect("SO_REUSEADDR");
+        b.bind(l, SocketAddrV4::new(server, PORT)).expect("the listening port is free");
+        b.tcp_listen(l, 3).expect("listen");
         self.listener = Some(l);
     }
 
@@ -207,7 +243,7 @@ impl World {
             Op::Connect { closed_port } => {
                 let c = self.a.tcp_open(P);
                 let port = if closed_port { CLOSED_PORT } else { PORT };
-                self.a.tcp_connect(now, c, SocketAddrV4::new(B, port)).expect("connect starts");
+                self.a.tcp_connect(now, c, SocketAddrV4::new(self.server, port)).expect("connect starts");
                 let port = self.a.local_addr(c).expect("bound").port();
                 // A port may serve several connections whose peers differ
                 // (RFC 6056), or one 4-tuple again once it is free: then
@@ -219,7 +255,7 @@ impl World {
             }
             Op::Accept => {
                 if let Some(l) = self.listener {
-                    if let Ok((s, _)) = self.b.tcp_accept(l) {
+                    if let Ok((s, _)) = self.side(false).tcp_accept(l) {
                         self.b_socks.push(s);
                     }
                 }
@@ -228,7 +264,7 @@ impl World {
                 if let Some((h, port)) = self.pick(at_a, i).and_then(|h| Some((h, self.a_port(at_a, h)?))) {
                     let from = *self.written.get(&(port, at_a)).unwrap_or(&0);
                     let data: Vec<u8> = (from..from + len).map(|i| octet(port, at_a, i)).collect();
-                    let s = if at_a { &mut self.a } else { &mut self.b };
+                    let s = self.side(at_a);
                     // Refused (not connected, shut down, reset) or partial: both fine.
                     if let Ok(n) = s.tcp_send(now, h, &data) {
                         *self.written.entry((port, at_a)).or_default() += n;
@@ -237,7 +273,8 @@ impl World {
             }
             Op::Recv { at_a, i } => {
                 if let Some((h, port)) = self.pick(at_a, i).and_then(|h| Some((h, self.a_port(at_a, h)?))) {
-                    let s = if at_a { &mut self.a } else { &mut self.b };
+                    // The fields apart (not `side`): the tallies are used too.
+                    let s = if at_a || self.loopback { &mut self.a } else { &mut self.b };
                     let mut buf = vec![0u8; 64 * 1024];
                     while let Ok(n @ 1..) = s.tcp_recv(h, &mut buf) {
                         if self.ambiguous.contains(&port) {
@@ -256,13 +293,13 @@ impl World {
             }
             Op::ShutdownWrite { at_a, i } => {
                 if let Some(h) = self.pick(at_a, i) {
-                    let s = if at_a { &mut self.a } else { &mut self.b };
+                    let s = self.side(at_a);
                     let _ = s.tcp_shutdown(now, h, Shutdown::Write);
                 }
             }
             Op::Close { at_a, i } | Op::Abort { at_a, i } => {
                 if let Some(h) = self.pick(at_a, i) {
-                    let s = if at_a { &mut self.a } else { &mut self.b };
+                    let s = self.side(at_a);
                     if matches!(op, Op::Abort { .. }) {
                         s.tcp_set_linger(h, Some(Duration::ZERO)).expect("a stream takes SO_LINGER");
                     }
@@ -271,7 +308,7 @@ impl World {
                 }
             }
             Op::ToggleListener => match self.listener.take() {
-                Some(l) => self.b.close(l).expect("the listener closes"),
+                Some(l) => self.side(false).close(l).expect("the listener closes"),
                 None => self.listen(),
             },
             Op::TogglePartition => self.partitioned = !self.partitioned,
@@ -288,11 +325,14 @@ proptest! {
     fn every_socket_connection_and_port_is_released(
         loss in prop_oneof![Just(0u64), 1u64..20],
         seed in any::<u64>(),
+        loopback in prop::bool::weighted(0.25),
         ops in prop::collection::vec(op(), 1..100),
     ) {
         let mut w = World {
             a: host(A, seed),
             b: host(B, !seed),
+            loopback,
+            server: if loopback { A } else { B },
             now: Instant::from_secs(1),
             loss,
             partitioned: false,
@@ -315,10 +355,10 @@ proptest! {
             w.a.close(h).expect("close");
         }
         for h in std::mem::take(&mut w.b_socks) {
-            w.b.close(h).expect("close");
+            w.side(false).close(h).expect("close");
         }
         if let Some(l) = w.listener.take() {
-            w.b.close(l).expect("close");
+            w.side(false).close(l).expect("close");
         }
         // Long enough for every retransmission to give up, every
         // FIN-WAIT-2 and TIME-WAIT to end.
@@ -331,8 +371,10 @@ proptest! {
             prop_assert_eq!(s.poll_at(), None, "{} keeps a timer", name);
         }
         // Every port is free again, without SO_REUSEADDR.
-        let l = w.b.tcp_open(P);
-        prop_assert!(w.b.bind(l, SocketAddrV4::new(B, PORT)).is_ok(), "B's listening port is still taken");
+        let server = w.server;
+        let b = w.side(false);
+        let l = b.tcp_open(P);
+        prop_assert!(b.bind(l, SocketAddrV4::new(server, PORT)).is_ok(), "the listening port is still taken");
         for port in &w.a_ports {
             let h = w.a.tcp_open(P);
             prop_assert!(w.a.bind(h, SocketAddrV4::new(A, *port)).is_ok(), "A's port {} is still taken", port);
