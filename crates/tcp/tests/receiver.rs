@@ -1,7 +1,7 @@
 //! The sender against receivers that do what RFC 9293 and RFC 2018 allow,
 //! and a well-behaved stack seldom does: withhold ACKs, send them twice,
-//! shut their window and shrink it under data in flight, and renege on
-//! what they SACKed (RFC 2018 §8). The receiver is a model, driven by a
+//! reorder them, shut their window and shrink it under data in flight,
+//! and renege on what they SACKed (RFC 2018 §8). The receiver is a model, driven by a
 //! random script, standing in for B once the pair is established.
 //! Whatever it does, the sender delivers every octet in order and then its
 //! FIN, and never stalls: the harness's `drain` checks after every output
@@ -32,6 +32,8 @@ enum Act {
     Renege,
     /// Takes nothing: the segment is lost on the way.
     Lose,
+    /// Takes it and acknowledges, the ACK arriving after later ones.
+    Late,
 }
 
 fn act() -> impl Strategy<Value = Act> {
@@ -42,6 +44,7 @@ fn act() -> impl Strategy<Value = Act> {
         1 => (prop_oneof![Just(0u32), 1u32..20_000], 1u8..10).prop_map(|(window, acks)| Act::Window { window, acks }),
         1 => Just(Act::Renege),
         2 => Just(Act::Lose),
+        1 => Just(Act::Late),
     ]
 }
 
@@ -211,8 +214,9 @@ fn run(cfg: &TcpConfig, script: &[Act], loss_free_after: usize, data: &[u8]) -> 
                 }
                 _ => 1,
             };
+            let delay = if let Act::Late = act { D * 6 } else { D };
             for _ in 0..acks {
-                wire.push((now + D, false, serialize(&m.ack(now), src, dst)));
+                wire.push((now + delay, false, serialize(&m.ack(now), src, dst)));
             }
         }
         a.on_timer(now);
