@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use sockstack_tcp::{Connection, State, TcpConfig};
+use sockstack_tcp::{CongestionAlgorithm, Connection, State, TcpConfig};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
 
@@ -234,13 +234,15 @@ proptest! {
     fn every_octet_arrives_whatever_the_receiver_does(
         ts in any::<bool>(),
         sack in any::<bool>(),
+        reno in any::<bool>(),
         script in prop::collection::vec(act(), 1..60),
         misbehaving in 50usize..2000,
     ) {
         let data = pattern(400_000);
         // After `misbehaving` segments, or a minute, the receiver behaves,
         // so a script that keeps its window shut still ends.
-        let r = run(&cfg(ts, sack, true), &script, misbehaving, &data);
+        let congestion = if reno { CongestionAlgorithm::NewReno } else { CongestionAlgorithm::Cubic };
+        let r = run(&TcpConfig { congestion, ..cfg(ts, sack, true) }, &script, misbehaving, &data);
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 }
