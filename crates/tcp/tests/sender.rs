@@ -1,7 +1,8 @@
 //! The receiver against senders that do what RFC 9293 allows, and a
 //! well-behaved stack seldom does: segments cut anywhere, sent out of
 //! order, again with other boundaries overlapping what arrived, tiny ones
-//! that scatter the out-of-order queue, past the window, FIN before the
+//! that scatter the out-of-order queue, past the window, old duplicates by
+//! their timestamps (PAWS), FIN before the
 //! data ahead of it has come. The sender is a model, driven by a random
 //! script, standing in for A once the pair is established. Whatever it
 //! does, B's application reads exactly the stream, then its end; and B's
@@ -26,6 +27,9 @@ enum Cut {
     /// `back` octets before it (a retransmission overlapping what B has,
     /// with other boundaries), `len` long.
     Back { back: u16, len: u16 },
+    /// At B's acknowledgment, but an old duplicate by its timestamp (RFC
+    /// 7323 §5: PAWS drops it; without timestamps, it is new data).
+    Stale { len: u16 },
 }
 
 fn cut() -> impl Strategy<Value = Cut> {
@@ -33,7 +37,8 @@ fn cut() -> impl Strategy<Value = Cut> {
     prop_oneof![
         4 => len.clone().prop_map(|len| Cut::Next { len }),
         3 => (prop_oneof![1u32..3000, 1u32..200_000], len.clone()).prop_map(|(ahead, len)| Cut::Ahead { ahead, len }),
-        2 => (1u16..3000, len).prop_map(|(back, len)| Cut::Back { back, len }),
+        2 => (1u16..3000, len.clone()).prop_map(|(back, len)| Cut::Back { back, len }),
+        1 => len.prop_map(|len| Cut::Stale { len }),
     ]
 }
 
@@ -69,7 +74,7 @@ proptest! {
             let c = if i % 4 == 3 { Cut::Next { len: 1460 } } else { script[i % script.len()] };
             let at = acked - iss;
             let (off, len) = match c {
-                Cut::Next { len } => (at, usize::from(len)),
+                Cut::Next { len } | Cut::Stale { len } => (at, usize::from(len)),
                 Cut::Ahead { ahead, len } => (at + ahead as usize, usize::from(len)),
                 Cut::Back { back, len } => (at.saturating_sub(usize::from(back)), usize::from(len)),
             };
@@ -85,14 +90,19 @@ proptest! {
                 window_len: 1000,
                 fin,
                 timestamp: a_ts.map(|v| {
+                    if let Cut::Stale { .. } = c {
+                        return TcpTimestamp { tsval: v.wrapping_sub(1000), tsecr: b_tsval };
+                    }
                     a_ts = Some(v + 1);
                     TcpTimestamp { tsval: v + 1, tsecr: b_tsval }
                 }),
                 payload: &data[off..end],
                 ..TcpRepr::default()
             };
+            // What B may acknowledge: not what PAWS must drop.
+            let stale = matches!(c, Cut::Stale { .. }) && a_ts.is_some();
             let sent_end = seq + (end - off) + usize::from(fin);
-            if sent_end.gt(highest_sent) {
+            if sent_end.gt(highest_sent) && !stale {
                 highest_sent = sent_end;
             }
             p.b.on_segment(now, &seg);
