@@ -454,7 +454,16 @@ impl Connection {
             self.rtt_timing = None;
             sample = Some(now.micros_since(sent));
         } else if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
-            sample = self.ts_rtt_micros(now, ts.tsecr);
+            // RFC 7323 §4.1 times a retransmission by its echo (Karn's
+            // rule does not apply), but an echo older than our latest
+            // retransmission answers an earlier transmission whose ACK was
+            // lost (the receiver held data we retransmitted, and echoed
+            // the TS.Recent of before): it would time ACK loss, not the
+            // path, and drive the RTO up to its ceiling under heavy loss.
+            let stale = self.rexmit_tsval.is_some_and(|r| (ts.tsecr.wrapping_sub(r) as i32) < 0);
+            if !stale {
+                sample = self.ts_rtt_micros(now, ts.tsecr);
+            }
         }
         if let Some(rtt) = sample {
             self.rtt.sample_micros(rtt);
@@ -561,6 +570,9 @@ impl Connection {
         self.scoreboard.advance(ack);
         self.retries = 0;
         self.soft_error = None;
+        if ack == self.snd_nxt {
+            self.rexmit_tsval = None;
+        }
         self.on_new_ack(now, acked, flight_before);
         // RFC 6298 §5.2, §5.3.
         self.timers.rto =

@@ -537,6 +537,9 @@ impl Connection {
             self.stats.bytes_retrans += len as u64;
             // Karn (RFC 6298 §3): no timing across a retransmission.
             self.rtt_timing = None;
+            if self.ts_ok {
+                self.rexmit_tsval = Some(self.ts_now(now));
+            }
             if tlp {
                 // HighRxt is NextSeg's, not the probe's.
                 self.rack.on_tail_resend(seq, now);

@@ -120,6 +120,10 @@ pub struct Connection {
     pub(crate) rtt: RttEstimator,
     /// Karn-safe timed segment: (sequence that must be acked, send time).
     pub(crate) rtt_timing: Option<(SeqNumber, Instant)>,
+    /// Our TSval on the latest retransmission while data is outstanding: an
+    /// echo older than it cannot time an ACK of that data (see
+    /// `rtt_sample_on_ack`).
+    pub(crate) rexmit_tsval: Option<u32>,
     pub(crate) cc: Controller,
     pub(crate) scoreboard: Scoreboard,
     pub(crate) rec: Recovery,
@@ -292,6 +296,7 @@ impl Connection {
             rcv_placed: false,
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_timing: None,
+            rexmit_tsval: None,
             cc: new_controller(cfg.congestion, mss, cfg.initial_cwnd),
             scoreboard: Scoreboard::new(),
             rec: Recovery::default(),

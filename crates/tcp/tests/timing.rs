@@ -779,3 +779,29 @@ fn a_receiver_that_reneges_on_its_sacks_still_gets_everything() {
     assert!(got == data);
     assert!(p.a.stats().sack_reneging >= 1);
 }
+
+/// RFC 7323 §4.1 lets an echoed timestamp time an ACK of retransmitted
+/// data, but not an echo older than the retransmission: when the ACKs of
+/// data the receiver holds are lost, the sender retransmits, the receiver
+/// answers the duplicate with the TS.Recent it had (from the original),
+/// and that echo would time the ACK loss, seconds, not the path. Such a
+/// sample is skipped, so the estimate stays the path's.
+#[test]
+fn an_echo_older_than_the_retransmission_does_not_time_it() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    let _ = transfer(&mut p, &pattern(100_000), Duration::from_secs(5));
+    let srtt = p.a.stats().srtt;
+    assert!(srtt < Duration::from_millis(100), "{srtt:?}");
+    // B gets everything; all its ACKs are lost for three seconds, while A
+    // times out and retransmits.
+    p.a.send(&pattern(20_000)).unwrap();
+    let until = p.now + Duration::from_secs(3);
+    p.filter = Box::new(move |dir, _, _| if dir == Dir::BtoA { Fate::Drop } else { Fate::Deliver });
+    p.run_until(|p| p.now >= until, Duration::from_secs(5));
+    assert!(p.a.stats().rto_timeouts >= 2 && p.b.recv_queue() >= 20_000);
+    p.filter = Box::new(|_, _, _| Fate::Deliver);
+    p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(30));
+    let after = p.a.stats().srtt;
+    assert!(after < Duration::from_millis(200), "srtt {after:?} (was {srtt:?}): the ACK loss was timed");
+}
