@@ -452,6 +452,9 @@ impl Connection {
         let mut sample = None;
         if let Some((_, sent)) = self.rtt_timing.filter(|(seq, _)| ack.ge(*seq)) {
             self.rtt_timing = None;
+            // A segment first sent after the latest retransmission is
+            // acknowledged: every echo from now on is newer than it.
+            self.rexmit_tsval = None;
             sample = Some(now.micros_since(sent));
         } else if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
             // RFC 7323 §4.1 times a retransmission by its echo (Karn's
@@ -462,6 +465,9 @@ impl Connection {
             // path, and drive the RTO up to its ceiling under heavy loss.
             let stale = self.rexmit_tsval.is_some_and(|r| (ts.tsecr.wrapping_sub(r) as i32) < 0);
             if !stale {
+                // Echoes only grow (TS.Recent does): none is stale again
+                // until the next retransmission.
+                self.rexmit_tsval = None;
                 sample = self.ts_rtt_micros(now, ts.tsecr);
             }
         }
@@ -570,9 +576,6 @@ impl Connection {
         self.scoreboard.advance(ack);
         self.retries = 0;
         self.soft_error = None;
-        if ack == self.snd_nxt {
-            self.rexmit_tsval = None;
-        }
         self.on_new_ack(now, acked, flight_before);
         // RFC 6298 §5.2, §5.3.
         self.timers.rto =

@@ -120,9 +120,9 @@ pub struct Connection {
     pub(crate) rtt: RttEstimator,
     /// Karn-safe timed segment: (sequence that must be acked, send time).
     pub(crate) rtt_timing: Option<(SeqNumber, Instant)>,
-    /// Our TSval on the latest retransmission while data is outstanding: an
-    /// echo older than it cannot time an ACK of that data (see
-    /// `rtt_sample_on_ack`).
+    /// Our TSval on the latest retransmission, until an echo as new or a
+    /// timed segment shows that echoes have caught up: an echo older than
+    /// it cannot time an ACK (see `rtt_sample_on_ack`).
     pub(crate) rexmit_tsval: Option<u32>,
     pub(crate) cc: Controller,
     pub(crate) scoreboard: Scoreboard,
