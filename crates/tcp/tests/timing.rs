@@ -748,11 +748,9 @@ fn a_receiver_that_reneges_on_its_sacks_still_gets_everything() {
     let cfg = TcpConfig::default();
     let mut p = Pair::established(&cfg, &cfg, D);
     let data = pattern(200_000);
-    let mut got = transfer(&mut p, &data[..50_000], Duration::from_secs(5));
-    p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(1));
     // A flight the network loses entirely...
-    let mut sent = 50_000 + p.a.send(&data[50_000..]).unwrap();
-    assert!(drain(&mut p.a, p.now).len() > 4);
+    let (mut got, mut sent, flight) = warm_then_lose_a_flight(&mut p, &data, 50_000);
+    assert!(flight.len() > 4);
     let (una, mss) = (p.a.snd_una(), p.a.mss());
     // ...part of which the receiver SACKs, then no longer holds.
     let sack = TcpRepr {

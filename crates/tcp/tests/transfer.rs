@@ -162,11 +162,8 @@ fn packet_too_big_resends_the_flight_at_once_in_smaller_segments() {
     let cfg = TcpConfig::default();
     let mut p = Pair::established(&cfg, &cfg, D);
     let data = pattern(300_000);
-    let mut got = transfer(&mut p, &data[..100_000], Duration::from_secs(10));
-    p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(1));
     // A flight of full segments, which a narrower hop drops.
-    let sent = p.a.send(&data[100_000..]).unwrap();
-    let flight = drain(&mut p.a, p.now);
+    let (mut got, sent, flight) = warm_then_lose_a_flight(&mut p, &data, 100_000);
     assert!(flight.len() > 4 && flight.iter().all(|s| s.repr().payload.len() == p.a.mss()), "{}", flight.len());
     let (una, nxt, mss, cwnd) = (p.a.snd_una(), p.a.snd_nxt(), p.a.mss(), p.a.stats().cwnd);
     // Forged or stale: SND.NXT itself, or below SND.UNA.
@@ -187,7 +184,7 @@ fn packet_too_big_resends_the_flight_at_once_in_smaller_segments() {
         p.in_flight.push((p.now + D, 0, Dir::AtoB, s));
     }
     let mut buf = vec![0u8; 65536];
-    let mut sent_total = 100_000 + sent;
+    let mut sent_total = sent;
     let deadline = p.now + Duration::from_secs(10);
     while got.len() < data.len() {
         assert!(p.now < deadline, "stalled at {} of {}", got.len(), data.len());

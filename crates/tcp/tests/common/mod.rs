@@ -333,6 +333,18 @@ pub fn transfer(p: &mut Pair, data: &[u8], limit: Duration) -> Vec<u8> {
     got
 }
 
+/// A's first `warm` octets of `data` moved to B (and read), nothing left
+/// in flight; then as much of the rest as A takes, sent at once and lost
+/// on the way (the segments are returned, not delivered). Returns what B
+/// read, how much of `data` A has taken, and the lost flight.
+pub fn warm_then_lose_a_flight(p: &mut Pair, data: &[u8], warm: usize) -> (Vec<u8>, usize, Vec<Seg>) {
+    let got = transfer(p, &data[..warm], Duration::from_secs(10));
+    p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(1));
+    let sent = warm + p.a.send(&data[warm..]).unwrap();
+    let flight = drain(&mut p.a, p.now);
+    (got, sent, flight)
+}
+
 pub fn pattern(len: usize) -> Vec<u8> {
     let mut r = Rng(0x1234_5678);
     (0..len).map(|_| r.next() as u8).collect()
