@@ -4,8 +4,9 @@
 //! and renege on what they SACKed (RFC 2018 §8). The receiver is a model, driven by a
 //! random script, standing in for B once the pair is established.
 //! Whatever it does, the sender delivers every octet in order and then its
-//! FIN, and never stalls: the harness's `drain` checks after every output
-//! that a timer runs while anything is outstanding.
+//! FIN, never sends data past any window it was told of, and never stalls:
+//! the harness's `drain` checks after every output that a timer runs while
+//! anything is outstanding.
 
 mod common;
 
@@ -161,6 +162,9 @@ fn run(cfg: &TcpConfig, script: &[Act], loss_free_after: usize, data: &[u8]) -> 
         ts: last_b_ts.map(|t| (t.tsval, t.tsecr)),
     };
     let a: &mut Connection = &mut p.a;
+    // The furthest right edge of the window A was ever told of (RFC 9293
+    // §3.8.6.2.1: new data never goes past the window).
+    let mut edge = a.snd_una() + a.stats().snd_wnd;
     let mut now = p.now;
     let start = now;
     // In flight: (arrives at, towards the model?, segment).
@@ -179,6 +183,15 @@ fn run(cfg: &TcpConfig, script: &[Act], loss_free_after: usize, data: &[u8]) -> 
             }
         }
         for s in drain(a, now) {
+            let r = s.repr();
+            if (r.seq_number + r.payload.len()).gt(edge) {
+                return Err(format!(
+                    "{} octets at {} past the window's edge {}",
+                    r.payload.len(),
+                    r.seq_number.0,
+                    edge.0
+                ));
+            }
             wire.push((now + D, true, s));
         }
         let next = wire.iter().map(|w| w.0).chain(a.poll_at()).min().ok_or("nothing pending")?;
@@ -187,7 +200,12 @@ fn run(cfg: &TcpConfig, script: &[Act], loss_free_after: usize, data: &[u8]) -> 
         wire = rest;
         for (_, to_model, seg) in due {
             if !to_model {
-                a.on_segment(now, &seg.repr());
+                let r = seg.repr();
+                let right = r.ack_number.expect("an ACK") + (usize::from(r.window_len) << m.wscale);
+                if right.gt(edge) {
+                    edge = right;
+                }
+                a.on_segment(now, &r);
                 continue;
             }
             // The script runs for its segments' worth, or a minute.
