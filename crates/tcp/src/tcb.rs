@@ -428,8 +428,7 @@ impl Connection {
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = ack_seg.seq_number;
         c.snd_wl2 = iss + 1;
-        let ts_len = if c.ts_ok { TS_OPTION_LEN } else { 0 };
-        c.mss = usize::from(mss).max(MIN_SND_MSS).saturating_sub(ts_len).max(MIN_SND_MSS - TS_OPTION_LEN);
+        c.mss = c.data_mss(usize::from(mss));
         c.rec.reset(c.snd_una);
         c.cc = new_controller(c.cfg.congestion, c.mss, c.cfg.initial_cwnd);
         c.arm_keepalive(now);
@@ -459,12 +458,21 @@ impl Connection {
             self.ts_recent = ts.tsval;
             self.ts_recent_stamp = now;
         }
+        self.mss = self.data_mss(peer_mss.min(usize::from(self.route_mss)));
+    }
+
+    /// Data octets a segment carries under an MSS of `mss` (RFC 6691: the
+    /// MSS counts no options, so the timestamp option comes out of it),
+    /// never below `MIN_SND_MSS` less that option.
+    fn data_mss(&self, mss: usize) -> usize {
         let opts = if self.ts_ok { TS_OPTION_LEN } else { 0 };
-        self.mss = peer_mss
-            .min(usize::from(self.route_mss))
-            .max(MIN_SND_MSS)
-            .saturating_sub(opts)
-            .max(MIN_SND_MSS - TS_OPTION_LEN);
+        mss.max(MIN_SND_MSS).saturating_sub(opts).max(MIN_SND_MSS - TS_OPTION_LEN)
+    }
+
+    /// `seq` lies in flight, SND.UNA ≤ seq < SND.NXT: what an ICMP error
+    /// must quote to be believed (RFC 5927 §4.1).
+    fn in_flight(&self, seq: SeqNumber) -> bool {
+        self.snd_una.le(seq) && seq.lt(self.snd_nxt)
     }
 
     /// The handshake completed (RFC 9293 §3.10.7.3 / §3.10.7.4 fifth).
@@ -867,8 +875,7 @@ impl Connection {
     /// size; the congestion window keeps its segment count. Never grows
     /// the MSS and never goes below 48 octets.
     pub fn set_path_mss(&mut self, path_mss: u16) {
-        let opts = if self.ts_ok { TS_OPTION_LEN } else { 0 };
-        let new = usize::from(path_mss).max(MIN_SND_MSS).saturating_sub(opts).max(MIN_SND_MSS - TS_OPTION_LEN);
+        let new = self.data_mss(usize::from(path_mss));
         if new < self.mss {
             self.mss = new;
             self.route_mss = path_mss.max(MIN_SND_MSS as u16);
@@ -878,19 +885,18 @@ impl Connection {
 
     /// An ICMP "fragmentation needed" quoted one of our segments, with
     /// sequence number `seq`, and reported a path MSS of `path_mss`
-    /// (RFC 1191 §6.2). Believed only if `seq` is in flight, SND.UNA ≤ seq
-    /// < SND.NXT (RFC 5927 §4.1, as Linux `tcp_v4_err`): returns false, and
+    /// (RFC 1191 §6.2). Believed only if `seq` is in flight (RFC 5927
+    /// §4.1, as Linux `tcp_v4_err`): returns false, and
     /// changes nothing, otherwise. Believed, the MSS drops
     /// ([`Connection::set_path_mss`]), and what is in flight, sent in
     /// segments the path cannot carry, is resent at once in smaller ones
     /// (RFC 1191 §6.4; unless a repair is already under way, which goes
     /// on in the smaller size) without waiting for the retransmission
-    /// timer: it
-    /// counts as lost, the congestion window keeps its segment count (no
-    /// congestion was signalled, only the unit changed; Linux
+    /// timer: it counts as lost, the congestion window keeps its segment
+    /// count (no congestion was signalled, only the unit changed; Linux
     /// `tcp_simple_retransmit`).
     pub fn on_packet_too_big(&mut self, seq: SeqNumber, path_mss: u16) -> bool {
-        if !(self.snd_una.le(seq) && seq.lt(self.snd_nxt)) {
+        if !self.in_flight(seq) {
             return false;
         }
         let before = self.mss;
@@ -915,7 +921,7 @@ impl Connection {
     /// synchronized connection carries on, and reports `kind` should it
     /// time out (RFC 1122 §4.2.3.9, RFC 5461 §4.1; Linux `tcp_v4_err`).
     pub fn on_icmp_error(&mut self, seq: SeqNumber, kind: io::ErrorKind, fatal: bool) -> bool {
-        if !(self.snd_una.le(seq) && seq.lt(self.snd_nxt)) {
+        if !self.in_flight(seq) {
             return false;
         }
         match self.state {
