@@ -277,10 +277,9 @@ fn icmp_errors_are_soft_once_established() {
                 seq_number: p.a.rcv_nxt(),
                 ack_number: Some(una + 1000),
                 window_len: 1000,
+                timestamp: p.last_timestamp(Dir::BtoA),
                 ..TcpRepr::default()
             };
-            let mut ack = ack;
-            ack.timestamp = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).and_then(|x| x.2.repr().timestamp);
             p.a.on_segment(p.now, &ack);
             assert_eq!(p.a.snd_una(), una + 1000);
         }
@@ -337,7 +336,7 @@ fn a_bare_fin_is_taken_at_a_shut_window() {
         ack_number: Some(p.b.snd_nxt()),
         fin: true,
         window_len: 1000,
-        timestamp: p.log.iter().rev().find(|x| x.1 == Dir::AtoB).and_then(|x| x.2.repr().timestamp),
+        timestamp: p.last_timestamp(Dir::AtoB),
         ..TcpRepr::default()
     };
     p.b.on_segment(p.now, &fin);
@@ -351,7 +350,7 @@ fn a_bare_fin_is_taken_at_a_shut_window() {
     p.run_for(Duration::from_secs(1));
     let text = TcpRepr {
         payload: b"more",
-        timestamp: p.log.iter().rev().find(|x| x.1 == Dir::AtoB).and_then(|x| x.2.repr().timestamp),
+        timestamp: p.last_timestamp(Dir::AtoB),
         seq_number: p.b.rcv_nxt(),
         ack_number: Some(p.b.snd_nxt()),
         ..fin
@@ -438,8 +437,7 @@ fn time_wait_accepts_only_newer_syn() {
     p.b.close();
     p.run_until(|p| p.a.state() == State::TimeWait, Duration::from_secs(1));
     // A new SYN from B's side (same 4-tuple) reaching A in TIME-WAIT.
-    let last = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).unwrap().2.repr();
-    let ts = last.timestamp.unwrap();
+    let ts = p.last_timestamp(Dir::BtoA).unwrap();
     let mut syn = sockstack_wire::TcpRepr {
         src_port: 80,
         dst_port: 40000,

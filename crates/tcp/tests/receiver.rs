@@ -146,7 +146,7 @@ fn run(cfg: &TcpConfig, script: &[Act], loss_free_after: usize, data: &[u8]) -> 
     const D: Duration = Duration::from_millis(10);
     let mut p = Pair::established(cfg, cfg, D);
     let b = p.b.stats();
-    let last_b_ts = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).and_then(|x| x.2.repr().timestamp);
+    let last_b_ts = p.last_timestamp(Dir::BtoA);
     let mut m = Model {
         local: B_ADDR.port(),
         remote: A_ADDR.port(),

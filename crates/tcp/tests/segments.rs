@@ -351,7 +351,7 @@ fn with_ts_recent() -> (Pair, TcpTimestamp) {
     p.run_for(Duration::from_millis(100));
     let mut buf = [0u8; 16];
     assert_eq!(p.a.recv(&mut buf).unwrap(), 5);
-    let ts = p.log.iter().rev().find(|x| x.1 == Dir::BtoA).unwrap().2.repr().timestamp.unwrap();
+    let ts = p.last_timestamp(Dir::BtoA).unwrap();
     (p, ts)
 }
 

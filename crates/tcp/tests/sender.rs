@@ -58,7 +58,7 @@ proptest! {
         // A's sequence state, taken over by the model.
         let iss = p.a.snd_nxt();
         let (b_port, a_port) = (B_ADDR.port(), A_ADDR.port());
-        let mut a_ts = p.log.iter().rev().find(|x| x.1 == Dir::AtoB).and_then(|x| x.2.repr().timestamp).map(|t| t.tsval);
+        let mut a_ts = p.last_timestamp(Dir::AtoB).map(|t| t.tsval);
         let mut b_tsval = 0;
         let mut now = p.now;
         let (mut acked, mut got, mut eof) = (iss, Vec::new(), false);

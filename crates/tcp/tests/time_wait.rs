@@ -106,7 +106,7 @@ fn segment<'a>(s: &Step, full: &Connection, ts_recent: u32, payload: &'a [u8]) -
 
 /// TS.Recent as B's last segment to A carried it.
 fn last_tsval(p: &Pair) -> u32 {
-    p.log.iter().rev().find(|x| x.1 == Dir::BtoA).and_then(|x| x.2.repr().timestamp).map_or(0, |t| t.tsval)
+    p.last_timestamp(Dir::BtoA).map_or(0, |t| t.tsval)
 }
 
 proptest! {

@@ -759,7 +759,7 @@ fn a_receiver_that_reneges_on_its_sacks_still_gets_everything() {
         seq_number: p.b.snd_nxt(),
         ack_number: Some(una),
         window_len: 1000,
-        timestamp: p.log.iter().rev().find(|x| x.1 == Dir::BtoA).and_then(|x| x.2.repr().timestamp),
+        timestamp: p.last_timestamp(Dir::BtoA),
         sack_ranges: [Some((una + mss, una + 3 * mss)), None, None, None],
         ..TcpRepr::default()
     };

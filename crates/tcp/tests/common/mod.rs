@@ -6,7 +6,7 @@
 
 use sockstack_tcp::{Connection, State, TcpConfig};
 use sockstack_time::{Duration, Instant};
-use sockstack_wire::{ChecksumMode, Ipv4Addr, SeqNumber, TcpPacket, TcpRepr};
+use sockstack_wire::{ChecksumMode, Ipv4Addr, SeqNumber, TcpPacket, TcpRepr, TcpTimestamp};
 use std::net::SocketAddrV4;
 
 pub const A_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
@@ -287,6 +287,11 @@ impl Pair {
                 break;
             }
         }
+    }
+
+    /// The timestamp option of the last segment logged going `dir`.
+    pub fn last_timestamp(&self, dir: Dir) -> Option<TcpTimestamp> {
+        self.log.iter().rev().find(|x| x.1 == dir).and_then(|x| x.2.repr().timestamp)
     }
 
     pub fn segs(&self, dir: Dir) -> Vec<&Seg> {
