@@ -128,9 +128,13 @@ impl Stack {
 
     /// RFC 1191 §6.1: lower the path MTU to `mtu`, the one a router
     /// reported. Never raise it: a "too big" only ever lowers it (RFC 1191
-    /// §6.3; Linux `__ip_rt_update_pmtu`); aging raises it again.
+    /// §6.3; Linux `__ip_rt_update_pmtu`); aging raises it again. A report
+    /// no lower than the MTU in use (the outgoing interface's, or what was
+    /// learned) is bogus, and not kept.
     fn learn_path_mtu(&mut self, now: Instant, dst: Ipv4Addr, mtu: usize) {
-        if self.learned_path_mtu(now, dst).is_some_and(|known| known <= mtu) {
+        let link = self.routes.lookup(dst).map(|hop| self.ifaces[hop.iface.0].mtu);
+        let learned = self.learned_path_mtu(now, dst);
+        if link.into_iter().chain(learned).any(|in_use| in_use <= mtu) {
             return;
         }
         self.pmtu.insert(dst, PmtuEntry { mtu, expires: now + PMTU_AGING });

@@ -654,6 +654,13 @@ fn frag_needed_is_believed_only_for_a_segment_in_flight() {
     assert_eq!(a.learned_path_mtu(now, B), None);
     assert_eq!(a.tcp_stats(c).unwrap().mss, mss);
     assert!(a.dispatch().is_none(), "nothing resent for a forgery");
+    // Genuine, but no lower than the link's MTU: a bogus report, not kept.
+    for mtu in [1500, 9000] {
+        a.receive(now, sockstack_stack::IfaceId(0), &frag_needed(&dropped[1], None, mtu));
+    }
+    assert_eq!(a.learned_path_mtu(now, B), None);
+    assert_eq!(a.tcp_stats(c).unwrap().mss, mss);
+    assert!(a.dispatch().is_none(), "nothing resent for a report that lowers nothing");
     // The genuine report, about the second segment.
     a.receive(now, sockstack_stack::IfaceId(0), &frag_needed(&dropped[1], None, 1000));
     assert_eq!(a.learned_path_mtu(now, B), Some(1000));
@@ -682,6 +689,9 @@ fn frag_needed_is_believed_only_for_a_segment_in_flight() {
     }
     assert!(got == data);
     assert_eq!(a.tcp_stats(c).unwrap().rto_timeouts, 0);
+    // A later report of a larger MTU does not raise what was learned.
+    a.receive(now, sockstack_stack::IfaceId(0), &frag_needed(&dropped[1], None, 1200));
+    assert_eq!(a.learned_path_mtu(now, B), Some(1000));
 }
 
 /// A socket that connects to its own address and port meets itself in a
@@ -742,4 +752,136 @@ fn listen_again_sets_a_new_backlog() {
     let mut clients = vec![a.local_addr(c1).unwrap(), a.local_addr(c2).unwrap()];
     clients.sort();
     assert_eq!(peers, clients);
+}
+
+/// An ICMP error of type `kind` and code `code` from 192.0.2.254 to the
+/// sender of `quoted` (a datagram it sent), quoting its IP header and the
+/// first `tcp_octets` octets after it, with the TCP sequence number
+/// replaced by `seq` when given; `word` is the message's second word (the
+/// next-hop MTU of a "fragmentation needed"). Any type and code, and a
+/// quote cut anywhere: what a router, or an attacker, may send.
+fn icmp_error(quoted: &[u8], kind: u8, code: u8, word: u32, tcp_octets: usize, seq: Option<u32>) -> Vec<u8> {
+    use sockstack_wire::{ChecksumMode, Ipv4Packet, Ipv4Repr};
+    let ip = Ipv4Repr::parse(&Ipv4Packet::new_unchecked(quoted), ChecksumMode::Verify).unwrap();
+    let mut quote = quoted[..20 + tcp_octets.min(quoted.len() - 20)].to_vec();
+    if let Some(seq) = seq.filter(|_| quote.len() >= 28) {
+        quote[24..28].copy_from_slice(&seq.to_be_bytes());
+    }
+    let mut icmp = vec![kind, code, 0, 0];
+    icmp.extend_from_slice(&word.to_be_bytes());
+    icmp.extend_from_slice(&quote);
+    let sum = !sockstack_wire::checksum::data(&icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let outer = Ipv4Repr {
+        src_addr: Ipv4Addr::new(192, 0, 2, 254),
+        dst_addr: ip.src_addr,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.len(),
+        hop_limit: 64,
+        ident: 7,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        dscp_ecn: 0,
+    };
+    let mut buf = vec![0u8; 20];
+    outer.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
+    buf.extend_from_slice(&icmp);
+    buf
+}
+
+/// One ICMP error of the storm below: its type, code, second word, how
+/// much TCP header it quotes, a forged sequence number or the quoted
+/// segment's own, whether it goes to the client (else the server), and
+/// which of that end's last segments it quotes.
+type IcmpEvent = (u8, u8, u32, usize, Option<u32>, bool, usize);
+
+fn icmp_event() -> impl Strategy<Value = IcmpEvent> {
+    (
+        // Destination unreachable most of the time (it is what TCP acts
+        // on), then source quench, redirect, time exceeded, parameter
+        // problem.
+        prop::sample::select(vec![3u8, 3, 3, 3, 4, 5, 11, 12]),
+        0u8..16,
+        prop_oneof![Just(0u32), 0u32..2000, any::<u32>()],
+        prop_oneof![Just(8usize), 0usize..=40],
+        prop::option::of(any::<u32>()),
+        any::<bool>(),
+        0usize..8,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// RFC 1122 §4.2.3.9 and RFC 5461: every ICMP error is soft for an
+    /// established connection, and RFC 5927 §4.1: one quoting a sequence
+    /// number out of flight is ignored. So a storm of them, genuine
+    /// (quoting a segment in flight) or forged (any type, code, next-hop
+    /// MTU, sequence number, quote cut anywhere), to either end of a
+    /// transfer both ways never panics, never fails the connection, and
+    /// every octet arrives in order; at worst a believed "fragmentation
+    /// needed" makes the segments smaller.
+    #[test]
+    fn icmp_errors_never_break_an_established_transfer(events in prop::collection::vec(icmp_event(), 1..40), spacing in 1u64..8) {
+        use std::collections::VecDeque;
+        let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+        let (c, s) = connected(&mut a, &mut b);
+        let up: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let down: Vec<u8> = (0..100_000u32).map(|i| (i * 13 + 5) as u8).collect();
+        let (mut up_sent, mut down_sent) = (0, 0);
+        let (mut up_got, mut down_got) = (Vec::new(), Vec::new());
+        // The last segments each end sent, for the errors to quote.
+        let (mut from_a, mut from_b) = (VecDeque::new(), VecDeque::new());
+        let mut events = events.into_iter();
+        let mut buf = vec![0u8; 8192];
+        let mut now = Instant::ZERO;
+        let mut step = 0u64;
+        while up_got.len() < up.len() || down_got.len() < down.len() {
+            prop_assert!(now < Instant::from_secs(300), "stalled: up {} down {}", up_got.len(), down_got.len());
+            up_sent += a.tcp_send(now, c, &up[up_sent..]).unwrap_or(0);
+            down_sent += b.tcp_send(now, s, &down[down_sent..]).unwrap_or(0);
+            a.poll(now);
+            b.poll(now);
+            // A link of four datagrams a millisecond each way; now and
+            // then, after a datagram, an error to one end.
+            for _ in 0..4 {
+                if let Some(p) = a.dispatch() {
+                    from_a.push_front(p.data.to_vec());
+                    from_a.truncate(8);
+                    b.receive(now, sockstack_stack::IfaceId(0), &p.data);
+                }
+                if let Some(p) = b.dispatch() {
+                    from_b.push_front(p.data.to_vec());
+                    from_b.truncate(8);
+                    a.receive(now, sockstack_stack::IfaceId(0), &p.data);
+                }
+                step += 1;
+                if step % spacing == 0 {
+                    if let Some((kind, code, word, quote, seq, to_a, which)) = events.next() {
+                        let (sent, to) = if to_a { (&from_a, &mut a) } else { (&from_b, &mut b) };
+                        if let Some(q) = sent.get(which.min(sent.len().saturating_sub(1))) {
+                            to.receive(now, sockstack_stack::IfaceId(0), &icmp_error(q, kind, code, word, quote, seq));
+                        }
+                    }
+                }
+            }
+            while let Ok(n @ 1..) = b.tcp_recv(s, &mut buf) {
+                up_got.extend_from_slice(&buf[..n]);
+            }
+            while let Ok(n @ 1..) = a.tcp_recv(c, &mut buf) {
+                down_got.extend_from_slice(&buf[..n]);
+            }
+            now += sockstack_time::Duration::from_millis(1);
+        }
+        for (stack, peer) in [(&a, B), (&b, A)] {
+            prop_assert!(stack.learned_path_mtu(now, peer).is_none_or(|m| (68..1500).contains(&m)), "learned a bogus path MTU");
+        }
+        prop_assert!(up_got == up, "upload corrupted");
+        prop_assert!(down_got == down, "download corrupted");
+        for (stack, h) in [(&a, c), (&b, s)] {
+            let stats = stack.tcp_stats(h).unwrap();
+            prop_assert_eq!(stats.state, Some(sockstack_tcp::State::Established));
+        }
+    }
 }
