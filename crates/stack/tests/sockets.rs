@@ -812,7 +812,7 @@ fn icmp_event() -> impl Strategy<Value = IcmpEvent> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// RFC 1122 §4.2.3.9 and RFC 5461: every ICMP error is soft for an
     /// established connection, and RFC 5927 §4.1: one quoting a sequence
