@@ -106,3 +106,27 @@ fn nonblocking_accept_and_read_say_would_block() {
     c2.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
     assert_eq!(c2.read(&mut buf).unwrap(), 0, "still end of stream");
 }
+
+/// As on Linux, `shutdown` from another thread ends calls blocked on the
+/// stream: a read waiting for data returns Ok(0) after `Read`; a write
+/// waiting for room in a full send buffer (the peer reads nothing) fails
+/// with BrokenPipe after `Write`.
+#[test]
+fn shutdown_from_another_thread_ends_blocked_calls() {
+    let (a, b) = nets(LinkConfig::default());
+    let l = TcpListener::bind(&b.handle(ProcessId(1)), SocketAddrV4::new(B, 80), 4).unwrap();
+    for how in [Shutdown::Read, Shutdown::Write] {
+        let c = TcpStream::connect(&a.handle(ProcessId(1)), SocketAddrV4::new(B, 80)).unwrap();
+        let (_s, _) = l.accept().unwrap();
+        let mut blocked = c.try_clone().unwrap();
+        let call = std::thread::spawn(move || match how {
+            Shutdown::Read => blocked.read(&mut [0u8; 16]).map_err(|e| e.kind()),
+            _ => blocked.write_all(&vec![1u8; 64 << 20]).map(|()| 0).map_err(|e| e.kind()),
+        });
+        // Give the call time to block (it ends the same way if it has not).
+        std::thread::sleep(Duration::from_millis(100));
+        c.shutdown(how).unwrap();
+        let expected = if how == Shutdown::Read { Ok(0) } else { Err(ErrorKind::BrokenPipe) };
+        assert_eq!(call.join().unwrap(), expected, "{how:?}");
+    }
+}

@@ -635,11 +635,14 @@ impl Stack {
         let s = self.stream_mut(h)?;
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             s.conn.shut_read();
-            s.wake();
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             s.conn.lock().shutdown_write();
         }
+        // A call blocked on this stream, read or write, learns at once
+        // (Linux inet_shutdown: sk_state_change wakes every waiter): a
+        // read ends (Ok(0)), a write fails (BrokenPipe).
+        s.wake();
         self.tcp_kick(now, h);
         Ok(())
     }

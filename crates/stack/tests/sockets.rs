@@ -885,3 +885,43 @@ proptest! {
         }
     }
 }
+
+/// Counts its wakes.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `shutdown`, either way, wakes every task waiting on the stream (Linux
+/// `inet_shutdown` calls `sk_state_change`, which wakes all waiters): a
+/// read waiting for data ends with Ok(0) after `Read`; a write waiting for
+/// room fails with BrokenPipe after `Write`, and must not sleep until
+/// some ACK happens to come.
+#[test]
+fn shutdown_wakes_the_tasks_waiting_on_the_stream() {
+    use std::net::Shutdown;
+    use std::sync::{atomic::Ordering, Arc};
+    for how in [Shutdown::Read, Shutdown::Write, Shutdown::Both] {
+        let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+        let (c, _s) = connected(&mut a, &mut b);
+        let now = Instant::ZERO;
+        // A writer waits for room in a full send buffer; a reader for data.
+        while a.tcp_send(now, c, &[7u8; 65536]).is_ok_and(|n| n > 0) {}
+        let (rx, tx) = (Arc::new(CountingWaker(0.into())), Arc::new(CountingWaker(0.into())));
+        a.register_recv_waker(c, &rx.clone().into()).unwrap();
+        a.register_send_waker(c, &tx.clone().into()).unwrap();
+        a.tcp_shutdown(now, c, how).unwrap();
+        assert_eq!(rx.0.load(Ordering::SeqCst), 1, "{how:?}: the reader is woken");
+        assert_eq!(tx.0.load(Ordering::SeqCst), 1, "{how:?}: the writer is woken");
+        let mut buf = [0u8; 8];
+        if how != Shutdown::Write {
+            assert_eq!(a.tcp_recv(c, &mut buf).unwrap(), 0, "{how:?}: the read ends");
+        }
+        if how != Shutdown::Read {
+            assert_eq!(a.tcp_send(now, c, b"x").unwrap_err().kind(), ErrorKind::BrokenPipe, "{how:?}");
+        }
+    }
+}
