@@ -279,10 +279,15 @@ impl Socket {
         if self.is_stream() {
             return self.send(data);
         }
-        if self.core.state().shut_write.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "socket is shut down for writing"));
-        }
-        self.core.send_to(data, addr)
+        // Checked on every try: a shutdown from another thread ends a send
+        // blocked on a full transmit queue.
+        let state = self.core.state();
+        self.core.blocking(self.core.write_timeout(), Want::Send, |s, now, h| {
+            if state.shut_write.load(Ordering::Relaxed) {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "socket is shut down for writing"));
+            }
+            s.send_to(now, h, data, addr)
+        })
     }
 
     /// `recv(2)`: a stream reads what has arrived (`Ok(0)`: end of
@@ -307,10 +312,15 @@ impl Socket {
             let peer = self.core.call(|s, h| s.peer_addr(h))?;
             return Ok((self.core.stream_read(buf)?, peer));
         }
-        if self.core.state().shut_read.load(Ordering::Relaxed) {
-            return Ok((0, self.core.call(|s, h| s.peer_addr(h))?));
-        }
-        self.core.recv_from(buf)
+        // Checked on every try: a shutdown from another thread ends a
+        // receive blocked waiting for a datagram.
+        let state = self.core.state();
+        self.core.blocking(self.core.read_timeout(), Want::Recv, |s, _, h| {
+            if state.shut_read.load(Ordering::Relaxed) {
+                return Ok((0, s.peer_addr(h)?));
+            }
+            s.recv_from(h, buf)
+        })
     }
 
     /// `shutdown(2)`: `Write` sends a FIN after the queued data (streams)
@@ -331,7 +341,8 @@ impl Socket {
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             state.shut_write.store(true, Ordering::Relaxed);
         }
-        Ok(())
+        // Calls blocked on this socket in other threads learn at once.
+        self.core.call(|s, h| s.wake_waiters(h))
     }
 
     /// `close(2)`. Dropping the socket does the same, without the result.

@@ -122,6 +122,25 @@ fn datagram_socket_sends_receives_connects_and_shuts_down() {
     assert_eq!(back.r#type(), Type::Datagram);
 }
 
+/// `shutdown` of a datagram socket ends the calls other threads have
+/// blocked on it, as Linux's does: a receive waiting for a datagram
+/// returns 0 (it would otherwise run into its long timeout), and later
+/// sends fail with BrokenPipe.
+#[test]
+fn datagram_shutdown_ends_a_receive_blocked_in_another_thread() {
+    let (a, _b) = nets();
+    let s = Socket::new(&net(&a), Domain::Ipv4, Type::Datagram, None).unwrap();
+    s.connect(SocketAddrV4::new(B, 53)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let blocked = s.try_clone().unwrap();
+    let call = std::thread::spawn(move || blocked.recv(&mut [0u8; 16]).map_err(|e| e.kind()));
+    // Give the call time to block (it ends the same way if it has not).
+    std::thread::sleep(Duration::from_millis(100));
+    s.shutdown(Shutdown::Both).unwrap();
+    assert_eq!(call.join().unwrap(), Ok(0));
+    assert_eq!(kind(s.send(b"no")), ErrorKind::BrokenPipe);
+}
+
 #[test]
 fn raw_socket_pings_the_peer() {
     let (a, _b) = nets();

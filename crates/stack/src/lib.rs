@@ -817,6 +817,24 @@ impl Stack {
         }
     }
 
+    /// Wakes every task waiting on socket `h` (to receive, send or
+    /// accept), forgetting their wakers: for a change made outside the
+    /// stack that ends their wait, such as a datagram socket's `shutdown`
+    /// (Linux `inet_shutdown` wakes every waiter).
+    pub fn wake_waiters(&mut self, h: SocketHandle) -> io::Result<()> {
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            None => return Err(not_found()),
+            Some(Socket::Tcp(s)) => s.wake(),
+            Some(Socket::Udp(s)) => s.rx.wake(),
+            Some(Socket::Raw(s)) => s.rx.wake(),
+        }
+        // Datagram senders wait for the transmit queue, stack-wide.
+        for w in self.tx_waiters.drain(..) {
+            w.wake();
+        }
+        Ok(())
+    }
+
     /// Wakes `waker` when the socket becomes readable (or closes; for a
     /// listener, when a connection is ready to accept).
     pub fn register_recv_waker(&mut self, h: SocketHandle, waker: &Waker) -> io::Result<()> {
