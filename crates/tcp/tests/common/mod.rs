@@ -192,6 +192,24 @@ impl Pair {
         }
     }
 
+    /// Both ends open actively (RFC 9293 §3.5 Figure 8); nothing is
+    /// exchanged yet, not even the SYNs.
+    #[allow(dead_code)]
+    pub fn simultaneous(cfg_a: &TcpConfig, cfg_b: &TcpConfig, delay: Duration) -> Pair {
+        let now = Instant::from_secs(1);
+        Pair {
+            now,
+            a: Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, cfg_a),
+            b: Connection::connect(now, B_ADDR, A_ADDR, ISS_B, 1460, cfg_b),
+            in_flight: Vec::new(),
+            delay,
+            filter: Box::new(|_, _, _| Fate::Deliver),
+            counter: 0,
+            log: Vec::new(),
+            record: true,
+        }
+    }
+
     /// Established both ways.
     pub fn established(cfg_a: &TcpConfig, cfg_b: &TcpConfig, delay: Duration) -> Pair {
         let mut p = Pair::new(cfg_a, cfg_b, delay);
