@@ -426,6 +426,60 @@ fn a_100mib_transfer_survives_3_percent_loss_on_the_kernel_side() {
     assert!(String::from_utf8_lossy(&rules.stdout).contains("drop"));
 }
 
+/// RFC 1191 path MTU discovery against a real router: the kernel of
+/// `serve`'s namespace forwards between sockstack's device (MTU 1500) and
+/// a veth into a second namespace, whose router end has MTU 1280. curl
+/// there downloads from sockstack; its SYN offers a 1460-octet MSS, so
+/// sockstack's first full segments (DF set) are too big for the veth,
+/// and the router answers them with "fragmentation needed". sockstack
+/// must believe it, resend smaller and go on: a stack that ignored it
+/// would see every full segment dropped, and curl time out.
+#[test]
+fn path_mtu_discovery_through_a_kernel_router() {
+    if !can_run() {
+        return;
+    }
+    let scratch = Scratch::new("pmtu");
+    let (router, _) = serving(&scratch, None, &[]);
+    let client = Netns::new();
+    router.exec(&[
+        "ip",
+        "link",
+        "add",
+        "vr0",
+        "mtu",
+        "1280",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "vc0",
+        "netns",
+        &client.name,
+    ]);
+    router.exec(&["ip", "addr", "add", "198.51.100.1/24", "dev", "vr0"]);
+    router.exec(&["ip", "link", "set", "vr0", "up"]);
+    router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    client.exec(&["ip", "addr", "add", "198.51.100.2/24", "dev", "vc0"]);
+    client.exec(&["ip", "link", "set", "vc0", "up"]);
+    client.exec(&["ip", "route", "add", "default", "via", "198.51.100.1"]);
+    // Counts the router's "fragmentation needed" messages.
+    router.exec(&["nft", "add", "table", "inet", "pmtu"]);
+    router.exec(&["nft", "add chain inet pmtu out { type filter hook output priority 0; }"]);
+    router.exec(&["nft", "add rule inet pmtu out icmp type destination-unreachable icmp code frag-needed counter"]);
+
+    let got = scratch.path("pmtu.bin");
+    let size = 20 << 20;
+    client.exec(&["curl", "-sf", "-m", "60", "-o", got.to_str().unwrap(), &format!("http://192.0.2.2/bytes/{size}")]);
+    same_file(&got, &served_bytes(size));
+    let rules = router.exec(&["nft", "list", "table", "inet", "pmtu"]);
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(
+        rules.contains("counter packets") && !rules.contains("counter packets 0 "),
+        "no frag-needed was sent: {rules}"
+    );
+}
+
 const ZONE: &str = "$ORIGIN example.test.
 $TTL 3600
 @       IN SOA ns1 hostmaster (
