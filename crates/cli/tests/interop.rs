@@ -459,7 +459,7 @@ fn path_mtu_discovery_through_a_kernel_router() {
     ]);
     router.exec(&["ip", "addr", "add", "198.51.100.1/24", "dev", "vr0"]);
     router.exec(&["ip", "link", "set", "vr0", "up"]);
-    router.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    router.exec(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
     client.exec(&["ip", "addr", "add", "198.51.100.2/24", "dev", "vc0"]);
     client.exec(&["ip", "link", "set", "vc0", "up"]);
     client.exec(&["ip", "route", "add", "default", "via", "198.51.100.1"]);
