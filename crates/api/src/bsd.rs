@@ -214,8 +214,9 @@ impl Socket {
     /// `NetworkUnreachable` without a route; the error an ICMP message
     /// about the SYN reports, at once (`ConnectionRefused`,
     /// `HostUnreachable`, `NetworkUnreachable`); `InvalidInput` for an
-    /// unspecified, broadcast or multicast address or port 0, or on a
-    /// listening socket; `AlreadyExists` when already connected;
+    /// unspecified, broadcast or multicast address or port 0;
+    /// `AlreadyExists` when already connected or listening (EISCONN, as
+    /// Linux says for both);
     /// `AddrInUse` when the 4-tuple is taken.
     pub fn connect(&self, addr: SocketAddrV4) -> io::Result<()> {
         self.connect_inner(addr, self.core.write_timeout())
@@ -325,10 +326,14 @@ impl Socket {
 
     /// `shutdown(2)`: `Write` sends a FIN after the queued data (streams)
     /// or refuses further sends (`BrokenPipe`); `Read` makes receives
-    /// return end of stream; `Both` does both.
+    /// return end of stream; `Both` does both. Calls blocked on the socket
+    /// in other threads end at once. On a listener, as on Linux, `Read`
+    /// (or `Both`) stops it listening: queued connections are reset and a
+    /// blocked `accept` fails (`InvalidInput`); it may listen again.
     ///
     /// # Errors
-    /// `NotConnected` when the socket has no peer.
+    /// `NotConnected` when the socket has no peer, or its connection is
+    /// over (reset, refused, timed out); the shutdown still takes.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if self.is_stream() {
             return self.core.call_now(|s, now, h| s.tcp_shutdown(now, h, how));

@@ -236,8 +236,8 @@ impl TcpStream {
     /// (`Read`: reads return end of stream), or both.
     ///
     /// # Errors
-    /// `NotConnected` on a connection already closed by this handle's
-    /// stack.
+    /// `NotConnected` when the connection is over (reset, refused, timed
+    /// out, or in TIME-WAIT), as on Linux; the shutdown still takes.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.0.call_now(|s, now, h| s.tcp_shutdown(now, h, how))
     }

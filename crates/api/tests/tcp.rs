@@ -130,3 +130,40 @@ fn shutdown_from_another_thread_ends_blocked_calls() {
         assert_eq!(call.join().unwrap(), expected, "{how:?}");
     }
 }
+
+/// As on Linux, `shutdown(Read)` of a listener stops it listening: a
+/// connection waiting in its queue is reset, a thread blocked in `accept`
+/// wakes and fails (`InvalidInput`, EINVAL), and connects are refused;
+/// the port stays bound (it was bound explicitly), and the socket may
+/// listen again. A server stops an accept loop this way.
+#[test]
+fn shutdown_of_a_listener_ends_a_blocked_accept() {
+    use sockstack_api::{Domain, Socket, Type};
+    let (a, b) = nets(LinkConfig::default());
+    let (na, nb) = (a.handle(ProcessId(1)), b.handle(ProcessId(1)));
+    let l = Socket::new(&nb, Domain::Ipv4, Type::Stream, None).unwrap();
+    l.bind(SocketAddrV4::new(B, 80)).unwrap();
+    l.listen(4).unwrap();
+    // A connection waits in the accept queue: it is reset.
+    let mut queued = TcpStream::connect(&na, SocketAddrV4::new(B, 80)).unwrap();
+    l.shutdown(Shutdown::Read).unwrap();
+    assert_eq!(queued.read(&mut [0u8; 8]).unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::InvalidInput);
+    // A thread blocked in accept wakes and fails.
+    l.listen(4).unwrap();
+    let blocked = l.try_clone().unwrap();
+    let accepting = std::thread::spawn(move || blocked.accept().map(|_| ()).map_err(|e| e.kind()));
+    // Give the call time to block (it ends the same way if it has not).
+    std::thread::sleep(Duration::from_millis(100));
+    l.shutdown(Shutdown::Both).unwrap();
+    assert_eq!(accepting.join().unwrap(), Err(ErrorKind::InvalidInput));
+    // Not listening: connects are refused; the port stays bound.
+    let e = TcpStream::connect(&na, SocketAddrV4::new(B, 80)).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    let other = Socket::new(&nb, Domain::Ipv4, Type::Stream, None).unwrap();
+    assert_eq!(other.bind(SocketAddrV4::new(B, 80)).unwrap_err().kind(), ErrorKind::AddrInUse);
+    // It may listen again.
+    l.listen(4).unwrap();
+    let _c = TcpStream::connect(&na, SocketAddrV4::new(B, 80)).unwrap();
+    l.accept().unwrap();
+}

@@ -79,6 +79,9 @@ pub(crate) struct Listener {
     pub accept_queue: VecDeque<SocketHandle>,
     /// Waiting for a connection to accept.
     pub wakers: WakerSet,
+    /// `listen` picked the port (no `bind` before): it goes when the
+    /// socket stops listening, as on Linux (no SOCK_BINDPORT_LOCK).
+    pub auto_bound: bool,
 }
 
 /// A connected (or connecting) socket.
@@ -452,7 +455,8 @@ impl Stack {
             }
             TcpRole::Stream(_) => return Err(invalid("a connected socket cannot listen")),
         }
-        if sock.bound.is_none() {
+        let auto_bound = sock.bound.is_none();
+        if auto_bound {
             self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
         }
         self.tcp_mut(h)?.role = TcpRole::Listener(Listener {
@@ -460,6 +464,7 @@ impl Stack {
             embryonic: Vec::new(),
             accept_queue: VecDeque::new(),
             wakers: WakerSet::default(),
+            auto_bound,
         });
         Ok(())
     }
@@ -498,7 +503,10 @@ impl Stack {
         let sock = self.tcp_ref(h)?;
         match sock.role {
             TcpRole::Idle => {}
-            TcpRole::Listener(_) => return Err(invalid("a listening socket cannot connect")),
+            // Linux says EISCONN here (`__inet_stream_connect`).
+            TcpRole::Listener(_) => {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "a listening socket cannot connect"))
+            }
             TcpRole::Stream(_) => {
                 return Err(io::Error::new(io::ErrorKind::AlreadyExists, "socket is already connected"))
             }
@@ -630,9 +638,16 @@ impl Stack {
     }
 
     /// Half-closes (`Write`: FIN after queued data), stops reading
-    /// (`Read`), or both.
+    /// (`Read`), or both; a listener stops listening on `Read` (see
+    /// `tcp_stop_listening`). `NotConnected` when the connection is already
+    /// over (CLOSED: reset, timed out, or its connect failed; TIME-WAIT),
+    /// as on Linux (`inet_shutdown`), though the shutdown still takes.
     pub fn tcp_shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> io::Result<()> {
+        if self.is_listener(h) {
+            return self.tcp_stop_listening(h, how);
+        }
         let s = self.stream_mut(h)?;
+        let over = matches!(s.conn.get().state(), State::Closed | State::TimeWait);
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             s.conn.shut_read();
         }
@@ -644,6 +659,9 @@ impl Stack {
         // read ends (Ok(0)), a write fails (BrokenPipe).
         s.wake();
         self.tcp_kick(now, h);
+        if over {
+            return Err(io::Error::new(io::ErrorKind::NotConnected, "the connection is over"));
+        }
         Ok(())
     }
 
@@ -1585,16 +1603,7 @@ impl Stack {
             }
             TcpRole::Listener(l) => {
                 self.sockets.remove(h);
-                // Linux: closing a listener resets the connections still in
-                // its queues.
-                for child in l.embryonic.into_iter().chain(l.accept_queue) {
-                    if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(child) {
-                        s.conn.lock().abort();
-                        s.orphaned = true;
-                        s.parent = None;
-                    }
-                    self.tcp_touch(child);
-                }
+                self.tcp_reset_queued(l);
             }
             TcpRole::Stream(mut s) => {
                 if s.orphaned {
@@ -1611,6 +1620,44 @@ impl Stack {
                 self.tcp_touch(h);
             }
         }
+        Ok(())
+    }
+
+    /// Linux: a listener that stops listening (closed, or shut down)
+    /// resets the connections still in its queues.
+    fn tcp_reset_queued(&mut self, l: Listener) {
+        for child in l.embryonic.into_iter().chain(l.accept_queue) {
+            if let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_mut(child) {
+                s.conn.lock().abort();
+                s.orphaned = true;
+                s.parent = None;
+            }
+            self.tcp_touch(child);
+        }
+    }
+
+    /// `shutdown` of a listener, as Linux's `inet_shutdown` does it:
+    /// `Read` (or `Both`) stops it listening; the connections in its
+    /// queues are reset, the threads blocked in `accept` wake and fail
+    /// (`InvalidInput`, Linux's EINVAL), and SYNs to its port get RSTs;
+    /// the port stays bound if `bind` chose it, else it is released. It
+    /// may listen again. `Write` changes nothing. A
+    /// server stops an accept loop running in another thread this way.
+    fn tcp_stop_listening(&mut self, h: SocketHandle, how: Shutdown) -> io::Result<()> {
+        if how == Shutdown::Write {
+            return Ok(());
+        }
+        let sock = self.tcp_mut(h)?;
+        let TcpRole::Listener(mut l) = std::mem::replace(&mut sock.role, TcpRole::Idle) else {
+            return Err(invalid("socket is not listening"));
+        };
+        if l.auto_bound {
+            if let Some(b) = sock.bound.take() {
+                self.tcp_ports.remove(b);
+            }
+        }
+        l.wakers.wake_all();
+        self.tcp_reset_queued(l);
         Ok(())
     }
 

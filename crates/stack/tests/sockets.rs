@@ -925,3 +925,31 @@ fn shutdown_wakes_the_tasks_waiting_on_the_stream() {
         }
     }
 }
+
+/// As on Linux (`inet_shutdown`), `shutdown` of a connection that is over
+/// (reset, or its connect refused) is `NotConnected`; of a live one, Ok.
+/// `connect` on a listener is `AlreadyExists` (Linux: EISCONN).
+#[test]
+fn shutdown_of_a_connection_that_is_over_is_not_connected() {
+    use std::net::Shutdown;
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let now = Instant::ZERO;
+    // Refused: nobody listens on port 81.
+    let refused = a.tcp_open(P);
+    a.tcp_connect(now, refused, sa(B, 81)).unwrap();
+    while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+    assert_eq!(a.tcp_connect_status(refused).unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(a.tcp_shutdown(now, refused, Shutdown::Write).unwrap_err().kind(), ErrorKind::NotConnected);
+    // Live, then reset by its peer.
+    let (c, s) = connected(&mut a, &mut b);
+    a.tcp_shutdown(now, c, Shutdown::Read).unwrap();
+    b.tcp_set_linger(s, Some(sockstack_time::Duration::ZERO)).unwrap();
+    b.close(s).unwrap();
+    while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+    assert_eq!(a.tcp_shutdown(now, c, Shutdown::Both).unwrap_err().kind(), ErrorKind::NotConnected);
+    // A listener cannot connect.
+    let l = b.tcp_open(P);
+    b.bind(l, sa(B, 90)).unwrap();
+    b.tcp_listen(l, 4).unwrap();
+    assert_eq!(b.tcp_connect(now, l, sa(A, 80)).unwrap_err().kind(), ErrorKind::AlreadyExists);
+}
