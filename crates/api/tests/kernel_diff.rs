@@ -224,11 +224,9 @@ impl World {
                 Some((k, o))
             }
             Op::Recv(s) => {
-                let mut kb = [std::mem::MaybeUninit::<u8>::uninit(); 65536];
-                let k = self.kernel[s].as_ref()?.recv(&mut kb);
-                let k = outcome(k, |n| {
-                    // SAFETY: recv initialised the first n octets.
-                    Outcome::Data(kb[..n].iter().map(|b| unsafe { b.assume_init() }).collect())
+                let mut kb = vec![0u8; 65536];
+                let k = outcome(io::Read::read(&mut self.kernel[s].as_ref()?, &mut kb), |n| {
+                    Outcome::Data(kb[..n].to_vec())
                 });
                 let mut ob = vec![0u8; 65536];
                 let o = outcome(self.ours[s].as_ref()?.recv(&mut ob), |n| Outcome::Data(ob[..n].to_vec()));
