@@ -71,7 +71,7 @@ pub struct AsyncTcpListener {
 
 impl AsyncTcpListener {
     /// Binds `addr` (port 0: ephemeral) and listens with an accept queue
-    /// of `backlog`. `AddrInUse` when the port is taken,
+    /// of `backlog` + 1 connections, as Linux's. `AddrInUse` when the port is taken,
     /// `AddrNotAvailable` when the address is not this host's.
     pub fn bind(net: &NetHandle, addr: SocketAddrV4, backlog: usize) -> io::Result<AsyncTcpListener> {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;

@@ -178,14 +178,16 @@ impl Socket {
         self.core.call(|s, h| s.bind(h, addr))
     }
 
-    /// `listen(2)`: accept connections, with an accept queue of `backlog`
-    /// (clamped to 1..=4096). An unbound socket gets an ephemeral port.
+    /// `listen(2)`: accept connections, with an accept queue that holds
+    /// `backlog` + 1 of them, as Linux's does; a backlog past 4096
+    /// (somaxconn), or negative (as Linux reads it: unsigned), is 4096.
+    /// An unbound socket gets an ephemeral port.
     ///
     /// # Errors
     /// `InvalidInput` on a connected socket or one that is not a stream.
     pub fn listen(&self, backlog: i32) -> io::Result<()> {
         self.stream_only("listen")?;
-        let backlog = usize::try_from(backlog).unwrap_or(0);
+        let backlog = usize::try_from(backlog).unwrap_or(usize::MAX);
         self.core.call(|s, h| s.tcp_listen(h, backlog))
     }
 

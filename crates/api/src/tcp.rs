@@ -54,7 +54,8 @@ pub struct TcpStream(pub(crate) SocketCore);
 
 impl TcpListener {
     /// Binds `addr` (port 0: ephemeral) and listens with an accept queue
-    /// of `backlog` (clamped to 1..=4096, as Linux's somaxconn).
+    /// of `backlog` + 1 connections, as Linux's (`backlog` at most 4096,
+    /// its somaxconn).
     ///
     /// # Errors
     /// `AddrInUse` when the port is taken (bound, listening, or used by a

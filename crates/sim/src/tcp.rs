@@ -41,7 +41,8 @@ pub struct TcpListener(Handle);
 pub struct TcpStream(Handle);
 
 impl Process {
-    /// Binds `addr` and listens with an accept queue of `backlog`.
+    /// Binds `addr` and listens with an accept queue of `backlog` + 1
+    /// connections, as Linux's.
     pub fn tcp_listen(&self, addr: SocketAddrV4, backlog: usize) -> io::Result<TcpListener> {
         let h = self.with_stack(|s| s.tcp_open(self.pid()));
         let l = TcpListener(Handle { world: self.world(), host: self.host(), handle: h });

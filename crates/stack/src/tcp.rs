@@ -439,13 +439,14 @@ impl Stack {
         })
     }
 
-    /// Turns a bound socket into a listener with an accept queue of
-    /// `backlog` connections (an unbound one gets an ephemeral port). On
-    /// a listener, sets a new backlog, as Linux does; what is already
-    /// queued stays.
+    /// Turns a bound socket into a listener (an unbound one gets an
+    /// ephemeral port) whose accept queue holds `backlog` + 1 connections,
+    /// as Linux's does (`sk_acceptq_is_full`: full only past the backlog;
+    /// `listen(0)` takes one). On a listener, sets a new backlog, as Linux
+    /// does; what is already queued stays.
     pub fn tcp_listen(&mut self, h: SocketHandle, backlog: usize) -> io::Result<()> {
         // Linux clamps the backlog to somaxconn (4096).
-        let backlog = backlog.clamp(1, self.config.tcp_somaxconn);
+        let backlog = backlog.min(self.config.tcp_somaxconn);
         let sock = self.tcp_mut(h)?;
         match &mut sock.role {
             TcpRole::Idle => {}
@@ -650,6 +651,7 @@ impl Stack {
         let over = matches!(s.conn.get().state(), State::Closed | State::TimeWait);
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             s.conn.shut_read();
+            s.conn.lock().shutdown_read();
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             s.conn.lock().shutdown_write();
@@ -959,7 +961,7 @@ impl Stack {
     #[inline(never)] // rare: kept off the per-segment path (instruction cache)
     fn tcp_promote(&mut self, parent: SocketHandle, child: SocketHandle) {
         let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(parent) else { return };
-        if l.accept_queue.len() >= l.backlog {
+        if l.accept_queue.len() > l.backlog {
             // Linux ignores the final ACK while the accept queue is full
             // (`tcp_abort_on_overflow` = 0): the child waits in the SYN
             // queue and moves up when `accept` makes room.
@@ -1016,7 +1018,7 @@ impl Stack {
             let Some(mss) = mss else {
                 return self.tcp_reset(local, remote, seg);
             };
-            if queued >= backlog {
+            if queued > backlog {
                 return self.counters.drop(DropReason::TcpListenOverflow);
             }
             let conn = Connection::from_cookie(
@@ -1043,7 +1045,7 @@ impl Stack {
             return; // RFC 9293: anything else in LISTEN is dropped
         }
         // A full accept queue drops the SYN (the client retries), as Linux.
-        if queued >= backlog {
+        if queued > backlog {
             return self.counters.drop(DropReason::TcpListenOverflow);
         }
         // The SYN queue holds at most `backlog` (and tcp_max_syn_backlog)

@@ -721,10 +721,12 @@ fn a_socket_connected_to_itself_reads_what_it_writes() {
     assert_eq!(&buf[..8], b"hello me");
 }
 
-/// `listen` on a listener sets a new backlog, as on Linux: a client whose
-/// SYNs a full accept queue dropped gets in once the queue is longer.
+/// The accept queue holds `backlog` + 1 connections, as Linux's
+/// (`sk_acceptq_is_full`): with backlog 1, two clients get in and a third
+/// client's SYNs are dropped. `listen` on a listener sets a new backlog,
+/// as on Linux: the third gets in once the queue is longer.
 #[test]
-fn listen_again_sets_a_new_backlog() {
+fn the_accept_queue_holds_backlog_plus_one_and_listen_again_sets_a_new_backlog() {
     let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
     let l = b.tcp_open(P);
     b.bind(l, sa(B, 80)).unwrap();
@@ -738,20 +740,22 @@ fn listen_again_sets_a_new_backlog() {
             *now += sockstack_time::Duration::from_millis(100);
         }
     };
-    let (c1, c2) = (a.tcp_open(P), a.tcp_open(P));
-    a.tcp_connect(now, c1, sa(B, 80)).unwrap();
-    run(&mut a, &mut b, &mut now, 1);
-    a.tcp_connect(now, c2, sa(B, 80)).unwrap();
+    let clients = [a.tcp_open(P), a.tcp_open(P), a.tcp_open(P)];
+    for &c in &clients {
+        a.tcp_connect(now, c, sa(B, 80)).unwrap();
+        run(&mut a, &mut b, &mut now, 1);
+    }
     run(&mut a, &mut b, &mut now, 2);
-    assert!(!a.tcp_connect_status(c2).unwrap(), "the full accept queue drops its SYNs");
+    assert!(a.tcp_connect_status(clients[0]).unwrap() && a.tcp_connect_status(clients[1]).unwrap());
+    assert!(!a.tcp_connect_status(clients[2]).unwrap(), "the full accept queue drops its SYNs");
     b.tcp_listen(l, 4).unwrap();
     run(&mut a, &mut b, &mut now, 8);
-    assert!(a.tcp_connect_status(c2).unwrap());
-    let mut peers = vec![b.tcp_accept(l).unwrap().1, b.tcp_accept(l).unwrap().1];
+    assert!(a.tcp_connect_status(clients[2]).unwrap());
+    let mut peers: Vec<_> = (0..3).map(|_| b.tcp_accept(l).unwrap().1).collect();
     peers.sort();
-    let mut clients = vec![a.local_addr(c1).unwrap(), a.local_addr(c2).unwrap()];
-    clients.sort();
-    assert_eq!(peers, clients);
+    let mut want: Vec<_> = clients.iter().map(|&c| a.local_addr(c).unwrap()).collect();
+    want.sort();
+    assert_eq!(peers, want);
 }
 
 /// An ICMP error of type `kind` and code `code` from 192.0.2.254 to the

@@ -103,7 +103,7 @@ impl Connection {
         let in_order = len > 0
             && !seg.syn
             && self.state.can_receive_data()
-            && !self.closed_by_app
+            && !self.discards_new_data()
             && seg.seq_number == self.rcv_nxt
             && (seg.seq_number + len).le(self.rcv_adv);
         if in_order {
@@ -736,9 +736,10 @@ impl Connection {
             payload = &[];
             fin = false;
         }
-        if !payload.is_empty() && self.closed_by_app {
-            // Linux: new data after close() means nobody will read it; the
-            // connection is reset (RFC 9293 §3.10.4 allows it).
+        if !payload.is_empty() && self.discards_new_data() && (seq + payload.len()).gt(self.rcv_nxt) {
+            // Linux: new data (not a copy of what came before) after
+            // close(), or a shutdown both ways, means nobody will read it;
+            // the connection is reset (RFC 9293 §3.10.4 allows it).
             self.queue_rst();
             self.reset_by_peer(None);
             return;

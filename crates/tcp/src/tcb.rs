@@ -111,6 +111,8 @@ pub struct Connection {
     pub(crate) fin_rcvd: bool,
     /// `close()` was called: no more reads, orphaned semantics.
     pub(crate) closed_by_app: bool,
+    /// `shutdown(Read)` was called: the application reads no more.
+    pub(crate) read_shut: bool,
     /// The payload of the segment being processed already lies at the
     /// receive buffer's readable end (placed there while its checksum was
     /// verified, [`Connection::on_segment_unverified`]).
@@ -293,6 +295,7 @@ impl Connection {
             fin_queued: false,
             fin_rcvd: false,
             closed_by_app: false,
+            read_shut: false,
             rcv_placed: false,
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_timing: None,
@@ -720,6 +723,23 @@ impl Connection {
             let keep = self.ooo.highest().and_then(|h| h.checked_sub(self.rcv_nxt)).unwrap_or(0);
             self.rcv_buf.grow(target, keep);
         }
+    }
+
+    /// `shutdown(Read)`: the application reads no more. Reads are the
+    /// socket layer's to refuse; here it decides what new data means once
+    /// this end has sent its FIN too (see [`Connection::discards_new_data`]).
+    pub fn shutdown_read(&mut self) {
+        self.read_shut = true;
+    }
+
+    /// Whether new data from the peer can never be read, so that its
+    /// arrival resets the connection, as on Linux: after `close()`, or
+    /// after `shutdown` both ways once our FIN is out (FIN-WAIT-1/2; Linux
+    /// `tcp_rcv_state_process` on RCV_SHUTDOWN, which RFC 1122 §4.2.2.13
+    /// and 4.4BSD also do). The sender learns its data was lost.
+    #[inline]
+    pub(crate) fn discards_new_data(&self) -> bool {
+        self.closed_by_app || (self.read_shut && matches!(self.state, State::FinWait1 | State::FinWait2))
     }
 
     /// Half-close (RFC 9293 §3.10.4): a FIN follows the queued data; the

@@ -453,6 +453,28 @@ fn data_after_close_gets_rst() {
     assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset));
 }
 
+/// Linux (`tcp_rcv_state_process` on RCV_SHUTDOWN), RFC 1122 §4.2.2.13:
+/// once an end has shut down both ways and sent its FIN, new data from
+/// its peer can never be read, and resets the connection, so the sender
+/// learns it was lost. Shut for reading only, while ESTABLISHED, the
+/// connection takes data as before.
+#[test]
+fn data_after_shutdown_both_ways_gets_rst() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.a.shutdown_read();
+    p.b.send(b"still taken").unwrap();
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.a.state(), State::Established);
+    assert!(p.b.error().is_none(), "read shut alone: the data is taken");
+    p.a.shutdown_write();
+    p.run_until(|p| p.a.state() == State::FinWait2, Duration::from_secs(1));
+    p.b.send(b"late").unwrap();
+    p.run_until(|p| p.a.is_closed(), Duration::from_secs(1));
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset));
+}
+
 #[test]
 fn abort_sends_rst() {
     let cfg = TcpConfig::default();
