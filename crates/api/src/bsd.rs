@@ -242,10 +242,12 @@ impl Socket {
     }
 
     /// The error that ended a non-blocking connect, or that a connection
-    /// met (`SO_ERROR`); `None` when there is none.
+    /// met (`SO_ERROR`); for a datagram socket, the ICMP error about what
+    /// it sent to its peer, taken (reported once). `None` when there is
+    /// none.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         if !self.is_stream() {
-            return Ok(None);
+            return self.core.call(|s, h| s.datagram_take_error(h));
         }
         match self.core.call(|s, h| s.tcp_connect_status(h)) {
             Ok(_) => Ok(None),
@@ -287,7 +289,10 @@ impl Socket {
         let state = self.core.state();
         self.core.blocking(self.core.write_timeout(), Want::Send, |s, now, h| {
             if state.shut_write.load(Ordering::Relaxed) {
-                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "socket is shut down for writing"));
+                // A pending ICMP error goes first, as on Linux
+                // (`sock_alloc_send_pskb`).
+                let shut = || io::Error::new(io::ErrorKind::BrokenPipe, "socket is shut down for writing");
+                return Err(s.datagram_take_error(h)?.unwrap_or_else(shut));
             }
             s.send_to(now, h, data, addr)
         })

@@ -6,6 +6,8 @@
 //! kind. What a socket programmer sees should not depend on which stack
 //! is underneath.
 //!
+//! Datagram sockets are compared the same way, in a second test.
+//!
 //! Where the two part on purpose, the test says so where it compares:
 //! the errors of a socket whose connection is dead (see `dead`), a socket
 //! whose connection is over (POSIX leaves it unspecified), and a receive after
@@ -80,14 +82,21 @@ enum Outcome {
     Ok,
     Data(Vec<u8>),
     Err(ErrorKind),
+    /// A datagram sent: its length.
+    Sent(usize),
+    /// A datagram received, and which named port sent it.
+    Datagram((Vec<u8>, Option<usize>)),
 }
 
 /// The kind a socket programmer would act on. A kernel errno that std
 /// leaves uncategorized is named as sockstack documents it (EISCONN:
-/// `AlreadyExists`); a receive that waited out its timeout would block.
+/// `AlreadyExists`, EDESTADDRREQ: `NotConnected`); a receive that waited
+/// out its timeout would block.
 fn kind(e: &io::Error) -> ErrorKind {
     match (e.kind(), e.raw_os_error()) {
         (_, Some(106)) => ErrorKind::AlreadyExists,
+        // EDESTADDRREQ: a datagram socket sends with no peer set.
+        (_, Some(89)) => ErrorKind::NotConnected,
         // EINPROGRESS: a blocking connect that ran out of send timeout.
         (_, Some(115)) => ErrorKind::WouldBlock,
         (ErrorKind::TimedOut, _) | (ErrorKind::WouldBlock, _) => ErrorKind::WouldBlock,
@@ -101,6 +110,8 @@ impl Outcome {
             Outcome::Ok => Outcome::Ok,
             Outcome::Data(d) => Outcome::Data(d.clone()),
             Outcome::Err(k) => Outcome::Err(*k),
+            Outcome::Sent(n) => Outcome::Sent(*n),
+            Outcome::Datagram(d) => Outcome::Datagram(d.clone()),
         }
     }
 }
@@ -372,6 +383,200 @@ proptest! {
             prop_assert_eq!(&k, &o, "after {:?}", done);
             // Both stacks settle (segments on loopback, FIN, RST).
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// One call on a datagram socket of slot `usize`.
+#[derive(Debug, Clone)]
+enum Dgram {
+    Open(usize),
+    Bind(usize, usize),
+    Connect(usize, usize),
+    SendTo(usize, usize, usize),
+    Send(usize, usize),
+    /// Into a buffer of 4096 octets, or of 8 (the datagram is cut).
+    Recv(usize, bool),
+    Shutdown(usize, Shutdown),
+    Close(usize),
+    /// `SO_ERROR`.
+    TakeError(usize),
+}
+
+fn dgram() -> impl Strategy<Value = Dgram> {
+    let slot = 0..SLOTS;
+    prop_oneof![
+        2 => slot.clone().prop_map(Dgram::Open),
+        2 => (slot.clone(), 0usize..3).prop_map(|(s, p)| Dgram::Bind(s, p)),
+        1 => (slot.clone(), 0usize..3).prop_map(|(s, p)| Dgram::Connect(s, p)),
+        4 => (slot.clone(), 0usize..3, prop_oneof![Just(0usize), 1usize..2000]).prop_map(|(s, p, n)| Dgram::SendTo(s, p, n)),
+        2 => (slot.clone(), 0usize..100).prop_map(|(s, n)| Dgram::Send(s, n)),
+        4 => (slot.clone(), any::<bool>()).prop_map(|(s, small)| Dgram::Recv(s, small)),
+        1 => (slot.clone(), prop::sample::select(vec![Shutdown::Read, Shutdown::Write, Shutdown::Both]))
+            .prop_map(|(s, h)| Dgram::Shutdown(s, h)),
+        1 => slot.clone().prop_map(Dgram::Close),
+        1 => slot.prop_map(Dgram::TakeError),
+    ]
+}
+
+/// The datagram half of the comparison: kernel UDP sockets on 127.0.0.1
+/// (std's, with socket2 for the calls std lacks), sockstack's on its
+/// own address. A datagram's sender is compared as the named port it
+/// came from, if any (ephemeral port numbers differ).
+struct DgramWorld {
+    kernel: Vec<Option<std::net::UdpSocket>>,
+    ours: Vec<Option<Socket>>,
+    kernel_ports: [u16; 3],
+    driver: Driver,
+    sent: usize,
+    /// Sockets a refused send bound on Linux (see `Dgram::Send`).
+    autobound: [bool; SLOTS],
+}
+
+impl DgramWorld {
+    fn kernel_addr(&self, port: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.kernel_ports[port]))
+    }
+
+    fn named_kernel(&self, from: SocketAddr) -> Option<usize> {
+        self.kernel_ports.iter().position(|&p| p == from.port())
+    }
+
+    fn named_ours(from: SocketAddrV4) -> Option<usize> {
+        (0..3).find(|&p| World::our_addr(p) == from)
+    }
+
+    fn payload(&mut self, n: usize) -> Vec<u8> {
+        let base = self.sent;
+        self.sent += n + 1;
+        (base..base + n).map(|i| (i * 13 + i / 251) as u8).collect()
+    }
+
+    fn apply(&mut self, op: &Dgram) -> Option<(Outcome, Outcome)> {
+        let s = match *op {
+            Dgram::Open(s)
+            | Dgram::Bind(s, _)
+            | Dgram::Connect(s, _)
+            | Dgram::SendTo(s, ..)
+            | Dgram::Send(s, _)
+            | Dgram::Recv(s, _)
+            | Dgram::Shutdown(s, _)
+            | Dgram::TakeError(s)
+            | Dgram::Close(s) => s,
+        };
+        if let Dgram::Open(_) = op {
+            if self.kernel[s].is_some() {
+                return None;
+            }
+            let k: std::net::UdpSocket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap().into();
+            k.set_read_timeout(Some(WAIT)).unwrap();
+            let o = Socket::new(&self.driver.handle(ProcessId(1)), Domain::Ipv4, Type::Datagram, None).unwrap();
+            o.set_read_timeout(Some(WAIT)).unwrap();
+            self.kernel[s] = Some(k);
+            self.ours[s] = Some(o);
+            self.autobound[s] = false;
+            return Some((Outcome::Ok, Outcome::Ok));
+        }
+        let (k, o) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
+        let ok = |()| Outcome::Ok;
+        Some(match *op {
+            Dgram::Open(_) => unreachable!(),
+            Dgram::Close(_) => {
+                self.kernel[s] = None;
+                let o = self.ours[s].take()?;
+                (Outcome::Ok, outcome(o.close(), ok))
+            }
+            Dgram::Bind(..) if self.autobound[s] => return None,
+            Dgram::Bind(_, p) => (
+                outcome(socket2::SockRef::from(k).bind(&self.kernel_addr(p).into()), ok),
+                outcome(o.bind(World::our_addr(p)), ok),
+            ),
+            Dgram::Connect(_, p) => {
+                // Linux keeps an ICMP error pending across a new connect;
+                // sockstack starts the new peer clean. Taken first, on both.
+                let taken = (socket2::SockRef::from(k).take_error(), o.take_error());
+                if taken.0.is_ok_and(|e| e.is_some()) != taken.1.is_ok_and(|e| e.is_some()) {
+                    return Some((Outcome::Err(ErrorKind::Other), Outcome::Ok));
+                }
+                (outcome(k.connect(self.kernel_addr(p)), ok), outcome(o.connect(World::our_addr(p)), ok))
+            }
+            Dgram::SendTo(_, p, n) => {
+                let (to_k, to_o) = (self.kernel_addr(p), World::our_addr(p));
+                let data = self.payload(n);
+                let (k, o) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
+                (outcome(k.send_to(&data, to_k), Outcome::Sent), outcome(o.send_to(&data, to_o), Outcome::Sent))
+            }
+            Dgram::Send(_, n) => {
+                let data = self.payload(n);
+                let (k, o) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
+                let r = (outcome(k.send(&data), Outcome::Sent), outcome(o.send(&data), Outcome::Sent));
+                // Linux binds an unbound socket even for a send it then
+                // refuses (no peer); sockstack does not: a later bind is
+                // not compared.
+                self.autobound[s] |= r.0 != Outcome::Sent(n);
+                r
+            }
+            Dgram::Recv(_, small) => {
+                let len = if small { 8 } else { 4096 };
+                let (mut kb, mut ob) = (vec![0u8; len], vec![0u8; len]);
+                let kr = k.recv_from(&mut kb).map(|(n, from)| (kb[..n].to_vec(), self.named_kernel(from)));
+                let or = o.recv_from(&mut ob).map(|(n, from)| (ob[..n].to_vec(), Self::named_ours(from)));
+                let (k, o) = (outcome(kr, Outcome::Datagram), outcome(or, Outcome::Datagram));
+                // Shut for reading, Linux's recvfrom returns 0 with no
+                // sender, which std reports as InvalidInput (no address to
+                // parse); sockstack returns 0 and the peer.
+                if k == Outcome::Err(ErrorKind::InvalidInput) && matches!(&o, Outcome::Datagram((d, _)) if d.is_empty())
+                {
+                    return None;
+                }
+                (k, o)
+            }
+            Dgram::TakeError(_) => {
+                let taken = |r: io::Result<Option<io::Error>>| match r {
+                    Ok(None) => Outcome::Ok,
+                    Ok(Some(e)) | Err(e) => Outcome::Err(kind(&e)),
+                };
+                (taken(socket2::SockRef::from(k).take_error()), taken(o.take_error()))
+            }
+            Dgram::Shutdown(_, how) => {
+                let r = (outcome(socket2::SockRef::from(k).shutdown(how), ok), outcome(o.shutdown(how), ok));
+                // Refused (no peer), a shutdown still takes on Linux, with
+                // effects of its own on later calls: the socket leaves the
+                // comparison.
+                if r.0 != Outcome::Ok {
+                    self.kernel[s] = None;
+                    self.ours[s] = None;
+                }
+                r
+            }
+        })
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn every_datagram_call_ends_as_it_does_on_the_kernel(ops in prop::collection::vec(dgram(), 1..40)) {
+        let ports = {
+            let free = || std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            [free(), free(), free()]
+        };
+        let mut w = DgramWorld {
+            kernel: (0..SLOTS).map(|_| None).collect(),
+            ours: (0..SLOTS).map(|_| None).collect(),
+            kernel_ports: ports,
+            driver: one_stack(),
+            sent: 0,
+            autobound: [false; SLOTS],
+        };
+        let mut done = Vec::new();
+        for op in &ops {
+            let Some((k, o)) = w.apply(op) else { continue };
+            done.push(op.clone());
+            prop_assert_eq!(&k, &o, "after {:?}", done);
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 }

@@ -122,6 +122,35 @@ fn datagram_socket_sends_receives_connects_and_shuts_down() {
     assert_eq!(back.r#type(), Type::Datagram);
 }
 
+/// `SO_ERROR` of a connected datagram socket is the ICMP error its last
+/// datagram drew (here port unreachable), reported once, as on Linux; a
+/// pending error goes before the BrokenPipe of a socket shut for writing.
+#[test]
+fn a_datagram_sockets_icmp_error_is_taken_once_and_goes_first() {
+    let (a, _b) = nets();
+    let s = Socket::new(&net(&a), Domain::Ipv4, Type::Datagram, None).unwrap();
+    s.connect(SocketAddrV4::new(B, 9)).unwrap();
+    let refused = || {
+        s.send(b"anyone?").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(e) = s.take_error().unwrap() {
+                return e.kind();
+            }
+            assert!(std::time::Instant::now() < deadline, "no ICMP error came");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    assert_eq!(refused(), ErrorKind::ConnectionRefused);
+    assert!(s.take_error().unwrap().is_none(), "taken once");
+    s.send(b"again").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    // The in-memory link answers in microseconds; this is ample.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(kind(s.send(b"x")), ErrorKind::ConnectionRefused, "the pending error first");
+    assert_eq!(kind(s.send(b"x")), ErrorKind::BrokenPipe);
+}
+
 /// `shutdown` of a datagram socket ends the calls other threads have
 /// blocked on it, as Linux's does: a receive waiting for a datagram
 /// returns 0 (it would otherwise run into its long timeout), and later

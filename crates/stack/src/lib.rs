@@ -772,6 +772,19 @@ impl Stack {
         queue.pop().ok_or_else(|| io::ErrorKind::WouldBlock.into())
     }
 
+    /// Takes a datagram socket's pending error (`SO_ERROR`): an ICMP
+    /// error about what a connected UDP socket sent (RFC 1122 §4.1.3.3),
+    /// reported once, by this or by the next send or receive. `None` for
+    /// a raw socket; `InvalidInput` for a TCP one.
+    pub fn datagram_take_error(&mut self, h: SocketHandle) -> io::Result<Option<io::Error>> {
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            None => Err(not_found()),
+            Some(Socket::Tcp(_)) => Err(wrong_kind("datagram_take_error (a stream reports its error on its calls)")),
+            Some(Socket::Udp(s)) => Ok(s.pending_error.take().map(udp::unreachable_error)),
+            Some(Socket::Raw(_)) => Ok(None),
+        }
+    }
+
     /// Length of the next datagram without taking it.
     pub fn peek_len(&mut self, h: SocketHandle) -> io::Result<usize> {
         self.rx_queue_mut(h)?.peek().map(|m| m.data.len()).ok_or_else(|| io::ErrorKind::WouldBlock.into())
