@@ -8,11 +8,13 @@
 //!
 //! Datagram sockets are compared the same way, in a second test.
 //!
-//! Where the two part on purpose, the test says so where it compares:
-//! the errors of a socket whose connection is dead (see `dead`), a socket
-//! whose connection is over (POSIX leaves it unspecified), and a receive after
-//! shutdown(Read) (Linux goes on handing out data; sockstack, as BSD,
-//! reads end of stream).
+//! Where the two part on purpose, the test says so, and why, at the spot
+//! where it leaves the call out: among others the errors of a socket whose
+//! connection is dead (see `dead`), a socket whose connection is over
+//! (POSIX leaves it unspecified), a receive after shutdown(Read) (Linux
+//! goes on handing out data; sockstack, as BSD, reads end of stream), and
+//! data unread when a RST comes (RFC 9293 flushes it; Linux does not).
+//! ARCHITECTURE.md ("Errors and bad input") lists them all.
 
 use proptest::prelude::*;
 use sockstack_api::{Domain, Driver, Socket, Type};
