@@ -576,29 +576,7 @@ fn tcp_builds_one_batch_of_segments_ahead_of_the_link() {
 /// sequence number is replaced by `seq` when given (a forgery); `mtu` is
 /// the next-hop MTU of a "fragmentation needed".
 fn unreachable(quoted: &[u8], seq: Option<u32>, reason: sockstack_wire::DstUnreachable, mtu: u16) -> Vec<u8> {
-    use sockstack_wire::{ChecksumMode, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr};
-    let ip = Ipv4Repr::parse(&Ipv4Packet::new_unchecked(quoted), ChecksumMode::Verify).unwrap();
-    let mut data = quoted[20..28].to_vec();
-    if let Some(seq) = seq {
-        data[4..8].copy_from_slice(&seq.to_be_bytes());
-    }
-    let icmp = Icmpv4Repr::DstUnreachable { reason, next_hop_mtu: mtu, header: ip, data: &data };
-    let outer = Ipv4Repr {
-        src_addr: Ipv4Addr::new(192, 0, 2, 254),
-        dst_addr: A,
-        next_header: IpProtocol::Icmp,
-        payload_len: icmp.buffer_len(),
-        hop_limit: 64,
-        ident: 7,
-        dont_frag: false,
-        more_frags: false,
-        frag_offset: 0,
-        dscp_ecn: 0,
-    };
-    let mut buf = vec![0u8; 20 + icmp.buffer_len()];
-    outer.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
-    icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[20..]));
-    buf
+    icmp_error(quoted, 3, reason.into(), u32::from(mtu), 8, seq)
 }
 
 fn frag_needed(quoted: &[u8], seq: Option<u32>, mtu: u16) -> Vec<u8> {
