@@ -1641,10 +1641,10 @@ impl Stack {
     /// `shutdown` of a listener, as Linux's `inet_shutdown` does it:
     /// `Read` (or `Both`) stops it listening; the connections in its
     /// queues are reset, the threads blocked in `accept` wake and fail
-    /// (`InvalidInput`, Linux's EINVAL), and SYNs to its port get RSTs;
-    /// the port stays bound if `bind` chose it, else it is released. It
-    /// may listen again. `Write` changes nothing. A
-    /// server stops an accept loop running in another thread this way.
+    /// (`InvalidInput`, Linux's EINVAL), and SYNs to its port get RSTs.
+    /// A port the application bound stays bound; one `listen` picked is
+    /// released. It may listen again. `Write` changes nothing. A server
+    /// stops an accept loop running in another thread this way.
     fn tcp_stop_listening(&mut self, h: SocketHandle, how: Shutdown) -> io::Result<()> {
         if how == Shutdown::Write {
             return Ok(());
