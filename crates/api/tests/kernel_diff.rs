@@ -53,6 +53,8 @@ enum Op {
     Close(usize),
     /// `SO_LINGER` with a zero time: close resets.
     Linger0(usize),
+    /// `O_NONBLOCK` on or off.
+    Nonblocking(usize, bool),
     /// Open, bind and listen in one (servers are common).
     Serve(usize, usize, i32),
     /// Open and connect in one (and clients).
@@ -73,6 +75,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(s, h)| Op::Shutdown(s, h)),
         1 => slot.clone().prop_map(Op::Close),
         1 => slot.clone().prop_map(Op::Linger0),
+        1 => (slot.clone(), any::<bool>()).prop_map(|(s, on)| Op::Nonblocking(s, on)),
         2 => (slot.clone(), 0usize..2, 0i32..3).prop_map(|(s, p, b)| Op::Serve(s, p, b)),
         3 => (slot, 0usize..2).prop_map(|(s, p)| Op::Client(s, p)),
     ]
@@ -163,6 +166,8 @@ struct World {
     connecting: [bool; SLOTS],
     /// Sockets reset with data unread (see `Op::Recv`).
     reset: [bool; SLOTS],
+    /// Sockets in non-blocking mode.
+    nonblocking: [bool; SLOTS],
 }
 
 impl World {
@@ -201,6 +206,7 @@ impl World {
                 self.read_shut[s] = false;
                 self.connecting[s] = false;
                 self.reset[s] = false;
+                self.nonblocking[s] = false;
                 Some((Outcome::Ok, Outcome::Ok))
             }
             Op::Serve(..) | Op::Client(..) => {
@@ -257,10 +263,29 @@ impl World {
                 Some((k, o))
             }
             Op::Connect(s, p) => {
-                // Plain blocking connects, bounded by the send timeout
-                // (socket2's `connect_timeout` takes an EISCONN for success).
-                let k = outcome(self.kernel[s].as_ref()?.connect(&self.kernel_addr(p)), |()| Outcome::Ok);
-                let o = outcome(self.ours[s].as_ref()?.connect(Self::our_addr(p)), |()| Outcome::Ok);
+                // Plain connects, bounded by the send timeout (socket2's
+                // `connect_timeout` takes an EISCONN for success).
+                let (k, o) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
+                let (k, o) = (k.connect(&self.kernel_addr(p)), o.connect(Self::our_addr(p)));
+                let (mut k, mut o) = (outcome(k, |()| Outcome::Ok), outcome(o, |()| Outcome::Ok));
+                if self.nonblocking[s] {
+                    // A non-blocking connect may end at once or go on
+                    // (EINPROGRESS) and end a moment later: on loopback
+                    // Linux says EINPROGRESS even for a refusal, sockstack
+                    // often has the answer at once. Compared is how it
+                    // ended (SO_ERROR once settled).
+                    std::thread::sleep(Duration::from_millis(20));
+                    // Still going (a SYN dropped by a full accept queue):
+                    // no error, and no peer yet.
+                    let ended = |now: Outcome, err: io::Result<Option<io::Error>>, peer: bool| match (now, err) {
+                        (Outcome::Err(ErrorKind::WouldBlock), Ok(Some(e)) | Err(e)) => Outcome::Err(kind(&e)),
+                        (Outcome::Err(ErrorKind::WouldBlock), Ok(None)) if peer => Outcome::Ok,
+                        (now, _) => now,
+                    };
+                    let (ks, os) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
+                    k = ended(k, ks.take_error(), ks.peer_addr().is_ok());
+                    o = ended(o, os.take_error(), os.peer_addr().is_ok());
+                }
                 self.unspecified[s] = true;
                 self.connecting[s] = k == Outcome::Err(ErrorKind::WouldBlock);
                 Some((k, o))
@@ -271,8 +296,8 @@ impl World {
                 kl.set_nonblocking(true).unwrap();
                 ol.set_nonblocking(true).unwrap();
                 let (k, o) = (kl.accept(), ol.accept());
-                kl.set_nonblocking(false).unwrap();
-                ol.set_nonblocking(false).unwrap();
+                kl.set_nonblocking(self.nonblocking[s]).unwrap();
+                ol.set_nonblocking(self.nonblocking[s]).unwrap();
                 let result = (
                     outcome(k.as_ref().map_err(clone), |_| Outcome::Ok),
                     outcome(o.as_ref().map_err(clone), |_| Outcome::Ok),
@@ -288,6 +313,7 @@ impl World {
                     self.read_shut[i] = false;
                     self.connecting[i] = false;
                     self.reset[i] = false;
+                    self.nonblocking[i] = false;
                 }
                 Some(result)
             }
@@ -312,6 +338,12 @@ impl World {
                     self.reset[s] = true;
                     return None;
                 }
+                Some((k, o))
+            }
+            Op::Nonblocking(s, on) => {
+                let k = outcome(self.kernel[s].as_ref()?.set_nonblocking(on), |()| Outcome::Ok);
+                let o = outcome(self.ours[s].as_ref()?.set_nonblocking(on), |()| Outcome::Ok);
+                self.nonblocking[s] = on;
                 Some((k, o))
             }
             Op::Linger0(s) => {
@@ -351,6 +383,7 @@ fn op_slot(op: &Op) -> usize {
         | Op::Send(s, _)
         | Op::Recv(s)
         | Op::Linger0(s)
+        | Op::Nonblocking(s, _)
         | Op::Serve(s, ..)
         | Op::Client(s, _)
         | Op::Shutdown(s, _) => s,
@@ -372,6 +405,7 @@ proptest! {
             read_shut: [false; SLOTS],
             connecting: [false; SLOTS],
             reset: [false; SLOTS],
+            nonblocking: [false; SLOTS],
         };
         let mut done = Vec::new();
         for op in &ops {
