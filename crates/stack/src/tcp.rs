@@ -650,7 +650,6 @@ impl Stack {
         let s = self.stream_mut(h)?;
         let over = matches!(s.conn.get().state(), State::Closed | State::TimeWait);
         if matches!(how, Shutdown::Read | Shutdown::Both) {
-            s.conn.shut_read();
             s.conn.lock().shutdown_read();
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
@@ -1672,7 +1671,7 @@ impl Stack {
                 let c = s.conn.get();
                 let err = c.error().is_some();
                 let established = c.state().is_synchronized();
-                (c.can_recv() || s.conn.read_shut(), (c.can_send() && established) || err, err)
+                (c.can_recv() || c.read_is_shut(), (c.can_send() && established) || err, err)
             }
         })
     }

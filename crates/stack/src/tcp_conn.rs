@@ -63,8 +63,6 @@ struct Cell {
     /// The 4-tuple, fixed for the connection's life: read without the lock.
     local: SocketAddrV4,
     remote: SocketAddrV4,
-    /// `shutdown(Read)`: receives return end-of-file.
-    read_shut: AtomicBool,
     /// The linked local peer, if any.
     link: Mutex<Option<Link>>,
     /// The stack found the lock held and left this connection's output to
@@ -164,12 +162,11 @@ pub(crate) fn conn_error(kind: io::ErrorKind) -> io::Error {
 }
 
 impl TcpConn {
-    fn from_parts(locked: Locked, local: SocketAddrV4, remote: SocketAddrV4, read_shut: bool) -> TcpConn {
+    fn from_parts(locked: Locked, local: SocketAddrV4, remote: SocketAddrV4) -> TcpConn {
         TcpConn(Arc::new(Cell {
             conn: Mutex::new(locked),
             local,
             remote,
-            read_shut: AtomicBool::new(read_shut),
             link: Mutex::new(None),
             wanted: AtomicBool::new(false),
         }))
@@ -301,15 +298,6 @@ impl TcpConn {
         self.0.remote
     }
 
-    pub(crate) fn shut_read(&self) {
-        self.0.read_shut.store(true, Ordering::Release);
-    }
-
-    #[inline]
-    pub(crate) fn read_shut(&self) -> bool {
-        self.0.read_shut.load(Ordering::Acquire)
-    }
-
     /// Copies as much of `data` as fits into the send buffer, under this
     /// connection's lock only. The stack must then transmit it
     /// ([`crate::Stack::tcp_kick`]). Errors as [`crate::Stack::tcp_send`].
@@ -330,12 +318,12 @@ impl TcpConn {
     /// must hear of it now (then [`crate::Stack::tcp_kick`]). Results as
     /// [`crate::Stack::tcp_recv`].
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
-        Self::recv_locked(&mut self.lock(), self.read_shut(), |c| c.recv(buf))
+        Self::recv_locked(&mut self.lock(), |c| c.recv(buf))
     }
 
     /// [`TcpConn::recv`] without a copy (see [`Connection::recv_with`]).
     pub fn recv_with(&self, f: impl FnOnce(&[u8]) -> usize) -> io::Result<(usize, bool)> {
-        Self::recv_locked(&mut self.lock(), self.read_shut(), |c| c.recv_with(f))
+        Self::recv_locked(&mut self.lock(), |c| c.recv_with(f))
     }
 
     /// A read (`read`) under the lock held in `c`, with whether it made a
@@ -343,10 +331,9 @@ impl TcpConn {
     #[inline]
     pub(crate) fn recv_locked(
         c: &mut Locked,
-        read_shut: bool,
         read: impl FnOnce(&mut Connection) -> io::Result<usize>,
     ) -> io::Result<(usize, bool)> {
-        if read_shut {
+        if c.read_is_shut() {
             return Ok((0, false));
         }
         let n = read(c)?;
@@ -357,7 +344,7 @@ impl TcpConn {
     /// `waker` to run when that changes, and is `Pending`.
     pub fn poll_recv(&self, waker: &Waker, buf: &mut [u8]) -> Poll<io::Result<(usize, bool)>> {
         let mut c = self.lock();
-        let r = Self::recv_locked(&mut c, self.read_shut(), |c| c.recv(buf));
+        let r = Self::recv_locked(&mut c, |c| c.recv(buf));
         Self::ready_or_wait(&mut c, r, waker, false)
     }
 
@@ -401,7 +388,6 @@ pub(crate) struct Owned {
     locked: Locked,
     local: SocketAddrV4,
     remote: SocketAddrV4,
-    read_shut: bool,
 }
 
 /// A connection the stack may change: [`ConnSlot::lock`].
@@ -449,7 +435,7 @@ impl ConnSlot {
     pub(crate) fn new(conn: Connection) -> ConnSlot {
         let (local, remote) = (conn.local_addr(), conn.remote_addr());
         let locked = Locked { conn, rx_wakers: WakerSet::default(), tx_wakers: WakerSet::default() };
-        ConnSlot::Own(Box::new(Owned { locked, local, remote, read_shut: false }))
+        ConnSlot::Own(Box::new(Owned { locked, local, remote }))
     }
 
     /// The connection shared: a handle for user threads on it (after
@@ -458,8 +444,8 @@ impl ConnSlot {
         let conn = match self {
             ConnSlot::Shared(c) => c,
             ConnSlot::Own(o) => {
-                let Owned { locked, local, remote, read_shut } = *o;
-                TcpConn::from_parts(locked, local, remote, read_shut)
+                let Owned { locked, local, remote } = *o;
+                TcpConn::from_parts(locked, local, remote)
             }
         };
         (ConnSlot::Shared(conn.clone()), conn)
@@ -540,21 +526,6 @@ impl ConnSlot {
         }
     }
 
-    pub(crate) fn shut_read(&mut self) {
-        match self {
-            ConnSlot::Own(o) => o.read_shut = true,
-            ConnSlot::Shared(c) => c.shut_read(),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn read_shut(&self) -> bool {
-        match self {
-            ConnSlot::Own(o) => o.read_shut,
-            ConnSlot::Shared(c) => c.read_shut(),
-        }
-    }
-
     /// Wakes the tasks waiting for this connection: it changed.
     pub(crate) fn wake(&mut self) {
         self.lock().take_wakers().wake();
@@ -569,14 +540,12 @@ impl ConnSlot {
     /// [`TcpConn::recv`].
     #[inline]
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
-        let read_shut = self.read_shut();
-        TcpConn::recv_locked(&mut self.lock(), read_shut, |c| c.recv(buf))
+        TcpConn::recv_locked(&mut self.lock(), |c| c.recv(buf))
     }
 
     /// [`TcpConn::recv_with`].
     pub(crate) fn recv_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> io::Result<(usize, bool)> {
-        let read_shut = self.read_shut();
-        TcpConn::recv_locked(&mut self.lock(), read_shut, |c| c.recv_with(f))
+        TcpConn::recv_locked(&mut self.lock(), |c| c.recv_with(f))
     }
 
     /// The linked peer and its socket, if any (only a shared connection is

@@ -732,6 +732,12 @@ impl Connection {
         self.read_shut = true;
     }
 
+    /// Whether `shutdown(Read)` was called: reads end at once.
+    #[inline]
+    pub fn read_is_shut(&self) -> bool {
+        self.read_shut
+    }
+
     /// Whether new data from the peer can never be read, so that its
     /// arrival resets the connection, as on Linux: after `close()`, or
     /// after `shutdown` both ways once our FIN is out (FIN-WAIT-1/2; Linux

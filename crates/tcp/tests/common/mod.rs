@@ -179,6 +179,12 @@ impl Pair {
         let syn = drain(&mut a, now);
         assert_eq!(syn.len(), 1);
         let b = Connection::accept(now, B_ADDR, A_ADDR, &syn[0].repr(), ISS_B, route_mss, cfg_b);
+        Pair::of(now, a, b, delay)
+    }
+
+    /// Connections `a` and `b` at `now`, joined by a path of `delay`
+    /// that delivers everything, every segment logged.
+    fn of(now: Instant, a: Connection, b: Connection, delay: Duration) -> Pair {
         Pair {
             now,
             a,
@@ -197,17 +203,9 @@ impl Pair {
     #[allow(dead_code)]
     pub fn simultaneous(cfg_a: &TcpConfig, cfg_b: &TcpConfig, delay: Duration) -> Pair {
         let now = Instant::from_secs(1);
-        Pair {
-            now,
-            a: Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, cfg_a),
-            b: Connection::connect(now, B_ADDR, A_ADDR, ISS_B, 1460, cfg_b),
-            in_flight: Vec::new(),
-            delay,
-            filter: Box::new(|_, _, _| Fate::Deliver),
-            counter: 0,
-            log: Vec::new(),
-            record: true,
-        }
+        let a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, cfg_a);
+        let b = Connection::connect(now, B_ADDR, A_ADDR, ISS_B, 1460, cfg_b);
+        Pair::of(now, a, b, delay)
     }
 
     /// Established both ways.
