@@ -284,18 +284,9 @@ impl Socket {
         if self.is_stream() {
             return self.send(data);
         }
-        // Checked on every try: a shutdown from another thread ends a send
-        // blocked on a full transmit queue.
-        let state = self.core.state();
-        self.core.blocking(self.core.write_timeout(), Want::Send, |s, now, h| {
-            if state.shut_write.load(Ordering::Relaxed) {
-                // A pending ICMP error goes first, as on Linux
-                // (`sock_alloc_send_pskb`).
-                let shut = || io::Error::new(io::ErrorKind::BrokenPipe, "socket is shut down for writing");
-                return Err(s.datagram_take_error(h)?.unwrap_or_else(shut));
-            }
-            s.send_to(now, h, data, addr)
-        })
+        // The stack checks for a shutdown on every try: one from another
+        // thread ends a send blocked on a full transmit queue.
+        self.core.blocking(self.core.write_timeout(), Want::Send, |s, now, h| s.send_to(now, h, data, addr))
     }
 
     /// `recv(2)`: a stream reads what has arrived (`Ok(0)`: end of
@@ -317,18 +308,12 @@ impl Socket {
     /// As [`Socket::recv`].
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
         if self.is_stream() {
-            let peer = self.core.call(|s, h| s.peer_addr(h))?;
-            return Ok((self.core.stream_read(buf)?, peer));
+            let n = self.core.stream_read(buf)?;
+            return Ok((n, self.core.call(|s, h| s.tcp_remote_addr(h))?));
         }
-        // Checked on every try: a shutdown from another thread ends a
-        // receive blocked waiting for a datagram.
-        let state = self.core.state();
-        self.core.blocking(self.core.read_timeout(), Want::Recv, |s, _, h| {
-            if state.shut_read.load(Ordering::Relaxed) {
-                return Ok((0, s.peer_addr(h)?));
-            }
-            s.recv_from(h, buf)
-        })
+        // The stack checks for a shutdown on every try: one from another
+        // thread ends a receive blocked waiting for a datagram.
+        self.core.blocking(self.core.read_timeout(), Want::Recv, |s, _, h| s.recv_from(h, buf))
     }
 
     /// `shutdown(2)`: `Write` sends a FIN after the queued data (streams)
@@ -345,16 +330,9 @@ impl Socket {
         if self.is_stream() {
             return self.core.call_now(|s, now, h| s.tcp_shutdown(now, h, how));
         }
-        self.core.call(|s, h| s.peer_addr(h))?;
-        let state = self.core.state();
-        if matches!(how, Shutdown::Read | Shutdown::Both) {
-            state.shut_read.store(true, Ordering::Relaxed);
-        }
-        if matches!(how, Shutdown::Write | Shutdown::Both) {
-            state.shut_write.store(true, Ordering::Relaxed);
-        }
-        // Calls blocked on this socket in other threads learn at once.
-        self.core.call(|s, h| s.wake_waiters(h))
+        // Calls blocked on this socket in other threads, and pollers,
+        // learn at once.
+        self.core.call(|s, h| s.datagram_shutdown(h, how))
     }
 
     /// `close(2)`. Dropping the socket does the same, without the result.

@@ -91,9 +91,6 @@ pub(crate) struct SocketShared {
     /// Nanoseconds; 0 is "no timeout" (a zero timeout is refused).
     read_timeout: AtomicU64,
     write_timeout: AtomicU64,
-    /// `shutdown` of a datagram socket (streams keep this in the stack).
-    pub(crate) shut_read: AtomicBool,
-    pub(crate) shut_write: AtomicBool,
     /// `SO_REUSEADDR` as set on a datagram socket (see
     /// [`crate::Socket::set_reuse_address`]).
     pub(crate) reuse_address: AtomicBool,
@@ -286,8 +283,6 @@ impl SocketCore {
                 nonblocking: AtomicBool::new(false),
                 read_timeout: AtomicU64::new(0),
                 write_timeout: AtomicU64::new(0),
-                shut_read: AtomicBool::new(false),
-                shut_write: AtomicBool::new(false),
                 reuse_address: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 tcp: OnceLock::new(),

@@ -59,6 +59,8 @@ enum Op {
     Serve(usize, usize, i32),
     /// Open and connect in one (and clients).
     Client(usize, usize),
+    /// `local_addr` and `peer_addr`.
+    Names(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -77,7 +79,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => slot.clone().prop_map(Op::Linger0),
         1 => (slot.clone(), any::<bool>()).prop_map(|(s, on)| Op::Nonblocking(s, on)),
         2 => (slot.clone(), 0usize..2, 0i32..3).prop_map(|(s, p, b)| Op::Serve(s, p, b)),
-        3 => (slot, 0usize..2).prop_map(|(s, p)| Op::Client(s, p)),
+        3 => (slot.clone(), 0usize..2).prop_map(|(s, p)| Op::Client(s, p)),
+        2 => slot.prop_map(Op::Names),
     ]
 }
 
@@ -91,6 +94,52 @@ enum Outcome {
     Sent(usize),
     /// A datagram received, and which named port sent it.
     Datagram((Vec<u8>, Option<usize>)),
+    /// A socket's address (`local_addr`, `peer_addr`).
+    Addr(AddrName),
+}
+
+/// An address, comparably: the kernel's 127.0.0.1 and sockstack's own
+/// address are both "the host"; ports are named, 0, or another (an
+/// ephemeral port: its number differs).
+#[derive(Debug, PartialEq, Clone, Copy)]
+struct AddrName {
+    host: bool,
+    port: PortName,
+}
+
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum PortName {
+    Zero,
+    Named(usize),
+    Other,
+}
+
+impl AddrName {
+    fn kernel(a: SocketAddr, ports: &[u16; 3]) -> Outcome {
+        let host = match a.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => false,
+            std::net::IpAddr::V4(ip) if ip.is_loopback() => true,
+            ip => panic!("kernel address {ip}"),
+        };
+        let port = match a.port() {
+            0 => PortName::Zero,
+            p => ports.iter().position(|&k| k == p).map_or(PortName::Other, PortName::Named),
+        };
+        Outcome::Addr(AddrName { host, port })
+    }
+
+    fn ours(a: SocketAddrV4) -> Outcome {
+        let host = match *a.ip() {
+            ip if ip.is_unspecified() => false,
+            ip if ip == A => true,
+            ip => panic!("sockstack address {ip}"),
+        };
+        let port = match a.port() {
+            0 => PortName::Zero,
+            p => (0..3).find(|&i| World::our_addr(i).port() == p).map_or(PortName::Other, PortName::Named),
+        };
+        Outcome::Addr(AddrName { host, port })
+    }
 }
 
 /// The kind a socket programmer would act on. A kernel errno that std
@@ -117,6 +166,7 @@ impl Outcome {
             Outcome::Err(k) => Outcome::Err(*k),
             Outcome::Sent(n) => Outcome::Sent(*n),
             Outcome::Datagram(d) => Outcome::Datagram(d.clone()),
+            Outcome::Addr(a) => Outcome::Addr(*a),
         }
     }
 }
@@ -141,14 +191,24 @@ fn outcome<T>(r: io::Result<T>, data: impl FnOnce(T) -> Outcome) -> Outcome {
     }
 }
 
-/// Free kernel ports on 127.0.0.1 for the named ports 0 and 1 (port 2 is
-/// one nobody listens on).
-fn kernel_ports() -> [u16; 3] {
-    let free = || {
-        let s = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
-    [free(), free(), free()]
+/// Kernel ports on 127.0.0.1 for the named ports 0, 1 and 2 (port 2 is one
+/// nobody listens on, in the stream test): three distinct ones, free when
+/// chosen, all held until the three are found (bind(0) twice may give the
+/// same port), and below the ephemeral range (32768 up), so that no
+/// connect or send of a case takes one as its own port.
+fn kernel_ports(ty: socket2::Type) -> [u16; 3] {
+    use std::hash::BuildHasher;
+    let mut seed = std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now());
+    let mut held = Vec::new();
+    while held.len() < 3 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let port = 10_000 + (seed >> 33) as u16 % 22_000;
+        let s = socket2::Socket::new(socket2::Domain::IPV4, ty, None).unwrap();
+        if s.bind(&SocketAddr::from(([127, 0, 0, 1], port)).into()).is_ok() {
+            held.push((port, s));
+        }
+    }
+    [held[0].0, held[1].0, held[2].0]
 }
 
 struct World {
@@ -285,16 +345,6 @@ impl World {
                     let (ks, os) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
                     k = ended(k, ks.take_error(), ks.peer_addr().is_ok());
                     o = ended(o, os.take_error(), os.peer_addr().is_ok());
-                    // Still connecting on Linux (its SYN dropped by a full
-                    // accept queue): sockstack's `peer_addr` already names
-                    // the peer while it connects (Linux's getpeername says
-                    // ENOTCONN), so its connect cannot be told apart from
-                    // one that ended. Not compared; it goes on as above.
-                    if k == Outcome::Err(ErrorKind::WouldBlock) {
-                        self.unspecified[s] = true;
-                        self.connecting[s] = true;
-                        return None;
-                    }
                 }
                 self.unspecified[s] = true;
                 self.connecting[s] = k == Outcome::Err(ErrorKind::WouldBlock);
@@ -356,6 +406,10 @@ impl World {
                 self.nonblocking[s] = on;
                 Some((k, o))
             }
+            Op::Names(s) => {
+                let (k, o) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
+                Some(names(socket2::SockRef::from(k), o, &self.kernel_ports, self.unspecified[s]))
+            }
             Op::Linger0(s) => {
                 let k = outcome(self.kernel[s].as_ref()?.set_linger(Some(Duration::ZERO)), |()| Outcome::Ok);
                 let o = outcome(self.ours[s].as_ref()?.set_linger(Some(Duration::ZERO)), |()| Outcome::Ok);
@@ -373,6 +427,34 @@ impl World {
             }
         }
     }
+}
+
+/// `local_addr`, then (if the two agree) `peer_addr`, on both.
+/// `connected`: the socket had, or tried to have, a connection.
+fn names(k: socket2::SockRef<'_>, o: &Socket, ports: &[u16; 3], connected: bool) -> (Outcome, Outcome) {
+    let kernel = |a: io::Result<socket2::SockAddr>| match a {
+        Ok(a) => AddrName::kernel(a.as_socket().expect("an IPv4 address"), ports),
+        Err(e) => Outcome::Err(kind(&e)),
+    };
+    let ours = |a: io::Result<SocketAddrV4>| outcome(a, AddrName::ours);
+    let local = (kernel(k.local_addr()), ours(o.local_addr()));
+    // When a connect fails (refused, reset, timed out), or a listener
+    // stops, Linux gives back the port it chose itself and forgets the
+    // address, but goes on naming the port: 0.0.0.0 with the old port,
+    // which it no longer holds. sockstack names what it used after a
+    // connect (the port is compared), and 0.0.0.0:0 after a listen.
+    let forgotten = match (&local.0, &local.1) {
+        (Outcome::Addr(k), Outcome::Addr(o)) => {
+            let after_connect = o.host && k.port == o.port && k.port != PortName::Zero;
+            let after_listen = !o.host && o.port == PortName::Zero && k.port == PortName::Other;
+            connected && !k.host && (after_connect || after_listen)
+        }
+        _ => false,
+    };
+    if local.0 != local.1 && !forgotten {
+        return local;
+    }
+    (kernel(k.peer_addr()), ours(o.peer_addr()))
 }
 
 fn clone(e: &io::Error) -> io::Error {
@@ -396,6 +478,7 @@ fn op_slot(op: &Op) -> usize {
         | Op::Nonblocking(s, _)
         | Op::Serve(s, ..)
         | Op::Client(s, _)
+        | Op::Names(s)
         | Op::Shutdown(s, _) => s,
     }
 }
@@ -408,7 +491,7 @@ proptest! {
         let mut w = World {
             kernel: (0..SLOTS).map(|_| None).collect(),
             ours: (0..SLOTS).map(|_| None).collect(),
-            kernel_ports: kernel_ports(),
+            kernel_ports: kernel_ports(socket2::Type::STREAM),
             driver: one_stack(),
             sent: 0,
             unspecified: [false; SLOTS],
@@ -447,6 +530,8 @@ enum Dgram {
     Close(usize),
     /// `SO_ERROR`.
     TakeError(usize),
+    /// `local_addr` and `peer_addr`.
+    Names(usize),
 }
 
 fn dgram() -> impl Strategy<Value = Dgram> {
@@ -461,7 +546,8 @@ fn dgram() -> impl Strategy<Value = Dgram> {
         1 => (slot.clone(), prop::sample::select(vec![Shutdown::Read, Shutdown::Write, Shutdown::Both]))
             .prop_map(|(s, h)| Dgram::Shutdown(s, h)),
         1 => slot.clone().prop_map(Dgram::Close),
-        1 => slot.prop_map(Dgram::TakeError),
+        1 => slot.clone().prop_map(Dgram::TakeError),
+        1 => slot.prop_map(Dgram::Names),
     ]
 }
 
@@ -510,6 +596,7 @@ impl DgramWorld {
             | Dgram::Recv(s, _)
             | Dgram::Shutdown(s, _)
             | Dgram::TakeError(s)
+            | Dgram::Names(s)
             | Dgram::Close(s) => s,
         };
         if let Dgram::Open(_) = op {
@@ -592,6 +679,17 @@ impl DgramWorld {
                 };
                 (taken(socket2::SockRef::from(k).take_error()), taken(o.take_error()))
             }
+            // The port a refused send bound on Linux (see `Dgram::Send`):
+            // only the peer is compared.
+            Dgram::Names(_) if self.autobound[s] => {
+                let peer = (socket2::SockRef::from(k).peer_addr(), o.peer_addr());
+                let kernel = peer.0.map(|a| a.as_socket().expect("an IPv4 address"));
+                (
+                    kernel.map_or_else(|e| Outcome::Err(kind(&e)), |a| AddrName::kernel(a, &self.kernel_ports)),
+                    outcome(peer.1, AddrName::ours),
+                )
+            }
+            Dgram::Names(_) => names(socket2::SockRef::from(k), o, &self.kernel_ports, false),
             Dgram::Shutdown(_, how) => {
                 let r = (outcome(socket2::SockRef::from(k).shutdown(how), ok), outcome(o.shutdown(how), ok));
                 // Refused (no peer), a shutdown still takes on Linux, with
@@ -613,14 +711,10 @@ proptest! {
 
     #[test]
     fn every_datagram_call_ends_as_it_does_on_the_kernel(ops in prop::collection::vec(dgram(), 1..40)) {
-        let ports = {
-            let free = || std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            [free(), free(), free()]
-        };
         let mut w = DgramWorld {
             kernel: (0..SLOTS).map(|_| None).collect(),
             ours: (0..SLOTS).map(|_| None).collect(),
-            kernel_ports: ports,
+            kernel_ports: kernel_ports(socket2::Type::DGRAM),
             driver: one_stack(),
             sent: 0,
             autobound: [false; SLOTS],

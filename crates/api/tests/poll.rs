@@ -1,6 +1,6 @@
 //! The readiness poller: one thread watching many non-blocking sockets.
 
-use sockstack_api::{pair, Interest, PollEvent, Poller, TcpListener, TcpStream, UdpSocket};
+use sockstack_api::{pair, Domain, Interest, PollEvent, Poller, Socket, TcpListener, TcpStream, Type, UdpSocket};
 use sockstack_link::LinkConfig;
 use sockstack_stack::ProcessId;
 use std::collections::{BTreeSet, HashMap};
@@ -117,4 +117,34 @@ fn a_non_blocking_echo_server_on_one_thread() {
         c.join().unwrap();
     }
     server.join().unwrap();
+}
+
+/// A poller loop stopped by shutting its datagram socket down from another
+/// thread: the shutdown makes the socket readable (a receive returns 0 at
+/// once), so the waiting poller wakes and sees it, as epoll does on Linux.
+#[test]
+fn a_datagram_shutdown_wakes_the_poller() {
+    let (a, _b) =
+        pair("192.0.2.1/24".parse().unwrap(), "192.0.2.2/24".parse().unwrap(), LinkConfig::default()).unwrap();
+    let net = a.handle(ProcessId(1));
+    let s = Socket::new(&net, Domain::Ipv4, Type::Datagram, None).unwrap();
+    s.connect(SocketAddrV4::new(B, 53)).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let poller = Poller::new(&net);
+    poller.register(&s, 7, Interest::READABLE).unwrap();
+    let mut events = Vec::new();
+    assert_eq!(poller.wait(&mut events, Some(Duration::from_millis(50))).unwrap(), 0, "nothing to read yet");
+    let other = s.try_clone().unwrap();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        other.shutdown(std::net::Shutdown::Read).unwrap();
+    });
+    // Long enough that a missed wake-up fails the test, not the clock.
+    let n = poller.wait(&mut events, Some(Duration::from_secs(20))).unwrap();
+    stopper.join().unwrap();
+    assert_eq!(n, 1, "the shutdown must wake the poller");
+    assert_eq!((events[0].token, events[0].readable), (7, true));
+    assert_eq!(s.recv(&mut [0u8; 8]).unwrap(), 0, "end of stream, not WouldBlock");
+    // Level-triggered: still readable.
+    assert_eq!(poller.wait(&mut events, Some(Duration::from_millis(50))).unwrap(), 1);
 }

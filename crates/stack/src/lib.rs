@@ -210,6 +210,15 @@ fn not_found() -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, "no such socket (closed or never opened)")
 }
 
+/// A send on a datagram socket shut down for writing: a pending ICMP
+/// error first (Linux `sock_alloc_send_pskb`), else `BrokenPipe`.
+fn shut_for_writing(pending: Option<io::ErrorKind>) -> io::Error {
+    match pending {
+        Some(kind) => udp::unreachable_error(kind),
+        None => io::Error::new(io::ErrorKind::BrokenPipe, "socket is shut down for writing"),
+    }
+}
+
 fn wrong_kind(op: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, format!("{op} is not supported by this socket type"))
 }
@@ -545,13 +554,42 @@ impl Stack {
                 if remote.port() == 0 {
                     return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot connect to port 0"));
                 }
-                self.udp_autobind(h, remote)?;
+                // The local address becomes the source address the route
+                // to the peer gives (RFC 1122 §3.3.4.3), unless the socket
+                // is bound to one: `local_addr` then names it, and only
+                // datagrams to it are heard, as Linux's
+                // `ip4_datagram_connect` has it. No route: no connect.
+                let src = self.route_source(*remote.ip())?;
+                let local = self.udp_autobind(h, remote)?;
+                if local.ip().is_unspecified() {
+                    // The wildcard held the port alone: the move cannot
+                    // collide.
+                    let fixed = SocketAddrV4::new(src, local.port());
+                    self.udp_ports.remove(local);
+                    self.udp_ports.insert(fixed, h)?;
+                    self.udp_mut(h)?.local = Some(fixed);
+                }
                 let sock = self.udp_mut(h)?;
                 sock.remote = Some(remote);
                 sock.pending_error = None;
                 Ok(())
             }
         }
+    }
+
+    /// The source address for datagrams to `dst` from a socket not bound
+    /// to an address (RFC 1122 §3.3.4.3): `dst` itself when it is ours,
+    /// else the address of the interface its route leaves by.
+    /// `NetworkUnreachable` when there is no route.
+    pub(crate) fn route_source(&self, dst: Ipv4Addr) -> io::Result<Ipv4Addr> {
+        if self.is_local_unicast(dst) {
+            return Ok(dst);
+        }
+        let hop = self
+            .routes
+            .lookup(dst)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NetworkUnreachable, format!("no route to {dst}")))?;
+        Ok(self.ifaces[hop.iface.0].addr())
     }
 
     /// Closes a socket and frees its port at once.
@@ -725,15 +763,27 @@ impl Stack {
         }
     }
 
+    fn datagram_shut(&self, h: SocketHandle) -> Option<socket::DatagramShut> {
+        match self.sockets.get(h).map(|e| &e.socket) {
+            Some(Socket::Udp(s)) => Some(s.shut),
+            Some(Socket::Raw(s)) => Some(s.shut),
+            _ => None,
+        }
+    }
+
     // ----- sockets: data --------------------------------------------
 
     /// Sends one datagram to `dst`. For a raw socket the port is ignored;
     /// in header-included mode `data` is a whole IPv4 datagram and `dst`
     /// is ignored. Returns `WouldBlock` when the transmit queue is full.
+    /// After [`Stack::datagram_shutdown`] for writing, `BrokenPipe`
+    /// (after a pending ICMP error, which goes first, as on Linux).
     pub fn send_to(&mut self, now: Instant, h: SocketHandle, data: &[u8], dst: SocketAddrV4) -> io::Result<usize> {
-        match self.sockets.get(h).map(|e| &e.socket) {
+        match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
             Some(Socket::Tcp(_)) => Err(wrong_kind("send_to (use tcp_send)")),
+            Some(Socket::Udp(s)) if s.shut.write => Err(shut_for_writing(s.pending_error.take())),
+            Some(Socket::Raw(s)) if s.shut.write => Err(shut_for_writing(None)),
             Some(Socket::Udp(_)) => self.udp_send_datagram(now, h, data, dst),
             Some(Socket::Raw(_)) => self.raw_send(now, h, data, *dst.ip()),
         }
@@ -756,11 +806,26 @@ impl Stack {
         Ok((n, m.src))
     }
 
-    /// Like [`Stack::recv_from`], handing over the whole message.
+    /// Like [`Stack::recv_from`], handing over the whole message. After
+    /// [`Stack::datagram_shutdown`] for reading, an empty message from
+    /// the peer at once, every time (end of stream, as BSD has it).
     pub fn recv_message(&mut self, h: SocketHandle) -> io::Result<Message> {
         let queue = match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => return Err(not_found()),
             Some(Socket::Tcp(_)) => return Err(wrong_kind("recv_from (use tcp_recv)")),
+            Some(Socket::Udp(s)) if s.shut.read => {
+                let unspecified = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+                let (src, dst) = (s.remote.unwrap_or(unspecified), s.local.unwrap_or(unspecified));
+                return Ok(Message { src, dst, data: Vec::new() });
+            }
+            Some(Socket::Raw(s)) if s.shut.read => {
+                let (src, dst) = (s.remote.unwrap_or(Ipv4Addr::UNSPECIFIED), s.local.unwrap_or(Ipv4Addr::UNSPECIFIED));
+                return Ok(Message {
+                    src: SocketAddrV4::new(src, 0),
+                    dst: SocketAddrV4::new(dst, 0),
+                    data: Vec::new(),
+                });
+            }
             Some(Socket::Udp(s)) => {
                 if let Some(kind) = s.pending_error.take() {
                     return Err(udp::unreachable_error(kind));
@@ -770,6 +835,26 @@ impl Stack {
             Some(Socket::Raw(s)) => &mut s.rx,
         };
         queue.pop().ok_or_else(|| io::ErrorKind::WouldBlock.into())
+    }
+
+    /// `shutdown(2)` of a datagram socket: after `Read`, receives return
+    /// an empty datagram at once (end of stream); after `Write`, sends
+    /// fail with `BrokenPipe`. Calls blocked on the socket are woken, and
+    /// a poller sees it readable. As on Linux, only a connected socket
+    /// may be shut down: `NotConnected` otherwise (and nothing changes).
+    pub fn datagram_shutdown(&mut self, h: SocketHandle, how: std::net::Shutdown) -> io::Result<()> {
+        self.peer_addr(h)?;
+        let shut = match self.sockets.get_mut(h).map(|e| &mut e.socket) {
+            None => return Err(not_found()),
+            Some(Socket::Tcp(_)) => return Err(wrong_kind("datagram_shutdown (use tcp_shutdown)")),
+            Some(Socket::Udp(s)) => &mut s.shut,
+            Some(Socket::Raw(s)) => &mut s.shut,
+        };
+        use std::net::Shutdown;
+        shut.read |= matches!(how, Shutdown::Read | Shutdown::Both);
+        shut.write |= matches!(how, Shutdown::Write | Shutdown::Both);
+        // Linux `inet_shutdown` wakes every waiter.
+        self.wake_waiters(h)
     }
 
     /// Takes a datagram socket's pending error (`SO_ERROR`): an ICMP
@@ -785,8 +870,12 @@ impl Stack {
         }
     }
 
-    /// Length of the next datagram without taking it.
+    /// Length of the next datagram without taking it (0 once shut down
+    /// for reading, as a receive would return).
     pub fn peek_len(&mut self, h: SocketHandle) -> io::Result<usize> {
+        if self.datagram_shut(h).is_some_and(|s| s.read) {
+            return Ok(0);
+        }
         self.rx_queue_mut(h)?.peek().map(|m| m.data.len()).ok_or_else(|| io::ErrorKind::WouldBlock.into())
     }
 
@@ -804,12 +893,18 @@ impl Stack {
                 let (readable, writable, error) = self.tcp_readiness(h)?;
                 Ok(Readiness { readable, writable, error })
             }
+            // A socket shut down does not block either way: receives end
+            // at once, sends fail at once.
             Some(Socket::Udp(s)) => Ok(Readiness {
-                readable: !s.rx.is_empty() || s.pending_error.is_some(),
-                writable,
+                readable: !s.rx.is_empty() || s.pending_error.is_some() || s.shut.read,
+                writable: writable || s.shut.write,
                 error: s.pending_error.is_some(),
             }),
-            Some(Socket::Raw(s)) => Ok(Readiness { readable: !s.rx.is_empty(), writable, error: false }),
+            Some(Socket::Raw(s)) => Ok(Readiness {
+                readable: !s.rx.is_empty() || s.shut.read,
+                writable: writable || s.shut.write,
+                error: false,
+            }),
         }
     }
 

@@ -4,6 +4,7 @@
 //! mode, a whole datagram that the stack validates first.
 
 use crate::rxqueue::RxQueue;
+use crate::socket::DatagramShut;
 use sockstack_wire::{IpProtocol, Ipv4Addr};
 
 /// State of one raw socket.
@@ -18,11 +19,20 @@ pub struct RawSocket {
     pub(crate) remote: Option<Ipv4Addr>,
     pub(crate) rx: RxQueue,
     pub(crate) ttl: u8,
+    pub(crate) shut: DatagramShut,
 }
 
 impl RawSocket {
     pub(crate) fn new(protocol: IpProtocol, header_included: bool, rx_capacity: usize, ttl: u8) -> Self {
-        RawSocket { protocol, header_included, local: None, remote: None, rx: RxQueue::new(rx_capacity), ttl }
+        RawSocket {
+            protocol,
+            header_included,
+            local: None,
+            remote: None,
+            rx: RxQueue::new(rx_capacity),
+            ttl,
+            shut: DatagramShut::default(),
+        }
     }
 
     /// Whether a packet from `src` to `dst` is for this socket.

@@ -39,6 +39,18 @@ pub struct Readiness {
     pub error: bool,
 }
 
+/// What `shutdown(2)` has closed of a datagram socket (a stream's
+/// connection keeps its own). Kept in the stack, not by the caller, so
+/// that every receive and send sees it, and so does `readiness`: a
+/// poller learns of a shutdown made from another thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DatagramShut {
+    /// Receives end at once, with an empty datagram (end of stream).
+    pub(crate) read: bool,
+    /// Sends are refused (`BrokenPipe`).
+    pub(crate) write: bool,
+}
+
 // TCP sockets are the many (100,000 connections on one stack); boxing them
 // would add an allocation and a pointer chase to each, to save bytes on the
 // few datagram sockets.

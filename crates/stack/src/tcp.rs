@@ -515,15 +515,11 @@ impl Stack {
         let bound = sock.bound;
         let config = sock.config.clone();
         // Route and source address (RFC 1122 §3.3.4.3).
-        let (src, mtu) = if self.is_local_unicast(*remote.ip()) {
-            (bound.map(|b| *b.ip()).filter(|ip| !ip.is_unspecified()).unwrap_or(*remote.ip()), 65535)
-        } else {
-            let hop = self.routes.lookup(*remote.ip()).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NetworkUnreachable, format!("no route to {}", remote.ip()))
-            })?;
-            let iface = &self.ifaces[hop.iface.0];
-            let src = bound.map(|b| *b.ip()).filter(|ip| !ip.is_unspecified()).unwrap_or(iface.addr());
-            (src, self.path_mtu(now, hop.iface, *remote.ip()))
+        let routed = self.route_source(*remote.ip())?;
+        let src = bound.map(|b| *b.ip()).filter(|ip| !ip.is_unspecified()).unwrap_or(routed);
+        let mtu = match self.routes.lookup(*remote.ip()) {
+            Some(hop) if !self.is_local_unicast(*remote.ip()) => self.path_mtu(now, hop.iface, *remote.ip()),
+            _ => 65535,
         };
         let local = match bound {
             Some(b) => SocketAddrV4::new(src, b.port()),
@@ -1693,7 +1689,25 @@ impl Stack {
         })
     }
 
+    /// The peer of a connection, as `getpeername` names it: only while
+    /// the connection is established or closing. While its SYN is out, and
+    /// once it is over (refused, reset, timed out, closed, in TIME-WAIT),
+    /// `NotConnected`, as Linux's `inet_getname` says (its socket is in
+    /// SYN-SENT or CLOSE then).
     pub(crate) fn tcp_peer_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
+        let s = self.stream_ref(h)?;
+        match s.conn.get().state() {
+            State::SynSent | State::Closed | State::TimeWait => {
+                Err(io::Error::new(io::ErrorKind::NotConnected, "socket is not connected"))
+            }
+            _ => Ok(s.conn.remote_addr()),
+        }
+    }
+
+    /// The remote end of a stream's 4-tuple, in any state (the peer it
+    /// connects to, or was connected to): what `recvfrom` names as the
+    /// sender of stream data, which may still be read after the end.
+    pub fn tcp_remote_addr(&self, h: SocketHandle) -> io::Result<SocketAddrV4> {
         Ok(self.stream_ref(h)?.conn.remote_addr())
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::counters::DropReason;
 use crate::rxqueue::{Message, RxQueue};
-use crate::socket::{Socket, SocketHandle};
+use crate::socket::{DatagramShut, Socket, SocketHandle};
 use crate::Stack;
 use sockstack_time::Instant;
 use sockstack_wire::{ChecksumMode, Ipv4Addr, Ipv4Repr, UdpPacket, UdpRepr};
@@ -22,6 +22,7 @@ pub struct UdpSocket {
     pub(crate) pending_error: Option<io::ErrorKind>,
     pub(crate) ttl: u8,
     pub(crate) dont_frag: bool,
+    pub(crate) shut: DatagramShut,
 }
 
 impl UdpSocket {
@@ -33,6 +34,7 @@ impl UdpSocket {
             pending_error: None,
             ttl,
             dont_frag: false,
+            shut: DatagramShut::default(),
         }
     }
 }
@@ -82,11 +84,15 @@ impl Stack {
             }
             return;
         };
-        // A connected socket only hears from its peer.
-        if let Some(remote) = sock.remote {
-            if remote != src {
-                return self.counters.drop(DropReason::UdpNoSocket);
+        // A connected socket only hears from its peer: for anyone else the
+        // port has no socket, and says so as above (Linux `__udp4_lib_rcv`
+        // finds no socket for such a datagram either).
+        if sock.remote.is_some_and(|remote| remote != src) {
+            self.counters.drop(DropReason::UdpNoSocket);
+            if !to_broadcast {
+                self.icmp_port_unreachable(now, ip, payload);
             }
+            return;
         }
         let message = Message { src, dst, data: udp.payload().to_vec() };
         if sock.rx.push(message).is_err() {

@@ -935,3 +935,152 @@ fn shutdown_of_a_connection_that_is_over_is_not_connected() {
     b.tcp_listen(l, 4).unwrap();
     assert_eq!(b.tcp_connect(now, l, sa(A, 80)).unwrap_err().kind(), ErrorKind::AlreadyExists);
 }
+
+/// `shutdown` of a datagram socket lives in the stack: every receive and
+/// send sees it, and so does `readiness` (a poller learns of it), and the
+/// tasks waiting on the socket are woken. Only a connected socket may be
+/// shut down, as on Linux.
+#[test]
+fn datagram_shutdown_is_seen_by_receives_sends_and_readiness() {
+    use std::net::Shutdown;
+    use std::sync::{atomic::Ordering, Arc};
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let now = Instant::ZERO;
+    for how in [Shutdown::Read, Shutdown::Write, Shutdown::Both] {
+        let (u, srv) = (a.udp_open(P), b.udp_open(P));
+        b.bind(srv, sa(B, 9)).unwrap();
+        assert_eq!(a.datagram_shutdown(u, how).unwrap_err().kind(), ErrorKind::NotConnected, "{how:?}");
+        a.connect(u, sa(B, 9)).unwrap();
+        a.send(now, u, b"before").unwrap();
+        carry(now, &mut a, &mut b);
+        b.connect(srv, a.local_addr(u).unwrap()).unwrap();
+        b.send(now, srv, b"queued").unwrap();
+        carry(now, &mut b, &mut a);
+        let waiter = Arc::new(CountingWaker(0.into()));
+        a.register_recv_waker(u, &waiter.clone().into()).unwrap();
+        a.datagram_shutdown(u, how).unwrap();
+        assert_eq!(waiter.0.load(Ordering::SeqCst), 1, "{how:?}: the waiting receive is woken");
+        let ready = a.readiness(u).unwrap();
+        let mut buf = [0u8; 16];
+        if how == Shutdown::Write {
+            // Reading goes on as before.
+            assert_eq!(a.recv_from(u, &mut buf).unwrap(), (6, sa(B, 9)));
+            assert_eq!(a.recv_from(u, &mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+        } else {
+            assert!(ready.readable, "{how:?}: a receive would not block");
+            // End of stream at once, every time, from the peer.
+            for _ in 0..2 {
+                assert_eq!(a.recv_from(u, &mut buf).unwrap(), (0, sa(B, 9)), "{how:?}");
+            }
+            assert_eq!(a.peek_len(u).unwrap(), 0);
+        }
+        if how == Shutdown::Read {
+            assert_eq!(a.send(now, u, b"after").unwrap(), 5, "sending goes on as before");
+            assert_eq!(carry(now, &mut a, &mut b), 1);
+        } else {
+            assert!(ready.writable, "{how:?}: a send would not block");
+            assert_eq!(a.send(now, u, b"after").unwrap_err().kind(), ErrorKind::BrokenPipe, "{how:?}");
+            assert_eq!(carry(now, &mut a, &mut b), 0);
+        }
+        a.close(u).unwrap();
+        b.close(srv).unwrap();
+    }
+}
+
+/// A connected UDP socket hears only its peer; to anyone else its port
+/// has no socket, so the datagram draws a port unreachable (RFC 1122
+/// §4.1.3.1), as on Linux, and the sender's connected socket learns of
+/// it (`ConnectionRefused`). The peer is still heard.
+#[test]
+fn a_connected_udp_socket_refuses_strangers_with_port_unreachable() {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let now = Instant::ZERO;
+    let (peer, stranger, srv) = (a.udp_open(P), a.udp_open(P), b.udp_open(P));
+    a.bind(peer, sa(A, 1000)).unwrap();
+    b.bind(srv, sa(B, 9)).unwrap();
+    b.connect(srv, sa(A, 1000)).unwrap();
+    a.connect(stranger, sa(B, 9)).unwrap();
+    a.send(now, stranger, b"knock").unwrap();
+    carry(now, &mut a, &mut b);
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv_from(srv, &mut buf).unwrap_err().kind(), ErrorKind::WouldBlock, "not delivered");
+    assert_eq!(carry(now, &mut b, &mut a), 1, "a port unreachable goes back");
+    assert_eq!(a.send(now, stranger, b"again").unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    a.send_to(now, peer, b"hello", sa(B, 9)).unwrap();
+    carry(now, &mut a, &mut b);
+    assert_eq!(b.recv_from(srv, &mut buf).unwrap(), (5, sa(A, 1000)));
+    assert_eq!(&buf[..5], b"hello");
+}
+
+/// `connect` of a UDP socket not bound to an address fixes its local
+/// address to the source its route gives (RFC 1122 §3.3.4.3), as Linux's
+/// `ip4_datagram_connect` does: `local_addr` names it (the way programs
+/// learn their outward address), and it keeps its port. Without a route
+/// there is no connect.
+#[test]
+fn udp_connect_fixes_the_local_address_from_the_route() {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let now = Instant::ZERO;
+    let u = a.udp_open(P);
+    a.bind(u, sa(Ipv4Addr::UNSPECIFIED, 7000)).unwrap();
+    assert_eq!(a.local_addr(u).unwrap(), sa(Ipv4Addr::UNSPECIFIED, 7000));
+    a.connect(u, sa(B, 9)).unwrap();
+    assert_eq!(a.local_addr(u).unwrap(), sa(A, 7000));
+    // Unbound: the ephemeral port it gets, on the routed address.
+    let e = a.udp_open(P);
+    a.connect(e, sa(B, 9)).unwrap();
+    assert_eq!(*a.local_addr(e).unwrap().ip(), A);
+    // To one of our own addresses: that address.
+    let own = a.udp_open(P);
+    a.connect(own, sa(A, 9)).unwrap();
+    assert_eq!(*a.local_addr(own).unwrap().ip(), A);
+    // A reply to the fixed address reaches it.
+    let srv = b.udp_open(P);
+    b.bind(srv, sa(B, 9)).unwrap();
+    a.send(now, u, b"ping").unwrap();
+    carry(now, &mut a, &mut b);
+    let mut buf = [0u8; 8];
+    let (n, from) = b.recv_from(srv, &mut buf).unwrap();
+    assert_eq!((n, from), (4, sa(A, 7000)));
+    b.send_to(now, srv, b"pong", from).unwrap();
+    carry(now, &mut b, &mut a);
+    assert_eq!(a.recv_from(u, &mut buf).unwrap(), (4, sa(B, 9)));
+    // No route: refused, and the socket stays unbound.
+    let lost = a.udp_open(P);
+    let far = sa(Ipv4Addr::new(203, 0, 113, 9), 9);
+    assert_eq!(a.connect(lost, far).unwrap_err().kind(), ErrorKind::NetworkUnreachable);
+    assert_eq!(a.peer_addr(lost).unwrap_err().kind(), ErrorKind::NotConnected);
+}
+
+/// `peer_addr` of a stream names the peer only while the connection is
+/// established or closing; while its SYN is out and once it is over,
+/// `NotConnected`, as Linux's getpeername. `tcp_remote_addr` names the
+/// 4-tuple's remote end in any state.
+#[test]
+fn stream_peer_addr_follows_the_connection() {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let now = Instant::ZERO;
+    let c = a.tcp_open(P);
+    assert_eq!(a.peer_addr(c).unwrap_err().kind(), ErrorKind::NotConnected, "not connected");
+    a.tcp_connect(now, c, sa(B, 81)).unwrap();
+    assert_eq!(a.peer_addr(c).unwrap_err().kind(), ErrorKind::NotConnected, "SYN-SENT");
+    assert_eq!(a.tcp_remote_addr(c).unwrap(), sa(B, 81));
+    // Nobody listens on 81: refused, and over.
+    while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+    assert_eq!(a.tcp_send(now, c, b"x").unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(a.peer_addr(c).unwrap_err().kind(), ErrorKind::NotConnected, "refused");
+    let (c, s) = connected(&mut a, &mut b);
+    assert_eq!(a.peer_addr(c).unwrap(), sa(B, 80));
+    assert_eq!(b.peer_addr(s).unwrap(), a.local_addr(c).unwrap());
+    // The peer closes: CLOSE-WAIT still names it.
+    b.tcp_shutdown(now, s, std::net::Shutdown::Write).unwrap();
+    while carry(now, &mut b, &mut a) + carry(now, &mut a, &mut b) > 0 {}
+    assert_eq!(a.tcp_state(c).unwrap(), sockstack_tcp::State::CloseWait);
+    assert_eq!(a.peer_addr(c).unwrap(), sa(B, 80));
+    // This end closes too: the one that closed first waits in TIME-WAIT.
+    a.tcp_shutdown(now, c, std::net::Shutdown::Write).unwrap();
+    while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+    assert_eq!(b.tcp_state(s).unwrap(), sockstack_tcp::State::TimeWait);
+    assert_eq!(b.peer_addr(s).unwrap_err().kind(), ErrorKind::NotConnected, "TIME-WAIT");
+    assert_eq!(b.tcp_remote_addr(s).unwrap(), a.local_addr(c).unwrap());
+}
