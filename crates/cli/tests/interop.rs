@@ -607,3 +607,291 @@ fn sockstack_resolver_asks_dnsmasq() {
     let out = dig(&["--tcp", "www.example.test"]);
     assert!(out.contains("203.0.113.8"), "{out}");
 }
+
+/// The byte at stream offset `i` of direction `direction` (0: kernel to
+/// sockstack, 1: sockstack to kernel), as `conversation.py` has it.
+fn conversation_byte(direction: usize, i: usize) -> u8 {
+    ((i * 31 + i / 257 + direction * 101) & 0xff) as u8
+}
+
+/// `conversation.py` in a namespace: the kernel's end of one connection.
+struct KernelPeer {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl KernelPeer {
+    fn start(ns: &Netns) -> KernelPeer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/conversation.py");
+        let mut child = ns
+            .cmd(&["python3", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        KernelPeer { child, stdin, stdout }
+    }
+
+    fn tell(&mut self, cmd: &str) {
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn answer(&mut self) -> String {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.stdout, &mut line).unwrap();
+        assert!(!line.is_empty(), "conversation.py ended");
+        line.trim().to_string()
+    }
+
+    fn ask(&mut self, cmd: &str) -> String {
+        self.tell(cmd);
+        self.answer()
+    }
+
+    /// The number after `word` in the answer to `cmd`; panics on any
+    /// other answer.
+    fn count(&mut self, cmd: &str, word: &str) -> usize {
+        let a = self.ask(cmd);
+        match a.strip_prefix(word).map(|n| n.trim().parse()) {
+            Some(Ok(n)) => n,
+            _ => panic!("{cmd}: {a}"),
+        }
+    }
+}
+
+impl Drop for KernelPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small xorshift, so each conversation is one seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// sockstack's TCP and the kernel's, one connection each way per seed,
+/// in random conversations: each end sends (up to 256 KiB at a time),
+/// reads and shuts down at random, and every octet is checked where it
+/// arrives; at the end both drain to end of stream, and each must have
+/// received exactly what the other sent, with no reset. The kernel's
+/// options (SACK, timestamps, window scaling) are switched per seed, so
+/// every negotiation is met; its receive buffer is sometimes tiny
+/// (zero windows, window probes); sockstack's device has offload or not;
+/// and some seeds drop 2% of the packets each way (nftables).
+///
+/// The sockstack end runs in this process: its TUN device is created
+/// here and moved into the test's namespace, where the kernel end is.
+#[test]
+fn random_conversations_with_the_kernel() {
+    if !can_run() {
+        return;
+    }
+    // CONVERSATIONS=n runs more (seeds 1 to n).
+    let n = std::env::var("CONVERSATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(12u64);
+    for seed in 1..=n {
+        conversation(seed);
+    }
+}
+
+fn conversation(seed: u64) {
+    use sockstack_api::{spawn_tun, TcpListener, TcpStream, TunConfig};
+    use std::io::Read;
+    use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let (sack, ts, ws) = (rng.below(2), rng.below(2), rng.below(2));
+    let rcvbuf = if rng.below(3) == 0 { 4096 } else { 0 };
+    let offload = rng.below(2) == 0;
+    let lossy = seed % 3 == 0;
+    let kernel_connects = rng.below(2) == 0;
+    let what = format!(
+        "seed {seed}: sack {sack} ts {ts} ws {ws} rcvbuf {rcvbuf} offload {offload} lossy {lossy} \
+         kernel connects {kernel_connects}"
+    );
+    let ns = Netns::new();
+    ns.exec(&[
+        "sysctl",
+        "-q",
+        &format!("net.ipv4.tcp_sack={sack}"),
+        &format!("net.ipv4.tcp_timestamps={ts}"),
+        &format!("net.ipv4.tcp_window_scaling={ws}"),
+    ]);
+    let dev = format!("sskc{}-{seed}", std::process::id() % 10_000);
+    let config =
+        TunConfig { name: dev.clone(), addr: "192.0.2.2/24".parse().unwrap(), kernel_addr: None, mtu: 1500, offload };
+    let stack = sockstack_stack::Stack::new(sockstack_stack::StackConfig::default());
+    let tun = spawn_tun(stack, &config, None).unwrap();
+    // Into the namespace: from here on the device's traffic is there.
+    run(Command::new("ip").args(["link", "set", &dev, "netns", &ns.name]));
+    ns.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", &dev]);
+    ns.exec(&["ip", "link", "set", &dev, "up"]);
+    if lossy {
+        ns.exec(&["nft", "add", "table", "inet", "lossy"]);
+        for (chain, hook, dir) in [("out", "output", "oifname"), ("in", "input", "iifname")] {
+            ns.exec(&["nft", &format!("add chain inet lossy {chain} {{ type filter hook {hook} priority 0; }}")]);
+            ns.exec(&[
+                "nft",
+                &format!("add rule inet lossy {chain} {dir} \"{dev}\" numgen random mod 100 < 2 counter drop"),
+            ]);
+        }
+    }
+    let net = tun.driver.handle(sockstack_stack::ProcessId(1));
+    let mut peer = KernelPeer::start(&ns);
+    let mut ours = if kernel_connects {
+        let listener = TcpListener::bind(&net, SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7000), 1).unwrap();
+        assert_eq!(peer.ask(&format!("connect 192.0.2.2 7000 {rcvbuf}")), "ok", "{what}");
+        listener.accept().unwrap().0
+    } else {
+        assert_eq!(peer.ask(&format!("listen 7000 {rcvbuf}")), "ok");
+        let s = TcpStream::connect(&net, SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 7000)).unwrap();
+        assert_eq!(peer.ask("accept"), "ok", "{what}");
+        s
+    };
+    ours.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    ours.set_write_timeout(Some(Duration::from_millis(50))).unwrap();
+    // Octets each way: sent by the kernel, taken by sockstack; sent by
+    // sockstack, taken by the kernel.
+    let (mut k_sent, mut o_got, mut o_sent, mut k_got) = (0usize, 0usize, 0usize, 0usize);
+    let (mut k_shut, mut o_shut) = (false, false);
+    let mut buf = vec![0u8; 65536];
+    let check = |data: &[u8], from: usize, what: &str| {
+        if let Some(i) = (0..data.len()).find(|&i| data[i] != conversation_byte(0, from + i)) {
+            panic!("{what}: sockstack read a wrong octet at stream offset {}", from + i);
+        }
+    };
+    let size = |rng: &mut Rng| 1usize << rng.below(19) | rng.below(4096) as usize;
+    for _ in 0..120 {
+        match rng.below(9) {
+            0 | 1 if !k_shut => k_sent += peer.count(&format!("send {}", size(&mut rng)), "sent"),
+            2 | 3 if !o_shut => {
+                let n = size(&mut rng).min(1 << 18);
+                let data: Vec<u8> = (0..n).map(|i| conversation_byte(1, o_sent + i)).collect();
+                match ours.write(&data) {
+                    Ok(k) => o_sent += k,
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                    Err(e) => panic!("{what}: write: {e}"),
+                }
+            }
+            4 | 5 => match peer.ask("recv").as_str() {
+                "eof" => assert!(o_shut && k_got == o_sent, "{what}: the kernel saw the end after {k_got} octets"),
+                a => match a.strip_prefix("recv ").map(str::parse::<usize>) {
+                    Some(Ok(n)) => k_got += n,
+                    _ => panic!("{what}: recv: {a}"),
+                },
+            },
+            6 | 7 => match ours.read(&mut buf) {
+                Ok(0) => assert!(k_shut && o_got == k_sent, "{what}: end of stream after {o_got} octets"),
+                Ok(n) => {
+                    check(&buf[..n], o_got, &what);
+                    o_got += n;
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => panic!("{what}: read: {e}"),
+            },
+            8 if rng.below(20) == 0 => {
+                if rng.below(2) == 0 && !k_shut {
+                    assert_eq!(peer.ask("shutdown"), "ok", "{what}");
+                    k_shut = true;
+                } else if !o_shut {
+                    ours.shutdown(Shutdown::Write).unwrap();
+                    o_shut = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    // One seed in three ends abruptly: one end closes with a zero linger
+    // time, so a RST goes out, and the other must take it (CLOSED, not a
+    // FIN's CLOSE-WAIT or TIME-WAIT), checking what arrived before it.
+    // (Once both ends have shut down, the connection is over, or all but.)
+    if !(k_shut && o_shut) && rng.below(3) == 0 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        if rng.below(2) == 0 {
+            assert_eq!(peer.ask("abort"), "ok");
+            let mut reset_seen = false;
+            while ours.state().unwrap() != sockstack_sim::TcpState::Closed {
+                assert!(Instant::now() < deadline, "{what}: the kernel's RST was not taken: {:?}", ours.state());
+                match ours.read(&mut buf) {
+                    Ok(n) => {
+                        check(&buf[..n], o_got, &what);
+                        o_got += n;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => reset_seen = true,
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                    Err(e) => panic!("{what}: read after the kernel's abort: {e}"),
+                }
+            }
+            let after = ours.read(&mut buf).map_err(|e| e.kind());
+            // After the kernel's FIN, reads go on saying end of stream,
+            // as on Linux (a RST in CLOSE-WAIT leaves EPIPE, which reads
+            // do not report).
+            let reset = reset_seen || after == Err(std::io::ErrorKind::ConnectionReset);
+            assert!(reset || (k_shut && after == Ok(0)), "{what}: reads after the RST say {after:?}");
+            eprintln!("{what}: the kernel aborted after {k_sent} octets to sockstack, {o_sent} from it");
+        } else {
+            let sock = sockstack_api::Socket::from(ours);
+            sock.set_linger(Some(Duration::ZERO)).unwrap();
+            sock.close().unwrap();
+            assert_eq!(peer.ask("await_reset"), "closed", "{what}: sockstack's abort");
+            eprintln!("{what}: sockstack aborted after {k_sent} octets to sockstack, {o_sent} from it");
+        }
+        return;
+    }
+    // The end: both shut down, both read to the end, at once (the kernel
+    // in its process, sockstack here).
+    if !k_shut {
+        assert_eq!(peer.ask("shutdown"), "ok", "{what}");
+    }
+    if !o_shut {
+        ours.shutdown(Shutdown::Write).unwrap();
+    }
+    peer.tell("drain");
+    ours.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    loop {
+        match ours.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                check(&buf[..n], o_got, &what);
+                o_got += n;
+            }
+            Err(e) => panic!("{what}: draining: {e} after {o_got} of {k_sent} octets"),
+        }
+    }
+    let drained = peer.answer();
+    assert_eq!(drained, format!("drained {o_sent}"), "{what}: the kernel read {k_got} before the end");
+    assert_eq!(o_got, k_sent, "{what}: sockstack got all the kernel sent");
+    let stats = ours.stats().unwrap();
+    assert_eq!(peer.ask("close"), "ok");
+    let dropped = if lossy {
+        let rules = ns.exec(&["nft", "list", "table", "inet", "lossy"]);
+        let rules = String::from_utf8_lossy(&rules.stdout).into_owned();
+        rules.split("packets ").skip(1).filter_map(|t| t.split(' ').next()?.parse::<u64>().ok()).sum()
+    } else {
+        0
+    };
+    eprintln!(
+        "{what}: {k_sent} octets to sockstack, {o_sent} from it; {dropped} packets dropped, sockstack sent {} again",
+        stats.retransmits
+    );
+    drop(ours);
+    // The driver stops (and the device goes) with `tun`; the namespace
+    // after it.
+    drop(tun);
+    drop(ns);
+}
