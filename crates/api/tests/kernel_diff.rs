@@ -43,6 +43,7 @@ fn one_stack() -> Driver {
 #[derive(Debug, Clone)]
 enum Op {
     Open(usize),
+    /// Slot, and where to (see `bind_target`).
     Bind(usize, usize),
     Listen(usize, i32),
     Connect(usize, usize),
@@ -61,13 +62,19 @@ enum Op {
     Client(usize, usize),
     /// `local_addr` and `peer_addr`.
     Names(usize),
+    /// `TCP_NODELAY` on or off.
+    NoDelay(usize, bool),
+    /// `IP_TTL` (0 and 256 are refused).
+    Ttl(usize, u32),
+    /// Both read back (an accepted connection inherits them).
+    Options(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let slot = 0..SLOTS;
     prop_oneof![
         2 => slot.clone().prop_map(Op::Open),
-        1 => (slot.clone(), 0usize..3).prop_map(|(s, p)| Op::Bind(s, p)),
+        1 => (slot.clone(), bind_targets()).prop_map(|(s, t)| Op::Bind(s, t)),
         1 => (slot.clone(), 0i32..3).prop_map(|(s, b)| Op::Listen(s, b)),
         2 => (slot.clone(), 0usize..3).prop_map(|(s, p)| Op::Connect(s, p)),
         2 => slot.clone().prop_map(Op::Accept),
@@ -80,7 +87,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (slot.clone(), any::<bool>()).prop_map(|(s, on)| Op::Nonblocking(s, on)),
         2 => (slot.clone(), 0usize..2, 0i32..3).prop_map(|(s, p, b)| Op::Serve(s, p, b)),
         3 => (slot.clone(), 0usize..2).prop_map(|(s, p)| Op::Client(s, p)),
-        2 => slot.prop_map(Op::Names),
+        2 => slot.clone().prop_map(Op::Names),
+        1 => (slot.clone(), any::<bool>()).prop_map(|(s, on)| Op::NoDelay(s, on)),
+        1 => (slot.clone(), prop::sample::select(vec![0u32, 1, 64, 200, 255, 256])).prop_map(|(s, t)| Op::Ttl(s, t)),
+        2 => slot.prop_map(Op::Options),
     ]
 }
 
@@ -312,9 +322,10 @@ impl World {
             // FIN after it. Not compared.
             Op::Send(s, _) | Op::Shutdown(s, _) if self.connecting[s] => None,
             Op::Send(s, _) | Op::Recv(s) if self.reset[s] => None,
-            Op::Bind(s, p) => {
-                let k = outcome(self.kernel[s].as_ref()?.bind(&self.kernel_addr(p)), |()| Outcome::Ok);
-                let o = outcome(self.ours[s].as_ref()?.bind(Self::our_addr(p)), |()| Outcome::Ok);
+            Op::Bind(s, t) => {
+                let (to_k, to_o) = bind_target(t, &self.kernel_ports);
+                let k = outcome(self.kernel[s].as_ref()?.bind(&to_k.into()), |()| Outcome::Ok);
+                let o = outcome(self.ours[s].as_ref()?.bind(to_o), |()| Outcome::Ok);
                 Some((k, o))
             }
             Op::Listen(s, backlog) => {
@@ -410,6 +421,24 @@ impl World {
                 let (k, o) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
                 Some(names(socket2::SockRef::from(k), o, &self.kernel_ports, self.unspecified[s]))
             }
+            Op::NoDelay(s, on) => {
+                let k = outcome(self.kernel[s].as_ref()?.set_tcp_nodelay(on), |()| Outcome::Ok);
+                let o = outcome(self.ours[s].as_ref()?.set_nodelay(on), |()| Outcome::Ok);
+                Some((k, o))
+            }
+            Op::Ttl(s, ttl) => {
+                let k = outcome(self.kernel[s].as_ref()?.set_ttl_v4(ttl), |()| Outcome::Ok);
+                let o = outcome(self.ours[s].as_ref()?.set_ttl(ttl), |()| Outcome::Ok);
+                Some((k, o))
+            }
+            Op::Options(s) => {
+                let (k, o) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
+                let read = |nodelay: io::Result<bool>, ttl: io::Result<u32>| match (nodelay, ttl) {
+                    (Ok(n), Ok(t)) => Outcome::Data(vec![u8::from(n), t as u8]),
+                    (Err(e), _) | (_, Err(e)) => Outcome::Err(kind(&e)),
+                };
+                Some((read(k.tcp_nodelay(), k.ttl_v4()), read(o.nodelay(), o.ttl())))
+            }
             Op::Linger0(s) => {
                 let k = outcome(self.kernel[s].as_ref()?.set_linger(Some(Duration::ZERO)), |()| Outcome::Ok);
                 let o = outcome(self.ours[s].as_ref()?.set_linger(Some(Duration::ZERO)), |()| Outcome::Ok);
@@ -457,6 +486,33 @@ fn names(k: socket2::SockRef<'_>, o: &Socket, ports: &[u16; 3], connected: bool)
     (kernel(k.peer_addr()), ours(o.peer_addr()))
 }
 
+/// Where a `Bind` of target `t` binds: 0 to 2, the host's named port;
+/// 3 to 5, the wildcard address with named port `t - 3`; 6, the host
+/// with port 0 (any free port); 7, the wildcard address with port 0; 8,
+/// an address that is not the host's (a bind that must fail: nothing is
+/// sent).
+fn bind_target(t: usize, ports: &[u16; 3]) -> (SocketAddr, SocketAddrV4) {
+    if t == 8 {
+        let foreign = Ipv4Addr::new(203, 0, 113, 9);
+        return (SocketAddr::from((foreign.octets(), ports[0])), SocketAddrV4::new(foreign, World::our_addr(0).port()));
+    }
+    let (host, port) = match t {
+        0..=2 => (true, Some(t)),
+        3..=5 => (false, Some(t - 3)),
+        6 => (true, None),
+        _ => (false, None),
+    };
+    let kernel_ip = if host { [127, 0, 0, 1] } else { [0, 0, 0, 0] };
+    let our_ip = if host { A } else { Ipv4Addr::UNSPECIFIED };
+    let kernel = SocketAddr::from((kernel_ip, port.map_or(0, |p| ports[p])));
+    let ours = SocketAddrV4::new(our_ip, port.map_or(0, |p| World::our_addr(p).port()));
+    (kernel, ours)
+}
+
+fn bind_targets() -> impl Strategy<Value = usize> {
+    prop_oneof![6 => 0usize..3, 4 => 3usize..6, 2 => 6usize..8, 1 => Just(8usize)]
+}
+
 fn clone(e: &io::Error) -> io::Error {
     match e.raw_os_error() {
         Some(n) => io::Error::from_raw_os_error(n),
@@ -479,6 +535,9 @@ fn op_slot(op: &Op) -> usize {
         | Op::Serve(s, ..)
         | Op::Client(s, _)
         | Op::Names(s)
+        | Op::NoDelay(s, _)
+        | Op::Ttl(s, _)
+        | Op::Options(s)
         | Op::Shutdown(s, _) => s,
     }
 }
@@ -520,6 +579,7 @@ proptest! {
 #[derive(Debug, Clone)]
 enum Dgram {
     Open(usize),
+    /// Slot, and where to (see `bind_target`).
     Bind(usize, usize),
     Connect(usize, usize),
     SendTo(usize, usize, usize),
@@ -532,13 +592,15 @@ enum Dgram {
     TakeError(usize),
     /// `local_addr` and `peer_addr`.
     Names(usize),
+    /// `IP_TTL` set (0 and 256 are refused), then read back.
+    Ttl(usize, u32),
 }
 
 fn dgram() -> impl Strategy<Value = Dgram> {
     let slot = 0..SLOTS;
     prop_oneof![
         2 => slot.clone().prop_map(Dgram::Open),
-        2 => (slot.clone(), 0usize..3).prop_map(|(s, p)| Dgram::Bind(s, p)),
+        2 => (slot.clone(), bind_targets()).prop_map(|(s, t)| Dgram::Bind(s, t)),
         1 => (slot.clone(), 0usize..3).prop_map(|(s, p)| Dgram::Connect(s, p)),
         4 => (slot.clone(), 0usize..3, prop_oneof![Just(0usize), 1usize..2000]).prop_map(|(s, p, n)| Dgram::SendTo(s, p, n)),
         2 => (slot.clone(), 0usize..100).prop_map(|(s, n)| Dgram::Send(s, n)),
@@ -547,7 +609,8 @@ fn dgram() -> impl Strategy<Value = Dgram> {
             .prop_map(|(s, h)| Dgram::Shutdown(s, h)),
         1 => slot.clone().prop_map(Dgram::Close),
         1 => slot.clone().prop_map(Dgram::TakeError),
-        1 => slot.prop_map(Dgram::Names),
+        1 => slot.clone().prop_map(Dgram::Names),
+        1 => (slot, prop::sample::select(vec![0u32, 1, 64, 255, 256])).prop_map(|(s, t)| Dgram::Ttl(s, t)),
     ]
 }
 
@@ -597,6 +660,7 @@ impl DgramWorld {
             | Dgram::Shutdown(s, _)
             | Dgram::TakeError(s)
             | Dgram::Names(s)
+            | Dgram::Ttl(s, _)
             | Dgram::Close(s) => s,
         };
         if let Dgram::Open(_) = op {
@@ -628,10 +692,10 @@ impl DgramWorld {
             // queued, and even new ones, before saying 0; sockstack, as
             // BSD, ends receives at once. Not compared.
             Dgram::Recv(..) if self.read_shut[s] => return None,
-            Dgram::Bind(_, p) => (
-                outcome(socket2::SockRef::from(k).bind(&self.kernel_addr(p).into()), ok),
-                outcome(o.bind(World::our_addr(p)), ok),
-            ),
+            Dgram::Bind(_, t) => {
+                let (to_k, to_o) = bind_target(t, &self.kernel_ports);
+                (outcome(socket2::SockRef::from(k).bind(&to_k.into()), ok), outcome(o.bind(to_o), ok))
+            }
             Dgram::Connect(_, p) => {
                 // Linux keeps an ICMP error pending across a new connect;
                 // sockstack starts the new peer clean. Taken first, on both.
@@ -688,6 +752,13 @@ impl DgramWorld {
                     kernel.map_or_else(|e| Outcome::Err(kind(&e)), |a| AddrName::kernel(a, &self.kernel_ports)),
                     outcome(peer.1, AddrName::ours),
                 )
+            }
+            Dgram::Ttl(_, ttl) => {
+                let set = (outcome(k.set_ttl(ttl), ok), outcome(o.set_ttl(ttl), ok));
+                if set.0 != set.1 {
+                    return Some(set);
+                }
+                (outcome(k.ttl(), |t| Outcome::Sent(t as usize)), outcome(o.ttl(), |t| Outcome::Sent(t as usize)))
             }
             Dgram::Names(_) => names(socket2::SockRef::from(k), o, &self.kernel_ports, false),
             Dgram::Shutdown(_, how) => {
