@@ -68,6 +68,8 @@ enum Op {
     Ttl(usize, u32),
     /// Both read back (an accepted connection inherits them).
     Options(usize),
+    /// What epoll says of the socket, and sockstack's `Poller`.
+    Ready(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -90,7 +92,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => slot.clone().prop_map(Op::Names),
         1 => (slot.clone(), any::<bool>()).prop_map(|(s, on)| Op::NoDelay(s, on)),
         1 => (slot.clone(), prop::sample::select(vec![0u32, 1, 64, 200, 255, 256])).prop_map(|(s, t)| Op::Ttl(s, t)),
-        2 => slot.prop_map(Op::Options),
+        2 => slot.clone().prop_map(Op::Options),
+        3 => slot.prop_map(Op::Ready),
     ]
 }
 
@@ -439,6 +442,26 @@ impl World {
                 };
                 Some((read(k.tcp_nodelay(), k.ttl_v4()), read(o.nodelay(), o.ttl())))
             }
+            Op::Ready(s) => {
+                let (k, o) = (self.kernel[s].as_ref()?, self.ours[s].as_ref()?);
+                let (mut kr, mut or) = (kernel_ready(k), our_ready(&self.driver, o));
+                // A connection that is over: Linux reports its error once
+                // (then a poll shows no error, and no EPOLLIN after a
+                // failed connect); sockstack keeps reporting it, and a
+                // read, which fails at once, as ready. Only "a write would
+                // not block" is compared.
+                let over =
+                    self.unspecified[s] && !self.connecting[s] && k.peer_addr().is_err() && o.peer_addr().is_err();
+                if over {
+                    for r in [&mut kr, &mut or] {
+                        if let Outcome::Data(d) = r {
+                            d[0] = 0;
+                            d[2] = 0;
+                        }
+                    }
+                }
+                Some((kr, or))
+            }
             Op::Linger0(s) => {
                 let k = outcome(self.kernel[s].as_ref()?.set_linger(Some(Duration::ZERO)), |()| Outcome::Ok);
                 let o = outcome(self.ours[s].as_ref()?.set_linger(Some(Duration::ZERO)), |()| Outcome::Ok);
@@ -513,6 +536,45 @@ fn bind_targets() -> impl Strategy<Value = usize> {
     prop_oneof![6 => 0usize..3, 4 => 3usize..6, 2 => 6usize..8, 1 => Just(8usize)]
 }
 
+/// Readiness, comparably: a read would not block, a write would not
+/// block, an error is pending (EPOLLIN, EPOLLOUT, EPOLLERR).
+fn readiness(readable: bool, writable: bool, error: bool) -> Outcome {
+    Outcome::Data(vec![u8::from(readable), u8::from(writable), u8::from(error)])
+}
+
+/// What epoll says of a kernel socket now (level: a fresh registration
+/// reports the present state).
+fn kernel_ready(k: &impl std::os::fd::AsRawFd) -> Outcome {
+    let mut poll = mio::Poll::new().unwrap();
+    let fd = k.as_raw_fd();
+    let both = mio::Interest::READABLE | mio::Interest::WRITABLE;
+    poll.registry().register(&mut mio::unix::SourceFd(&fd), mio::Token(0), both).unwrap();
+    let mut events = mio::Events::with_capacity(4);
+    poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
+    let (mut r, mut w, mut e) = (false, false, false);
+    for ev in events.iter() {
+        r |= ev.is_readable();
+        w |= ev.is_writable();
+        e |= ev.is_error();
+    }
+    readiness(r, w, e)
+}
+
+/// What sockstack's `Poller` says of a socket now.
+fn our_ready(driver: &Driver, o: &Socket) -> Outcome {
+    let poller = sockstack_api::Poller::new(&driver.handle(ProcessId(1)));
+    poller.register(o, 0, sockstack_api::Interest::BOTH).unwrap();
+    let mut events = Vec::new();
+    poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
+    let (mut r, mut w, mut e) = (false, false, false);
+    for ev in &events {
+        r |= ev.readable;
+        w |= ev.writable;
+        e |= ev.error;
+    }
+    readiness(r, w, e)
+}
+
 fn clone(e: &io::Error) -> io::Error {
     match e.raw_os_error() {
         Some(n) => io::Error::from_raw_os_error(n),
@@ -538,6 +600,7 @@ fn op_slot(op: &Op) -> usize {
         | Op::NoDelay(s, _)
         | Op::Ttl(s, _)
         | Op::Options(s)
+        | Op::Ready(s)
         | Op::Shutdown(s, _) => s,
     }
 }
@@ -594,6 +657,8 @@ enum Dgram {
     Names(usize),
     /// `IP_TTL` set (0 and 256 are refused), then read back.
     Ttl(usize, u32),
+    /// What epoll says of the socket, and sockstack's `Poller`.
+    Ready(usize),
 }
 
 fn dgram() -> impl Strategy<Value = Dgram> {
@@ -610,7 +675,8 @@ fn dgram() -> impl Strategy<Value = Dgram> {
         1 => slot.clone().prop_map(Dgram::Close),
         1 => slot.clone().prop_map(Dgram::TakeError),
         1 => slot.clone().prop_map(Dgram::Names),
-        1 => (slot, prop::sample::select(vec![0u32, 1, 64, 255, 256])).prop_map(|(s, t)| Dgram::Ttl(s, t)),
+        1 => (slot.clone(), prop::sample::select(vec![0u32, 1, 64, 255, 256])).prop_map(|(s, t)| Dgram::Ttl(s, t)),
+        2 => slot.prop_map(Dgram::Ready),
     ]
 }
 
@@ -661,6 +727,7 @@ impl DgramWorld {
             | Dgram::TakeError(s)
             | Dgram::Names(s)
             | Dgram::Ttl(s, _)
+            | Dgram::Ready(s)
             | Dgram::Close(s) => s,
         };
         if let Dgram::Open(_) = op {
@@ -752,6 +819,19 @@ impl DgramWorld {
                     kernel.map_or_else(|e| Outcome::Err(kind(&e)), |a| AddrName::kernel(a, &self.kernel_ports)),
                     outcome(peer.1, AddrName::ours),
                 )
+            }
+            Dgram::Ready(_) => {
+                let (mut kr, mut or) = (kernel_ready(k), our_ready(&self.driver, o));
+                // A pending ICMP error: epoll says EPOLLERR alone;
+                // sockstack's poller says readable too (a receive returns
+                // the error at once). Readable is not compared then.
+                if let (Outcome::Data(kd), Outcome::Data(od)) = (&mut kr, &mut or) {
+                    if kd[2] == 1 && od[2] == 1 {
+                        kd[0] = 0;
+                        od[0] = 0;
+                    }
+                }
+                (kr, or)
             }
             Dgram::Ttl(_, ttl) => {
                 let set = (outcome(k.set_ttl(ttl), ok), outcome(o.set_ttl(ttl), ok));

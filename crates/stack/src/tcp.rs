@@ -1661,13 +1661,19 @@ impl Stack {
     /// Readiness of a TCP socket: (readable, writable, error).
     pub(crate) fn tcp_readiness(&self, h: SocketHandle) -> io::Result<(bool, bool, bool)> {
         Ok(match &self.tcp_ref(h)?.role {
-            TcpRole::Idle => (false, false, false),
+            // As Linux's `tcp_poll`: a socket with no connection is
+            // writable (a send fails at once); so is a connection whose
+            // sending is over (shut down, or closed). While the handshake
+            // is on, it is not: writable is how a non-blocking connect
+            // says it is done.
+            TcpRole::Idle => (false, true, false),
             TcpRole::Listener(l) => (!l.accept_queue.is_empty(), false, false),
             TcpRole::Stream(s) => {
                 let c = s.conn.get();
                 let err = c.error().is_some();
-                let established = c.state().is_synchronized();
-                (c.can_recv() || c.read_is_shut(), (c.can_send() && established) || err, err)
+                let handshake = matches!(c.state(), State::SynSent | State::SynReceived);
+                let writable = err || (!handshake && (c.can_send() || c.send_is_shut()));
+                (c.can_recv() || c.read_is_shut(), writable, err)
             }
         })
     }

@@ -1084,3 +1084,29 @@ fn stream_peer_addr_follows_the_connection() {
     assert_eq!(b.peer_addr(s).unwrap_err().kind(), ErrorKind::NotConnected, "TIME-WAIT");
     assert_eq!(b.tcp_remote_addr(s).unwrap(), a.local_addr(c).unwrap());
 }
+
+/// Stream readiness as Linux's `tcp_poll` reports it: a socket with no
+/// connection is writable (a send fails at once), one whose handshake is
+/// on is not (writable is how a non-blocking connect says it is done),
+/// and one shut down for writing is writable even with its send buffer
+/// full, since a send fails at once: a poller waiting to write wakes.
+#[test]
+fn stream_readiness_follows_tcp_poll() {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let now = Instant::ZERO;
+    let fresh = a.tcp_open(P);
+    let r = a.readiness(fresh).unwrap();
+    assert!(!r.readable && r.writable && !r.error, "no connection: {r:?}");
+    let connecting = a.tcp_open(P);
+    a.tcp_connect(now, connecting, sa(B, 80)).unwrap();
+    let r = a.readiness(connecting).unwrap();
+    assert!(!r.readable && !r.writable && !r.error, "SYN-SENT: {r:?}");
+    let (c, _s) = connected(&mut a, &mut b);
+    while a.tcp_send(now, c, &[7u8; 65536]).is_ok_and(|n| n > 0) {}
+    let r = a.readiness(c).unwrap();
+    assert!(!r.writable, "the send buffer is full: {r:?}");
+    a.tcp_shutdown(now, c, std::net::Shutdown::Write).unwrap();
+    let r = a.readiness(c).unwrap();
+    assert!(r.writable && !r.error, "shut for writing: {r:?}");
+    assert_eq!(a.tcp_send(now, c, b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+}

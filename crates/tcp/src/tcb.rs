@@ -818,6 +818,12 @@ impl Connection {
         !self.rcv_buf.is_empty() || self.fin_rcvd || self.error.is_some()
     }
 
+    /// Sending is over: shut down (FIN queued or sent), closed by the
+    /// application, or the connection closed. A `send` fails at once.
+    pub fn send_is_shut(&self) -> bool {
+        self.fin_queued || self.closed_by_app || self.state.fin_queued() || self.state == State::Closed
+    }
+
     /// `send` would accept data now.
     pub fn can_send(&self) -> bool {
         matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
