@@ -769,11 +769,14 @@ impl Rng {
 /// in random conversations: each end sends (up to 256 KiB at a time),
 /// reads and shuts down at random, and every octet is checked where it
 /// arrives; at the end both drain to end of stream, and each must have
-/// received exactly what the other sent, with no reset. The kernel's
-/// options (SACK, timestamps, window scaling) are switched per seed, so
-/// every negotiation is met; its receive buffer is sometimes tiny
-/// (zero windows, window probes); sockstack's device has offload or not;
-/// and some seeds drop 2% of the packets each way (nftables).
+/// received exactly what the other sent, with no reset (or one end
+/// aborts, and the other must take its RST). The kernel's options (SACK,
+/// timestamps, window scaling, ECN) and congestion control (Reno, BBR:
+/// those a namespace may choose here) are switched per seed, so every
+/// negotiation is met; its receive
+/// buffer is sometimes tiny (zero windows, window probes); sockstack's
+/// device has offload or not; and some seeds drop 2% of the packets each
+/// way (nftables).
 ///
 /// The sockstack end runs in this process: its TUN device is created
 /// here and moved into the test's namespace, where the kernel end is.
@@ -803,8 +806,13 @@ fn conversation(seed: u64) {
     let offload = rng.below(2) == 0;
     let lossy = seed % 3 == 0;
     let kernel_connects = rng.below(2) == 0;
+    // The kernel asks for ECN on its SYNs (ECE and CWR set), which
+    // sockstack, not ECN-capable, must decline; and the kernel's
+    // congestion control varies how it sends.
+    let ecn = rng.below(2);
+    let cc = ["reno", "bbr"][rng.below(2) as usize];
     let what = format!(
-        "seed {seed}: sack {sack} ts {ts} ws {ws} rcvbuf {rcvbuf} offload {offload} lossy {lossy} \
+        "seed {seed}: sack {sack} ts {ts} ws {ws} ecn {ecn} {cc} rcvbuf {rcvbuf} offload {offload} lossy {lossy} \
          kernel connects {kernel_connects}"
     );
     let ns = Netns::new();
@@ -814,6 +822,8 @@ fn conversation(seed: u64) {
         &format!("net.ipv4.tcp_sack={sack}"),
         &format!("net.ipv4.tcp_timestamps={ts}"),
         &format!("net.ipv4.tcp_window_scaling={ws}"),
+        &format!("net.ipv4.tcp_ecn={ecn}"),
+        &format!("net.ipv4.tcp_congestion_control={cc}"),
     ]);
     let dev = format!("sskc{}-{seed}", std::process::id() % 10_000);
     let tun = tun_in_namespace(&ns, &dev, offload);
