@@ -374,9 +374,15 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.4 fifth step: a segment updates the send window
-    /// if it is newer than the one that set it last (SND.WL1, SND.WL2).
-    pub(crate) fn updates_window(&self, seq: SeqNumber, ack: SeqNumber) -> bool {
-        self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack))
+    /// if it is newer than the one that set it last (SND.WL1, SND.WL2),
+    /// or, as Linux's `tcp_may_update_window` has it, if it acknowledges
+    /// new data (`una`: SND.UNA before it). The peer's ACKs only grow, so
+    /// such a segment was sent after every ACK taken so far, its window
+    /// too; but a retransmission of old data has an old SEG.SEQ. Taken as
+    /// stale, a window it closes would stay open, its right edge sliding
+    /// on with the ACK, and data would go out past the peer's edge.
+    pub(crate) fn updates_window(&self, una: SeqNumber, seq: SeqNumber, ack: SeqNumber) -> bool {
+        una.lt(ack) || self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack))
     }
 
     /// The window update itself; an open window ends zero-window probing.
@@ -536,7 +542,7 @@ impl Connection {
         self.on_tlp_ack(now, old_una, ack);
         self.arm_tlp(now);
 
-        if self.updates_window(seg.seq_number, ack) {
+        if self.updates_window(old_una, seg.seq_number, ack) {
             self.set_send_window(seg.seq_number, ack, wnd);
         }
 

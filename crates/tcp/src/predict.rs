@@ -87,7 +87,7 @@ impl Connection {
             && ts_ok
             && ack_ok
             && text_ok
-            && self.updates_window(seg.seq_number, ack)
+            && self.updates_window(self.snd_una, seg.seq_number, ack)
             && self.ooo_fin.is_none()
             && !self.fin_queued
             && self.tlp_end.is_none()

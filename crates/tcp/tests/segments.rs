@@ -674,3 +674,42 @@ fn timestamps_never_run_backwards_whatever_clock_the_caller_read() {
     }
     assert_eq!(read_all(&mut p.b), b"firstsecond");
 }
+
+/// RFC 9293 §3.10.7.4 fifth step, as Linux's `tcp_may_update_window`
+/// reads it: a segment that acknowledges new data updates the send
+/// window even when its sequence number is older than that of the segment
+/// that set the window last (SND.WL1). A retransmission of old data
+/// carries the peer's current ACK and window; taken as stale, the window
+/// it closes stays open, and its right edge slides on with the ACK, so
+/// new data goes out past the edge the peer offered. (The interop
+/// capture check caught this against the kernel.)
+#[test]
+fn a_retransmission_that_acks_new_data_updates_the_window() {
+    let c = TcpConfig { timestamps: false, ..cfg(false, true, false) };
+    let mut p = Pair::established(&c, &c, D);
+    let now = p.now;
+    let a = &mut p.a;
+    let (una, mss) = (a.snd_una(), 1460);
+    a.send(&[7u8; 2 * 1460]).unwrap();
+    assert_eq!(outputs(a, now).iter().map(|s| s.repr().payload.len()).sum::<usize>(), 2 * mss);
+    // The peer's pure ACK, sent after 100 octets of its own that are
+    // still on their way (SND.WL1 = RCV.NXT + 100): one segment
+    // acknowledged, one more allowed, so the edge is where A's data ends.
+    let mut ack = from_peer(a, 100, &[]);
+    ack.ack_number = Some(una + mss);
+    ack.window_len = mss as u16;
+    a.on_segment(now, &ack);
+    a.send(&[8u8; 5000]).unwrap();
+    assert!(outputs(a, now).iter().all(|s| s.repr().payload.is_empty()), "the window is full");
+    // Then the peer sends those 100 octets again (an older SEG.SEQ),
+    // acknowledging the rest of A's data and closing its window.
+    let mut rexmit = from_peer(a, 0, &[5u8; 100]);
+    rexmit.ack_number = Some(una + 2 * mss);
+    rexmit.window_len = 0;
+    a.on_segment(now, &rexmit);
+    for s in outputs(a, now) {
+        let r = s.repr();
+        assert!(r.payload.is_empty(), "data past the closed window: seq {:?} len {}", r.seq_number, r.payload.len());
+    }
+    assert_eq!(read_all(a), vec![5u8; 100]);
+}
