@@ -996,7 +996,7 @@ fn conversation(seed: u64) {
     // is checked against the rules.
     drop(tun);
     drop(ns);
-    let checked = check_tcp_capture(&capture, &what, offload);
+    let checked = check_tcp_capture(&capture, &what, offload, Some(&|i| conversation_byte(1, i)));
     assert!(checked > 0, "{what}: no segment of sockstack's in the capture");
 }
 
@@ -1020,6 +1020,7 @@ struct WireSeg {
     sack_blocks: Vec<(u32, u32)>,
     /// Octets of TCP options.
     options: u32,
+    payload: Vec<u8>,
 }
 
 fn wire_seg(p: &[u8]) -> Option<WireSeg> {
@@ -1048,6 +1049,7 @@ fn wire_seg(p: &[u8]) -> Option<WireSeg> {
         timestamp: false,
         sack_blocks: Vec::new(),
         options: opts.len() as u32,
+        payload: t[doff..].to_vec(),
     };
     let mut i = 0;
     while i < opts.len() {
@@ -1089,8 +1091,11 @@ fn seq_le(a: u32, b: u32) -> bool {
 /// (a D-SACK first block aside), ACKs that never go back and never
 /// acknowledge what the kernel did not send, and a right window edge
 /// that never moves left (RFC 9293 §3.8.6; RFC 7323 §2.4 allows what
-/// scaling rounds off). Returns how many of its segments were checked.
-fn check_tcp_capture(path: &Path, what: &str, packed: bool) -> usize {
+/// scaling rounds off); a RST with SND.NXT or an ACK of the kernel's as
+/// its SEQ; and, given `byte` (the octet at each stream offset), every
+/// octet of data as the application wrote it, retransmissions included.
+/// Returns how many of its segments were checked.
+fn check_tcp_capture(path: &Path, what: &str, packed: bool, byte: Option<&dyn Fn(usize) -> u8>) -> usize {
     let file = std::fs::File::open(path).unwrap();
     let mut reader = pcap_file::pcap::PcapReader::new(file).unwrap();
     let mut segs = Vec::new();
@@ -1111,6 +1116,10 @@ fn check_tcp_capture(path: &Path, what: &str, packed: bool) -> usize {
     // What the kernel sent and offered so far (its right window edge).
     let (mut k_end, mut k_right): (Option<u32>, Option<u32>) = (None, None);
     let (mut s_ack, mut s_right, mut s_fin): (Option<u32>, Option<u32>, Option<u32>) = (None, None, None);
+    // How far sockstack's sequence space went (SND.NXT), and the ACKs the
+    // kernel sent (a RST answering a segment takes its SEQ from one).
+    let mut s_nxt = s_syn.seq.wrapping_add(1);
+    let mut k_acks = std::collections::HashSet::new();
     let mut checked = 0;
     for (i, seg) in segs.iter().enumerate() {
         // The failing segment, after the ten before it.
@@ -1121,6 +1130,7 @@ fn check_tcp_capture(path: &Path, what: &str, packed: bool) -> usize {
         let end = seg.seq.wrapping_add(seg.data + u32::from(seg.syn) + u32::from(seg.fin));
         if !seg.from_sockstack {
             k_end = Some(k_end.map_or(end, |e| if seq_le(e, end) { end } else { e }));
+            k_acks.extend(seg.ack);
             if let (Some(ack), false) = (seg.ack, seg.rst) {
                 let shift = if seg.syn { 0 } else { k_shift };
                 let right = ack.wrapping_add(seg.window << shift);
@@ -1145,7 +1155,25 @@ fn check_tcp_capture(path: &Path, what: &str, packed: bool) -> usize {
         }
         assert!(sack || seg.sack_blocks.is_empty(), "{}: SACK blocks without SACK-permitted", at());
         if seg.rst {
+            // RFC 9293 §3.10.4 (ABORT): <SEQ=SND.NXT><CTL=RST>; §3.10.7.1
+            // (a segment for no connection): <SEQ=SEG.ACK><CTL=RST>.
+            assert!(
+                seg.seq == s_nxt || k_acks.contains(&seg.seq),
+                "{}: RST SEQ neither SND.NXT {s_nxt} nor an ACK",
+                at()
+            );
             continue;
+        }
+        if seq_le(s_nxt, end) {
+            s_nxt = end;
+        }
+        // Every octet sent, first time or again, is the one the
+        // application wrote at that place in the stream.
+        if let Some(byte) = byte.filter(|_| seg.data > 0) {
+            let offset = seg.seq.wrapping_sub(s_syn.seq.wrapping_add(1)) as usize;
+            if let Some(j) = (0..seg.payload.len()).find(|&j| seg.payload[j] != byte(offset + j)) {
+                panic!("{}: octet {} of the stream is wrong on the wire", at(), offset + j);
+            }
         }
         if let Some(ack) = seg.ack {
             let k_end = k_end.unwrap_or_else(|| panic!("{}: an ACK before the kernel sent anything", at()));
@@ -1227,8 +1255,8 @@ fn handmade_tcp(
 }
 
 /// A capture of a handshake (MSS only: no scaling, SACK or timestamps)
-/// and then `after`; checked.
-fn check_handmade(after: &[Vec<u8>]) -> usize {
+/// and then `after`; checked (data octets against `byte`, if given).
+fn check_handmade(after: &[Vec<u8>], byte: Option<&dyn Fn(usize) -> u8>) -> usize {
     let scratch = Scratch::new(&format!("capture-check-{}", after.len()));
     let path = scratch.path("handmade.pcap");
     let mss = [2, 4, 0x05, 0xb4];
@@ -1243,24 +1271,26 @@ fn check_handmade(after: &[Vec<u8>]) -> usize {
         sink.record(Duration::ZERO, p).unwrap();
     }
     drop(sink);
-    check_tcp_capture(&path, "handmade", false)
+    check_tcp_capture(&path, "handmade", false, byte)
 }
 
 /// The capture check passes what keeps the rules and catches what
-/// breaks them: data past the window the peer offered, and an option
-/// that belongs on SYNs only.
+/// breaks them: data past the window the peer offered, an option that
+/// belongs on SYNs only, an octet that is not the application's, and a
+/// RST with a made-up SEQ.
 #[test]
 fn the_capture_check_catches_what_breaks_the_rules() {
+    let data = |seq: u32, len: usize| handmade_tcp(true, seq, Some(5001), 0x18, 65535, &[], len);
+    let written = |_: usize| 0xab;
     // 1,000 octets inside the kernel's window of 1,000: fine.
-    assert_eq!(check_handmade(&[handmade_tcp(true, 1001, Some(5001), 0x18, 65535, &[], 1000)]), 3);
-    let past_window = std::panic::catch_unwind(|| {
-        check_handmade(&[handmade_tcp(true, 1001, Some(5001), 0x18, 65535, &[], 1002)]);
-    });
-    let msg = past_window.unwrap_err();
-    assert!(format!("{:?}", msg.downcast_ref::<String>()).contains("past the window"), "{msg:?}");
-    let mss_late = std::panic::catch_unwind(|| {
-        check_handmade(&[handmade_tcp(true, 1001, Some(5001), 0x10, 65535, &[2, 4, 0x05, 0xb4], 0)]);
-    });
-    let msg = mss_late.unwrap_err();
-    assert!(format!("{:?}", msg.downcast_ref::<String>()).contains("SYN options"), "{msg:?}");
+    assert_eq!(check_handmade(&[data(1001, 1000)], Some(&written)), 3);
+    let fails = |after: Vec<Vec<u8>>, byte: Option<&dyn Fn(usize) -> u8>, why: &str| {
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_handmade(&after, byte))).unwrap_err();
+        let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains(why), "expected {why:?}: {msg}");
+    };
+    fails(vec![data(1001, 1002)], None, "past the window");
+    fails(vec![handmade_tcp(true, 1001, Some(5001), 0x10, 65535, &[2, 4, 0x05, 0xb4], 0)], None, "SYN options");
+    fails(vec![data(1001, 10)], Some(&|i| if i == 7 { 0 } else { 0xab }), "octet 7 of the stream is wrong");
+    fails(vec![handmade_tcp(true, 1500, Some(5001), 0x04, 0, &[], 0)], None, "RST SEQ");
 }
