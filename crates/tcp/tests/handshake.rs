@@ -428,6 +428,27 @@ fn lost_synack_is_retransmitted_and_iw_is_one_segment() {
     assert_eq!(p.a.stats().cwnd, p.a.mss(), "RFC 5681 §3.1: IW = 1 after a lost SYN");
 }
 
+/// The handshake's last ACK is lost, and the client sends nothing more:
+/// the server's retransmitted SYN-ACK reaches a client already
+/// ESTABLISHED, which must answer it with an ACK (RFC 9293 §3.10.7.4: an
+/// unacceptable segment draws an ACK; RFC 5961 §4: a SYN in a
+/// synchronized state, a challenge ACK), so the server gets in too.
+#[test]
+fn a_lost_final_ack_is_repaired_by_the_syn_ack_retransmission() {
+    let cfg = TcpConfig::default();
+    let mut p = Pair::new(&cfg, &cfg, D);
+    let mut first = true;
+    p.filter = Box::new(move |dir, _, r| {
+        if dir == Dir::AtoB && !r.syn && r.payload.is_empty() && first {
+            first = false;
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    p.run_until(|p| p.a.state() == State::Established && p.b.state() == State::Established, Duration::from_secs(5));
+    assert!(p.segs(Dir::BtoA).iter().filter(|s| s.repr().syn).count() >= 2, "the SYN-ACK was sent again");
+}
+
 #[test]
 fn time_wait_accepts_only_newer_syn() {
     let cfg = TcpConfig::default();

@@ -96,7 +96,9 @@ class Peer:
             self.listener.listen(1)
             return "ok"
         if cmd == "accept":
-            self.listener.settimeout(10)
+            # The SYN-ACK is sent again at 1, 3, 7, 15 and 31 s while the
+            # handshake's last ACK is being lost.
+            self.listener.settimeout(40)
             self.sock, _ = self.listener.accept()
             self.listener.close()
             return "ok"
