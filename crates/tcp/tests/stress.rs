@@ -102,10 +102,16 @@ fn configs() -> Vec<TcpConfig> {
     v
 }
 
+/// `n` seeds from `base`: 64, or STRESS_SEEDS for a longer sweep.
+fn seeds(base: u64) -> std::ops::Range<u64> {
+    let n = std::env::var("STRESS_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    base..base + n
+}
+
 #[test]
 fn stress_lossy() {
     let cfgs = configs();
-    for seed in 0..64u64 {
+    for seed in seeds(0) {
         let a = &cfgs[seed as usize % cfgs.len()];
         let b = &cfgs[(seed as usize / 3) % cfgs.len()];
         run(seed, a, b, 1 + seed % 15, 0, 0);
@@ -115,7 +121,7 @@ fn stress_lossy() {
 #[test]
 fn stress_everything() {
     let cfgs = configs();
-    for seed in 100..164u64 {
+    for seed in seeds(1_000_000) {
         let a = &cfgs[seed as usize % cfgs.len()];
         let b = &cfgs[(seed as usize / 5) % cfgs.len()];
         run(seed, a, b, 3, 3, 10);
@@ -130,7 +136,7 @@ fn stress_everything() {
 #[test]
 fn stress_simultaneous_open() {
     let cfgs = configs();
-    for seed in 200..264u64 {
+    for seed in seeds(2_000_000) {
         let a = &cfgs[seed as usize % cfgs.len()];
         let b = &cfgs[(seed as usize / 7) % cfgs.len()];
         let p = Pair::simultaneous(a, b, Duration::from_millis(1 + seed % 20));

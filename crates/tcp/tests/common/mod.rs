@@ -147,6 +147,67 @@ pub struct Pair {
     /// Every segment emitted, with its time and direction.
     pub log: Vec<(Instant, Dir, Seg)>,
     pub record: bool,
+    /// Checked on every segment carried.
+    pub window_rule: WindowRule,
+}
+
+/// What a sender must keep (RFC 9293 §3.8.6, §3.10.7.4): no data past the
+/// right edge of the window its peer offered it, as the segments that
+/// reached it said; one octet past, for a probe. The harness checks it
+/// on every segment it carries, whatever the faults.
+#[derive(Default)]
+pub struct WindowRule {
+    /// Per direction (0: A to B, 1: B to A), its SYN's window scale,
+    /// once the harness saw the SYN.
+    syn_ws: [Option<Option<u8>>; 2],
+    /// Per direction, the right edge its sender was offered.
+    edge: [Option<SeqNumber>; 2],
+}
+
+impl WindowRule {
+    fn index(dir: Dir) -> usize {
+        match dir {
+            Dir::AtoB => 0,
+            Dir::BtoA => 1,
+        }
+    }
+
+    /// A segment sent in `dir`: its SYN options noted, its data checked.
+    pub fn on_send(&mut self, dir: Dir, r: &TcpRepr<'_>) -> Result<(), String> {
+        let i = Self::index(dir);
+        if r.syn {
+            self.syn_ws[i] = Some(r.window_scale);
+        }
+        let Some(edge) = self.edge[i].filter(|_| !r.rst && !r.payload.is_empty()) else { return Ok(()) };
+        let end = r.seq_number + r.payload.len();
+        if end.le(edge + 1) {
+            Ok(())
+        } else {
+            let (seq, len) = (r.seq_number, r.payload.len());
+            Err(format!("{dir:?}: data {seq:?} + {len} ends past the edge {edge:?} the peer offered"))
+        }
+    }
+
+    /// A segment that went in `dir` reached its receiver, and offers it
+    /// a window for its own sending.
+    pub fn on_deliver(&mut self, dir: Dir, r: &TcpRepr<'_>) {
+        let (Some(ack), false) = (r.ack_number, r.rst) else { return };
+        // Scaling once both SYNs offered it (RFC 7323 §2.2); a SYN's own
+        // window never scaled. Unknown SYNs: not checked.
+        let shift = match self.syn_ws {
+            [Some(a), Some(b)] => match (a, b) {
+                (Some(_), Some(_)) if !r.syn => self.syn_ws[Self::index(dir)].flatten().unwrap_or(0).min(14),
+                _ => 0,
+            },
+            _ => return,
+        };
+        let right = ack + (usize::from(r.window_len) << shift);
+        let j = 1 - Self::index(dir);
+        self.edge[j] = Some(match self.edge[j] {
+            Some(e) if right.le(e) => e,
+            _ => right,
+        });
+    }
 }
 
 /// A simple deterministic PRNG (xorshift64*) for loss patterns.
@@ -179,7 +240,9 @@ impl Pair {
         let syn = drain(&mut a, now);
         assert_eq!(syn.len(), 1);
         let b = Connection::accept(now, B_ADDR, A_ADDR, &syn[0].repr(), ISS_B, route_mss, cfg_b);
-        Pair::of(now, a, b, delay)
+        let mut p = Pair::of(now, a, b, delay);
+        p.window_rule.on_send(Dir::AtoB, &syn[0].repr()).unwrap();
+        p
     }
 
     /// Connections `a` and `b` at `now`, joined by a path of `delay`
@@ -195,6 +258,7 @@ impl Pair {
             counter: 0,
             log: Vec::new(),
             record: true,
+            window_rule: WindowRule::default(),
         }
     }
 
@@ -222,6 +286,9 @@ impl Pair {
                 Dir::BtoA => drain(&mut self.b, self.now),
             };
             for s in segs {
+                if let Err(e) = self.window_rule.on_send(dir, &s.repr()) {
+                    panic!("at {}: {e}", self.now);
+                }
                 self.counter += 1;
                 if self.record {
                     self.log.push((self.now, dir, s.clone()));
@@ -266,6 +333,7 @@ impl Pair {
             let Some(i) = idx else { break };
             let (_, _, dir, seg) = self.in_flight.remove(i);
             let r = seg.repr();
+            self.window_rule.on_deliver(dir, &r);
             match dir {
                 Dir::AtoB => self.b.on_segment(self.now, &r),
                 Dir::BtoA => self.a.on_segment(self.now, &r),
