@@ -151,10 +151,14 @@ pub struct Pair {
     pub window_rule: WindowRule,
 }
 
-/// What a sender must keep (RFC 9293 §3.8.6, §3.10.7.4): no data past the
-/// right edge of the window its peer offered it, as the segments that
-/// reached it said; one octet past, for a probe. The harness checks it
-/// on every segment it carries, whatever the faults.
+/// What every segment must keep, checked by the harness on each one it
+/// carries, whatever the faults: no data past the right edge of the
+/// window the peer offered its sender, as the segments that reached the
+/// sender said (one octet past, for a probe; RFC 9293 §3.8.6,
+/// §3.10.7.4); no data past the sender's FIN; ACKs that never go back
+/// and never acknowledge what the peer did not send; SACK blocks inside
+/// what the peer sent, all but a D-SACK first one above the ACK (RFC
+/// 2018 §4, RFC 2883).
 #[derive(Default)]
 pub struct WindowRule {
     /// Per direction (0: A to B, 1: B to A), its SYN's window scale,
@@ -162,6 +166,15 @@ pub struct WindowRule {
     syn_ws: [Option<Option<u8>>; 2],
     /// Per direction, the right edge its sender was offered.
     edge: [Option<SeqNumber>; 2],
+    /// Per direction, how far its sender's sequence space went.
+    sent_end: [Option<SeqNumber>; 2],
+    /// Per direction, the last ACK sent, and where the FIN sits.
+    last_ack: [Option<SeqNumber>; 2],
+    fin_at: [Option<SeqNumber>; 2],
+    /// Every segment of both ends went through the harness (a test that
+    /// feeds one a segment by hand clears it): ACKs and SACK blocks are
+    /// then checked against what the peer sent.
+    pub complete: bool,
 }
 
 impl WindowRule {
@@ -172,25 +185,63 @@ impl WindowRule {
         }
     }
 
-    /// A segment sent in `dir`: its SYN options noted, its data checked.
+    /// A segment sent in `dir`: its SYN options noted, the rest checked.
     pub fn on_send(&mut self, dir: Dir, r: &TcpRepr<'_>) -> Result<(), String> {
-        let i = Self::index(dir);
+        let (i, j) = (Self::index(dir), 1 - Self::index(dir));
         if r.syn {
             self.syn_ws[i] = Some(r.window_scale);
         }
-        let Some(edge) = self.edge[i].filter(|_| !r.rst && !r.payload.is_empty()) else { return Ok(()) };
-        let end = r.seq_number + r.payload.len();
-        if end.le(edge + 1) {
-            Ok(())
-        } else {
-            let (seq, len) = (r.seq_number, r.payload.len());
-            Err(format!("{dir:?}: data {seq:?} + {len} ends past the edge {edge:?} the peer offered"))
+        if r.rst {
+            return Ok(());
         }
+        let (seq, len) = (r.seq_number, r.payload.len());
+        let data_end = seq + len;
+        let end = data_end + usize::from(r.syn) + usize::from(r.fin);
+        if self.sent_end[i].is_none_or(|e| e.lt(end)) {
+            self.sent_end[i] = Some(end);
+        }
+        if let Some(ack) = r.ack_number {
+            if self.last_ack[i].is_some_and(|l| ack.lt(l)) {
+                return Err(format!("{dir:?}: ACK {ack:?} went back from {:?}", self.last_ack[i]));
+            }
+            self.last_ack[i] = Some(ack);
+            // (Tests may hand a connection segments the harness never
+            // carried: what the peer sent is known only when it saw it.)
+            let peer_end = self.sent_end[j].filter(|_| self.complete);
+            if let Some(e) = peer_end.filter(|&e| e.lt(ack)) {
+                return Err(format!("{dir:?}: ACK {ack:?} past what the peer sent ({e:?})"));
+            }
+            for (k, &(left, right)) in r.sack_ranges.iter().flatten().enumerate() {
+                let past = peer_end.is_some_and(|e| e.lt(right));
+                if !left.lt(right) || past || (k > 0 && left.le(ack)) {
+                    return Err(format!("{dir:?}: SACK block {k} {left:?}..{right:?} (ACK {ack:?})"));
+                }
+            }
+        }
+        if len > 0 {
+            if let Some(f) = self.fin_at[i].filter(|&f| f.lt(data_end)) {
+                return Err(format!("{dir:?}: data {seq:?} + {len} past the FIN at {f:?}"));
+            }
+            if let Some(edge) = self.edge[i].filter(|&e| (e + 1).lt(data_end)) {
+                return Err(format!("{dir:?}: data {seq:?} + {len} ends past the edge {edge:?} the peer offered"));
+            }
+        }
+        if r.fin {
+            self.fin_at[i] = Some(data_end);
+        }
+        Ok(())
     }
 
     /// A segment that went in `dir` reached its receiver, and offers it
     /// a window for its own sending.
     pub fn on_deliver(&mut self, dir: Dir, r: &TcpRepr<'_>) {
+        // It was sent, whether or not the harness saw it go (a test may
+        // put segments in flight by hand).
+        let i = Self::index(dir);
+        let end = r.seq_number + r.payload.len() + usize::from(r.syn) + usize::from(r.fin);
+        if !r.rst && self.sent_end[i].is_none_or(|e| e.lt(end)) {
+            self.sent_end[i] = Some(end);
+        }
         let (Some(ack), false) = (r.ack_number, r.rst) else { return };
         // Scaling once both SYNs offered it (RFC 7323 §2.2); a SYN's own
         // window never scaled. Unknown SYNs: not checked.
@@ -258,7 +309,7 @@ impl Pair {
             counter: 0,
             log: Vec::new(),
             record: true,
-            window_rule: WindowRule::default(),
+            window_rule: WindowRule { complete: true, ..WindowRule::default() },
         }
     }
 
