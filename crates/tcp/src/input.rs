@@ -381,7 +381,15 @@ impl Connection {
     /// too; but a retransmission of old data has an old SEG.SEQ. Taken as
     /// stale, a window it closes would stay open, its right edge sliding
     /// on with the ACK, and data would go out past the peer's edge.
+    /// An ACK below SND.UNA updates nothing, however new its SEG.SEQ
+    /// ("If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
+    /// updated"; Linux's `tcp_ack` leaves old ACKs at `old_ack`): once a
+    /// retransmission set SND.WL1 back, a delayed segment sent before it
+    /// would pass the SND.WL1 test with the window of an older ACK.
     pub(crate) fn updates_window(&self, una: SeqNumber, seq: SeqNumber, ack: SeqNumber) -> bool {
+        if ack.lt(una) {
+            return false;
+        }
         una.lt(ack) || self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack))
     }
 

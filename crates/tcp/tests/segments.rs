@@ -713,3 +713,44 @@ fn a_retransmission_that_acks_new_data_updates_the_window() {
     }
     assert_eq!(read_all(a), vec![5u8; 100]);
 }
+
+/// An ACK below SND.UNA updates no window, whatever its SEG.SEQ (RFC 9293
+/// §3.10.7.4: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should
+/// be updated"). The peer sent two segments and the first was lost; its
+/// retransmission, carrying a newer ACK and a smaller window, arrives
+/// first and sets SND.WL1 back to its SEG.SEQ; then the delayed second
+/// segment, with its older ACK and larger window, passes the SND.WL1
+/// test. Taken, its window would let data go past the peer's edge. (The
+/// harness's window rule found this in a stress sweep.)
+#[test]
+fn an_old_ack_updates_no_window() {
+    let c = TcpConfig { timestamps: false, ..cfg(false, true, false) };
+    let mut p = Pair::established(&c, &c, D);
+    let now = p.now;
+    let a = &mut p.a;
+    let (una, mss) = (a.snd_una(), 1460);
+    a.send(&[7u8; 2 * 1460]).unwrap();
+    assert_eq!(outputs(a, now).iter().map(|s| s.repr().payload.len()).sum::<usize>(), 2 * mss);
+    // The peer's second segment (sent first, delivered last): it
+    // acknowledged one segment of A's and offered a large window.
+    let mut second = from_peer(a, 100, &[6u8; 100]);
+    second.ack_number = Some(una + mss);
+    second.window_len = (20 * mss) as u16;
+    // Its retransmitted first: both of A's segments acknowledged, room
+    // for one more.
+    let mut first = from_peer(a, 0, &[5u8; 100]);
+    first.ack_number = Some(una + 2 * mss);
+    first.window_len = mss as u16;
+    a.on_segment(now, &first);
+    a.send(&[8u8; 20 * 1460]).unwrap();
+    let edge = una + 3 * mss;
+    let out = outputs(a, now);
+    assert!(out.iter().any(|s| !s.repr().payload.is_empty()), "the one segment the window allows goes");
+    a.on_segment(now, &second);
+    for s in out.into_iter().chain(outputs(a, now)) {
+        let r = s.repr();
+        let end = r.seq_number + r.payload.len();
+        assert!(end.le(edge), "data to {end:?}, past the edge {edge:?} the peer offered");
+    }
+    assert_eq!(read_all(a), [[5u8; 100], [6u8; 100]].concat());
+}

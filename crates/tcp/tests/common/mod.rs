@@ -151,6 +151,13 @@ pub struct Pair {
     pub window_rule: WindowRule,
 }
 
+/// A segment in one line, for TCP_TRACE.
+fn brief(r: &TcpRepr<'_>) -> String {
+    let flags: String = [(r.syn, 'S'), (r.fin, 'F'), (r.rst, 'R')].iter().filter(|f| f.0).map(|f| f.1).collect();
+    let (seq, len, ack, win) = (r.seq_number, r.payload.len(), r.ack_number, r.window_len);
+    format!("seq {seq:?} len {len} ack {ack:?} win {win} {flags} sack {:?}", r.sack_ranges)
+}
+
 /// What every segment must keep, checked by the harness on each one it
 /// carries, whatever the faults: no data past the right edge of the
 /// window the peer offered its sender, as the segments that reached the
@@ -175,6 +182,8 @@ pub struct WindowRule {
     /// feeds one a segment by hand clears it): ACKs and SACK blocks are
     /// then checked against what the peer sent.
     pub complete: bool,
+    /// Named in a failure (a stress test's seed).
+    pub context: String,
 }
 
 impl WindowRule {
@@ -337,8 +346,11 @@ impl Pair {
                 Dir::BtoA => drain(&mut self.b, self.now),
             };
             for s in segs {
+                if std::env::var("TCP_TRACE").is_ok() {
+                    eprintln!("{} send {dir:?} {}", self.now, brief(&s.repr()));
+                }
                 if let Err(e) = self.window_rule.on_send(dir, &s.repr()) {
-                    panic!("at {}: {e}", self.now);
+                    panic!("{} at {}: {e}", self.window_rule.context, self.now);
                 }
                 self.counter += 1;
                 if self.record {
@@ -384,6 +396,9 @@ impl Pair {
             let Some(i) = idx else { break };
             let (_, _, dir, seg) = self.in_flight.remove(i);
             let r = seg.repr();
+            if std::env::var("TCP_TRACE").is_ok() {
+                eprintln!("{} deliver {dir:?} {}", self.now, brief(&r));
+            }
             self.window_rule.on_deliver(dir, &r);
             match dir {
                 Dir::AtoB => self.b.on_segment(self.now, &r),
