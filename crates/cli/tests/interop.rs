@@ -828,7 +828,11 @@ fn conversation(seed: u64) {
     ]);
     let dev = format!("sskc{}-{seed}", std::process::id() % 10_000);
     let scratch = Scratch::new(&format!("conversation-{seed}"));
-    let capture = scratch.path("tun.pcap");
+    // CONVERSATION_KEEP=dir keeps each capture there (to read a failure's).
+    let capture = match std::env::var("CONVERSATION_KEEP") {
+        Ok(dir) => PathBuf::from(dir).join(format!("conversation-{seed}.pcap")),
+        Err(_) => scratch.path("tun.pcap"),
+    };
     let tun = tun_in_namespace(&ns, &dev, offload, Some(&capture));
     // CONVERSATION_LOSS=percent drops more (2 by default).
     let loss: u32 = std::env::var("CONVERSATION_LOSS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);

@@ -540,10 +540,17 @@ impl Connection {
 
     /// Queues `<SEQ=snd_nxt><CTL=RST>` (abort, close with unread data).
     pub(crate) fn queue_rst(&mut self) {
+        // RFC 9293 §3.10.4 (ABORT): <SEQ=SND.NXT><CTL=RST>. But past a
+        // window the peer shut (a probe took SND.NXT beyond SND.UNA +
+        // SND.WND), such a RST lies outside the peer's window, which
+        // drops it (RFC 5961 §3.2), and the peer waits on for ever. As
+        // Linux's `tcp_acceptable_seq`: the window's edge then.
+        let edge = self.snd_una + self.snd_wnd;
+        let seq = if self.snd_nxt.le(edge) { self.snd_nxt } else { edge };
         self.rst_pending = Some(TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
-            seq_number: self.snd_nxt,
+            seq_number: seq,
             ack_number: Some(self.rcv_nxt),
             rst: true,
             ..TcpRepr::default()

@@ -754,3 +754,28 @@ fn an_old_ack_updates_no_window() {
     }
     assert_eq!(read_all(a), [[5u8; 100], [6u8; 100]].concat());
 }
+
+/// A RST goes where the peer takes it: RFC 9293 §3.10.4 sends ABORT's at
+/// SND.NXT, but past the edge of the peer's window (here the peer shut it
+/// with A's data still unacknowledged) the peer drops such a RST (RFC
+/// 5961 §3.2) and waits on for ever. As Linux's `tcp_acceptable_seq`, it
+/// goes at the window's edge then.
+#[test]
+fn an_abort_past_a_shut_window_resets_at_its_edge() {
+    let c = TcpConfig { timestamps: false, ..cfg(false, true, false) };
+    let mut p = Pair::established(&c, &c, D);
+    let now = p.now;
+    let a = &mut p.a;
+    let una = a.snd_una();
+    a.send(&[7u8; 2 * 1460]).unwrap();
+    assert_eq!(outputs(a, now).len(), 2);
+    // The peer shuts its window, acknowledging nothing.
+    let mut shut = from_peer(a, 0, &[]);
+    shut.ack_number = Some(una);
+    shut.window_len = 0;
+    a.on_segment(now, &shut);
+    a.abort();
+    let out = outputs(a, now);
+    let rst = out.iter().map(Seg::repr).find(|r| r.rst).expect("a RST");
+    assert_eq!(rst.seq_number, una, "at the window's edge, not SND.NXT {:?}", a.snd_nxt());
+}
