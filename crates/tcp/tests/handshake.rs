@@ -411,14 +411,7 @@ fn syn_retransmission_backoff_and_timeout() {
 fn lost_synack_is_retransmitted_and_iw_is_one_segment() {
     let cfg = TcpConfig::default();
     let mut p = Pair::new(&cfg, &cfg, D);
-    let mut first = true;
-    p.filter = Box::new(move |dir, _, r| {
-        if dir == Dir::BtoA && r.syn && first {
-            first = false;
-            return Fate::Drop;
-        }
-        Fate::Deliver
-    });
+    p.filter = drop_first(|dir, r| dir == Dir::BtoA && r.syn);
     p.run_until(|p| p.a.state() == State::Established && p.b.state() == State::Established, Duration::from_secs(5));
     // A retransmitted its SYN (B's SYN-ACK lost), B answered the repeated
     // SYN with its SYN-ACK again.
@@ -437,14 +430,7 @@ fn lost_synack_is_retransmitted_and_iw_is_one_segment() {
 fn a_lost_final_ack_is_repaired_by_the_syn_ack_retransmission() {
     let cfg = TcpConfig::default();
     let mut p = Pair::new(&cfg, &cfg, D);
-    let mut first = true;
-    p.filter = Box::new(move |dir, _, r| {
-        if dir == Dir::AtoB && !r.syn && r.payload.is_empty() && first {
-            first = false;
-            return Fate::Drop;
-        }
-        Fate::Deliver
-    });
+    p.filter = drop_first(|dir, r| dir == Dir::AtoB && !r.syn && r.payload.is_empty());
     p.run_until(|p| p.a.state() == State::Established && p.b.state() == State::Established, Duration::from_secs(5));
     assert!(p.segs(Dir::BtoA).iter().filter(|s| s.repr().syn).count() >= 2, "the SYN-ACK was sent again");
 }

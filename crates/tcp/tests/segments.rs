@@ -675,6 +675,24 @@ fn timestamps_never_run_backwards_whatever_clock_the_caller_read() {
     assert_eq!(read_all(&mut p.b), b"firstsecond");
 }
 
+/// Like [`from_peer`], acknowledging `ack` and offering `window` octets
+/// (no window scaling in these pairs).
+fn from_peer_acking<'a>(c: &Connection, off: i64, payload: &'a [u8], ack: SeqNumber, window: usize) -> TcpRepr<'a> {
+    TcpRepr { ack_number: Some(ack), window_len: u16::try_from(window).unwrap(), ..from_peer(c, off, payload) }
+}
+
+/// An established pair without timestamps (or window scaling, so that
+/// hand-made windows are taken as written), A with two full segments
+/// sent and unacknowledged; SND.UNA before them, and the MSS.
+fn two_segments_in_flight() -> (Pair, SeqNumber, usize) {
+    let c = TcpConfig { timestamps: false, ..cfg(false, true, false) };
+    let mut p = Pair::established(&c, &c, D);
+    let (now, una, mss) = (p.now, p.a.snd_una(), 1460);
+    p.a.send(&[7u8; 2 * 1460]).unwrap();
+    assert_eq!(outputs(&mut p.a, now).iter().map(|s| s.repr().payload.len()).collect::<Vec<_>>(), [mss, mss]);
+    (p, una, mss)
+}
+
 /// RFC 9293 §3.10.7.4 fifth step, as Linux's `tcp_may_update_window`
 /// reads it: a segment that acknowledges new data updates the send
 /// window even when its sequence number is older than that of the segment
@@ -685,27 +703,19 @@ fn timestamps_never_run_backwards_whatever_clock_the_caller_read() {
 /// capture check caught this against the kernel.)
 #[test]
 fn a_retransmission_that_acks_new_data_updates_the_window() {
-    let c = TcpConfig { timestamps: false, ..cfg(false, true, false) };
-    let mut p = Pair::established(&c, &c, D);
+    let (mut p, una, mss) = two_segments_in_flight();
     let now = p.now;
     let a = &mut p.a;
-    let (una, mss) = (a.snd_una(), 1460);
-    a.send(&[7u8; 2 * 1460]).unwrap();
-    assert_eq!(outputs(a, now).iter().map(|s| s.repr().payload.len()).sum::<usize>(), 2 * mss);
     // The peer's pure ACK, sent after 100 octets of its own that are
     // still on their way (SND.WL1 = RCV.NXT + 100): one segment
     // acknowledged, one more allowed, so the edge is where A's data ends.
-    let mut ack = from_peer(a, 100, &[]);
-    ack.ack_number = Some(una + mss);
-    ack.window_len = mss as u16;
+    let ack = from_peer_acking(a, 100, &[], una + mss, mss);
     a.on_segment(now, &ack);
     a.send(&[8u8; 5000]).unwrap();
     assert!(outputs(a, now).iter().all(|s| s.repr().payload.is_empty()), "the window is full");
     // Then the peer sends those 100 octets again (an older SEG.SEQ),
     // acknowledging the rest of A's data and closing its window.
-    let mut rexmit = from_peer(a, 0, &[5u8; 100]);
-    rexmit.ack_number = Some(una + 2 * mss);
-    rexmit.window_len = 0;
+    let rexmit = from_peer_acking(a, 0, &[5u8; 100], una + 2 * mss, 0);
     a.on_segment(now, &rexmit);
     for s in outputs(a, now) {
         let r = s.repr();
@@ -724,23 +734,15 @@ fn a_retransmission_that_acks_new_data_updates_the_window() {
 /// harness's window rule found this in a stress sweep.)
 #[test]
 fn an_old_ack_updates_no_window() {
-    let c = TcpConfig { timestamps: false, ..cfg(false, true, false) };
-    let mut p = Pair::established(&c, &c, D);
+    let (mut p, una, mss) = two_segments_in_flight();
     let now = p.now;
     let a = &mut p.a;
-    let (una, mss) = (a.snd_una(), 1460);
-    a.send(&[7u8; 2 * 1460]).unwrap();
-    assert_eq!(outputs(a, now).iter().map(|s| s.repr().payload.len()).sum::<usize>(), 2 * mss);
     // The peer's second segment (sent first, delivered last): it
     // acknowledged one segment of A's and offered a large window.
-    let mut second = from_peer(a, 100, &[6u8; 100]);
-    second.ack_number = Some(una + mss);
-    second.window_len = (20 * mss) as u16;
+    let second = from_peer_acking(a, 100, &[6u8; 100], una + mss, 20 * mss);
     // Its retransmitted first: both of A's segments acknowledged, room
     // for one more.
-    let mut first = from_peer(a, 0, &[5u8; 100]);
-    first.ack_number = Some(una + 2 * mss);
-    first.window_len = mss as u16;
+    let first = from_peer_acking(a, 0, &[5u8; 100], una + 2 * mss, mss);
     a.on_segment(now, &first);
     a.send(&[8u8; 20 * 1460]).unwrap();
     let edge = una + 3 * mss;
@@ -762,17 +764,11 @@ fn an_old_ack_updates_no_window() {
 /// goes at the window's edge then.
 #[test]
 fn an_abort_past_a_shut_window_resets_at_its_edge() {
-    let c = TcpConfig { timestamps: false, ..cfg(false, true, false) };
-    let mut p = Pair::established(&c, &c, D);
+    let (mut p, una, _) = two_segments_in_flight();
     let now = p.now;
     let a = &mut p.a;
-    let una = a.snd_una();
-    a.send(&[7u8; 2 * 1460]).unwrap();
-    assert_eq!(outputs(a, now).len(), 2);
     // The peer shuts its window, acknowledging nothing.
-    let mut shut = from_peer(a, 0, &[]);
-    shut.ack_number = Some(una);
-    shut.window_len = 0;
+    let shut = from_peer_acking(a, 0, &[], una, 0);
     a.on_segment(now, &shut);
     a.abort();
     let out = outputs(a, now);

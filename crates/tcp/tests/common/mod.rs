@@ -113,6 +113,18 @@ pub enum Fate {
 
 pub type Filter = Box<dyn FnMut(Dir, u64, &TcpRepr<'_>) -> Fate>;
 
+/// Drops the first segment `matches` picks; delivers everything else.
+pub fn drop_first(mut matches: impl FnMut(Dir, &TcpRepr<'_>) -> bool + 'static) -> Filter {
+    let mut dropped = false;
+    Box::new(move |dir, _, r| {
+        if !dropped && matches(dir, r) {
+            dropped = true;
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    })
+}
+
 /// Random faults both ways, drawn from `rng`: after the first `spare`
 /// segments (the handshake), of every hundred `drop` are lost, `dup`
 /// duplicated and `delay` held back by up to `max_delay` (reordered).
