@@ -381,6 +381,7 @@ impl Connection {
     /// too; but a retransmission of old data has an old SEG.SEQ. Taken as
     /// stale, a window it closes would stay open, its right edge sliding
     /// on with the ACK, and data would go out past the peer's edge.
+    ///
     /// An ACK below SND.UNA updates nothing, however new its SEG.SEQ
     /// ("If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
     /// updated"; Linux's `tcp_ack` leaves old ACKs at `old_ack`): once a

@@ -538,13 +538,13 @@ impl Connection {
         self.enter_closed(error);
     }
 
-    /// Queues `<SEQ=snd_nxt><CTL=RST>` (abort, close with unread data).
+    /// Queues a RST (abort, close with unread data).
     pub(crate) fn queue_rst(&mut self) {
-        // RFC 9293 §3.10.4 (ABORT): <SEQ=SND.NXT><CTL=RST>. But past a
-        // window the peer shut (a probe took SND.NXT beyond SND.UNA +
-        // SND.WND), such a RST lies outside the peer's window, which
-        // drops it (RFC 5961 §3.2), and the peer waits on for ever. As
-        // Linux's `tcp_acceptable_seq`: the window's edge then.
+        // RFC 9293 §3.10.4 (ABORT): <SEQ=SND.NXT><CTL=RST>. But when
+        // SND.NXT lies past the peer's window (it shut the window with
+        // our data still unacknowledged), such a RST is outside that
+        // window, the peer drops it (RFC 5961 §3.2) and waits on for
+        // ever. As Linux's `tcp_acceptable_seq`: the window's edge then.
         let edge = self.snd_una + self.snd_wnd;
         let seq = if self.snd_nxt.le(edge) { self.snd_nxt } else { edge };
         self.rst_pending = Some(TcpRepr {
