@@ -559,7 +559,7 @@ impl Stack {
                 // is bound to one: `local_addr` then names it, and only
                 // datagrams to it are heard, as Linux's
                 // `ip4_datagram_connect` has it. No route: no connect.
-                let src = self.route_source(*remote.ip())?;
+                let (src, _) = self.route_source(*remote.ip())?;
                 let local = self.udp_autobind(h, remote)?;
                 if local.ip().is_unspecified() {
                     // The wildcard held the port alone: the move cannot
@@ -578,18 +578,18 @@ impl Stack {
     }
 
     /// The source address for datagrams to `dst` from a socket not bound
-    /// to an address (RFC 1122 §3.3.4.3): `dst` itself when it is ours,
-    /// else the address of the interface its route leaves by.
-    /// `NetworkUnreachable` when there is no route.
-    pub(crate) fn route_source(&self, dst: Ipv4Addr) -> io::Result<Ipv4Addr> {
+    /// to an address (RFC 1122 §3.3.4.3), and the next hop: `dst` itself
+    /// and no hop when it is ours, else the address of the interface its
+    /// route leaves by. `NetworkUnreachable` when there is no route.
+    pub(crate) fn route_source(&self, dst: Ipv4Addr) -> io::Result<(Ipv4Addr, Option<route::NextHop>)> {
         if self.is_local_unicast(dst) {
-            return Ok(dst);
+            return Ok((dst, None));
         }
         let hop = self
             .routes
             .lookup(dst)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NetworkUnreachable, format!("no route to {dst}")))?;
-        Ok(self.ifaces[hop.iface.0].addr())
+        Ok((self.ifaces[hop.iface.0].addr(), Some(hop)))
     }
 
     /// Closes a socket and frees its port at once.

@@ -515,12 +515,9 @@ impl Stack {
         let bound = sock.bound;
         let config = sock.config.clone();
         // Route and source address (RFC 1122 §3.3.4.3).
-        let routed = self.route_source(*remote.ip())?;
+        let (routed, hop) = self.route_source(*remote.ip())?;
         let src = bound.map(|b| *b.ip()).filter(|ip| !ip.is_unspecified()).unwrap_or(routed);
-        let mtu = match self.routes.lookup(*remote.ip()) {
-            Some(hop) if !self.is_local_unicast(*remote.ip()) => self.path_mtu(now, hop.iface, *remote.ip()),
-            _ => 65535,
-        };
+        let mtu = hop.map_or(65535, |hop| self.path_mtu(now, hop.iface, *remote.ip()));
         let local = match bound {
             Some(b) => SocketAddrV4::new(src, b.port()),
             None => {

@@ -828,15 +828,14 @@ impl Connection {
     /// Sending is over: shut down (FIN queued or sent), closed by the
     /// application, or the connection closed. A `send` fails at once.
     pub fn send_is_shut(&self) -> bool {
-        self.fin_queued || self.closed_by_app || self.state.fin_queued() || self.state == State::Closed
+        self.fin_queued
+            || self.closed_by_app
+            || !matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
     }
 
     /// `send` would accept data now.
     pub fn can_send(&self) -> bool {
-        matches!(self.state, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
-            && !self.fin_queued
-            && !self.closed_by_app
-            && self.snd_buf.free() > 0
+        !self.send_is_shut() && self.snd_buf.free() > 0
     }
 
     /// Bytes waiting to be read.
