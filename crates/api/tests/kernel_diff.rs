@@ -484,12 +484,7 @@ impl World {
 /// `local_addr`, then (if the two agree) `peer_addr`, on both.
 /// `connected`: the socket had, or tried to have, a connection.
 fn names(k: socket2::SockRef<'_>, o: &Socket, ports: &[u16; 3], connected: bool) -> (Outcome, Outcome) {
-    let kernel = |a: io::Result<socket2::SockAddr>| match a {
-        Ok(a) => AddrName::kernel(a.as_socket().expect("an IPv4 address"), ports),
-        Err(e) => Outcome::Err(kind(&e)),
-    };
-    let ours = |a: io::Result<SocketAddrV4>| outcome(a, AddrName::ours);
-    let local = (kernel(k.local_addr()), ours(o.local_addr()));
+    let local = (kernel_name(k.local_addr(), ports), outcome(o.local_addr(), AddrName::ours));
     // When a connect fails (refused, reset, timed out), or a listener
     // stops, Linux gives back the port it chose itself and forgets the
     // address, but goes on naming the port: 0.0.0.0 with the old port,
@@ -506,7 +501,20 @@ fn names(k: socket2::SockRef<'_>, o: &Socket, ports: &[u16; 3], connected: bool)
     if local.0 != local.1 && !forgotten {
         return local;
     }
-    (kernel(k.peer_addr()), ours(o.peer_addr()))
+    peer_names(k, o, ports)
+}
+
+/// `peer_addr` on both.
+fn peer_names(k: socket2::SockRef<'_>, o: &Socket, ports: &[u16; 3]) -> (Outcome, Outcome) {
+    (kernel_name(k.peer_addr(), ports), outcome(o.peer_addr(), AddrName::ours))
+}
+
+/// A kernel socket's address, as [`AddrName`] names it.
+fn kernel_name(a: io::Result<socket2::SockAddr>, ports: &[u16; 3]) -> Outcome {
+    match a {
+        Ok(a) => AddrName::kernel(a.as_socket().expect("an IPv4 address"), ports),
+        Err(e) => Outcome::Err(kind(&e)),
+    }
 }
 
 /// Where a `Bind` of target `t` binds: 0 to 2, the host's named port;
@@ -812,14 +820,7 @@ impl DgramWorld {
             }
             // The port a refused send bound on Linux (see `Dgram::Send`):
             // only the peer is compared.
-            Dgram::Names(_) if self.autobound[s] => {
-                let peer = (socket2::SockRef::from(k).peer_addr(), o.peer_addr());
-                let kernel = peer.0.map(|a| a.as_socket().expect("an IPv4 address"));
-                (
-                    kernel.map_or_else(|e| Outcome::Err(kind(&e)), |a| AddrName::kernel(a, &self.kernel_ports)),
-                    outcome(peer.1, AddrName::ours),
-                )
-            }
+            Dgram::Names(_) if self.autobound[s] => peer_names(socket2::SockRef::from(k), o, &self.kernel_ports),
             Dgram::Ready(_) => {
                 let (mut kr, mut or) = (kernel_ready(k), our_ready(&self.driver, o));
                 // A pending ICMP error: epoll says EPOLLERR alone;

@@ -659,11 +659,13 @@ impl KernelPeer {
     /// other answer.
     fn count(&mut self, cmd: &str, word: &str) -> usize {
         let a = self.ask(cmd);
-        match a.strip_prefix(word).map(|n| n.trim().parse()) {
-            Some(Ok(n)) => n,
-            _ => panic!("{cmd}: {a}"),
-        }
+        number_after(&a, word).unwrap_or_else(|| panic!("{cmd}: {a}"))
     }
+}
+
+/// The number after `word` in an answer of `conversation.py`'s.
+fn number_after(answer: &str, word: &str) -> Option<usize> {
+    answer.strip_prefix(word)?.trim().parse().ok()
 }
 
 impl Drop for KernelPeer {
@@ -888,10 +890,7 @@ fn conversation(seed: u64) {
             }
             4 | 5 => match peer.ask("recv").as_str() {
                 "eof" => assert!(o_shut && k_got == o_sent, "{what}: the kernel saw the end after {k_got} octets"),
-                a => match a.strip_prefix("recv ").map(str::parse::<usize>) {
-                    Some(Ok(n)) => k_got += n,
-                    _ => panic!("{what}: recv: {a}"),
-                },
+                a => k_got += number_after(a, "recv").unwrap_or_else(|| panic!("{what}: recv: {a}")),
             },
             6 | 7 => match ours.read(&mut buf) {
                 Ok(0) => assert!(k_shut && o_got == k_sent, "{what}: end of stream after {o_got} octets"),

@@ -217,10 +217,7 @@ impl WindowRule {
         }
         let (seq, len) = (r.seq_number, r.payload.len());
         let data_end = seq + len;
-        let end = data_end + usize::from(r.syn) + usize::from(r.fin);
-        if self.sent_end[i].is_none_or(|e| e.lt(end)) {
-            self.sent_end[i] = Some(end);
-        }
+        advance(&mut self.sent_end[i], seg_end(r));
         if let Some(ack) = r.ack_number {
             if self.last_ack[i].is_some_and(|l| ack.lt(l)) {
                 return Err(format!("{dir:?}: ACK {ack:?} went back from {:?}", self.last_ack[i]));
@@ -258,10 +255,8 @@ impl WindowRule {
     pub fn on_deliver(&mut self, dir: Dir, r: &TcpRepr<'_>) {
         // It was sent, whether or not the harness saw it go (a test may
         // put segments in flight by hand).
-        let i = Self::index(dir);
-        let end = r.seq_number + r.payload.len() + usize::from(r.syn) + usize::from(r.fin);
-        if !r.rst && self.sent_end[i].is_none_or(|e| e.lt(end)) {
-            self.sent_end[i] = Some(end);
+        if !r.rst {
+            advance(&mut self.sent_end[Self::index(dir)], seg_end(r));
         }
         let (Some(ack), false) = (r.ack_number, r.rst) else { return };
         // Scaling once both SYNs offered it (RFC 7323 §2.2); a SYN's own
@@ -275,10 +270,19 @@ impl WindowRule {
         };
         let right = ack + (usize::from(r.window_len) << shift);
         let j = 1 - Self::index(dir);
-        self.edge[j] = Some(match self.edge[j] {
-            Some(e) if right.le(e) => e,
-            _ => right,
-        });
+        advance(&mut self.edge[j], right);
+    }
+}
+
+/// Where a segment's sequence space ends (its SYN and FIN count).
+fn seg_end(r: &TcpRepr<'_>) -> SeqNumber {
+    r.seq_number + r.payload.len() + usize::from(r.syn) + usize::from(r.fin)
+}
+
+/// Moves `slot` on to `to`, if that is further in sequence space.
+fn advance(slot: &mut Option<SeqNumber>, to: SeqNumber) {
+    if slot.is_none_or(|s| s.lt(to)) {
+        *slot = Some(to);
     }
 }
 
