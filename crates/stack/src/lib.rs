@@ -546,7 +546,16 @@ impl Stack {
         match self.sockets.get_mut(h).map(|e| &mut e.socket) {
             None => Err(not_found()),
             Some(Socket::Tcp(_)) => Err(wrong_kind("connect without a time (use tcp_connect)")),
-            Some(Socket::Raw(sock)) => {
+            Some(Socket::Raw(_)) => {
+                // As UDP's below: a socket not bound to an address takes
+                // the route's source address, which `local_addr` names and
+                // which alone it then hears (Linux `ip4_datagram_connect`,
+                // shared by raw and UDP sockets). No route: no connect.
+                let (src, _) = self.route_source(*remote.ip())?;
+                let Some(Socket::Raw(sock)) = self.sockets.get_mut(h).map(|e| &mut e.socket) else {
+                    return Err(not_found());
+                };
+                sock.local.get_or_insert(src);
                 sock.remote = Some(*remote.ip());
                 Ok(())
             }

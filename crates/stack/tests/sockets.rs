@@ -1110,3 +1110,38 @@ fn stream_readiness_follows_tcp_poll() {
     assert!(r.writable && !r.error, "shut for writing: {r:?}");
     assert_eq!(a.tcp_send(now, c, b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
 }
+
+/// `connect` of a raw socket fixes its local address as UDP's does (Linux
+/// `ip4_datagram_connect` serves both): the route's source address, which
+/// `local_addr` then names; a socket bound to an address keeps it; no
+/// route, no connect. The echo reply to the fixed address reaches it.
+#[test]
+fn raw_connect_fixes_the_local_address_from_the_route() {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let now = Instant::ZERO;
+    let r = a.raw_open(P, IpProtocol::Icmp, false).unwrap();
+    assert_eq!(a.local_addr(r).unwrap(), sa(Ipv4Addr::UNSPECIFIED, 0));
+    a.connect(r, sa(B, 0)).unwrap();
+    assert_eq!(a.local_addr(r).unwrap(), sa(A, 0));
+    assert_eq!(a.peer_addr(r).unwrap(), sa(B, 0));
+    a.send(now, r, &sockstack_stack::ping::echo_request(7, 1, b"hi")).unwrap();
+    carry(now, &mut a, &mut b);
+    carry(now, &mut b, &mut a);
+    let mut buf = [0u8; 64];
+    let (n, from) = a.recv_from(r, &mut buf).unwrap();
+    assert_eq!(from, sa(B, 0));
+    // As on Linux, a raw IPv4 socket reads the IP header too.
+    assert_eq!(buf[20], 0, "an echo reply");
+    assert_eq!(&buf[n - 2..n], b"hi");
+    // Bound to an address: connect keeps it.
+    let bound = a.raw_open(P, IpProtocol::Icmp, false).unwrap();
+    a.bind(bound, sa(Ipv4Addr::LOCALHOST, 0)).unwrap();
+    a.connect(bound, sa(B, 0)).unwrap();
+    assert_eq!(a.local_addr(bound).unwrap(), sa(Ipv4Addr::LOCALHOST, 0));
+    // No route: refused, and the socket stays unbound and unconnected.
+    let lost = a.raw_open(P, IpProtocol::Icmp, false).unwrap();
+    let far = sa(Ipv4Addr::new(203, 0, 113, 9), 0);
+    assert_eq!(a.connect(lost, far).unwrap_err().kind(), ErrorKind::NetworkUnreachable);
+    assert_eq!(a.local_addr(lost).unwrap(), sa(Ipv4Addr::UNSPECIFIED, 0));
+    assert_eq!(a.peer_addr(lost).unwrap_err().kind(), ErrorKind::NotConnected);
+}
