@@ -439,19 +439,37 @@ fn a_100mib_transfer_survives_3_percent_loss_on_the_kernel_side() {
 /// would see every full segment dropped, and curl time out.
 #[test]
 fn path_mtu_discovery_through_a_kernel_router() {
+    through_a_narrow_kernel_router(1280);
+}
+
+/// A hop narrower than the path-MTU floor (400 octets, below 552): the
+/// kernel router's "fragmentation needed" locks the path at 552, and
+/// sockstack's segments then go without Don't Fragment for the router to
+/// fragment; the client reassembles them.
+#[test]
+fn a_hop_below_the_path_mtu_floor_through_a_kernel_router() {
+    through_a_narrow_kernel_router(400);
+}
+
+/// A 20 MiB download from sockstack through a kernel router whose hop
+/// towards the client has MTU `mtu`: the router must have sent a
+/// "fragmentation needed", and below the floor the client must have
+/// received fragments.
+fn through_a_narrow_kernel_router(mtu: u32) {
     if !can_run() {
         return;
     }
-    let scratch = Scratch::new("pmtu");
+    let scratch = Scratch::new(&format!("pmtu-{mtu}"));
     let (router, _) = serving(&scratch, None, &[]);
     let client = Netns::new();
+    let mtu = mtu.to_string();
     router.exec(&[
         "ip",
         "link",
         "add",
         "vr0",
         "mtu",
-        "1280",
+        &mtu,
         "type",
         "veth",
         "peer",
@@ -466,10 +484,14 @@ fn path_mtu_discovery_through_a_kernel_router() {
     client.exec(&["ip", "addr", "add", "198.51.100.2/24", "dev", "vc0"]);
     client.exec(&["ip", "link", "set", "vc0", "up"]);
     client.exec(&["ip", "route", "add", "default", "via", "198.51.100.1"]);
-    // Counts the router's "fragmentation needed" messages.
+    // Counts the router's "fragmentation needed" messages, and the
+    // fragments the client receives (before any reassembly).
     router.exec(&["nft", "add", "table", "inet", "pmtu"]);
     router.exec(&["nft", "add chain inet pmtu out { type filter hook output priority 0; }"]);
     router.exec(&["nft", "add rule inet pmtu out icmp type destination-unreachable icmp code frag-needed counter"]);
+    client.exec(&["nft", "add", "table", "ip", "frags"]);
+    client.exec(&["nft", "add chain ip frags pre { type filter hook prerouting priority -500; }"]);
+    client.exec(&["nft", "add rule ip frags pre ip frag-off & 0x2000 != 0 counter"]);
 
     let got = scratch.path("pmtu.bin");
     let size = 20 << 20;
@@ -481,6 +503,10 @@ fn path_mtu_discovery_through_a_kernel_router() {
         rules.contains("counter packets") && !rules.contains("counter packets 0 "),
         "no frag-needed was sent: {rules}"
     );
+    let frags = client.exec(&["nft", "list", "table", "ip", "frags"]);
+    let frags = String::from_utf8_lossy(&frags.stdout);
+    let fragmented = !frags.contains("counter packets 0 ");
+    assert_eq!(fragmented, mtu.parse::<usize>().unwrap() < 552, "fragments seen by the client: {frags}");
 }
 
 const ZONE: &str = "$ORIGIN example.test.

@@ -279,6 +279,54 @@ fn path_mtu_discovery_lowers_the_mss_across_a_narrow_hop() {
     assert_eq!(sim.stack(r).counters().ip_fragments_tx, 0);
 }
 
+/// A hop narrower than the path-MTU floor (296 octets, below Linux's
+/// `min_pmtu` of 552): the sender locks the path at 552 instead of
+/// shrinking its segments to 256 octets, sends them without Don't
+/// Fragment, and the narrow hop's router fragments them; the receiver
+/// reassembles every one, and the bytes arrive whole.
+#[test]
+fn a_hop_below_the_path_mtu_floor_fragments_locked_segments() {
+    let mut sim = Sim::new(4);
+    let a = sim.add_host("a");
+    let r1 = sim.add_router("r1");
+    let r2 = sim.add_router("r2");
+    let b = sim.add_host("b");
+    let wide = LinkConfig::default;
+    sim.connect("left", a, "192.0.2.1/24".parse().unwrap(), r1, "192.0.2.254/24".parse().unwrap(), wide()).unwrap();
+    let narrow = LinkConfig::default().with_mtu(296);
+    sim.connect("mid", r1, "203.0.113.1/30".parse().unwrap(), r2, "203.0.113.2/30".parse().unwrap(), narrow).unwrap();
+    sim.connect("right", r2, "198.51.100.254/24".parse().unwrap(), b, "198.51.100.1/24".parse().unwrap(), wide())
+        .unwrap();
+    sim.stack_mut(a).set_default_gateway("192.0.2.254".parse().unwrap()).unwrap();
+    sim.stack_mut(r1).set_default_gateway("203.0.113.2".parse().unwrap()).unwrap();
+    sim.stack_mut(r2).set_default_gateway("203.0.113.1".parse().unwrap()).unwrap();
+    sim.stack_mut(b).set_default_gateway("198.51.100.254".parse().unwrap()).unwrap();
+    let dst = at("198.51.100.1".parse().unwrap(), 80);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let expect = data.clone();
+    let server = sim.spawn(b, "sink", move |p| async move {
+        let l = p.tcp_listen(dst, 4).unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert!(got == expect, "received {} bytes", got.len());
+    });
+    sim.spawn(a, "src", move |p| async move {
+        let s = p.tcp_connect(dst).await.unwrap();
+        s.write_all(&data).await.unwrap();
+        let mss = s.stats().unwrap().mss;
+        assert!((500..=512).contains(&mss), "mss {mss}");
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+    });
+    assert!(sim.run_until_finished(server));
+    let now = sim.now();
+    assert_eq!(sim.stack(a).learned_path_mtu(now, *dst.ip()), Some(552));
+    assert!(sim.stack(r1).counters().dropped(DropReason::FragNeeded) >= 1);
+    assert!(sim.stack(r1).counters().ip_fragments_tx > 0, "the narrow hop fragments");
+}
+
 #[test]
 fn a_new_syn_reopens_a_4_tuple_in_time_wait() {
     let (mut sim, a, b) = two_hosts();

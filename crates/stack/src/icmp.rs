@@ -94,12 +94,14 @@ impl Stack {
             Icmpv4Repr::EchoReply { .. } => {} // for raw sockets (ping)
             Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, header, data } => {
                 if reason == DstUnreachable::FragRequired {
-                    let mtu = reported_mtu(&header, next_hop_mtu);
+                    let reported = reported_mtu(&header, next_hop_mtu);
                     // About a TCP segment: believed only when it quotes one
                     // that is in flight (RFC 5927 §4.1), so that a blind
-                    // attacker cannot shrink a path's MTU.
-                    if header.next_header != IpProtocol::Tcp || self.tcp_packet_too_big(&header, data, mtu) {
-                        self.learn_path_mtu(now, header.dst_addr, mtu);
+                    // attacker cannot shrink a path's MTU. Its MSS comes
+                    // down no further than the floor allows.
+                    let floored = reported.max(self.config.min_pmtu);
+                    if header.next_header != IpProtocol::Tcp || self.tcp_packet_too_big(&header, data, floored) {
+                        self.learn_path_mtu(now, header.dst_addr, reported);
                     }
                 }
 
@@ -126,18 +128,34 @@ impl Stack {
         }
     }
 
-    /// RFC 1191 §6.1: lower the path MTU to `mtu`, the one a router
+    /// RFC 1191 §6.1: lower the path MTU to `reported`, the one a router
     /// reported. Never raise it: a "too big" only ever lowers it (RFC 1191
     /// §6.3; Linux `__ip_rt_update_pmtu`); aging raises it again. A report
     /// no lower than the MTU in use (the outgoing interface's, or what was
-    /// learned) is bogus, and not kept.
-    fn learn_path_mtu(&mut self, now: Instant, dst: Ipv4Addr, mtu: usize) {
-        let link = self.routes.lookup(dst).map(|hop| self.ifaces[hop.iface.0].mtu);
-        let learned = self.learned_path_mtu(now, dst);
-        if link.into_iter().chain(learned).any(|in_use| in_use <= mtu) {
+    /// learned) is bogus, and not kept. A report below the floor
+    /// (`StackConfig::min_pmtu`) sets the floor, or what is in use if
+    /// lower, and locks the path: fragmented by routers from then on, and
+    /// deaf to further reports until the entry ages out.
+    fn learn_path_mtu(&mut self, now: Instant, dst: Ipv4Addr, reported: usize) {
+        if self.path_mtu_locked(now, dst) {
             return;
         }
-        self.pmtu.insert(dst, PmtuEntry { mtu, expires: now + PMTU_AGING });
+        let link = self.routes.lookup(dst).map(|hop| self.ifaces[hop.iface.0].mtu);
+        let in_use = link.into_iter().chain(self.learned_path_mtu(now, dst)).min();
+        let floor = self.config.min_pmtu;
+        let (mtu, locked) =
+            if reported < floor { (in_use.map_or(floor, |m| m.min(floor)), true) } else { (reported, false) };
+        if !locked && in_use.is_some_and(|m| m <= mtu) {
+            return;
+        }
+        let expires = now + PMTU_AGING;
+        self.pmtu.insert(dst, PmtuEntry { mtu, expires, locked });
+        if locked {
+            // Connections on the path send without DF from their next
+            // flush, until it ages out (`Stack::pmtu_unlock`).
+            self.route_epoch += 1;
+            self.pmtu_unlock_at = Some(self.pmtu_unlock_at.map_or(expires, |t| t.min(expires)));
+        }
     }
 
     /// An ICMP error about a datagram of ours, for the transport that sent

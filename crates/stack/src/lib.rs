@@ -91,6 +91,12 @@ pub struct StackConfig {
     pub icmp_rate_per_sec: u32,
     /// Burst size of the ICMP error rate limit, in messages.
     pub icmp_burst: u32,
+    /// The lowest path MTU a "fragmentation needed" may set (Linux
+    /// `net.ipv4.route.min_pmtu`: 552). A report below it sets this and
+    /// locks the path: datagrams to it go without Don't Fragment, for a
+    /// router to fragment, and no later report lowers it until it ages
+    /// out. A forged report cannot shrink a path to 68-octet datagrams.
+    pub min_pmtu: usize,
     /// Defaults of every TCP connection (sockets may override some).
     pub tcp: TcpConfig,
     /// Largest accept backlog (Linux `somaxconn`: 4096).
@@ -129,6 +135,7 @@ impl Default for StackConfig {
             reassembly: ReassemblyConfig::default(),
             icmp_rate_per_sec: 1000,
             icmp_burst: 50,
+            min_pmtu: 552,
             tcp: TcpConfig::default(),
             tcp_somaxconn: 4096,
             tcp_max_syn_backlog: 256,
@@ -200,6 +207,8 @@ pub struct Stack {
     pub(crate) loopback: VecDeque<(Vec<u8>, ChecksumMode)>,
     pub(crate) reassembler: Reassembler,
     pub(crate) pmtu: HashMap<Ipv4Addr, PmtuEntry>,
+    /// When the first locked path MTU ages out (see `PmtuEntry::locked`).
+    pub(crate) pmtu_unlock_at: Option<Instant>,
     pub(crate) icmp_rate: TokenBucket,
     pub(crate) next_ident: u16,
     pub(crate) counters: Counters,
@@ -262,6 +271,7 @@ impl Stack {
             loopback: VecDeque::new(),
             reassembler: Reassembler::new(config.reassembly),
             pmtu: HashMap::new(),
+            pmtu_unlock_at: None,
             icmp_rate: TokenBucket::new(config.icmp_rate_per_sec, config.icmp_burst),
             next_ident: rng.next_u32() as u16,
             counters: Counters::default(),

@@ -16,7 +16,8 @@ use slotmap::Key as _;
 use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{
-    emit_tcp_datagram, ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Repr, SegmentTemplate, SeqNumber, TcpPacket, TcpRepr,
+    emit_tcp_datagram, tcp_ipv4_header, ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Repr, SegmentTemplate, SeqNumber,
+    TcpPacket, TcpRepr,
 };
 use std::collections::VecDeque;
 use std::io;
@@ -113,12 +114,20 @@ pub(crate) struct RouteCache {
     egress: Egress,
     checksum: ChecksumMode,
     gso_max: Option<usize>,
+    /// Don't Fragment: set, unless the path's MTU is locked (see
+    /// `StackConfig::min_pmtu`).
+    dont_frag: bool,
 }
 
 impl RouteCache {
     /// Valid for no epoch: worked out at the first flush.
-    const NONE: RouteCache =
-        RouteCache { epoch: 0, egress: Egress::NoRoute, checksum: ChecksumMode::Verify, gso_max: None };
+    const NONE: RouteCache = RouteCache {
+        epoch: 0,
+        egress: Egress::NoRoute,
+        checksum: ChecksumMode::Verify,
+        gso_max: None,
+        dont_frag: true,
+    };
 }
 
 impl Stream {
@@ -263,7 +272,8 @@ impl TcpSink<'_> {
 
 /// [`tcp_datagram`] for a connection's own segment, built where it is
 /// held (`out`): from the connection's template (`template`, made first
-/// if there is none for `ttl`) when the segment fits one, the common case.
+/// if there is none for `ttl` and `dont_frag`) when the segment fits one,
+/// the common case.
 /// Built in place, not returned: a datagram moved just after its buffer
 /// was set up would be copied whole from the stores that set it up, which
 /// stalls (no store forwarding to a wider load).
@@ -275,12 +285,13 @@ fn stream_datagram(
     template: &mut Option<Box<SegmentTemplate>>,
     (local, remote): FourTuple,
     ident: u16,
-    ttl: u8,
+    (ttl, dont_frag): (u8, bool),
     seg: &TcpRepr<'_>,
     checksum: ChecksumMode,
 ) {
-    if template.as_ref().is_none_or(|t| t.ttl() != ttl) {
-        *template = Some(Box::new(SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl)));
+    if template.as_ref().is_none_or(|t| t.ttl() != ttl || t.dont_frag() != dont_frag) {
+        let t = SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl, dont_frag);
+        *template = Some(Box::new(t));
     }
     let from_template = template.as_deref().filter(|t| t.fits(seg));
     let len = match from_template {
@@ -290,12 +301,16 @@ fn stream_datagram(
     let data = &mut out.insert(Outgoing::one(pool.take_to_overwrite(len))).data;
     match from_template {
         Some(t) => t.emit(data, seg, ident, checksum),
-        None => emit_tcp_datagram(data, *local.ip(), *remote.ip(), ident, ttl, seg, checksum),
+        None => {
+            let ip = tcp_ipv4_header(*local.ip(), *remote.ip(), ttl, ident, seg.buffer_len(), dont_frag);
+            emit_tcp_datagram(data, &ip, seg, checksum);
+        }
     }
 }
 
 /// Builds the IPv4 datagram carrying `seg` from `src` to `dst`, in a
-/// buffer from `pool`.
+/// buffer from `pool`, with Don't Fragment (a segment no connection owns:
+/// a RST, a cookie SYN-ACK, a TIME-WAIT answer, all short).
 pub(crate) fn tcp_datagram(
     pool: &mut BufferPool,
     src: Ipv4Addr,
@@ -308,7 +323,7 @@ pub(crate) fn tcp_datagram(
     // Every octet is written (`emit_tcp_datagram`), so the buffer is not
     // zeroed first (`take_to_overwrite`).
     let mut buf = pool.take_to_overwrite(20 + seg.buffer_len());
-    emit_tcp_datagram(&mut buf, src, dst, ident, ttl, seg, checksum);
+    emit_tcp_datagram(&mut buf, &tcp_ipv4_header(src, dst, ttl, ident, seg.buffer_len(), true), seg, checksum);
     buf
 }
 
@@ -1169,6 +1184,9 @@ impl Stack {
             let exchanged = tally.swap(0, std::sync::atomic::Ordering::Relaxed);
             self.count_direct(exchanged);
         }
+        if self.pmtu_unlock_at.is_some_and(|t| t <= now) {
+            self.pmtu_unlock(now);
+        }
         while let Some(h) = first.take().or_else(|| self.tcp_dirty.pop_front()) {
             if !self.tcp_transmit(now, h) {
                 // The transmit queue is full: this connection and all still
@@ -1201,10 +1219,11 @@ impl Stack {
                     Egress::Link(hop) => self.ifaces[hop.iface.0].gso_max_size,
                     Egress::Loopback | Egress::NoRoute => None,
                 },
+                dont_frag: !self.path_mtu_locked(now, *remote.ip()),
             }
         });
         let route = fresh.as_ref().unwrap_or(&s.route);
-        let (egress, checksum, gso_max) = (route.egress, route.checksum, route.gso_max);
+        let (egress, checksum, gso_max, dont_frag) = (route.egress, route.checksum, route.gso_max, route.dont_frag);
         let peer = if checksum.verify() {
             None
         } else {
@@ -1273,7 +1292,7 @@ impl Stack {
                 if let Some(prev) = last.take() {
                     sink.send(prev);
                 }
-                stream_datagram(&mut last, pool, template, (local, remote), ident, ttl, seg, checksum);
+                stream_datagram(&mut last, pool, template, (local, remote), ident, (ttl, dont_frag), seg, checksum);
                 built += 1;
             });
             // Short of the budget: drained. At it: more may be due, unless

@@ -1145,3 +1145,65 @@ fn raw_connect_fixes_the_local_address_from_the_route() {
     assert_eq!(a.local_addr(lost).unwrap(), sa(Ipv4Addr::UNSPECIFIED, 0));
     assert_eq!(a.peer_addr(lost).unwrap_err().kind(), ErrorKind::NotConnected);
 }
+
+/// Don't Fragment, from a datagram's flags octet.
+fn df(datagram: &[u8]) -> bool {
+    datagram[6] & 0x40 != 0
+}
+
+/// A "fragmentation needed" below the floor (`StackConfig::min_pmtu`, 552
+/// as Linux's `net.ipv4.route.min_pmtu`) cannot shrink a path to 68
+/// octets: the path MTU becomes the floor, and is locked. The MSS comes
+/// down only to fit 552 octets; the segments go without Don't Fragment,
+/// for the narrow hop to fragment; a later report lowers nothing; when
+/// the entry ages out, DF comes back. A report about a UDP datagram,
+/// which nothing can check, is floored the same way.
+#[test]
+fn frag_needed_below_the_floor_locks_the_path_at_the_floor() {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let (c, s) = connected(&mut a, &mut b);
+    let now = Instant::ZERO;
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 13) as u8).collect();
+    assert_eq!(a.tcp_send(now, c, &data).unwrap(), data.len());
+    let dropped: Vec<Vec<u8>> = std::iter::from_fn(|| a.dispatch().map(|p| p.data.to_vec())).collect();
+    assert!(dropped.iter().all(|d| d.len() == 1500 && df(d)), "full-sized segments, DF set");
+    a.receive(now, sockstack_stack::IfaceId(0), &frag_needed(&dropped[1], None, 68));
+    assert_eq!(a.learned_path_mtu(now, B), Some(552));
+    let mss = a.tcp_stats(c).unwrap().mss;
+    assert!((500..=512).contains(&mss), "mss {mss}");
+    a.poll(now);
+    let resent: Vec<Vec<u8>> = std::iter::from_fn(|| a.dispatch().map(|p| p.data.to_vec())).collect();
+    assert!(!resent.is_empty() && resent.iter().all(|d| d.len() <= 552 && !df(d)), "resent to fit, without DF");
+    // Locked: a lower report changes nothing.
+    a.receive(now, sockstack_stack::IfaceId(0), &frag_needed(&resent[0], None, 300));
+    assert_eq!(a.learned_path_mtu(now, B), Some(552));
+    assert_eq!(a.tcp_stats(c).unwrap().mss, mss);
+    for p in &resent {
+        b.receive(now, sockstack_stack::IfaceId(0), p);
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut t = now;
+    while got.len() < data.len() && t < Instant::from_secs(60) {
+        t += sockstack_time::Duration::from_millis(10);
+        a.poll(t);
+        b.poll(t);
+        while carry(t, &mut a, &mut b) + carry(t, &mut b, &mut a) > 0 {}
+        while let Ok(n @ 1..) = b.tcp_recv(s, &mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert!(got == data);
+    // Ten minutes on (RFC 1191 §6.3), the lock is gone and DF is back.
+    let later = Instant::from_secs(601);
+    assert_eq!(a.learned_path_mtu(later, B), None);
+    a.tcp_send(later, c, b"more").unwrap();
+    let segment = a.dispatch().expect("the new data").data.to_vec();
+    assert!(df(&segment), "DF once the lock aged out");
+    // About a UDP datagram: floored and locked too.
+    let u = a.udp_open(P);
+    a.send_to(later, u, &[7u8; 1000], sa(Ipv4Addr::new(192, 0, 2, 3), 9)).unwrap();
+    let udp = a.dispatch().expect("the datagram").data.to_vec();
+    a.receive(later, sockstack_stack::IfaceId(0), &frag_needed(&udp, None, 68));
+    assert_eq!(a.learned_path_mtu(later, Ipv4Addr::new(192, 0, 2, 3)), Some(552));
+}

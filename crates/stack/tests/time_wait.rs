@@ -6,7 +6,9 @@
 
 use sockstack_stack::{IfaceId, InterfaceConfig, ProcessId, SocketHandle, Stack, StackConfig};
 use sockstack_time::{Duration, Instant};
-use sockstack_wire::{emit_tcp_datagram, ChecksumMode, Ipv4Addr, Ipv4Cidr, Ipv4Packet, SeqNumber, TcpPacket, TcpRepr};
+use sockstack_wire::{
+    emit_tcp_datagram, tcp_ipv4_header, ChecksumMode, Ipv4Addr, Ipv4Cidr, Ipv4Packet, SeqNumber, TcpPacket, TcpRepr,
+};
 use std::io::ErrorKind;
 use std::net::SocketAddrV4;
 
@@ -171,7 +173,8 @@ fn a_record_acks_a_retransmitted_fin_and_restarts_2msl() {
 fn from_b(to: SocketAddrV4, seg: TcpRepr<'_>) -> Vec<u8> {
     let seg = TcpRepr { src_port: 80, dst_port: to.port(), ..seg };
     let mut buf = vec![0u8; 20 + seg.buffer_len()];
-    emit_tcp_datagram(&mut buf, B, *to.ip(), 1, 64, &seg, ChecksumMode::Verify);
+    let ip = tcp_ipv4_header(B, *to.ip(), 64, 1, seg.buffer_len(), true);
+    emit_tcp_datagram(&mut buf, &ip, &seg, ChecksumMode::Verify);
     buf
 }
 

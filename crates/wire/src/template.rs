@@ -26,7 +26,8 @@ const TS_BLOCK: usize = 12;
 const TS_KINDS: [u8; 4] = [kind::NOP, kind::NOP, kind::TS, 10];
 
 /// The octets every segment of one connection shares (see the module
-/// docs), for one TTL: both headers without options.
+/// docs), for one TTL and Don't Fragment setting: both headers without
+/// options.
 #[derive(Debug, Clone)]
 pub struct SegmentTemplate {
     /// Both headers, without options.
@@ -42,13 +43,20 @@ pub struct SegmentTemplate {
 
 impl SegmentTemplate {
     /// The template of segments from `src`:`src_port` to `dst`:`dst_port`,
-    /// sent with `ttl` and Don't Fragment (Path MTU Discovery, RFC 1191),
-    /// as the stack sends every TCP segment.
-    pub fn new(src: Ipv4Addr, src_port: u16, dst: Ipv4Addr, dst_port: u16, ttl: u8) -> SegmentTemplate {
+    /// sent with `ttl`, and Don't Fragment as `dont_frag` says (see
+    /// [`tcp_ipv4_header`]).
+    pub fn new(
+        src: Ipv4Addr,
+        src_port: u16,
+        dst: Ipv4Addr,
+        dst_port: u16,
+        ttl: u8,
+        dont_frag: bool,
+    ) -> SegmentTemplate {
         let mut bytes = [0u8; IP_LEN + TCP_LEN];
         // The IPv4 header written by `Ipv4Repr::emit` itself, so the two
         // cannot drift apart; length and identification are filled later.
-        let ip = tcp_ipv4_header(src, dst, ttl, 0, 0);
+        let ip = tcp_ipv4_header(src, dst, ttl, 0, 0, dont_frag);
         ip.emit(&mut Ipv4Packet::new_unchecked(&mut bytes[..IP_LEN]), ChecksumMode::Ignore);
         write_u16(&mut bytes[..IP_LEN], 2, 0);
         let tcp = &mut bytes[IP_LEN..];
@@ -63,6 +71,11 @@ impl SegmentTemplate {
     /// The TTL the template was made for.
     pub fn ttl(&self) -> u8 {
         self.bytes[8]
+    }
+
+    /// Whether its segments carry Don't Fragment.
+    pub fn dont_frag(&self) -> bool {
+        self.bytes[6] & 0x40 != 0
     }
 
     /// Whether `seg` can be written from this template: its ports, no SYN
@@ -142,10 +155,12 @@ impl SegmentTemplate {
 }
 
 /// The IPv4 header of a TCP segment of `tcp_len` octets, as the stack
-/// sends every one: no options, and Don't Fragment (Path MTU Discovery,
-/// RFC 1191: TCP segments are never fragmented; a narrower hop answers
-/// with fragmentation-needed and the MSS comes down).
-pub fn tcp_ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, ident: u16, tcp_len: usize) -> Ipv4Repr {
+/// sends every one: no options, and Don't Fragment when `dont_frag` (Path
+/// MTU Discovery, RFC 1191: a narrower hop answers with
+/// fragmentation-needed and the MSS comes down). The stack clears it only
+/// on a path whose MTU a report below its floor has locked, for a router
+/// to fragment.
+pub fn tcp_ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, ident: u16, tcp_len: usize, dont_frag: bool) -> Ipv4Repr {
     Ipv4Repr {
         src_addr: src,
         dst_addr: dst,
@@ -153,32 +168,24 @@ pub fn tcp_ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, ident: u16, tcp_le
         payload_len: tcp_len,
         hop_limit: ttl,
         ident,
-        dont_frag: true,
+        dont_frag,
         more_frags: false,
         frag_offset: 0,
         dscp_ecn: 0,
     }
 }
 
-/// Writes the datagram carrying any segment `seg` from `src` to `dst`
-/// into `buf`, which is exactly `20 + seg.buffer_len()` long: both headers
-/// built field by field ([`TcpRepr::emit`], with the payload copied and
-/// summed in one pass, and [`Ipv4Repr::emit`]). Every octet is written,
-/// so `buf` need not be zeroed first.
+/// Writes the datagram carrying any segment `seg` under IPv4 header `ip`
+/// (a [`tcp_ipv4_header`] for `seg.buffer_len()` octets) into `buf`, which
+/// is exactly `20 + seg.buffer_len()` long: both headers built field by
+/// field ([`TcpRepr::emit`], with the payload copied and summed in one
+/// pass, and [`Ipv4Repr::emit`]). Every octet is written, so `buf` need
+/// not be zeroed first.
 ///
 /// # Panics
 /// If `buf` is shorter than the datagram.
-pub fn emit_tcp_datagram(
-    buf: &mut [u8],
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ident: u16,
-    ttl: u8,
-    seg: &TcpRepr<'_>,
-    checksum: ChecksumMode,
-) {
-    let ip = tcp_ipv4_header(src, dst, ttl, ident, seg.buffer_len());
-    seg.emit(&mut TcpPacket::new_unchecked(&mut buf[IP_LEN..]), &src, &dst, checksum);
+pub fn emit_tcp_datagram(buf: &mut [u8], ip: &Ipv4Repr, seg: &TcpRepr<'_>, checksum: ChecksumMode) {
+    seg.emit(&mut TcpPacket::new_unchecked(&mut buf[IP_LEN..]), &ip.src_addr, &ip.dst_addr, checksum);
     ip.emit(&mut Ipv4Packet::new_unchecked(buf), checksum);
 }
 
@@ -189,9 +196,16 @@ mod tests {
     use proptest::prelude::*;
 
     /// The datagram the general path writes for `seg`.
-    fn generic(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, ident: u16, seg: &TcpRepr<'_>, mode: ChecksumMode) -> Vec<u8> {
+    fn generic(
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ip: (u8, bool),
+        ident: u16,
+        seg: &TcpRepr<'_>,
+        mode: ChecksumMode,
+    ) -> Vec<u8> {
         let mut buf = vec![0xa5; 20 + seg.buffer_len()];
-        emit_tcp_datagram(&mut buf, src, dst, ident, ttl, seg, mode);
+        emit_tcp_datagram(&mut buf, &tcp_ipv4_header(src, dst, ip.0, ident, seg.buffer_len(), ip.1), seg, mode);
         buf
     }
 
@@ -204,7 +218,7 @@ mod tests {
             ident in any::<u16>(), seq in any::<u32>(), ack in proptest::option::of(any::<u32>()),
             flags in any::<(bool, bool, bool, bool, bool)>(), window in any::<u16>(),
             ts in proptest::option::of(any::<(u32, u32)>()), payload in proptest::collection::vec(any::<u8>(), 0..300),
-            verify in any::<bool>(),
+            verify in any::<bool>(), df in any::<bool>(),
         ) {
             let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
             let seg = TcpRepr {
@@ -223,19 +237,19 @@ mod tests {
                 ..TcpRepr::default()
             };
             let mode = if verify { ChecksumMode::Verify } else { ChecksumMode::Ignore };
-            let t = SegmentTemplate::new(src, ports.0, dst, ports.1, ttl);
+            let t = SegmentTemplate::new(src, ports.0, dst, ports.1, ttl, df);
             prop_assert!(t.fits(&seg));
-            prop_assert_eq!(t.ttl(), ttl);
+            prop_assert_eq!((t.ttl(), t.dont_frag()), (ttl, df));
             let mut buf = vec![0x5a; t.datagram_len(&seg)];
             t.emit(&mut buf, &seg, ident, mode);
-            prop_assert_eq!(buf, generic(src, dst, ttl, ident, &seg, mode));
+            prop_assert_eq!(buf, generic(src, dst, (ttl, df), ident, &seg, mode));
         }
     }
 
     #[test]
     fn segments_with_other_options_or_urgent_data_do_not_fit() {
         let (a, b) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
-        let t = SegmentTemplate::new(a, 40000, b, 80, 64);
+        let t = SegmentTemplate::new(a, 40000, b, 80, 64, true);
         let plain = TcpRepr { src_port: 40000, dst_port: 80, ack_number: Some(SeqNumber(1)), ..TcpRepr::default() };
         assert!(t.fits(&plain));
         let sack = [Some((SeqNumber(5), SeqNumber(9))), None, None, None];

@@ -34,6 +34,10 @@ pub(crate) struct SendParams {
 pub(crate) struct PmtuEntry {
     pub mtu: usize,
     pub expires: Instant,
+    /// Set from a report below `StackConfig::min_pmtu`: no report lowers
+    /// it further, and TCP segments on the path go without Don't Fragment
+    /// (Linux's locked MTU metric, `ip_mtu_locked`).
+    pub locked: bool,
 }
 
 /// RFC 1191 §6.3: try a larger MTU again after this long.
@@ -83,6 +87,20 @@ impl Stack {
             }
             None => link,
         }
+    }
+
+    /// Forgets the path MTUs that aged out, once the first locked one has:
+    /// connections on those paths send with Don't Fragment again from
+    /// their next flush (a new route epoch).
+    pub(crate) fn pmtu_unlock(&mut self, now: Instant) {
+        self.pmtu.retain(|_, e| e.expires > now);
+        self.pmtu_unlock_at = self.pmtu.values().filter(|e| e.locked).map(|e| e.expires).min();
+        self.route_epoch += 1;
+    }
+
+    /// Whether the path MTU to `dst` is locked (see [`PmtuEntry::locked`]).
+    pub(crate) fn path_mtu_locked(&self, now: Instant, dst: Ipv4Addr) -> bool {
+        self.pmtu.get(&dst).is_some_and(|e| e.locked && e.expires > now)
     }
 
     /// Free slots in the transmit queue.
