@@ -114,20 +114,12 @@ pub(crate) struct RouteCache {
     egress: Egress,
     checksum: ChecksumMode,
     gso_max: Option<usize>,
-    /// Don't Fragment: set, unless the path's MTU is locked (see
-    /// `StackConfig::min_pmtu`).
-    dont_frag: bool,
 }
 
 impl RouteCache {
     /// Valid for no epoch: worked out at the first flush.
-    const NONE: RouteCache = RouteCache {
-        epoch: 0,
-        egress: Egress::NoRoute,
-        checksum: ChecksumMode::Verify,
-        gso_max: None,
-        dont_frag: true,
-    };
+    const NONE: RouteCache =
+        RouteCache { epoch: 0, egress: Egress::NoRoute, checksum: ChecksumMode::Verify, gso_max: None };
 }
 
 impl Stream {
@@ -271,9 +263,10 @@ impl TcpSink<'_> {
 }
 
 /// [`tcp_datagram`] for a connection's own segment, built where it is
-/// held (`out`): from the connection's template (`template`, made first
-/// if there is none for `ttl` and `dont_frag`) when the segment fits one,
-/// the common case.
+/// held (`out`): from the connection's template (`template`, made anew
+/// for `ttl` if it was made for another) when the segment fits one, the
+/// common case. The template also holds whether segments carry Don't
+/// Fragment (set with the route, `tcp_transmit`).
 /// Built in place, not returned: a datagram moved just after its buffer
 /// was set up would be copied whole from the stores that set it up, which
 /// stalls (no store forwarding to a wider load).
@@ -285,11 +278,12 @@ fn stream_datagram(
     template: &mut Option<Box<SegmentTemplate>>,
     (local, remote): FourTuple,
     ident: u16,
-    (ttl, dont_frag): (u8, bool),
+    ttl: u8,
     seg: &TcpRepr<'_>,
     checksum: ChecksumMode,
 ) {
-    if template.as_ref().is_none_or(|t| t.ttl() != ttl || t.dont_frag() != dont_frag) {
+    if template.as_ref().is_none_or(|t| t.ttl() != ttl) {
+        let dont_frag = template.as_ref().is_none_or(|t| t.dont_frag());
         let t = SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl, dont_frag);
         *template = Some(Box::new(t));
     }
@@ -302,6 +296,7 @@ fn stream_datagram(
     match from_template {
         Some(t) => t.emit(data, seg, ident, checksum),
         None => {
+            let dont_frag = template.as_ref().is_none_or(|t| t.dont_frag());
             let ip = tcp_ipv4_header(*local.ip(), *remote.ip(), ttl, ident, seg.buffer_len(), dont_frag);
             emit_tcp_datagram(data, &ip, seg, checksum);
         }
@@ -1210,7 +1205,7 @@ impl Stack {
         let fresh = (s.route.epoch != self.route_epoch).then(|| {
             let remote = s.conn.remote_addr();
             let egress = self.tcp_egress(*remote.ip());
-            RouteCache {
+            let route = RouteCache {
                 epoch: self.route_epoch,
                 egress,
                 checksum: self.loopback_checksum(*remote.ip()),
@@ -1219,11 +1214,13 @@ impl Stack {
                     Egress::Link(hop) => self.ifaces[hop.iface.0].gso_max_size,
                     Egress::Loopback | Egress::NoRoute => None,
                 },
-                dont_frag: !self.path_mtu_locked(now, *remote.ip()),
-            }
+            };
+            // Don't Fragment, unless the path's MTU is locked (see
+            // `StackConfig::min_pmtu`).
+            (route, !self.path_mtu_locked(now, *remote.ip()))
         });
-        let route = fresh.as_ref().unwrap_or(&s.route);
-        let (egress, checksum, gso_max, dont_frag) = (route.egress, route.checksum, route.gso_max, route.dont_frag);
+        let route = fresh.as_ref().map_or(&s.route, |(r, _)| r);
+        let (egress, checksum, gso_max) = (route.egress, route.checksum, route.gso_max);
         let peer = if checksum.verify() {
             None
         } else {
@@ -1239,8 +1236,15 @@ impl Stack {
         let Some((s, ttl)) = sockets.get_mut(h).and_then(stream_of) else {
             return true;
         };
-        if let Some(route) = fresh {
+        if let Some((route, dont_frag)) = fresh {
             s.route = route;
+            // Rare (a route change): the template takes the path's DF bit
+            // here, off the per-segment path.
+            if s.template.as_ref().is_none_or(|t| t.dont_frag() != dont_frag) {
+                let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
+                let t = SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl, dont_frag);
+                s.template = Some(Box::new(t));
+            }
         }
         // A user thread holding either connection kicks the stack again
         // when it lets go: nothing here waits for one.
@@ -1292,7 +1296,7 @@ impl Stack {
                 if let Some(prev) = last.take() {
                     sink.send(prev);
                 }
-                stream_datagram(&mut last, pool, template, (local, remote), ident, (ttl, dont_frag), seg, checksum);
+                stream_datagram(&mut last, pool, template, (local, remote), ident, ttl, seg, checksum);
                 built += 1;
             });
             // Short of the budget: drained. At it: more may be due, unless
