@@ -817,11 +817,13 @@ fn random_conversations_with_the_kernel() {
     if !can_run() {
         return;
     }
-    // CONVERSATIONS=n runs more (seeds 1 to n); CONVERSATION=seed, one.
-    let n = std::env::var("CONVERSATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(12u64);
-    let seeds = match std::env::var("CONVERSATION").ok().and_then(|v| v.parse().ok()) {
+    // CONVERSATIONS=n runs more (seeds 1 to n, or from CONVERSATION_FROM
+    // on); CONVERSATION=seed, one.
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let (from, n) = (var("CONVERSATION_FROM").unwrap_or(1), var("CONVERSATIONS").unwrap_or(12));
+    let seeds = match var("CONVERSATION") {
         Some(one) => one..=one,
-        None => 1..=n,
+        None => from..=from + n - 1,
     };
     for seed in seeds {
         conversation(seed);
