@@ -4,6 +4,16 @@
 //! - the zone with the longest origin containing the name answers, with AA;
 //!   a name in no zone gets REFUSED (RFC 1034 §4.3.2: no recursion here);
 //! - CNAMEs are chased within the zone (RFC 1034 §4.3.2 step 3a);
+//! - zone cuts: NS records below the apex delegate the names at and below
+//!   them, which get a referral (RFC 1034 §4.3.2 step 3b): no AA, the
+//!   delegation's NS records in the authority section, and their glue and
+//!   other in-zone addresses in the additional section. Data below a cut
+//!   is glue, never an answer; only DS at a cut is the parent's own;
+//! - wildcards (RFC 1034 §4.3.3, RFC 4592): a name that does not exist,
+//!   whose closest encloser owns a `*` child, is answered from that
+//!   child's records under the asked name (a CNAME there is chased, no
+//!   data of the type is NODATA); a name that exists, an empty
+//!   non-terminal included, is never matched by a wildcard;
 //! - NXDOMAIN and NODATA carry the zone's SOA in the authority section,
 //!   with TTL min(SOA TTL, MINIMUM), for negative caching (RFC 2308 §3);
 //!   an empty non-terminal is NODATA, not NXDOMAIN (RFC 8020);
@@ -18,8 +28,7 @@
 //!   one whose header reads but whose body does not gets FORMERR; an opcode
 //!   other than QUERY gets NOTIMP; AXFR/IXFR get REFUSED.
 //!
-//! Not implemented: zone cuts (NS below the apex answer as ordinary data),
-//! wildcards, DNSSEC, zone transfers.
+//! Not implemented: DNSSEC, zone transfers.
 
 use crate::name::{Name, NameError};
 use crate::record::{RData, RType, Record};
@@ -155,33 +164,70 @@ impl Authority {
         res.authoritative = true;
         let mut name = qname.clone();
         for _ in 0..MAX_CHAIN {
-            let at = zone.records_at(&name);
+            // RFC 1034 §4.3.2 step 3b: a delegation on the way down to the
+            // name. DS at the cut itself is the parent's data (RFC 4035
+            // §3.1.4.1), so it is answered here.
+            if let Some(cut) = zone_cut(zone, &name).filter(|cut| !(qtype == RType::DS && *cut == name)) {
+                let ns: Vec<Record> =
+                    zone.records_at(&cut).iter().filter(|r| r.rtype() == RType::NS).cloned().collect();
+                res.additional = glue(zone, &ns);
+                res.authority = ns;
+                // AA describes the first owner in the answer (RFC 1035
+                // §4.1.1): with a CNAME of ours before it, it stays.
+                res.authoritative = !res.answer.is_empty();
+                return res;
+            }
+            // Step 3a: the name itself; else step 3c: a wildcard.
+            let (owner_records, exists) = if zone.name_exists(&name) {
+                (zone.records_at(&name), true)
+            } else {
+                match wildcard_for(zone, &name) {
+                    Some(source) => (zone.records_at(&source), true),
+                    None => (&[][..], false),
+                }
+            };
+            let at = |r: &Record| Record { name: name.clone(), ..r.clone() };
             let matching: Vec<Record> =
-                at.iter().filter(|r| qtype == RType::ANY || r.rtype() == qtype).cloned().collect();
+                owner_records.iter().filter(|r| qtype == RType::ANY || r.rtype() == qtype).map(at).collect();
             if !matching.is_empty() {
-                res.additional = additional_for(zone, &matching);
+                // ANY gets no additional data, as from BIND (RFC 8482
+                // asks for small ANY answers).
+                if qtype != RType::ANY {
+                    res.additional = addresses_for(zone, &matching);
+                }
                 res.answer.extend(matching);
                 return res;
             }
-            if let Some(cname) = at.iter().find(|r| r.rtype() == RType::CNAME) {
-                res.answer.push(cname.clone());
+            if let Some(cname) = owner_records.iter().find(|r| r.rtype() == RType::CNAME).map(at) {
                 let RData::Cname(target) = &cname.data else { unreachable!("a CNAME record") };
-                let looped = res.answer.iter().any(|r| r.name == *target);
-                if !target.is_in(zone.origin()) || looped {
+                let target = target.clone();
+                res.answer.push(cname);
+                if res.answer.iter().any(|r| r.name == target) {
+                    // A loop (RFC 1034 §3.6.2 forbids them): the chain so
+                    // far, and a server failure, as from BIND.
+                    res.rcode = Rcode::SERVFAIL;
+                    return res;
+                }
+                if !target.is_in(zone.origin()) {
                     // Out of the zone: the resolver goes on from here.
                     return res;
                 }
-                name = target.clone();
+                name = target;
                 continue;
             }
-            if !zone.name_exists(&name) {
+            if !exists {
                 res.rcode = Rcode::NXDOMAIN;
             }
             let mut soa = zone.soa().clone();
-            soa.ttl = zone.negative_ttl();
+            // NXDOMAIN to an SOA question carries the SOA with TTL 0, as
+            // BIND sends it: a stub that finds a name's zone by asking for
+            // its SOA must not cache this one as the answer.
+            soa.ttl = if qtype == RType::SOA && !exists { 0 } else { zone.negative_ttl() };
             res.authority.push(soa);
             return res;
         }
+        // A chain longer than we follow: a failure, as for a loop.
+        res.rcode = Rcode::SERVFAIL;
         res
     }
 
@@ -221,10 +267,36 @@ impl Authority {
     }
 }
 
-/// The A and AAAA records, in the zone, of the names an MX, SRV or NS
-/// answer points to.
-fn additional_for(zone: &Zone, answer: &[Record]) -> Vec<Record> {
-    let targets: BTreeSet<&Name> = answer
+/// The highest zone cut at or above `name` (its ancestors below the apex,
+/// and itself): the delegation a referral for `name` names.
+fn zone_cut(zone: &Zone, name: &Name) -> Option<Name> {
+    let depth = zone.origin().label_count();
+    let labels: Vec<&[u8]> = name.labels().collect();
+    // From one label below the apex down to the name itself.
+    (depth + 1..=labels.len()).find_map(|n| {
+        let ancestor = Name::from_labels(&labels[labels.len() - n..]).ok()?;
+        zone.records_at(&ancestor).iter().any(|r| r.rtype() == RType::NS).then_some(ancestor)
+    })
+}
+
+/// The wildcard that answers for `name`, which does not exist: `*` below
+/// its closest encloser (the longest ancestor that exists, the apex at
+/// worst), if the zone has that name (RFC 4592 §3.3.1).
+fn wildcard_for(zone: &Zone, name: &Name) -> Option<Name> {
+    let mut ancestor = name.parent()?;
+    while !zone.name_exists(&ancestor) {
+        if ancestor == *zone.origin() {
+            break;
+        }
+        ancestor = ancestor.parent()?;
+    }
+    let source = Name::from_labels(std::iter::once(&b"*"[..]).chain(ancestor.labels())).ok()?;
+    zone.name_exists(&source).then_some(source)
+}
+
+/// The names an MX, SRV or NS record points to.
+fn targets(records: &[Record]) -> BTreeSet<&Name> {
+    records
         .iter()
         .filter_map(|r| match &r.data {
             RData::Mx { exchange, .. } => Some(exchange),
@@ -232,10 +304,47 @@ fn additional_for(zone: &Zone, answer: &[Record]) -> Vec<Record> {
             RData::Ns(n) => Some(n),
             _ => None,
         })
-        .collect();
-    targets
+        .collect()
+}
+
+fn is_address(r: &Record) -> bool {
+    r.rtype() == RType::A || r.rtype() == RType::AAAA
+}
+
+/// RFC 1034 §4.3.2 step 6: the A and AAAA records of the names an MX, SRV
+/// or NS answer points to, looked up as a question would be (a wildcard
+/// answers for a name that does not exist), where the zone has them with
+/// authority (not below a zone cut).
+fn addresses_for(zone: &Zone, answer: &[Record]) -> Vec<Record> {
+    let mut out = Vec::new();
+    for t in targets(answer) {
+        if !t.is_in(zone.origin()) || zone_cut(zone, t).is_some() {
+            continue;
+        }
+        if zone.name_exists(t) {
+            out.extend(zone.records_at(t).iter().filter(|r| is_address(r)).cloned());
+        } else if let Some(source) = wildcard_for(zone, t) {
+            out.extend(
+                zone.records_at(&source)
+                    .iter()
+                    .filter(|r| is_address(r))
+                    .map(|r| Record { name: t.clone(), ..r.clone() }),
+            );
+        }
+    }
+    out
+}
+
+/// A referral's additional data: the glue, the addresses of its name
+/// servers that lie at or below a zone cut (this one or another), which
+/// only this referral can give. Servers with authoritative addresses
+/// elsewhere in the zone are left to the resolver to ask for, as BIND
+/// leaves them.
+fn glue(zone: &Zone, ns: &[Record]) -> Vec<Record> {
+    targets(ns)
         .into_iter()
-        .flat_map(|t| zone.records_at(t).iter().filter(|r| r.rtype() == RType::A || r.rtype() == RType::AAAA))
+        .filter(|t| t.is_in(zone.origin()) && zone_cut(zone, t).is_some())
+        .flat_map(|t| zone.records_at(t).iter().filter(|r| is_address(r)))
         .cloned()
         .collect()
 }

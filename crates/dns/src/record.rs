@@ -36,6 +36,9 @@ impl RType {
     pub const SRV: RType = RType(33);
     /// OPT: the EDNS(0) pseudo-record (RFC 6891).
     pub const OPT: RType = RType(41);
+    /// DS: a delegation signer (RFC 4034), the one type a parent zone
+    /// holds at a zone cut; never stored here, only asked.
+    pub const DS: RType = RType(43);
     /// AXFR: a zone transfer request (RFC 5936); query type only.
     pub const AXFR: RType = RType(252);
     /// ANY (`*`): every record of the name (RFC 1035, RFC 8482); query type

@@ -6,7 +6,10 @@
 //! class inherited when omitted (a line starting with blanks keeps the
 //! previous owner; TTL and class may come in either order), TTLs with BIND
 //! units (`1h30m`). Record types: A, AAAA, NS, CNAME, SOA, PTR, MX, TXT,
-//! SRV. `$INCLUDE`, `$GENERATE` and wildcards are not supported.
+//! SRV. An owner whose first label is `*` is a wildcard (RFC 4592), which
+//! the authority applies; NS records below the apex are zone cuts, and
+//! addresses at or below them glue. `$INCLUDE` and `$GENERATE` are not
+//! supported.
 
 use crate::name::{split_labels, Name};
 use crate::record::{RData, RType, Record};
@@ -84,7 +87,9 @@ impl Zone {
 
     /// Adds a record, refusing one outside the zone, a second SOA, or a
     /// CNAME beside other data (RFC 1034 §3.6.2). An identical record is
-    /// kept once.
+    /// kept once. All of one RRset's records have one TTL (RFC 2181
+    /// §5.2): the lowest any of them was given, as BIND merges them and
+    /// as §5.2 tells a client to read a set whose TTLs differ.
     pub fn insert(&mut self, record: Record) -> Result<(), String> {
         if !record.name.is_in(&self.origin) {
             return Err(format!("{} is outside the zone {}", record.name, self.origin));
@@ -97,8 +102,12 @@ impl Zone {
         if at.iter().any(|r| (r.rtype() == RType::CNAME) != cname || (cname && r.data != record.data)) {
             return Err(format!("{}: a CNAME cannot coexist with other data", record.name));
         }
+        let ttl = at.iter().filter(|r| r.rtype() == record.rtype()).map(|r| r.ttl).fold(record.ttl, u32::min);
+        for r in at.iter_mut().filter(|r| r.rtype() == record.rtype()) {
+            r.ttl = ttl;
+        }
         if !at.iter().any(|r| r.data == record.data) {
-            at.push(record);
+            at.push(Record { ttl, ..record });
         }
         Ok(())
     }

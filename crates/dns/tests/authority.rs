@@ -174,6 +174,125 @@ fn mx_brings_addresses_in_additional() {
     assert_eq!(r.additional.len(), 2, "{:?}", r.additional);
 }
 
+/// A zone with wildcards and a delegation, for the tests below.
+const CUTS: &str = r#"
+$ORIGIN example.net.
+$TTL 300
+@       SOA ns hostmaster 1 7200 3600 1209600 60
+        NS  ns
+ns      A   192.0.2.53
+*.w     A   192.0.2.7
+        MX  10 mx.w
+x.w     TXT "here"
+*.v     CNAME target
+target  A   192.0.2.8
+sub     NS  ns.sub
+        NS  ns.example.org.
+        A   192.0.2.99
+ns.sub  A   192.0.2.54
+www.sub A   192.0.2.55
+mx      MX  5 www.sub
+loop    CNAME loop2
+loop2   CNAME loop
+"#;
+
+fn cuts() -> Authority {
+    Authority::new(vec![Zone::parse(CUTS).unwrap()])
+}
+
+/// RFC 4592: a name that does not exist is answered from the wildcard
+/// below its closest encloser, under the asked name; a name that exists
+/// is not; a wildcard without the type asked is NODATA, and its CNAME is
+/// chased. Additional data is looked up the same way.
+#[test]
+fn wildcards_answer_for_names_that_do_not_exist() {
+    let a = cuts();
+    let r = ask(&a, "foo.w.example.net", RType::A);
+    assert_eq!((r.rcode, r.authoritative), (Rcode::NOERROR, true));
+    assert_eq!(r.answer.len(), 1);
+    assert_eq!(r.answer[0].name, n("foo.w.example.net"), "synthesized under the asked name");
+    assert_eq!(r.answer[0].data, RData::A(Ipv4Addr::new(192, 0, 2, 7)));
+    // Two labels down: the closest encloser is still w.
+    assert_eq!(ask(&a, "a.b.w.example.net", RType::A).answer.len(), 1);
+    // x.w exists: no wildcard for it, NODATA.
+    let r = ask(&a, "x.w.example.net", RType::A);
+    assert_eq!(r.rcode, Rcode::NOERROR);
+    assert!(r.answer.is_empty());
+    assert_eq!(r.authority[0].rtype(), RType::SOA);
+    // The wildcard has no TXT: NODATA, not NXDOMAIN.
+    let r = ask(&a, "foo.w.example.net", RType::TXT);
+    assert_eq!(r.rcode, Rcode::NOERROR);
+    assert!(r.answer.is_empty());
+    // Its MX's target is itself a wildcard match: its address comes along.
+    let r = ask(&a, "foo.w.example.net", RType::MX);
+    assert_eq!(r.additional.len(), 1);
+    assert_eq!(r.additional[0].name, n("mx.w.example.net"));
+    // A wildcard CNAME is chased.
+    let r = ask(&a, "any.v.example.net", RType::A);
+    let types: Vec<RType> = r.answer.iter().map(|r| r.rtype()).collect();
+    assert_eq!(types, [RType::CNAME, RType::A]);
+    assert_eq!(r.answer[0].name, n("any.v.example.net"));
+    // No wildcard below the apex: NXDOMAIN.
+    assert_eq!(ask(&a, "none.example.net", RType::A).rcode, Rcode::NXDOMAIN);
+}
+
+/// RFC 1034 §4.3.2 step 3b: names at and below a zone cut get a referral
+/// (no AA, the cut's NS records, the glue); data below the cut is never
+/// an answer (nor additional data); DS at the cut is the parent's.
+#[test]
+fn names_below_a_zone_cut_get_a_referral() {
+    let a = cuts();
+    for (name, rtype) in
+        [("www.sub.example.net", RType::A), ("sub.example.net", RType::A), ("sub.example.net", RType::NS)]
+    {
+        let r = ask(&a, name, rtype);
+        assert_eq!((r.rcode, r.authoritative), (Rcode::NOERROR, false), "{name}");
+        assert!(r.answer.is_empty(), "{name}: occluded data is no answer");
+        assert_eq!(r.authority.len(), 2, "{name}");
+        assert!(r.authority.iter().all(|r| r.rtype() == RType::NS && r.name == n("sub.example.net")));
+        assert_eq!(r.additional.len(), 1, "{name}: the glue");
+        assert_eq!(r.additional[0].data, RData::A(Ipv4Addr::new(192, 0, 2, 54)));
+    }
+    let r = ask(&a, "sub.example.net", RType::DS);
+    assert_eq!((r.rcode, r.authoritative), (Rcode::NOERROR, true), "DS at the cut: the parent's NODATA");
+    assert_eq!(r.authority[0].rtype(), RType::SOA);
+    // An MX whose target lies below the cut: the answer, without the glue.
+    let r = ask(&a, "mx.example.net", RType::MX);
+    assert_eq!(r.answer.len(), 1);
+    assert!(r.additional.is_empty(), "{:?}", r.additional);
+}
+
+/// A CNAME loop is a server failure, with the chain up to the loop (as
+/// BIND answers); NXDOMAIN to an SOA question carries the SOA with TTL 0.
+#[test]
+fn cname_loops_fail_and_soa_nxdomain_has_ttl_zero() {
+    let a = cuts();
+    let r = ask(&a, "loop.example.net", RType::A);
+    assert_eq!(r.rcode, Rcode::SERVFAIL);
+    assert_eq!(r.answer.len(), 2);
+    let r = ask(&a, "none.example.net", RType::SOA);
+    assert_eq!(r.rcode, Rcode::NXDOMAIN);
+    assert_eq!(r.authority[0].ttl, 0);
+    assert_eq!(ask(&a, "none.example.net", RType::A).authority[0].ttl, 60);
+}
+
+/// RFC 2181 §5.2: one RRset, one TTL, the lowest it was given.
+#[test]
+fn an_rrset_gets_one_ttl_the_lowest() {
+    let z = Zone::parse(
+        "$ORIGIN t.
+@ 60 SOA ns h 1 2 3 4 5
+a 300 A 192.0.2.1
+b 1 A 192.0.2.9
+a 100 A 192.0.2.2
+a 900 TXT x
+",
+    )
+    .unwrap();
+    let ttls: Vec<(RType, u32)> = z.records_at(&n("a.t")).iter().map(|r| (r.rtype(), r.ttl)).collect();
+    assert_eq!(ttls, [(RType::A, 100), (RType::A, 100), (RType::TXT, 900)]);
+}
+
 fn big_authority() -> Authority {
     let mut text = String::from("$ORIGIN big.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n");
     for i in 0..40 {
