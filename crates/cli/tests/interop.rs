@@ -849,7 +849,7 @@ fn conversation(seed: u64) {
         "seed {seed}: sack {sack} ts {ts} ws {ws} ecn {ecn} {cc} rcvbuf {rcvbuf} offload {offload} lossy {lossy} \
          kernel connects {kernel_connects}"
     );
-    let ns = Netns::new();
+    let mut ns = Netns::new();
     ns.exec(&[
         "sysctl",
         "-q",
@@ -867,6 +867,17 @@ fn conversation(seed: u64) {
         Err(_) => scratch.path("tun.pcap"),
     };
     let tun = tun_in_namespace(&ns, &dev, offload, Some(&capture));
+    if let Ok(dir) = std::env::var("CONVERSATION_KEEP") {
+        // The kernel's view too: what reached its device (before its
+        // loss rule) and what it sent (after).
+        let kernel = PathBuf::from(dir).join(format!("conversation-{seed}-kernel.pcap"));
+        let log = scratch.path("tcpdump.log");
+        ns.spawn(&["tcpdump", "-i", &dev, "-U", "-n", "-w", kernel.to_str().unwrap()], &log);
+        let up = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(&log).unwrap_or_default().contains("listening") && Instant::now() < up {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
     // CONVERSATION_LOSS=percent drops more (2 by default).
     let loss: u32 = std::env::var("CONVERSATION_LOSS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     if lossy {
@@ -888,7 +899,20 @@ fn conversation(seed: u64) {
     } else {
         assert_eq!(peer.ask(&format!("listen 7000 {rcvbuf}")), "ok");
         let s = TcpStream::connect(&net, SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 7000)).unwrap();
-        assert_eq!(peer.ask("accept"), "ok", "{what}");
+        let accepted = peer.ask("accept");
+        if accepted != "ok" {
+            // What each end makes of the handshake, to read the failure.
+            let sockets = ns.exec(&["ss", "-tani"]);
+            let rules = ns.exec(&["nft", "list", "ruleset"]);
+            panic!(
+                "{what}: accept: {accepted}; sockstack: {:?} {:?}; tun {:?}\nkernel sockets:\n{}\nrules:\n{}",
+                s.state(),
+                s.stats(),
+                tun.stats,
+                String::from_utf8_lossy(&sockets.stdout),
+                String::from_utf8_lossy(&rules.stdout)
+            );
+        }
         s
     };
     ours.set_read_timeout(Some(Duration::from_millis(50))).unwrap();

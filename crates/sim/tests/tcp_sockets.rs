@@ -236,18 +236,17 @@ fn time_wait_holds_the_4_tuple_for_2msl_then_frees_everything() {
     assert_eq!(sim.stack(a).socket_count(), 0);
 }
 
-#[test]
-fn path_mtu_discovery_lowers_the_mss_across_a_narrow_hop() {
-    // a —(1500)— r1 —(576)— r2 —(1500)— b: both ends offer MSS 1460;
-    // only the middle hop is narrow.
-    let mut sim = Sim::new(3);
+/// a —(1500)— r1 —(`mtu`)— r2 —(1500)— b, routed both ways; returns the
+/// simulator (seeded with `seed`), a, r1 and b.
+fn narrow_hop(seed: u64, mtu: usize) -> (Sim, HostId, HostId, HostId) {
+    let mut sim = Sim::new(seed);
     let a = sim.add_host("a");
     let r1 = sim.add_router("r1");
     let r2 = sim.add_router("r2");
     let b = sim.add_host("b");
     let wide = LinkConfig::default;
     sim.connect("left", a, "192.0.2.1/24".parse().unwrap(), r1, "192.0.2.254/24".parse().unwrap(), wide()).unwrap();
-    let narrow = LinkConfig::default().with_mtu(576);
+    let narrow = LinkConfig::default().with_mtu(mtu);
     sim.connect("mid", r1, "203.0.113.1/30".parse().unwrap(), r2, "203.0.113.2/30".parse().unwrap(), narrow).unwrap();
     sim.connect("right", r2, "198.51.100.254/24".parse().unwrap(), b, "198.51.100.1/24".parse().unwrap(), wide())
         .unwrap();
@@ -255,54 +254,14 @@ fn path_mtu_discovery_lowers_the_mss_across_a_narrow_hop() {
     sim.stack_mut(r1).set_default_gateway("203.0.113.2".parse().unwrap()).unwrap();
     sim.stack_mut(r2).set_default_gateway("203.0.113.1".parse().unwrap()).unwrap();
     sim.stack_mut(b).set_default_gateway("198.51.100.254".parse().unwrap()).unwrap();
-    let r = r1;
-    let dst = at("198.51.100.1".parse().unwrap(), 80);
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
-    let expect = data.clone();
-    let server = sim.spawn(b, "sink", move |p| async move {
-        let l = p.tcp_listen(dst, 4).unwrap();
-        let (s, _) = l.accept().await.unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).await.unwrap();
-        assert!(got == expect, "received {} bytes", got.len());
-    });
-    sim.spawn(a, "src", move |p| async move {
-        let s = p.tcp_connect(dst).await.unwrap();
-        s.write_all(&data).await.unwrap();
-        assert!(s.stats().unwrap().mss <= 536, "mss {}", s.stats().unwrap().mss);
-        s.shutdown(Shutdown::Write).unwrap();
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest).await.unwrap();
-    });
-    assert!(sim.run_until_finished(server));
-    assert!(sim.stack(r).counters().dropped(DropReason::FragNeeded) >= 1);
-    assert_eq!(sim.stack(r).counters().ip_fragments_tx, 0);
+    (sim, a, r1, b)
 }
 
-/// A hop narrower than the path-MTU floor (296 octets, below Linux's
-/// `min_pmtu` of 552): the sender locks the path at 552 instead of
-/// shrinking its segments to 256 octets, sends them without Don't
-/// Fragment, and the narrow hop's router fragments them; the receiver
-/// reassembles every one, and the bytes arrive whole.
-#[test]
-fn a_hop_below_the_path_mtu_floor_fragments_locked_segments() {
-    let mut sim = Sim::new(4);
-    let a = sim.add_host("a");
-    let r1 = sim.add_router("r1");
-    let r2 = sim.add_router("r2");
-    let b = sim.add_host("b");
-    let wide = LinkConfig::default;
-    sim.connect("left", a, "192.0.2.1/24".parse().unwrap(), r1, "192.0.2.254/24".parse().unwrap(), wide()).unwrap();
-    let narrow = LinkConfig::default().with_mtu(296);
-    sim.connect("mid", r1, "203.0.113.1/30".parse().unwrap(), r2, "203.0.113.2/30".parse().unwrap(), narrow).unwrap();
-    sim.connect("right", r2, "198.51.100.254/24".parse().unwrap(), b, "198.51.100.1/24".parse().unwrap(), wide())
-        .unwrap();
-    sim.stack_mut(a).set_default_gateway("192.0.2.254".parse().unwrap()).unwrap();
-    sim.stack_mut(r1).set_default_gateway("203.0.113.2".parse().unwrap()).unwrap();
-    sim.stack_mut(r2).set_default_gateway("203.0.113.1".parse().unwrap()).unwrap();
-    sim.stack_mut(b).set_default_gateway("198.51.100.254".parse().unwrap()).unwrap();
+/// `bytes` from a to b:80 (198.51.100.1) over TCP, checked byte for
+/// byte; the sender's MSS once all is written must pass `mss_ok`.
+fn transfer_across(sim: &mut Sim, a: HostId, b: HostId, bytes: u32, mss_ok: fn(usize) -> bool) {
     let dst = at("198.51.100.1".parse().unwrap(), 80);
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let data: Vec<u8> = (0..bytes).map(|i| (i % 253) as u8).collect();
     let expect = data.clone();
     let server = sim.spawn(b, "sink", move |p| async move {
         let l = p.tcp_listen(dst, 4).unwrap();
@@ -315,14 +274,35 @@ fn a_hop_below_the_path_mtu_floor_fragments_locked_segments() {
         let s = p.tcp_connect(dst).await.unwrap();
         s.write_all(&data).await.unwrap();
         let mss = s.stats().unwrap().mss;
-        assert!((500..=512).contains(&mss), "mss {mss}");
+        assert!(mss_ok(mss), "mss {mss}");
         s.shutdown(Shutdown::Write).unwrap();
         let mut rest = Vec::new();
         s.read_to_end(&mut rest).await.unwrap();
     });
     assert!(sim.run_until_finished(server));
+}
+
+#[test]
+fn path_mtu_discovery_lowers_the_mss_across_a_narrow_hop() {
+    // a —(1500)— r1 —(576)— r2 —(1500)— b: both ends offer MSS 1460;
+    // only the middle hop is narrow.
+    let (mut sim, a, r, b) = narrow_hop(3, 576);
+    transfer_across(&mut sim, a, b, 300_000, |mss| mss <= 536);
+    assert!(sim.stack(r).counters().dropped(DropReason::FragNeeded) >= 1);
+    assert_eq!(sim.stack(r).counters().ip_fragments_tx, 0);
+}
+
+/// A hop narrower than the path-MTU floor (296 octets, below Linux's
+/// `min_pmtu` of 552): the sender locks the path at 552 instead of
+/// shrinking its segments to 256 octets, sends them without Don't
+/// Fragment, and the narrow hop's router fragments them; the receiver
+/// reassembles every one, and the bytes arrive whole.
+#[test]
+fn a_hop_below_the_path_mtu_floor_fragments_locked_segments() {
+    let (mut sim, a, r1, b) = narrow_hop(4, 296);
+    transfer_across(&mut sim, a, b, 200_000, |mss| (500..=512).contains(&mss));
     let now = sim.now();
-    assert_eq!(sim.stack(a).learned_path_mtu(now, *dst.ip()), Some(552));
+    assert_eq!(sim.stack(a).learned_path_mtu(now, "198.51.100.1".parse().unwrap()), Some(552));
     assert!(sim.stack(r1).counters().dropped(DropReason::FragNeeded) >= 1);
     assert!(sim.stack(r1).counters().ip_fragments_tx > 0, "the narrow hop fragments");
 }

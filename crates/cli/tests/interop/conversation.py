@@ -6,7 +6,7 @@ so this end checks every byte it receives, wherever the reads cut it.
 
 Commands (answers in brackets):
   listen PORT RCVBUF        bind 192.0.2.1:PORT and listen     [ok]
-  accept                    take the connection                [ok]
+  accept                    take the connection (40 s at most) [ok | err NAME]
   connect IP PORT RCVBUF    connect                            [ok | err NAME]
   send N                    send up to N octets, waiting at most 50 ms
                             for room                            [sent K | err NAME]
@@ -99,7 +99,10 @@ class Peer:
             # The SYN-ACK is sent again at 1, 3, 7, 15 and 31 s while the
             # handshake's last ACK is being lost.
             self.listener.settimeout(40)
-            self.sock, _ = self.listener.accept()
+            try:
+                self.sock, _ = self.listener.accept()
+            except OSError as e:
+                return f"err {name(e)}"
             self.listener.close()
             return "ok"
         if cmd == "connect":
