@@ -6,19 +6,22 @@
 //! - CNAMEs are chased within the zone (RFC 1034 §4.3.2 step 3a);
 //! - zone cuts: NS records below the apex delegate the names at and below
 //!   them, which get a referral (RFC 1034 §4.3.2 step 3b): no AA, the
-//!   delegation's NS records in the authority section, and their glue and
-//!   other in-zone addresses in the additional section. Data below a cut
-//!   is glue, never an answer; only DS at a cut is the parent's own;
+//!   delegation's NS records in the authority section, and their glue (the
+//!   addresses of those servers that lie at or below a cut) in the
+//!   additional section. Data below a cut is glue, never an answer; only
+//!   DS at a cut is the parent's own;
 //! - wildcards (RFC 1034 §4.3.3, RFC 4592): a name that does not exist,
 //!   whose closest encloser owns a `*` child, is answered from that
 //!   child's records under the asked name (a CNAME there is chased, no
 //!   data of the type is NODATA); a name that exists, an empty
 //!   non-terminal included, is never matched by a wildcard;
 //! - NXDOMAIN and NODATA carry the zone's SOA in the authority section,
-//!   with TTL min(SOA TTL, MINIMUM), for negative caching (RFC 2308 §3);
+//!   with TTL min(SOA TTL, MINIMUM), for negative caching (RFC 2308 §3),
+//!   but 0 in an NXDOMAIN to an SOA question;
 //!   an empty non-terminal is NODATA, not NXDOMAIN (RFC 8020);
 //! - MX, SRV and NS answers bring the in-zone addresses of their targets in
-//!   the additional section;
+//!   the additional section (wildcards apply; ANY answers bring none);
+//! - a CNAME loop, or a chain through more than 16 names, is SERVFAIL;
 //! - over UDP a response longer than 512 octets, or than the client's EDNS
 //!   buffer (RFC 6891 §6.2.5: never below 512) capped by ours, goes out
 //!   with TC set and no records, which sends the client to TCP (RFC 7766);
@@ -28,7 +31,9 @@
 //!   one whose header reads but whose body does not gets FORMERR; an opcode
 //!   other than QUERY gets NOTIMP; AXFR/IXFR get REFUSED.
 //!
-//! Not implemented: DNSSEC, zone transfers.
+//! Where the RFCs leave the choice, the answers are BIND 9's, which
+//! `tests/bind_diff.rs` checks on random zones. Not implemented: DNSSEC,
+//! zone transfers.
 
 use crate::name::{Name, NameError};
 use crate::record::{RData, RType, Record};
