@@ -15,7 +15,9 @@
 //!   NODATA moves to the next candidate.
 //! - **Retries**: each server gets `tries_per_server` tries, the timeout
 //!   doubling from `timeout` (capped by `max_timeout`), then the next
-//!   server; SERVFAIL/REFUSED/NOTIMP/FORMERR move to the next server at once.
+//!   server; SERVFAIL/REFUSED/NOTIMP/FORMERR move to the next server at once,
+//!   and so does a referral (RFC 2308 §2.2: a server that does not recurse
+//!   for the name), which is neither an answer nor NODATA.
 //! - **Anti-spoofing**: every try has a random ID and a random source
 //!   port (ChaCha8, seeded); a response is accepted only if its ID is one
 //!   of the query's tries, it comes from the server that try went to, and
@@ -171,6 +173,9 @@ pub enum ResolveError {
     Timeout,
     /// Every server answered with an error code (the last one's).
     ServerError(u8),
+    /// Every server answered with a referral (RFC 2308 §2.2: NS records
+    /// and no SOA, no answer): none recursed for the name.
+    Referral,
     /// The CNAME chain is longer than `max_cname_hops`.
     CnameChainTooLong,
     /// No name server is configured.
@@ -185,6 +190,7 @@ impl fmt::Display for ResolveError {
             ResolveError::NoData => f.write_str("no record of that type"),
             ResolveError::Timeout => f.write_str("no answer from any server"),
             ResolveError::ServerError(rc) => write!(f, "server error (rcode {rc})"),
+            ResolveError::Referral => f.write_str("referred elsewhere by every server (no recursion)"),
             ResolveError::CnameChainTooLong => f.write_str("CNAME chain too long"),
             ResolveError::NoServers => f.write_str("no name server configured"),
         }
@@ -204,6 +210,9 @@ pub struct ResolverStats {
     pub timeouts: u64,
     /// Responses with TC set (truncated).
     pub truncated: u64,
+    /// Referrals (the server does not recurse for the name): the next
+    /// server is asked.
+    pub referrals: u64,
     /// Lookups answered from the hosts table.
     pub hosts_hits: u64,
     /// Lookups answered from the cache (positive or negative).
@@ -519,7 +528,10 @@ impl Resolver {
     }
 
     /// Gives up on the current server (after its tries, or an error code).
-    fn next_server(&mut self, handle: QueryHandle, rcode: Option<Rcode>) {
+    /// The current server failed the query (`failure`: why, if it
+    /// answered at all): the next one is asked; past the last, the query
+    /// ends.
+    fn next_server(&mut self, handle: QueryHandle, failure: Option<ResolveError>) {
         let Some(q) = self.queries.get_mut(&handle) else { return };
         q.server += 1;
         q.tries = 0;
@@ -529,9 +541,9 @@ impl Resolver {
             // A name an earlier search candidate already proved absent
             // (NXDOMAIN/NODATA) is reported as such, not as the later
             // candidate's server error (glibc does the same).
-            let err = match (q.failure.clone(), rcode) {
+            let err = match (q.failure.clone(), failure) {
                 (Some(earlier), Some(_)) => earlier,
-                (_, Some(rc)) => ResolveError::ServerError(rc.to_int()),
+                (_, Some(failure)) => failure,
                 (_, None) => ResolveError::Timeout,
             };
             self.finish(handle, Err(err));
@@ -572,7 +584,7 @@ impl Resolver {
             }
         }
         if resp.rcode != Rcode::NOERROR && resp.rcode != Rcode::NXDOMAIN {
-            self.next_server(handle, Some(resp.rcode));
+            self.next_server(handle, Some(ResolveError::ServerError(resp.rcode.to_int())));
             return;
         }
         // Follow the chain inside the response.
@@ -612,6 +624,18 @@ impl Resolver {
             return;
         }
         let soa_ttl = negative_ttl(&resp.authority);
+        // RFC 2308 §2.2: NS records and no SOA beside no answer is a
+        // referral, not NODATA: this server does not recurse for the name
+        // (an authoritative server of a parent zone), so the next is asked.
+        let referral = resp.rcode == Rcode::NOERROR
+            && links.is_empty()
+            && soa_ttl.is_none()
+            && resp.authority.iter().any(|r| r.rtype() == RType::NS);
+        if referral {
+            self.stats.referrals += 1;
+            self.next_server(handle, Some(ResolveError::Referral));
+            return;
+        }
         if resp.rcode == Rcode::NXDOMAIN {
             if let Some(ttl) = soa_ttl {
                 self.cache.insert_negative(now, &name, rtype, Negative::NxDomain, ttl);

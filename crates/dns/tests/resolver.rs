@@ -294,3 +294,35 @@ fn refused_moves_to_the_next_server_then_fails() {
     assert_eq!(res, Err(ResolveError::ServerError(5)));
     assert_eq!(r.stats().udp_sent, 2);
 }
+
+/// RFC 2308 §2.2: a response with NS records and no SOA beside no answer
+/// is a referral, not NODATA. A server that refers (authoritative for a
+/// parent zone only) does not recurse: the next server is asked, and
+/// nothing is cached negative. Every server referring fails the lookup
+/// as such.
+#[test]
+fn a_referral_asks_the_next_server() {
+    let parent = Authority::new(vec![Zone::parse(
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 60\n@ NS ns\nns A 192.0.2.53\n\
+         sub NS ns.sub\nns.sub A 192.0.2.54\n",
+    )
+    .unwrap()]);
+    let child = Authority::new(vec![Zone::parse(
+        "$ORIGIN sub.example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 60\n@ NS ns\nns A 192.0.2.54\nwww A 192.0.2.99\n",
+    )
+    .unwrap()]);
+    let mut r = Resolver::new(config(), 9);
+    let now = Instant::from_secs(1);
+    let h = r.lookup(now, "www.sub.example.com", RType::A);
+    let first = r.poll_transmit(now).unwrap();
+    assert_eq!(first.server, S1);
+    r.on_response(now, S1, &serve(&parent, &first));
+    assert!(r.result(h).is_none(), "a referral is no answer");
+    assert_eq!(r.stats().referrals, 1);
+    let second = r.poll_transmit(now).unwrap();
+    assert_eq!(second.server, S2);
+    r.on_response(now, S2, &serve(&child, &second));
+    assert_eq!(r.result(h).unwrap().unwrap().ipv4(), [Ipv4Addr::new(192, 0, 2, 99)]);
+    // Both servers refer: the lookup fails as a referral, not NODATA.
+    assert_eq!(resolve(&mut r, &parent, now, "other.sub.example.com.", RType::A), Err(ResolveError::Referral));
+}
