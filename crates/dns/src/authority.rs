@@ -172,7 +172,7 @@ impl Authority {
             // RFC 1034 §4.3.2 step 3b: a delegation on the way down to the
             // name. DS at the cut itself is the parent's data (RFC 4035
             // §3.1.4.1), so it is answered here.
-            if let Some(cut) = zone_cut(zone, &name).filter(|cut| !(qtype == RType::DS && *cut == name)) {
+            if let Some(cut) = zone.cut_above(&name).filter(|cut| !(qtype == RType::DS && *cut == name)) {
                 let ns: Vec<Record> =
                     zone.records_at(&cut).iter().filter(|r| r.rtype() == RType::NS).cloned().collect();
                 res.additional = glue(zone, &ns);
@@ -272,18 +272,6 @@ impl Authority {
     }
 }
 
-/// The highest zone cut at or above `name` (its ancestors below the apex,
-/// and itself): the delegation a referral for `name` names.
-fn zone_cut(zone: &Zone, name: &Name) -> Option<Name> {
-    let depth = zone.origin().label_count();
-    let labels: Vec<&[u8]> = name.labels().collect();
-    // From one label below the apex down to the name itself.
-    (depth + 1..=labels.len()).find_map(|n| {
-        let ancestor = Name::from_labels(&labels[labels.len() - n..]).ok()?;
-        zone.records_at(&ancestor).iter().any(|r| r.rtype() == RType::NS).then_some(ancestor)
-    })
-}
-
 /// The wildcard that answers for `name`, which does not exist: `*` below
 /// its closest encloser (the longest ancestor that exists, the apex at
 /// worst), if the zone has that name (RFC 4592 §3.3.1).
@@ -323,7 +311,7 @@ fn is_address(r: &Record) -> bool {
 fn addresses_for(zone: &Zone, answer: &[Record]) -> Vec<Record> {
     let mut out = Vec::new();
     for t in targets(answer) {
-        if !t.is_in(zone.origin()) || zone_cut(zone, t).is_some() {
+        if !t.is_in(zone.origin()) || zone.cut_above(t).is_some() {
             continue;
         }
         if zone.name_exists(t) {
@@ -348,7 +336,7 @@ fn addresses_for(zone: &Zone, answer: &[Record]) -> Vec<Record> {
 fn glue(zone: &Zone, ns: &[Record]) -> Vec<Record> {
     targets(ns)
         .into_iter()
-        .filter(|t| t.is_in(zone.origin()) && zone_cut(zone, t).is_some())
+        .filter(|t| t.is_in(zone.origin()) && zone.cut_above(t).is_some())
         .flat_map(|t| zone.records_at(t).iter().filter(|r| is_address(r)))
         .cloned()
         .collect()

@@ -13,7 +13,7 @@
 
 use crate::name::{split_labels, Name};
 use crate::record::{RData, RType, Record};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -45,6 +45,8 @@ pub struct Zone {
     /// Owner → records, in canonical order (descendants follow their
     /// ancestor), which makes the empty-non-terminal test one range look-up.
     records: BTreeMap<Name, Vec<Record>>,
+    /// The zone cuts: owners of NS records below the apex.
+    cuts: BTreeSet<Name>,
 }
 
 impl Zone {
@@ -55,7 +57,7 @@ impl Zone {
         }
         let mut records = BTreeMap::new();
         records.insert(soa.name.clone(), vec![soa.clone()]);
-        Ok(Zone { origin: soa.name, records })
+        Ok(Zone { origin: soa.name, records, cuts: BTreeSet::new() })
     }
 
     /// Parses a master file. The origin comes from `$ORIGIN` (or absolute
@@ -106,6 +108,9 @@ impl Zone {
         for r in at.iter_mut().filter(|r| r.rtype() == record.rtype()) {
             r.ttl = ttl;
         }
+        if record.rtype() == RType::NS && record.name != self.origin {
+            self.cuts.insert(record.name.clone());
+        }
         if !at.iter().any(|r| r.data == record.data) {
             at.push(Record { ttl, ..record });
         }
@@ -140,6 +145,21 @@ impl Zone {
     /// with none, but with descendants that have some: RFC 8020 NODATA).
     pub fn name_exists(&self, name: &Name) -> bool {
         self.records.range(name..).next().is_some_and(|(n, _)| n.is_in(name))
+    }
+
+    /// The highest zone cut at or above `name` (its ancestors below the
+    /// apex, and itself), where a delegation takes over: RFC 1034 §4.3.2
+    /// step 3b.
+    pub fn cut_above(&self, name: &Name) -> Option<Name> {
+        if self.cuts.is_empty() || !name.is_in(&self.origin) {
+            return None;
+        }
+        let labels: Vec<&[u8]> = name.labels().collect();
+        // From one label below the apex down to the name itself.
+        (self.origin.label_count() + 1..=labels.len()).find_map(|n| {
+            let ancestor = Name::from_labels(&labels[labels.len() - n..]).ok()?;
+            self.cuts.contains(&ancestor).then_some(ancestor)
+        })
     }
 
     /// Every record, in canonical order of owner.
