@@ -20,11 +20,15 @@
 //!   but 0 in an NXDOMAIN to an SOA question;
 //!   an empty non-terminal is NODATA, not NXDOMAIN (RFC 8020);
 //! - MX, SRV and NS answers bring the in-zone addresses of their targets in
-//!   the additional section (wildcards apply; ANY answers bring none);
+//!   the additional section (wildcards apply; ANY answers, and answers
+//!   that point to more than 13 names, bring none);
 //! - a CNAME loop, or a chain through more than 16 names, is SERVFAIL;
 //! - over UDP a response longer than 512 octets, or than the client's EDNS
-//!   buffer (RFC 6891 §6.2.5: never below 512) capped by ours, goes out
-//!   with TC set and no records, which sends the client to TCP (RFC 7766);
+//!   buffer (RFC 6891 §6.2.5: never below 512) capped by ours, first loses
+//!   additional data, whole RRsets from the end, with TC clear (RFC 2181
+//!   §9); a referral short of its glue (RFC 9471), or an answer that does
+//!   not fit even so, goes out with TC set and no records, which sends the
+//!   client to TCP (RFC 7766);
 //! - EDNS: a query with OPT gets OPT back with our buffer size; a version
 //!   other than 0 gets BADVERS; two OPT records get FORMERR (RFC 6891 §6.1.1);
 //! - a message shorter than a header, or a response (QR set), gets nothing;
@@ -41,7 +45,6 @@ use crate::zone::Zone;
 use domain::base::iana::{Class, Opcode, OptRcode, Rcode};
 use domain::base::message_builder::{AdditionalBuilder, MessageBuilder, TreeCompressor};
 use domain::base::{Message, Ttl};
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 /// How the response will travel.
@@ -62,6 +65,9 @@ pub enum Transport {
 pub const UDP_LIMIT: usize = 512;
 /// The longest CNAME chain followed inside a zone.
 const MAX_CHAIN: usize = 16;
+/// An answer pointing to more names than this gets no additional data:
+/// BIND 9.18's bound on the lookups one question may cost.
+const MAX_ADDITIONAL_TARGETS: usize = 13;
 
 /// A set of zones served with authority.
 #[derive(Debug, Clone, Default)]
@@ -287,21 +293,30 @@ fn wildcard_for(zone: &Zone, name: &Name) -> Option<Name> {
     zone.name_exists(&source).then_some(source)
 }
 
-/// The names an MX, SRV or NS record points to.
-fn targets(records: &[Record]) -> BTreeSet<&Name> {
-    records
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::Mx { exchange, .. } => Some(exchange),
-            RData::Srv { target, .. } => Some(target),
-            RData::Ns(n) => Some(n),
-            _ => None,
-        })
-        .collect()
+/// The names MX, SRV or NS records point to, each once, in the order the
+/// records come (their addresses are left out from the end when a UDP
+/// response has no room).
+fn targets(records: &[Record]) -> Vec<&Name> {
+    let mut out: Vec<&Name> = Vec::new();
+    for r in records {
+        let target = match &r.data {
+            RData::Mx { exchange, .. } => exchange,
+            RData::Srv { target, .. } => target,
+            RData::Ns(n) => n,
+            _ => continue,
+        };
+        if !out.contains(&target) {
+            out.push(target);
+        }
+    }
+    out
 }
 
-fn is_address(r: &Record) -> bool {
-    r.rtype() == RType::A || r.rtype() == RType::AAAA
+/// The A records among `records`, then the AAAA ones: each RRset whole
+/// and together, so that additional data can be cut between RRsets.
+fn addresses(records: &[Record]) -> impl Iterator<Item = &Record> {
+    let of = move |t: RType| records.iter().filter(move |r| r.rtype() == t);
+    of(RType::A).chain(of(RType::AAAA))
 }
 
 /// RFC 1034 §4.3.2 step 6: the A and AAAA records of the names an MX, SRV
@@ -310,19 +325,18 @@ fn is_address(r: &Record) -> bool {
 /// authority (not below a zone cut).
 fn addresses_for(zone: &Zone, answer: &[Record]) -> Vec<Record> {
     let mut out = Vec::new();
-    for t in targets(answer) {
+    let targets = targets(answer);
+    if targets.len() > MAX_ADDITIONAL_TARGETS {
+        return out;
+    }
+    for t in targets {
         if !t.is_in(zone.origin()) || zone.cut_above(t).is_some() {
             continue;
         }
         if zone.name_exists(t) {
-            out.extend(zone.records_at(t).iter().filter(|r| is_address(r)).cloned());
+            out.extend(addresses(zone.records_at(t)).cloned());
         } else if let Some(source) = wildcard_for(zone, t) {
-            out.extend(
-                zone.records_at(&source)
-                    .iter()
-                    .filter(|r| is_address(r))
-                    .map(|r| Record { name: t.clone(), ..r.clone() }),
-            );
+            out.extend(addresses(zone.records_at(&source)).map(|r| Record { name: t.clone(), ..r.clone() }));
         }
     }
     out
@@ -337,7 +351,7 @@ fn glue(zone: &Zone, ns: &[Record]) -> Vec<Record> {
     targets(ns)
         .into_iter()
         .filter(|t| t.is_in(zone.origin()) && zone.cut_above(t).is_some())
-        .flat_map(|t| zone.records_at(t).iter().filter(|r| is_address(r)))
+        .flat_map(|t| addresses(zone.records_at(t)))
         .cloned()
         .collect()
 }
@@ -421,21 +435,53 @@ fn build(
             (limit, ours as u16)
         }
     };
-    let full = compose(query, res, edns.map(|_| our_size), ext_rcode, false).ok()?;
+    let edns_size = edns.map(|_| our_size);
+    let full = compose(query, res, res.additional.len(), edns_size, ext_rcode, false).ok()?;
     if full.len() <= limit {
         return Some(full);
+    }
+    // RFC 2181 §9: additional data that does not fit is left out, whole
+    // RRsets from the end, and TC stays clear: the answer is complete
+    // without it. A referral's glue is the exception (RFC 9471 §3): a
+    // referral without it may be useless, so it is truncated instead.
+    let referral = !res.authoritative && res.answer.is_empty() && res.authority.iter().any(|r| r.rtype() == RType::NS);
+    if !referral {
+        for keep in rrset_ends(&res.additional).into_iter().rev() {
+            let trimmed = compose(query, res, keep, edns_size, ext_rcode, false).ok()?;
+            if trimmed.len() <= limit {
+                return Some(trimmed);
+            }
+        }
     }
     if transport == Transport::Tcp {
         return None;
     }
-    // RFC 2181 §9: the records do not all fit; send none, with TC, and let
-    // the client ask again over TCP.
-    compose(query, res, edns.map(|_| our_size), ext_rcode, true).ok()
+    // The answer itself does not fit: none of it, with TC, and the client
+    // asks again over TCP.
+    compose(query, res, 0, edns_size, ext_rcode, true).ok()
 }
 
+/// Where each RRset of `records` ends (records of one owner and type
+/// are together), from the empty prefix on: the lengths a section may be
+/// cut to without splitting an RRset.
+fn rrset_ends(records: &[Record]) -> Vec<usize> {
+    let mut ends = vec![0];
+    for i in 1..=records.len() {
+        let last = i == records.len();
+        if last || (records[i].name != records[i - 1].name || records[i].rtype() != records[i - 1].rtype()) {
+            ends.push(i);
+        }
+    }
+    ends.pop(); // the whole section, already tried
+    ends
+}
+
+/// The response's octets: `res` with only its first `additional` records
+/// of additional data, or with no records at all and TC when `truncated`.
 fn compose(
     query: &Message<[u8]>,
     res: &Resolution,
+    additional_len: usize,
     edns_size: Option<u16>,
     ext_rcode: Option<OptRcode>,
     truncated: bool,
@@ -458,7 +504,7 @@ fn compose(
     }
     let mut additional: AdditionalBuilder<_> = authority.additional();
     if !truncated {
-        for r in &res.additional {
+        for r in &res.additional[..additional_len] {
             additional.push(push(r))?;
         }
     }

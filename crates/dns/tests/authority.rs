@@ -329,6 +329,60 @@ fn udp_answers_beyond_512_octets_are_truncated_unless_edns_allows() {
     assert!(parse_response(&a.answer(&q, Transport::Udp { max_len: 512 }).unwrap()).unwrap().truncated);
 }
 
+/// RFC 2181 §9: additional data that does not fit is left out, whole
+/// RRsets from the end, with TC clear (the answer is whole without it);
+/// a referral whose glue does not fit is truncated instead (RFC 9471).
+#[test]
+fn udp_drops_additional_data_before_truncating() {
+    let mut text = String::from("$ORIGIN mx.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n");
+    for i in 0..12 {
+        text.push_str(&format!("@ MX {i} ex{i}\n"));
+        for j in 0..3 {
+            text.push_str(&format!("ex{i} A 10.0.{i}.{j}\n"));
+        }
+        text.push_str(&format!("sub NS ns{i}.sub\nns{i}.sub A 10.1.{i}.1\nns{i}.sub A 10.1.{i}.2\n"));
+    }
+    let a = Authority::new(vec![Zone::parse(&text).unwrap()]);
+    let q = build_query(7, &n("mx.test"), RType::MX, None);
+    let bytes = a.answer(&q, UDP).unwrap();
+    assert!(bytes.len() <= 512);
+    let r = parse_response(&bytes).unwrap();
+    assert!(!r.truncated, "TC stays clear");
+    assert_eq!(r.answer.len(), 12, "the answer whole");
+    let full = parse_response(&a.answer(&q, Transport::Tcp).unwrap()).unwrap();
+    assert_eq!(full.additional.len(), 36);
+    assert!(r.additional.len() < 36 && r.additional.len() % 3 == 0, "whole RRsets: {}", r.additional.len());
+    assert_eq!(r.additional[..], full.additional[..r.additional.len()], "the first ones kept");
+    // The referral to sub needs its 24 glue records: truncated.
+    let q = build_query(8, &n("www.sub.mx.test"), RType::A, None);
+    let r = parse_response(&a.answer(&q, UDP).unwrap()).unwrap();
+    assert!(r.truncated);
+    let r = parse_response(&a.answer(&q, Transport::Tcp).unwrap()).unwrap();
+    assert_eq!((r.authority.len(), r.additional.len()), (12, 24));
+}
+
+/// An answer pointing to more than 13 names gets no additional data
+/// (BIND 9.18's bound on the lookups one question costs); 13 still do,
+/// in the order of the answer's records.
+#[test]
+fn additional_data_is_bounded() {
+    let mut text = String::from("$ORIGIN many.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n");
+    for n in [13, 14] {
+        for k in 0..n {
+            text.push_str(&format!("m{n} MX {k} x{n}-{k}\nx{n}-{k} A 10.0.{n}.{k}\n"));
+        }
+    }
+    let a = Authority::new(vec![Zone::parse(&text).unwrap()]);
+    let r = parse_response(&a.answer(&build_query(1, &n("m13.many.test"), RType::MX, None), Transport::Tcp).unwrap())
+        .unwrap();
+    let names: Vec<Name> = r.additional.iter().map(|r| r.name.clone()).collect();
+    let expected: Vec<Name> = (0..13).map(|k| n(&format!("x13-{k}.many.test"))).collect();
+    assert_eq!(names, expected);
+    let r = parse_response(&a.answer(&build_query(2, &n("m14.many.test"), RType::MX, None), Transport::Tcp).unwrap())
+        .unwrap();
+    assert_eq!((r.answer.len(), r.additional.len()), (14, 0));
+}
+
 #[test]
 fn garbage_with_a_header_gets_formerr_and_short_input_nothing() {
     let a = authority();

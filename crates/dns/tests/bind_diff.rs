@@ -7,7 +7,9 @@
 //!
 //! BIND runs with `minimal-responses no-auth` (no NS records in the
 //! authority section of positive answers, as sockstack sends none) and
-//! `recursion no`. Questions go over TCP, so truncation plays no part.
+//! `recursion no`. Questions go over TCP, and one in three over UDP,
+//! without EDNS, so that some answers (some zones have large RRsets) are
+//! truncated or shed additional data (RFC 2181 §9).
 //! The zones give all records of one RRset the same TTL: for a set whose
 //! TTLs differ (against RFC 2181 §5.2) sockstack serves the lowest, as
 //! §5.2 tells clients to read it, where BIND keeps the first of a run of
@@ -37,8 +39,9 @@ fn var(name: &str, default: u64) -> u64 {
 /// Labels the generator builds names from: `*` makes wildcards (and, in
 /// the middle of a name, wildcards that are empty non-terminals).
 const LABELS: [&str; 6] = ["a", "b", "www", "mail", "*", "c"];
-/// Labels questions also use, which no zone has.
-const ABSENT: [&str; 2] = ["zz", "nope"];
+/// Labels questions also use: two no zone has, and the owners of the
+/// large RRsets some zones have (see `random_zone`).
+const ABSENT: [&str; 4] = ["zz", "nope", "bulk", "mxs"];
 
 fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
     &items[rng.next_u32() as usize % items.len()]
@@ -111,6 +114,22 @@ fn random_zone(rng: &mut ChaCha8Rng, origin: &str) -> String {
         let ttl = *ttls.entry((owner.clone(), kind)).or_insert(fresh);
         lines.push(format!("{owner} {ttl} {kind} {rdata}"));
     }
+    // Some zones have answers too large for a UDP response of 512 octets
+    // (`bulk`: many addresses) or whose additional data is (`mxs`: many
+    // exchanges, each with addresses).
+    if rng.next_u32() % 3 == 0 {
+        for k in 0..15 + rng.next_u32() % 30 {
+            lines.push(format!("bulk 120 A 198.51.100.{}", k + 1));
+        }
+    }
+    if rng.next_u32() % 3 == 0 {
+        for k in 0..6 + rng.next_u32() % 10 {
+            lines.push(format!("mxs 120 MX {k} mx{k}"));
+            for j in 0..1 + rng.next_u32() % 3 {
+                lines.push(format!("mx{k} 120 A 203.0.113.{}", 10 * k + j + 1));
+            }
+        }
+    }
     lines.join("\n") + "\n"
 }
 
@@ -126,12 +145,16 @@ fn section(records: &[Record]) -> Vec<String> {
     v
 }
 
-/// What is compared of a response.
+/// What is compared of a response: all of it, but of a truncated one
+/// (which sends the client to TCP) only its header: which records a
+/// server leaves in one is its own choice.
 fn digest(r: &Response) -> String {
+    let header = format!("rcode {} aa {} tc {}", r.rcode, r.authoritative, r.truncated);
+    if r.truncated {
+        return header;
+    }
     format!(
-        "rcode {} aa {}\n  answer {:#?}\n  authority {:#?}\n  additional {:#?}",
-        r.rcode,
-        r.authoritative,
+        "{header}\n  answer {:#?}\n  authority {:#?}\n  additional {:#?}",
         section(&r.answer),
         section(&r.authority),
         section(&r.additional)
@@ -232,6 +255,17 @@ controls {{ }};
     Some(named)
 }
 
+/// One question to `named` over UDP (no EDNS: answers of at most 512
+/// octets).
+fn ask_named_udp(named: &Named, query: &[u8]) -> Option<Response> {
+    let s = UdpSocket::bind("127.0.0.1:0").ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.send_to(query, named.addr).ok()?;
+    let mut buf = [0u8; 65535];
+    let n = s.recv(&mut buf).ok()?;
+    parse_response(&buf[..n])
+}
+
 /// One question to `named` over TCP (RFC 7766 framing), on the open
 /// connection, or on a new one if that fails.
 fn ask_named(named: &Named, query: &[u8]) -> Option<Response> {
@@ -298,11 +332,19 @@ fn answers_as_bind_does() {
             };
             let qtype = *pick(&mut rng, &types);
             let query = build_query(7, &Name::parse(&qname).unwrap(), qtype, None);
-            let theirs = ask_named(&named, &query).unwrap_or_else(|| panic!("named gave no answer to {qname}"));
-            let mine = parse_response(&ours.answer(&query, Transport::Tcp).expect("an answer")).expect("a response");
+            // One question in three over UDP, where 512 octets is the limit.
+            let udp = rng.next_u32() % 3 == 0;
+            let (theirs, transport) = if udp {
+                (ask_named_udp(&named, &query), Transport::Udp { max_len: 1232 })
+            } else {
+                (ask_named(&named, &query), Transport::Tcp)
+            };
+            let theirs = theirs.unwrap_or_else(|| panic!("named gave no answer to {qname}"));
+            let mine = parse_response(&ours.answer(&query, transport).expect("an answer")).expect("a response");
             let (a, b) = (digest(&mine), digest(&theirs));
             if a != b {
-                failures.push(format!("{qname} {qtype:?}\nsockstack: {a}\nbind: {b}\nzone:\n{text}"));
+                let over = if udp { "UDP" } else { "TCP" };
+                failures.push(format!("{qname} {qtype:?} over {over}\nsockstack: {a}\nbind: {b}\nzone:\n{text}"));
             }
         }
     }
