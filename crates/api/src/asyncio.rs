@@ -82,6 +82,14 @@ impl AsyncTcpListener {
         Ok(AsyncTcpListener { sock })
     }
 
+    /// Listens on every address and port no other listener has: see
+    /// [`crate::TcpListener::bind_any`].
+    pub fn bind_any(net: &NetHandle, backlog: usize) -> io::Result<AsyncTcpListener> {
+        let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
+        sock.call(|s, h| s.tcp_listen_any(h, backlog))?;
+        Ok(AsyncTcpListener { sock })
+    }
+
     /// Waits for the next connection. Several tasks may accept at once.
     pub async fn accept(&self) -> io::Result<(AsyncTcpStream, SocketAddrV4)> {
         poll_fn(|cx| self.poll_accept(cx)).await
@@ -285,6 +293,27 @@ impl AsyncUdpSocket {
         let sock = net.open(|s, owner| Ok(s.udp_open(owner)))?;
         sock.call(|s, h| s.bind(h, addr))?;
         Ok(AsyncUdpSocket { sock })
+    }
+
+    /// The socket that takes every datagram no other socket takes: see
+    /// [`crate::UdpSocket::bind_any`].
+    pub fn bind_any(net: &NetHandle) -> io::Result<AsyncUdpSocket> {
+        let sock = net.open(|s, owner| Ok(s.udp_open(owner)))?;
+        sock.call(|s, h| s.udp_bind_any(h))?;
+        Ok(AsyncUdpSocket { sock })
+    }
+
+    /// Sends one datagram from `src` to `dst`, from the socket bound to
+    /// any address ([`AsyncUdpSocket::bind_any`]); `InvalidInput` on any
+    /// other.
+    pub async fn send_from(&self, data: &[u8], src: SocketAddrV4, dst: SocketAddrV4) -> io::Result<usize> {
+        poll_fn(|cx| poll_op(&self.sock, cx, Want::Send, |s, now, h| s.udp_send_from(now, h, data, src, dst))).await
+    }
+
+    /// Receives one datagram, truncated to `buf`: its length, its sender,
+    /// and the address it was sent to.
+    pub async fn recv_msg(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4, SocketAddrV4)> {
+        poll_fn(|cx| poll_op(&self.sock, cx, Want::Recv, |s, _, h| s.recv_from_to(h, buf))).await
     }
 
     /// The bound address (with the port chosen for port 0).

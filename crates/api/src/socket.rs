@@ -602,6 +602,21 @@ impl UdpSocket {
         Ok(UdpSocket(sock))
     }
 
+    /// Opens the socket that takes every datagram no other socket takes,
+    /// to any address and port, on an interface that takes any address
+    /// (the UDP half of a tun2socks stack; see
+    /// [`sockstack_stack::Stack::udp_bind_any`]): [`UdpSocket::recv_msg`]
+    /// tells where each was sent, [`UdpSocket::send_from`] answers from
+    /// there.
+    ///
+    /// # Errors
+    /// `AddrInUse` when another socket of the stack has the role.
+    pub fn bind_any(net: &NetHandle) -> io::Result<UdpSocket> {
+        let sock = net.open(|s, owner| Ok(s.udp_open(owner)))?;
+        sock.call(|s, h| s.udp_bind_any(h))?;
+        Ok(UdpSocket(sock))
+    }
+
     common_socket_methods!();
 
     /// The bound address (with the port chosen for port 0).
@@ -615,6 +630,22 @@ impl UdpSocket {
     /// `NotConnected` without one.
     pub fn peer_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.call(|s, h| s.peer_addr(h))
+    }
+
+    /// Sends one datagram from `src` to `dst`, from the socket bound to
+    /// any address ([`UdpSocket::bind_any`]).
+    ///
+    /// # Errors
+    /// `InvalidInput` on any other socket.
+    pub fn send_from(&self, data: &[u8], src: SocketAddrV4, dst: SocketAddrV4) -> io::Result<usize> {
+        self.0.blocking(self.0.write_timeout(), Want::Send, |s, now, h| s.udp_send_from(now, h, data, src, dst))
+    }
+
+    /// Receives one datagram, truncated to `buf`: its length, its sender,
+    /// and the address it was sent to (what the socket bound to any
+    /// address answers from).
+    pub fn recv_msg(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4, SocketAddrV4)> {
+        self.0.blocking(self.0.read_timeout(), Want::Recv, |s, _, h| s.recv_from_to(h, buf))
     }
 
     /// Sets the default peer: `send` goes there and only its datagrams

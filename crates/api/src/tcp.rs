@@ -69,6 +69,19 @@ impl TcpListener {
         Ok(TcpListener(sock))
     }
 
+    /// Listens on every address and port no other listener has, on an
+    /// interface that takes any address (the TCP half of a tun2socks
+    /// stack; see [`sockstack_stack::Stack::tcp_listen_any`]): each
+    /// accepted stream's `local_addr` is the address its peer asked for.
+    ///
+    /// # Errors
+    /// `AddrInUse` when another listener of the stack has the role.
+    pub fn bind_any(net: &NetHandle, backlog: usize) -> io::Result<TcpListener> {
+        let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
+        sock.call(|s, h| s.tcp_listen_any(h, backlog))?;
+        Ok(TcpListener(sock))
+    }
+
     /// The bound address (with the port chosen for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddrV4> {
         self.0.call(|s, h| s.local_addr(h))

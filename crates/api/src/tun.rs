@@ -56,6 +56,12 @@ pub struct TunConfig {
     /// TCP segments goes to the kernel in one write, which the kernel takes
     /// as it takes its own (TSO: `VIRTIO_NET_HDR_GSO_TCPV4`).
     pub offload: bool,
+    /// The stack takes datagrams for any address the kernel routes into
+    /// the device, as a tun2socks stack does
+    /// ([`InterfaceConfig::with_any_address`]): route whole networks into
+    /// the device, and `TcpListener::bind_any` and `UdpSocket::bind_any`
+    /// take what is sent to them.
+    pub any_address: bool,
 }
 
 /// Counters of the device, shared with the reader thread.
@@ -333,6 +339,9 @@ pub fn spawn_tun(mut stack: Stack, config: &TunConfig, pcap: Option<PcapSink>) -
     let mut iface_config = InterfaceConfig::new(config.name.clone(), config.addr).with_mtu(config.mtu.into());
     if config.offload {
         iface_config = iface_config.with_gso(sockstack_stack::gso::GSO_MAX_SIZE);
+    }
+    if config.any_address {
+        iface_config = iface_config.with_any_address();
     }
     let iface = stack.add_interface(iface_config);
     if let Some(k) = config.kernel_addr {

@@ -66,6 +66,7 @@ impl TunArgs {
             kernel_addr: Some(self.kernel_addr),
             mtu: self.mtu,
             offload: !self.no_offload,
+            any_address: false,
         };
         spawn_tun(stack, &config, pcap)
     }

@@ -705,12 +705,24 @@ impl Drop for KernelPeer {
 /// moved into `ns`, where the kernel has 192.0.2.1/24 on it: from then on
 /// the device's traffic is inside the namespace.
 fn tun_in_namespace(ns: &Netns, dev: &str, offload: bool, capture: Option<&Path>) -> sockstack_api::TunStack {
+    tun_in_namespace_with(ns, dev, offload, capture, false)
+}
+
+/// [`tun_in_namespace`], the stack taking any address when `any_address`.
+fn tun_in_namespace_with(
+    ns: &Netns,
+    dev: &str,
+    offload: bool,
+    capture: Option<&Path>,
+    any_address: bool,
+) -> sockstack_api::TunStack {
     let config = sockstack_api::TunConfig {
         name: dev.to_string(),
         addr: "192.0.2.2/24".parse().unwrap(),
         kernel_addr: None,
         mtu: 1500,
         offload,
+        any_address,
     };
     let stack = sockstack_stack::Stack::new(sockstack_stack::StackConfig::default());
     let pcap = capture.map(|p| sockstack_link::pcap::PcapSink::create(p).unwrap());
@@ -778,6 +790,84 @@ fn udp_and_icmp_fragment_and_reassemble_with_the_kernel() {
     let out = ns.exec(&["ping", "-c", "3", "-i", "0.2", "-s", "8000", "-W", "2", "192.0.2.2"]);
     let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("3 packets transmitted, 3 received"), "{out}");
+    drop(tun);
+}
+
+/// The core of a tun2socks stack: the kernel routes two documentation
+/// networks into the device, and sockstack, taking any address, answers
+/// connections, datagrams and pings sent to addresses it does not own,
+/// from those addresses. Its catch-all listener learns from each
+/// connection's local address where the client was going (here it says
+/// so in its answer); curl fetches 4 MiB from one of them, byte for byte.
+#[test]
+fn the_kernel_reaches_any_address_through_a_stack_that_takes_them() {
+    if !can_run() {
+        return;
+    }
+    use sockstack_api::{TcpListener, UdpSocket};
+    use std::io::Read;
+    let scratch = Scratch::new("any-address");
+    let ns = Netns::new();
+    let dev = format!("sska{}", std::process::id() % 100_000);
+    let tun = tun_in_namespace_with(&ns, &dev, true, None, true);
+    ns.exec(&["ip", "route", "add", "198.51.100.0/24", "dev", &dev]);
+    ns.exec(&["ip", "route", "add", "203.0.113.0/24", "dev", &dev]);
+    let net = tun.driver.handle(sockstack_stack::ProcessId(1));
+    // TCP: every connection is answered with the address it was made to,
+    // and a `/bytes/N` request with N octets of the pattern `serve` sends.
+    let listener = TcpListener::bind_any(&net, 64).unwrap();
+    let server = std::thread::spawn(move || {
+        let mut asked = Vec::new();
+        for _ in 0..3 {
+            let (mut s, _) = listener.accept().unwrap();
+            let local = s.local_addr().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let request = String::from_utf8_lossy(&request).to_string();
+            let body = match request.split_whitespace().nth(1).and_then(|p| p.strip_prefix("/bytes/")) {
+                Some(n) => served_bytes(n.parse().unwrap()),
+                None => local.to_string().into_bytes(),
+            };
+            let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&body).unwrap();
+            asked.push(local);
+        }
+        asked
+    });
+    // UDP: each datagram is answered from the address it was sent to.
+    let udp = UdpSocket::bind_any(&net).unwrap();
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        let (n, from, to) = udp.recv_msg(&mut buf).unwrap();
+        let answer = format!("{}@{to}", String::from_utf8_lossy(&buf[..n]));
+        udp.send_from(answer.as_bytes(), to, from).unwrap();
+    });
+    let fetch = |url: &str| String::from_utf8_lossy(&ns.exec(&["curl", "-sf", "-m", "20", url]).stdout).to_string();
+    assert_eq!(fetch("http://198.51.100.77:8080/"), "198.51.100.77:8080");
+    assert_eq!(fetch("http://203.0.113.5/"), "203.0.113.5:80");
+    let got = scratch.path("bulk.bin");
+    ns.exec(&["curl", "-sf", "-m", "60", "-o", got.to_str().unwrap(), "http://198.51.100.9:9000/bytes/4194304"]);
+    same_file(&got, &served_bytes(4 << 20));
+    let asked = server.join().unwrap();
+    assert_eq!(asked[2].to_string(), "198.51.100.9:9000");
+    let udp_client = "import socket\n\
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        s.settimeout(10)\n\
+        s.sendto(b'ping', ('198.51.100.53', 5353))\n\
+        data, peer = s.recvfrom(1500)\n\
+        print(data.decode(), peer[0], peer[1])\n";
+    let out = ns.exec(&["python3", "-c", udp_client]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ping@198.51.100.53:5353 198.51.100.53 5353");
+    echo.join().unwrap();
+    let out = ns.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "2", "203.0.113.200"]);
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("2 packets transmitted, 2 received"), "{out}");
     drop(tun);
 }
 

@@ -20,13 +20,16 @@ pub struct InterfaceConfig {
     /// Segmentation offload: `Some(n)` lets TCP send runs of segments as
     /// datagrams of up to `n` octets, past the MTU ([`crate::gso`]).
     pub gso_max_size: Option<usize>,
+    /// Takes datagrams for any unicast address as this host's (see
+    /// [`InterfaceConfig::with_any_address`]).
+    pub any_address: bool,
 }
 
 impl InterfaceConfig {
     /// An interface named `name` with address and prefix `cidr` and an MTU of
     /// 1500 (Ethernet).
     pub fn new(name: impl Into<String>, cidr: Ipv4Cidr) -> Self {
-        InterfaceConfig { name: name.into(), cidr, mtu: 1500, gso_max_size: None }
+        InterfaceConfig { name: name.into(), cidr, mtu: 1500, gso_max_size: None, any_address: false }
     }
 
     /// The same configuration with an MTU of `mtu` octets.
@@ -46,6 +49,19 @@ impl InterfaceConfig {
         self.gso_max_size = Some(max_size.min(crate::gso::GSO_MAX_SIZE));
         self
     }
+
+    /// The same configuration taking datagrams for any unicast address as
+    /// addressed to this host, as a tun2socks device needs (the kernel
+    /// routes whole networks into it; smoltcp calls it `any_ip`, gVisor
+    /// promiscuous mode). They reach sockets bound to their address, and
+    /// what no socket takes reaches the catch-all sockets
+    /// ([`crate::Stack::tcp_listen_any`], [`crate::Stack::udp_bind_any`]),
+    /// which learn the address each connection or datagram was sent to;
+    /// replies go out from that address. Pings to any address are answered.
+    pub fn with_any_address(mut self) -> Self {
+        self.any_address = true;
+        self
+    }
 }
 
 /// One interface of a stack.
@@ -63,6 +79,9 @@ pub struct Interface {
     pub gso_max_size: Option<usize>,
     /// Whether it is up; a down interface neither sends nor receives.
     pub up: bool,
+    /// Takes datagrams for any unicast address
+    /// ([`InterfaceConfig::with_any_address`]).
+    pub any_address: bool,
 }
 
 impl Interface {

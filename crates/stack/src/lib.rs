@@ -171,6 +171,12 @@ pub struct Stack {
     pub(crate) forwarding: bool,
     pub(crate) sockets: SlotMap<SocketHandle, SocketEntry>,
     pub(crate) udp_ports: PortTable,
+    /// The UDP socket that takes datagrams no other socket does
+    /// ([`Stack::udp_bind_any`]).
+    pub(crate) udp_catch_all: Option<SocketHandle>,
+    /// The listener that takes SYNs no other listener does
+    /// ([`Stack::tcp_listen_any`]).
+    pub(crate) tcp_catch_all: Option<SocketHandle>,
     pub(crate) tcp_ports: PortTable,
     /// Connections by 4-tuple: O(1) demultiplexing.
     pub(crate) tcp_conns: demux::ConnTable,
@@ -221,7 +227,7 @@ fn not_found() -> io::Error {
 
 /// A send on a datagram socket shut down for writing: a pending ICMP
 /// error first (Linux `sock_alloc_send_pskb`), else `BrokenPipe`.
-fn shut_for_writing(pending: Option<io::ErrorKind>) -> io::Error {
+pub(crate) fn shut_for_writing(pending: Option<io::ErrorKind>) -> io::Error {
     match pending {
         Some(kind) => udp::unreachable_error(kind),
         None => io::Error::new(io::ErrorKind::BrokenPipe, "socket is shut down for writing"),
@@ -252,6 +258,8 @@ impl Stack {
             routes: RoutingTable::default(),
             sockets: SlotMap::with_key(),
             udp_ports: PortTable::default(),
+            udp_catch_all: None,
+            tcp_catch_all: None,
             tcp_ports: PortTable::default(),
             tcp_conns: demux::ConnTable::default(),
             tcp_time_wait: Default::default(),
@@ -294,6 +302,7 @@ impl Stack {
             mtu: config.mtu,
             gso_max_size: config.gso_max_size,
             up: true,
+            any_address: config.any_address,
         });
         id
     }
@@ -524,7 +533,7 @@ impl Stack {
                 Ok(())
             }
             Some(Socket::Udp(sock)) => {
-                if sock.local.is_some() {
+                if sock.local.is_some() || sock.any {
                     return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket is already bound"));
                 }
                 let addr = if addr.port() == 0 {
@@ -622,6 +631,9 @@ impl Stack {
             Socket::Udp(mut s) => {
                 if let Some(local) = s.local {
                     self.udp_ports.remove(local);
+                }
+                if s.any {
+                    self.udp_catch_all = None;
                 }
                 s.rx.wake();
             }
@@ -819,10 +831,16 @@ impl Stack {
     /// count and the sender. `WouldBlock` when the queue is empty; a pending
     /// ICMP error is reported first.
     pub fn recv_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+        self.recv_from_to(h, buf).map(|(n, src, _)| (n, src))
+    }
+
+    /// Like [`Stack::recv_from`], also returning the address the datagram
+    /// was sent to (what a socket bound to any address answers from).
+    pub fn recv_from_to(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4, SocketAddrV4)> {
         let m = self.recv_message(h)?;
         let n = m.data.len().min(buf.len());
         buf[..n].copy_from_slice(&m.data[..n]);
-        Ok((n, m.src))
+        Ok((n, m.src, m.dst))
     }
 
     /// Like [`Stack::recv_from`], handing over the whole message. After

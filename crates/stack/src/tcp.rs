@@ -480,6 +480,38 @@ impl Stack {
         Ok(())
     }
 
+    /// Listens on every address and port no other listener has: SYNs to
+    /// any of them, with an interface that takes any address
+    /// ([`crate::InterfaceConfig::with_any_address`]), make connections
+    /// whose local address is the one the peer asked for, as Linux's
+    /// TPROXY hands a transparent listener (`IP_TRANSPARENT`): the TCP
+    /// half of a tun2socks stack, which learns from `local_addr` where to
+    /// relay each connection. One such listener a stack; the socket must
+    /// be unbound.
+    ///
+    /// # Errors
+    /// `AddrInUse` when another socket holds the role; `InvalidInput` for
+    /// a bound, listening or connected socket.
+    pub fn tcp_listen_any(&mut self, h: SocketHandle, backlog: usize) -> io::Result<()> {
+        if self.tcp_catch_all.is_some() {
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, "another socket listens on any address"));
+        }
+        let backlog = backlog.min(self.config.tcp_somaxconn);
+        let sock = self.tcp_mut(h)?;
+        if !matches!(sock.role, TcpRole::Idle) || sock.bound.is_some() {
+            return Err(invalid("socket is already bound"));
+        }
+        sock.role = TcpRole::Listener(Listener {
+            backlog,
+            embryonic: Vec::new(),
+            accept_queue: VecDeque::new(),
+            wakers: WakerSet::default(),
+            auto_bound: false,
+        });
+        self.tcp_catch_all = Some(h);
+        Ok(())
+    }
+
     /// Takes a connection that completed its handshake (`WouldBlock` when
     /// none is waiting). It may already be closed by its peer (CLOSE-WAIT)
     /// or reset, as on Linux.
@@ -827,7 +859,7 @@ impl Stack {
             // Answered from the TIME-WAIT table.
         } else if let Some(h) = existing {
             self.tcp_deliver(now, h, seg, unverified);
-        } else if let Some(l) = self.tcp_ports.lookup(local).filter(|&l| self.is_listener(l)) {
+        } else if let Some(l) = self.tcp_ports.lookup(local).filter(|&l| self.is_listener(l)).or(self.tcp_catch_all) {
             self.tcp_listen_input(now, l, local, remote, seg);
         } else {
             self.counters.drop(DropReason::TcpNoSocket);
@@ -1620,6 +1652,9 @@ impl Stack {
             }
             TcpRole::Listener(l) => {
                 self.sockets.remove(h);
+                if self.tcp_catch_all == Some(h) {
+                    self.tcp_catch_all = None;
+                }
                 self.tcp_reset_queued(l);
             }
             TcpRole::Stream(mut s) => {
@@ -1672,6 +1707,9 @@ impl Stack {
             if let Some(b) = sock.bound.take() {
                 self.tcp_ports.remove(b);
             }
+        }
+        if self.tcp_catch_all == Some(h) {
+            self.tcp_catch_all = None;
         }
         l.wakers.wake_all();
         self.tcp_reset_queued(l);

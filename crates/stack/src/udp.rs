@@ -23,6 +23,8 @@ pub struct UdpSocket {
     pub(crate) ttl: u8,
     pub(crate) dont_frag: bool,
     pub(crate) shut: DatagramShut,
+    /// The catch-all socket ([`Stack::udp_bind_any`]).
+    pub(crate) any: bool,
 }
 
 impl UdpSocket {
@@ -35,6 +37,7 @@ impl UdpSocket {
             ttl,
             dont_frag: false,
             shut: DatagramShut::default(),
+            any: false,
         }
     }
 }
@@ -75,7 +78,7 @@ impl Stack {
         self.counters.udp_rx += 1;
         let src = SocketAddrV4::new(ip.src_addr, repr.src_port);
         let dst = SocketAddrV4::new(ip.dst_addr, repr.dst_port);
-        let handle = self.udp_ports.lookup(dst);
+        let handle = self.udp_ports.lookup(dst).or(self.udp_catch_all);
         let Some(Socket::Udp(sock)) = handle.and_then(|h| self.sockets.get_mut(h)).map(|e| &mut e.socket) else {
             self.counters.drop(DropReason::UdpNoSocket);
             // RFC 1122 §4.1.3.1: port unreachable, but never for broadcasts.
@@ -106,6 +109,12 @@ impl Stack {
         let sock = self.udp_mut(handle)?;
         if let Some(local) = sock.local {
             return Ok(local);
+        }
+        if sock.any {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a socket bound to any address names its source (send_from) and has no peer",
+            ));
         }
         let local_ip = Ipv4Addr::UNSPECIFIED;
         let ports = &self.udp_ports;
@@ -139,6 +148,78 @@ impl Stack {
             return Err(unreachable_error(kind));
         }
         let (ttl, dont_frag) = (sock.ttl, sock.dont_frag);
+        self.udp_emit(now, (ttl, dont_frag), local, dst, data)
+    }
+
+    /// Takes every UDP datagram no other socket takes, to any address and
+    /// port, with an interface that takes any address
+    /// ([`crate::InterfaceConfig::with_any_address`]): the UDP half of a
+    /// tun2socks stack. [`Stack::recv_message`] tells where each was sent;
+    /// [`Stack::udp_send_from`] answers from there. One such socket a
+    /// stack; the socket must be unbound.
+    ///
+    /// # Errors
+    /// `AddrInUse` when another socket holds the role; `InvalidInput` for
+    /// a bound or connected socket.
+    pub fn udp_bind_any(&mut self, handle: SocketHandle) -> io::Result<()> {
+        if self.udp_catch_all.is_some() {
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, "another socket is bound to any address"));
+        }
+        let sock = self.udp_mut(handle)?;
+        if sock.local.is_some() || sock.remote.is_some() || sock.any {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket is already bound"));
+        }
+        sock.any = true;
+        self.udp_catch_all = Some(handle);
+        Ok(())
+    }
+
+    /// Sends one datagram from `src`, any address and port, to `dst`: the
+    /// answer of the socket bound to any address ([`Stack::udp_bind_any`])
+    /// to a datagram that was sent to `src`.
+    ///
+    /// # Errors
+    /// `InvalidInput` on any other socket, or for a zero source port or an
+    /// unspecified source address; otherwise as [`Stack::send_to`].
+    pub fn udp_send_from(
+        &mut self,
+        now: Instant,
+        handle: SocketHandle,
+        data: &[u8],
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+    ) -> io::Result<usize> {
+        let sock = self.udp_mut(handle)?;
+        if !sock.any {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "send_from needs a socket bound to any address"));
+        }
+        if src.port() == 0 || src.ip().is_unspecified() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "source address or port unspecified"));
+        }
+        if sock.shut.write {
+            return Err(crate::shut_for_writing(None));
+        }
+        let (ttl, dont_frag) = (sock.ttl, sock.dont_frag);
+        self.udp_emit(now, (ttl, dont_frag), src, dst, data)
+    }
+
+    /// Builds and queues one datagram from `local` (an unspecified address
+    /// takes the route's) to `dst`.
+    fn udp_emit(
+        &mut self,
+        now: Instant,
+        (ttl, dont_frag): (u8, bool),
+        local: SocketAddrV4,
+        dst: SocketAddrV4,
+        data: &[u8],
+    ) -> io::Result<usize> {
+        if dst.port() == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "destination port 0"));
+        }
+        // The UDP length field is 16 bits.
+        if data.len() > usize::from(u16::MAX) - 8 - 20 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too long for a UDP datagram"));
+        }
         let repr = UdpRepr { src_port: local.port(), dst_port: dst.port() };
         let src_ip = (!local.ip().is_unspecified()).then_some(*local.ip());
         self.ip_send(

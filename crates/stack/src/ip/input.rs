@@ -64,7 +64,7 @@ impl Stack {
         let fragment = repr.more_frags || repr.frag_offset != 0;
         let proto = repr.next_header;
         let whole = !fragment
-            && self.is_local_unicast(repr.dst_addr)
+            && self.takes_address(Some(iface), repr.dst_addr)
             && !self.raw_watches(proto)
             && match proto {
                 IpProtocol::Tcp => true,
@@ -136,7 +136,7 @@ impl Stack {
         }
         let dst = repr.dst_addr;
         let broadcast = self.is_broadcast(dst);
-        if !broadcast && !self.is_local_unicast(dst) {
+        if !broadcast && !self.takes_address(iface, dst) {
             return self.forward(now, iface, repr, packet, ip.payload());
         }
         if repr.more_frags || repr.frag_offset != 0 {

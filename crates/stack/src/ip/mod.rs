@@ -59,6 +59,15 @@ impl Stack {
         addr.is_loopback() || self.ifaces.iter().any(|i| i.addr() == addr)
     }
 
+    /// Whether a datagram to `dst` that came in on `iface` (`None`: looped
+    /// back) is this host's: one of its addresses, or, on an interface that
+    /// takes any address, any unicast address but a loopback one.
+    pub(crate) fn takes_address(&self, iface: Option<IfaceId>, dst: Ipv4Addr) -> bool {
+        self.is_local_unicast(dst)
+            || (iface.and_then(|i| self.ifaces.get(i.0)).is_some_and(|i| i.any_address)
+                && !(dst.is_unspecified() || dst.is_loopback() || dst.is_multicast() || self.is_broadcast(dst)))
+    }
+
     /// Whether a raw socket is open for IP protocol `proto` (it is given
     /// every such datagram, which must then carry its real checksums).
     pub(crate) fn raw_watches(&self, proto: IpProtocol) -> bool {
