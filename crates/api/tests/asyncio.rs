@@ -303,3 +303,43 @@ async fn waiting_tasks_wake_when_the_driver_stops() {
     assert_eq!(recv.unwrap_err().kind(), ErrorKind::NotConnected);
     drop((client, a));
 }
+
+/// The catch-all sockets through tokio: B's interface takes any address;
+/// A sends everything to B. A connection to an address B does not own is
+/// accepted with that address as its local one, and a datagram to another
+/// is answered from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_all_sockets_answer_for_any_address() {
+    let (a, b) = nets();
+    a.with_stack(|s| s.set_default_gateway(B)).unwrap();
+    b.with_stack(|s| s.set_interface_any_address(sockstack_stack::IfaceId(0), true)).unwrap();
+    let far = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 77), 443);
+    let listener = AsyncTcpListener::bind_any(&b.handle(ProcessId(1)), 16).unwrap();
+    let server = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let asked = conn.local_addr().unwrap();
+        let mut got = vec![0u8; 100_000];
+        conn.read_exact(&mut got).await.unwrap();
+        conn.write_all(asked.to_string().as_bytes()).await.unwrap();
+        conn.shutdown().await.unwrap();
+        got
+    });
+    let mut stream = AsyncTcpStream::connect(&a.handle(ProcessId(1)), far).await.unwrap();
+    let sent = data(100_000, 3);
+    stream.write_all(&sent).await.unwrap();
+    let mut answer = String::new();
+    timeout(Duration::from_secs(10), stream.read_to_string(&mut answer)).await.unwrap().unwrap();
+    assert_eq!(answer, "198.51.100.77:443");
+    assert!(timeout(Duration::from_secs(10), server).await.unwrap().unwrap() == sent);
+
+    let udp = AsyncUdpSocket::bind_any(&b.handle(ProcessId(1))).unwrap();
+    let client = AsyncUdpSocket::bind(&a.handle(ProcessId(1)), SocketAddrV4::new(A, 0)).unwrap();
+    let dns = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 53), 53);
+    client.send_to(b"query", dns).await.unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from, to) = timeout(Duration::from_secs(10), udp.recv_msg(&mut buf)).await.unwrap().unwrap();
+    assert_eq!((&buf[..n], to), (&b"query"[..], dns));
+    udp.send_from(b"answer", to, from).await.unwrap();
+    let (n, from) = timeout(Duration::from_secs(10), client.recv_from(&mut buf)).await.unwrap().unwrap();
+    assert_eq!((&buf[..n], from), (&b"answer"[..], dns));
+}

@@ -327,6 +327,15 @@ impl Stack {
         Ok(())
     }
 
+    /// Makes an interface take datagrams for any unicast address, or stop
+    /// ([`InterfaceConfig::with_any_address`]).
+    pub fn set_interface_any_address(&mut self, id: IfaceId, on: bool) -> io::Result<()> {
+        let iface =
+            self.ifaces.get_mut(id.0).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such interface"))?;
+        iface.any_address = on;
+        Ok(())
+    }
+
     /// Adds a route to `dest` via `gateway` (`None`: on-link) out of `iface`,
     /// replacing any route for the same prefix. `InvalidInput` if there is no
     /// such interface.
