@@ -135,13 +135,7 @@ impl Stack {
         data: &[u8],
         dst: SocketAddrV4,
     ) -> io::Result<usize> {
-        if dst.port() == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "destination port 0"));
-        }
-        // The UDP length field is 16 bits.
-        if data.len() > usize::from(u16::MAX) - 8 - 20 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too long for a UDP datagram"));
-        }
+        check_datagram(dst, data.len())?;
         let local = self.udp_autobind(handle, dst)?;
         let sock = self.udp_mut(handle)?;
         if let Some(kind) = sock.pending_error.take() {
@@ -200,6 +194,7 @@ impl Stack {
             return Err(crate::shut_for_writing(None));
         }
         let (ttl, dont_frag) = (sock.ttl, sock.dont_frag);
+        check_datagram(dst, data.len())?;
         self.udp_emit(now, (ttl, dont_frag), src, dst, data)
     }
 
@@ -213,13 +208,6 @@ impl Stack {
         dst: SocketAddrV4,
         data: &[u8],
     ) -> io::Result<usize> {
-        if dst.port() == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "destination port 0"));
-        }
-        // The UDP length field is 16 bits.
-        if data.len() > usize::from(u16::MAX) - 8 - 20 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too long for a UDP datagram"));
-        }
         let repr = UdpRepr { src_port: local.port(), dst_port: dst.port() };
         let src_ip = (!local.ip().is_unspecified()).then_some(*local.ip());
         self.ip_send(
@@ -241,4 +229,16 @@ impl Stack {
         self.counters.udp_tx += 1;
         Ok(data.len())
     }
+}
+
+/// What any UDP send refuses before anything else: destination port 0,
+/// and more data than the 16-bit length field counts.
+fn check_datagram(dst: SocketAddrV4, len: usize) -> io::Result<()> {
+    if dst.port() == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "destination port 0"));
+    }
+    if len > usize::from(u16::MAX) - 8 - 20 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "message too long for a UDP datagram"));
+    }
+    Ok(())
 }

@@ -182,7 +182,8 @@ impl Connection {
             return Some(Plan {
                 seq: self.snd_nxt,
                 len,
-                fin: fin_seq.is_some() && len == unsent,
+                // The FIN only with room for it (see `plan`).
+                fin: fin_seq.is_some() && len == unsent && len < wnd_room,
                 retransmit: false,
                 tlp: true,
                 rescue: false,
@@ -325,7 +326,13 @@ impl Connection {
             let send = len >= mss || self.force_send || (all && nagle_ok) || (len >= self.max_snd_wnd / 2 && nagle_ok);
 
             if send {
-                let fin = fin_unsent && all;
+                // The FIN rides along only if the window has room for its
+                // sequence number too: past the edge the peer would trim it
+                // off (RFC 9293 §3.10.7.4), and an abort's RST, which goes
+                // at the edge then, would not match what was sent. Else it
+                // follows alone once the window opens (Linux
+                // `tcp_snd_wnd_test` counts it in the segment's end).
+                let fin = fin_unsent && all && len < wnd_room;
                 return Some(Plan { seq: self.snd_nxt, len, fin, retransmit: false, tlp: false, rescue: false });
             }
         } else if unsent == 0 && fin_unsent && wnd_room > 0 {

@@ -777,3 +777,33 @@ fn an_abort_past_a_shut_window_resets_at_its_edge() {
     let rst = out.iter().map(Seg::repr).find(|r| r.rst).expect("a RST");
     assert_eq!(rst.seq_number, una, "at the window's edge, not SND.NXT {:?}", a.snd_nxt());
 }
+
+/// A FIN takes a sequence number of the window too (Linux's
+/// `tcp_snd_wnd_test` counts it): when the last data fills the peer's
+/// window exactly, it goes without the FIN, and the FIN follows alone
+/// once the window opens. Sent past the edge, the peer would trim it off
+/// (RFC 9293 §3.10.7.4), and an abort would then put its RST at the edge,
+/// short of what was sent. (The capture check caught this against the
+/// kernel's tiny receive buffer.)
+#[test]
+fn a_fin_waits_for_room_in_the_window() {
+    let (mut p, una, mss) = two_segments_in_flight();
+    let now = p.now;
+    let a = &mut p.a;
+    // Both segments acknowledged; room for exactly 100 octets more.
+    let sent = una + 2 * mss;
+    a.on_segment(now, &from_peer_acking(a, 0, &[], sent, 100));
+    a.send(&[9u8; 100]).unwrap();
+    a.close();
+    let out = outputs(a, now);
+    assert_eq!(out.len(), 1);
+    let r = out[0].repr();
+    assert_eq!((r.payload.len(), r.fin), (100, false), "the data fills the window, and the FIN stays");
+    // The peer takes the data and opens its window: the FIN, alone.
+    a.on_segment(now, &from_peer_acking(a, 0, &[], sent + 100, 1000));
+    let out = outputs(a, now);
+    assert_eq!(out.len(), 1);
+    let r = out[0].repr();
+    assert!(r.fin && r.payload.is_empty(), "{r:?}");
+    assert_eq!(r.seq_number, sent + 100);
+}

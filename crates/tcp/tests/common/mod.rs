@@ -174,7 +174,8 @@ fn brief(r: &TcpRepr<'_>) -> String {
 /// carries, whatever the faults: no data past the right edge of the
 /// window the peer offered its sender, as the segments that reached the
 /// sender said (one octet past, for a probe; RFC 9293 §3.8.6,
-/// §3.10.7.4); no data past the sender's FIN; ACKs that never go back
+/// §3.10.7.4), nor a FIN at or past it; no data past the sender's FIN;
+/// ACKs that never go back
 /// and never acknowledge what the peer did not send; SACK blocks inside
 /// what the peer sent, all but a D-SACK first one above the ACK (RFC
 /// 2018 §4, RFC 2883).
@@ -245,6 +246,10 @@ impl WindowRule {
             }
         }
         if r.fin {
+            // The FIN takes a sequence number of the window too.
+            if let Some(edge) = self.edge[i].filter(|&e| e.le(data_end)) {
+                return Err(format!("{dir:?}: FIN at {data_end:?} at or past the edge {edge:?} the peer offered"));
+            }
             self.fin_at[i] = Some(data_end);
         }
         Ok(())
