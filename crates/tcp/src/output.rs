@@ -182,8 +182,7 @@ impl Connection {
             return Some(Plan {
                 seq: self.snd_nxt,
                 len,
-                // The FIN only with room for it (see `plan`).
-                fin: fin_seq.is_some() && len == unsent && len < wnd_room,
+                fin: fin_seq.is_some() && len == unsent,
                 retransmit: false,
                 tlp: true,
                 rescue: false,
@@ -326,13 +325,7 @@ impl Connection {
             let send = len >= mss || self.force_send || (all && nagle_ok) || (len >= self.max_snd_wnd / 2 && nagle_ok);
 
             if send {
-                // The FIN rides along only if the window has room for its
-                // sequence number too: past the edge the peer would trim it
-                // off (RFC 9293 §3.10.7.4), and an abort's RST, which goes
-                // at the edge then, would not match what was sent. Else it
-                // follows alone once the window opens (Linux
-                // `tcp_snd_wnd_test` counts it in the segment's end).
-                let fin = fin_unsent && all && len < wnd_room;
+                let fin = fin_unsent && all;
                 return Some(Plan { seq: self.snd_nxt, len, fin, retransmit: false, tlp: false, rescue: false });
             }
         } else if unsent == 0 && fin_unsent && wnd_room > 0 {
@@ -531,6 +524,15 @@ impl Connection {
         let contiguous = self.snd_buf.contiguous_len(offset);
         if len > contiguous && contiguous > 0 {
             len = contiguous;
+            fin = false;
+        }
+        if fin && !retransmit && (self.snd_una + self.snd_wnd).le(seq + len) {
+            // A new FIN rides with the last data only if the window has
+            // room for its sequence number too: past the edge the peer
+            // would trim it off (RFC 9293 §3.10.7.4), and an abort's RST,
+            // which goes at the edge then, would not match what was sent.
+            // It follows alone once the window opens (Linux
+            // `tcp_snd_wnd_test` counts it in the segment's end).
             fin = false;
         }
         let end = seq + len + usize::from(fin);
