@@ -85,6 +85,19 @@ pub(crate) struct Listener {
     pub auto_bound: bool,
 }
 
+impl Listener {
+    /// A listener with empty queues.
+    fn new(backlog: usize, auto_bound: bool) -> Listener {
+        Listener {
+            backlog,
+            embryonic: Vec::new(),
+            accept_queue: VecDeque::new(),
+            wakers: WakerSet::default(),
+            auto_bound,
+        }
+    }
+}
+
 /// A connected (or connecting) socket.
 pub(crate) struct Stream {
     pub conn: ConnSlot,
@@ -455,8 +468,7 @@ impl Stack {
     /// `listen(0)` takes one). On a listener, sets a new backlog, as Linux
     /// does; what is already queued stays.
     pub fn tcp_listen(&mut self, h: SocketHandle, backlog: usize) -> io::Result<()> {
-        // Linux clamps the backlog to somaxconn (4096).
-        let backlog = backlog.min(self.config.tcp_somaxconn);
+        let backlog = self.tcp_backlog(backlog);
         let sock = self.tcp_mut(h)?;
         match &mut sock.role {
             TcpRole::Idle => {}
@@ -470,14 +482,13 @@ impl Stack {
         if auto_bound {
             self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
         }
-        self.tcp_mut(h)?.role = TcpRole::Listener(Listener {
-            backlog,
-            embryonic: Vec::new(),
-            accept_queue: VecDeque::new(),
-            wakers: WakerSet::default(),
-            auto_bound,
-        });
+        self.tcp_mut(h)?.role = TcpRole::Listener(Listener::new(backlog, auto_bound));
         Ok(())
+    }
+
+    /// A backlog as Linux clamps it, to somaxconn (4096).
+    fn tcp_backlog(&self, backlog: usize) -> usize {
+        backlog.min(self.config.tcp_somaxconn)
     }
 
     /// Listens on every address and port no other listener has: SYNs to
@@ -496,18 +507,12 @@ impl Stack {
         if self.tcp_catch_all.is_some() {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, "another socket listens on any address"));
         }
-        let backlog = backlog.min(self.config.tcp_somaxconn);
+        let backlog = self.tcp_backlog(backlog);
         let sock = self.tcp_mut(h)?;
         if !matches!(sock.role, TcpRole::Idle) || sock.bound.is_some() {
             return Err(invalid("socket is already bound"));
         }
-        sock.role = TcpRole::Listener(Listener {
-            backlog,
-            embryonic: Vec::new(),
-            accept_queue: VecDeque::new(),
-            wakers: WakerSet::default(),
-            auto_bound: false,
-        });
+        sock.role = TcpRole::Listener(Listener::new(backlog, false));
         self.tcp_catch_all = Some(h);
         Ok(())
     }
