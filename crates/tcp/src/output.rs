@@ -157,9 +157,16 @@ impl Connection {
         self.data_end().checked_sub(self.snd_nxt).unwrap_or(0)
     }
 
+    /// The right edge of the send window the peer offered: SND.UNA +
+    /// SND.WND.
+    #[inline]
+    pub(crate) fn snd_wnd_edge(&self) -> SeqNumber {
+        self.snd_una + self.snd_wnd
+    }
+
     /// Room the peer's window leaves past SND.NXT (SND.UNA + SND.WND − SND.NXT).
     fn wnd_room(&self) -> usize {
-        (self.snd_una + self.snd_wnd).checked_sub(self.snd_nxt).unwrap_or(0)
+        self.snd_wnd_edge().checked_sub(self.snd_nxt).unwrap_or(0)
     }
 
     /// Nothing owed but data: no RST, ACK, duplicate ACK, window or
@@ -526,7 +533,7 @@ impl Connection {
             len = contiguous;
             fin = false;
         }
-        if fin && !retransmit && (self.snd_una + self.snd_wnd).le(seq + len) {
+        if fin && !retransmit && self.snd_wnd_edge().le(seq + len) {
             // A new FIN rides with the last data only if the window has
             // room for its sequence number too: past the edge the peer
             // would trim it off (RFC 9293 §3.10.7.4), and an abort's RST,

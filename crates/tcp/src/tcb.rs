@@ -545,7 +545,7 @@ impl Connection {
         // our data still unacknowledged), such a RST is outside that
         // window, the peer drops it (RFC 5961 §3.2) and waits on for
         // ever. As Linux's `tcp_acceptable_seq`: the window's edge then.
-        let edge = self.snd_una + self.snd_wnd;
+        let edge = self.snd_wnd_edge();
         let seq = if self.snd_nxt.le(edge) { self.snd_nxt } else { edge };
         self.rst_pending = Some(TcpRepr {
             src_port: self.local.port(),
