@@ -297,8 +297,7 @@ fn stream_datagram(
 ) {
     if template.as_ref().is_none_or(|t| t.ttl() != ttl) {
         let dont_frag = template.as_ref().is_none_or(|t| t.dont_frag());
-        let t = SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl, dont_frag);
-        *template = Some(Box::new(t));
+        *template = Some(segment_template((local, remote), ttl, dont_frag));
     }
     let from_template = template.as_deref().filter(|t| t.fits(seg));
     let len = match from_template {
@@ -314,6 +313,11 @@ fn stream_datagram(
             emit_tcp_datagram(data, &ip, seg, checksum);
         }
     }
+}
+
+/// The segment template of a connection with 4-tuple `(local, remote)`.
+fn segment_template((local, remote): FourTuple, ttl: u8, dont_frag: bool) -> Box<SegmentTemplate> {
+    Box::new(SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl, dont_frag))
 }
 
 /// Builds the IPv4 datagram carrying `seg` from `src` to `dst`, in a
@@ -1278,9 +1282,8 @@ impl Stack {
             // Rare (a route change): the template takes the path's DF bit
             // here, off the per-segment path.
             if s.template.as_ref().is_none_or(|t| t.dont_frag() != dont_frag) {
-                let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
-                let t = SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl, dont_frag);
-                s.template = Some(Box::new(t));
+                let tuple = (s.conn.local_addr(), s.conn.remote_addr());
+                s.template = Some(segment_template(tuple, ttl, dont_frag));
             }
         }
         // A user thread holding either connection kicks the stack again
