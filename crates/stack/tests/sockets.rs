@@ -609,6 +609,38 @@ fn port_unreachable_about_the_syn_refuses_the_connection() {
     a.bind(again, sa(A, port)).expect("the port is free");
 }
 
+/// A connected to B, with 20,000 octets sent as full-sized segments that
+/// were taken off A's link (a narrower hop dropped them): the stacks, the
+/// two ends, the data and the dropped datagrams.
+fn full_segments_in_flight() -> (Stack, Stack, SocketHandle, SocketHandle, Vec<u8>, Vec<Vec<u8>>) {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let (c, s) = connected(&mut a, &mut b);
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7) as u8).collect();
+    assert_eq!(a.tcp_send(Instant::ZERO, c, &data).unwrap(), data.len());
+    let dropped: Vec<Vec<u8>> = std::iter::from_fn(|| a.dispatch().map(|p| p.data.to_vec())).collect();
+    assert!(dropped.len() > 2 && dropped.iter().all(|d| d.len() == 1500), "full-sized segments");
+    (a, b, c, s, data, dropped)
+}
+
+/// Lets 10 ms pass at a time, both stacks' timers running and their
+/// packets crossing, until stream `s` on B has read `len` octets (a
+/// minute at most); what it read.
+fn receive_all(a: &mut Stack, b: &mut Stack, s: SocketHandle, len: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut t = Instant::ZERO;
+    while got.len() < len && t < Instant::from_secs(60) {
+        while let Ok(n @ 1..) = b.tcp_recv(s, &mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        t += sockstack_time::Duration::from_millis(10);
+        a.poll(t);
+        b.poll(t);
+        while carry(t, a, b) + carry(t, b, a) > 0 {}
+    }
+    got
+}
+
 /// RFC 5927 §4.1: a "fragmentation needed" about a TCP connection is
 /// believed only if it quotes a sequence number in flight. A forged one
 /// (right 4-tuple, any other sequence number) changes neither the path
@@ -616,13 +648,8 @@ fn port_unreachable_about_the_syn_refuses_the_connection() {
 /// both, and the segments the hop dropped are resent at once, smaller.
 #[test]
 fn frag_needed_is_believed_only_for_a_segment_in_flight() {
-    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
-    let (c, s) = connected(&mut a, &mut b);
+    let (mut a, mut b, c, s, data, dropped) = full_segments_in_flight();
     let now = Instant::ZERO;
-    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7) as u8).collect();
-    assert_eq!(a.tcp_send(now, c, &data).unwrap(), data.len());
-    let dropped: Vec<Vec<u8>> = std::iter::from_fn(|| a.dispatch().map(|p| p.data.to_vec())).collect();
-    assert!(dropped.len() > 2 && dropped.iter().all(|d| d.len() == 1500), "full-sized segments");
     let mss = a.tcp_stats(c).unwrap().mss;
     let first_seq = u32::from_be_bytes(dropped[0][24..28].try_into().unwrap());
     for forged in [first_seq.wrapping_sub(1), first_seq.wrapping_add(data.len() as u32), first_seq ^ 0x8000_0000] {
@@ -650,22 +677,7 @@ fn frag_needed_is_believed_only_for_a_segment_in_flight() {
         b.receive(now, sockstack_stack::IfaceId(0), p);
     }
     // The rest follows; everything arrives, in order.
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let mut t = now;
-    for _ in 0..1000 {
-        while let Ok(n @ 1..) = b.tcp_recv(s, &mut buf) {
-            got.extend_from_slice(&buf[..n]);
-        }
-        if got.len() == data.len() {
-            break;
-        }
-        t += sockstack_time::Duration::from_millis(10);
-        a.poll(t);
-        b.poll(t);
-        while carry(t, &mut a, &mut b) + carry(t, &mut b, &mut a) > 0 {}
-    }
-    assert!(got == data);
+    assert!(receive_all(&mut a, &mut b, s, data.len()) == data);
     assert_eq!(a.tcp_stats(c).unwrap().rto_timeouts, 0);
     // A later report of a larger MTU does not raise what was learned.
     a.receive(now, sockstack_stack::IfaceId(0), &frag_needed(&dropped[1], None, 1200));
@@ -1160,13 +1172,9 @@ fn df(datagram: &[u8]) -> bool {
 /// which nothing can check, is floored the same way.
 #[test]
 fn frag_needed_below_the_floor_locks_the_path_at_the_floor() {
-    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
-    let (c, s) = connected(&mut a, &mut b);
+    let (mut a, mut b, c, s, data, dropped) = full_segments_in_flight();
     let now = Instant::ZERO;
-    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 13) as u8).collect();
-    assert_eq!(a.tcp_send(now, c, &data).unwrap(), data.len());
-    let dropped: Vec<Vec<u8>> = std::iter::from_fn(|| a.dispatch().map(|p| p.data.to_vec())).collect();
-    assert!(dropped.iter().all(|d| d.len() == 1500 && df(d)), "full-sized segments, DF set");
+    assert!(dropped.iter().all(|d| df(d)), "DF set");
     a.receive(now, sockstack_stack::IfaceId(0), &frag_needed(&dropped[1], None, 68));
     assert_eq!(a.learned_path_mtu(now, B), Some(552));
     let mss = a.tcp_stats(c).unwrap().mss;
@@ -1181,19 +1189,7 @@ fn frag_needed_below_the_floor_locks_the_path_at_the_floor() {
     for p in &resent {
         b.receive(now, sockstack_stack::IfaceId(0), p);
     }
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let mut t = now;
-    while got.len() < data.len() && t < Instant::from_secs(60) {
-        t += sockstack_time::Duration::from_millis(10);
-        a.poll(t);
-        b.poll(t);
-        while carry(t, &mut a, &mut b) + carry(t, &mut b, &mut a) > 0 {}
-        while let Ok(n @ 1..) = b.tcp_recv(s, &mut buf) {
-            got.extend_from_slice(&buf[..n]);
-        }
-    }
-    assert!(got == data);
+    assert!(receive_all(&mut a, &mut b, s, data.len()) == data);
     // Ten minutes on (RFC 1191 §6.3), the lock is gone and DF is back.
     let later = Instant::from_secs(601);
     assert_eq!(a.learned_path_mtu(later, B), None);
