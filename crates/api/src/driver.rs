@@ -46,6 +46,13 @@ pub enum Event {
         /// default for a plain link.
         offload: RxOffload,
     },
+    /// The device behind interface `iface` is gone (a TUN device deleted
+    /// under its reader): the interface goes down, so routes through it
+    /// stop and nothing more is sent into it.
+    LinkDown {
+        /// The interface whose device is gone.
+        iface: IfaceId,
+    },
     /// A user call changed socket state (e.g. queued a datagram).
     Wake,
     /// Stop the driver.
@@ -619,6 +626,9 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
                     Event::Packet { iface, mut data, offload } => {
                         stack.receive_offloaded(now, iface, &mut data, offload);
                         stack.recycle(data);
+                    }
+                    Event::LinkDown { iface } => {
+                        let _ = stack.set_interface_up(iface, false);
                     }
                     Event::Wake => {}
                     Event::Shutdown => {

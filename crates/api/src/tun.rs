@@ -80,6 +80,53 @@ pub struct TunStats {
     /// Runs of UDP datagrams the kernel packed (offload, `UDP_SEGMENT`),
     /// split into their datagrams.
     pub rx_udp_runs: AtomicU64,
+    /// Reads from the device that failed. The reader retries a failure the
+    /// kernel recovers from (out of memory or buffers); any other ends it
+    /// ([`TunStats::reader_error`]).
+    pub rx_errors: AtomicU64,
+    /// Why the reader stopped, when a read failed for good.
+    reader_error: Mutex<Option<(io::ErrorKind, String)>>,
+}
+
+impl TunStats {
+    /// The error that stopped the device's reader: the device was deleted
+    /// under it, say (the wait for it to be readable fails; a read would
+    /// fail with `EBADFD`). Then the
+    /// interface is down and nothing more comes in or goes out through it.
+    /// `None` while the reader runs, and after an orderly shutdown.
+    pub fn reader_error(&self) -> Option<io::Error> {
+        let stopped = self.reader_error.lock().unwrap_or_else(|e| e.into_inner());
+        stopped.as_ref().map(|(kind, what)| io::Error::new(*kind, what.clone()))
+    }
+
+    fn reader_stopped(&self, e: &io::Error) {
+        *self.reader_error.lock().unwrap_or_else(|e| e.into_inner()) = Some((e.kind(), e.to_string()));
+    }
+}
+
+/// Linux `ENOBUFS` (asm-generic/errno.h), which std has no kind for.
+const ENOBUFS: i32 = 105;
+
+/// What the reader does after a failed read.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterReadError {
+    /// Interrupted by a signal: read again.
+    Retry,
+    /// Out of memory or buffers, or nothing to read after all: the kernel
+    /// recovers, so read again after a pause (a tight loop would only
+    /// burn the CPU the kernel needs to recover).
+    Pause,
+    /// Anything else (the device deleted: `EBADFD`): stop.
+    Stop,
+}
+
+fn after_read_error(e: &io::Error) -> AfterReadError {
+    match e.kind() {
+        io::ErrorKind::Interrupted => AfterReadError::Retry,
+        io::ErrorKind::OutOfMemory | io::ErrorKind::WouldBlock => AfterReadError::Pause,
+        _ if e.raw_os_error() == Some(ENOBUFS) => AfterReadError::Pause,
+        _ => AfterReadError::Stop,
+    }
 }
 
 type SharedPcap = Arc<Mutex<PcapSink>>;
@@ -261,9 +308,26 @@ fn read_loop(
     loop {
         let n = match device.recv_intr(&mut frame, &interrupt) {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted && interrupt.is_trigger() => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
+            // Shut down: whatever the read says.
+            Err(_) if interrupt.is_trigger() => return,
+            Err(e) => {
+                match after_read_error(&e) {
+                    AfterReadError::Retry => continue,
+                    AfterReadError::Pause => {
+                        stats.rx_errors.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                    AfterReadError::Stop => {
+                        // Not silently: the error is kept for the owner,
+                        // and the interface goes down.
+                        stats.rx_errors.fetch_add(1, Ordering::Relaxed);
+                        stats.reader_stopped(&e);
+                        let _ = inbox.send(Event::LinkDown { iface });
+                        return;
+                    }
+                }
+            }
         };
         if !offload {
             if !deliver(&frame[..n], RxOffload::default(), &inbox, iface, &stats, &pcap) {
@@ -276,7 +340,10 @@ fn read_loop(
             stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let Ok(hdr) = VirtioNetHdr::decode(&frame[..n]) else { continue };
+        let Ok(hdr) = VirtioNetHdr::decode(&frame[..n]) else {
+            stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
         let alive = match rx_frame(&hdr) {
             RxFrame::Whole(rx) => {
                 if rx.gso_size.is_some() {
@@ -393,6 +460,25 @@ mod tests {
         assert_eq!(rx_frame(&header(partial, VIRTIO_NET_HDR_GSO_UDP_L4, 1000, 20, 6)), RxFrame::UdpRun);
         // VIRTIO_NET_HDR_GSO_TCPV6: IPv6, which the stack does not speak.
         assert_eq!(rx_frame(&header(partial, 4, 1428, 40, 16)), RxFrame::Foreign);
+    }
+
+    #[test]
+    fn read_errors_are_retried_paused_on_or_stop_the_reader() {
+        let os = io::Error::from_raw_os_error;
+        assert_eq!(after_read_error(&io::ErrorKind::Interrupted.into()), AfterReadError::Retry);
+        // ENOMEM, ENOBUFS, EAGAIN: the kernel recovers.
+        assert_eq!(after_read_error(&os(12)), AfterReadError::Pause);
+        assert_eq!(after_read_error(&os(ENOBUFS)), AfterReadError::Pause);
+        assert_eq!(after_read_error(&os(11)), AfterReadError::Pause);
+        // EBADFD (the device deleted), EIO, EFAULT: for good.
+        for errno in [77, 5, 14] {
+            assert_eq!(after_read_error(&os(errno)), AfterReadError::Stop, "errno {errno}");
+        }
+        let stats = TunStats::default();
+        assert!(stats.reader_error().is_none());
+        stats.reader_stopped(&os(77));
+        let e = stats.reader_error().expect("kept");
+        assert!(e.to_string().contains("bad state"), "{e}");
     }
 
     #[test]

@@ -54,6 +54,11 @@ enum Command {
         /// answers every SYN with a cookie (as tcp_syncookies=2).
         #[arg(long, value_name = "N")]
         syn_backlog: Option<usize>,
+        /// Also answer for every address the kernel routes into the
+        /// device (`ip route add 203.0.113.0/24 dev tun0`), as a tun2socks
+        /// stack does: the same services, from the address asked.
+        #[arg(long)]
+        any_address: bool,
     },
     /// Look a name up and print the answer as dig does: `NAME [TYPE]
     /// [@SERVER]`. Over a TUN device with --tun (server: the kernel side
@@ -116,7 +121,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { seed, quiet, pcap } => demo::run(seed, quiet, pcap.as_deref()),
         Command::Bench { which } => bench::run(which),
-        Command::Serve { tun, zone, syn_backlog } => real::serve(tun, zone, syn_backlog),
+        Command::Serve { tun, zone, syn_backlog, any_address } => real::serve(tun, zone, syn_backlog, any_address),
         Command::Dig { query, tcp, tun, addr, kernel_addr } => {
             dig::parse_args(&query).and_then(|q| match (tun, addr, kernel_addr) {
                 (Some(name), Some(addr), Some(kernel_addr)) => dig::over_tun(

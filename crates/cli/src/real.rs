@@ -51,6 +51,12 @@ impl TunArgs {
     /// [`TunArgs::start`] with a stack configured as `config` (its seed
     /// aside).
     pub fn start_with(&self, config: StackConfig) -> io::Result<TunStack> {
+        self.spawn(config, false)
+    }
+
+    /// [`TunArgs::start_with`]; `any_address`: the interface takes every
+    /// address routed into the device ([`TunConfig::any_address`]).
+    fn spawn(&self, config: StackConfig, any_address: bool) -> io::Result<TunStack> {
         if self.addr.network() != self.kernel_addr.network() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "--addr and --kernel-addr must share a network"));
         }
@@ -66,22 +72,26 @@ impl TunArgs {
             kernel_addr: Some(self.kernel_addr),
             mtu: self.mtu,
             offload: !self.no_offload,
-            any_address: false,
+            any_address,
         };
         spawn_tun(stack, &config, pcap)
     }
 }
 
-/// Waits for SIGINT or SIGTERM.
-fn wait_for_signal() -> io::Result<()> {
+/// Waits for SIGINT or SIGTERM, or for the device to go away under the
+/// stack (deleted with `ip link del`): then its reader's error.
+fn wait_for_signal(tun: &TunStack) -> io::Result<Option<io::Error>> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
     while !stop.load(Ordering::Relaxed) {
+        if let Some(e) = tun.stats.reader_error() {
+            return Ok(Some(e));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Runs `f` on its own thread; a service thread that fails logs and ends.
@@ -142,35 +152,74 @@ fn start_services(net: &NetHandle, addr: Ipv4Addr) -> io::Result<()> {
     Ok(())
 }
 
-pub fn serve(args: TunArgs, zone: Option<PathBuf>, syn_backlog: Option<usize>) -> io::Result<()> {
+/// The services for addresses that are not the stack's own (`serve
+/// --any-address`): one catch-all listener hands each connection to the
+/// service of the port it was going to (others are closed at once), and
+/// one catch-all UDP socket echoes on port 7, from the address asked.
+fn start_any_address_services(net: &NetHandle) -> io::Result<()> {
+    let listener = TcpListener::bind_any(net, 1024)?;
+    let udp = UdpSocket::bind_any(net)?;
+    spawn_service("any-tcp", move || loop {
+        let (stream, _) = listener.accept()?;
+        let handle: fn(TcpStream) -> io::Result<()> = match stream.local_addr()?.port() {
+            7 => echo,
+            9 => discard,
+            80 => http::serve_connection,
+            _ => continue,
+        };
+        let _ = std::thread::Builder::new().name("conn".into()).spawn(move || {
+            let _ = handle(stream);
+        });
+    });
+    spawn_service("any-udp", move || {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let (n, from, to) = udp.recv_msg(&mut buf)?;
+            if to.port() == 7 {
+                udp.send_from(&buf[..n], to, from)?;
+            }
+        }
+    });
+    Ok(())
+}
+
+pub fn serve(args: TunArgs, zone: Option<PathBuf>, syn_backlog: Option<usize>, any_address: bool) -> io::Result<()> {
     let mut config = StackConfig::default();
     if let Some(n) = syn_backlog {
         config.tcp_max_syn_backlog = n;
     }
-    let tun = args.start_with(config)?;
+    let tun = args.spawn(config, any_address)?;
     let net = tun.driver.handle(ProcessId(1));
     start_services(&net, args.addr.address)?;
+    if any_address {
+        start_any_address_services(&net)?;
+    }
     if let Some(zone) = &zone {
         crate::dig::serve_zone(&net, args.addr.address, zone)?;
     }
     eprintln!(
-        "sockstack serve: {} on {} (kernel side {}): ping, tcp echo 7, discard 9, udp echo 7, http 80{}; Ctrl-C stops",
+        "sockstack serve: {} on {} (kernel side {}): ping, tcp echo 7, discard 9, udp echo 7, http 80{}{}; Ctrl-C stops",
         args.addr,
         args.name,
         args.kernel_addr,
-        if zone.is_some() { ", dns 53" } else { "" }
+        if zone.is_some() { ", dns 53" } else { "" },
+        if any_address { "; at any address routed into the device too" } else { "" }
     );
-    wait_for_signal()?;
+    let gone = wait_for_signal(&tun)?;
     let counters = tun.driver.with_stack(|s| s.counters().to_string());
     let not_ipv4 = tun.stats.rx_not_ipv4.load(Ordering::Relaxed);
     let tcp_runs = tun.stats.rx_tcp_runs.load(Ordering::Relaxed);
     let udp_runs = tun.stats.rx_udp_runs.load(Ordering::Relaxed);
+    let read_errors = tun.stats.rx_errors.load(Ordering::Relaxed);
     drop(tun); // stops the driver, ends the services, flushes the pcap
     eprintln!(
         "sockstack serve: stopped; {counters} | packed runs from the kernel: TCP taken whole {tcp_runs}, \
-         UDP split {udp_runs} | dropped non-IPv4 from the kernel: {not_ipv4}"
+         UDP split {udp_runs} | dropped non-IPv4 from the kernel: {not_ipv4} | failed reads: {read_errors}"
     );
-    Ok(())
+    match gone {
+        Some(e) => Err(io::Error::new(e.kind(), format!("the TUN device {} is gone: {e}", args.name))),
+        None => Ok(()),
+    }
 }
 
 pub fn fetch(args: TunArgs, url: &str, output: Option<PathBuf>) -> io::Result<()> {

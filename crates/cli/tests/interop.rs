@@ -275,6 +275,100 @@ fn kernel_tools_talk_to_sockstack_serve() {
     assert!(into > 1460 * 8, "no run from the kernel was taken whole (longest payload {into})");
 }
 
+/// `serve --any-address` answers for a network the kernel routes into the
+/// device, as a tun2socks stack does: ping, HTTP (1 MiB byte for byte), TCP
+/// and UDP echo, each from the address asked (the kernel's sockets take
+/// answers only from there); a port with no service is closed at once.
+#[test]
+fn serve_answers_at_any_address_routed_into_its_device() {
+    if !can_run() {
+        return;
+    }
+    let scratch = Scratch::new("anyaddr");
+    let (mut ns, pid) = serving(&scratch, None, &["--any-address"]);
+    ns.exec(&["ip", "route", "add", "203.0.113.0/24", "dev", "tun0"]);
+    let out = ns.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "2", "203.0.113.200"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 received"));
+    let body = scratch.path("any.bin");
+    let file = body.display().to_string();
+    ns.exec(&["curl", "-sf", "-m", "20", "-o", &file, "http://203.0.113.77/bytes/1048576"]);
+    same_file(&body, &served_bytes(1 << 20));
+    let echo = |proto: &str, to: &str| {
+        let script = format!("echo hello-{to} | socat -t 2 - {proto}:{to}:7");
+        String::from_utf8_lossy(&ns.exec(&["sh", "-c", &script]).stdout).into_owned()
+    };
+    assert_eq!(echo("TCP", "203.0.113.50"), "hello-203.0.113.50\n");
+    assert_eq!(echo("UDP", "203.0.113.9"), "hello-203.0.113.9\n");
+    let refused = ns.cmd(&["curl", "-s", "-m", "5", "http://203.0.113.77:8080/"]).output().unwrap();
+    assert!(!refused.status.success(), "a port with no service answered");
+    let log = stop_serving(&mut ns, pid, &scratch);
+    assert!(log.contains("at any address routed into the device"), "{log}");
+}
+
+/// The device deleted under a running `serve` (`ip link del`): its reader
+/// learns from the failed read, and `serve` says so and exits with an
+/// error instead of serving nothing.
+#[test]
+fn serve_exits_when_its_tun_device_is_deleted() {
+    if !can_run() {
+        return;
+    }
+    let scratch = Scratch::new("gone");
+    let (mut ns, _pid) = serving(&scratch, None, &[]);
+    ns.exec(&["ip", "link", "del", "tun0"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = ns.children[0].try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve still runs 10 s after its device was deleted");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(scratch.path("serve.log")).unwrap();
+    assert!(!status.success(), "serve exited with {status}: {log}");
+    assert!(log.contains("the TUN device tun0 is gone"), "{log}");
+    let failed: u64 = log
+        .split("failed reads: ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no failed-read count in the log: {log}"));
+    assert!(failed >= 1, "{log}");
+}
+
+/// The same in the library: once the device is deleted the reader keeps
+/// the error and the interface goes down, so a send through it fails with
+/// `NetworkDown` instead of vanishing.
+#[test]
+fn a_deleted_tun_device_takes_its_interface_down() {
+    if !can_run() {
+        return;
+    }
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let ns = Netns::new();
+    let tun = tun_in_namespace(&ns, "sskgone0", true, None);
+    let net = tun.driver.handle(sockstack_stack::ProcessId(1));
+    let udp = sockstack_api::UdpSocket::bind(&net, SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 0)).unwrap();
+    let kernel = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 9);
+    udp.send_to(b"up", kernel).unwrap();
+    assert!(tun.stats.reader_error().is_none());
+    ns.exec(&["ip", "link", "del", "sskgone0"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tun.stats.reader_error().is_none() {
+        assert!(Instant::now() < deadline, "the reader did not notice its device go");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(tun.stats.rx_errors.load(Ordering::Relaxed) >= 1);
+    // The driver takes the interface down on the reader's word.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tun.driver.with_stack(|s| s.interfaces()[0].up) {
+        assert!(Instant::now() < deadline, "the interface stayed up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = udp.send_to(b"down", kernel).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NetworkDown, "{err}");
+}
+
 /// SYN cookies against the kernel's TCP: with `--syn-backlog 0` sockstack
 /// answers every SYN with a cookie (Linux's tcp_syncookies=2). The cookie
 /// SYN-ACKs still offer timestamps, SACK and window scaling (the SYN's
