@@ -45,6 +45,10 @@ pub enum Event {
         /// What the device says of it (a TUN device with offloads); the
         /// default for a plain link.
         offload: RxOffload,
+        /// Where `data` goes back once the stack has taken it: the pool of
+        /// the reader that read into it (a TUN device's large reads), or,
+        /// with `None`, the stack's own buffer pool.
+        home: Option<Arc<BufferPool>>,
     },
     /// The device behind interface `iface` is gone (a TUN device deleted
     /// under its reader): the interface goes down, so routes through it
@@ -61,6 +65,44 @@ pub enum Event {
 
 /// The sending half of a driver's inbox: links and user calls post here.
 pub type Inbox = Sender<Event>;
+
+/// Buffers of one size that a device's reader reads into and hands to
+/// the driver whole (no copy of a large read), and gets back, their
+/// contents left as they were, after the stack has taken them: a buffer
+/// back from a large read needs only its tail set before it takes the
+/// next, where a fresh one would be zeroed whole.
+#[derive(Debug)]
+pub struct BufferPool {
+    len: usize,
+    spare: Mutex<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    /// Buffers kept for reuse; more are dropped (they come back only as
+    /// fast as the driver takes reads, so a few cover a burst).
+    const KEEP: usize = 64;
+
+    /// A pool of buffers `len` octets long.
+    pub fn new(len: usize) -> BufferPool {
+        BufferPool { len, spare: Mutex::new(Vec::new()) }
+    }
+
+    /// A buffer `len` octets long: one given back, or a fresh one.
+    pub fn take(&self) -> Vec<u8> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut buf = spare.unwrap_or_default();
+        buf.resize(self.len, 0);
+        buf
+    }
+
+    /// Takes `buf` back for reuse.
+    pub fn give(&self, buf: Vec<u8>) {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < Self::KEEP && buf.capacity() >= self.len {
+            spare.push(buf);
+        }
+    }
+}
 
 /// Where the driver puts the packets an interface sends.
 pub trait Port: Send {
@@ -115,6 +157,7 @@ impl Port for MemoryPort {
             // A peer that has shut down is a cable unplugged: frames vanish.
             let _ = self.peer.send(Event::Packet {
                 iface: self.peer_iface,
+                home: None,
                 data: frame.data,
                 offload: RxOffload::default(),
             });
@@ -623,9 +666,12 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             while let Some(event) = pending.take().or_else(|| if handled < BATCH { rx.try_recv().ok() } else { None }) {
                 handled += 1;
                 match event {
-                    Event::Packet { iface, mut data, offload } => {
+                    Event::Packet { iface, mut data, offload, home } => {
                         stack.receive_offloaded(now, iface, &mut data, offload);
-                        stack.recycle(data);
+                        match home {
+                            Some(pool) => pool.give(data),
+                            None => stack.recycle(data),
+                        }
                     }
                     Event::LinkDown { iface } => {
                         let _ = stack.set_interface_up(iface, false);
@@ -687,5 +733,32 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_given_back_is_taken_again_at_full_length() {
+        let pool = BufferPool::new(65535);
+        let first = pool.take();
+        assert_eq!(first.len(), 65535);
+        let at = first.as_ptr();
+        // Handed over as a 9,000-octet read, given back as it was.
+        let mut read = first;
+        read.truncate(9000);
+        pool.give(read);
+        let again = pool.take();
+        assert_eq!((again.as_ptr(), again.len()), (at, 65535), "the same allocation, whole again");
+        // Too small for the pool's reads: not kept.
+        pool.give(vec![0; 100]);
+        assert_eq!(pool.take().capacity(), 65535);
+        // At most KEEP kept.
+        for _ in 0..BufferPool::KEEP + 10 {
+            pool.give(vec![0; 65535]);
+        }
+        assert_eq!(pool.spare.lock().unwrap().len(), BufferPool::KEEP);
     }
 }

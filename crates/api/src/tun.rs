@@ -9,13 +9,13 @@
 //! IPv6 router solicitations on a fresh interface, say) is counted and
 //! dropped.
 
-use crate::driver::{inbox, Driver, Event, Inbox, Port};
+use crate::driver::{inbox, BufferPool, Driver, Event, Inbox, Port};
 use sockstack_link::pcap::PcapSink;
 use sockstack_stack::gso::RxOffload;
 use sockstack_stack::{IfaceId, InterfaceConfig, OutPacket, Stack};
 use sockstack_time::Instant;
 use sockstack_wire::{checksum, IpProtocol, Ipv4Cidr, Ipv4Packet, TcpPacket};
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -139,7 +139,6 @@ struct TunPort {
     device: Arc<SyncDevice>,
     /// Offload on: writes carry a virtio-net header.
     offload: bool,
-    scratch: Vec<u8>,
     stats: Arc<TunStats>,
     pcap: Option<SharedPcap>,
     interrupt: Arc<InterruptEvent>,
@@ -158,14 +157,15 @@ impl Port for TunPort {
         // tun-rs's GRO table measured slower here than one write per
         // packet.)
         let sent = if self.offload {
-            self.scratch.clear();
-            self.scratch.resize(VIRTIO_NET_HDR_LEN, 0);
-            self.scratch.extend_from_slice(&packet.data);
-            let header = match packet.gso_size {
-                Some(gso_size) => tso(&mut self.scratch, gso_size),
-                None => Ok(()),
+            // The header and the datagram in one write from where each
+            // lies (no copy of a 64 KiB run behind a 10-octet header).
+            let mut data = packet.data;
+            let hdr = match packet.gso_size {
+                Some(gso_size) => tso(&mut data, gso_size),
+                None => VirtioNetHdr::default(),
             };
-            header.and_then(|()| self.device.send(&self.scratch))
+            let mut head = [0u8; VIRTIO_NET_HDR_LEN];
+            hdr.encode(&mut head).and_then(|()| self.device.send_vectored(&[IoSlice::new(&head), IoSlice::new(&data)]))
         } else {
             self.device.send(&packet.data)
         };
@@ -193,20 +193,19 @@ impl Port for TunPort {
     }
 }
 
-/// Turns `frame` (a virtio-net header's room, then a TCP datagram the stack
-/// packed with segments of `gso_size` octets) into a TSO write: the header
-/// asks the kernel to segment it (`GSO_TCPV4`) and to finish each piece's
-/// checksum (`NEEDS_CSUM`, from the TCP header on), so the checksum field
-/// holds the pseudo-header's sum, as the kernel's own TSO packets do.
-fn tso(frame: &mut [u8], gso_size: u16) -> io::Result<()> {
-    let ip = &mut frame[VIRTIO_NET_HDR_LEN..];
+/// The virtio-net header that makes `ip` (a TCP datagram the stack packed
+/// with segments of `gso_size` octets) a TSO write: it asks the kernel to
+/// segment it (`GSO_TCPV4`) and to finish each piece's checksum
+/// (`NEEDS_CSUM`, from the TCP header on), so the checksum field is set
+/// to the pseudo-header's sum, as the kernel's own TSO packets have it.
+fn tso(ip: &mut [u8], gso_size: u16) -> VirtioNetHdr {
     let view = Ipv4Packet::new_unchecked(&ip[..]);
     let (ihl, src, dst) = (usize::from(view.header_len()), view.src_addr(), view.dst_addr());
     let mut tcp = TcpPacket::new_unchecked(&mut ip[ihl..]);
     let thl = usize::from(tcp.header_len());
     let partial = checksum::pseudo_header(&src, &dst, IpProtocol::Tcp.into(), tcp.as_ref().len() as u32);
     tcp.set_checksum(partial);
-    let hdr = VirtioNetHdr {
+    VirtioNetHdr {
         flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
         gso_type: VIRTIO_NET_HDR_GSO_TCPV4,
         hdr_len: (ihl + thl) as u16,
@@ -214,29 +213,7 @@ fn tso(frame: &mut [u8], gso_size: u16) -> io::Result<()> {
         csum_start: ihl as u16,
         // The TCP checksum field, from the TCP header on.
         csum_offset: 16,
-    };
-    hdr.encode(&mut frame[..VIRTIO_NET_HDR_LEN])
-}
-
-/// Posts one packet from the kernel, or counts it when it is not IPv4.
-/// False once the driver is gone.
-fn deliver(
-    packet: &[u8],
-    offload: RxOffload,
-    inbox: &Inbox,
-    iface: IfaceId,
-    stats: &TunStats,
-    pcap: &Option<SharedPcap>,
-) -> bool {
-    if packet.first().map(|b| b >> 4) != Some(4) {
-        stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
-        return true;
     }
-    stats.rx_packets.fetch_add(1, Ordering::Relaxed);
-    if let Some(p) = pcap {
-        let _ = p.lock().unwrap_or_else(|e| e.into_inner()).record(wall_clock(), packet);
-    }
-    inbox.send(Event::Packet { iface, data: packet.to_vec(), offload }).is_ok()
 }
 
 /// How a frame read with offloads on is to be taken, from its virtio-net
@@ -286,98 +263,148 @@ fn split_udp_run(
     gso_split(data, hdr, bufs, sizes, 0, false)
 }
 
-/// Reads packets the kernel sends into the device and posts them to the
-/// driver, until interrupted. With offload one read may bring a run of TCP
-/// segments of up to 64 KiB, posted whole (the stack takes it as one
-/// segment), or of UDP datagrams, split here; without, one read is one
-/// packet.
-fn read_loop(
+/// Shorter reads are copied out of the read buffer into one their size;
+/// a longer one (a run of segments, most of a transfer's octets) is
+/// posted in the buffer it was read into, and the next read takes one
+/// from the pool.
+const HANDOFF_MIN: usize = 4096;
+
+/// The largest datagram a read brings (after the virtio-net header).
+const FRAME_LEN: usize = 65535;
+
+/// The device's reader thread: what it posts to and counts in.
+struct Reader {
     device: Arc<SyncDevice>,
     interrupt: Arc<InterruptEvent>,
     inbox: Inbox,
     iface: IfaceId,
     stats: Arc<TunStats>,
     pcap: Option<SharedPcap>,
+    /// Reads carry a virtio-net header.
     offload: bool,
-) {
-    let head = if offload { VIRTIO_NET_HDR_LEN } else { 0 };
-    let mut frame = vec![0u8; head + 65535];
-    // Made the first time a packed UDP run comes (most devices never see one).
-    let mut udp_bufs: Vec<Vec<u8>> = Vec::new();
-    let mut udp_sizes: Vec<usize> = Vec::new();
-    loop {
-        let n = match device.recv_intr(&mut frame, &interrupt) {
-            Ok(n) => n,
-            // Shut down: whatever the read says.
-            Err(_) if interrupt.is_trigger() => return,
-            Err(e) => {
-                match after_read_error(&e) {
+    /// Read buffers handed to the driver come back here.
+    pool: Arc<BufferPool>,
+}
+
+impl Reader {
+    /// Reads packets the kernel sends into the device and posts them to
+    /// the driver, until interrupted. With offload one read may bring a
+    /// run of TCP segments of up to 64 KiB, posted whole (the stack takes
+    /// it as one segment), or of UDP datagrams, split here; without, one
+    /// read is one packet.
+    fn run(self) {
+        let mut frame = self.pool.take();
+        let mut head = [0u8; VIRTIO_NET_HDR_LEN];
+        // Made the first time a packed UDP run comes (most devices never
+        // see one).
+        let mut udp_bufs: Vec<Vec<u8>> = Vec::new();
+        let mut udp_sizes: Vec<usize> = Vec::new();
+        loop {
+            // With offload, the header into its own array and the datagram
+            // into the buffer, which can then be posted as it is.
+            let read = if self.offload {
+                let mut parts = [IoSliceMut::new(&mut head), IoSliceMut::new(&mut frame)];
+                self.device.recv_vectored_intr(&mut parts, &self.interrupt)
+            } else {
+                self.device.recv_intr(&mut frame, &self.interrupt)
+            };
+            let n = match read {
+                Ok(n) => n,
+                // Shut down: whatever the read says.
+                Err(_) if self.interrupt.is_trigger() => return,
+                Err(e) => match after_read_error(&e) {
                     AfterReadError::Retry => continue,
                     AfterReadError::Pause => {
-                        stats.rx_errors.fetch_add(1, Ordering::Relaxed);
+                        self.stats.rx_errors.fetch_add(1, Ordering::Relaxed);
                         std::thread::sleep(Duration::from_millis(1));
                         continue;
                     }
                     AfterReadError::Stop => {
                         // Not silently: the error is kept for the owner,
                         // and the interface goes down.
-                        stats.rx_errors.fetch_add(1, Ordering::Relaxed);
-                        stats.reader_stopped(&e);
-                        let _ = inbox.send(Event::LinkDown { iface });
+                        self.stats.rx_errors.fetch_add(1, Ordering::Relaxed);
+                        self.stats.reader_stopped(&e);
+                        let _ = self.inbox.send(Event::LinkDown { iface: self.iface });
                         return;
                     }
+                },
+            };
+            if !self.offload {
+                if !self.deliver(&mut frame, n, RxOffload::default()) {
+                    return;
                 }
+                continue;
             }
-        };
-        if !offload {
-            if !deliver(&frame[..n], RxOffload::default(), &inbox, iface, &stats, &pcap) {
+            if n <= VIRTIO_NET_HDR_LEN {
+                // A frame without a datagram: nothing the stack could take.
+                self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let len = n - VIRTIO_NET_HDR_LEN;
+            let Ok(hdr) = VirtioNetHdr::decode(&head) else {
+                self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let alive = match rx_frame(&hdr) {
+                RxFrame::Whole(rx) => {
+                    if rx.gso_size.is_some() {
+                        self.stats.rx_tcp_runs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.deliver(&mut frame, len, rx)
+                }
+                RxFrame::UdpRun => {
+                    if udp_bufs.is_empty() {
+                        udp_bufs = vec![vec![0u8; FRAME_LEN]; IDEAL_BATCH_SIZE];
+                        udp_sizes = vec![0; IDEAL_BATCH_SIZE];
+                    }
+                    match split_udp_run(hdr, &mut frame[..len], &mut udp_bufs, &mut udp_sizes) {
+                        Ok(k) => {
+                            self.stats.rx_udp_runs.fetch_add(1, Ordering::Relaxed);
+                            udp_bufs
+                                .iter_mut()
+                                .zip(&udp_sizes)
+                                .take(k)
+                                .all(|(buf, &size)| self.deliver(buf, size, RxOffload::default()))
+                        }
+                        // A run that cannot be split is dropped, not fatal.
+                        Err(_) => {
+                            self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                            true
+                        }
+                    }
+                }
+                RxFrame::Foreign => {
+                    self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+            };
+            if !alive {
                 return;
             }
-            continue;
         }
-        if n <= VIRTIO_NET_HDR_LEN {
-            // A frame without a datagram: nothing the stack could take.
-            stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
-            continue;
+    }
+
+    /// Posts the packet in the first `len` octets of `buf`, or counts it
+    /// when it is not IPv4. A long one goes in `buf` itself, which is
+    /// replaced from the pool. False once the driver is gone.
+    fn deliver(&self, buf: &mut Vec<u8>, len: usize, offload: RxOffload) -> bool {
+        let packet = &buf[..len];
+        if packet.first().map(|b| b >> 4) != Some(4) {
+            self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+            return true;
         }
-        let Ok(hdr) = VirtioNetHdr::decode(&frame[..n]) else {
-            stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
-            continue;
+        self.stats.rx_packets.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = &self.pcap {
+            let _ = p.lock().unwrap_or_else(|e| e.into_inner()).record(wall_clock(), packet);
+        }
+        let (data, home) = if len < HANDOFF_MIN {
+            (packet.to_vec(), None)
+        } else {
+            let mut data = std::mem::replace(buf, self.pool.take());
+            data.truncate(len);
+            (data, Some(self.pool.clone()))
         };
-        let alive = match rx_frame(&hdr) {
-            RxFrame::Whole(rx) => {
-                if rx.gso_size.is_some() {
-                    stats.rx_tcp_runs.fetch_add(1, Ordering::Relaxed);
-                }
-                deliver(&frame[VIRTIO_NET_HDR_LEN..n], rx, &inbox, iface, &stats, &pcap)
-            }
-            RxFrame::UdpRun => {
-                if udp_bufs.is_empty() {
-                    udp_bufs = vec![vec![0u8; 65535]; IDEAL_BATCH_SIZE];
-                    udp_sizes = vec![0; IDEAL_BATCH_SIZE];
-                }
-                match split_udp_run(hdr, &mut frame[VIRTIO_NET_HDR_LEN..n], &mut udp_bufs, &mut udp_sizes) {
-                    Ok(k) => {
-                        stats.rx_udp_runs.fetch_add(1, Ordering::Relaxed);
-                        udp_bufs.iter().zip(&udp_sizes).take(k).all(|(buf, &size)| {
-                            deliver(&buf[..size], RxOffload::default(), &inbox, iface, &stats, &pcap)
-                        })
-                    }
-                    // A run that cannot be split is dropped, not fatal.
-                    Err(_) => {
-                        stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
-                        true
-                    }
-                }
-            }
-            RxFrame::Foreign => {
-                stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-        };
-        if !alive {
-            return;
-        }
+        self.inbox.send(Event::Packet { iface: self.iface, data, offload, home }).is_ok()
     }
 }
 
@@ -421,20 +448,19 @@ pub fn spawn_tun(mut stack: Stack, config: &TunConfig, pcap: Option<PcapSink>) -
     let reader = {
         let (device, interrupt, tx, stats, pcap) =
             (device.clone(), interrupt.clone(), tx.clone(), stats.clone(), pcap.clone());
-        let offload = config.offload;
-        std::thread::Builder::new()
-            .name("sockstack-tun-rx".into())
-            .spawn(move || read_loop(device, interrupt, tx, iface, stats, pcap, offload))?
+        let reader = Reader {
+            device,
+            interrupt,
+            inbox: tx,
+            iface,
+            stats,
+            pcap,
+            offload: config.offload,
+            pool: Arc::new(BufferPool::new(FRAME_LEN)),
+        };
+        std::thread::Builder::new().name("sockstack-tun-rx".into()).spawn(move || reader.run())?
     };
-    let port = TunPort {
-        device,
-        offload: config.offload,
-        scratch: Vec::new(),
-        stats: stats.clone(),
-        pcap,
-        interrupt,
-        reader: Some(reader),
-    };
+    let port = TunPort { device, offload: config.offload, stats: stats.clone(), pcap, interrupt, reader: Some(reader) };
     let driver = Driver::start(stack, (tx, rx), vec![(iface, Box::new(port) as Box<dyn Port>)]);
     Ok(TunStack { driver, stats })
 }
