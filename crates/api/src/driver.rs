@@ -106,8 +106,11 @@ impl BufferPool {
 
 /// Where the driver puts the packets an interface sends.
 pub trait Port: Send {
-    /// Takes a packet the stack sent out of this port's interface.
-    fn send(&mut self, now: Instant, packet: OutPacket);
+    /// Takes a packet the stack sent out of this port's interface, and
+    /// gives its buffer back when done with it (a device that wrote it
+    /// out), for the stack to build another packet in instead of
+    /// allocating; `None` when the buffer went on (an in-memory link).
+    fn send(&mut self, now: Instant, packet: OutPacket) -> Option<Vec<u8>>;
     /// Moves what is due at `now` (e.g. a link's delayed frames).
     fn poll(&mut self, now: Instant);
     /// When [`Port::poll`] next has work.
@@ -116,11 +119,10 @@ pub trait Port: Send {
     /// buffers.
     fn shutdown(&mut self) {}
     /// Sends several packets at once (a device may coalesce them into
-    /// fewer system calls); the default sends them one by one.
-    fn send_batch(&mut self, now: Instant, packets: Vec<OutPacket>) {
-        for p in packets {
-            self.send(now, p);
-        }
+    /// fewer system calls), putting the buffers it is done with in
+    /// `spent`; the default sends them one by one.
+    fn send_batch(&mut self, now: Instant, packets: Vec<OutPacket>, spent: &mut Vec<Vec<u8>>) {
+        spent.extend(packets.into_iter().filter_map(|p| self.send(now, p)));
     }
 }
 
@@ -147,9 +149,10 @@ impl MemoryPort {
 }
 
 impl Port for MemoryPort {
-    fn send(&mut self, now: Instant, packet: OutPacket) {
+    fn send(&mut self, now: Instant, packet: OutPacket) -> Option<Vec<u8>> {
         self.pipe.send(now, Frame::new(packet.next_hop, packet.data));
         self.poll(now);
+        None
     }
 
     fn poll(&mut self, now: Instant) {
@@ -657,10 +660,16 @@ const BATCH: usize = 256;
 fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dyn Port>)>) {
     let mut pending: Option<Event> = None;
     let mut outgoing = Vec::new();
+    // Buffers of packets the ports wrote out, back to the stack's pool at
+    // the next turn under the lock.
+    let mut spent = Vec::new();
     loop {
         let deadline = {
             let mut stack = shared.lock();
             let now = shared.now();
+            for buf in spent.drain(..) {
+                stack.recycle(buf);
+            }
             // Handle the event that woke us and whatever else is waiting.
             let mut handled = 0;
             while let Some(event) = pending.take().or_else(|| if handled < BATCH { rx.try_recv().ok() } else { None }) {
@@ -706,7 +715,7 @@ fn run(shared: Arc<Shared>, rx: Receiver<Event>, mut ports: Vec<(IfaceId, Box<dy
                     outgoing.drain(..).partition(|p| p.iface == *iface);
                 outgoing = rest;
                 if !mine.is_empty() {
-                    port.send_batch(now, mine);
+                    port.send_batch(now, mine, &mut spent);
                 }
             }
             // Packets for an interface with no port have nowhere to go.

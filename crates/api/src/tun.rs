@@ -146,7 +146,7 @@ struct TunPort {
 }
 
 impl Port for TunPort {
-    fn send(&mut self, _now: Instant, packet: OutPacket) {
+    fn send(&mut self, _now: Instant, packet: OutPacket) -> Option<Vec<u8>> {
         if let Some(p) = &self.pcap {
             let _ = p.lock().unwrap_or_else(|e| e.into_inner()).record(wall_clock(), &packet.data);
         }
@@ -156,10 +156,10 @@ impl Port for TunPort {
         // kernel splits or takes whole. (Batching single writes through
         // tun-rs's GRO table measured slower here than one write per
         // packet.)
+        let mut data = packet.data;
         let sent = if self.offload {
             // The header and the datagram in one write from where each
             // lies (no copy of a 64 KiB run behind a 10-octet header).
-            let mut data = packet.data;
             let hdr = match packet.gso_size {
                 Some(gso_size) => tso(&mut data, gso_size),
                 None => VirtioNetHdr::default(),
@@ -167,13 +167,14 @@ impl Port for TunPort {
             let mut head = [0u8; VIRTIO_NET_HDR_LEN];
             hdr.encode(&mut head).and_then(|()| self.device.send_vectored(&[IoSlice::new(&head), IoSlice::new(&data)]))
         } else {
-            self.device.send(&packet.data)
+            self.device.send(&data)
         };
         // A write the kernel refuses (device going down) is a lost packet,
         // as on a real link; TCP recovers, UDP does not.
         if sent.is_ok() {
             self.stats.tx_packets.fetch_add(1, Ordering::Relaxed);
         }
+        Some(data)
     }
 
     fn poll(&mut self, _now: Instant) {}
