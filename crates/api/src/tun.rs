@@ -91,9 +91,9 @@ pub struct TunStats {
 impl TunStats {
     /// The error that stopped the device's reader: the device was deleted
     /// under it, say (the wait for it to be readable fails; a read would
-    /// fail with `EBADFD`). Then the
-    /// interface is down and nothing more comes in or goes out through it.
-    /// `None` while the reader runs, and after an orderly shutdown.
+    /// fail with `EBADFD`). Then the interface is down and nothing more
+    /// comes in or goes out through it. `None` while the reader runs, and
+    /// after an orderly shutdown.
     pub fn reader_error(&self) -> Option<io::Error> {
         let stopped = self.reader_error.lock().unwrap_or_else(|e| e.into_inner());
         stopped.as_ref().map(|(kind, what)| io::Error::new(*kind, what.clone()))
