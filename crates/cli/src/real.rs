@@ -7,7 +7,7 @@
 
 use crate::http;
 use clap::Args;
-use sockstack_api::{spawn_tun, NetHandle, TcpListener, TcpStream, TunConfig, TunStack, UdpSocket};
+use sockstack_api::{spawn_tun, NetHandle, Socket, TcpListener, TcpStream, TunConfig, TunStack, UdpSocket};
 use sockstack_link::pcap::PcapSink;
 use sockstack_stack::{ProcessId, Stack, StackConfig};
 use sockstack_wire::{Ipv4Addr, Ipv4Cidr};
@@ -154,7 +154,7 @@ fn start_services(net: &NetHandle, addr: Ipv4Addr) -> io::Result<()> {
 
 /// The services for addresses that are not the stack's own (`serve
 /// --any-address`): one catch-all listener hands each connection to the
-/// service of the port it was going to (others are closed at once), and
+/// service of the port it was going to (others are reset at once), and
 /// one catch-all UDP socket echoes on port 7, from the address asked.
 fn start_any_address_services(net: &NetHandle) -> io::Result<()> {
     let listener = TcpListener::bind_any(net, 1024)?;
@@ -165,7 +165,12 @@ fn start_any_address_services(net: &NetHandle) -> io::Result<()> {
             7 => echo,
             9 => discard,
             80 => http::serve_connection,
-            _ => continue,
+            _ => {
+                // No service there: reset at once (linger zero), as near
+                // as a catch-all listener comes to a refused connection.
+                let _ = Socket::from(stream).set_linger(Some(Duration::ZERO));
+                continue;
+            }
         };
         let _ = std::thread::Builder::new().name("conn".into()).spawn(move || {
             let _ = handle(stream);
