@@ -152,30 +152,26 @@ fn start_services(net: &NetHandle, addr: Ipv4Addr) -> io::Result<()> {
     Ok(())
 }
 
+/// A connection the catch-all listener took, served as the port it was
+/// going to is: echo, discard or HTTP; any other is reset at once (linger
+/// zero), as near as a catch-all listener comes to a refused connection.
+fn by_port(stream: TcpStream) -> io::Result<()> {
+    match stream.local_addr()?.port() {
+        7 => echo(stream),
+        9 => discard(stream),
+        80 => http::serve_connection(stream),
+        _ => Socket::from(stream).set_linger(Some(Duration::ZERO)),
+    }
+}
+
 /// The services for addresses that are not the stack's own (`serve
 /// --any-address`): one catch-all listener hands each connection to the
-/// service of the port it was going to (others are reset at once), and
-/// one catch-all UDP socket echoes on port 7, from the address asked.
+/// service of the port it was going to ([`by_port`]), and one catch-all
+/// UDP socket echoes on port 7, from the address asked.
 fn start_any_address_services(net: &NetHandle) -> io::Result<()> {
     let listener = TcpListener::bind_any(net, 1024)?;
     let udp = UdpSocket::bind_any(net)?;
-    spawn_service("any-tcp", move || loop {
-        let (stream, _) = listener.accept()?;
-        let handle: fn(TcpStream) -> io::Result<()> = match stream.local_addr()?.port() {
-            7 => echo,
-            9 => discard,
-            80 => http::serve_connection,
-            _ => {
-                // No service there: reset at once (linger zero), as near
-                // as a catch-all listener comes to a refused connection.
-                let _ = Socket::from(stream).set_linger(Some(Duration::ZERO));
-                continue;
-            }
-        };
-        let _ = std::thread::Builder::new().name("conn".into()).spawn(move || {
-            let _ = handle(stream);
-        });
-    });
+    spawn_service("any-tcp", move || accept_loop(listener, by_port));
     spawn_service("any-udp", move || {
         let mut buf = vec![0u8; 65536];
         loop {
