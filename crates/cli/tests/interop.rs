@@ -185,6 +185,21 @@ fn stop_serving(ns: &mut Netns, pid: u32, scratch: &Scratch) -> String {
     std::fs::read_to_string(scratch.path("serve.log")).unwrap()
 }
 
+/// The number `serve`'s log gives after the last `label`.
+fn log_count(log: &str, label: &str) -> Option<u64> {
+    log.rsplit_once(label)?.1.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// Checks `done` every 20 ms until it holds; panics, saying `what` did not
+/// happen, after 10 s.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn kernel_tools_talk_to_sockstack_serve() {
     if !can_run() {
@@ -238,10 +253,7 @@ fn kernel_tools_talk_to_sockstack_serve() {
 
     // SIGTERM: a clean exit, and a pcap that tcpdump reads
     let log = stop_serving(&mut ns, pid, &scratch);
-    let runs = |what: &str| -> u64 {
-        let after = log.rsplit(what).next().unwrap_or("");
-        after.split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).unwrap_or(0)
-    };
+    let runs = |what: &str| log_count(&log, what).unwrap_or(0);
     let dropped = runs("dropped non-IPv4 from the kernel: ");
     assert!(dropped >= 2, "IPv6 packets from the kernel were not counted: {log}");
     assert_eq!(runs("failed reads: "), 0, "{log}");
@@ -275,7 +287,7 @@ fn kernel_tools_talk_to_sockstack_serve() {
 /// `serve --any-address` answers for a network the kernel routes into the
 /// device, as a tun2socks stack does: ping, HTTP (1 MiB byte for byte), TCP
 /// and UDP echo, each from the address asked (the kernel's sockets take
-/// answers only from there); a port with no service is closed at once.
+/// answers only from there); a port with no service is reset at once.
 #[test]
 fn serve_answers_at_any_address_routed_into_its_device() {
     if !can_run() {
@@ -316,23 +328,16 @@ fn serve_exits_when_its_tun_device_is_deleted() {
     let scratch = Scratch::new("gone");
     let (mut ns, _pid) = serving(&scratch, None, &[]);
     ns.exec(&["ip", "link", "del", "tun0"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = ns.children[0].try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "serve still runs 10 s after its device was deleted");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut status = None;
+    wait_until("serve exits after its device was deleted", || {
+        status = ns.children[0].try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.unwrap();
     let log = std::fs::read_to_string(scratch.path("serve.log")).unwrap();
     assert!(!status.success(), "serve exited with {status}: {log}");
     assert!(log.contains("the TUN device tun0 is gone"), "{log}");
-    let failed: u64 = log
-        .split("failed reads: ")
-        .nth(1)
-        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no failed-read count in the log: {log}"));
+    let failed = log_count(&log, "failed reads: ").unwrap_or_else(|| panic!("no failed-read count in the log: {log}"));
     assert!(failed >= 1, "{log}");
 }
 
@@ -353,18 +358,10 @@ fn a_deleted_tun_device_takes_its_interface_down() {
     udp.send_to(b"up", kernel).unwrap();
     assert!(tun.stats.reader_error().is_none());
     ns.exec(&["ip", "link", "del", "sskgone0"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tun.stats.reader_error().is_none() {
-        assert!(Instant::now() < deadline, "the reader did not notice its device go");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the reader notices its device go", || tun.stats.reader_error().is_some());
     assert!(tun.stats.rx_errors.load(Ordering::Relaxed) >= 1);
     // The driver takes the interface down on the reader's word.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tun.driver.with_stack(|s| s.interfaces()[0].up) {
-        assert!(Instant::now() < deadline, "the interface stayed up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the interface goes down", || !tun.driver.with_stack(|s| s.interfaces()[0].up));
     let err = udp.send_to(b"down", kernel).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NetworkDown, "{err}");
 }
