@@ -14,10 +14,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut buf = vec![0u8; repr.buffer_len() + repr.payload_len];
-    repr.emit(
-        &mut Ipv4Packet::new_unchecked(&mut buf[..]),
-        ChecksumMode::Verify,
-    );
+    repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
     buf[repr.buffer_len()..].copy_from_slice(packet.payload());
     let again = Ipv4Packet::new_checked(&buf[..]).expect("emitted header is well-formed");
     assert_eq!(again.payload(), packet.payload());

@@ -20,15 +20,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut buf = vec![0u8; repr.buffer_len()];
-    repr.emit(
-        &mut TcpPacket::new_unchecked(&mut buf[..]),
-        &SRC,
-        &DST,
-        ChecksumMode::Verify,
-    );
+    repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), &SRC, &DST, ChecksumMode::Verify);
     let again = TcpPacket::new_checked(&buf[..]).expect("emitted segment is well-formed");
-    let reparsed =
-        TcpRepr::parse(&again, &SRC, &DST, ChecksumMode::Verify).expect("emitted segment parses");
+    let reparsed = TcpRepr::parse(&again, &SRC, &DST, ChecksumMode::Verify).expect("emitted segment parses");
 
     let kept = reparsed.sack_ranges.iter().flatten().count();
     assert_eq!(reparsed.sack_ranges[..kept], repr.sack_ranges[..kept]);

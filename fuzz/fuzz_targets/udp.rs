@@ -27,8 +27,5 @@ fuzz_target!(|data: &[u8]| {
     );
     let again = UdpPacket::new_checked(&buf[..]).expect("emitted datagram is well-formed");
     assert_eq!(again.payload(), payload);
-    assert_eq!(
-        UdpRepr::parse(&again, &SRC, &DST, ChecksumMode::Verify),
-        Ok(repr)
-    );
+    assert_eq!(UdpRepr::parse(&again, &SRC, &DST, ChecksumMode::Verify), Ok(repr));
 });

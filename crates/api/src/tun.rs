@@ -340,12 +340,12 @@ impl Reader {
             }
             if n <= VIRTIO_NET_HDR_LEN {
                 // A frame without a datagram: nothing the stack could take.
-                self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                self.not_ipv4();
                 continue;
             }
             let len = n - VIRTIO_NET_HDR_LEN;
             let Ok(hdr) = VirtioNetHdr::decode(&head) else {
-                self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                self.not_ipv4();
                 continue;
             };
             let alive = match rx_frame(&hdr) {
@@ -371,13 +371,13 @@ impl Reader {
                         }
                         // A run that cannot be split is dropped, not fatal.
                         Err(_) => {
-                            self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                            self.not_ipv4();
                             true
                         }
                     }
                 }
                 RxFrame::Foreign => {
-                    self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+                    self.not_ipv4();
                     true
                 }
             };
@@ -387,13 +387,19 @@ impl Reader {
         }
     }
 
+    /// Counts a frame that carried no IPv4 datagram the stack could take
+    /// (`TunStats::rx_not_ipv4`).
+    fn not_ipv4(&self) {
+        self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Posts the packet in the first `len` octets of `buf`, or counts it
     /// when it is not IPv4. A long one goes in `buf` itself, which is
     /// replaced from the pool. False once the driver is gone.
     fn deliver(&self, buf: &mut Vec<u8>, len: usize, offload: RxOffload) -> bool {
         let packet = &buf[..len];
         if packet.first().map(|b| b >> 4) != Some(4) {
-            self.stats.rx_not_ipv4.fetch_add(1, Ordering::Relaxed);
+            self.not_ipv4();
             return true;
         }
         self.stats.rx_packets.fetch_add(1, Ordering::Relaxed);
