@@ -295,6 +295,7 @@ impl RecvBuffer {
     /// [`RecvBuffer::write_at`] at offset 0 and then
     /// [`RecvBuffer::commit`] do, in one step (the in-order segment of
     /// header prediction). Returns how many fit.
+    #[inline] // every in-order segment: inlined into header prediction
     pub fn append(&mut self, bytes: &[u8]) -> usize {
         let (start, n) = self.claim(0, bytes.len());
         ring_write(&mut self.storage, start, &bytes[..n]);
@@ -351,6 +352,7 @@ impl RecvBuffer {
     }
 
     /// Copies readable bytes into `buf`, consuming them.
+    #[inline] // every read: inlined into the stack's `tcp_recv`
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.len);
         if n == 0 {

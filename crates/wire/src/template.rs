@@ -111,6 +111,7 @@ impl SegmentTemplate {
     ///
     /// # Panics
     /// If `buf` is not [`Self::datagram_len`] long.
+    #[inline] // every segment sent: inlined into the stack's flush
     pub fn emit(&self, buf: &mut [u8], seg: &TcpRepr<'_>, ident: u16, checksum: ChecksumMode) {
         let head = Self::header_len(seg);
         let total = head + seg.payload.len();
