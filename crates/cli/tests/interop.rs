@@ -328,12 +328,9 @@ fn serve_exits_when_its_tun_device_is_deleted() {
     let scratch = Scratch::new("gone");
     let (mut ns, _pid) = serving(&scratch, None, &[]);
     ns.exec(&["ip", "link", "del", "tun0"]);
-    let mut status = None;
-    wait_until("serve exits after its device was deleted", || {
-        status = ns.children[0].try_wait().unwrap();
-        status.is_some()
-    });
-    let status = status.unwrap();
+    wait_until("serve exits after its device was deleted", || ns.children[0].try_wait().unwrap().is_some());
+    // Exited: `wait` returns the status at once.
+    let status = ns.children[0].wait().unwrap();
     let log = std::fs::read_to_string(scratch.path("serve.log")).unwrap();
     assert!(!status.success(), "serve exited with {status}: {log}");
     assert!(log.contains("the TUN device tun0 is gone"), "{log}");
