@@ -275,6 +275,72 @@ impl TcpSink<'_> {
     }
 }
 
+/// A flush's datagrams under construction, one connection's: what the
+/// segment callback of `poll_transmit_burst` works with, gathered so that
+/// the callback holds one reference instead of a dozen.
+struct StreamOut<'a> {
+    sink: TcpSink<'a>,
+    pool: &'a mut BufferPool,
+    template: &'a mut Option<Box<SegmentTemplate>>,
+    tuple: FourTuple,
+    /// The identification of the last datagram built.
+    ident: u16,
+    ttl: u8,
+    /// The interface's offload size, when it packs runs of segments.
+    gso_max: Option<usize>,
+    /// The last datagram built, held back while a run of segments may
+    /// still be packed into it (offload).
+    last: Option<Outgoing>,
+    /// With offload, the run `last` packs, once a second segment has come.
+    run: Option<Run>,
+    /// How many datagrams were built.
+    built: usize,
+}
+
+impl StreamOut<'_> {
+    /// Puts segment `seg` into a datagram: packed into the run being
+    /// built, or a new one (the one before it goes out).
+    #[inline(always)]
+    fn segment(&mut self, seg: &TcpRepr<'_>) {
+        let checksum = self.sink.checksum;
+        // Each segment takes an identification, packed or not, so a split
+        // datagram's pieces carry what they would have.
+        self.ident = self.ident.wrapping_add(1);
+        if let (Some(max), Some(prev)) = (self.gso_max, self.last.as_mut()) {
+            // The run is read back from its first datagram only when a
+            // second segment comes.
+            if self.run.is_none() {
+                self.run = Run::led_by(&prev.data, max);
+            }
+            if let Some(r) = self.run.as_mut() {
+                if r.extend(&mut prev.data, seg) {
+                    return;
+                }
+                prev.close(r, checksum);
+                self.run = None;
+            }
+        }
+        if let Some(prev) = self.last.take() {
+            self.sink.send(prev);
+        }
+        stream_datagram(&mut self.last, self.pool, self.template, self.tuple, self.ident, self.ttl, seg, checksum);
+        self.built += 1;
+    }
+
+    /// Sends the datagram held back, its run closed; the identification
+    /// of the last datagram built.
+    #[inline(always)]
+    fn finish(mut self) -> u16 {
+        if let Some(mut prev) = self.last.take() {
+            if let Some(r) = self.run.take() {
+                prev.close(&r, self.sink.checksum);
+            }
+            self.sink.send(prev);
+        }
+        self.ident
+    }
+}
+
 /// [`tcp_datagram`] for a connection's own segment, built where it is
 /// held (`out`): from the connection's template (`template`, made anew
 /// for `ttl` if it was made for another) when the segment fits one, the
@@ -1238,54 +1304,25 @@ impl Stack {
     fn tcp_transmit(&mut self, now: Instant, h: SocketHandle) -> bool {
         let room = self.config.tx_queue_len.min(self.config.tcp_tx_batch.max(1)).saturating_sub(self.tx_queue.len());
         let mut ident = self.next_ident;
-        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_ref(h) else {
-            return true;
+        // The cached route, read where it lies; worked out anew (out of
+        // line) when routes or interfaces changed.
+        let route = match self.tcp_ref(h) {
+            Ok(TcpSocket { role: TcpRole::Stream(s), .. }) if s.route.epoch == self.route_epoch => s.route,
+            Ok(TcpSocket { role: TcpRole::Stream(_), .. }) => self.tcp_refresh_route(now, h),
+            _ => return true,
         };
-        // The cached route's parts, read where they lie (no copy of it
-        // whole); worked out anew when routes or interfaces changed.
-        let fresh = (s.route.epoch != self.route_epoch).then(|| {
-            let remote = s.conn.remote_addr();
-            let egress = self.tcp_egress(*remote.ip());
-            let route = RouteCache {
-                epoch: self.route_epoch,
-                egress,
-                checksum: self.loopback_checksum(*remote.ip()),
-                // Runs are packed on an interface with segmentation offload.
-                gso_max: match egress {
-                    Egress::Link(hop) => self.ifaces[hop.iface.0].gso_max_size,
-                    Egress::Loopback | Egress::NoRoute => None,
-                },
-            };
-            // Don't Fragment, unless the path's MTU is locked (see
-            // `StackConfig::min_pmtu`).
-            (route, !self.path_mtu_locked(now, *remote.ip()))
-        });
-        let route = fresh.as_ref().map_or(&s.route, |(r, _)| r);
-        let (egress, checksum, gso_max) = (route.egress, route.checksum, route.gso_max);
-        let peer = if checksum.verify() {
-            None
-        } else {
-            let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
-            self.tcp_link(h, local, remote)
-        };
+        let RouteCache { egress, checksum, gso_max, .. } = route;
+        // Only loopback skips checksums: only there can the peer be linked.
+        let peer = if checksum.verify() { None } else { self.tcp_peer(h) };
         let tx_queue_len = self.config.tx_queue_len;
         // The socket table, the buffer pool and the queues the datagrams
         // go to are borrowed apart: each datagram goes out as soon as it is
         // complete, while the connection is held.
         let Stack { sockets, pool, tx_queue, loopback, counters, .. } = self;
-        let mut sink = TcpSink { tx_queue, loopback, counters, tx_queue_len, egress, checksum };
+        let sink = TcpSink { tx_queue, loopback, counters, tx_queue_len, egress, checksum };
         let Some((s, ttl)) = sockets.get_mut(h).and_then(stream_of) else {
             return true;
         };
-        if let Some((route, dont_frag)) = fresh {
-            s.route = route;
-            // Rare (a route change): the template takes the path's DF bit
-            // here, off the per-segment path.
-            if s.template.as_ref().is_none_or(|t| t.dont_frag() != dont_frag) {
-                let tuple = (s.conn.local_addr(), s.conn.remote_addr());
-                s.template = Some(segment_template(tuple, ttl, dont_frag));
-            }
-        }
         // A user thread holding either connection kicks the stack again
         // when it lets go: nothing here waits for one.
         let Some((mut guard, mut peer_conn)) = s.conn.try_lock_for_stack(peer.as_ref().map(|(p, _)| p)) else {
@@ -1295,49 +1332,32 @@ impl Stack {
         // Through the guard once: each use of it picks its variant.
         let c: &mut Locked = &mut guard;
         let (local, remote) = (c.local_addr(), c.remote_addr());
-        let template = &mut s.template;
         let mut blocked = false;
         let mut direct = 0u64;
-        // The last datagram built, held back while a run of segments may
-        // still be packed into it (offload); and how many were built.
-        let mut last: Option<Outgoing> = None;
-        let mut built = 0usize;
-        // With offload, the run `last` packs, once a second segment has come.
-        let mut run: Option<Run> = None;
+        let mut out = StreamOut {
+            sink,
+            pool,
+            template: &mut s.template,
+            tuple: (local, remote),
+            ident,
+            ttl,
+            gso_max,
+            last: None,
+            run: None,
+            built: 0,
+        };
         loop {
-            let budget = room.saturating_sub(built);
+            let budget = room.saturating_sub(out.built);
             if budget == 0 {
                 blocked = true;
                 break;
             }
-            let sent = c.poll_transmit_burst(now, budget, |seg| {
-                if let Some(p) = peer_conn.as_deref_mut() {
+            let sent = c.poll_transmit_burst(now, budget, |seg| match peer_conn.as_deref_mut() {
+                Some(p) => {
                     p.on_segment(now, seg);
                     direct += 1;
-                    return;
                 }
-                // Each segment takes an identification, packed or not, so
-                // a split datagram's pieces carry what they would have.
-                ident = ident.wrapping_add(1);
-                if let (Some(max), Some(prev)) = (gso_max, last.as_mut()) {
-                    // The run is read back from its first datagram only
-                    // when a second segment comes.
-                    if run.is_none() {
-                        run = Run::led_by(&prev.data, max);
-                    }
-                    if let Some(r) = run.as_mut() {
-                        if r.extend(&mut prev.data, seg) {
-                            return;
-                        }
-                        prev.close(r, checksum);
-                        run = None;
-                    }
-                }
-                if let Some(prev) = last.take() {
-                    sink.send(prev);
-                }
-                stream_datagram(&mut last, pool, template, (local, remote), ident, ttl, seg, checksum);
-                built += 1;
+                None => out.segment(seg),
             });
             // Short of the budget: drained. At it: more may be due, unless
             // everything is sent (linked, the budget never runs out).
@@ -1345,12 +1365,7 @@ impl Stack {
                 break;
             }
         }
-        if let Some(mut prev) = last {
-            if let Some(r) = run {
-                prev.close(&r, checksum);
-            }
-            sink.send(prev);
-        }
+        ident = out.finish();
         let peer_wakers = peer_conn.as_deref_mut().filter(|_| direct > 0).map(|p| p.take_wakers());
         drop(peer_conn);
         if let Some(w) = peer_wakers {
@@ -1402,6 +1417,49 @@ impl Stack {
             self.tcp_time_wait_enter(h, (local, remote), ttl);
         }
         !blocked
+    }
+
+    /// Works out connection `h`'s route (egress, checksum mode, offload
+    /// size) for the stack's current routes and interfaces, and its
+    /// template's Don't Fragment bit for the path (see
+    /// `StackConfig::min_pmtu`). Rare: only after a change to them.
+    #[cold]
+    #[inline(never)]
+    fn tcp_refresh_route(&mut self, now: Instant, h: SocketHandle) -> RouteCache {
+        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_ref(h) else {
+            return RouteCache::NONE;
+        };
+        let remote = s.conn.remote_addr();
+        let egress = self.tcp_egress(*remote.ip());
+        let route = RouteCache {
+            epoch: self.route_epoch,
+            egress,
+            checksum: self.loopback_checksum(*remote.ip()),
+            // Runs are packed on an interface with segmentation offload.
+            gso_max: match egress {
+                Egress::Link(hop) => self.ifaces[hop.iface.0].gso_max_size,
+                Egress::Loopback | Egress::NoRoute => None,
+            },
+        };
+        let dont_frag = !self.path_mtu_locked(now, *remote.ip());
+        if let Some((s, ttl)) = self.sockets.get_mut(h).and_then(stream_of) {
+            s.route = route;
+            if s.template.as_ref().is_none_or(|t| t.dont_frag() != dont_frag) {
+                let tuple = (s.conn.local_addr(), s.conn.remote_addr());
+                s.template = Some(segment_template(tuple, ttl, dont_frag));
+            }
+        }
+        route
+    }
+
+    /// The linked local peer of loopback connection `h` ([`Stack::tcp_link`]).
+    #[inline(never)] // loopback only: kept off the per-segment path
+    fn tcp_peer(&mut self, h: SocketHandle) -> Option<(TcpConn, SocketHandle)> {
+        let Ok(TcpSocket { role: TcpRole::Stream(s), .. }) = self.tcp_ref(h) else {
+            return None;
+        };
+        let (local, remote) = (s.conn.local_addr(), s.conn.remote_addr());
+        self.tcp_link(h, local, remote)
     }
 
     /// The local peer connection `h` (with 4-tuple `local`, `remote`) sends
