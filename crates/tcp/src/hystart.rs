@@ -22,6 +22,21 @@ const N_RTT_SAMPLE: u32 = 8;
 /// Conservative Slow Start grows by a quarter of what slow start would.
 pub const CSS_GROWTH_DIVISOR: usize = 4;
 const CSS_ROUNDS: u32 = 5;
+/// The window, in segments, below which HyStart++ does not run (Linux
+/// `hystart_low_window`).
+const LOW_WINDOW: usize = 16;
+
+/// Whether HyStart++ watches this ACK: only in the initial slow start
+/// (RFC 9406 §4.1: `ssthresh` never set), and, as in Linux, only once the
+/// window `cwnd` has reached 16 segments of `mss`. A smaller window cannot
+/// overshoot a buffer by much, a round of it rarely yields the
+/// `N_RTT_SAMPLE` samples the test needs (the receiver ACKs every second
+/// segment), and an application that keeps its flight that small
+/// (request and response) would pay for the bookkeeping on every ACK.
+#[inline]
+pub fn applies(cwnd: usize, ssthresh: usize, mss: usize) -> bool {
+    ssthresh == usize::MAX && cwnd >= LOW_WINDOW * mss
+}
 
 /// What the window does for this ACK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +163,16 @@ mod tests {
         let g = round(&mut h, 2, 10, ms(21));
         assert_eq!(g[..7], [Growth::Conservative; 7]);
         assert_eq!(*g.last().unwrap(), Growth::SlowStart);
+    }
+
+    #[test]
+    fn runs_in_the_initial_slow_start_from_sixteen_segments() {
+        let mss = 1460;
+        assert!(!applies(10 * mss, usize::MAX, mss), "initial window: too small");
+        assert!(!applies(16 * mss - 1, usize::MAX, mss));
+        assert!(applies(16 * mss, usize::MAX, mss));
+        assert!(applies(1000 * mss, usize::MAX, mss));
+        assert!(!applies(1000 * mss, 500 * mss, mss), "ssthresh set: not the initial slow start");
     }
 
     #[test]

@@ -488,15 +488,15 @@ impl Connection {
         }
         if let Some(rtt) = sample {
             self.rtt.sample_micros(rtt);
-            if self.in_initial_slow_start() {
+            if self.hystart_watches() {
                 self.hystart.on_rtt_sample(Duration::from_micros(rtt));
             }
         }
     }
 
-    /// HyStart++ applies to the initial slow start only (RFC 9406 §4.1).
-    fn in_initial_slow_start(&self) -> bool {
-        self.cfg.hystart && self.cc.ssthresh() == usize::MAX
+    /// Whether HyStart++ watches the ACKs ([`crate::hystart::applies`]).
+    fn hystart_watches(&self) -> bool {
+        self.cfg.hystart && crate::hystart::applies(self.cc.cwnd(), self.cc.ssthresh(), self.mss)
     }
 
     /// Round trip from an echoed TSval, in microseconds, if plausible (a
@@ -624,7 +624,7 @@ impl Connection {
             let cwnd = self.cc.cwnd();
             let limited =
                 if cwnd < self.cc.ssthresh() { 2 * flight_before >= cwnd } else { flight_before + self.mss >= cwnd };
-            let growth = if self.in_initial_slow_start() {
+            let growth = if self.hystart_watches() {
                 self.hystart.on_ack(self.snd_una, self.snd_nxt)
             } else {
                 Growth::SlowStart
