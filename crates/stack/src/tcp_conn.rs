@@ -377,8 +377,14 @@ impl TcpConn {
 /// handle asks for one ([`ConnSlot::share`]: the blocking and async APIs
 /// do at `connect` and `accept`) or a local peer links to it; sharing is
 /// one way.
+///
+/// The owned connection lies inside the slot, not behind a box of its
+/// own: the slot is itself held boxed (in the socket's `Stream`), and a
+/// second box would put one more dependent load in front of every
+/// segment's first access to the connection.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum ConnSlot {
-    Own(Box<Owned>),
+    Own(Owned),
     Shared(TcpConn),
 }
 
@@ -435,7 +441,7 @@ impl ConnSlot {
     pub(crate) fn new(conn: Connection) -> ConnSlot {
         let (local, remote) = (conn.local_addr(), conn.remote_addr());
         let locked = Locked { conn, rx_wakers: WakerSet::default(), tx_wakers: WakerSet::default() };
-        ConnSlot::Own(Box::new(Owned { locked, local, remote }))
+        ConnSlot::Own(Owned { locked, local, remote })
     }
 
     /// The connection shared: a handle for user threads on it (after
@@ -444,7 +450,7 @@ impl ConnSlot {
         let conn = match self {
             ConnSlot::Shared(c) => c,
             ConnSlot::Own(o) => {
-                let Owned { locked, local, remote } = *o;
+                let Owned { locked, local, remote } = o;
                 TcpConn::from_parts(locked, local, remote)
             }
         };
