@@ -114,7 +114,7 @@ pub(crate) struct Stream {
     pub route: RouteCache,
     /// Its segments' headers, made at the first segment sent from them
     /// ([`SegmentTemplate`]), again if the TTL changes.
-    pub template: Option<Box<SegmentTemplate>>,
+    pub template: Option<SegmentTemplate>,
 }
 
 /// A connection's way out ([`Stack::tcp_egress`], the checksum mode, the
@@ -281,7 +281,7 @@ impl TcpSink<'_> {
 struct StreamOut<'a> {
     sink: TcpSink<'a>,
     pool: &'a mut BufferPool,
-    template: &'a mut Option<Box<SegmentTemplate>>,
+    template: &'a mut Option<SegmentTemplate>,
     tuple: FourTuple,
     /// The identification of the last datagram built.
     ident: u16,
@@ -354,7 +354,7 @@ impl StreamOut<'_> {
 fn stream_datagram(
     out: &mut Option<Outgoing>,
     pool: &mut BufferPool,
-    template: &mut Option<Box<SegmentTemplate>>,
+    template: &mut Option<SegmentTemplate>,
     (local, remote): FourTuple,
     ident: u16,
     ttl: u8,
@@ -365,7 +365,7 @@ fn stream_datagram(
         let dont_frag = template.as_ref().is_none_or(|t| t.dont_frag());
         *template = Some(segment_template((local, remote), ttl, dont_frag));
     }
-    let from_template = template.as_deref().filter(|t| t.fits(seg));
+    let from_template = template.as_ref().filter(|t| t.fits(seg));
     let len = match from_template {
         Some(t) => t.datagram_len(seg),
         None => 20 + seg.buffer_len(),
@@ -382,8 +382,8 @@ fn stream_datagram(
 }
 
 /// The segment template of a connection with 4-tuple `(local, remote)`.
-fn segment_template((local, remote): FourTuple, ttl: u8, dont_frag: bool) -> Box<SegmentTemplate> {
-    Box::new(SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl, dont_frag))
+fn segment_template((local, remote): FourTuple, ttl: u8, dont_frag: bool) -> SegmentTemplate {
+    SegmentTemplate::new(*local.ip(), local.port(), *remote.ip(), remote.port(), ttl, dont_frag)
 }
 
 /// Builds the IPv4 datagram carrying `seg` from `src` to `dst`, in a
