@@ -30,6 +30,7 @@ pub mod target;
 pub mod tcp;
 mod tcp_conn;
 mod tcp_time_wait;
+mod timer_heap;
 pub mod udp;
 pub mod wake;
 
@@ -54,7 +55,7 @@ use socket::{Socket, SocketEntry};
 use sockstack_tcp::{IsnGenerator, SynCookies, TcpConfig};
 use sockstack_time::Instant;
 use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Cidr, Ipv4Packet};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddrV4;
 use std::task::Waker;
@@ -196,7 +197,7 @@ pub struct Stack {
     /// `receive` deferred is built, when `dispatch` builds it.
     pub(crate) rx_clock: Instant,
     /// Connection deadlines, earliest first.
-    pub(crate) tcp_timers: BTreeSet<(Instant, SocketHandle)>,
+    pub(crate) tcp_timers: timer_heap::TimerHeap,
     pub(crate) isn: IsnGenerator,
     pub(crate) syn_cookies: SynCookies,
     pub(crate) raw_by_protocol: HashMap<u8, Vec<SocketHandle>>,
@@ -268,7 +269,7 @@ impl Stack {
             tcp_direct_tally: Default::default(),
             tcp_dirty: VecDeque::new(),
             rx_clock: Instant::ZERO,
-            tcp_timers: BTreeSet::new(),
+            tcp_timers: timer_heap::TimerHeap::default(),
             isn,
             syn_cookies,
             raw_by_protocol: HashMap::new(),

@@ -199,6 +199,22 @@ fn lazy_deadline(old: Option<Instant>, next: Option<Instant>) -> Option<Instant>
     }
 }
 
+/// Whether the timer set's entry `(at, h)` is one its owner still holds:
+/// the TIME-WAIT table's deadline under the null handle, else the
+/// connection's `timer`.
+fn timer_live(
+    sockets: &slotmap::SlotMap<SocketHandle, crate::socket::SocketEntry>,
+    time_wait: &crate::tcp_time_wait::TimeWaitTable,
+    at: Instant,
+    h: SocketHandle,
+) -> bool {
+    if h == SocketHandle::null() {
+        return time_wait.armed() == Some(at);
+    }
+    matches!(sockets.get(h).map(|e| &e.socket),
+        Some(Socket::Tcp(TcpSocket { role: TcpRole::Stream(s), .. })) if s.timer == Some(at))
+}
+
 fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, what.to_string())
 }
@@ -1053,16 +1069,26 @@ impl Stack {
         }
     }
 
-    /// Moves connection `h`'s entry in the timer set from `old` to `new`.
+    /// Connection `h`'s deadline moved from `old` to `new` (its `timer`
+    /// already holds `new`): `new` goes into the timer set, where `old` is
+    /// left dead ([`TimerHeap`](crate::timer_heap::TimerHeap)).
     fn tcp_timer_moved(&mut self, h: SocketHandle, old: Option<Instant>, new: Option<Instant>) {
         if old != new {
-            if let Some(t) = old {
-                self.tcp_timers.remove(&(t, h));
-            }
             if let Some(t) = new {
-                self.tcp_timers.insert((t, h));
+                self.tcp_timers.push(t, h);
+            }
+            if old.is_some() {
+                self.tcp_timers_purge();
             }
         }
+    }
+
+    /// Drops the dead entries at the top of the timer set (and deeper in,
+    /// once they pile up), so its top is the stack's next deadline.
+    fn tcp_timers_purge(&mut self) {
+        let Stack { tcp_timers, sockets, tcp_time_wait, .. } = self;
+        let owners = sockets.len() + 1;
+        tcp_timers.purge(owners, |at, h| timer_live(sockets, tcp_time_wait, at, h));
     }
 
     /// A child finished its handshake: from the SYN queue to the accept
@@ -1239,11 +1265,15 @@ impl Stack {
 
     /// Runs due connection timers.
     pub(crate) fn tcp_poll_timers(&mut self, now: Instant) {
-        while let Some(&(at, h)) = self.tcp_timers.first() {
+        while let Some((at, h)) = self.tcp_timers.peek() {
             if at > now {
                 break;
             }
-            self.tcp_timers.pop_first();
+            self.tcp_timers.pop();
+            if !timer_live(&self.sockets, &self.tcp_time_wait, at, h) {
+                // Moved or disarmed since it was set.
+                continue;
+            }
             if h == SocketHandle::null() {
                 self.tcp_time_wait_expire(now);
                 continue;
@@ -1268,7 +1298,7 @@ impl Stack {
         if !self.tcp_dirty.is_empty() {
             return Some(Instant::ZERO);
         }
-        self.tcp_timers.first().map(|&(t, _)| t)
+        self.tcp_timers.peek().map(|(t, _)| t)
     }
 
     /// Sends what every touched connection owes, as far as the transmit
@@ -1529,9 +1559,6 @@ impl Stack {
         s.conn.unlink();
         s.wake();
         let (timer, registered) = (s.timer.take(), s.registered);
-        if let Some(t) = timer {
-            self.tcp_timers.remove(&(t, h));
-        }
         if registered && self.tcp_time_wait.len() >= self.config.tcp_max_tw_buckets {
             self.counters.tcp_tw_overflow += 1;
             self.tcp_unregister(tuple);
@@ -1541,6 +1568,9 @@ impl Stack {
             self.tcp_time_wait_rearm();
         }
         self.sockets.remove(h);
+        if timer.is_some() {
+            self.tcp_timers_purge();
+        }
     }
 
     /// A segment the connection table had no entry for: if its 4-tuple is
@@ -1594,11 +1624,11 @@ impl Stack {
     /// one look at the set.
     fn tcp_time_wait_rearm(&mut self) {
         if let Some((old, new)) = self.tcp_time_wait.rearm() {
-            if let Some(t) = old {
-                self.tcp_timers.remove(&(t, SocketHandle::null()));
-            }
             if let Some(t) = new {
-                self.tcp_timers.insert((t, SocketHandle::null()));
+                self.tcp_timers.push(t, SocketHandle::null());
+            }
+            if old.is_some() {
+                self.tcp_timers_purge();
             }
         }
     }
@@ -1610,11 +1640,11 @@ impl Stack {
         let (timer, orphaned, parent) = (s.timer.take(), s.orphaned, s.parent);
         s.dirty = false;
         s.wake();
-        if let Some(t) = timer {
-            self.tcp_timers.remove(&(t, h));
-        }
         self.tcp_dirty.retain(|&d| d != h);
         self.tcp_retire(h, tuple, orphaned, parent);
+        if timer.is_some() {
+            self.tcp_timers_purge();
+        }
     }
 
     /// An ICMP "fragmentation needed" about a segment of ours, reporting

@@ -92,6 +92,11 @@ impl TimeWaitTable {
         self.expiry.peek().map(|Reverse((t, _, _))| *t)
     }
 
+    /// The deadline the stack's timer set holds for this table.
+    pub(crate) fn armed(&self) -> Option<Instant> {
+        self.armed
+    }
+
     /// The timer set's entry for this table fired (and is gone).
     pub(crate) fn disarm(&mut self) {
         self.armed = None;
