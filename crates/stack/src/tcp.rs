@@ -1333,7 +1333,6 @@ impl Stack {
     /// One connection's output. False if it stopped for lack of room.
     fn tcp_transmit(&mut self, now: Instant, h: SocketHandle) -> bool {
         let room = self.config.tx_queue_len.min(self.config.tcp_tx_batch.max(1)).saturating_sub(self.tx_queue.len());
-        let mut ident = self.next_ident;
         // The cached route, read where it lies; worked out anew (out of
         // line) when routes or interfaces changed.
         let route = match self.tcp_ref(h) {
@@ -1369,7 +1368,7 @@ impl Stack {
             pool,
             template: &mut s.template,
             tuple: (local, remote),
-            ident,
+            ident: self.next_ident,
             ttl,
             gso_max,
             last: None,
@@ -1395,7 +1394,7 @@ impl Stack {
                 break;
             }
         }
-        ident = out.finish();
+        self.next_ident = out.finish();
         let peer_wakers = peer_conn.as_deref_mut().filter(|_| direct > 0).map(|p| p.take_wakers());
         drop(peer_conn);
         if let Some(w) = peer_wakers {
@@ -1430,7 +1429,6 @@ impl Stack {
         if closed {
             s.wake();
         }
-        self.next_ident = ident;
         self.tcp_timer_moved(h, old_timer, next);
         if direct > 0 {
             self.count_direct(direct);
