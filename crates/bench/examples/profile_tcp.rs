@@ -2,6 +2,7 @@
 //! `cargo run --release -p sockstack-bench --example profile_tcp -- bulk 1500 1073741824`
 //! then `perf record` / `valgrind --tool=callgrind` on the binary.
 
+use sockstack_bench::pairs::Pairs;
 use sockstack_bench::{smoltcp_tcp, tcp};
 
 fn main() {
@@ -36,28 +37,11 @@ fn main() {
 /// smoltcp's round trip over sockstack's, pair by pair (above 1: sockstack
 /// is faster), and both engines' median round trips.
 fn rr_paired(mtu: usize, rounds: u32) -> Result<String, String> {
-    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..100 {
-        // Each engine goes first in every other pair.
-        let (a, b) = if i % 2 == 0 {
-            let a = tcp::sockstack_rr(mtu, rounds)?;
-            (a, smoltcp_tcp::rr(mtu, rounds)?)
-        } else {
-            let b = smoltcp_tcp::rr(mtu, rounds)?;
-            (tcp::sockstack_rr(mtu, rounds)?, b)
-        };
-        ours.push(a);
-        theirs.push(b);
-        ratios.push(b / a);
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let p = Pairs::run(100, || tcp::sockstack_rr(mtu, rounds), || smoltcp_tcp::rr(mtu, rounds))?;
     Ok(format!(
         "sockstack {:.3} us, smoltcp {:.3} us, ratio {:.3}",
-        median(&mut ours),
-        median(&mut theirs),
-        median(&mut ratios)
+        p.sockstack_median(),
+        p.smoltcp_median(),
+        p.ratio_median(|s, m| m / s)
     ))
 }

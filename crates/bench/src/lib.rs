@@ -4,6 +4,7 @@
 //! from one run on one machine.
 
 pub mod api;
+pub mod pairs;
 pub mod pattern;
 pub mod smoltcp_tcp;
 pub mod tcp;
