@@ -804,13 +804,18 @@ impl Connection {
             if stored < payload.len() {
                 fin = false;
             }
-            self.stats.bytes_received += stored as u64;
             if offset == 0 {
                 let had_ooo = !self.ooo.is_empty();
                 self.rcv_nxt += stored;
                 let more = self.ooo.advance(self.rcv_nxt);
                 self.rcv_buf.commit(stored + more);
                 self.rcv_nxt += more;
+                // Counted as RCV.NXT advances (Linux tcpi_bytes_received,
+                // RFC 4898 tcpEStatsAppHCThruOctetsReceived): out-of-order
+                // data when the gap before it fills, so a copy of it that
+                // arrives again (a spurious retransmission, a duplicate)
+                // is not counted twice.
+                self.stats.bytes_received += (stored + more) as u64;
                 if had_ooo {
                     // Filling a gap: ACK immediately (RFC 5681 §4.2).
                     self.ack_pending = true;

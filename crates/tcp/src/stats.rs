@@ -28,7 +28,9 @@ pub struct TcpStats {
     pub bytes_sent: u64,
     /// Data bytes retransmitted.
     pub bytes_retrans: u64,
-    /// Data bytes received and stored, in order or not.
+    /// Data bytes received in sequence: how far RCV.NXT advanced over data
+    /// (Linux `tcpi_bytes_received`). Out-of-order data counts once the gap
+    /// before it fills; a copy of data already held never counts again.
     pub bytes_received: u64,
     /// Data bytes the peer acknowledged cumulatively.
     pub bytes_acked: u64,

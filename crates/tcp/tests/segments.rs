@@ -424,6 +424,69 @@ fn urgent_data_is_delivered_inline() {
     assert_eq!(read_all(a), b"abcdefghi");
 }
 
+/// URG with an urgent pointer past the end of the segment (the urgent
+/// data goes on into later segments, RFC 9293 §3.8.5), at the field's
+/// limit, or zero (meaningless, RFC 6093 §4): the octets are data like
+/// any other, delivered once and in order.
+#[test]
+fn urgent_pointer_past_the_segment_leaves_the_stream_intact() {
+    for up in [7, 1000, u16::MAX, 0] {
+        let mut p = pair(TcpConfig::default());
+        let now = p.now;
+        let a = &mut p.a;
+        let start = a.rcv_nxt();
+        let mut seg = from_peer(a, 0, b"abcdef");
+        seg.urg = true;
+        seg.urgent_pointer = up;
+        a.on_segment(now, &seg);
+        assert_eq!(a.rcv_nxt(), start + 6, "urgent pointer {up}");
+        a.on_segment(now, &from_peer(a, 0, b"ghi"));
+        // The urgent data the pointer announced, still arriving.
+        let mut seg = from_peer(a, 0, b"jkl");
+        seg.urg = true;
+        seg.urgent_pointer = up.saturating_sub(9);
+        a.on_segment(now, &seg);
+        assert_eq!(read_all(a), b"abcdefghijkl", "urgent pointer {up}");
+        assert_eq!(a.rcv_nxt(), start + 12);
+        assert_eq!(a.stats().bytes_received, 12);
+        let acks = outputs(a, now + Duration::from_millis(500));
+        assert_eq!(acks.last().and_then(|s| s.repr().ack_number), Some(start + 12), "urgent pointer {up}");
+    }
+}
+
+/// URG on a retransmission that overlaps what arrived, on a whole
+/// duplicate, and on an out-of-order segment: each octet is delivered
+/// once, where its sequence number puts it.
+#[test]
+fn urgent_retransmitted_or_out_of_order_leaves_the_stream_intact() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    let start = a.rcv_nxt();
+    let urgent = |mut seg: TcpRepr<'static>, up: u16| {
+        seg.urg = true;
+        seg.urgent_pointer = up;
+        seg
+    };
+    a.on_segment(now, &from_peer(a, 0, b"abcdef"));
+    // Retransmitted from "d" on, now marked urgent, and carrying "ghi" too.
+    a.on_segment(now, &urgent(from_peer(a, -3, b"defghi"), 4));
+    assert_eq!(a.rcv_nxt(), start + 9);
+    // A whole copy of what arrived, urgent: nothing new.
+    a.on_segment(now, &urgent(from_peer(a, -9, b"abcdefghi"), 9));
+    assert_eq!(a.rcv_nxt(), start + 9);
+    assert_eq!(read_all(a), b"abcdefghi");
+    // Urgent and out of order: held until the gap before it fills.
+    a.on_segment(now, &urgent(from_peer(a, 3, b"mnop"), 2));
+    assert_eq!(a.rcv_nxt(), start + 9);
+    assert_eq!(read_all(a), b"");
+    // The gap, overlapping the held segment, itself urgent.
+    a.on_segment(now, &urgent(from_peer(a, 0, b"jklmn"), 1));
+    assert_eq!(a.rcv_nxt(), start + 16);
+    assert_eq!(read_all(a), b"jklmnop");
+    assert_eq!(a.stats().bytes_received, 16, "each octet counted once");
+}
+
 #[test]
 fn close_with_unread_data_sends_rst() {
     let cfg = TcpConfig::default();

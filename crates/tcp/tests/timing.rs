@@ -120,6 +120,74 @@ fn fast_retransmit_after_three_dupacks() {
     let _ = one;
 }
 
+/// The connection runs the controller its config names, CUBIC by default:
+/// the first loss of a flight of ten sets ssthresh to cwnd·β_cubic, β_cubic
+/// = 0.7 (RFC 9438 §4.6, with cwnd for flight_size as Linux has it), where
+/// NewReno takes FlightSize/2 (RFC 5681 §3.2 (4), RFC 6582 §3.2).
+#[test]
+fn a_loss_reduces_the_window_as_the_configured_controller_does() {
+    use sockstack_tcp::CongestionAlgorithm;
+    let cubic = TcpConfig::default();
+    let reno = TcpConfig { congestion: CongestionAlgorithm::NewReno, ..TcpConfig::default() };
+    assert_eq!(cubic.congestion, CongestionAlgorithm::Cubic, "CUBIC is the default");
+    for (cfg, name) in [(cubic, "cubic"), (reno, "reno")] {
+        let mut p = Pair::established(&cfg, &cfg, D);
+        // One exchange first, so that A knows B's window (see
+        // fast_retransmit_after_three_dupacks).
+        p.a.send(b"x").unwrap();
+        p.run_for(Duration::from_millis(100));
+        let mut one = [0u8; 1];
+        assert_eq!(p.b.recv(&mut one).unwrap(), 1);
+        p.run_for(Duration::from_millis(100));
+        let (now, mss) = (p.now, p.a.mss());
+        assert_eq!(p.a.stats().congestion, name);
+        assert_eq!(p.a.stats().ssthresh, usize::MAX, "{name}: no loss yet");
+        p.a.send(&pattern(10 * mss)).unwrap();
+        let out = drain(&mut p.a, now);
+        assert_eq!(out.len(), 10, "{name}: the initial window (RFC 6928)");
+        // Segment 0 is lost; each later one draws a duplicate ACK (each
+        // SACKing one segment more), all back one RTT after the sending.
+        let mut dupacks = Vec::new();
+        for s in &out[1..] {
+            p.b.on_segment(now + D, &s.repr());
+            dupacks.extend(drain(&mut p.b, now + D));
+        }
+        let now = now + 2 * D;
+        let mut reduced = None;
+        for (i, d) in dupacks.iter().enumerate() {
+            let before = p.a.stats();
+            let flight = p.a.snd_nxt() - p.a.snd_una();
+            p.a.on_segment(now, &d.repr());
+            drain(&mut p.a, now);
+            if p.a.stats().ssthresh != before.ssthresh {
+                reduced = Some((i, before.cwnd, flight));
+                break;
+            }
+        }
+        let (i, cwnd, flight) = reduced.unwrap_or_else(|| panic!("{name}: no reduction on {} dupacks", dupacks.len()));
+        assert_eq!(i, 2, "{name}: the third duplicate ACK starts recovery");
+        assert_eq!((cwnd, flight), (10 * mss, 10 * mss), "{name}: a full initial window in flight");
+        let ssthresh = p.a.stats().ssthresh;
+        let want = match name {
+            // β_cubic · cwnd, in whole segments.
+            "cubic" => (cwnd / mss * 7 / 10) * mss,
+            _ => flight / 2,
+        };
+        assert_eq!(ssthresh, want, "{name}: ssthresh after a loss with cwnd {cwnd}, FlightSize {flight}");
+        // The stream is still delivered whole (the segments above went by
+        // hand: the harness takes over from here).
+        p.now = now;
+        p.window_rule.complete = false;
+        p.run_until(|p| p.b.recv_queue() == 10 * mss, Duration::from_secs(5));
+        let mut got = vec![0u8; 10 * mss];
+        let mut n = 0;
+        while n < got.len() {
+            n += p.b.recv(&mut got[n..]).unwrap();
+        }
+        assert!(got == pattern(10 * mss), "{name}: stream differs");
+    }
+}
+
 #[test]
 fn sack_recovery_repairs_multiple_holes_in_one_rtt() {
     let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
