@@ -522,7 +522,21 @@ impl Connection {
 
         // SACK information (RFC 2018 §3, RFC 6675 §5).
         let mut newly_sacked = 0;
+        let mut dsack = false;
+        if self.sack_ok {
+            // RFC 8985 §6.2 step 3, before the blocks enter the scoreboard.
+            let blocks = crate::sack::valid_blocks(&seg.sack_ranges, ack, self.snd_nxt);
+            // Octets below RescueRxt's may be the rescue's delivery.
+            let high_rxt = self.rec.rescue_rxt.map_or(high_rxt_before, |r| r.max(high_rxt_before));
+            if self.rack.detect_reordering(old_una, ack, blocks, &self.scoreboard, high_rxt) {
+                self.stats.reord_seen += 1;
+            }
+        }
         if self.sack_ok && seg.sack_ranges[0].is_some() {
+            dsack = crate::sack::is_dsack(&seg.sack_ranges, ack, self.snd_nxt);
+            if dsack {
+                self.stats.dsacks_received += 1;
+            }
             let (n, bytes) = self.scoreboard.update(&seg.sack_ranges, ack, self.snd_nxt);
             self.stats.sack_blocks_received += n as u64;
             newly_sacked = bytes;
@@ -544,8 +558,10 @@ impl Connection {
             self.maybe_enter_recovery_sack(now);
         }
         if self.sack_ok {
-            // RFC 8985 §6.2: RACK on every ACK.
+            // RFC 8985 §6.2: RACK on every ACK (step 4: the reordering
+            // window, which D-SACKs widen).
             self.rack.on_ack(now, old_una, ack, &self.scoreboard, high_rxt_before);
+            self.rack.update_reo_wnd(self.snd_una, self.snd_nxt, dsack);
             self.run_rack(now);
         }
         self.on_tlp_ack(now, old_una, ack);
@@ -608,6 +624,7 @@ impl Connection {
                 self.rec.in_recovery = false;
                 self.rec.reno_sacked = 0;
                 self.cc.on_recovery_exit(now);
+                self.rack.on_recovery_exit();
             } else if !self.sack_ok {
                 // RFC 6582 §3.2 step 5, partial ACK: the hole at the new
                 // snd_una is lost too; the segments that produced dupacks
@@ -642,7 +659,9 @@ impl Connection {
         }
         if let Some(p) = self.rec.rto_lost_point {
             if self.snd_una.ge(p) {
+                // RTO recovery is over (RFC 8985 §6.2 step 4 counts it).
                 self.rec.rto_lost_point = None;
+                self.rack.on_recovery_exit();
             }
         }
         if self.rec.high_rxt.lt(self.snd_una) {
@@ -663,7 +682,10 @@ impl Connection {
             }
             return;
         }
-        if self.rec.dupacks as usize >= crate::sack::DUP_THRESH {
+        // Once the path has been seen to reorder, RACK alone starts
+        // recovery (see `recovery`): duplicate ACKs are what reordering
+        // makes too.
+        if self.rec.dupacks as usize >= crate::sack::DUP_THRESH && !self.rack_only() {
             self.enter_recovery(now);
         }
     }
@@ -672,7 +694,13 @@ impl Connection {
     /// starts fast recovery like three duplicate ACKs would.
     pub(crate) fn run_rack(&mut self, now: Instant) {
         let srtt = self.rtt.srtt().unwrap_or(self.cfg.rto_initial);
-        let found = self.rack.detect(now, &self.scoreboard, srtt);
+        // RFC 8985 §6.2 step 5 (RACK.reo_wnd): in fast or RTO recovery, or
+        // with DupThresh segments SACKed (RFC 6675 IsLost's "more than
+        // (DupThresh - 1) * SMSS bytes"), the loss is evident.
+        let loss_evident = self.rec.in_recovery
+            || self.rec.rto_lost_point.is_some()
+            || self.scoreboard.sacked_bytes() > (crate::sack::DUP_THRESH - 1) * self.mss;
+        let found = self.rack.detect(now, &self.scoreboard, srtt, loss_evident);
         self.rec.rack_lost_point = self.rack.lost_point;
         for r in std::mem::take(&mut self.rack.lost_rexmits) {
             // A retransmission was lost: NextSeg sends that range again
@@ -707,10 +735,19 @@ impl Connection {
     }
 
     fn maybe_enter_recovery_sack(&mut self, now: Instant) {
-        if !self.rec.in_recovery && self.rec.rto_lost_point.is_none() && self.scoreboard.is_lost(self.snd_una, self.mss)
+        if !self.rec.in_recovery
+            && self.rec.rto_lost_point.is_none()
+            && !self.rack_only()
+            && self.scoreboard.is_lost(self.snd_una, self.mss)
         {
             self.enter_recovery(now);
         }
+    }
+
+    /// Losses are RACK's alone to judge: SACK is on and RACK has seen the
+    /// path reorder (RFC 8985 §6.2 step 3).
+    fn rack_only(&self) -> bool {
+        self.sack_ok && self.rack.reordering_seen
     }
 
     /// RFC 5681 §3.2 steps 2–3 / RFC 6582 §3.2 / RFC 6675 §5.

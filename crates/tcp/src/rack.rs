@@ -18,6 +18,13 @@
 //! recently delivered segment, a round trip plus the reordering window ago,
 //! is lost again (§6.2: RACK applies to retransmissions too), so a lost
 //! retransmission is repaired without waiting for the RTO.
+//!
+//! The reordering window adapts to the path (§6.2 steps 3 and 4): zero
+//! while no reordering has been seen and a loss is already evident (in
+//! recovery, or DupThresh segments' worth SACKed), as dupthresh would
+//! judge; min_RTT/4 otherwise, and one more min_RTT/4 for every round trip
+//! in which the peer reported a D-SACK (a retransmission that was not
+//! needed), back to one after 16 recoveries without one; never above SRTT.
 
 use crate::reassembly::Range;
 use crate::sack::Scoreboard;
@@ -28,6 +35,14 @@ use std::collections::VecDeque;
 /// Most send records kept; beyond this, older records merge (bounded memory
 /// whatever the window).
 const MAX_RECORDS: usize = 4096;
+
+/// RFC 8985 §6.2 step 4: recoveries without a D-SACK after which the
+/// reordering window shrinks back to min_RTT/4.
+const REO_WND_PERSIST: u8 = 16;
+
+/// Largest reordering-window multiplier (Linux keeps it in a byte too);
+/// the window is capped by SRTT long before.
+const MAX_REO_WND_MULT: u8 = u8::MAX;
 
 #[derive(Debug, Clone, Copy)]
 struct Record {
@@ -56,6 +71,19 @@ pub struct Rack {
     /// Retransmissions found lost by `detect`, for NextSeg to send again
     /// (taken by the connection).
     pub lost_rexmits: Vec<Range>,
+    /// RFC 8985 RACK.fack: the highest sequence number delivered, by the
+    /// cumulative ACK or a SACK block (`None` before the first).
+    fack: Option<SeqNumber>,
+    /// RFC 8985 RACK.reordering_seen: a segment was delivered after one
+    /// sent later (§6.2 step 3).
+    pub reordering_seen: bool,
+    /// RFC 8985 RACK.reo_wnd_mult, less one (so the default state is 1).
+    reo_wnd_steps: u8,
+    /// RFC 8985 RACK.reo_wnd_persist.
+    reo_wnd_persist: u8,
+    /// RFC 8985 RACK.dsack_round: SND.NXT when the last D-SACK grew the
+    /// window; one growth per round trip.
+    dsack_round: Option<SeqNumber>,
 }
 
 /// RFC 8985 §6.2 RACK_sent_after.
@@ -190,6 +218,8 @@ impl Rack {
         if let Some(b) = last.filter(|r| r.end.gt(old_una) && !r.start.lt(old_una)) {
             self.delivered(now, b);
         }
+        // Nothing above `ack` is SACKed here: it is the highest delivered.
+        self.fack = Some(ack);
         self.acked_past_lost_point(ack);
         match (self.xmit_ts, self.records.front()) {
             (Some(t), Some(r)) => sent_after(t, self.end_seq, r.sent, r.end),
@@ -199,7 +229,9 @@ impl Rack {
 
     /// RFC 8985 §6.2 step 5 (detect_loss): updates `lost_point` and the
     /// reordering timer. Returns true if new losses were found.
-    pub fn detect(&mut self, now: Instant, sb: &Scoreboard, srtt: Duration) -> bool {
+    /// `loss_evident`: the connection is in fast or RTO recovery, or
+    /// DupThresh segments' worth is SACKed (see [`Rack::reo_wnd_micros`]).
+    pub fn detect(&mut self, now: Instant, sb: &Scoreboard, srtt: Duration, loss_evident: bool) -> bool {
         self.timer = None;
         let Some(xmit_ts) = self.xmit_ts else {
             return false;
@@ -207,9 +239,7 @@ impl Rack {
         if self.records.is_empty() && self.rexmits.is_empty() {
             return false; // nothing in flight to judge
         }
-        // §6.2: reo_wnd = min_rtt / 4, at most SRTT.
-        let srtt_us = u64::try_from(srtt.as_micros()).unwrap_or(u64::MAX);
-        let reo_wnd = (self.min_rtt_us.unwrap_or_default() / 4).min(srtt_us);
+        let reo_wnd = self.reo_wnd_micros(srtt, loss_evident);
         // How long after its sending a segment is deemed lost.
         let wait = self.rtt_us.saturating_add(reo_wnd);
         let mut found = false;
@@ -255,6 +285,77 @@ impl Rack {
         found
     }
 
+    /// RFC 8985 §6.2 step 5 RACK.reo_wnd, in microseconds. Before any
+    /// reordering was seen, a loss already evident (`loss_evident`) is
+    /// judged at once, as DupThresh would; otherwise min_RTT/4 times the
+    /// multiplier D-SACKs raised, at most SRTT.
+    pub fn reo_wnd_micros(&self, srtt: Duration, loss_evident: bool) -> u64 {
+        if !self.reordering_seen && loss_evident {
+            return 0;
+        }
+        let srtt_us = u64::try_from(srtt.as_micros()).unwrap_or(u64::MAX);
+        let mult = u64::from(self.reo_wnd_steps) + 1;
+        (self.min_rtt_us.unwrap_or_default() / 4).saturating_mul(mult).min(srtt_us)
+    }
+
+    /// RFC 8985 §6.2 step 3 for an ACK that moved the cumulative ACK from
+    /// `old_una` to `ack` and carries the SACK blocks `blocks` (valid ones,
+    /// not yet in the scoreboard `sb`). Octets delivered below RACK.fack
+    /// that were never retransmitted (all at or above `high_rxt`) arrived
+    /// after octets sent later: reordering. Returns whether this ACK showed
+    /// it.
+    pub fn detect_reordering(
+        &mut self,
+        old_una: SeqNumber,
+        ack: SeqNumber,
+        blocks: impl Iterator<Item = (SeqNumber, SeqNumber)> + Clone,
+        sb: &Scoreboard,
+        high_rxt: SeqNumber,
+    ) -> bool {
+        let mut reordered = false;
+        if let Some(fack) = self.fack {
+            // The cumulative ACK delivered the octets at `old_una`, not
+            // SACKed before (else SND.UNA would not have stopped there).
+            let cumulative = ack.gt(old_una) && old_una.lt(fack);
+            // A block delivering octets below RACK.fack the scoreboard did
+            // not hold yet.
+            let sacked = blocks.clone().any(|(l, r)| l.lt(fack) && !sb.covers(l, r.min(fack)));
+            // Retransmitted octets may be the retransmission's delivery.
+            let original = blocks.clone().map(|(l, _)| l).fold(old_una, |m, l| m.min(l)).ge(high_rxt);
+            reordered = (cumulative || sacked) && original;
+        }
+        let highest = blocks.map(|(_, r)| r).fold(ack, |m, r| m.max(r));
+        self.fack = Some(self.fack.map_or(highest, |f| f.max(highest)));
+        if reordered {
+            self.reordering_seen = true;
+        }
+        reordered
+    }
+
+    /// RFC 8985 §6.2 step 4, on every ACK (after SND.UNA moved to
+    /// `snd_una`): a D-SACK (`dsack`) grows the reordering window once per
+    /// round trip.
+    pub fn update_reo_wnd(&mut self, snd_una: SeqNumber, snd_nxt: SeqNumber, dsack: bool) {
+        if self.dsack_round.is_some_and(|r| snd_una.ge(r)) {
+            self.dsack_round = None;
+        }
+        if dsack && self.dsack_round.is_none() {
+            self.dsack_round = Some(snd_nxt);
+            self.reo_wnd_steps = self.reo_wnd_steps.saturating_add(1).min(MAX_REO_WND_MULT - 1);
+            self.reo_wnd_persist = REO_WND_PERSIST;
+        }
+    }
+
+    /// RFC 8985 §6.2 step 4: fast or RTO recovery ended; after
+    /// `REO_WND_PERSIST` such endings without a D-SACK the window is back
+    /// to min_RTT/4.
+    pub fn on_recovery_exit(&mut self) {
+        self.reo_wnd_persist = self.reo_wnd_persist.saturating_sub(1);
+        if self.reo_wnd_persist == 0 {
+            self.reo_wnd_steps = 0;
+        }
+    }
+
     /// Everything is being retransmitted anyway (RTO).
     pub fn on_rto(&mut self) {
         self.timer = None;
@@ -288,12 +389,12 @@ mod tests {
         rack.on_ack(ms(43), s(0), s(0), &sb, s(0));
         let srtt = Duration::from_millis(40);
         // rtt 40 ms, reo_wnd 10 ms: segment 0 lost at 50, 1 at 51, 2 at 52.
-        assert!(!rack.detect(ms(43), &sb, srtt));
+        assert!(!rack.detect(ms(43), &sb, srtt, false));
         assert_eq!(rack.timer, Some(ms(50)));
-        assert!(rack.detect(ms(51), &sb, srtt));
+        assert!(rack.detect(ms(51), &sb, srtt, false));
         assert_eq!(rack.lost_point, Some(s(200)));
         assert_eq!(rack.timer, Some(ms(52)));
-        assert!(rack.detect(ms(52), &sb, srtt));
+        assert!(rack.detect(ms(52), &sb, srtt, false));
         assert_eq!(rack.lost_point, Some(s(300)));
         assert_eq!(rack.timer, None);
         // The cumulative ACK passes the lost point: forgotten.
@@ -310,7 +411,7 @@ mod tests {
         sb.update(&[Some((s(100), s(200)))], s(0), s(200));
         // high_rxt 200: everything may have been retransmitted.
         rack.on_ack(ms(50), s(0), s(0), &sb, s(200));
-        assert!(!rack.detect(ms(500), &sb, Duration::from_millis(40)));
+        assert!(!rack.detect(ms(500), &sb, Duration::from_millis(40), false));
     }
 
     #[test]
@@ -323,7 +424,100 @@ mod tests {
         sb.update(&[Some((s(100), s(200)))], s(0), s(200));
         rack.on_ack(ms(100), s(0), s(0), &sb, s(0));
         // rtt measured from the probe: 20 ms; segment 0 sent before it.
-        assert!(rack.detect(ms(100), &sb, Duration::from_millis(20)));
+        assert!(rack.detect(ms(100), &sb, Duration::from_millis(20), false));
         assert_eq!(rack.lost_point, Some(s(100)));
+    }
+
+    /// Sends `n` segments of 100 octets, one every millisecond from 0.
+    fn flight(n: u32) -> Rack {
+        let mut rack = Rack::default();
+        for i in 0..n {
+            rack.on_send(s(i * 100), s(i * 100 + 100), ms(u64::from(i)));
+        }
+        rack
+    }
+
+    fn blocks(b: &[(u32, u32)]) -> Vec<(SeqNumber, SeqNumber)> {
+        b.iter().map(|&(l, r)| (s(l), s(r))).collect()
+    }
+
+    #[test]
+    fn a_late_original_below_fack_is_reordering_and_a_retransmission_is_not() {
+        // §6.2 step 3. Segment 0 is late: 1 and 2 are SACKed first.
+        let mut rack = flight(3);
+        let mut sb = Scoreboard::new();
+        assert!(!rack.detect_reordering(s(0), s(0), blocks(&[(100, 300)]).into_iter(), &sb, s(0)));
+        sb.update(&[Some((s(100), s(300)))], s(0), s(300));
+        assert!(!rack.reordering_seen);
+        // Then the cumulative ACK covers it, never retransmitted: it
+        // arrived after segments sent later.
+        assert!(rack.detect_reordering(s(0), s(300), std::iter::empty(), &sb, s(0)));
+        assert!(rack.reordering_seen);
+
+        // The same, but segment 0 was retransmitted (HighRxt 100): its
+        // delivery may be the retransmission's. Not reordering.
+        let mut rack = flight(3);
+        let mut sb = Scoreboard::new();
+        rack.detect_reordering(s(0), s(0), blocks(&[(100, 300)]).into_iter(), &sb, s(0));
+        sb.update(&[Some((s(100), s(300)))], s(0), s(300));
+        assert!(!rack.detect_reordering(s(0), s(300), std::iter::empty(), &sb, s(100)));
+        assert!(!rack.reordering_seen);
+    }
+
+    #[test]
+    fn a_sack_block_filling_below_fack_is_reordering_and_a_repeated_one_is_not() {
+        let mut rack = flight(4);
+        let mut sb = Scoreboard::new();
+        rack.detect_reordering(s(0), s(0), blocks(&[(300, 400)]).into_iter(), &sb, s(0));
+        sb.update(&[Some((s(300), s(400)))], s(0), s(400));
+        // The same block again tells nothing new.
+        assert!(!rack.detect_reordering(s(0), s(0), blocks(&[(300, 400)]).into_iter(), &sb, s(0)));
+        // Segment 1 SACKed after segment 3: delivered out of send order.
+        assert!(rack.detect_reordering(s(0), s(0), blocks(&[(100, 200), (300, 400)]).into_iter(), &sb, s(0)));
+    }
+
+    #[test]
+    fn reo_wnd_is_zero_for_an_evident_loss_until_reordering_is_seen() {
+        // §6.2 step 5's RACK.reo_wnd: min_RTT 40 ms.
+        let mut rack = flight(4);
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(300), s(400)))], s(0), s(400));
+        rack.on_ack(ms(43), s(0), s(0), &sb, s(0));
+        let srtt = Duration::from_millis(40);
+        assert_eq!(rack.reo_wnd_micros(srtt, false), 10_000);
+        assert_eq!(rack.reo_wnd_micros(srtt, true), 0);
+        // With the loss evident, every segment sent before segment 3, a
+        // round trip ago, is lost at once.
+        assert!(rack.detect(ms(43), &sb, srtt, true));
+        assert_eq!(rack.lost_point, Some(s(300)));
+        rack.reordering_seen = true;
+        assert_eq!(rack.reo_wnd_micros(srtt, true), 10_000);
+    }
+
+    #[test]
+    fn d_sacks_widen_the_window_once_per_round_and_16_quiet_recoveries_reset_it() {
+        // §6.2 step 4.
+        let mut rack = flight(4);
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(300), s(400)))], s(0), s(400));
+        rack.on_ack(ms(43), s(0), s(0), &sb, s(0));
+        let srtt = Duration::from_millis(100);
+        assert_eq!(rack.reo_wnd_micros(srtt, false), 10_000);
+        rack.update_reo_wnd(s(0), s(400), true);
+        assert_eq!(rack.reo_wnd_micros(srtt, false), 20_000);
+        // A second D-SACK in the same round trip (SND.UNA below 400).
+        rack.update_reo_wnd(s(100), s(500), true);
+        assert_eq!(rack.reo_wnd_micros(srtt, false), 20_000);
+        // The round is over once SND.UNA reaches the SND.NXT it began at.
+        rack.update_reo_wnd(s(400), s(600), true);
+        assert_eq!(rack.reo_wnd_micros(srtt, false), 30_000);
+        // Never above SRTT.
+        assert_eq!(rack.reo_wnd_micros(Duration::from_millis(25), false), 25_000);
+        for _ in 0..15 {
+            rack.on_recovery_exit();
+        }
+        assert_eq!(rack.reo_wnd_micros(srtt, false), 30_000);
+        rack.on_recovery_exit();
+        assert_eq!(rack.reo_wnd_micros(srtt, false), 10_000);
     }
 }

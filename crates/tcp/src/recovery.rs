@@ -14,6 +14,13 @@
 //! * After an RTO (RFC 6298 §5.4, RFC 5681 §3.1), everything outstanding
 //!   and not SACKed is lost (`rto_lost_point`), and is resent in order as
 //!   the (slow-starting) window allows.
+//!
+//! With SACK, RACK (RFC 8985) judges losses by time beside RFC 6675's
+//! count of SACKed segments. Once RACK has seen the path reorder, only
+//! RACK judges (`Outstanding::rack_only`): DupThresh SACKed segments above
+//! a hole then prove nothing, and neither IsLost, NextSeg rule 3 nor the
+//! retransmission of SND.UNA's segment on every partial ACK is used (as
+//! Linux, which leaves loss detection to RACK entirely).
 
 use crate::reassembly::Range;
 use crate::sack::Scoreboard;
@@ -51,19 +58,25 @@ pub struct Outstanding {
     pub snd_nxt: SeqNumber,
     pub mss: usize,
     pub sack: bool,
+    /// Losses are RACK's to judge alone (SACK on, reordering seen).
+    pub rack_only: bool,
 }
 
 impl Recovery {
     /// `[hole.start, result)` of an unSACKed hole is considered lost.
     fn lost_end(&self, sb: &Scoreboard, hole: Range, o: Outstanding) -> SeqNumber {
-        if o.sack && (self.in_recovery || self.rto_lost_point.is_some()) && sb.is_lost(hole.start, o.mss) {
+        if o.sack
+            && !o.rack_only
+            && (self.in_recovery || self.rto_lost_point.is_some())
+            && sb.is_lost(hole.start, o.mss)
+        {
             return hole.end;
         }
         let mut end = hole.start;
         for p in [self.rto_lost_point, self.rack_lost_point].into_iter().flatten() {
             end = end.max(p.min(hole.end));
         }
-        if self.in_recovery && hole.start == o.snd_una {
+        if self.in_recovery && hole.start == o.snd_una && !o.rack_only {
             // RFC 6675 §5 step 4.3 / RFC 6582 §3.2 steps 2, 5: the first
             // unacknowledged segment is retransmitted on entry and after
             // each partial ACK.
@@ -129,7 +142,7 @@ impl Recovery {
     /// NextSeg rule 3 (SACK recovery only): an unSACKed range above HighRxt
     /// and below the highest SACKed octet, even if not yet deemed lost.
     pub fn next_rule3(&self, sb: &Scoreboard, o: Outstanding) -> Option<(SeqNumber, usize)> {
-        if !(o.sack && self.in_recovery) {
+        if !(o.sack && self.in_recovery) || o.rack_only {
             return None;
         }
         let highest = sb.highest()?;
@@ -211,7 +224,7 @@ mod tests {
     }
 
     fn o(una: u32, nxt: u32, sack: bool) -> Outstanding {
-        Outstanding { snd_una: s(una), snd_nxt: s(nxt), mss: 100, sack }
+        Outstanding { snd_una: s(una), snd_nxt: s(nxt), mss: 100, sack, rack_only: false }
     }
 
     #[test]

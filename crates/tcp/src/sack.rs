@@ -52,14 +52,18 @@ impl Scoreboard {
     ) -> (usize, usize) {
         let before = self.sacked_bytes();
         let mut accepted = 0;
-        for &(left, right) in blocks.iter().flatten() {
-            if !(left.lt(right) && left.ge(snd_una) && right.le(snd_max)) {
-                continue;
-            }
+        for (left, right) in valid_blocks(blocks, snd_una, snd_max) {
             accepted += 1;
             self.insert(Range { start: left, end: right });
         }
         (accepted, self.sacked_bytes().saturating_sub(before))
+    }
+
+    /// Whether every octet of `[start, end)` is SACKed already (an empty
+    /// range is).
+    pub fn covers(&self, start: SeqNumber, end: SeqNumber) -> bool {
+        // Ranges are disjoint and not adjacent: one must hold it all.
+        !start.lt(end) || self.ranges.iter().any(|r| r.start.le(start) && end.le(r.end))
     }
 
     fn insert(&mut self, new: Range) {
@@ -140,6 +144,30 @@ impl Scoreboard {
     }
 }
 
+/// The blocks of an ACK that report data held above the cumulative ACK
+/// `snd_una` and within what was sent (`snd_max`): the ones
+/// [`Scoreboard::update`] takes (RFC 2018 §3; a block outside is a D-SACK
+/// or bogus).
+pub fn valid_blocks(
+    blocks: &[Option<(SeqNumber, SeqNumber)>],
+    snd_una: SeqNumber,
+    snd_max: SeqNumber,
+) -> impl Iterator<Item = (SeqNumber, SeqNumber)> + Clone + '_ {
+    blocks.iter().flatten().copied().filter(move |&(l, r)| l.lt(r) && l.ge(snd_una) && r.le(snd_max))
+}
+
+/// Whether an ACK with cumulative ACK `ack` reports a duplicate segment
+/// with its first SACK block (RFC 2883 §4): the block lies below the
+/// cumulative ACK, or inside the second block. `snd_max`: the highest
+/// sequence sent (a block past it reports nothing of ours).
+pub fn is_dsack(blocks: &[Option<(SeqNumber, SeqNumber)>], ack: SeqNumber, snd_max: SeqNumber) -> bool {
+    let Some((l0, r0)) = blocks.first().copied().flatten() else { return false };
+    if !(l0.lt(r0) && r0.le(snd_max)) {
+        return false;
+    }
+    l0.lt(ack) || blocks.get(1).copied().flatten().is_some_and(|(l1, r1)| l1.le(l0) && r0.le(r1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +223,37 @@ mod tests {
                 Range { start: s(500), end: s(600) },
             ]
         );
+    }
+
+    #[test]
+    fn d_sack_blocks_are_told_apart() {
+        let b = |v: &[(u32, u32)]| {
+            let mut a = [None; 4];
+            for (i, &(l, r)) in v.iter().enumerate() {
+                a[i] = Some((s(l), s(r)));
+            }
+            a
+        };
+        // RFC 2883 §4.1.1: a duplicate below the cumulative ACK.
+        assert!(is_dsack(&b(&[(100, 200)]), s(300), s(500)));
+        // §4.1.2: inside the second block.
+        assert!(is_dsack(&b(&[(350, 400), (300, 450)]), s(200), s(500)));
+        // Ordinary blocks; one beyond what was sent; an empty one.
+        assert!(!is_dsack(&b(&[(300, 400), (100, 200)]), s(100), s(500)));
+        assert!(!is_dsack(&b(&[(300, 400)]), s(200), s(500)));
+        assert!(!is_dsack(&b(&[(100, 600)]), s(300), s(500)));
+        assert!(!is_dsack(&b(&[(100, 100)]), s(300), s(500)));
+        assert!(!is_dsack(&b(&[]), s(300), s(500)));
+        // The ones the scoreboard takes.
+        let valid: Vec<_> = valid_blocks(&b(&[(100, 200), (300, 400), (450, 600)]), s(200), s(500)).collect();
+        assert_eq!(valid, vec![(s(300), s(400))]);
+    }
+
+    #[test]
+    fn covers_asks_for_every_octet() {
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(100), s(200))), Some((s(300), s(400)))], s(0), s(500));
+        assert!(sb.covers(s(100), s(200)) && sb.covers(s(120), s(180)) && sb.covers(s(50), s(50)));
+        assert!(!sb.covers(s(100), s(300)) && !sb.covers(s(250), s(260)) && !sb.covers(s(90), s(150)));
     }
 }

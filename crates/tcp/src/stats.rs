@@ -64,6 +64,12 @@ pub struct TcpStats {
     pub hystart_exits: u64,
     /// Retransmissions RACK found lost and sent again (RFC 8985 §6.2).
     pub lost_retransmits: u64,
+    /// ACKs that showed reordering: octets delivered after octets sent
+    /// later (RFC 8985 §6.2 step 3; Linux `tcpi_reord_seen`).
+    pub reord_seen: u64,
+    /// ACKs that reported a duplicate segment with a D-SACK block (RFC
+    /// 2883; Linux `TCPDSACKRecv`): a retransmission the peer did not need.
+    pub dsacks_received: u64,
     /// Timeouts that found SACKed data at SND.UNA: the receiver had
     /// discarded what it SACKed (RFC 2018 §8; Linux `TCPSACKReneging`).
     pub sack_reneging: u64,

@@ -982,7 +982,13 @@ impl Connection {
     }
 
     pub(crate) fn outstanding(&self) -> Outstanding {
-        Outstanding { snd_una: self.snd_una, snd_nxt: self.snd_nxt, mss: self.mss, sack: self.sack_ok }
+        Outstanding {
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            mss: self.mss,
+            sack: self.sack_ok,
+            rack_only: self.sack_ok && self.rack.reordering_seen,
+        }
     }
 
     /// RFC 6675 pipe: bytes estimated in the network.

@@ -188,6 +188,101 @@ fn a_loss_reduces_the_window_as_the_configured_controller_does() {
     }
 }
 
+/// A flight of ten whose first segment reaches B last, handed over by
+/// hand: B's ACKs for segments 1..9 (each SACKing one more) and then the
+/// cumulative one. Returns (the flight, B's ACKs), all ACKs stamped one RTT
+/// after `now`.
+fn flight_with_first_late(p: &mut Pair, now: Instant) -> (Vec<Seg>, Vec<Seg>) {
+    let mss = p.a.mss();
+    p.a.send(&pattern(10 * mss)).unwrap();
+    let out = drain(&mut p.a, now);
+    assert_eq!(out.len(), 10);
+    let mut acks = Vec::new();
+    for s in out[1..].iter().chain(&out[..1]) {
+        p.b.on_segment(now + D, &s.repr());
+        acks.extend(drain(&mut p.b, now + D));
+    }
+    (out, acks)
+}
+
+/// RFC 8985 §6.2 steps 3–5. Until the path is seen to reorder, three
+/// duplicate ACKs start a fast retransmission at once (RFC 6675, and
+/// RACK's reordering window is zero for an evident loss); once a late
+/// original has shown reordering, duplicate ACKs prove nothing and RACK
+/// waits a round trip plus its reordering window before it calls a
+/// segment lost, which repairs a real loss all the same.
+#[test]
+fn once_reordering_is_seen_duplicate_acks_no_longer_start_recovery() {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    // One exchange first, so that A knows B's window and the RTT.
+    p.a.send(b"x").unwrap();
+    p.run_for(Duration::from_millis(100));
+    let mut one = [0u8; 1];
+    assert_eq!(p.b.recv(&mut one).unwrap(), 1);
+    p.run_for(Duration::from_millis(100));
+    let mss = p.a.mss();
+    let srtt = p.a.stats().srtt;
+
+    // Reordering: segment 0 arrives after 1..9. A takes only the first
+    // two duplicate ACKs (two SACKed segments: no loss evident yet), then
+    // the cumulative ACK.
+    let now = p.now;
+    let (_, acks) = flight_with_first_late(&mut p, now);
+    assert_eq!(acks.len(), 10, "an ACK for every segment (out of order, then the gap filled)");
+    for a in acks[..2].iter().chain(&acks[9..]) {
+        p.a.on_segment(now + 2 * D, &a.repr());
+        assert!(drain(&mut p.a, now + 2 * D).iter().all(|s| s.repr().payload.is_empty()));
+    }
+    let st = p.a.stats();
+    assert_eq!(st.reord_seen, 1, "{st:?}");
+    assert_eq!((st.retransmits, st.fast_retransmits), (0, 0), "{st:?}");
+    let mut got = vec![0u8; 10 * mss];
+    let mut n = 0;
+    while n < got.len() {
+        n += p.b.recv(&mut got[n..]).unwrap();
+    }
+    assert!(got == pattern(10 * mss));
+
+    // Now segment 0 of the next flight is lost. All nine duplicate ACKs
+    // come in: no retransmission yet.
+    let now = now + 3 * D;
+    p.a.on_timer(now);
+    drain(&mut p.a, now);
+    let mss = p.a.mss();
+    p.a.send(&pattern(10 * mss)).unwrap();
+    let out = drain(&mut p.a, now);
+    assert_eq!(out.len(), 10);
+    let mut dupacks = Vec::new();
+    for s in &out[1..] {
+        p.b.on_segment(now + D, &s.repr());
+        dupacks.extend(drain(&mut p.b, now + D));
+    }
+    let arrive = now + 2 * D;
+    for a in &dupacks {
+        p.a.on_segment(arrive, &a.repr());
+        assert!(drain(&mut p.a, arrive).is_empty(), "a retransmission on a duplicate ACK");
+    }
+    assert_eq!(p.a.stats().retransmits, 0);
+    // RACK's timer: segment 0 was sent before segment 9, which was
+    // delivered; it is lost a round trip plus min_RTT/4 after it was sent.
+    let due = p.a.poll_at().expect("RACK's reordering timer runs");
+    assert!(due > arrive && due <= now + 2 * D + srtt, "due {due}, the flight sent at {now}");
+    p.a.on_timer(due);
+    let resent = drain(&mut p.a, due);
+    assert_eq!(resent.len(), 1, "segment 0 again");
+    assert_eq!(resent[0].repr().seq_number, out[0].repr().seq_number);
+    assert!(p.a.stats().rack_detections >= 1);
+    // B takes it and the stream is whole.
+    p.b.on_segment(due + D, &resent[0].repr());
+    let mut got = vec![0u8; 10 * mss];
+    let mut n = 0;
+    while n < got.len() {
+        n += p.b.recv(&mut got[n..]).unwrap();
+    }
+    assert!(got == pattern(10 * mss));
+}
+
 #[test]
 fn sack_recovery_repairs_multiple_holes_in_one_rtt() {
     let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
