@@ -525,10 +525,9 @@ impl Connection {
         let mut dsack = false;
         if self.sack_ok {
             // RFC 8985 §6.2 step 3, before the blocks enter the scoreboard.
-            let blocks = crate::sack::valid_blocks(&seg.sack_ranges, ack, self.snd_nxt);
             // Octets below RescueRxt's may be the rescue's delivery.
             let high_rxt = self.rec.rescue_rxt.map_or(high_rxt_before, |r| r.max(high_rxt_before));
-            if self.rack.detect_reordering(old_una, ack, blocks, &self.scoreboard, high_rxt) {
+            if self.rack.detect_reordering(old_una, ack, &seg.sack_ranges, self.snd_nxt, &self.scoreboard, high_rxt) {
                 self.stats.reord_seen += 1;
             }
         }

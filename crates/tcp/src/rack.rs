@@ -299,33 +299,39 @@ impl Rack {
     }
 
     /// RFC 8985 §6.2 step 3 for an ACK that moved the cumulative ACK from
-    /// `old_una` to `ack` and carries the SACK blocks `blocks` (valid ones,
-    /// not yet in the scoreboard `sb`). Octets delivered below RACK.fack
-    /// that were never retransmitted (all at or above `high_rxt`) arrived
-    /// after octets sent later: reordering. Returns whether this ACK showed
-    /// it.
+    /// `old_una` to `ack` and carries the SACK blocks `blocks` (those of
+    /// them [`crate::sack::valid_blocks`] takes with `snd_nxt`, not yet in
+    /// the scoreboard `sb`). Octets delivered below RACK.fack that were
+    /// never retransmitted (all at or above `high_rxt`) arrived after
+    /// octets sent later: reordering. Returns whether this ACK showed it.
+    #[inline]
     pub fn detect_reordering(
         &mut self,
         old_una: SeqNumber,
         ack: SeqNumber,
-        blocks: impl Iterator<Item = (SeqNumber, SeqNumber)> + Clone,
+        blocks: &[Option<(SeqNumber, SeqNumber)>],
+        snd_nxt: SeqNumber,
         sb: &Scoreboard,
         high_rxt: SeqNumber,
     ) -> bool {
-        let mut reordered = false;
-        if let Some(fack) = self.fack {
-            // The cumulative ACK delivered the octets at `old_una`, not
-            // SACKed before (else SND.UNA would not have stopped there).
-            let cumulative = ack.gt(old_una) && old_una.lt(fack);
-            // A block delivering octets below RACK.fack the scoreboard did
-            // not hold yet.
-            let sacked = blocks.clone().any(|(l, r)| l.lt(fack) && !sb.covers(l, r.min(fack)));
-            // Retransmitted octets may be the retransmission's delivery.
-            let original = blocks.clone().map(|(l, _)| l).fold(old_una, |m, l| m.min(l)).ge(high_rxt);
-            reordered = (cumulative || sacked) && original;
+        let fack = self.fack;
+        let (mut highest, mut lowest, mut sacked_below) = (ack, old_una, false);
+        // Blocks fill the array from the front: most ACKs carry none.
+        if blocks.first().is_some_and(Option::is_some) {
+            for (l, r) in crate::sack::valid_blocks(blocks, ack, snd_nxt) {
+                highest = highest.max(r);
+                lowest = lowest.min(l);
+                // A block delivering octets below RACK.fack that the
+                // scoreboard did not hold yet.
+                sacked_below |= fack.is_some_and(|f| l.lt(f) && !sb.covers(l, r.min(f)));
+            }
         }
-        let highest = blocks.map(|(_, r)| r).fold(ack, |m, r| m.max(r));
-        self.fack = Some(self.fack.map_or(highest, |f| f.max(highest)));
+        self.fack = Some(fack.map_or(highest, |f| f.max(highest)));
+        // The cumulative ACK delivered the octets at `old_una`, not SACKed
+        // before (else SND.UNA would not have stopped there).
+        let cumulative = ack.gt(old_una) && fack.is_some_and(|f| old_una.lt(f));
+        // Retransmitted octets may be the retransmission's delivery.
+        let reordered = (cumulative || sacked_below) && lowest.ge(high_rxt);
         if reordered {
             self.reordering_seen = true;
         }
@@ -335,6 +341,7 @@ impl Rack {
     /// RFC 8985 §6.2 step 4, on every ACK (after SND.UNA moved to
     /// `snd_una`): a D-SACK (`dsack`) grows the reordering window once per
     /// round trip.
+    #[inline]
     pub fn update_reo_wnd(&mut self, snd_una: SeqNumber, snd_nxt: SeqNumber, dsack: bool) {
         if self.dsack_round.is_some_and(|r| snd_una.ge(r)) {
             self.dsack_round = None;
@@ -437,8 +444,8 @@ mod tests {
         rack
     }
 
-    fn blocks(b: &[(u32, u32)]) -> Vec<(SeqNumber, SeqNumber)> {
-        b.iter().map(|&(l, r)| (s(l), s(r))).collect()
+    fn blocks(b: &[(u32, u32)]) -> Vec<Option<(SeqNumber, SeqNumber)>> {
+        b.iter().map(|&(l, r)| Some((s(l), s(r)))).collect()
     }
 
     #[test]
@@ -446,21 +453,21 @@ mod tests {
         // §6.2 step 3. Segment 0 is late: 1 and 2 are SACKed first.
         let mut rack = flight(3);
         let mut sb = Scoreboard::new();
-        assert!(!rack.detect_reordering(s(0), s(0), blocks(&[(100, 300)]).into_iter(), &sb, s(0)));
+        assert!(!rack.detect_reordering(s(0), s(0), &blocks(&[(100, 300)]), s(300), &sb, s(0)));
         sb.update(&[Some((s(100), s(300)))], s(0), s(300));
         assert!(!rack.reordering_seen);
         // Then the cumulative ACK covers it, never retransmitted: it
         // arrived after segments sent later.
-        assert!(rack.detect_reordering(s(0), s(300), std::iter::empty(), &sb, s(0)));
+        assert!(rack.detect_reordering(s(0), s(300), &[], s(300), &sb, s(0)));
         assert!(rack.reordering_seen);
 
         // The same, but segment 0 was retransmitted (HighRxt 100): its
         // delivery may be the retransmission's. Not reordering.
         let mut rack = flight(3);
         let mut sb = Scoreboard::new();
-        rack.detect_reordering(s(0), s(0), blocks(&[(100, 300)]).into_iter(), &sb, s(0));
+        rack.detect_reordering(s(0), s(0), &blocks(&[(100, 300)]), s(300), &sb, s(0));
         sb.update(&[Some((s(100), s(300)))], s(0), s(300));
-        assert!(!rack.detect_reordering(s(0), s(300), std::iter::empty(), &sb, s(100)));
+        assert!(!rack.detect_reordering(s(0), s(300), &[], s(300), &sb, s(100)));
         assert!(!rack.reordering_seen);
     }
 
@@ -468,12 +475,12 @@ mod tests {
     fn a_sack_block_filling_below_fack_is_reordering_and_a_repeated_one_is_not() {
         let mut rack = flight(4);
         let mut sb = Scoreboard::new();
-        rack.detect_reordering(s(0), s(0), blocks(&[(300, 400)]).into_iter(), &sb, s(0));
+        rack.detect_reordering(s(0), s(0), &blocks(&[(300, 400)]), s(400), &sb, s(0));
         sb.update(&[Some((s(300), s(400)))], s(0), s(400));
         // The same block again tells nothing new.
-        assert!(!rack.detect_reordering(s(0), s(0), blocks(&[(300, 400)]).into_iter(), &sb, s(0)));
+        assert!(!rack.detect_reordering(s(0), s(0), &blocks(&[(300, 400)]), s(400), &sb, s(0)));
         // Segment 1 SACKed after segment 3: delivered out of send order.
-        assert!(rack.detect_reordering(s(0), s(0), blocks(&[(100, 200), (300, 400)]).into_iter(), &sb, s(0)));
+        assert!(rack.detect_reordering(s(0), s(0), &blocks(&[(100, 200), (300, 400)]), s(400), &sb, s(0)));
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub fn valid_blocks(
     blocks: &[Option<(SeqNumber, SeqNumber)>],
     snd_una: SeqNumber,
     snd_max: SeqNumber,
-) -> impl Iterator<Item = (SeqNumber, SeqNumber)> + Clone + '_ {
+) -> impl Iterator<Item = (SeqNumber, SeqNumber)> + '_ {
     blocks.iter().flatten().copied().filter(move |&(l, r)| l.lt(r) && l.ge(snd_una) && r.le(snd_max))
 }
 
