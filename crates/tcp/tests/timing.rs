@@ -11,6 +11,29 @@ use std::io::ErrorKind;
 
 const D: Duration = Duration::from_millis(10);
 
+/// An established pair that has exchanged one byte, so that A knows B's
+/// (scaled) window and has an RTT sample: an ACK that changes the window is
+/// a window update, not a duplicate (RFC 5681 §2).
+fn established_after_one_byte(cfg: &TcpConfig) -> Pair {
+    let mut p = Pair::established(cfg, cfg, D);
+    p.a.send(b"x").unwrap();
+    p.run_for(Duration::from_millis(100));
+    let mut one = [0u8; 1];
+    assert_eq!(p.b.recv(&mut one).unwrap(), 1);
+    p.run_for(Duration::from_millis(100));
+    p
+}
+
+/// Reads exactly `n` bytes from `c`, which holds them already.
+fn recv_exactly(c: &mut Connection, n: usize) -> Vec<u8> {
+    let mut got = vec![0u8; n];
+    let mut at = 0;
+    while at < n {
+        at += c.recv(&mut got[at..]).unwrap();
+    }
+    got
+}
+
 fn data_segs(p: &Pair, dir: Dir) -> Vec<(Instant, SeqNumber, usize)> {
     p.log
         .iter()
@@ -79,14 +102,7 @@ fn gives_up_after_retries_with_timed_out() {
 #[test]
 fn fast_retransmit_after_three_dupacks() {
     let cfg = TcpConfig { sack: false, timestamps: false, nodelay: true, ..TcpConfig::default() };
-    let mut p = Pair::established(&cfg, &cfg, D);
-    // One exchange first, so that A knows B's (scaled) window: an ACK that
-    // changes the window is a window update, not a duplicate (RFC 5681 §2).
-    p.a.send(b"x").unwrap();
-    p.run_for(Duration::from_millis(100));
-    let mut one = [0u8; 1];
-    p.b.recv(&mut one).unwrap();
-    p.run_for(Duration::from_millis(100));
+    let mut p = established_after_one_byte(&cfg);
     let now = p.now;
     let mss = p.a.mss();
     p.a.send(&pattern(8 * mss)).unwrap();
@@ -117,7 +133,6 @@ fn fast_retransmit_after_three_dupacks() {
     assert_eq!(s.rto_timeouts, 0);
     assert_eq!(s.dup_acks, 7);
     assert_eq!(p.b.recv_queue(), 8 * mss);
-    let _ = one;
 }
 
 /// The connection runs the controller its config names, CUBIC by default:
@@ -131,14 +146,7 @@ fn a_loss_reduces_the_window_as_the_configured_controller_does() {
     let reno = TcpConfig { congestion: CongestionAlgorithm::NewReno, ..TcpConfig::default() };
     assert_eq!(cubic.congestion, CongestionAlgorithm::Cubic, "CUBIC is the default");
     for (cfg, name) in [(cubic, "cubic"), (reno, "reno")] {
-        let mut p = Pair::established(&cfg, &cfg, D);
-        // One exchange first, so that A knows B's window (see
-        // fast_retransmit_after_three_dupacks).
-        p.a.send(b"x").unwrap();
-        p.run_for(Duration::from_millis(100));
-        let mut one = [0u8; 1];
-        assert_eq!(p.b.recv(&mut one).unwrap(), 1);
-        p.run_for(Duration::from_millis(100));
+        let mut p = established_after_one_byte(&cfg);
         let (now, mss) = (p.now, p.a.mss());
         assert_eq!(p.a.stats().congestion, name);
         assert_eq!(p.a.stats().ssthresh, usize::MAX, "{name}: no loss yet");
@@ -179,20 +187,14 @@ fn a_loss_reduces_the_window_as_the_configured_controller_does() {
         p.now = now;
         p.window_rule.complete = false;
         p.run_until(|p| p.b.recv_queue() == 10 * mss, Duration::from_secs(5));
-        let mut got = vec![0u8; 10 * mss];
-        let mut n = 0;
-        while n < got.len() {
-            n += p.b.recv(&mut got[n..]).unwrap();
-        }
-        assert!(got == pattern(10 * mss), "{name}: stream differs");
+        assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss), "{name}: stream differs");
     }
 }
 
-/// A flight of ten whose first segment reaches B last, handed over by
-/// hand: B's ACKs for segments 1..9 (each SACKing one more) and then the
-/// cumulative one. Returns (the flight, B's ACKs), all ACKs stamped one RTT
-/// after `now`.
-fn flight_with_first_late(p: &mut Pair, now: Instant) -> (Vec<Seg>, Vec<Seg>) {
+/// A flight of ten from A whose first segment reaches B last, handed over
+/// by hand: B's ACKs for segments 1..9 (each SACKing one more) and then the
+/// cumulative one, for A to take one RTT after `now`.
+fn acks_for_a_flight_with_its_first_late(p: &mut Pair, now: Instant) -> Vec<Seg> {
     let mss = p.a.mss();
     p.a.send(&pattern(10 * mss)).unwrap();
     let out = drain(&mut p.a, now);
@@ -202,7 +204,7 @@ fn flight_with_first_late(p: &mut Pair, now: Instant) -> (Vec<Seg>, Vec<Seg>) {
         p.b.on_segment(now + D, &s.repr());
         acks.extend(drain(&mut p.b, now + D));
     }
-    (out, acks)
+    acks
 }
 
 /// RFC 8985 §6.2 steps 3–5. Until the path is seen to reorder, three
@@ -214,13 +216,7 @@ fn flight_with_first_late(p: &mut Pair, now: Instant) -> (Vec<Seg>, Vec<Seg>) {
 #[test]
 fn once_reordering_is_seen_duplicate_acks_no_longer_start_recovery() {
     let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
-    let mut p = Pair::established(&cfg, &cfg, D);
-    // One exchange first, so that A knows B's window and the RTT.
-    p.a.send(b"x").unwrap();
-    p.run_for(Duration::from_millis(100));
-    let mut one = [0u8; 1];
-    assert_eq!(p.b.recv(&mut one).unwrap(), 1);
-    p.run_for(Duration::from_millis(100));
+    let mut p = established_after_one_byte(&cfg);
     let mss = p.a.mss();
     let srtt = p.a.stats().srtt;
 
@@ -228,7 +224,7 @@ fn once_reordering_is_seen_duplicate_acks_no_longer_start_recovery() {
     // two duplicate ACKs (two SACKed segments: no loss evident yet), then
     // the cumulative ACK.
     let now = p.now;
-    let (_, acks) = flight_with_first_late(&mut p, now);
+    let acks = acks_for_a_flight_with_its_first_late(&mut p, now);
     assert_eq!(acks.len(), 10, "an ACK for every segment (out of order, then the gap filled)");
     for a in acks[..2].iter().chain(&acks[9..]) {
         p.a.on_segment(now + 2 * D, &a.repr());
@@ -237,19 +233,13 @@ fn once_reordering_is_seen_duplicate_acks_no_longer_start_recovery() {
     let st = p.a.stats();
     assert_eq!(st.reord_seen, 1, "{st:?}");
     assert_eq!((st.retransmits, st.fast_retransmits), (0, 0), "{st:?}");
-    let mut got = vec![0u8; 10 * mss];
-    let mut n = 0;
-    while n < got.len() {
-        n += p.b.recv(&mut got[n..]).unwrap();
-    }
-    assert!(got == pattern(10 * mss));
+    assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss));
 
     // Now segment 0 of the next flight is lost. All nine duplicate ACKs
     // come in: no retransmission yet.
     let now = now + 3 * D;
     p.a.on_timer(now);
     drain(&mut p.a, now);
-    let mss = p.a.mss();
     p.a.send(&pattern(10 * mss)).unwrap();
     let out = drain(&mut p.a, now);
     assert_eq!(out.len(), 10);
@@ -275,12 +265,7 @@ fn once_reordering_is_seen_duplicate_acks_no_longer_start_recovery() {
     assert!(p.a.stats().rack_detections >= 1);
     // B takes it and the stream is whole.
     p.b.on_segment(due + D, &resent[0].repr());
-    let mut got = vec![0u8; 10 * mss];
-    let mut n = 0;
-    while n < got.len() {
-        n += p.b.recv(&mut got[n..]).unwrap();
-    }
-    assert!(got == pattern(10 * mss));
+    assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss));
 }
 
 #[test]
@@ -678,13 +663,7 @@ fn newreno_partial_ack_retransmits_next_hole_without_rto() {
         congestion: sockstack_tcp::CongestionAlgorithm::NewReno,
         ..TcpConfig::default()
     };
-    let mut p = Pair::established(&cfg, &cfg, D);
-    // Sync the window first (see fast_retransmit_after_three_dupacks).
-    p.a.send(b"x").unwrap();
-    p.run_for(Duration::from_millis(100));
-    let mut one = [0u8; 1];
-    p.b.recv(&mut one).unwrap();
-    p.run_for(Duration::from_millis(100));
+    let mut p = established_after_one_byte(&cfg);
     let mss = p.a.mss();
     let base = p.a.snd_nxt();
     let lost: Vec<SeqNumber> = [1, 6].iter().map(|i| base + i * mss).collect();
