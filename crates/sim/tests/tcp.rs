@@ -166,6 +166,10 @@ fn saw_corruption(sim: &Sim, b: HostId) {
 fn bulk_64mib_under_5_percent_loss() {
     let (t, _, _) = transfer_64mib(11, path().with_loss(0.05));
     saw_loss(&t);
+    // A path that only loses never looks reordered: a retransmission's
+    // delivery, of whatever kind, is not taken for a late original (RFC
+    // 8985 §6.2 step 3 asks for never-retransmitted segments).
+    assert_eq!(t.sender.reord_seen, 0, "{:?}", t.sender);
 }
 
 #[test]

@@ -535,6 +535,9 @@ impl Connection {
             dsack = crate::sack::is_dsack(&seg.sack_ranges, ack, self.snd_nxt);
             if dsack {
                 self.stats.dsacks_received += 1;
+                if let Some((l, r)) = seg.sack_ranges[0] {
+                    self.on_dsack(l, r);
+                }
             }
             let (n, bytes) = self.scoreboard.update(&seg.sack_ranges, ack, self.snd_nxt);
             self.stats.sack_blocks_received += n as u64;
@@ -733,6 +736,24 @@ impl Connection {
         }
     }
 
+    /// The peer reported `[start, end)` twice (a D-SACK block). Within the
+    /// last fast recovery's data, the retransmissions it overlaps were
+    /// needless (RFC 3708 §3); when all of them are, the window reduction
+    /// was spurious and is undone (Linux `tcp_try_undo_dsack`), and a
+    /// recovery still under way ends there: there is nothing to repair.
+    fn on_dsack(&mut self, start: SeqNumber, end: SeqNumber) {
+        if !self.rec.dsack_undoes(start, end) {
+            return;
+        }
+        self.cc.undo();
+        self.stats.dsack_undos += 1;
+        if self.rec.in_recovery {
+            self.rec.in_recovery = false;
+            self.rec.reno_sacked = 0;
+            self.rack.on_recovery_exit();
+        }
+    }
+
     fn maybe_enter_recovery_sack(&mut self, now: Instant) {
         if !self.rec.in_recovery
             && self.rec.rto_lost_point.is_none()
@@ -764,6 +785,8 @@ impl Connection {
         self.rec.in_recovery = true;
         self.rec.recovery_point = self.snd_nxt;
         self.rec.high_rxt = self.snd_una;
+        self.rec.undo_marker = Some(self.snd_una);
+        self.rec.undo_ranges.clear();
         if !self.sack_ok {
             let cap = flight.saturating_sub(self.mss);
             self.rec.reno_sacked = (self.rec.dupacks as usize * self.mss).min(cap);

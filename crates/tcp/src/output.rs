@@ -551,6 +551,7 @@ impl Connection {
         if retransmit {
             self.stats.retransmits += 1;
             self.stats.bytes_retrans += len as u64;
+            self.rack.on_any_retransmission(end);
             // Karn (RFC 6298 §3): no timing across a retransmission.
             self.rtt_timing = None;
             if self.ts_ok {
@@ -563,7 +564,11 @@ impl Connection {
                 // RFC 6675 NextSeg rule 4: RescueRxt = RecoveryPoint; HighRxt
                 // MUST NOT be updated.
                 self.rec.rescue_rxt = Some(self.rec.recovery_point);
+                self.rec.note_retransmission(seq, end);
             } else {
+                // For D-SACK undo (RFC 3708), while the recovery's marker
+                // stands (a timeout clears it).
+                self.rec.note_retransmission(seq, end);
                 if self.rec.in_recovery {
                     self.stats.fast_retransmits += 1;
                 }
@@ -799,6 +804,9 @@ impl Connection {
         self.rec.recovery_point = self.snd_nxt;
         self.rec.rto_lost_point = Some(self.snd_nxt);
         self.rec.high_rxt = self.snd_una;
+        // A timeout's reduction is not undone by D-SACKs here.
+        self.rec.undo_marker = None;
+        self.rec.undo_ranges.clear();
         self.rec.resend.clear();
         self.rack.on_rto();
         self.rec.rack_lost_point = None;

@@ -84,6 +84,10 @@ pub struct Rack {
     /// RFC 8985 RACK.dsack_round: SND.NXT when the last D-SACK grew the
     /// window; one growth per round trip.
     dsack_round: Option<SeqNumber>,
+    /// End of the highest retransmission of any kind (NextSeg, rescue,
+    /// TLP, after a timeout): octets below it may have been sent twice,
+    /// whatever recovery sent them (Linux `TCPCB_EVER_RETRANS`).
+    rexmit_end: Option<SeqNumber>,
 }
 
 /// RFC 8985 §6.2 RACK_sent_after.
@@ -315,6 +319,9 @@ impl Rack {
         high_rxt: SeqNumber,
     ) -> bool {
         let fack = self.fack;
+        // Forgotten once acknowledged (sequence numbers wrap).
+        self.rexmit_end = self.rexmit_end.filter(|&e| e.gt(old_una));
+        let high_rxt = self.rexmit_end.map_or(high_rxt, |e| e.max(high_rxt));
         let (mut highest, mut lowest, mut sacked_below) = (ack, old_una, false);
         // Blocks fill the array from the front: most ACKs carry none.
         if blocks.first().is_some_and(Option::is_some) {
@@ -336,6 +343,12 @@ impl Rack {
             self.reordering_seen = true;
         }
         reordered
+    }
+
+    /// `[.., end)` was sent again (any retransmission): see
+    /// [`Rack::detect_reordering`].
+    pub fn on_any_retransmission(&mut self, end: SeqNumber) {
+        self.rexmit_end = Some(self.rexmit_end.map_or(end, |e| e.max(end)));
     }
 
     /// RFC 8985 §6.2 step 4, on every ACK (after SND.UNA moved to

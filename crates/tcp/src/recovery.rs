@@ -26,6 +26,9 @@ use crate::reassembly::Range;
 use crate::sack::Scoreboard;
 use sockstack_wire::SeqNumber;
 
+/// Retransmissions one recovery can have and still be undone by D-SACKs.
+pub const MAX_UNDO_RANGES: usize = 32;
+
 #[derive(Debug, Clone, Default)]
 pub struct Recovery {
     /// In fast recovery (RFC 6675 §5 / RFC 6582).
@@ -45,6 +48,16 @@ pub struct Recovery {
     /// RFC 6675 RescueRxt: set to RecoveryPoint by a rescue retransmission,
     /// so there is at most one per recovery.
     pub rescue_rxt: Option<SeqNumber>,
+    /// RFC 3708 §3 (Linux `undo_marker`): SND.UNA when the current or
+    /// last fast recovery began; D-SACKs for data from there on can show
+    /// its retransmissions were not needed. `None` after a timeout or an
+    /// undo.
+    pub undo_marker: Option<SeqNumber>,
+    /// Ranges that recovery retransmitted and the peer has not reported
+    /// as duplicates (Linux counts them in `undo_retrans`): when the last
+    /// goes, every retransmission was spurious. At most `MAX_UNDO_RANGES`;
+    /// past that the recovery is not undone.
+    pub undo_ranges: Vec<Range>,
     /// Retransmissions RACK found lost (RFC 8985 §6.2), to send again
     /// ahead of NextSeg's other rules; sorted, disjoint. Below HighRxt,
     /// so SetPipe would count them in flight: `pipe` takes them out.
@@ -207,6 +220,37 @@ impl Recovery {
         }
         let len = (last.end - last.start).min(o.mss);
         Some((last.end - len, len))
+    }
+
+    /// `[start, end)` was retransmitted: one more range a D-SACK must
+    /// report before the recovery can be undone (RFC 3708 §3).
+    pub fn note_retransmission(&mut self, start: SeqNumber, end: SeqNumber) {
+        if self.undo_marker.is_none() {
+            return;
+        }
+        if self.undo_ranges.len() >= MAX_UNDO_RANGES {
+            // Too many to follow: this recovery stays.
+            self.undo_marker = None;
+            self.undo_ranges.clear();
+            return;
+        }
+        self.undo_ranges.push(Range { start, end });
+    }
+
+    /// The peer reported `[start, end)` as a duplicate: the retransmissions
+    /// it overlaps were needless. True when that was the last of them, so
+    /// the recovery is to be undone (its marker is gone then).
+    pub fn dsack_undoes(&mut self, start: SeqNumber, end: SeqNumber) -> bool {
+        let Some(marker) = self.undo_marker else { return false };
+        if self.undo_ranges.is_empty() || start.lt(marker) {
+            return false;
+        }
+        self.undo_ranges.retain(|r| !(r.start.lt(end) && start.lt(r.end)));
+        if !self.undo_ranges.is_empty() {
+            return false;
+        }
+        self.undo_marker = None;
+        true
     }
 
     /// Forget everything (connection (re)synchronised or all data acked).

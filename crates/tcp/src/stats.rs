@@ -70,6 +70,9 @@ pub struct TcpStats {
     /// ACKs that reported a duplicate segment with a D-SACK block (RFC
     /// 2883; Linux `TCPDSACKRecv`): a retransmission the peer did not need.
     pub dsacks_received: u64,
+    /// Fast recoveries undone because D-SACKs showed every retransmission
+    /// was needless (RFC 3708; Linux `TCPDSACKUndo`).
+    pub dsack_undos: u64,
     /// Timeouts that found SACKed data at SND.UNA: the receiver had
     /// discarded what it SACKed (RFC 2018 §8; Linux `TCPSACKReneging`).
     pub sack_reneging: u64,

@@ -268,6 +268,67 @@ fn once_reordering_is_seen_duplicate_acks_no_longer_start_recovery() {
     assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss));
 }
 
+/// RFC 3708 §3: a fast retransmission whose original was only late comes
+/// back as a D-SACK, and the window reduction it caused is undone (RFC
+/// 9438 §4.9, Linux `tcp_try_undo_dsack`); a real loss keeps its
+/// reduction.
+#[test]
+fn a_d_sack_for_every_retransmission_undoes_the_reduction() {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    for late in [true, false] {
+        let mut p = established_after_one_byte(&cfg);
+        let (now, mss) = (p.now, p.a.mss());
+        let before = p.a.stats();
+        p.a.send(&pattern(10 * mss)).unwrap();
+        let out = drain(&mut p.a, now);
+        assert_eq!(out.len(), 10);
+        // Segments 1..9 reach B first: nine duplicate ACKs, the third of
+        // which starts a fast retransmission of segment 0.
+        let mut dupacks = Vec::new();
+        for s in &out[1..] {
+            p.b.on_segment(now + D, &s.repr());
+            dupacks.extend(drain(&mut p.b, now + D));
+        }
+        let mut resent = Vec::new();
+        for a in &dupacks {
+            p.a.on_segment(now + 2 * D, &a.repr());
+            resent.extend(drain(&mut p.a, now + 2 * D).into_iter().filter(|s| !s.repr().payload.is_empty()));
+        }
+        // Segment 0, and RFC 6675's rescue retransmission of the highest
+        // segment not SACKed when recovery began (segment 9).
+        let offsets: Vec<_> = resent.iter().map(|s| s.repr().seq_number - out[0].repr().seq_number).collect();
+        assert_eq!(offsets, vec![0, 9 * mss], "late {late}");
+        let reduced = p.a.stats();
+        assert_eq!(reduced.ssthresh, 7 * mss, "late {late}: β_cubic");
+        // B gets the retransmissions (after the late original, if it is
+        // only late): each one B holds already it reports with a D-SACK
+        // block.
+        let t = now + 3 * D;
+        let mut acks = Vec::new();
+        for s in out[..1].iter().filter(|_| late).chain(&resent) {
+            p.b.on_segment(t, &s.repr());
+            acks.extend(drain(&mut p.b, t));
+        }
+        for a in &acks {
+            p.a.on_segment(t + D, &a.repr());
+            drain(&mut p.a, t + D);
+        }
+        let after = p.a.stats();
+        if late {
+            // Both retransmissions were needless: undone.
+            assert_eq!((after.dsacks_received, after.dsack_undos), (2, 1), "{after:?}");
+            assert_eq!(after.ssthresh, before.ssthresh, "back in slow start");
+            assert!(after.cwnd >= before.cwnd, "{after:?}");
+        } else {
+            // Segment 0 was lost: its retransmission was needed, though
+            // the rescue was not. The reduction stands.
+            assert_eq!((after.dsacks_received, after.dsack_undos), (1, 0), "{after:?}");
+            assert_eq!(after.ssthresh, 7 * mss);
+        }
+        assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss), "late {late}");
+    }
+}
+
 #[test]
 fn sack_recovery_repairs_multiple_holes_in_one_rtt() {
     let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };

@@ -30,6 +30,10 @@ pub struct Cubic {
     w_est: f64,
     /// cwnd at the epoch start (segments).
     cwnd_epoch: f64,
+    /// The state before the last fast-recovery reduction, for
+    /// [`CongestionControl::undo`] (RFC 9438 §4.9: cwnd, ssthresh, W_max,
+    /// K, the epoch and W_est as they were).
+    prior: Option<Box<Cubic>>,
 }
 
 impl Cubic {
@@ -46,6 +50,7 @@ impl Cubic {
             epoch_start: None,
             w_est: 0.0,
             cwnd_epoch: 0.0,
+            prior: None,
         }
     }
 
@@ -135,6 +140,10 @@ impl CongestionControl for Cubic {
     }
 
     fn on_congestion_event(&mut self, _now: Instant, _flight: usize) {
+        // Rare (a loss): a box keeps the controller small the rest of the
+        // time.
+        self.prior = None;
+        self.prior = Some(Box::new(self.clone()));
         self.reduce();
         self.cwnd = self.ssthresh;
     }
@@ -144,6 +153,7 @@ impl CongestionControl for Cubic {
     }
 
     fn on_rto(&mut self, _now: Instant, _flight: usize) {
+        self.prior = None;
         self.reduce();
         self.cwnd = self.mss;
     }
@@ -160,6 +170,13 @@ impl CongestionControl for Cubic {
         // K = 0 from the current window (§4.2).
         self.ssthresh = self.cwnd;
         self.epoch_start = None;
+    }
+
+    fn undo(&mut self) {
+        if let Some(prior) = self.prior.take() {
+            let cwnd = self.cwnd.max(prior.cwnd);
+            *self = Cubic { cwnd, mss: self.mss, ..*prior };
+        }
     }
 
     fn set_mss(&mut self, mss: usize) {
@@ -254,5 +271,29 @@ mod tests {
         let cubic_only = c.w_cubic((end - Instant::from_secs(1)).as_secs_f64());
         assert!(cubic_only < 15.0, "{cubic_only}");
         assert!(w > 20.0, "Reno-friendly growth dominates, got {w}");
+    }
+
+    #[test]
+    fn undo_restores_the_state_before_the_reduction() {
+        // RFC 9438 §4.9: a spurious reduction is taken back whole.
+        let mut c = Cubic::new(MSS, 10);
+        c.cwnd = 100 * MSS;
+        c.on_congestion_event(Instant::ZERO, 100 * MSS);
+        let rtt = Duration::from_millis(100);
+        c.on_ack(Instant::from_secs(1), MSS, rtt);
+        let (w_max, k) = (c.w_max(), c.k());
+        // The second reduction proves spurious.
+        let grown = c.cwnd();
+        c.on_congestion_event(Instant::from_secs(2), grown);
+        assert!(c.w_max() < w_max && c.cwnd() < grown);
+        c.undo();
+        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max(), c.k()), (grown, 70 * MSS, w_max, k));
+        // Once only; and not across a timeout.
+        c.undo();
+        assert_eq!(c.cwnd(), grown);
+        c.on_congestion_event(Instant::from_secs(3), grown);
+        c.on_rto(Instant::from_secs(4), 0);
+        c.undo();
+        assert_eq!(c.cwnd(), MSS);
     }
 }

@@ -46,6 +46,13 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// RFC 5681 §4.1: after an idle period longer than the RTO, restart
     /// from at most `restart_window` (the initial window); ssthresh stays.
     fn restart_after_idle(&mut self, now: Instant, restart_window: usize);
+    /// The last fast-recovery reduction was spurious: the peer reported
+    /// every retransmission of that recovery as a duplicate (RFC 3708).
+    /// Back to the state before it (RFC 9438 §4.9), the window no smaller
+    /// than now (Linux `tcp_undo_cwnd_reduction`). Nothing happens when
+    /// there is nothing to undo (no reduction since, or a timeout after
+    /// it).
+    fn undo(&mut self);
 }
 
 /// The controller a connection runs: one of the algorithms behind the
@@ -102,6 +109,9 @@ impl CongestionControl for Controller {
     }
     fn restart_after_idle(&mut self, now: Instant, restart_window: usize) {
         delegate!(self, c => c.restart_after_idle(now, restart_window))
+    }
+    fn undo(&mut self) {
+        delegate!(self, c => c.undo())
     }
 }
 

@@ -15,6 +15,9 @@ pub struct NewReno {
     /// Bytes acknowledged toward the next one-SMSS increase (RFC 5681 §3.1,
     /// the byte-counting form of "cwnd += SMSS*SMSS/cwnd").
     bytes_acked: usize,
+    /// (cwnd, ssthresh) before the last fast-recovery reduction, for
+    /// [`CongestionControl::undo`].
+    prior: Option<(usize, usize)>,
 }
 
 impl NewReno {
@@ -22,7 +25,13 @@ impl NewReno {
     /// of `mss` bytes, in slow start.
     pub fn new(mss: usize, initial_cwnd_segments: u32) -> NewReno {
         let mss = mss.max(1);
-        NewReno { mss, cwnd: mss * initial_cwnd_segments.max(1) as usize, ssthresh: usize::MAX, bytes_acked: 0 }
+        NewReno {
+            mss,
+            cwnd: mss * initial_cwnd_segments.max(1) as usize,
+            ssthresh: usize::MAX,
+            bytes_acked: 0,
+            prior: None,
+        }
     }
 }
 
@@ -53,6 +62,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_congestion_event(&mut self, _now: Instant, flight: usize) {
+        self.prior = Some((self.cwnd, self.ssthresh));
         self.ssthresh = half_flight(flight, self.mss);
         self.cwnd = self.ssthresh;
         self.bytes_acked = 0;
@@ -64,6 +74,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_rto(&mut self, _now: Instant, flight: usize) {
+        self.prior = None;
         self.ssthresh = half_flight(flight, self.mss);
         self.cwnd = self.mss; // RFC 5681 §3.1: LW = 1 segment
         self.bytes_acked = 0;
@@ -77,6 +88,14 @@ impl CongestionControl for NewReno {
     fn exit_slow_start(&mut self, _now: Instant) {
         self.ssthresh = self.cwnd;
         self.bytes_acked = 0;
+    }
+
+    fn undo(&mut self) {
+        if let Some((cwnd, ssthresh)) = self.prior.take() {
+            self.cwnd = self.cwnd.max(cwnd);
+            self.ssthresh = self.ssthresh.max(ssthresh);
+            self.bytes_acked = 0;
+        }
     }
 
     fn set_mss(&mut self, mss: usize) {
@@ -137,5 +156,18 @@ mod tests {
         assert_eq!(r.cwnd(), 15 * MSS);
         r.on_ack(Instant::ZERO, MSS, RTT);
         assert_eq!(r.cwnd(), 15 * MSS);
+    }
+
+    #[test]
+    fn undo_restores_window_and_threshold() {
+        let mut c = NewReno::new(1000, 10);
+        c.on_congestion_event(Instant::ZERO, 10_000);
+        assert_eq!((c.cwnd(), c.ssthresh()), (5000, 5000));
+        c.undo();
+        assert_eq!((c.cwnd(), c.ssthresh()), (10_000, usize::MAX), "back in slow start");
+        c.on_congestion_event(Instant::ZERO, 10_000);
+        c.on_rto(Instant::ZERO, 10_000);
+        c.undo();
+        assert_eq!(c.cwnd(), 1000, "a timeout's window is not undone");
     }
 }
