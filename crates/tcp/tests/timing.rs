@@ -195,16 +195,26 @@ fn a_loss_reduces_the_window_as_the_configured_controller_does() {
 /// by hand: B's ACKs for segments 1..9 (each SACKing one more) and then the
 /// cumulative one, for A to take one RTT after `now`.
 fn acks_for_a_flight_with_its_first_late(p: &mut Pair, now: Instant) -> Vec<Seg> {
+    let (out, mut acks) = a_flight_without_its_first(p, now);
+    p.b.on_segment(now + D, &out[0].repr());
+    acks.extend(drain(&mut p.b, now + D));
+    acks
+}
+
+/// A flight of ten from A whose first segment B never gets: the flight,
+/// and B's duplicate ACKs for segments 1..9 (each SACKing one more), for A
+/// to take one RTT after `now`.
+fn a_flight_without_its_first(p: &mut Pair, now: Instant) -> (Vec<Seg>, Vec<Seg>) {
     let mss = p.a.mss();
     p.a.send(&pattern(10 * mss)).unwrap();
     let out = drain(&mut p.a, now);
     assert_eq!(out.len(), 10);
-    let mut acks = Vec::new();
-    for s in out[1..].iter().chain(&out[..1]) {
+    let mut dupacks = Vec::new();
+    for s in &out[1..] {
         p.b.on_segment(now + D, &s.repr());
-        acks.extend(drain(&mut p.b, now + D));
+        dupacks.extend(drain(&mut p.b, now + D));
     }
-    acks
+    (out, dupacks)
 }
 
 /// RFC 8985 §6.2 steps 3–5. Until the path is seen to reorder, three
@@ -240,14 +250,7 @@ fn once_reordering_is_seen_duplicate_acks_no_longer_start_recovery() {
     let now = now + 3 * D;
     p.a.on_timer(now);
     drain(&mut p.a, now);
-    p.a.send(&pattern(10 * mss)).unwrap();
-    let out = drain(&mut p.a, now);
-    assert_eq!(out.len(), 10);
-    let mut dupacks = Vec::new();
-    for s in &out[1..] {
-        p.b.on_segment(now + D, &s.repr());
-        dupacks.extend(drain(&mut p.b, now + D));
-    }
+    let (out, dupacks) = a_flight_without_its_first(&mut p, now);
     let arrive = now + 2 * D;
     for a in &dupacks {
         p.a.on_segment(arrive, &a.repr());
@@ -279,16 +282,9 @@ fn a_d_sack_for_every_retransmission_undoes_the_reduction() {
         let mut p = established_after_one_byte(&cfg);
         let (now, mss) = (p.now, p.a.mss());
         let before = p.a.stats();
-        p.a.send(&pattern(10 * mss)).unwrap();
-        let out = drain(&mut p.a, now);
-        assert_eq!(out.len(), 10);
         // Segments 1..9 reach B first: nine duplicate ACKs, the third of
         // which starts a fast retransmission of segment 0.
-        let mut dupacks = Vec::new();
-        for s in &out[1..] {
-            p.b.on_segment(now + D, &s.repr());
-            dupacks.extend(drain(&mut p.b, now + D));
-        }
+        let (out, dupacks) = a_flight_without_its_first(&mut p, now);
         let mut resent = Vec::new();
         for a in &dupacks {
             p.a.on_segment(now + 2 * D, &a.repr());
