@@ -366,6 +366,9 @@ fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32, idle: usize, runs:
     let k_bulk = tcp::kernel_bulk(bytes).map_err(|e| fail("kernel bulk", e))?;
     let k_rr = tcp::kernel_rr(rounds).map_err(|e| fail("kernel rr", e))?;
     let k_crr = tcp::kernel_crr(conns).map_err(|e| fail("kernel crr", e))?;
+    // `rounds` in all for each engine, in `RR_PAIRS` pairs of runs.
+    let rr_pairs = RR_PAIRS.min(rounds.max(1));
+    let rr_chunk = rounds.max(1) / rr_pairs;
     let mut rows: Vec<TcpRow> = Vec::new();
     for mtu in [1500usize, 65535] {
         let bulk = Pairs::run(runs, || tcp::sockstack_bulk(mtu, bytes), || smoltcp_tcp::bulk(mtu, bytes))
@@ -374,10 +377,7 @@ fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32, idle: usize, runs:
         // datagram, as smoltcp sends them (text table only; the JSON rows
         // keep the issue's three systems).
         let s_plain = repeated(runs, || tcp::sockstack_bulk_with(mtu, bytes, false)).map_err(|e| fail("bulk", e))?;
-        // `rounds` in all for each engine, in `RR_PAIRS` pairs of runs.
-        let pairs = RR_PAIRS.min(rounds.max(1));
-        let chunk = rounds.max(1) / pairs;
-        let rr = Pairs::run(pairs as usize, || tcp::sockstack_rr(mtu, chunk), || smoltcp_tcp::rr(mtu, chunk))
+        let rr = Pairs::run(rr_pairs as usize, || tcp::sockstack_rr(mtu, rr_chunk), || smoltcp_tcp::rr(mtu, rr_chunk))
             .map_err(|e| fail("rr", e))?;
         let crr = Pairs::run(runs, || tcp::sockstack_crr(mtu, conns), || smoltcp_tcp::crr(mtu, conns))
             .map_err(|e| fail("crr", e))?;
@@ -422,10 +422,9 @@ fn bench_tcp(json: bool, bytes: u64, rounds: u32, conns: u32, idle: usize, runs:
     );
     println!(
         "(sockstack and smoltcp run in pairs, each going first in every other pair: bulk and crr {runs} pairs \
-         of whole runs, rr {} pairs of {} rounds each; a figure is the median of its runs, \"vs smoltcp\" the \
-         median of the ratios within each pair)",
-        RR_PAIRS.min(rounds.max(1)),
-        rounds.max(1) / RR_PAIRS.min(rounds.max(1))
+         of whole runs, rr {rr_pairs} pairs of {rr_chunk} rounds each; a figure is the median of its runs, \
+         \"vs smoltcp\" the median of the ratios within each pair; \"no offload\" runs alone, its ratio is \
+         of the medians)"
     );
     println!(
         "{:<16} {:>6} {:>8} {:>12} {:>12} {:>12} {:>13} {:>13}",

@@ -1069,9 +1069,10 @@ impl Stack {
         }
     }
 
-    /// Connection `h`'s deadline moved from `old` to `new` (its `timer`
-    /// already holds `new`): `new` goes into the timer set, where `old` is
-    /// left dead ([`TimerHeap`](crate::timer_heap::TimerHeap)).
+    /// Connection `h`'s deadline (the TIME-WAIT table's under the null
+    /// handle) moved from `old` to `new`, which its owner already holds:
+    /// `new` goes into the timer set, where `old` is left dead
+    /// ([`TimerHeap`](crate::timer_heap::TimerHeap)).
     fn tcp_timer_moved(&mut self, h: SocketHandle, old: Option<Instant>, new: Option<Instant>) {
         if old != new {
             if let Some(t) = new {
@@ -1622,12 +1623,7 @@ impl Stack {
     /// one look at the set.
     fn tcp_time_wait_rearm(&mut self) {
         if let Some((old, new)) = self.tcp_time_wait.rearm() {
-            if let Some(t) = new {
-                self.tcp_timers.push(t, SocketHandle::null());
-            }
-            if old.is_some() {
-                self.tcp_timers_purge();
-            }
+            self.tcp_timer_moved(SocketHandle::null(), old, new);
         }
     }
 

@@ -530,18 +530,16 @@ impl Connection {
             if self.rack.detect_reordering(old_una, ack, &seg.sack_ranges, self.snd_nxt, &self.scoreboard, high_rxt) {
                 self.stats.reord_seen += 1;
             }
-        }
-        if self.sack_ok && seg.sack_ranges[0].is_some() {
-            dsack = crate::sack::is_dsack(&seg.sack_ranges, ack, self.snd_nxt);
-            if dsack {
-                self.stats.dsacks_received += 1;
-                if let Some((l, r)) = seg.sack_ranges[0] {
-                    self.on_dsack(l, r);
+            if seg.sack_ranges[0].is_some() {
+                if let Some((start, end)) = crate::sack::dsack(&seg.sack_ranges, ack, self.snd_nxt) {
+                    dsack = true;
+                    self.stats.dsacks_received += 1;
+                    self.on_dsack(start, end);
                 }
+                let (n, bytes) = self.scoreboard.update(&seg.sack_ranges, ack, self.snd_nxt);
+                self.stats.sack_blocks_received += n as u64;
+                newly_sacked = bytes;
             }
-            let (n, bytes) = self.scoreboard.update(&seg.sack_ranges, ack, self.snd_nxt);
-            self.stats.sack_blocks_received += n as u64;
-            newly_sacked = bytes;
         }
 
         if self.snd_una.lt(ack) {
@@ -766,7 +764,7 @@ impl Connection {
 
     /// Losses are RACK's alone to judge: SACK is on and RACK has seen the
     /// path reorder (RFC 8985 §6.2 step 3).
-    fn rack_only(&self) -> bool {
+    pub(crate) fn rack_only(&self) -> bool {
         self.sack_ok && self.rack.reordering_seen
     }
 

@@ -557,6 +557,11 @@ impl Connection {
             if self.ts_ok {
                 self.rexmit_tsval = Some(self.ts_now(now));
             }
+            if !tlp {
+                // For D-SACK undo (RFC 3708), while the recovery's marker
+                // stands (a timeout clears it); a probe has its own episode.
+                self.rec.note_retransmission(seq, end);
+            }
             if tlp {
                 // HighRxt is NextSeg's, not the probe's.
                 self.rack.on_tail_resend(seq, now);
@@ -564,11 +569,7 @@ impl Connection {
                 // RFC 6675 NextSeg rule 4: RescueRxt = RecoveryPoint; HighRxt
                 // MUST NOT be updated.
                 self.rec.rescue_rxt = Some(self.rec.recovery_point);
-                self.rec.note_retransmission(seq, end);
             } else {
-                // For D-SACK undo (RFC 3708), while the recovery's marker
-                // stands (a timeout clears it).
-                self.rec.note_retransmission(seq, end);
                 if self.rec.in_recovery {
                     self.stats.fast_retransmits += 1;
                 }

@@ -457,6 +457,16 @@ mod tests {
         rack
     }
 
+    /// [`flight`] of four whose last segment is SACKed at 43 ms, 40 ms
+    /// after it was sent: RACK's RTT and min_RTT are 40 ms.
+    fn fourth_sacked() -> (Rack, Scoreboard) {
+        let mut rack = flight(4);
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(300), s(400)))], s(0), s(400));
+        rack.on_ack(ms(43), s(0), s(0), &sb, s(0));
+        (rack, sb)
+    }
+
     fn blocks(b: &[(u32, u32)]) -> Vec<Option<(SeqNumber, SeqNumber)>> {
         b.iter().map(|&(l, r)| Some((s(l), s(r)))).collect()
     }
@@ -499,10 +509,7 @@ mod tests {
     #[test]
     fn reo_wnd_is_zero_for_an_evident_loss_until_reordering_is_seen() {
         // §6.2 step 5's RACK.reo_wnd: min_RTT 40 ms.
-        let mut rack = flight(4);
-        let mut sb = Scoreboard::new();
-        sb.update(&[Some((s(300), s(400)))], s(0), s(400));
-        rack.on_ack(ms(43), s(0), s(0), &sb, s(0));
+        let (mut rack, sb) = fourth_sacked();
         let srtt = Duration::from_millis(40);
         assert_eq!(rack.reo_wnd_micros(srtt, false), 10_000);
         assert_eq!(rack.reo_wnd_micros(srtt, true), 0);
@@ -517,10 +524,7 @@ mod tests {
     #[test]
     fn d_sacks_widen_the_window_once_per_round_and_16_quiet_recoveries_reset_it() {
         // §6.2 step 4.
-        let mut rack = flight(4);
-        let mut sb = Scoreboard::new();
-        sb.update(&[Some((s(300), s(400)))], s(0), s(400));
-        rack.on_ack(ms(43), s(0), s(0), &sb, s(0));
+        let (mut rack, _) = fourth_sacked();
         let srtt = Duration::from_millis(100);
         assert_eq!(rack.reo_wnd_micros(srtt, false), 10_000);
         rack.update_reo_wnd(s(0), s(400), true);

@@ -156,16 +156,18 @@ pub fn valid_blocks(
     blocks.iter().flatten().copied().filter(move |&(l, r)| l.lt(r) && l.ge(snd_una) && r.le(snd_max))
 }
 
-/// Whether an ACK with cumulative ACK `ack` reports a duplicate segment
-/// with its first SACK block (RFC 2883 §4): the block lies below the
-/// cumulative ACK, or inside the second block. `snd_max`: the highest
-/// sequence sent (a block past it reports nothing of ours).
-pub fn is_dsack(blocks: &[Option<(SeqNumber, SeqNumber)>], ack: SeqNumber, snd_max: SeqNumber) -> bool {
-    let Some((l0, r0)) = blocks.first().copied().flatten() else { return false };
-    if !(l0.lt(r0) && r0.le(snd_max)) {
-        return false;
-    }
-    l0.lt(ack) || blocks.get(1).copied().flatten().is_some_and(|(l1, r1)| l1.le(l0) && r0.le(r1))
+/// The duplicate segment an ACK with cumulative ACK `ack` reports with its
+/// first SACK block, if that block is a D-SACK (RFC 2883 §4): it lies
+/// below the cumulative ACK, or inside the second block. `snd_max`: the
+/// highest sequence sent (a block past it reports nothing of ours).
+pub fn dsack(
+    blocks: &[Option<(SeqNumber, SeqNumber)>],
+    ack: SeqNumber,
+    snd_max: SeqNumber,
+) -> Option<(SeqNumber, SeqNumber)> {
+    let (l0, r0) = blocks.first().copied().flatten()?;
+    let inside_second = || blocks.get(1).copied().flatten().is_some_and(|(l1, r1)| l1.le(l0) && r0.le(r1));
+    (l0.lt(r0) && r0.le(snd_max) && (l0.lt(ack) || inside_second())).then_some((l0, r0))
 }
 
 #[cfg(test)]
@@ -235,15 +237,15 @@ mod tests {
             a
         };
         // RFC 2883 §4.1.1: a duplicate below the cumulative ACK.
-        assert!(is_dsack(&b(&[(100, 200)]), s(300), s(500)));
+        assert_eq!(dsack(&b(&[(100, 200)]), s(300), s(500)), Some((s(100), s(200))));
         // §4.1.2: inside the second block.
-        assert!(is_dsack(&b(&[(350, 400), (300, 450)]), s(200), s(500)));
+        assert_eq!(dsack(&b(&[(350, 400), (300, 450)]), s(200), s(500)), Some((s(350), s(400))));
         // Ordinary blocks; one beyond what was sent; an empty one.
-        assert!(!is_dsack(&b(&[(300, 400), (100, 200)]), s(100), s(500)));
-        assert!(!is_dsack(&b(&[(300, 400)]), s(200), s(500)));
-        assert!(!is_dsack(&b(&[(100, 600)]), s(300), s(500)));
-        assert!(!is_dsack(&b(&[(100, 100)]), s(300), s(500)));
-        assert!(!is_dsack(&b(&[]), s(300), s(500)));
+        assert!(dsack(&b(&[(300, 400), (100, 200)]), s(100), s(500)).is_none());
+        assert!(dsack(&b(&[(300, 400)]), s(200), s(500)).is_none());
+        assert!(dsack(&b(&[(100, 600)]), s(300), s(500)).is_none());
+        assert!(dsack(&b(&[(100, 100)]), s(300), s(500)).is_none());
+        assert!(dsack(&b(&[]), s(300), s(500)).is_none());
         // The ones the scoreboard takes.
         let valid: Vec<_> = valid_blocks(&b(&[(100, 200), (300, 400), (450, 600)]), s(200), s(500)).collect();
         assert_eq!(valid, vec![(s(300), s(400))]);

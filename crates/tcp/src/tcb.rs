@@ -987,7 +987,7 @@ impl Connection {
             snd_nxt: self.snd_nxt,
             mss: self.mss,
             sack: self.sack_ok,
-            rack_only: self.sack_ok && self.rack.reordering_seen,
+            rack_only: self.rack_only(),
         }
     }
 

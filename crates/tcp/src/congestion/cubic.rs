@@ -141,7 +141,8 @@ impl CongestionControl for Cubic {
 
     fn on_congestion_event(&mut self, _now: Instant, _flight: usize) {
         // Rare (a loss): a box keeps the controller small the rest of the
-        // time.
+        // time. Only the last reduction is undone: the older state goes
+        // first, so the copy does not carry it along.
         self.prior = None;
         self.prior = Some(Box::new(self.clone()));
         self.reduce();
