@@ -5,6 +5,7 @@
 
 use crate::congestion::CongestionControl;
 use crate::hystart::{Growth, CSS_GROWTH_DIVISOR};
+use crate::recovery::Eifel;
 use crate::tcb::{Connection, MAX_QUICK_ACKS};
 use crate::timers::Deadline;
 use crate::State;
@@ -543,6 +544,9 @@ impl Connection {
         }
 
         if self.snd_una.lt(ack) {
+            if self.rec.eifel != Eifel::Off {
+                self.eifel_detect(seg);
+            }
             self.ack_new_data(now, seg, ack, flight_before);
         } else if ack == self.snd_una
             && self.snd_nxt.gt(self.snd_una)
@@ -748,6 +752,33 @@ impl Connection {
         if self.rec.in_recovery {
             self.rec.in_recovery = false;
             self.rec.reno_sacked = 0;
+            self.rack.on_recovery_exit();
+        }
+    }
+
+    /// RFC 3522 §3.2, on the first ACK of new data after a timeout: an
+    /// echo older than the timestamp of the timeout's first retransmission
+    /// answers an original transmission, which was late, not lost (or
+    /// whose ACKs were). Then RFC 4015 §3: the window reduction is undone,
+    /// and what the timeout deemed lost is not (the originals are
+    /// delivered or on their way), so new data goes next instead of a
+    /// resend of the whole flight. The backed-off RTO stays until the
+    /// next RTT sample (RFC 6298 §5.7); the echo is not one (see
+    /// `rtt_sample_on_ack`).
+    fn eifel_detect(&mut self, seg: &TcpRepr<'_>) {
+        let Eifel::Sent(rexmit_tsval) = std::mem::take(&mut self.rec.eifel) else {
+            return;
+        };
+        let Some(ts) = seg.timestamp.filter(|ts| self.ts_ok && ts.tsecr != 0) else {
+            return;
+        };
+        if (ts.tsecr.wrapping_sub(rexmit_tsval) as i32) >= 0 {
+            return;
+        }
+        self.stats.spurious_rtos += 1;
+        self.cc.undo();
+        self.rack.on_spurious_timeout();
+        if self.rec.rto_lost_point.take().is_some() {
             self.rack.on_recovery_exit();
         }
     }

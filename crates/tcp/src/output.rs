@@ -7,6 +7,7 @@
 //! (`on_timer`) and the next deadline (`poll_at`) live here too.
 
 use crate::congestion::CongestionControl;
+use crate::recovery::Eifel;
 use crate::tcb::Connection;
 use crate::timers::{Deadline, Timers};
 use crate::State;
@@ -555,7 +556,12 @@ impl Connection {
             // Karn (RFC 6298 §3): no timing across a retransmission.
             self.rtt_timing = None;
             if self.ts_ok {
-                self.rexmit_tsval = Some(self.ts_now(now));
+                let tsval = self.ts_now(now);
+                self.rexmit_tsval = Some(tsval);
+                if self.rec.eifel == Eifel::Armed {
+                    // RFC 3522 §3.2: the timeout's first retransmission.
+                    self.rec.eifel = Eifel::Sent(tsval);
+                }
             }
             if !tlp {
                 // For D-SACK undo (RFC 3708), while the recovery's marker
@@ -774,8 +780,17 @@ impl Connection {
                     return;
                 }
                 self.stats.rto_timeouts += 1;
+                // The first timeout of an episode, outside fast recovery
+                // (whose own retransmissions came first): RFC 3522 may find
+                // it spurious, and RFC 4015 then undoes its reduction.
+                let fresh = !self.rec.in_recovery && self.rec.rto_lost_point.is_none();
+                let eifel = match self.rec.eifel {
+                    e if !fresh => e,
+                    _ if self.ts_ok => Eifel::Armed,
+                    _ => Eifel::Off,
+                };
                 let flight = self.pipe();
-                self.cc.on_rto(now, flight);
+                self.cc.on_rto(now, flight, fresh);
                 self.rtt.back_off();
                 // RFC 2018 §8: the receiver may discard data it SACKed
                 // (Linux does, pruning its out-of-order queue under memory
@@ -789,6 +804,7 @@ impl Connection {
                     self.scoreboard.clear();
                 }
                 self.resend_whole_flight();
+                self.rec.eifel = eifel;
             }
         }
     }
@@ -805,8 +821,10 @@ impl Connection {
         self.rec.recovery_point = self.snd_nxt;
         self.rec.rto_lost_point = Some(self.snd_nxt);
         self.rec.high_rxt = self.snd_una;
-        // A timeout's reduction is not undone by D-SACKs here.
+        // A timeout's reduction is not undone by D-SACKs here; only the
+        // timeout itself may set up an Eifel undo (`on_rto`).
         self.rec.undo_marker = None;
+        self.rec.eifel = Eifel::Off;
         self.rec.undo_ranges.clear();
         self.rec.resend.clear();
         self.rack.on_rto();

@@ -376,6 +376,16 @@ impl Rack {
         }
     }
 
+    /// The timeout proved spurious (RFC 3522): the ACKs come for the
+    /// original transmissions, so its retransmissions' send times say
+    /// nothing of what was delivered when (RFC 8985 §6.2 step 2), and the
+    /// originals sent before them are not lost for having been sent
+    /// earlier.
+    pub fn on_spurious_timeout(&mut self) {
+        self.rexmits.clear();
+        self.lost_rexmits.clear();
+    }
+
     /// Everything is being retransmitted anyway (RTO).
     pub fn on_rto(&mut self) {
         self.timer = None;

@@ -62,6 +62,26 @@ pub struct Recovery {
     /// ahead of NextSeg's other rules; sorted, disjoint. Below HighRxt,
     /// so SetPipe would count them in flight: `pipe` takes them out.
     pub resend: Vec<Range>,
+    /// Eifel detection of a spurious timeout (RFC 3522): where the first
+    /// timeout of an episode stands.
+    pub eifel: Eifel,
+}
+
+/// RFC 3522 §3.2 (Linux `retrans_stamp` with `tcp_packet_delayed`): the
+/// first retransmission after a timeout carries a timestamp; if the first
+/// ACK of new data after it echoes an older one, that ACK answers the
+/// original transmission, which was only late, and the timeout was
+/// spurious.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Eifel {
+    /// No timeout to judge (none, or one that cannot be undone: in fast
+    /// recovery, after a path MTU drop, without timestamps).
+    #[default]
+    Off,
+    /// A timeout fired; its first retransmission has not gone yet.
+    Armed,
+    /// The first retransmission went with this TSval.
+    Sent(u32),
 }
 
 /// Inputs the computations need from the connection.

@@ -1004,3 +1004,72 @@ fn an_echo_older_than_the_retransmission_does_not_time_it() {
     let after = p.a.stats().srtt;
     assert!(after < Duration::from_millis(200), "srtt {after:?} (was {srtt:?}): the ACK loss was timed");
 }
+
+/// RFC 3522 §3.2 with RFC 4015 §3: a flight whose ACKs come only after
+/// the retransmission timer fired. The first ACK echoes the timestamp of
+/// an original transmission, older than the retransmission's: the timeout
+/// was spurious, its window reduction is undone, and nothing else of the
+/// flight is resent. When the originals were lost, the ACK echoes the
+/// retransmission, and the reduction stands.
+#[test]
+fn a_timeout_whose_originals_arrive_is_undone_by_their_timestamps() {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    for late in [true, false] {
+        let mut p = established_after_one_byte(&cfg);
+        let (now, mss) = (p.now, p.a.mss());
+        let before = p.a.stats();
+        p.a.send(&pattern(10 * mss)).unwrap();
+        let out = drain(&mut p.a, now);
+        assert_eq!(out.len(), 10);
+        // B's ACKs for the originals, held back (a delay spike), if B got them.
+        let mut acks = Vec::new();
+        if late {
+            for s in &out {
+                p.b.on_segment(now + D, &s.repr());
+                acks.extend(drain(&mut p.b, now + D));
+            }
+            assert!(!acks.is_empty());
+        }
+        // A's timers run (the tail loss probe first) until the timeout.
+        let mut t = now;
+        let mut rto_rexmit = None;
+        while p.a.stats().rto_timeouts == 0 {
+            t = p.a.poll_at().expect("a timer runs");
+            p.a.on_timer(t);
+            let sent = drain(&mut p.a, t);
+            if p.a.stats().rto_timeouts == 1 {
+                rto_rexmit = sent.into_iter().find(|s| !s.repr().payload.is_empty());
+            }
+        }
+        let rto_rexmit = rto_rexmit.expect("the timeout resends the first segment");
+        assert_eq!(rto_rexmit.repr().seq_number, out[0].repr().seq_number);
+        let reduced = p.a.stats();
+        assert_eq!(reduced.cwnd, mss, "{reduced:?}");
+        let t = t + D;
+        if !late {
+            // Only the retransmission gets through: B's ACK echoes it.
+            p.b.on_segment(t, &rto_rexmit.repr());
+            acks.extend(drain(&mut p.b, t));
+        }
+        let mut resent = Vec::new();
+        for a in &acks {
+            p.a.on_segment(t + D, &a.repr());
+            resent.extend(drain(&mut p.a, t + D).into_iter().filter(|s| !s.repr().payload.is_empty()));
+        }
+        let after = p.a.stats();
+        if late {
+            assert_eq!(after.spurious_rtos, 1, "{after:?}");
+            assert_eq!(after.ssthresh, before.ssthresh, "back in slow start: {after:?}");
+            assert!(after.cwnd >= before.cwnd, "{after:?}");
+            let offs: Vec<_> = resent.iter().map(|s| (s.repr().seq_number - out[0].repr().seq_number) / mss).collect();
+            assert!(resent.is_empty(), "the flight was delivered: nothing to resend, got {offs:?} {after:?}");
+            assert_eq!(p.a.snd_una(), p.a.snd_nxt());
+            assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss));
+        } else {
+            assert_eq!(after.spurious_rtos, 0, "{after:?}");
+            assert!(after.ssthresh < before.ssthresh && after.cwnd < before.cwnd, "{after:?}");
+            // The rest of the flight follows, as the slow-starting window allows.
+            assert!(resent.first().is_some_and(|s| s.repr().seq_number == out[1].repr().seq_number));
+        }
+    }
+}

@@ -153,8 +153,11 @@ impl CongestionControl for Cubic {
         self.cwnd = self.ssthresh;
     }
 
-    fn on_rto(&mut self, _now: Instant, _flight: usize) {
-        self.prior = None;
+    fn on_rto(&mut self, _now: Instant, _flight: usize, save_prior: bool) {
+        if save_prior {
+            self.prior = None;
+            self.prior = Some(Box::new(self.clone()));
+        }
         self.reduce();
         self.cwnd = self.mss;
     }
@@ -217,7 +220,7 @@ mod tests {
         // Fast convergence: a second loss below W_max lowers W_max further.
         c.on_congestion_event(Instant::ZERO, 56 * MSS);
         assert!((c.w_max() - 56.0 * 0.85).abs() < 1e-9);
-        c.on_rto(Instant::ZERO, 0);
+        c.on_rto(Instant::ZERO, 0, true);
         assert_eq!(c.cwnd(), MSS);
     }
 
@@ -289,12 +292,17 @@ mod tests {
         assert!(c.w_max() < w_max && c.cwnd() < grown);
         c.undo();
         assert_eq!((c.cwnd(), c.ssthresh(), c.w_max(), c.k()), (grown, 70 * MSS, w_max, k));
-        // Once only; and not across a timeout.
+        // Once only.
         c.undo();
         assert_eq!(c.cwnd(), grown);
+        // A timeout is undone to the state before it, however many
+        // timeouts followed in its episode.
         c.on_congestion_event(Instant::from_secs(3), grown);
-        c.on_rto(Instant::from_secs(4), 0);
-        c.undo();
+        let before = (c.cwnd(), c.ssthresh(), c.w_max());
+        c.on_rto(Instant::from_secs(4), 0, true);
+        c.on_rto(Instant::from_secs(5), 0, false);
         assert_eq!(c.cwnd(), MSS);
+        c.undo();
+        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max()), before);
     }
 }

@@ -37,7 +37,10 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// Fast recovery ended (the recovery point was acknowledged).
     fn on_recovery_exit(&mut self, now: Instant);
     /// The retransmission timer expired (RFC 5681 §3.1 eq. 4, loss window).
-    fn on_rto(&mut self, now: Instant, flight: usize);
+    /// `save_prior`: the first timeout of an episode, outside fast
+    /// recovery, whose reduction an undo (RFC 4015) takes back; a later
+    /// one keeps the state from before the first.
+    fn on_rto(&mut self, now: Instant, flight: usize, save_prior: bool);
     /// Slow start ends without a loss (HyStart++, RFC 9406 §4.2):
     /// ssthresh = cwnd, congestion avoidance from here.
     fn exit_slow_start(&mut self, now: Instant);
@@ -46,12 +49,12 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// RFC 5681 §4.1: after an idle period longer than the RTO, restart
     /// from at most `restart_window` (the initial window); ssthresh stays.
     fn restart_after_idle(&mut self, now: Instant, restart_window: usize);
-    /// The last fast-recovery reduction was spurious: the peer reported
-    /// every retransmission of that recovery as a duplicate (RFC 3708).
-    /// Back to the state before it (RFC 9438 §4.9), the window no smaller
-    /// than now (Linux `tcp_undo_cwnd_reduction`). Nothing happens when
-    /// there is nothing to undo (no reduction since, or a timeout after
-    /// it).
+    /// The last reduction was spurious: the peer reported every
+    /// retransmission of a fast recovery as a duplicate (RFC 3708), or a
+    /// timeout's first retransmission proved needless (RFC 3522). Back to
+    /// the state before it (RFC 9438 §4.9), the window no smaller than now
+    /// (Linux `tcp_undo_cwnd_reduction`). Nothing happens when there is
+    /// nothing to undo.
     fn undo(&mut self);
 }
 
@@ -98,8 +101,8 @@ impl CongestionControl for Controller {
     fn on_recovery_exit(&mut self, now: Instant) {
         delegate!(self, c => c.on_recovery_exit(now))
     }
-    fn on_rto(&mut self, now: Instant, flight: usize) {
-        delegate!(self, c => c.on_rto(now, flight))
+    fn on_rto(&mut self, now: Instant, flight: usize, save_prior: bool) {
+        delegate!(self, c => c.on_rto(now, flight, save_prior))
     }
     fn exit_slow_start(&mut self, now: Instant) {
         delegate!(self, c => c.exit_slow_start(now))

@@ -73,8 +73,10 @@ impl CongestionControl for NewReno {
         self.cwnd = self.ssthresh;
     }
 
-    fn on_rto(&mut self, _now: Instant, flight: usize) {
-        self.prior = None;
+    fn on_rto(&mut self, _now: Instant, flight: usize, save_prior: bool) {
+        if save_prior {
+            self.prior = Some((self.cwnd, self.ssthresh));
+        }
         self.ssthresh = half_flight(flight, self.mss);
         self.cwnd = self.mss; // RFC 5681 §3.1: LW = 1 segment
         self.bytes_acked = 0;
@@ -146,7 +148,7 @@ mod tests {
         assert_eq!(r.ssthresh(), 2 * MSS, "floor of 2 SMSS");
         r.on_recovery_exit(Instant::ZERO);
         assert_eq!(r.cwnd(), 2 * MSS);
-        r.on_rto(Instant::ZERO, 30 * MSS);
+        r.on_rto(Instant::ZERO, 30 * MSS, true);
         assert_eq!(r.cwnd(), MSS);
         assert_eq!(r.ssthresh(), 15 * MSS);
         // slow start again up to ssthresh, then linear
@@ -165,9 +167,13 @@ mod tests {
         assert_eq!((c.cwnd(), c.ssthresh()), (5000, 5000));
         c.undo();
         assert_eq!((c.cwnd(), c.ssthresh()), (10_000, usize::MAX), "back in slow start");
+        // A timeout is undone to the state before it; a second timeout of
+        // the same episode keeps that state (RFC 4015 after RFC 3522).
         c.on_congestion_event(Instant::ZERO, 10_000);
-        c.on_rto(Instant::ZERO, 10_000);
+        c.on_rto(Instant::ZERO, 5_000, true);
+        c.on_rto(Instant::ZERO, 1_000, false);
+        assert_eq!((c.cwnd(), c.ssthresh()), (1000, 2000));
         c.undo();
-        assert_eq!(c.cwnd(), 1000, "a timeout's window is not undone");
+        assert_eq!((c.cwnd(), c.ssthresh()), (5000, 5000), "before the first timeout");
     }
 }
