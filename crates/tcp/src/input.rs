@@ -564,7 +564,9 @@ impl Connection {
         if self.sack_ok {
             // RFC 8985 §6.2: RACK on every ACK (step 4: the reordering
             // window, which D-SACKs widen).
-            self.rack.on_ack(now, old_una, ack, &self.scoreboard, high_rxt_before);
+            let echo =
+                seg.timestamp.filter(|ts| self.ts_ok && ts.tsecr != 0).map(|ts| ts.tsecr.wrapping_sub(self.ts_offset));
+            self.rack.on_ack(now, old_una, ack, &self.scoreboard, high_rxt_before, echo);
             self.rack.update_reo_wnd(self.snd_una, self.snd_nxt, dsack);
             self.run_rack(now);
         }

@@ -130,8 +130,19 @@ impl Rack {
 
     /// An ACK arrived. `old_una`/`ack`: the cumulative ACK before and
     /// after; `sacked`: this ACK's accepted SACK ranges; octets below
-    /// `high_rxt` may have been retransmitted and are not used.
-    pub fn on_ack(&mut self, now: Instant, old_una: SeqNumber, ack: SeqNumber, sb: &Scoreboard, high_rxt: SeqNumber) {
+    /// `high_rxt` may have been retransmitted and are not used. `echo`:
+    /// with timestamps, the ACK's TSecr on the millisecond clock the send
+    /// times run on (`Instant::total_millis`, the connection's offset
+    /// taken off).
+    pub fn on_ack(
+        &mut self,
+        now: Instant,
+        old_una: SeqNumber,
+        ack: SeqNumber,
+        sb: &Scoreboard,
+        high_rxt: SeqNumber,
+        echo: Option<u32>,
+    ) {
         if self.records.is_empty() && self.rexmits.is_empty() {
             // Nothing in flight (a receiver that sends nothing): no segment
             // to find delivered, nothing to update but the lost point.
@@ -154,13 +165,16 @@ impl Rack {
         if let Some(b) = best_index.map(|i| self.records[i]).filter(|r| !r.start.lt(high_rxt)) {
             self.delivered(now, b);
         }
-        // Delivered retransmissions (§6.2 step 2): sooner than the minimum
-        // RTT after the retransmission, the delivery was the original's.
+        // Delivered retransmissions (§6.2 step 2): with an echo older than
+        // the retransmission's timestamp, or sooner than the minimum RTT
+        // after it, the delivery was the original's.
         let delivered =
             |r: &Record| r.end.le(ack) || sb.ranges().iter().any(|s: &Range| s.start.le(r.start) && r.end.le(s.end));
+        let original = |r: &Record| echo.is_some_and(|e| (e.wrapping_sub(r.sent.total_millis() as u32) as i32) < 0);
         for r in self.rexmits.iter().filter(|r| delivered(r)) {
             let rtt = now.micros_since(r.sent);
             if self.min_rtt_us.is_some_and(|m| rtt >= m)
+                && !original(r)
                 && self.xmit_ts.is_none_or(|t| sent_after(r.sent, r.end, t, self.end_seq))
             {
                 self.xmit_ts = Some(r.sent);
@@ -416,7 +430,7 @@ mod tests {
         // Segment 3 (sent at 3 ms) is SACKed at 43 ms; 0..3 missing.
         let mut sb = Scoreboard::new();
         sb.update(&[Some((s(300), s(400)))], s(0), s(400));
-        rack.on_ack(ms(43), s(0), s(0), &sb, s(0));
+        rack.on_ack(ms(43), s(0), s(0), &sb, s(0), None);
         let srtt = Duration::from_millis(40);
         // rtt 40 ms, reo_wnd 10 ms: segment 0 lost at 50, 1 at 51, 2 at 52.
         assert!(!rack.detect(ms(43), &sb, srtt, false));
@@ -428,7 +442,7 @@ mod tests {
         assert_eq!(rack.lost_point, Some(s(300)));
         assert_eq!(rack.timer, None);
         // The cumulative ACK passes the lost point: forgotten.
-        rack.on_ack(ms(60), s(0), s(400), &Scoreboard::new(), s(0));
+        rack.on_ack(ms(60), s(0), s(400), &Scoreboard::new(), s(0), None);
         assert_eq!(rack.lost_point, None);
     }
 
@@ -440,8 +454,29 @@ mod tests {
         let mut sb = Scoreboard::new();
         sb.update(&[Some((s(100), s(200)))], s(0), s(200));
         // high_rxt 200: everything may have been retransmitted.
-        rack.on_ack(ms(50), s(0), s(0), &sb, s(200));
+        rack.on_ack(ms(50), s(0), s(0), &sb, s(200), None);
         assert!(!rack.detect(ms(500), &sb, Duration::from_millis(40), false));
+    }
+
+    #[test]
+    fn a_retransmission_echoing_an_older_timestamp_was_not_what_arrived() {
+        // §6.2 step 2. Segment 0 is sent at 0 ms and again at 100 ms;
+        // segment 1 goes at 1 ms. At 150 ms an ACK covers segment 0,
+        // 50 ms after the retransmission (above min_RTT, 40 ms).
+        let ack_at = |echo: Option<u32>| {
+            let (mut rack, _) = fourth_sacked();
+            rack.on_retransmit(s(0), s(100), ms(100));
+            rack.on_ack(ms(150), s(0), s(100), &Scoreboard::new(), s(100), echo);
+            rack.xmit_ts
+        };
+        // Echoing the original's timestamp: the original arrived, and the
+        // most recent delivery is still segment 3's (sent at 3 ms).
+        assert_eq!(ack_at(Some(0)), Some(ms(3)));
+        // Echoing the retransmission's: it arrived, sent at 100 ms.
+        assert_eq!(ack_at(Some(100)), Some(ms(100)));
+        // Without timestamps, the RTT alone decides: above min_RTT, the
+        // retransmission's.
+        assert_eq!(ack_at(None), Some(ms(100)));
     }
 
     #[test]
@@ -452,7 +487,7 @@ mod tests {
         rack.on_tail_resend(s(100), ms(80));
         let mut sb = Scoreboard::new();
         sb.update(&[Some((s(100), s(200)))], s(0), s(200));
-        rack.on_ack(ms(100), s(0), s(0), &sb, s(0));
+        rack.on_ack(ms(100), s(0), s(0), &sb, s(0), None);
         // rtt measured from the probe: 20 ms; segment 0 sent before it.
         assert!(rack.detect(ms(100), &sb, Duration::from_millis(20), false));
         assert_eq!(rack.lost_point, Some(s(100)));
@@ -473,7 +508,7 @@ mod tests {
         let mut rack = flight(4);
         let mut sb = Scoreboard::new();
         sb.update(&[Some((s(300), s(400)))], s(0), s(400));
-        rack.on_ack(ms(43), s(0), s(0), &sb, s(0));
+        rack.on_ack(ms(43), s(0), s(0), &sb, s(0), None);
         (rack, sb)
     }
 
