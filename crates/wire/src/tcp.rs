@@ -594,31 +594,15 @@ impl<'a> TcpOption<'a> {
     /// (MSS 4, WS 3, SACK-Permitted 2, SACK 2 + 8n with 1 ≤ n ≤ 4,
     /// Timestamps 10) is `BadOption`.
     pub fn parse(buffer: &'a [u8]) -> Result<(&'a [u8], TcpOption<'a>)> {
-        let (&kind, rest) = buffer.split_first().ok_or(Error::Truncated)?;
-        match kind {
-            kind::END => return Ok((rest, TcpOption::EndOfList)),
-            kind::NOP => return Ok((rest, TcpOption::NoOperation)),
-            _ => {}
-        }
-        let length = *rest.first().ok_or(Error::BadOption)? as usize;
-        if length < 2 || length > buffer.len() {
-            return Err(Error::BadOption);
-        }
-        let data = &buffer[2..length];
-        let rest = &buffer[length..];
-        let option = match (kind, length) {
-            (kind::MSS, 4) => TcpOption::MaxSegmentSize(read_u16(data, 0)),
-            (kind::WS, 3) => TcpOption::WindowScale(data[0]),
-            (kind::SACK_PERM, 2) => TcpOption::SackPermitted,
-            (kind::SACK, 10..=34) if (length - 2) % 8 == 0 => {
-                let mut ranges = [None; 4];
-                for (slot, block) in ranges.iter_mut().zip(data.chunks_exact(8)) {
-                    *slot = Some((read_u32(block, 0), read_u32(block, 4)));
-                }
-                TcpOption::SackRange(ranges)
-            }
-            (kind::TS, 10) => TcpOption::Timestamp { tsval: read_u32(data, 0), tsecr: read_u32(data, 4) },
-            (kind::MSS | kind::WS | kind::SACK_PERM | kind::SACK | kind::TS, _) => return Err(Error::BadOption),
+        let (kind, data, rest) = split_option(buffer)?;
+        let option = match kind {
+            kind::END => TcpOption::EndOfList,
+            kind::NOP => TcpOption::NoOperation,
+            kind::MSS => TcpOption::MaxSegmentSize(read_u16(data, 0)),
+            kind::WS => TcpOption::WindowScale(data[0]),
+            kind::SACK_PERM => TcpOption::SackPermitted,
+            kind::SACK => TcpOption::SackRange(sack_blocks(data)),
+            kind::TS => TcpOption::Timestamp { tsval: read_u32(data, 0), tsecr: read_u32(data, 4) },
             _ => TcpOption::Unknown { kind, data },
         };
         Ok((rest, option))
@@ -674,6 +658,45 @@ impl<'a> TcpOption<'a> {
         }
         len
     }
+}
+
+/// The option at the front of `buffer`: its kind, its data (the octets
+/// after its length octet; none for End of Option List and No-Operation,
+/// which have no length octet) and what follows it. The framing and the
+/// lengths the known kinds must have are checked here, once for
+/// [`TcpOption::parse`] and [`TcpRepr::parse`] (which reads the fields
+/// straight from the data, without building a `TcpOption`).
+fn split_option(buffer: &[u8]) -> Result<(u8, &[u8], &[u8])> {
+    let (&kind, rest) = buffer.split_first().ok_or(Error::Truncated)?;
+    if kind == kind::END || kind == kind::NOP {
+        return Ok((kind, &[], rest));
+    }
+    let length = *rest.first().ok_or(Error::BadOption)? as usize;
+    if length < 2 || length > buffer.len() {
+        return Err(Error::BadOption);
+    }
+    let fits = match kind {
+        kind::MSS => length == 4,
+        kind::WS => length == 3,
+        kind::SACK_PERM => length == 2,
+        kind::SACK => (10..=34).contains(&length) && (length - 2) % 8 == 0,
+        kind::TS => length == 10,
+        _ => true,
+    };
+    if !fits {
+        return Err(Error::BadOption);
+    }
+    Ok((kind, &buffer[2..length], &buffer[length..]))
+}
+
+/// The (left edge, right edge) blocks of a SACK option's data (a whole
+/// number of 8-octet blocks, at most four), filled from the front.
+fn sack_blocks(data: &[u8]) -> [Option<(u32, u32)>; 4] {
+    let mut ranges = [None; 4];
+    for (slot, block) in ranges.iter_mut().zip(data.chunks_exact(8)) {
+        *slot = Some((read_u32(block, 0), read_u32(block, 4)));
+    }
+    ranges
 }
 
 /// Iterates over an options area, yielding each option; stops after End of
@@ -867,15 +890,21 @@ impl<'a> TcpRepr<'a> {
                 return Ok(repr);
             }
         }
-        for option in TcpOptionsIter::new(options) {
-            match option? {
-                TcpOption::MaxSegmentSize(mss) if syn => repr.max_seg_size = Some(mss),
-                TcpOption::WindowScale(shift) if syn => repr.window_scale = Some(shift.min(MAX_WINDOW_SCALE)),
-                TcpOption::SackPermitted if syn => repr.sack_permitted = true,
-                TcpOption::SackRange(ranges) => {
-                    repr.sack_ranges = ranges.map(|r| r.map(|(l, r)| (SeqNumber(l), SeqNumber(r))));
+        // Any other layout (a SYN's, SACK blocks): option by option, up to
+        // End of Option List; the first malformed one fails the segment.
+        let mut rest = options;
+        while !rest.is_empty() {
+            let (kind, data, tail) = split_option(rest)?;
+            rest = tail;
+            match kind {
+                kind::END => break,
+                kind::MSS if syn => repr.max_seg_size = Some(read_u16(data, 0)),
+                kind::WS if syn => repr.window_scale = Some(data[0].min(MAX_WINDOW_SCALE)),
+                kind::SACK_PERM if syn => repr.sack_permitted = true,
+                kind::SACK => {
+                    repr.sack_ranges = sack_blocks(data).map(|r| r.map(|(l, r)| (SeqNumber(l), SeqNumber(r))))
                 }
-                TcpOption::Timestamp { tsval, tsecr } => repr.timestamp = Some(TcpTimestamp { tsval, tsecr }),
+                kind::TS => repr.timestamp = Some(TcpTimestamp { tsval: read_u32(data, 0), tsecr: read_u32(data, 4) }),
                 _ => {}
             }
         }

@@ -311,6 +311,57 @@ proptest! {
         prop_assert_eq!(&buf, &buf3);
     }
 
+    /// `TcpRepr::parse` reads options in its own loop (not through
+    /// `TcpOption`): for any options area, it fails exactly when the
+    /// option iterator meets a malformed option, and otherwise holds what
+    /// the options say, read through `TcpOptionsIter`.
+    #[test]
+    fn tcp_repr_reads_options_as_the_option_iterator_does(
+        words in proptest::collection::vec(
+            prop_oneof![
+                // Known kinds with right and wrong lengths, NOPs, End.
+                (0u8..=8, 0u8..=12, any::<[u8; 2]>()).prop_map(|(k, l, d)| [k, l, d[0], d[1]]),
+                any::<[u8; 4]>(),
+            ],
+            0..=10,
+        ),
+        syn in any::<bool>(),
+    ) {
+        let options: Vec<u8> = words.concat();
+        let mut buf = vec![0u8; 20 + options.len()];
+        buf[..4].copy_from_slice(&[0, 1, 0, 2]);
+        buf[12] = (((20 + options.len()) / 4) as u8) << 4;
+        buf[13] = if syn { 0x02 } else { 0x10 };
+        buf[20..].copy_from_slice(&options);
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        let parsed = TcpRepr::parse(&p, &src, &dst, ChecksumMode::Ignore);
+
+        let mut expected = (None, None, false, [None; 4], None);
+        let mut failed = false;
+        for option in TcpOptionsIter::new(&options) {
+            match option {
+                Err(_) => failed = true,
+                Ok(TcpOption::MaxSegmentSize(m)) if syn => expected.0 = Some(m),
+                Ok(TcpOption::WindowScale(w)) if syn => expected.1 = Some(w.min(14)),
+                Ok(TcpOption::SackPermitted) if syn => expected.2 = true,
+                Ok(TcpOption::SackRange(r)) => expected.3 = r.map(|b| b.map(|(l, r)| (SeqNumber(l), SeqNumber(r)))),
+                Ok(TcpOption::Timestamp { tsval, tsecr }) => expected.4 = Some(TcpTimestamp { tsval, tsecr }),
+                Ok(_) => {}
+            }
+        }
+        match parsed {
+            Err(e) => prop_assert!(failed, "{:?} rejected: {:?}", options, e),
+            Ok(r) => {
+                prop_assert!(!failed, "{:?} accepted", options);
+                prop_assert_eq!(
+                    (r.max_seg_size, r.window_scale, r.sack_permitted, r.sack_ranges, r.timestamp),
+                    expected
+                );
+            }
+        }
+    }
+
     #[test]
     fn tcp_option_round_trip(kind in 0u8..8, a in any::<u32>(), b in any::<u32>(),
                              n in 1usize..=4, data in proptest::collection::vec(any::<u8>(), 0..38)) {
