@@ -7,7 +7,7 @@
 //! (`on_timer`) and the next deadline (`poll_at`) live here too.
 
 use crate::congestion::CongestionControl;
-use crate::recovery::Eifel;
+use crate::recovery::{Eifel, Outstanding};
 use crate::tcb::Connection;
 use crate::timers::{Deadline, Timers};
 use crate::State;
@@ -26,6 +26,10 @@ struct Plan {
     /// A rescue retransmission (RFC 6675 NextSeg rule 4).
     rescue: bool,
 }
+
+/// Pipe, the room the congestion window leaves, and the segment size: what
+/// a retransmission plan is measured against.
+type Room = (usize, usize, usize);
 
 impl Connection {
     /// Our timestamp clock: milliseconds plus a per-connection offset.
@@ -240,10 +244,12 @@ impl Connection {
     /// copied whole, which stalls on the stores it reads (no forwarding).
     #[inline(always)]
     fn plan(&self) -> Option<Plan> {
-        if self.nothing_to_plan() {
+        let o = self.outstanding();
+        let loss_free = self.rec.loss_free(&self.scoreboard, o);
+        if !self.tlp_pending && loss_free && self.all_sent() {
             return None;
         }
-        self.plan_full()
+        self.plan_full(o, loss_free)
     }
 
     /// Whether [`Connection::plan`] would pick a segment, for a caller that
@@ -264,12 +270,16 @@ impl Connection {
     /// [`Connection::plan_due`] past the quick answer, out of line.
     #[inline(never)]
     fn plan_full_due(&self) -> bool {
-        self.plan_full().is_some()
+        let o = self.outstanding();
+        self.plan_full(o, self.rec.loss_free(&self.scoreboard, o)).is_some()
     }
 
     /// [`Connection::plan`] past its quick answer: the sender rules in full.
+    /// `loss_free`: nothing lost, SACKed or owed again (the common case),
+    /// where pipe is what is in flight and no retransmission rule can pick
+    /// anything.
     #[inline(always)]
-    fn plan_full(&self) -> Option<Plan> {
+    fn plan_full(&self, o: Outstanding, loss_free: bool) -> Option<Plan> {
         if !self.state.is_synchronized() {
             return None;
         }
@@ -278,41 +288,25 @@ impl Connection {
                 return Some(p);
             }
         }
-        let data_end = self.data_end();
-        let o = self.outstanding();
-        // Nothing lost, SACKed or owed again (the common case): pipe is
-        // what is in flight, and no retransmission rule can pick anything.
-        let loss_free = self.rec.loss_free(&self.scoreboard, o);
         // Everything sent as well: no rule can pick a segment (the common
         // answer, asked after every segment sent).
         if loss_free && self.all_sent() {
             return None;
         }
+        let data_end = self.data_end();
         let mss = self.mss.saturating_sub(self.extra_option_len()).max(1);
         let fin_seq = self.fin_queued.then_some(data_end);
         let pipe = if loss_free { self.rec.flight(o) } else { self.pipe() };
-        let cwnd = self.cc.cwnd();
-        let cwnd_room = cwnd.saturating_sub(pipe);
+        let cwnd_room = self.cc.cwnd().saturating_sub(pipe);
+        let room = (pipe, cwnd_room, mss);
 
         // Retransmission: first what RACK found lost after retransmitting
         // it (RFC 8985 §6.2), then NextSeg rule 1 (lost data), in order.
-        let rule1 = if loss_free {
-            None
-        } else {
-            self.rec.next_resend(&self.scoreboard, o).or_else(|| self.rec.next_lost(&self.scoreboard, o))
-        };
-        let rule3 = || self.rec.next_rule3(&self.scoreboard, o);
-        let rexmit = |start: SeqNumber, max: usize| -> Option<Plan> {
-            if pipe > 0 && cwnd_room < mss.min(max) {
-                return None;
+        if !loss_free {
+            let rule1 = self.rec.next_resend(&self.scoreboard, o).or_else(|| self.rec.next_lost(&self.scoreboard, o));
+            if let Some((start, max)) = rule1 {
+                return self.plan_rexmit(room, start, max);
             }
-            let data = data_end.checked_sub(start).unwrap_or(0);
-            let len = max.min(mss).min(data);
-            let fin = fin_seq.is_some_and(|f| start + len == f && f.lt(self.snd_nxt));
-            (len > 0 || fin).then_some(Plan { seq: start, len, fin, retransmit: true, tlp: false, rescue: false })
-        };
-        if let Some((start, max)) = rule1 {
-            return rexmit(start, max);
         }
 
         // New data (NextSeg rule 2) or a FIN.
@@ -343,20 +337,38 @@ impl Connection {
             // `tcp_snd_wnd_test`).
             return Some(Plan { seq: self.snd_nxt, len: 0, fin: true, retransmit: false, tlp: false, rescue: false });
         }
-        if unsent > 0 {
-            // Sender window-limited: rule 2 failed, try rule 3.
-            if let Some((start, max)) = rule3() {
-                return rexmit(start, max);
-            }
-            return None;
+        self.plan_beyond_new_data(room, o, unsent > 0)
+    }
+
+    /// [`Connection::plan_full`] when rule 2 picked nothing: NextSeg rule 3,
+    /// and with nothing new to send, rule 4 (the rescue). Out of line:
+    /// only repair and window-limited senders get here.
+    #[inline(never)]
+    fn plan_beyond_new_data(&self, room: Room, o: Outstanding, unsent: bool) -> Option<Plan> {
+        if let Some((start, max)) = self.rec.next_rule3(&self.scoreboard, o) {
+            return self.plan_rexmit(room, start, max);
         }
-        if let Some((start, max)) = rule3() {
-            return rexmit(start, max);
+        if unsent {
+            // Sender window-limited: rule 2 failed, and so did rule 3.
+            return None;
         }
         // Nothing new to send: RFC 6675 NextSeg rule 4.
         self.rec
             .rescue(&self.scoreboard, o)
-            .and_then(|(start, max)| rexmit(start, max).map(|p| Plan { rescue: true, ..p }))
+            .and_then(|(start, max)| self.plan_rexmit(room, start, max).map(|p| Plan { rescue: true, ..p }))
+    }
+
+    /// A retransmission of at most `max` octets from `start`, if the
+    /// congestion window has room for it (`room`: pipe, the room cwnd
+    /// leaves, the segment size).
+    fn plan_rexmit(&self, (pipe, cwnd_room, mss): Room, start: SeqNumber, max: usize) -> Option<Plan> {
+        if pipe > 0 && cwnd_room < mss.min(max) {
+            return None;
+        }
+        let data_end = self.data_end();
+        let len = max.min(mss).min(data_end.checked_sub(start).unwrap_or(0));
+        let fin = self.fin_queued && start + len == data_end && data_end.lt(self.snd_nxt);
+        (len > 0 || fin).then_some(Plan { seq: start, len, fin, retransmit: true, tlp: false, rescue: false })
     }
 
     /// [`Connection::poll_transmit`] until it has nothing more or `max`
