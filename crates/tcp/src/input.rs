@@ -545,7 +545,7 @@ impl Connection {
 
         if self.snd_una.lt(ack) {
             if self.rec.eifel != Eifel::Off {
-                self.eifel_detect(seg);
+                self.eifel_detect(seg, ack);
             }
             self.ack_new_data(now, seg, ack, flight_before);
         } else if ack == self.snd_una
@@ -762,12 +762,13 @@ impl Connection {
     /// echo older than the timestamp of the timeout's first retransmission
     /// answers an original transmission, which was late, not lost (or
     /// whose ACKs were). Then RFC 4015 §3: the window reduction is undone,
-    /// and what the timeout deemed lost is not (the originals are
-    /// delivered or on their way), so new data goes next instead of a
-    /// resend of the whole flight. The backed-off RTO stays until the
-    /// next RTT sample (RFC 6298 §5.7); the echo is not one (see
-    /// `rtt_sample_on_ack`).
-    fn eifel_detect(&mut self, seg: &TcpRepr<'_>) {
+    /// the window capped at FlightSize + min(bytes acked, IW) against a
+    /// burst (`CongestionControl::undo_timeout`), and what the timeout
+    /// deemed lost is not (the originals are delivered or on their way),
+    /// so new data goes next instead of a resend of the whole flight. The
+    /// backed-off RTO stays until the next RTT sample (RFC 6298 §5.7); the
+    /// echo is not one (see `rtt_sample_on_ack`).
+    fn eifel_detect(&mut self, seg: &TcpRepr<'_>, ack: SeqNumber) {
         let Eifel::Sent(rexmit_tsval) = std::mem::take(&mut self.rec.eifel) else {
             return;
         };
@@ -778,11 +779,16 @@ impl Connection {
             return;
         }
         self.stats.spurious_rtos += 1;
-        self.cc.undo();
+        let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
+        let acked = ack - self.snd_una;
+        self.cc.undo_timeout((self.snd_nxt - ack) + acked.min(iw));
         self.rack.on_spurious_timeout();
         if self.rec.rto_lost_point.take().is_some() {
             self.rack.on_recovery_exit();
         }
+        // No go-back-N resend to guard against (RFC 6582 §3.2 step 2):
+        // a loss found in this flight starts a fast recovery.
+        self.rec.recovery_point = self.snd_una;
     }
 
     fn maybe_enter_recovery_sack(&mut self, now: Instant) {

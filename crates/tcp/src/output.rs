@@ -6,7 +6,7 @@
 //! advertisement rules (RFC 9293 §3.8.6.2.2, RFC 7323 §2.3). Timer expiry
 //! (`on_timer`) and the next deadline (`poll_at`) live here too.
 
-use crate::congestion::CongestionControl;
+use crate::congestion::{CongestionControl, RtoUndo};
 use crate::recovery::{Eifel, Outstanding};
 use crate::tcb::Connection;
 use crate::timers::{Deadline, Timers};
@@ -792,17 +792,9 @@ impl Connection {
                     return;
                 }
                 self.stats.rto_timeouts += 1;
-                // The first timeout of an episode, outside fast recovery
-                // (whose own retransmissions came first): RFC 3522 may find
-                // it spurious, and RFC 4015 then undoes its reduction.
-                let fresh = !self.rec.in_recovery && self.rec.rto_lost_point.is_none();
-                let eifel = match self.rec.eifel {
-                    e if !fresh => e,
-                    _ if self.ts_ok => Eifel::Armed,
-                    _ => Eifel::Off,
-                };
+                let (eifel, undo) = self.eifel_on_rto();
                 let flight = self.pipe();
-                self.cc.on_rto(now, flight, fresh);
+                self.cc.on_rto(now, flight, undo);
                 self.rtt.back_off();
                 // RFC 2018 §8: the receiver may discard data it SACKed
                 // (Linux does, pruning its out-of-order queue under memory
@@ -819,6 +811,33 @@ impl Connection {
                 self.rec.eifel = eifel;
             }
         }
+    }
+
+    /// Where Eifel detection (RFC 3522) stands after this timeout, and what
+    /// the controller keeps for an undo. Only the first timeout of an
+    /// episode outside fast recovery (whose own retransmissions came
+    /// first) can be judged, and only with timestamps; later ones of the
+    /// episode keep its verdict pending. The comparison is with the
+    /// episode's first retransmission (Linux `retrans_stamp`): a tail loss
+    /// probe's, if one is still out.
+    fn eifel_on_rto(&self) -> (Eifel, RtoUndo) {
+        let fresh = !self.rec.in_recovery && self.rec.rto_lost_point.is_none();
+        if !fresh {
+            return match self.rec.eifel {
+                Eifel::Off => (Eifel::Off, RtoUndo::Drop),
+                pending => (pending, RtoUndo::Keep),
+            };
+        }
+        if !self.ts_ok {
+            return (Eifel::Off, RtoUndo::Drop);
+        }
+        if self.tlp_end.is_some() && self.tlp_retrans {
+            return match self.rexmit_tsval {
+                Some(probe) => (Eifel::Sent(probe), RtoUndo::Save),
+                None => (Eifel::Off, RtoUndo::Drop),
+            };
+        }
+        (Eifel::Armed, RtoUndo::Save)
     }
 
     /// Everything outstanding and not SACKed counts as lost and is resent

@@ -167,10 +167,19 @@ impl Rack {
         }
         // Delivered retransmissions (§6.2 step 2): with an echo older than
         // the retransmission's timestamp, or sooner than the minimum RTT
-        // after it, the delivery was the original's.
+        // after it, the delivery was the original's. The echo tells only
+        // for the retransmission at the old SND.UNA, the one this ACK's
+        // cumulative part answers: a receiver takes TS.Recent only from a
+        // segment at its left edge (RFC 7323 §4.3), so a SACKed one above
+        // it is answered with an older echo whichever copy arrived.
         let delivered =
             |r: &Record| r.end.le(ack) || sb.ranges().iter().any(|s: &Range| s.start.le(r.start) && r.end.le(s.end));
-        let original = |r: &Record| echo.is_some_and(|e| (e.wrapping_sub(r.sent.total_millis() as u32) as i32) < 0);
+        let original = |r: &Record| {
+            r.start.le(old_una)
+                && old_una.lt(r.end)
+                && old_una.lt(ack)
+                && echo.is_some_and(|e| (e.wrapping_sub(r.sent.total_millis() as u32) as i32) < 0)
+        };
         for r in self.rexmits.iter().filter(|r| delivered(r)) {
             let rtt = now.micros_since(r.sent);
             if self.min_rtt_us.is_some_and(|m| rtt >= m)
@@ -477,6 +486,16 @@ mod tests {
         // Without timestamps, the RTT alone decides: above min_RTT, the
         // retransmission's.
         assert_eq!(ack_at(None), Some(ms(100)));
+
+        // A retransmission SACKed above SND.UNA comes back with the echo
+        // of the segment at the receiver's left edge, older whichever copy
+        // arrived: the RTT decides there too.
+        let (mut rack, _) = fourth_sacked();
+        rack.on_retransmit(s(100), s(200), ms(100));
+        let mut sb = Scoreboard::new();
+        sb.update(&[Some((s(100), s(200)))], s(0), s(400));
+        rack.on_ack(ms(150), s(0), s(0), &sb, s(200), Some(0));
+        assert_eq!(rack.xmit_ts, Some(ms(100)));
     }
 
     #[test]

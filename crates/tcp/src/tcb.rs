@@ -945,6 +945,11 @@ impl Connection {
         if self.mss < before && self.state.is_synchronized() && !repairing {
             self.resend_whole_flight();
         }
+        if self.mss < before {
+            // Segments of the old size were retransmitted: an Eifel undo
+            // would bring back a window counted in them.
+            self.rec.eifel = crate::recovery::Eifel::Off;
+        }
         true
     }
 

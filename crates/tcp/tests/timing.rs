@@ -1016,8 +1016,14 @@ fn a_timeout_whose_originals_arrive_is_undone_by_their_timestamps() {
     let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
     for late in [true, false] {
         let mut p = established_after_one_byte(&cfg);
+        // A window of many segments first (slow start).
+        let warm = pattern(400_000);
+        assert!(transfer(&mut p, &warm, Duration::from_secs(10)) == warm);
+        p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(5));
+        p.run_for(Duration::from_millis(300));
         let (now, mss) = (p.now, p.a.mss());
         let before = p.a.stats();
+        assert!(before.cwnd >= 30 * mss, "{before:?}");
         p.a.send(&pattern(10 * mss)).unwrap();
         let out = drain(&mut p.a, now);
         assert_eq!(out.len(), 10);
@@ -1052,15 +1058,22 @@ fn a_timeout_whose_originals_arrive_is_undone_by_their_timestamps() {
             acks.extend(drain(&mut p.b, t));
         }
         let mut resent = Vec::new();
-        for a in &acks {
+        for (i, a) in acks.iter().enumerate() {
             p.a.on_segment(t + D, &a.repr());
             resent.extend(drain(&mut p.a, t + D).into_iter().filter(|s| !s.repr().payload.is_empty()));
+            if late && i == 0 {
+                // RFC 4015 §3: ssthresh as before the timeout, the window
+                // no more than FlightSize + IW (no burst).
+                let st = p.a.stats();
+                let flight = p.a.snd_nxt() - p.a.snd_una();
+                assert_eq!(st.ssthresh, before.ssthresh, "{st:?}");
+                assert!(st.cwnd > mss && st.cwnd <= flight + 10 * mss && st.cwnd < before.cwnd, "{st:?}");
+            }
         }
         let after = p.a.stats();
         if late {
             assert_eq!(after.spurious_rtos, 1, "{after:?}");
             assert_eq!(after.ssthresh, before.ssthresh, "back in slow start: {after:?}");
-            assert!(after.cwnd >= before.cwnd, "{after:?}");
             let offs: Vec<_> = resent.iter().map(|s| (s.repr().seq_number - out[0].repr().seq_number) / mss).collect();
             assert!(resent.is_empty(), "the flight was delivered: nothing to resend, got {offs:?} {after:?}");
             assert_eq!(p.a.snd_una(), p.a.snd_nxt());
@@ -1072,4 +1085,95 @@ fn a_timeout_whose_originals_arrive_is_undone_by_their_timestamps() {
             assert!(resent.first().is_some_and(|s| s.repr().seq_number == out[1].repr().seq_number));
         }
     }
+}
+
+/// RFC 3522's comparison is with the episode's first retransmission (Linux
+/// `retrans_stamp`): here a tail loss probe that repaired a lost last
+/// segment. The timeout that follows (every ACK lost) resends a segment B
+/// holds; B answers with the probe's timestamp, older than the timeout's
+/// retransmission but not than the probe: the timeout stands.
+#[test]
+fn a_timeout_after_a_probe_that_repaired_the_tail_is_not_undone() {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    let mut p = established_after_one_byte(&cfg);
+    let (now, mss) = (p.now, p.a.mss());
+    let before = p.a.stats();
+    p.a.send(&pattern(10 * mss)).unwrap();
+    let out = drain(&mut p.a, now);
+    assert_eq!(out.len(), 10);
+    // B gets all but the last segment; its ACKs are lost.
+    for s in &out[..9] {
+        p.b.on_segment(now + D, &s.repr());
+        drain(&mut p.b, now + D);
+    }
+    // A's probe resends the last segment; B takes it, and that ACK is lost too.
+    let pto = p.a.poll_at().expect("the probe timer runs");
+    p.a.on_timer(pto);
+    let probe: Vec<_> = drain(&mut p.a, pto).into_iter().filter(|s| !s.repr().payload.is_empty()).collect();
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].repr().seq_number, out[9].repr().seq_number);
+    p.b.on_segment(pto + D, &probe[0].repr());
+    drain(&mut p.b, pto + D);
+    assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss));
+    // The timeout resends segment 0, which B holds already.
+    let mut t = pto;
+    let mut rexmit = None;
+    while p.a.stats().rto_timeouts == 0 {
+        t = p.a.poll_at().expect("a timer runs");
+        p.a.on_timer(t);
+        let sent = drain(&mut p.a, t);
+        if p.a.stats().rto_timeouts == 1 {
+            rexmit = sent.into_iter().find(|s| !s.repr().payload.is_empty());
+        }
+    }
+    let rexmit = rexmit.expect("the timeout resends the first segment");
+    assert_eq!(rexmit.repr().seq_number, out[0].repr().seq_number);
+    p.b.on_segment(t + D, &rexmit.repr());
+    for a in drain(&mut p.b, t + D) {
+        p.a.on_segment(t + 2 * D, &a.repr());
+        drain(&mut p.a, t + 2 * D);
+    }
+    let after = p.a.stats();
+    assert_eq!(p.a.snd_una(), p.a.snd_nxt(), "{after:?}");
+    assert_eq!(after.spurious_rtos, 0, "{after:?}");
+    assert!(after.ssthresh < before.ssthresh && after.cwnd < before.cwnd, "{after:?}");
+}
+
+/// After a spurious timeout is undone there is no go-back-N resend for
+/// RFC 6582's guard to protect: a segment of that flight found lost by
+/// the ACKs that follow starts a fast recovery (with its window
+/// reduction), as any loss would.
+#[test]
+fn a_loss_in_a_flight_whose_timeout_was_undone_starts_a_fast_recovery() {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    let mut p = established_after_one_byte(&cfg);
+    let (now, mss) = (p.now, p.a.mss());
+    p.a.send(&pattern(10 * mss)).unwrap();
+    let out = drain(&mut p.a, now);
+    assert_eq!(out.len(), 10);
+    // Segment 2 is lost; B's ACKs for the others are held back.
+    let mut acks = Vec::new();
+    for s in out.iter().enumerate().filter(|(i, _)| *i != 2).map(|(_, s)| s) {
+        p.b.on_segment(now + D, &s.repr());
+        acks.extend(drain(&mut p.b, now + D));
+    }
+    // A's probe and its timeout go unanswered.
+    let mut t = now;
+    while p.a.stats().rto_timeouts == 0 {
+        t = p.a.poll_at().expect("a timer runs");
+        p.a.on_timer(t);
+        drain(&mut p.a, t);
+    }
+    let mut resent = Vec::new();
+    for a in &acks {
+        p.a.on_segment(t + D, &a.repr());
+        resent.extend(drain(&mut p.a, t + D).into_iter().filter(|s| !s.repr().payload.is_empty()));
+    }
+    let st = p.a.stats();
+    assert_eq!(st.spurious_rtos, 1, "{st:?}");
+    assert_eq!(st.fast_retransmits, 1, "{st:?}");
+    assert!(st.ssthresh < usize::MAX, "the loss reduced the window: {st:?}");
+    assert_eq!(resent.first().map(|s| s.repr().seq_number), Some(out[2].repr().seq_number));
+    p.b.on_segment(t + 2 * D, &resent[0].repr());
+    assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss));
 }

@@ -7,7 +7,7 @@
 //! "Reno-friendly region"). β = 0.7 (§4.6), fast convergence (§4.7).
 //! Windows are kept in segments as f64 internally, as the RFC writes them.
 
-use super::{slow_start, CongestionControl};
+use super::{slow_start, CongestionControl, RtoUndo};
 use sockstack_time::{Duration, Instant};
 
 /// RFC 9438 §5: C = 0.4, β_cubic = 0.7.
@@ -153,10 +153,14 @@ impl CongestionControl for Cubic {
         self.cwnd = self.ssthresh;
     }
 
-    fn on_rto(&mut self, _now: Instant, _flight: usize, save_prior: bool) {
-        if save_prior {
-            self.prior = None;
-            self.prior = Some(Box::new(self.clone()));
+    fn on_rto(&mut self, _now: Instant, _flight: usize, undo: RtoUndo) {
+        match undo {
+            RtoUndo::Save => {
+                self.prior = None;
+                self.prior = Some(Box::new(self.clone()));
+            }
+            RtoUndo::Keep => {}
+            RtoUndo::Drop => self.prior = None,
         }
         self.reduce();
         self.cwnd = self.mss;
@@ -180,6 +184,15 @@ impl CongestionControl for Cubic {
         if let Some(prior) = self.prior.take() {
             let cwnd = self.cwnd.max(prior.cwnd);
             *self = Cubic { cwnd, mss: self.mss, ..*prior };
+        }
+    }
+
+    fn undo_timeout(&mut self, cwnd_cap: usize) {
+        if let Some(prior) = self.prior.take() {
+            let cwnd = prior.cwnd.min(cwnd_cap).max(self.cwnd);
+            // The epoch before the timeout would count the stall as growth
+            // time (RFC 9438 §4.2's t): a new one starts with the next ACK.
+            *self = Cubic { cwnd, mss: self.mss, epoch_start: None, ..*prior };
         }
     }
 
@@ -220,7 +233,7 @@ mod tests {
         // Fast convergence: a second loss below W_max lowers W_max further.
         c.on_congestion_event(Instant::ZERO, 56 * MSS);
         assert!((c.w_max() - 56.0 * 0.85).abs() < 1e-9);
-        c.on_rto(Instant::ZERO, 0, true);
+        c.on_rto(Instant::ZERO, 0, RtoUndo::Drop);
         assert_eq!(c.cwnd(), MSS);
     }
 
@@ -295,14 +308,20 @@ mod tests {
         // Once only.
         c.undo();
         assert_eq!(c.cwnd(), grown);
-        // A timeout is undone to the state before it, however many
-        // timeouts followed in its episode.
+        // A spurious timeout goes back to the state before it, however
+        // many timeouts followed in its episode, the window capped (RFC
+        // 4015 §3) and a new epoch to come.
         c.on_congestion_event(Instant::from_secs(3), grown);
-        let before = (c.cwnd(), c.ssthresh(), c.w_max());
-        c.on_rto(Instant::from_secs(4), 0, true);
-        c.on_rto(Instant::from_secs(5), 0, false);
+        let (ssthresh, w_max, k) = (c.ssthresh(), c.w_max(), c.k());
+        c.on_rto(Instant::from_secs(4), 0, RtoUndo::Save);
+        c.on_rto(Instant::from_secs(5), 0, RtoUndo::Keep);
         assert_eq!(c.cwnd(), MSS);
-        c.undo();
-        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max()), before);
+        c.undo_timeout(20 * MSS);
+        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max(), c.k()), (20 * MSS, ssthresh, w_max, k));
+        assert!(c.epoch_start.is_none());
+        // Nothing kept after a timeout no undo can follow.
+        c.on_rto(Instant::from_secs(6), 0, RtoUndo::Drop);
+        c.undo_timeout(20 * MSS);
+        assert_eq!(c.cwnd(), MSS);
     }
 }

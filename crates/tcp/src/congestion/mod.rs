@@ -37,10 +37,8 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// Fast recovery ended (the recovery point was acknowledged).
     fn on_recovery_exit(&mut self, now: Instant);
     /// The retransmission timer expired (RFC 5681 §3.1 eq. 4, loss window).
-    /// `save_prior`: the first timeout of an episode, outside fast
-    /// recovery, whose reduction an undo (RFC 4015) takes back; a later
-    /// one keeps the state from before the first.
-    fn on_rto(&mut self, now: Instant, flight: usize, save_prior: bool);
+    /// `undo` says what becomes of the state kept for an undo.
+    fn on_rto(&mut self, now: Instant, flight: usize, undo: RtoUndo);
     /// Slow start ends without a loss (HyStart++, RFC 9406 §4.2):
     /// ssthresh = cwnd, congestion avoidance from here.
     fn exit_slow_start(&mut self, now: Instant);
@@ -56,6 +54,25 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// (Linux `tcp_undo_cwnd_reduction`). Nothing happens when there is
     /// nothing to undo.
     fn undo(&mut self);
+    /// The last timeout was spurious (RFC 3522): RFC 4015 §3's response.
+    /// Back to the state before it (ssthresh; for CUBIC W_max and K too),
+    /// but the window at most `cwnd_cap` (FlightSize + min(bytes acked,
+    /// IW)), so that the ACKs to come clock the sending out instead of
+    /// one burst, and never below the window now; a congestion-avoidance
+    /// epoch starts afresh. Nothing happens when there is nothing to undo.
+    fn undo_timeout(&mut self, cwnd_cap: usize);
+}
+
+/// What a timeout does with the state a controller keeps for an undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtoUndo {
+    /// The first timeout of an episode that Eifel detection (RFC 3522) may
+    /// find spurious: the state before it is kept.
+    Save,
+    /// A later timeout of that episode: the state before the first stays.
+    Keep,
+    /// A timeout no undo can follow: the kept state goes.
+    Drop,
 }
 
 /// The controller a connection runs: one of the algorithms behind the
@@ -101,8 +118,8 @@ impl CongestionControl for Controller {
     fn on_recovery_exit(&mut self, now: Instant) {
         delegate!(self, c => c.on_recovery_exit(now))
     }
-    fn on_rto(&mut self, now: Instant, flight: usize, save_prior: bool) {
-        delegate!(self, c => c.on_rto(now, flight, save_prior))
+    fn on_rto(&mut self, now: Instant, flight: usize, undo: RtoUndo) {
+        delegate!(self, c => c.on_rto(now, flight, undo))
     }
     fn exit_slow_start(&mut self, now: Instant) {
         delegate!(self, c => c.exit_slow_start(now))
@@ -115,6 +132,9 @@ impl CongestionControl for Controller {
     }
     fn undo(&mut self) {
         delegate!(self, c => c.undo())
+    }
+    fn undo_timeout(&mut self, cwnd_cap: usize) {
+        delegate!(self, c => c.undo_timeout(cwnd_cap))
     }
 }
 

@@ -3,7 +3,7 @@
 //! loss. The recovery episode itself (partial ACKs) is driven by the
 //! connection.
 
-use super::{half_flight, slow_start, CongestionControl};
+use super::{half_flight, slow_start, CongestionControl, RtoUndo};
 use sockstack_time::{Duration, Instant};
 
 /// NewReno congestion control (RFC 5681, RFC 6582).
@@ -73,9 +73,11 @@ impl CongestionControl for NewReno {
         self.cwnd = self.ssthresh;
     }
 
-    fn on_rto(&mut self, _now: Instant, flight: usize, save_prior: bool) {
-        if save_prior {
-            self.prior = Some((self.cwnd, self.ssthresh));
+    fn on_rto(&mut self, _now: Instant, flight: usize, undo: RtoUndo) {
+        match undo {
+            RtoUndo::Save => self.prior = Some((self.cwnd, self.ssthresh)),
+            RtoUndo::Keep => {}
+            RtoUndo::Drop => self.prior = None,
         }
         self.ssthresh = half_flight(flight, self.mss);
         self.cwnd = self.mss; // RFC 5681 §3.1: LW = 1 segment
@@ -96,6 +98,14 @@ impl CongestionControl for NewReno {
         if let Some((cwnd, ssthresh)) = self.prior.take() {
             self.cwnd = self.cwnd.max(cwnd);
             self.ssthresh = self.ssthresh.max(ssthresh);
+            self.bytes_acked = 0;
+        }
+    }
+
+    fn undo_timeout(&mut self, cwnd_cap: usize) {
+        if let Some((cwnd, ssthresh)) = self.prior.take() {
+            self.cwnd = cwnd.min(cwnd_cap).max(self.cwnd);
+            self.ssthresh = ssthresh;
             self.bytes_acked = 0;
         }
     }
@@ -148,7 +158,7 @@ mod tests {
         assert_eq!(r.ssthresh(), 2 * MSS, "floor of 2 SMSS");
         r.on_recovery_exit(Instant::ZERO);
         assert_eq!(r.cwnd(), 2 * MSS);
-        r.on_rto(Instant::ZERO, 30 * MSS, true);
+        r.on_rto(Instant::ZERO, 30 * MSS, RtoUndo::Drop);
         assert_eq!(r.cwnd(), MSS);
         assert_eq!(r.ssthresh(), 15 * MSS);
         // slow start again up to ssthresh, then linear
@@ -167,13 +177,21 @@ mod tests {
         assert_eq!((c.cwnd(), c.ssthresh()), (5000, 5000));
         c.undo();
         assert_eq!((c.cwnd(), c.ssthresh()), (10_000, usize::MAX), "back in slow start");
-        // A timeout is undone to the state before it; a second timeout of
-        // the same episode keeps that state (RFC 4015 after RFC 3522).
+        // A spurious timeout goes back to the state before it, however
+        // many timeouts followed in its episode, the window capped (RFC
+        // 4015 §3); one no undo can follow leaves nothing to undo.
         c.on_congestion_event(Instant::ZERO, 10_000);
-        c.on_rto(Instant::ZERO, 5_000, true);
-        c.on_rto(Instant::ZERO, 1_000, false);
+        c.on_rto(Instant::ZERO, 5_000, RtoUndo::Save);
+        c.on_rto(Instant::ZERO, 1_000, RtoUndo::Keep);
         assert_eq!((c.cwnd(), c.ssthresh()), (1000, 2000));
-        c.undo();
-        assert_eq!((c.cwnd(), c.ssthresh()), (5000, 5000), "before the first timeout");
+        c.undo_timeout(3_000);
+        assert_eq!((c.cwnd(), c.ssthresh()), (3000, 5000), "ssthresh from before, cwnd capped");
+        c.on_rto(Instant::ZERO, 3_000, RtoUndo::Save);
+        c.undo_timeout(100_000);
+        assert_eq!((c.cwnd(), c.ssthresh()), (3000, 5000), "no more than before the timeout");
+        c.on_rto(Instant::ZERO, 3_000, RtoUndo::Save);
+        c.on_rto(Instant::ZERO, 1_000, RtoUndo::Drop);
+        c.undo_timeout(100_000);
+        assert_eq!(c.cwnd(), 1000, "nothing kept to undo");
     }
 }
