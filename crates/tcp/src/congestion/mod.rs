@@ -47,12 +47,11 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// RFC 5681 §4.1: after an idle period longer than the RTO, restart
     /// from at most `restart_window` (the initial window); ssthresh stays.
     fn restart_after_idle(&mut self, now: Instant, restart_window: usize);
-    /// The last reduction was spurious: the peer reported every
-    /// retransmission of a fast recovery as a duplicate (RFC 3708), or a
-    /// timeout's first retransmission proved needless (RFC 3522). Back to
-    /// the state before it (RFC 9438 §4.9), the window no smaller than now
-    /// (Linux `tcp_undo_cwnd_reduction`). Nothing happens when there is
-    /// nothing to undo.
+    /// The last fast-recovery reduction was spurious: the peer reported
+    /// every retransmission of that recovery as a duplicate (RFC 3708).
+    /// Back to the state before it (RFC 9438 §4.9), the window no smaller
+    /// than now (Linux `tcp_undo_cwnd_reduction`). Nothing happens when
+    /// there is nothing to undo.
     fn undo(&mut self);
     /// The last timeout was spurious (RFC 3522): RFC 4015 §3's response.
     /// Back to the state before it (ssthresh; for CUBIC W_max and K too),
