@@ -1005,6 +1005,21 @@ fn an_echo_older_than_the_retransmission_does_not_time_it() {
     assert!(after < Duration::from_millis(200), "srtt {after:?} (was {srtt:?}): the ACK loss was timed");
 }
 
+/// Runs `c`'s timers (a tail loss probe's first), nothing answering,
+/// until its retransmission timer fires: when it did, and the data segment
+/// it resent.
+fn until_the_timeout(c: &mut Connection) -> (Instant, Seg) {
+    loop {
+        let t = c.poll_at().expect("a timer runs");
+        c.on_timer(t);
+        let sent = drain(c, t);
+        if c.stats().rto_timeouts > 0 {
+            let rexmit = sent.into_iter().find(|s| !s.repr().payload.is_empty());
+            return (t, rexmit.expect("the timeout resends the first segment"));
+        }
+    }
+}
+
 /// RFC 3522 §3.2 with RFC 4015 §3: a flight whose ACKs come only after
 /// the retransmission timer fired. The first ACK echoes the timestamp of
 /// an original transmission, older than the retransmission's: the timeout
@@ -1037,17 +1052,7 @@ fn a_timeout_whose_originals_arrive_is_undone_by_their_timestamps() {
             assert!(!acks.is_empty());
         }
         // A's timers run (the tail loss probe first) until the timeout.
-        let mut t = now;
-        let mut rto_rexmit = None;
-        while p.a.stats().rto_timeouts == 0 {
-            t = p.a.poll_at().expect("a timer runs");
-            p.a.on_timer(t);
-            let sent = drain(&mut p.a, t);
-            if p.a.stats().rto_timeouts == 1 {
-                rto_rexmit = sent.into_iter().find(|s| !s.repr().payload.is_empty());
-            }
-        }
-        let rto_rexmit = rto_rexmit.expect("the timeout resends the first segment");
+        let (t, rto_rexmit) = until_the_timeout(&mut p.a);
         assert_eq!(rto_rexmit.repr().seq_number, out[0].repr().seq_number);
         let reduced = p.a.stats();
         assert_eq!(reduced.cwnd, mss, "{reduced:?}");
@@ -1116,17 +1121,7 @@ fn a_timeout_after_a_probe_that_repaired_the_tail_is_not_undone() {
     drain(&mut p.b, pto + D);
     assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss));
     // The timeout resends segment 0, which B holds already.
-    let mut t = pto;
-    let mut rexmit = None;
-    while p.a.stats().rto_timeouts == 0 {
-        t = p.a.poll_at().expect("a timer runs");
-        p.a.on_timer(t);
-        let sent = drain(&mut p.a, t);
-        if p.a.stats().rto_timeouts == 1 {
-            rexmit = sent.into_iter().find(|s| !s.repr().payload.is_empty());
-        }
-    }
-    let rexmit = rexmit.expect("the timeout resends the first segment");
+    let (t, rexmit) = until_the_timeout(&mut p.a);
     assert_eq!(rexmit.repr().seq_number, out[0].repr().seq_number);
     p.b.on_segment(t + D, &rexmit.repr());
     for a in drain(&mut p.b, t + D) {
@@ -1158,12 +1153,7 @@ fn a_loss_in_a_flight_whose_timeout_was_undone_starts_a_fast_recovery() {
         acks.extend(drain(&mut p.b, now + D));
     }
     // A's probe and its timeout go unanswered.
-    let mut t = now;
-    while p.a.stats().rto_timeouts == 0 {
-        t = p.a.poll_at().expect("a timer runs");
-        p.a.on_timer(t);
-        drain(&mut p.a, t);
-    }
+    let (t, _) = until_the_timeout(&mut p.a);
     let mut resent = Vec::new();
     for a in &acks {
         p.a.on_segment(t + D, &a.repr());
