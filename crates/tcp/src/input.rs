@@ -5,7 +5,7 @@
 
 use crate::congestion::CongestionControl;
 use crate::hystart::{Growth, CSS_GROWTH_DIVISOR};
-use crate::recovery::Eifel;
+use crate::recovery::{Eifel, Frto};
 use crate::tcb::{Connection, MAX_QUICK_ACKS};
 use crate::timers::Deadline;
 use crate::State;
@@ -543,17 +543,21 @@ impl Connection {
             }
         }
 
+        let dupack = !self.snd_una.lt(ack)
+            && ack == self.snd_una
+            && self.snd_nxt.gt(self.snd_una)
+            && seg.payload.is_empty()
+            && !seg.fin
+            && (wnd == self.snd_wnd || newly_sacked > 0);
+        if self.rec.frto != Frto::Off {
+            self.frto_on_ack(ack, dupack);
+        }
         if self.snd_una.lt(ack) {
             if self.rec.eifel != Eifel::Off {
                 self.eifel_detect(seg, ack);
             }
             self.ack_new_data(now, seg, ack, flight_before);
-        } else if ack == self.snd_una
-            && self.snd_nxt.gt(self.snd_una)
-            && seg.payload.is_empty()
-            && !seg.fin
-            && (wnd == self.snd_wnd || newly_sacked > 0)
-        {
+        } else if dupack {
             // RFC 5681 §2 duplicate ACK (RFC 6675 counts ACKs carrying new
             // SACK information too).
             self.on_dupack(now);
@@ -761,13 +765,10 @@ impl Connection {
     /// RFC 3522 §3.2, on the first ACK of new data after a timeout: an
     /// echo older than the timestamp of the timeout's first retransmission
     /// answers an original transmission, which was late, not lost (or
-    /// whose ACKs were). Then RFC 4015 §3: the window reduction is undone,
-    /// the window capped at FlightSize + min(bytes acked, IW) against a
-    /// burst (`CongestionControl::undo_timeout`), and what the timeout
-    /// deemed lost is not (the originals are delivered or on their way),
-    /// so new data goes next instead of a resend of the whole flight. The
-    /// backed-off RTO stays until the next RTT sample (RFC 6298 §5.7); the
-    /// echo is not one (see `rtt_sample_on_ack`).
+    /// whose ACKs were): RFC 4015 §3's response follows
+    /// (`undo_spurious_timeout`). The backed-off RTO stays until the next
+    /// RTT sample (RFC 6298 §5.7); the echo is not one (see
+    /// `rtt_sample_on_ack`).
     fn eifel_detect(&mut self, seg: &TcpRepr<'_>, ack: SeqNumber) {
         let Eifel::Sent(rexmit_tsval) = std::mem::take(&mut self.rec.eifel) else {
             return;
@@ -778,10 +779,64 @@ impl Connection {
         if (ts.tsecr.wrapping_sub(rexmit_tsval) as i32) >= 0 {
             return;
         }
+        self.undo_spurious_timeout(ack);
+    }
+
+    /// F-RTO, RFC 5682 §3.1 steps 2 and 3, on an ACK that advances
+    /// SND.UNA to `ack` or is a duplicate (`dupack`); other ACKs (a window
+    /// update, data) change nothing.
+    fn frto_on_ack(&mut self, ack: SeqNumber, dupack: bool) {
+        let advanced = self.snd_una.lt(ack);
+        match self.rec.frto {
+            Frto::Off => {}
+            Frto::Armed { recover } => {
+                if !advanced {
+                    // Step 2a: a duplicate ACK; the conventional recovery.
+                    self.rec.frto = if dupack { Frto::Off } else { Frto::Armed { recover } };
+                } else if ack.ge(recover) {
+                    // Step 2a: everything sent before the timeout is
+                    // acknowledged; nothing is left to decide.
+                    self.rec.frto = Frto::Off;
+                } else if self.unsent() > 0 && self.snd_wnd_edge().gt(self.snd_nxt) {
+                    // Step 2b: up to two new segments.
+                    self.rec.frto = Frto::NewData { recover, new: 2 };
+                } else {
+                    // Nothing new to send (or no window for it): the
+                    // conventional recovery (§3.1 step 2b, last case).
+                    self.rec.frto = Frto::Off;
+                }
+            }
+            Frto::NewData { .. } => {
+                if advanced {
+                    // Step 3b: data not retransmitted after the timeout is
+                    // acknowledged (only new data went since the
+                    // retransmission was acknowledged): it was not lost.
+                    self.rec.frto = Frto::Off;
+                    self.rec.eifel = Eifel::Off;
+                    self.undo_spurious_timeout(ack);
+                } else if dupack {
+                    // Step 3a: the loss was real.
+                    self.rec.frto = Frto::Off;
+                }
+            }
+        }
+    }
+
+    /// RFC 4015 §3's response to a timeout found spurious (by Eifel or
+    /// F-RTO) on an ACK up to `ack`: the reduction undone with the window
+    /// capped at FlightSize + min(bytes acked, IW) against a burst
+    /// (`CongestionControl::undo_timeout`), and what the timeout deemed
+    /// lost no longer is (the originals are delivered or on their way),
+    /// so new data goes next instead of a resend of the whole flight.
+    fn undo_spurious_timeout(&mut self, ack: SeqNumber) {
         self.stats.spurious_rtos += 1;
+        self.rec.frto = Frto::Off;
         let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
         let acked = ack - self.snd_una;
         self.cc.undo_timeout((self.snd_nxt - ack) + acked.min(iw));
+        // RACK may have taken an original's ACK for the retransmission's
+        // delivery (without timestamps it cannot tell once the ACK comes
+        // later than min_RTT) and called everything sent before it lost.
         self.rack.on_spurious_timeout();
         if self.rec.rto_lost_point.take().is_some() {
             self.rack.on_recovery_exit();
@@ -789,6 +844,8 @@ impl Connection {
         // No go-back-N resend to guard against (RFC 6582 §3.2 step 2):
         // a loss found in this flight starts a fast recovery.
         self.rec.recovery_point = self.snd_una;
+        self.rec.rack_lost_point = None;
+        self.timers.rack = Deadline::NEVER;
     }
 
     fn maybe_enter_recovery_sack(&mut self, now: Instant) {

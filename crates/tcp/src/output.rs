@@ -7,7 +7,7 @@
 //! (`on_timer`) and the next deadline (`poll_at`) live here too.
 
 use crate::congestion::{CongestionControl, RtoUndo};
-use crate::recovery::{Eifel, Outstanding};
+use crate::recovery::{Eifel, Frto, Outstanding};
 use crate::tcb::Connection;
 use crate::timers::{Deadline, Timers};
 use crate::State;
@@ -158,7 +158,7 @@ impl Connection {
     }
 
     /// Queued octets not yet sent (SND.NXT to the end of the data).
-    fn unsent(&self) -> usize {
+    pub(crate) fn unsent(&self) -> usize {
         self.data_end().checked_sub(self.snd_nxt).unwrap_or(0)
     }
 
@@ -299,6 +299,20 @@ impl Connection {
         let pipe = if loss_free { self.rec.flight(o) } else { self.pipe() };
         let cwnd_room = self.cc.cwnd().saturating_sub(pipe);
         let room = (pipe, cwnd_room, mss);
+
+        // F-RTO step 2b (RFC 5682 §3.1): new data, not retransmissions,
+        // until the next ACK shows whether the flight was lost.
+        if let Frto::NewData { new, .. } = self.rec.frto {
+            let len = self.unsent().min(mss).min(self.wnd_room());
+            return (new > 0 && len > 0).then_some(Plan {
+                seq: self.snd_nxt,
+                len,
+                fin: false,
+                retransmit: false,
+                tlp: false,
+                rescue: false,
+            });
+        }
 
         // Retransmission: first what RACK found lost after retransmitting
         // it (RFC 8985 §6.2), then NextSeg rule 1 (lost data), in order.
@@ -623,6 +637,9 @@ impl Connection {
             }
             self.snd_nxt = self.snd_nxt.max(end);
             self.stats.bytes_sent += len as u64;
+            if let Frto::NewData { recover, new } = self.rec.frto {
+                self.rec.frto = Frto::NewData { recover, new: new.saturating_sub(1) };
+            }
         }
         if len > 0 {
             self.stats.data_segs_out += 1;
@@ -792,7 +809,7 @@ impl Connection {
                     return;
                 }
                 self.stats.rto_timeouts += 1;
-                let (eifel, undo) = self.eifel_on_rto();
+                let (eifel, frto, undo) = self.spurious_rto_detection();
                 let flight = self.pipe();
                 self.cc.on_rto(now, flight, undo);
                 self.rtt.back_off();
@@ -809,35 +826,40 @@ impl Connection {
                 }
                 self.resend_whole_flight();
                 self.rec.eifel = eifel;
+                self.rec.frto = frto;
             }
         }
     }
 
-    /// Where Eifel detection (RFC 3522) stands after this timeout, and what
-    /// the controller keeps for an undo. Only the first timeout of an
-    /// episode outside fast recovery (whose own retransmissions came
-    /// first) can be judged, and only with timestamps; later ones of the
-    /// episode keep its verdict pending. The comparison is with the
-    /// episode's first retransmission (Linux `retrans_stamp`): a tail loss
-    /// probe's, if one is still out.
-    fn eifel_on_rto(&self) -> (Eifel, RtoUndo) {
+    /// Where the two detectors of a spurious timeout stand after this one,
+    /// and what the controller keeps for an undo. Only the first timeout
+    /// of an episode outside fast recovery (whose own retransmissions came
+    /// first) can be judged; later ones of the episode keep Eifel's
+    /// verdict pending and end F-RTO (RFC 5682 §3.1 step 1: a recurring
+    /// timeout goes on with the conventional recovery).
+    ///
+    /// Eifel (RFC 3522) needs timestamps, and compares with the episode's
+    /// first retransmission (Linux `retrans_stamp`): a tail loss probe's,
+    /// if one is still out. F-RTO needs none, but a probe that resent the
+    /// tail already broke its premise (that nothing was retransmitted
+    /// since the flight went), so it is not run then.
+    fn spurious_rto_detection(&self) -> (Eifel, Frto, RtoUndo) {
         let fresh = !self.rec.in_recovery && self.rec.rto_lost_point.is_none();
         if !fresh {
             return match self.rec.eifel {
-                Eifel::Off => (Eifel::Off, RtoUndo::Drop),
-                pending => (pending, RtoUndo::Keep),
+                Eifel::Off => (Eifel::Off, Frto::Off, RtoUndo::Drop),
+                pending => (pending, Frto::Off, RtoUndo::Keep),
             };
         }
-        if !self.ts_ok {
-            return (Eifel::Off, RtoUndo::Drop);
-        }
-        if self.tlp_end.is_some() && self.tlp_retrans {
-            return match self.rexmit_tsval {
-                Some(probe) => (Eifel::Sent(probe), RtoUndo::Save),
-                None => (Eifel::Off, RtoUndo::Drop),
-            };
-        }
-        (Eifel::Armed, RtoUndo::Save)
+        let probe_out = self.tlp_end.is_some() && self.tlp_retrans;
+        let eifel = match (self.ts_ok, probe_out, self.rexmit_tsval) {
+            (false, _, _) | (true, true, None) => Eifel::Off,
+            (true, true, Some(probe)) => Eifel::Sent(probe),
+            (true, false, _) => Eifel::Armed,
+        };
+        let frto = if probe_out { Frto::Off } else { Frto::Armed { recover: self.snd_nxt } };
+        let undo = if eifel == Eifel::Off && frto == Frto::Off { RtoUndo::Drop } else { RtoUndo::Save };
+        (eifel, frto, undo)
     }
 
     /// Everything outstanding and not SACKed counts as lost and is resent
@@ -853,9 +875,10 @@ impl Connection {
         self.rec.rto_lost_point = Some(self.snd_nxt);
         self.rec.high_rxt = self.snd_una;
         // A timeout's reduction is not undone by D-SACKs here; only the
-        // timeout itself may set up an Eifel undo (`on_rto`).
+        // timeout itself may set up an Eifel or F-RTO undo (`on_rto`).
         self.rec.undo_marker = None;
         self.rec.eifel = Eifel::Off;
+        self.rec.frto = Frto::Off;
         self.rec.undo_ranges.clear();
         self.rec.resend.clear();
         self.rack.on_rto();

@@ -399,14 +399,19 @@ impl Rack {
         }
     }
 
-    /// The timeout proved spurious (RFC 3522): the ACKs come for the
-    /// original transmissions, so its retransmissions' send times say
+    /// The timeout proved spurious (RFC 3522, RFC 5682): the ACKs come for
+    /// the original transmissions, so its retransmissions' send times say
     /// nothing of what was delivered when (RFC 8985 §6.2 step 2), and the
     /// originals sent before them are not lost for having been sent
-    /// earlier.
+    /// earlier. What RACK concluded from a retransmission's supposed
+    /// delivery since the timeout goes too: the next delivery of an
+    /// original sets RACK.xmit_ts afresh.
     pub fn on_spurious_timeout(&mut self) {
         self.rexmits.clear();
         self.lost_rexmits.clear();
+        self.xmit_ts = None;
+        self.lost_point = None;
+        self.timer = None;
     }
 
     /// Everything is being retransmitted anyway (RTO).

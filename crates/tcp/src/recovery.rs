@@ -65,6 +65,26 @@ pub struct Recovery {
     /// Eifel detection of a spurious timeout (RFC 3522): where the first
     /// timeout of an episode stands.
     pub eifel: Eifel,
+    /// F-RTO (RFC 5682 §3): where the first timeout of an episode stands.
+    pub frto: Frto,
+}
+
+/// F-RTO, RFC 5682 §3 (SACK-enhanced; Linux `tcp_process_loss`): after a
+/// timeout, the ACK of its retransmission is answered with new data
+/// instead of further retransmissions, and the ACK after that shows
+/// whether the rest of the flight was lost. Works without timestamps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Frto {
+    /// Not running.
+    #[default]
+    Off,
+    /// Step 1 done (the timeout fired); `recover` is SND.NXT then, the
+    /// highest octet sent before it.
+    Armed { recover: SeqNumber },
+    /// Step 2b: the first ACK advanced SND.UNA short of `recover`; up to
+    /// `new` more new segments go, and no retransmission, until the next
+    /// ACK decides (step 3).
+    NewData { recover: SeqNumber, new: u8 },
 }
 
 /// RFC 3522 §3.2 (Linux `retrans_stamp` with `tcp_packet_delayed`): the

@@ -949,6 +949,7 @@ impl Connection {
             // Segments of the old size were retransmitted: an Eifel undo
             // would bring back a window counted in them.
             self.rec.eifel = crate::recovery::Eifel::Off;
+            self.rec.frto = crate::recovery::Frto::Off;
         }
         true
     }

@@ -1167,3 +1167,81 @@ fn a_loss_in_a_flight_whose_timeout_was_undone_starts_a_fast_recovery() {
     p.b.on_segment(t + 2 * D, &resent[0].repr());
     assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss));
 }
+
+/// F-RTO (RFC 5682 §3.1), without timestamps. After the timeout's
+/// retransmission is acknowledged, two new segments go instead of more
+/// retransmissions; if the next ACK acknowledges data the timeout did not
+/// resend, the rest of the flight was not lost: the timeout is undone
+/// (RFC 4015 §3). If it is a duplicate ACK instead, the loss was real and
+/// the conventional recovery resends the flight.
+#[test]
+fn f_rto_tells_a_spurious_timeout_from_a_real_one_without_timestamps() {
+    let cfg = TcpConfig { nodelay: true, ..cfg(false, true, true) };
+    for late in [true, false] {
+        let mut p = established_after_one_byte(&cfg);
+        let (now, mss) = (p.now, p.a.mss());
+        let before = p.a.stats();
+        assert!(!before.timestamps);
+        // Ten segments go (the initial window); four wait.
+        p.a.send(&pattern(14 * mss)).unwrap();
+        let out = drain(&mut p.a, now);
+        assert_eq!(out.len(), 10);
+        let seq = |s: &Seg| s.repr().seq_number - out[0].repr().seq_number;
+        // B's ACKs for the flight, held back, if B got it.
+        let mut acks = Vec::new();
+        if late {
+            for s in &out {
+                p.b.on_segment(now + D, &s.repr());
+                acks.extend(drain(&mut p.b, now + D));
+            }
+        }
+        // The probe (a new segment) and the timeout go unanswered.
+        let (t, rexmit) = until_the_timeout(&mut p.a);
+        assert_eq!(seq(&rexmit), 0);
+        let new_before = p.a.snd_nxt();
+        let t = t + D;
+        if !late {
+            // Only the retransmission gets through.
+            p.b.on_segment(t, &rexmit.repr());
+            acks.extend(drain(&mut p.b, t));
+        }
+        // Step 2: the first ACK advances SND.UNA short of the flight's end:
+        // two new segments answer it, and no retransmission.
+        p.a.on_segment(t + D, &acks[0].repr());
+        let step2 = drain(&mut p.a, t + D);
+        let data: Vec<_> = step2.iter().filter(|s| !s.repr().payload.is_empty()).collect();
+        assert_eq!(data.len(), 2, "late {late}");
+        assert!(data.iter().all(|s| s.repr().seq_number.ge(new_before)), "new data, late {late}");
+        let t = t + 2 * D;
+        let next = if late {
+            // Step 3: the next ACK of the flight acknowledges data never
+            // resent.
+            acks[1].clone()
+        } else {
+            // Step 3: B holds a hole; the new segments bring a duplicate ACK.
+            let mut dup = Vec::new();
+            for s in &data {
+                p.b.on_segment(t, &s.repr());
+                dup.extend(drain(&mut p.b, t));
+            }
+            dup.remove(0)
+        };
+        p.a.on_segment(t + D, &next.repr());
+        let after_step3: Vec<_> = drain(&mut p.a, t + D).into_iter().filter(|s| !s.repr().payload.is_empty()).collect();
+        let st = p.a.stats();
+        if late {
+            assert_eq!(st.spurious_rtos, 1, "{st:?}");
+            assert_eq!(st.ssthresh, before.ssthresh, "{st:?}");
+            assert!(after_step3.iter().all(|s| s.repr().seq_number.ge(new_before)), "nothing resent: {st:?}");
+        } else {
+            assert_eq!(st.spurious_rtos, 0, "{st:?}");
+            assert!(st.ssthresh < before.ssthresh, "{st:?}");
+            assert_eq!(after_step3.first().map(seq), Some(mss), "the flight resent from segment 1");
+        }
+        // Either way the stream completes whole (B was fed by hand: the
+        // harness has not seen all A sent).
+        p.window_rule.complete = false;
+        p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(30));
+        assert!(recv_exactly(&mut p.b, 14 * mss) == pattern(14 * mss), "late {late}");
+    }
+}
