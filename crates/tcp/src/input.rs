@@ -807,16 +807,21 @@ impl Connection {
                 }
             }
             Frto::NewData { .. } => {
-                if advanced {
-                    // Step 3b: data not retransmitted after the timeout is
-                    // acknowledged (only new data went since the
-                    // retransmission was acknowledged): it was not lost.
+                if advanced && ack.gt(self.rec.high_rxt) {
+                    // Step 3b: data never retransmitted after the timeout
+                    // (above HighRxt) is acknowledged: it was not lost.
                     self.rec.frto = Frto::Off;
                     self.rec.eifel = Eifel::Off;
                     self.undo_spurious_timeout(ack);
-                } else if dupack {
-                    // Step 3a: the loss was real.
+                } else if advanced || dupack {
+                    // Step 3a: the loss was real (or only retransmitted
+                    // data was acknowledged, which proves nothing). The
+                    // conventional recovery goes on, with room in the
+                    // window for it past the new segments still out
+                    // (RFC 5682 §2.1 step 3a: up to 3·SMSS).
                     self.rec.frto = Frto::Off;
+                    let room = (self.pipe() + self.mss).min(3 * self.mss);
+                    self.cc.raise_cwnd(room);
                 }
             }
         }

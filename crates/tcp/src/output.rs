@@ -300,23 +300,31 @@ impl Connection {
         let cwnd_room = self.cc.cwnd().saturating_sub(pipe);
         let room = (pipe, cwnd_room, mss);
 
-        // F-RTO step 2b (RFC 5682 §3.1): new data, not retransmissions,
-        // until the next ACK shows whether the flight was lost.
-        if let Frto::NewData { new, .. } = self.rec.frto {
-            let len = self.unsent().min(mss).min(self.wnd_room());
-            return (new > 0 && len > 0).then_some(Plan {
-                seq: self.snd_nxt,
-                len,
-                fin: false,
-                retransmit: false,
-                tlp: false,
-                rescue: false,
-            });
-        }
-
-        // Retransmission: first what RACK found lost after retransmitting
-        // it (RFC 8985 §6.2), then NextSeg rule 1 (lost data), in order.
         if !loss_free {
+            // F-RTO step 2b (RFC 5682 §3.1), while a timeout's flight counts
+            // as lost: new data, not retransmissions, until the next ACK
+            // shows whether it was.
+            // When none can go after all (the window shrank), the
+            // conventional recovery takes over (`send_plan` ends F-RTO).
+            if let Frto::NewData { new, .. } = self.rec.frto {
+                if new == 0 {
+                    return None;
+                }
+                let len = self.unsent().min(mss).min(self.wnd_room());
+                if len > 0 {
+                    return Some(Plan {
+                        seq: self.snd_nxt,
+                        len,
+                        fin: false,
+                        retransmit: false,
+                        tlp: false,
+                        rescue: false,
+                    });
+                }
+            }
+            // Retransmission: first what RACK found lost after
+            // retransmitting it (RFC 8985 §6.2), then NextSeg rule 1 (lost
+            // data), in order.
             let rule1 = self.rec.next_resend(&self.scoreboard, o).or_else(|| self.rec.next_lost(&self.scoreboard, o));
             if let Some((start, max)) = rule1 {
                 return self.plan_rexmit(room, start, max);
@@ -578,6 +586,11 @@ impl Connection {
         if retransmit {
             self.stats.retransmits += 1;
             self.stats.bytes_retrans += len as u64;
+            if matches!(self.rec.frto, Frto::NewData { .. }) {
+                // F-RTO's premise (one retransmission since the timeout)
+                // no longer holds.
+                self.rec.frto = Frto::Off;
+            }
             self.rack.on_any_retransmission(end);
             // Karn (RFC 6298 §3): no timing across a retransmission.
             self.rtt_timing = None;
@@ -844,7 +857,9 @@ impl Connection {
     /// tail already broke its premise (that nothing was retransmitted
     /// since the flight went), so it is not run then.
     fn spurious_rto_detection(&self) -> (Eifel, Frto, RtoUndo) {
-        let fresh = !self.rec.in_recovery && self.rec.rto_lost_point.is_none();
+        // (HighRxt above SND.UNA: a retransmission from before is still
+        // out, and an ACK of it would prove nothing.)
+        let fresh = !self.rec.in_recovery && self.rec.rto_lost_point.is_none() && self.rec.high_rxt.le(self.snd_una);
         if !fresh {
             return match self.rec.eifel {
                 Eifel::Off => (Eifel::Off, Frto::Off, RtoUndo::Drop),

@@ -69,10 +69,19 @@ pub struct Recovery {
     pub frto: Frto,
 }
 
-/// F-RTO, RFC 5682 §3 (SACK-enhanced; Linux `tcp_process_loss`): after a
-/// timeout, the ACK of its retransmission is answered with new data
-/// instead of further retransmissions, and the ACK after that shows
-/// whether the rest of the flight was lost. Works without timestamps.
+/// F-RTO, RFC 5682 (Linux `tcp_process_loss`): after a timeout, the ACK
+/// of its retransmission is answered with new data instead of further
+/// retransmissions, and the ACK after that shows whether the rest of the
+/// flight was lost. Works without timestamps, with or without SACK.
+///
+/// Where this reading is more cautious than §3.1's SACK-enhanced steps,
+/// it can only miss a spurious timeout, never call a real loss one: a
+/// duplicate ACK ends it in either step (§3.1 would go on in step 2, or
+/// count SACKed old data in step 3), and so does an ACK that acknowledges
+/// only retransmitted data. A cumulative ACK past the highest octet
+/// retransmitted since the timeout is spurious whatever it SACKs (as
+/// Linux's `FLAG_ORIG_SACK_ACKED`). Eifel and F-RTO run side by side
+/// (with timestamps); either may find the timeout spurious, as in Linux.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Frto {
     /// Not running.

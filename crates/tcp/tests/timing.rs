@@ -1005,6 +1005,19 @@ fn an_echo_older_than_the_retransmission_does_not_time_it() {
     assert!(after < Duration::from_millis(200), "srtt {after:?} (was {srtt:?}): the ACK loss was timed");
 }
 
+/// Hands `segs`, which A sent and a test drained by hand, to B at `at`,
+/// and B's answers to A a hop later, for the pair to carry on from there.
+fn hand_over(p: &mut Pair, segs: &[Seg], at: Instant) {
+    for s in segs {
+        p.b.on_segment(at, &s.repr());
+        for a in drain(&mut p.b, at) {
+            p.a.on_segment(at + D, &a.repr());
+        }
+    }
+    p.window_rule.complete = false;
+    p.now = p.now.max(at + D);
+}
+
 /// Runs `c`'s timers (a tail loss probe's first), nothing answering,
 /// until its retransmission timer fires: when it did, and the data segment
 /// it resent.
@@ -1173,11 +1186,12 @@ fn a_loss_in_a_flight_whose_timeout_was_undone_starts_a_fast_recovery() {
 /// retransmissions; if the next ACK acknowledges data the timeout did not
 /// resend, the rest of the flight was not lost: the timeout is undone
 /// (RFC 4015 §3). If it is a duplicate ACK instead, the loss was real and
-/// the conventional recovery resends the flight.
+/// the conventional recovery resends the flight, without waiting for a
+/// second timeout (with SACK or without).
 #[test]
 fn f_rto_tells_a_spurious_timeout_from_a_real_one_without_timestamps() {
-    let cfg = TcpConfig { nodelay: true, ..cfg(false, true, true) };
-    for late in [true, false] {
+    for (late, sack) in [(true, true), (false, true), (true, false), (false, false)] {
+        let cfg = TcpConfig { nodelay: true, ..cfg(false, sack, true) };
         let mut p = established_after_one_byte(&cfg);
         let (now, mss) = (p.now, p.a.mss());
         let before = p.a.stats();
@@ -1210,9 +1224,10 @@ fn f_rto_tells_a_spurious_timeout_from_a_real_one_without_timestamps() {
         p.a.on_segment(t + D, &acks[0].repr());
         let step2 = drain(&mut p.a, t + D);
         let data: Vec<_> = step2.iter().filter(|s| !s.repr().payload.is_empty()).collect();
-        assert_eq!(data.len(), 2, "late {late}");
+        assert_eq!(data.len(), 2, "late {late}, sack {sack}");
         assert!(data.iter().all(|s| s.repr().seq_number.ge(new_before)), "new data, late {late}");
         let t = t + 2 * D;
+        let data: Vec<Seg> = data.into_iter().cloned().collect();
         let next = if late {
             // Step 3: the next ACK of the flight acknowledges data never
             // resent.
@@ -1230,18 +1245,52 @@ fn f_rto_tells_a_spurious_timeout_from_a_real_one_without_timestamps() {
         let after_step3: Vec<_> = drain(&mut p.a, t + D).into_iter().filter(|s| !s.repr().payload.is_empty()).collect();
         let st = p.a.stats();
         if late {
-            assert_eq!(st.spurious_rtos, 1, "{st:?}");
+            assert_eq!(st.spurious_rtos, 1, "sack {sack}: {st:?}");
             assert_eq!(st.ssthresh, before.ssthresh, "{st:?}");
             assert!(after_step3.iter().all(|s| s.repr().seq_number.ge(new_before)), "nothing resent: {st:?}");
         } else {
-            assert_eq!(st.spurious_rtos, 0, "{st:?}");
+            assert_eq!(st.spurious_rtos, 0, "sack {sack}: {st:?}");
             assert!(st.ssthresh < before.ssthresh, "{st:?}");
-            assert_eq!(after_step3.first().map(seq), Some(mss), "the flight resent from segment 1");
+            assert_eq!(after_step3.first().map(seq), Some(mss), "sack {sack}: the flight resent from segment 1");
         }
-        // Either way the stream completes whole (B was fed by hand: the
-        // harness has not seen all A sent).
-        p.window_rule.complete = false;
-        p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(30));
-        assert!(recv_exactly(&mut p.b, 14 * mss) == pattern(14 * mss), "late {late}");
+        // Either way the stream completes whole, once what A sent in the
+        // steps reaches B (and the rest of B's ACKs, A).
+        let sent_in_steps: Vec<Seg> = if late { data.into_iter().chain(after_step3).collect() } else { after_step3 };
+        hand_over(&mut p, &sent_in_steps, t + 2 * D);
+        if late {
+            for a in &acks[2..] {
+                p.a.on_segment(t + 3 * D, &a.repr());
+            }
+        }
+        p.run_until(|p| p.b.recv_queue() >= 14 * mss && p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(30));
+        assert!(recv_exactly(&mut p.b, 14 * mss) == pattern(14 * mss), "late {late}, sack {sack}");
+        assert_eq!(p.a.stats().rto_timeouts, 1, "late {late}, sack {sack}: no second timeout");
     }
+}
+
+/// F-RTO needs new data to send in its step 2b: with none, the ACK of the
+/// timeout's retransmission is followed by the conventional recovery at
+/// once (RFC 5682 §2.1), not by a wait for the next timeout. (Without
+/// SACK, so that no tail loss probe resends the tail first, which would
+/// keep F-RTO from starting at all.)
+#[test]
+fn f_rto_without_new_data_goes_on_with_the_conventional_recovery() {
+    let cfg = TcpConfig { nodelay: true, ..cfg(false, false, true) };
+    let mut p = established_after_one_byte(&cfg);
+    let (now, mss) = (p.now, p.a.mss());
+    p.a.send(&pattern(10 * mss)).unwrap();
+    let out = drain(&mut p.a, now);
+    assert_eq!(out.len(), 10);
+    // Everything but the first segment is lost; the timeout resends it.
+    let (t, rexmit) = until_the_timeout(&mut p.a);
+    p.b.on_segment(t + D, &rexmit.repr());
+    let acks = drain(&mut p.b, t + D);
+    p.a.on_segment(t + 2 * D, &acks[0].repr());
+    let next: Vec<_> = drain(&mut p.a, t + 2 * D).into_iter().filter(|s| !s.repr().payload.is_empty()).collect();
+    assert!(!next.is_empty() && next.iter().all(|s| s.repr().seq_number.lt(p.a.snd_nxt())), "retransmissions");
+    assert_eq!(next[0].repr().seq_number, out[1].repr().seq_number);
+    hand_over(&mut p, &next, t + 3 * D);
+    p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(30));
+    assert!(recv_exactly(&mut p.b, 10 * mss) == pattern(10 * mss));
+    assert_eq!(p.a.stats().rto_timeouts, 1);
 }

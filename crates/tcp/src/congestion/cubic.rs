@@ -196,6 +196,10 @@ impl CongestionControl for Cubic {
         }
     }
 
+    fn raise_cwnd(&mut self, min: usize) {
+        self.cwnd = self.cwnd.max(min);
+    }
+
     fn set_mss(&mut self, mss: usize) {
         let segs = (self.cwnd / self.mss).max(1);
         self.mss = mss.max(1);

@@ -60,6 +60,10 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// one burst, and never below the window now; a congestion-avoidance
     /// epoch starts afresh. Nothing happens when there is nothing to undo.
     fn undo_timeout(&mut self, cwnd_cap: usize);
+    /// The window at least `min` (F-RTO's return to the conventional
+    /// recovery, RFC 5682 §2.1 step 3a, after its new segments took the
+    /// window's room).
+    fn raise_cwnd(&mut self, min: usize);
 }
 
 /// What a timeout does with the state a controller keeps for an undo.
@@ -134,6 +138,9 @@ impl CongestionControl for Controller {
     }
     fn undo_timeout(&mut self, cwnd_cap: usize) {
         delegate!(self, c => c.undo_timeout(cwnd_cap))
+    }
+    fn raise_cwnd(&mut self, min: usize) {
+        delegate!(self, c => c.raise_cwnd(min))
     }
 }
 
