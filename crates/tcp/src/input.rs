@@ -543,8 +543,7 @@ impl Connection {
             }
         }
 
-        let dupack = !self.snd_una.lt(ack)
-            && ack == self.snd_una
+        let dupack = ack == self.snd_una
             && self.snd_nxt.gt(self.snd_una)
             && seg.payload.is_empty()
             && !seg.fin
@@ -568,8 +567,7 @@ impl Connection {
         if self.sack_ok {
             // RFC 8985 §6.2: RACK on every ACK (step 4: the reordering
             // window, which D-SACKs widen).
-            let echo =
-                seg.timestamp.filter(|ts| self.ts_ok && ts.tsecr != 0).map(|ts| ts.tsecr.wrapping_sub(self.ts_offset));
+            let echo = self.tsecr(seg).map(|e| e.wrapping_sub(self.ts_offset));
             self.rack.on_ack(now, old_una, ack, &self.scoreboard, high_rxt_before, echo);
             self.rack.update_reo_wnd(self.snd_una, self.snd_nxt, dsack);
             self.run_rack(now);
@@ -773,13 +771,15 @@ impl Connection {
         let Eifel::Sent(rexmit_tsval) = std::mem::take(&mut self.rec.eifel) else {
             return;
         };
-        let Some(ts) = seg.timestamp.filter(|ts| self.ts_ok && ts.tsecr != 0) else {
-            return;
-        };
-        if (ts.tsecr.wrapping_sub(rexmit_tsval) as i32) >= 0 {
-            return;
+        if self.tsecr(seg).is_some_and(|e| (e.wrapping_sub(rexmit_tsval) as i32) < 0) {
+            self.undo_spurious_timeout(ack);
         }
-        self.undo_spurious_timeout(ack);
+    }
+
+    /// The TSecr of `seg`, when timestamps are on and it echoes one (zero:
+    /// nothing to echo yet).
+    fn tsecr(&self, seg: &TcpRepr<'_>) -> Option<u32> {
+        seg.timestamp.filter(|ts| self.ts_ok && ts.tsecr != 0).map(|ts| ts.tsecr)
     }
 
     /// F-RTO, RFC 5682 §3.1 steps 2 and 3, on an ACK that advances
@@ -792,7 +792,9 @@ impl Connection {
             Frto::Armed { recover } => {
                 if !advanced {
                     // Step 2a: a duplicate ACK; the conventional recovery.
-                    self.rec.frto = if dupack { Frto::Off } else { Frto::Armed { recover } };
+                    if dupack {
+                        self.rec.frto = Frto::Off;
+                    }
                 } else if ack.ge(recover) {
                     // Step 2a: everything sent before the timeout is
                     // acknowledged; nothing is left to decide.
@@ -810,8 +812,6 @@ impl Connection {
                 if advanced && ack.gt(self.rec.high_rxt) {
                     // Step 3b: data never retransmitted after the timeout
                     // (above HighRxt) is acknowledged: it was not lost.
-                    self.rec.frto = Frto::Off;
-                    self.rec.eifel = Eifel::Off;
                     self.undo_spurious_timeout(ack);
                 } else if advanced || dupack {
                     // Step 3a: the loss was real (or only retransmitted
@@ -835,7 +835,7 @@ impl Connection {
     /// so new data goes next instead of a resend of the whole flight.
     fn undo_spurious_timeout(&mut self, ack: SeqNumber) {
         self.stats.spurious_rtos += 1;
-        self.rec.frto = Frto::Off;
+        self.rec.stop_timeout_detectors();
         let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
         let acked = ack - self.snd_una;
         self.cc.undo_timeout((self.snd_nxt - ack) + acked.min(iw));

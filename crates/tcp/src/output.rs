@@ -892,8 +892,7 @@ impl Connection {
         // A timeout's reduction is not undone by D-SACKs here; only the
         // timeout itself may set up an Eifel or F-RTO undo (`on_rto`).
         self.rec.undo_marker = None;
-        self.rec.eifel = Eifel::Off;
-        self.rec.frto = Frto::Off;
+        self.rec.stop_timeout_detectors();
         self.rec.undo_ranges.clear();
         self.rec.resend.clear();
         self.rack.on_rto();

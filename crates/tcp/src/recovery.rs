@@ -303,6 +303,13 @@ impl Recovery {
     }
 
     /// Forget everything (connection (re)synchronised or all data acked).
+    /// No timeout is judged spurious any more (an undo happened, or the
+    /// flight was resent for another reason): both detectors stop.
+    pub fn stop_timeout_detectors(&mut self) {
+        self.eifel = Eifel::Off;
+        self.frto = Frto::Off;
+    }
+
     pub fn reset(&mut self, snd_una: SeqNumber) {
         *self = Recovery { recovery_point: snd_una, high_rxt: snd_una, ..Recovery::default() };
     }

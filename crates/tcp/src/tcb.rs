@@ -942,14 +942,13 @@ impl Connection {
         // Already repairing (after a timeout, or in fast recovery): the
         // repair goes on, in segments of the new size.
         let repairing = self.rec.rto_lost_point.is_some() || self.rec.in_recovery;
-        if self.mss < before && self.state.is_synchronized() && !repairing {
-            self.resend_whole_flight();
-        }
         if self.mss < before {
-            // Segments of the old size were retransmitted: an Eifel undo
-            // would bring back a window counted in them.
-            self.rec.eifel = crate::recovery::Eifel::Off;
-            self.rec.frto = crate::recovery::Frto::Off;
+            // Segments of the old size were retransmitted: undoing a
+            // timeout would bring back a window counted in them.
+            self.rec.stop_timeout_detectors();
+            if self.state.is_synchronized() && !repairing {
+                self.resend_whole_flight();
+            }
         }
         true
     }

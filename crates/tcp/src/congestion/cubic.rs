@@ -30,9 +30,11 @@ pub struct Cubic {
     w_est: f64,
     /// cwnd at the epoch start (segments).
     cwnd_epoch: f64,
-    /// The state before the last fast-recovery reduction, for
-    /// [`CongestionControl::undo`] (RFC 9438 §4.9: cwnd, ssthresh, W_max,
-    /// K, the epoch and W_est as they were).
+    /// The state before the last reduction that may be undone (a fast
+    /// recovery's, or an episode's first timeout), for
+    /// [`CongestionControl::undo`] and [`CongestionControl::undo_timeout`]
+    /// (RFC 9438 §4.9: cwnd, ssthresh, W_max, K, the epoch and W_est as
+    /// they were).
     prior: Option<Box<Cubic>>,
 }
 
@@ -52,6 +54,15 @@ impl Cubic {
             cwnd_epoch: 0.0,
             prior: None,
         }
+    }
+
+    /// Keeps the state now for an undo. Rare (a loss): a box keeps the
+    /// controller small the rest of the time. Only the last reduction is
+    /// undone: the older state goes first, so the copy does not carry it
+    /// along.
+    fn save_prior(&mut self) {
+        self.prior = None;
+        self.prior = Some(Box::new(self.clone()));
     }
 
     /// RFC 9438 §4.2 eq. 1, in segments; `t` in seconds since the epoch.
@@ -140,11 +151,7 @@ impl CongestionControl for Cubic {
     }
 
     fn on_congestion_event(&mut self, _now: Instant, _flight: usize) {
-        // Rare (a loss): a box keeps the controller small the rest of the
-        // time. Only the last reduction is undone: the older state goes
-        // first, so the copy does not carry it along.
-        self.prior = None;
-        self.prior = Some(Box::new(self.clone()));
+        self.save_prior();
         self.reduce();
         self.cwnd = self.ssthresh;
     }
@@ -155,10 +162,7 @@ impl CongestionControl for Cubic {
 
     fn on_rto(&mut self, _now: Instant, _flight: usize, undo: RtoUndo) {
         match undo {
-            RtoUndo::Save => {
-                self.prior = None;
-                self.prior = Some(Box::new(self.clone()));
-            }
+            RtoUndo::Save => self.save_prior(),
             RtoUndo::Keep => {}
             RtoUndo::Drop => self.prior = None,
         }

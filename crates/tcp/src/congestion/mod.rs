@@ -69,8 +69,8 @@ pub trait CongestionControl: fmt::Debug + Send {
 /// What a timeout does with the state a controller keeps for an undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RtoUndo {
-    /// The first timeout of an episode that Eifel detection (RFC 3522) may
-    /// find spurious: the state before it is kept.
+    /// The first timeout of an episode that Eifel detection (RFC 3522) or
+    /// F-RTO (RFC 5682) may find spurious: the state before it is kept.
     Save,
     /// A later timeout of that episode: the state before the first stays.
     Keep,

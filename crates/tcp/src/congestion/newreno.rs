@@ -15,8 +15,9 @@ pub struct NewReno {
     /// Bytes acknowledged toward the next one-SMSS increase (RFC 5681 §3.1,
     /// the byte-counting form of "cwnd += SMSS*SMSS/cwnd").
     bytes_acked: usize,
-    /// (cwnd, ssthresh) before the last fast-recovery reduction, for
-    /// [`CongestionControl::undo`].
+    /// (cwnd, ssthresh) before the last reduction that may be undone (a
+    /// fast recovery's, or an episode's first timeout), for
+    /// [`CongestionControl::undo`] and [`CongestionControl::undo_timeout`].
     prior: Option<(usize, usize)>,
 }
 
