@@ -801,7 +801,7 @@ impl Connection {
                     self.rec.frto = Frto::Off;
                 } else if self.unsent() > 0 && self.snd_wnd_edge().gt(self.snd_nxt) {
                     // Step 2b: up to two new segments.
-                    self.rec.frto = Frto::NewData { recover, new: 2 };
+                    self.rec.frto = Frto::NewData { new: 2 };
                 } else {
                     // Nothing new to send (or no window for it): the
                     // conventional recovery (§3.1 step 2b, last case).

@@ -306,7 +306,7 @@ impl Connection {
             // shows whether it was.
             // When none can go after all (the window shrank), the
             // conventional recovery takes over (`send_plan` ends F-RTO).
-            if let Frto::NewData { new, .. } = self.rec.frto {
+            if let Frto::NewData { new } = self.rec.frto {
                 if new == 0 {
                     return None;
                 }
@@ -650,8 +650,8 @@ impl Connection {
             }
             self.snd_nxt = self.snd_nxt.max(end);
             self.stats.bytes_sent += len as u64;
-            if let Frto::NewData { recover, new } = self.rec.frto {
-                self.rec.frto = Frto::NewData { recover, new: new.saturating_sub(1) };
+            if let Frto::NewData { new } = self.rec.frto {
+                self.rec.frto = Frto::NewData { new: new.saturating_sub(1) };
             }
         }
         if len > 0 {

@@ -92,8 +92,8 @@ pub enum Frto {
     Armed { recover: SeqNumber },
     /// Step 2b: the first ACK advanced SND.UNA short of `recover`; up to
     /// `new` more new segments go, and no retransmission, until the next
-    /// ACK decides (step 3).
-    NewData { recover: SeqNumber, new: u8 },
+    /// ACK decides (step 3, which needs `recover` no more).
+    NewData { new: u8 },
 }
 
 /// RFC 3522 §3.2 (Linux `retrans_stamp` with `tcp_packet_delayed`): the
