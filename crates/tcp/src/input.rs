@@ -5,7 +5,7 @@
 
 use crate::congestion::CongestionControl;
 use crate::hystart::{Growth, CSS_GROWTH_DIVISOR};
-use crate::recovery::{Eifel, Frto};
+use crate::recovery::{Eifel, Frto, RtoRebase};
 use crate::tcb::{Connection, MAX_QUICK_ACKS};
 use crate::timers::Deadline;
 use crate::State;
@@ -488,7 +488,15 @@ impl Connection {
             }
         }
         if let Some(rtt) = sample {
-            self.rtt.sample_micros(rtt);
+            match self.rec.rto_rebase {
+                // RFC 4015 §3: the first sample of data sent after a
+                // spurious timeout.
+                RtoRebase::Due(snd_max) if ack.gt(snd_max) => {
+                    self.rec.rto_rebase = RtoRebase::Off;
+                    self.rtt.rebase_micros(rtt);
+                }
+                _ => self.rtt.sample_micros(rtt),
+            }
             if self.hystart_watches() {
                 self.hystart.on_rtt_sample(Duration::from_micros(rtt));
             }
@@ -765,8 +773,9 @@ impl Connection {
     /// answers an original transmission, which was late, not lost (or
     /// whose ACKs were): RFC 4015 §3's response follows
     /// (`undo_spurious_timeout`). The backed-off RTO stays until the next
-    /// RTT sample (RFC 6298 §5.7); the echo is not one (see
-    /// `rtt_sample_on_ack`).
+    /// RTT sample (RFC 6298 §5.7; the echo is not one, see
+    /// `rtt_sample_on_ack`), and the first sample of data sent after the
+    /// timeout re-initialises the estimator (RFC 4015 §3, `RtoRebase`).
     fn eifel_detect(&mut self, seg: &TcpRepr<'_>, ack: SeqNumber) {
         let Eifel::Sent(rexmit_tsval) = std::mem::take(&mut self.rec.eifel) else {
             return;
@@ -835,7 +844,11 @@ impl Connection {
     /// so new data goes next instead of a resend of the whole flight.
     fn undo_spurious_timeout(&mut self, ack: SeqNumber) {
         self.stats.spurious_rtos += 1;
+        let rebase = self.rec.rto_rebase;
         self.rec.stop_timeout_detectors();
+        if let RtoRebase::Saved(snd_max) = rebase {
+            self.rec.rto_rebase = RtoRebase::Due(snd_max);
+        }
         let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
         let acked = ack - self.snd_una;
         self.cc.undo_timeout((self.snd_nxt - ack) + acked.min(iw));

@@ -80,7 +80,8 @@
 //! 6675 (SACK, D-SACK generation, SACK loss recovery), RFC 8985 (RACK-TLP),
 //! RFC 3708 (D-SACK undo of a spurious fast recovery), RFC 3522, RFC 5682
 //! and RFC 4015 (a spurious timeout found by its timestamps, Eifel, or by
-//! the ACKs of new data sent after it, F-RTO, and undone),
+//! the ACKs of new data sent after it, F-RTO, undone, and the
+//! retransmission timer re-initialised from the next RTT sample),
 //! RFC 9406 (HyStart++), RFC 6928 (IW10), RFC 1191 (PMTU decrease), RFC 6528 (ISNs), RFC 4987
 //! (SYN cookies), RFC 6191 (TIME-WAIT reuse test).
 //!

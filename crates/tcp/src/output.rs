@@ -7,7 +7,7 @@
 //! (`on_timer`) and the next deadline (`poll_at`) live here too.
 
 use crate::congestion::{CongestionControl, RtoUndo};
-use crate::recovery::{Eifel, Frto, Outstanding};
+use crate::recovery::{Eifel, Frto, Outstanding, RtoRebase};
 use crate::tcb::Connection;
 use crate::timers::{Deadline, Timers};
 use crate::State;
@@ -825,6 +825,21 @@ impl Connection {
                 let (eifel, frto, undo) = self.spurious_rto_detection();
                 let flight = self.pipe();
                 self.cc.on_rto(now, flight, undo);
+                // RFC 4015 §3 step (0): the estimator too, before backoff.
+                let rebase = match undo {
+                    RtoUndo::Save => {
+                        self.rtt.save_prior();
+                        RtoRebase::Saved(self.snd_nxt)
+                    }
+                    RtoUndo::Keep => match self.rec.rto_rebase {
+                        saved @ RtoRebase::Saved(_) => saved,
+                        _ => RtoRebase::Off,
+                    },
+                    RtoUndo::Drop => {
+                        self.rtt.forget_prior();
+                        RtoRebase::Off
+                    }
+                };
                 self.rtt.back_off();
                 // RFC 2018 §8: the receiver may discard data it SACKed
                 // (Linux does, pruning its out-of-order queue under memory
@@ -840,6 +855,7 @@ impl Connection {
                 self.resend_whole_flight();
                 self.rec.eifel = eifel;
                 self.rec.frto = frto;
+                self.rec.rto_rebase = rebase;
             }
         }
     }

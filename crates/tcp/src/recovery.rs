@@ -67,6 +67,26 @@ pub struct Recovery {
     pub eifel: Eifel,
     /// F-RTO (RFC 5682 §3): where the first timeout of an episode stands.
     pub frto: Frto,
+    /// RFC 4015 §3: the retransmission timer's adaptation after a
+    /// spurious timeout.
+    pub rto_rebase: RtoRebase,
+}
+
+/// RFC 4015 §3 (as BSD's `TRXT_F_REBASERTO`): a timeout that may prove
+/// spurious keeps the estimator it interrupted ([`crate::rtt`]'s prior);
+/// once undone, the first RTT sample from an ACK of data sent after the
+/// timeout re-initialises the estimator from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RtoRebase {
+    /// Nothing to adapt.
+    #[default]
+    Off,
+    /// SND.MAX when a timeout that may prove spurious fired (inert once
+    /// its detectors found it genuine: only an undo makes it due).
+    Saved(SeqNumber),
+    /// The timeout was spurious: the first sample of an ACK beyond this
+    /// (SND.MAX when it fired) rebases the estimator.
+    Due(SeqNumber),
 }
 
 /// F-RTO, RFC 5682 (Linux `tcp_process_loss`): after a timeout, the ACK
@@ -308,6 +328,10 @@ impl Recovery {
     pub fn stop_timeout_detectors(&mut self) {
         self.eifel = Eifel::Off;
         self.frto = Frto::Off;
+        // A rebase already due stays: it belongs to an undo.
+        if let RtoRebase::Saved(_) = self.rto_rebase {
+            self.rto_rebase = RtoRebase::Off;
+        }
     }
 
     pub fn reset(&mut self, snd_una: SeqNumber) {

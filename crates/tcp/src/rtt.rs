@@ -24,6 +24,16 @@ pub struct RttEstimator {
     backoff: u32,
     rto_min_us: u64,
     rto_max_us: u64,
+    /// RFC 4015 §3 step (0): SRTT_prev and RTTVAR_prev, kept from the
+    /// first timeout of an episode that may prove spurious.
+    prior: Option<Prior>,
+}
+
+/// The estimator before a timeout (RFC 4015 §3 step (0)), in microseconds.
+#[derive(Debug, Clone, Copy)]
+struct Prior {
+    srtt_us: u64,
+    rttvar_us: u64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -43,6 +53,7 @@ impl RttEstimator {
             backoff: 0,
             rto_min_us,
             rto_max_us,
+            prior: None,
         }
     }
 
@@ -70,10 +81,46 @@ impl RttEstimator {
             }
         };
         self.srtt_us = Some(s);
-        // RFC 6298 §2.3, §2.4 (lower bound; Linux uses 200 ms), §2.5 (upper).
+        self.set_rto(s);
+    }
+
+    /// RFC 6298 §2.3, §2.4 (lower bound; Linux uses 200 ms), §2.5 (upper),
+    /// from SRTT `s` and the current RTTVAR; a valid sample clears backoff.
+    fn set_rto(&mut self, s: u64) {
         let rto = s.saturating_add(G_US.max(self.rttvar_us.saturating_mul(K)));
         self.rto_us = rto.clamp(self.rto_min_us, self.rto_max_us.max(self.rto_min_us));
         self.backoff = 0;
+    }
+
+    /// RFC 4015 §3 step (0), at a timeout that may prove spurious:
+    /// SRTT_prev = SRTT + 2G, RTTVAR_prev = RTTVAR. Nothing is kept before
+    /// the first sample (there is no estimate to return to).
+    pub fn save_prior(&mut self) {
+        self.prior = self.srtt_us.map(|s| Prior { srtt_us: s.saturating_add(2 * G_US), rttvar_us: self.rttvar_us });
+    }
+
+    /// The timeout was not spurious, or cannot be judged: nothing to return to.
+    pub fn forget_prior(&mut self) {
+        self.prior = None;
+    }
+
+    /// RFC 4015 §3, adapting the retransmission timer after a spurious
+    /// timeout, with the first sample `r` (microseconds) of data sent after
+    /// it: SRTT = max(SRTT_prev, r), RTTVAR = max(RTTVAR_prev, r/2), RTO =
+    /// SRTT + max(G, K·RTTVAR). The delay spike that caused the timeout
+    /// weighs in at once, not an eighth at a time, so the next spike of its
+    /// size does not fire the timer again. Without a prior this is an
+    /// ordinary sample.
+    pub fn rebase_micros(&mut self, r: u64) {
+        let Some(prior) = self.prior.take() else {
+            return self.sample_micros(r);
+        };
+        self.latest_us = Some(r);
+        self.min_rtt_us = Some(self.min_rtt_us.map_or(r, |m| m.min(r)));
+        let s = prior.srtt_us.max(r);
+        self.rttvar_us = prior.rttvar_us.max(r / 2);
+        self.srtt_us = Some(s);
+        self.set_rto(s);
     }
 
     /// RFC 6298 §5.5: the timer expired, back off (double, up to the max).
@@ -161,6 +208,47 @@ mod tests {
         assert_eq!(e.rttvar(), Duration::from_micros(62_500));
         assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
         assert_eq!(e.rto(), Duration::from_micros(362_500));
+    }
+
+    /// RFC 4015 §3: after a spurious timeout, the first sample of new data
+    /// re-initialises the estimator from what it was before the timeout
+    /// (SRTT + 2G) or the sample, whichever is larger.
+    #[test]
+    fn a_spurious_timeout_rebases_on_the_prior_estimate() {
+        let mut e = est();
+        e.sample(Duration::from_millis(100));
+        // srtt 100 ms, rttvar 50 ms.
+        e.save_prior();
+        e.back_off();
+        // A sample of the spike itself folds in as usual...
+        e.sample(Duration::from_millis(900));
+        assert_eq!(e.srtt(), Some(Duration::from_micros(200_000)));
+        // ...and the new data's sample, smaller than the prior, restores it.
+        e.rebase_micros(60_000);
+        assert_eq!(e.srtt(), Some(Duration::from_millis(102)), "SRTT_prev = SRTT + 2G");
+        assert_eq!(e.rttvar(), Duration::from_millis(50), "RTTVAR_prev");
+        assert_eq!(e.rto(), Duration::from_millis(302), "no backoff left");
+        assert_eq!(e.latest(), Some(Duration::from_millis(60)));
+        // Once only: later samples fold in.
+        e.rebase_micros(60_000);
+        assert_eq!(e.rttvar(), Duration::from_micros(37_500 + 10_500));
+
+        // A sample above the prior takes over whole.
+        let mut e = est();
+        e.sample(Duration::from_millis(100));
+        e.save_prior();
+        e.rebase_micros(400_000);
+        assert_eq!(e.srtt(), Some(Duration::from_millis(400)));
+        assert_eq!(e.rttvar(), Duration::from_millis(200));
+        assert_eq!(e.rto(), Duration::from_millis(1200));
+
+        // A prior forgotten (the timeout was genuine): an ordinary sample.
+        let mut e = est();
+        e.sample(Duration::from_millis(100));
+        e.save_prior();
+        e.forget_prior();
+        e.rebase_micros(400_000);
+        assert_eq!(e.srtt(), Some(Duration::from_micros(137_500)));
     }
 
     #[test]

@@ -1105,6 +1105,89 @@ fn a_timeout_whose_originals_arrive_is_undone_by_their_timestamps() {
     }
 }
 
+/// RFC 4015 §3, adapting the retransmission timer: after a timeout found
+/// spurious, the first RTT sample of data sent after it re-initialises the
+/// estimator, SRTT = max(SRTT before the timeout + 2G, sample) and RTTVAR
+/// = max(RTTVAR before, sample / 2), so a path whose delay jumped does not
+/// fire the timer again while SRTT creeps up an eighth at a time. The
+/// estimator before the timeout is what comes back: the backed-off RTO
+/// does not stay. A timeout that was genuine leaves the next sample an
+/// ordinary one (RFC 6298 §2.3).
+#[test]
+fn a_spurious_timeout_rebases_the_retransmission_timer_on_the_next_sample() {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    for spurious in [true, false] {
+        let mut p = established_after_one_byte(&cfg);
+        let warm = pattern(400_000);
+        assert!(transfer(&mut p, &warm, Duration::from_secs(10)) == warm);
+        p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(5));
+        p.run_for(Duration::from_millis(300));
+        let (now, mss) = (p.now, p.a.mss());
+        let before = p.a.stats();
+        p.a.send(&pattern(10 * mss)).unwrap();
+        let out = drain(&mut p.a, now);
+        assert_eq!(out.len(), 10);
+        // B gets the flight (or, when the timeout is genuine, only its
+        // retransmission); its ACKs come after the timeout.
+        let mut acks = Vec::new();
+        if spurious {
+            for s in &out {
+                p.b.on_segment(now + D, &s.repr());
+                acks.extend(drain(&mut p.b, now + D));
+            }
+        }
+        let (t, rexmit) = until_the_timeout(&mut p.a);
+        assert!(p.a.stats().rto > before.rto, "backed off");
+        let mut t = t + D;
+        if !spurious {
+            p.b.on_segment(t, &rexmit.repr());
+            acks.extend(drain(&mut p.b, t));
+        }
+        t += D;
+        for a in &acks {
+            p.a.on_segment(t, &a.repr());
+            drain(&mut p.a, t);
+        }
+        assert_eq!(p.a.stats().spurious_rtos, u64::from(spurious));
+        if !spurious {
+            // The rest of the flight, resent, is delivered and acknowledged.
+            t += Duration::from_millis(50);
+            let rest = drain(&mut p.a, t);
+            hand_over(&mut p, &rest, t);
+            p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(5));
+            t = p.now + Duration::from_millis(50);
+        }
+        let est = p.a.stats();
+        // New data, timed at 50 ms (Karn's timing: the first new segment).
+        let m = Duration::from_millis(50);
+        p.a.send(&pattern(2 * mss)).unwrap();
+        let new = drain(&mut p.a, t);
+        assert_eq!(new.len(), 2);
+        let mut new_acks = Vec::new();
+        for s in &new {
+            p.b.on_segment(t + m / 2, &s.repr());
+            new_acks.extend(drain(&mut p.b, t + m / 2));
+        }
+        p.window_rule.complete = false;
+        p.a.on_segment(t + m, &new_acks[0].repr());
+        let after = p.a.stats();
+        if spurious {
+            let srtt = (before.srtt + Duration::from_millis(2)).max(m);
+            let rttvar = before.rttvar.max(m / 2);
+            assert!(before.srtt + Duration::from_millis(2) < m, "{before:?}");
+            assert_eq!((after.srtt, after.rttvar), (srtt, rttvar), "{before:?} {after:?}");
+            assert_eq!(after.rto, (srtt + 4 * rttvar).max(cfg.rto_min), "{after:?}");
+        } else {
+            // RFC 6298 §2.3: RTTVAR from the old SRTT, then SRTT.
+            let (s, v) = (est.srtt.as_micros() as u64, est.rttvar.as_micros() as u64);
+            let r = m.as_micros() as u64;
+            let rttvar = Duration::from_micros(v * 3 / 4 + s.abs_diff(r) / 4);
+            let srtt = Duration::from_micros(s * 7 / 8 + r / 8);
+            assert_eq!((after.srtt, after.rttvar), (srtt, rttvar), "{est:?} {after:?}");
+        }
+    }
+}
+
 /// RFC 3522's comparison is with the episode's first retransmission (Linux
 /// `retrans_stamp`): here a tail loss probe that repaired a lost last
 /// segment. The timeout that follows (every ACK lost) resends a segment B
