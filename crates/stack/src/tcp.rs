@@ -297,8 +297,8 @@ impl TcpSink<'_> {
 struct StreamOut<'a> {
     sink: TcpSink<'a>,
     pool: &'a mut BufferPool,
-    template: &'a mut Option<SegmentTemplate>,
-    tuple: FourTuple,
+    /// The connection's template, made for this TTL (`tcp_transmit`).
+    template: &'a SegmentTemplate,
     /// The identification of the last datagram built.
     ident: u16,
     ttl: u8,
@@ -339,7 +339,7 @@ impl StreamOut<'_> {
         if let Some(prev) = self.last.take() {
             self.sink.send(prev);
         }
-        stream_datagram(&mut self.last, self.pool, self.template, self.tuple, self.ident, self.ttl, seg, checksum);
+        stream_datagram(&mut self.last, self.pool, self.template, self.ident, self.ttl, seg, checksum);
         self.built += 1;
     }
 
@@ -358,43 +358,43 @@ impl StreamOut<'_> {
 }
 
 /// [`tcp_datagram`] for a connection's own segment, built where it is
-/// held (`out`): from the connection's template (`template`, made anew
-/// for `ttl` if it was made for another) when the segment fits one, the
-/// common case. The template also holds whether segments carry Don't
-/// Fragment (set with the route, `tcp_transmit`).
+/// held (`out`): from the connection's template when the segment fits
+/// one, the common case. The template also holds the addresses, and
+/// whether segments carry Don't Fragment (set with the route,
+/// `tcp_refresh_route`).
 /// Built in place, not returned: a datagram moved just after its buffer
 /// was set up would be copied whole from the stores that set it up, which
 /// stalls (no store forwarding to a wider load).
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn stream_datagram(
     out: &mut Option<Outgoing>,
     pool: &mut BufferPool,
-    template: &mut Option<SegmentTemplate>,
-    (local, remote): FourTuple,
+    template: &SegmentTemplate,
     ident: u16,
     ttl: u8,
     seg: &TcpRepr<'_>,
     checksum: ChecksumMode,
 ) {
-    if template.as_ref().is_none_or(|t| t.ttl() != ttl) {
-        let dont_frag = template.as_ref().is_none_or(|t| t.dont_frag());
-        *template = Some(segment_template((local, remote), ttl, dont_frag));
-    }
-    let from_template = template.as_ref().filter(|t| t.fits(seg));
-    let len = match from_template {
-        Some(t) => t.datagram_len(seg),
-        None => 20 + seg.buffer_len(),
-    };
+    let fits = template.fits(seg);
+    let len = if fits { template.datagram_len(seg) } else { 20 + seg.buffer_len() };
     let data = &mut out.insert(Outgoing::one(pool.take_to_overwrite(len))).data;
-    match from_template {
-        Some(t) => t.emit(data, seg, ident, checksum),
-        None => {
-            let dont_frag = template.as_ref().is_none_or(|t| t.dont_frag());
-            let ip = tcp_ipv4_header(*local.ip(), *remote.ip(), ttl, ident, seg.buffer_len(), dont_frag);
-            emit_tcp_datagram(data, &ip, seg, checksum);
-        }
+    if fits {
+        template.emit(data, seg, ident, checksum);
+    } else {
+        let (src, dst) = (template.src_addr(), template.dst_addr());
+        let ip = tcp_ipv4_header(src, dst, ttl, ident, seg.buffer_len(), template.dont_frag());
+        emit_tcp_datagram(data, &ip, seg, checksum);
     }
+}
+
+/// A template for connection `c` with `ttl`, keeping the Don't Fragment
+/// bit of the one it replaces (`old`), if any. Rare: the first flush, or
+/// after the TTL changed.
+#[cold]
+#[inline(never)]
+fn new_template(c: &Connection, old: Option<&SegmentTemplate>, ttl: u8) -> SegmentTemplate {
+    let dont_frag = old.is_none_or(|t| t.dont_frag());
+    segment_template((c.local_addr(), c.remote_addr()), ttl, dont_frag)
 }
 
 /// The segment template of a connection with 4-tuple `(local, remote)`.
@@ -1361,21 +1361,14 @@ impl Stack {
         };
         // Through the guard once: each use of it picks its variant.
         let c: &mut Locked = &mut guard;
-        let (local, remote) = (c.local_addr(), c.remote_addr());
         let mut blocked = false;
         let mut direct = 0u64;
-        let mut out = StreamOut {
-            sink,
-            pool,
-            template: &mut s.template,
-            tuple: (local, remote),
-            ident: self.next_ident,
-            ttl,
-            gso_max,
-            last: None,
-            run: None,
-            built: 0,
-        };
+        if s.template.as_ref().is_none_or(|t| t.ttl() != ttl) {
+            s.template = Some(new_template(c, s.template.as_ref(), ttl));
+        }
+        let Some(template) = s.template.as_ref() else { unreachable!("made just above") };
+        let mut out =
+            StreamOut { sink, pool, template, ident: self.next_ident, ttl, gso_max, last: None, run: None, built: 0 };
         loop {
             let budget = room.saturating_sub(out.built);
             if budget == 0 {
@@ -1424,6 +1417,9 @@ impl Stack {
         }
         let next = lazy_deadline(old_timer, next);
         s.timer = next;
+        // Read only to leave the tables (not on every flush: the copy out
+        // of the connection stalls, two narrow stores read back wide).
+        let tuple = (closed || time_wait).then(|| (c.local_addr(), c.remote_addr()));
         drop(guard);
         let orphaned = s.orphaned;
         let parent = s.parent;
@@ -1439,11 +1435,13 @@ impl Stack {
             // flush loop, once it reaches the peer's turn.
             self.tcp_touch(p);
         }
-        if closed {
-            self.tcp_retire(h, (local, remote), orphaned, parent);
-        }
-        if time_wait {
-            self.tcp_time_wait_enter(h, (local, remote), ttl);
+        if let Some(tuple) = tuple {
+            if closed {
+                self.tcp_retire(h, tuple, orphaned, parent);
+            }
+            if time_wait {
+                self.tcp_time_wait_enter(h, tuple, ttl);
+            }
         }
         !blocked
     }

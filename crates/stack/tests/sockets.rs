@@ -475,6 +475,30 @@ fn connected(a: &mut Stack, b: &mut Stack) -> (SocketHandle, SocketHandle) {
     (c, s)
 }
 
+/// A connection's segments carry its TTL, and a new one from the next
+/// segment on (the segment template is made anew for it), with the
+/// addresses and ports they had.
+#[test]
+fn a_connection_sends_with_the_ttl_set_last() {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let (c, _) = connected(&mut a, &mut b);
+    a.tcp_set_nodelay(c, true).unwrap();
+    let now = Instant::ZERO;
+    let sent = |a: &mut Stack| {
+        let p = a.dispatch().expect("a segment");
+        let ip = sockstack_wire::Ipv4Packet::new_checked(&p.data[..]).unwrap();
+        let tcp = sockstack_wire::TcpPacket::new_checked(ip.payload()).unwrap();
+        assert!(tcp.verify_checksum(&ip.src_addr(), &ip.dst_addr()));
+        (ip.ttl(), ip.src_addr(), ip.dst_addr(), tcp.src_port(), tcp.dst_port())
+    };
+    a.tcp_send(now, c, b"x").unwrap();
+    let (ttl, src, dst, sport, dport) = sent(&mut a);
+    assert_eq!((ttl, src, dst, dport), (64, A, B, 80));
+    a.set_ttl(c, 9).unwrap();
+    a.tcp_send(now, c, b"y").unwrap();
+    assert_eq!(sent(&mut a), (9, A, B, sport, 80));
+}
+
 #[test]
 fn damaged_in_order_data_is_dropped_before_it_changes_anything() {
     // In-order data is checksummed as it is copied into the receive

@@ -73,6 +73,16 @@ impl SegmentTemplate {
         self.bytes[8]
     }
 
+    /// The source address its datagrams carry.
+    pub fn src_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::new(self.bytes[12], self.bytes[13], self.bytes[14], self.bytes[15])
+    }
+
+    /// The destination address its datagrams carry.
+    pub fn dst_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::new(self.bytes[16], self.bytes[17], self.bytes[18], self.bytes[19])
+    }
+
     /// Whether its segments carry Don't Fragment.
     pub fn dont_frag(&self) -> bool {
         self.bytes[6] & 0x40 != 0
@@ -241,6 +251,7 @@ mod tests {
             let t = SegmentTemplate::new(src, ports.0, dst, ports.1, ttl, df);
             prop_assert!(t.fits(&seg));
             prop_assert_eq!((t.ttl(), t.dont_frag()), (ttl, df));
+            prop_assert_eq!((t.src_addr(), t.dst_addr()), (src, dst));
             let mut buf = vec![0x5a; t.datagram_len(&seg)];
             t.emit(&mut buf, &seg, ident, mode);
             prop_assert_eq!(buf, generic(src, dst, (ttl, df), ident, &seg, mode));
