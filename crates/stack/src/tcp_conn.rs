@@ -146,7 +146,11 @@ impl Locked {
 }
 
 /// The error a failed connection reports, with the words a socket
-/// programmer expects.
+/// programmer expects. Out of line: inlined, its match became a jump table
+/// that every send took, error or not (a load from the table and an
+/// indirect jump, where a test of the `Option` does).
+#[cold]
+#[inline(never)]
 pub(crate) fn conn_error(kind: io::ErrorKind) -> io::Error {
     let what = match kind {
         io::ErrorKind::ConnectionRefused => "connection refused",
