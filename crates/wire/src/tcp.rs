@@ -857,7 +857,10 @@ impl<'a> TcpRepr<'a> {
         let header_len = packet.header_len() as usize;
         let syn = packet.syn();
 
-        let mut repr = TcpRepr {
+        // Built where it is returned (the `Result`), then completed: a
+        // segment built apart and then moved into the `Result` was copied
+        // field by field.
+        let mut parsed = Ok(TcpRepr {
             src_port: packet.src_port(),
             dst_port: packet.dst_port(),
             seq_number: packet.seq_number(),
@@ -877,7 +880,8 @@ impl<'a> TcpRepr<'a> {
             sack_ranges: [None; 4],
             timestamp: None,
             payload: &buffer[header_len..],
-        };
+        });
+        let Ok(repr) = &mut parsed else { unreachable!("built just above") };
         let options = &buffer[HEADER_LEN..header_len];
         // RFC 7323 Appendix A: the layout nearly every segment of a
         // connection carries, NOP NOP Timestamps, read at fixed offsets
@@ -887,7 +891,7 @@ impl<'a> TcpRepr<'a> {
                 let tsval = u32::from_be_bytes([ts[0], ts[1], ts[2], ts[3]]);
                 let tsecr = u32::from_be_bytes([ts[4], ts[5], ts[6], ts[7]]);
                 repr.timestamp = Some(TcpTimestamp { tsval, tsecr });
-                return Ok(repr);
+                return parsed;
             }
         }
         // Any other layout (a SYN's, SACK blocks): option by option, up to
@@ -908,7 +912,7 @@ impl<'a> TcpRepr<'a> {
                 _ => {}
             }
         }
-        Ok(repr)
+        parsed
     }
 
     /// The single control bit, if any: RST over SYN over FIN when a parsed
