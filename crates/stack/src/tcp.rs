@@ -112,8 +112,9 @@ pub(crate) struct Stream {
     /// Where its datagrams went at the last flush, while the stack's
     /// routes, interfaces and raw sockets are as they were then.
     pub route: RouteCache,
-    /// Its segments' headers, made at the first segment sent from them
-    /// ([`SegmentTemplate`]), again if the TTL changes.
+    /// Its segments' headers ([`SegmentTemplate`]), made with its route
+    /// (`tcp_refresh_route`, at its first flush) and again if the TTL or
+    /// the path's Don't Fragment bit changes.
     pub template: Option<SegmentTemplate>,
 }
 
@@ -388,8 +389,8 @@ fn stream_datagram(
 }
 
 /// A template for connection `c` with `ttl`, keeping the Don't Fragment
-/// bit of the one it replaces (`old`), if any. Rare: the first flush, or
-/// after the TTL changed.
+/// bit of the one it replaces (`old`), if any. Rare: after the TTL
+/// changed (the route's refresh makes the first one).
 #[cold]
 #[inline(never)]
 fn new_template(c: &Connection, old: Option<&SegmentTemplate>, ttl: u8) -> SegmentTemplate {

@@ -464,6 +464,17 @@ impl Connection {
     /// RTT sample for an ACK of new data: the Karn-safe timed segment if it
     /// is covered (RFC 6298 §3), else the timestamp echo (RFC 7323 §4.1).
     fn rtt_sample_on_ack(&mut self, now: Instant, ack: SeqNumber, seg: &TcpRepr<'_>) {
+        // RFC 4015 §3: the first ACK of data sent after a spurious timeout
+        // re-initialises the estimator with its sample; an ACK that gives
+        // none (Karn's rule) ends the wait too, so a rebase never lingers
+        // to fire much later.
+        let rebase = match self.rec.rto_rebase {
+            RtoRebase::Due(snd_max) if ack.gt(snd_max) => {
+                self.rec.rto_rebase = RtoRebase::Off;
+                true
+            }
+            _ => false,
+        };
         // In microseconds, the clock's unit: one sample per ACK.
         let mut sample = None;
         if let Some((_, sent)) = self.rtt_timing.filter(|(seq, _)| ack.ge(*seq)) {
@@ -487,16 +498,13 @@ impl Connection {
                 sample = self.ts_rtt_micros(now, ts.tsecr);
             }
         }
+        match sample {
+            Some(rtt) if rebase => self.rtt.rebase_micros(rtt),
+            Some(rtt) => self.rtt.sample_micros(rtt),
+            None if rebase => self.rtt.forget_prior(),
+            None => {}
+        }
         if let Some(rtt) = sample {
-            match self.rec.rto_rebase {
-                // RFC 4015 §3: the first sample of data sent after a
-                // spurious timeout.
-                RtoRebase::Due(snd_max) if ack.gt(snd_max) => {
-                    self.rec.rto_rebase = RtoRebase::Off;
-                    self.rtt.rebase_micros(rtt);
-                }
-                _ => self.rtt.sample_micros(rtt),
-            }
             if self.hystart_watches() {
                 self.hystart.on_rtt_sample(Duration::from_micros(rtt));
             }

@@ -825,7 +825,8 @@ impl Connection {
                 let (eifel, frto, undo) = self.spurious_rto_detection();
                 let flight = self.pipe();
                 self.cc.on_rto(now, flight, undo);
-                // RFC 4015 §3 step (0): the estimator too, before backoff.
+                // RFC 4015 §3: the estimator too, before backoff (as the
+                // window, before the timeout changes it).
                 let rebase = match undo {
                     RtoUndo::Save => {
                         self.rtt.save_prior();

@@ -72,10 +72,11 @@ pub struct Recovery {
     pub rto_rebase: RtoRebase,
 }
 
-/// RFC 4015 §3 (as BSD's `TRXT_F_REBASERTO`): a timeout that may prove
-/// spurious keeps the estimator it interrupted ([`crate::rtt`]'s prior);
-/// once undone, the first RTT sample from an ACK of data sent after the
-/// timeout re-initialises the estimator from it.
+/// RFC 4015 §3 (as DragonFly BSD's `TRXT_F_REBASERTO`): a timeout that
+/// may prove spurious keeps the estimator it interrupted ([`crate::rtt`]'s
+/// prior); once undone, the RTT sample of the first ACK of data sent after
+/// the timeout re-initialises the estimator from it (an ACK with no sample
+/// ends the wait).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RtoRebase {
     /// Nothing to adapt.
@@ -84,8 +85,8 @@ pub enum RtoRebase {
     /// SND.MAX when a timeout that may prove spurious fired (inert once
     /// its detectors found it genuine: only an undo makes it due).
     Saved(SeqNumber),
-    /// The timeout was spurious: the first sample of an ACK beyond this
-    /// (SND.MAX when it fired) rebases the estimator.
+    /// The timeout was spurious: the first ACK beyond this (SND.MAX when
+    /// it fired) rebases the estimator with its sample.
     Due(SeqNumber),
 }
 
@@ -322,7 +323,6 @@ impl Recovery {
         true
     }
 
-    /// Forget everything (connection (re)synchronised or all data acked).
     /// No timeout is judged spurious any more (an undo happened, or the
     /// flight was resent for another reason): both detectors stop.
     pub fn stop_timeout_detectors(&mut self) {
@@ -334,6 +334,7 @@ impl Recovery {
         }
     }
 
+    /// Forget everything (connection (re)synchronised or all data acked).
     pub fn reset(&mut self, snd_una: SeqNumber) {
         *self = Recovery { recovery_point: snd_una, high_rxt: snd_una, ..Recovery::default() };
     }

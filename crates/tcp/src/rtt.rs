@@ -24,12 +24,12 @@ pub struct RttEstimator {
     backoff: u32,
     rto_min_us: u64,
     rto_max_us: u64,
-    /// RFC 4015 §3 step (0): SRTT_prev and RTTVAR_prev, kept from the
+    /// RFC 4015 §3: SRTT_prev and RTTVAR_prev, kept from the
     /// first timeout of an episode that may prove spurious.
     prior: Option<Prior>,
 }
 
-/// The estimator before a timeout (RFC 4015 §3 step (0)), in microseconds.
+/// The estimator before a timeout (RFC 4015 §3), in microseconds.
 #[derive(Debug, Clone, Copy)]
 struct Prior {
     srtt_us: u64,
@@ -92,7 +92,8 @@ impl RttEstimator {
         self.backoff = 0;
     }
 
-    /// RFC 4015 §3 step (0), at a timeout that may prove spurious:
+    /// RFC 4015 §3, at a timeout that may prove spurious (before the
+    /// window and the timer change):
     /// SRTT_prev = SRTT + 2G, RTTVAR_prev = RTTVAR. Nothing is kept before
     /// the first sample (there is no estimate to return to).
     pub fn save_prior(&mut self) {

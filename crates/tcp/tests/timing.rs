@@ -1139,9 +1139,16 @@ fn a_spurious_timeout_rebases_the_retransmission_timer_on_the_next_sample() {
         let (t, rexmit) = until_the_timeout(&mut p.a);
         assert!(p.a.stats().rto > before.rto, "backed off");
         let mut t = t + D;
-        if !spurious {
-            p.b.on_segment(t, &rexmit.repr());
-            acks.extend(drain(&mut p.b, t));
+        // The retransmission gets through: B's answer echoes it, a sample
+        // of data sent before the timeout, which must fold in as usual.
+        p.b.on_segment(t, &rexmit.repr());
+        let answer = drain(&mut p.b, t);
+        assert!(!answer.is_empty());
+        if spurious {
+            // After the first late ACK, which shows the timeout spurious.
+            acks.splice(1..1, answer);
+        } else {
+            acks.extend(answer);
         }
         t += D;
         for a in &acks {
