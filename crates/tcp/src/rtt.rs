@@ -29,11 +29,13 @@ pub struct RttEstimator {
     prior: Option<Prior>,
 }
 
-/// The estimator before a timeout (RFC 4015 §3), in microseconds.
+/// The estimator before a timeout (RFC 4015 §3), in microseconds: 32
+/// bits (over an hour) are plenty for values bounded by the RTO's ceiling,
+/// and keep the state small in every connection.
 #[derive(Debug, Clone, Copy)]
 struct Prior {
-    srtt_us: u64,
-    rttvar_us: u64,
+    srtt_us: u32,
+    rttvar_us: u32,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -97,7 +99,10 @@ impl RttEstimator {
     /// SRTT_prev = SRTT + 2G, RTTVAR_prev = RTTVAR. Nothing is kept before
     /// the first sample (there is no estimate to return to).
     pub fn save_prior(&mut self) {
-        self.prior = self.srtt_us.map(|s| Prior { srtt_us: s.saturating_add(2 * G_US), rttvar_us: self.rttvar_us });
+        let narrow = |us: u64| u32::try_from(us).unwrap_or(u32::MAX);
+        self.prior = self
+            .srtt_us
+            .map(|s| Prior { srtt_us: narrow(s.saturating_add(2 * G_US)), rttvar_us: narrow(self.rttvar_us) });
     }
 
     /// The timeout was not spurious, or cannot be judged: nothing to return to.
@@ -118,8 +123,8 @@ impl RttEstimator {
         };
         self.latest_us = Some(r);
         self.min_rtt_us = Some(self.min_rtt_us.map_or(r, |m| m.min(r)));
-        let s = prior.srtt_us.max(r);
-        self.rttvar_us = prior.rttvar_us.max(r / 2);
+        let s = u64::from(prior.srtt_us).max(r);
+        self.rttvar_us = u64::from(prior.rttvar_us).max(r / 2);
         self.srtt_us = Some(s);
         self.set_rto(s);
     }
