@@ -1033,6 +1033,33 @@ fn until_the_timeout(c: &mut Connection) -> (Instant, Seg) {
     }
 }
 
+/// A pair past slow start (a window of many segments, then quiet), and a
+/// flight of ten segments A has just sent: A's statistics before it, the
+/// flight, and B's ACKs for it, held back (a delay spike), if `delivered`
+/// (else B never got it).
+fn warm_then_a_flight_of_ten(cfg: &TcpConfig, delivered: bool) -> (Pair, sockstack_tcp::TcpStats, Vec<Seg>, Vec<Seg>) {
+    let mut p = established_after_one_byte(cfg);
+    let warm = pattern(400_000);
+    assert!(transfer(&mut p, &warm, Duration::from_secs(10)) == warm);
+    p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(5));
+    p.run_for(Duration::from_millis(300));
+    let (now, mss) = (p.now, p.a.mss());
+    let before = p.a.stats();
+    assert!(before.cwnd >= 30 * mss, "{before:?}");
+    p.a.send(&pattern(10 * mss)).unwrap();
+    let out = drain(&mut p.a, now);
+    assert_eq!(out.len(), 10);
+    let mut acks = Vec::new();
+    if delivered {
+        for s in &out {
+            p.b.on_segment(now + D, &s.repr());
+            acks.extend(drain(&mut p.b, now + D));
+        }
+        assert!(!acks.is_empty());
+    }
+    (p, before, out, acks)
+}
+
 /// RFC 3522 §3.2 with RFC 4015 §3: a flight whose ACKs come only after
 /// the retransmission timer fired. The first ACK echoes the timestamp of
 /// an original transmission, older than the retransmission's: the timeout
@@ -1043,27 +1070,9 @@ fn until_the_timeout(c: &mut Connection) -> (Instant, Seg) {
 fn a_timeout_whose_originals_arrive_is_undone_by_their_timestamps() {
     let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
     for late in [true, false] {
-        let mut p = established_after_one_byte(&cfg);
-        // A window of many segments first (slow start).
-        let warm = pattern(400_000);
-        assert!(transfer(&mut p, &warm, Duration::from_secs(10)) == warm);
-        p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(5));
-        p.run_for(Duration::from_millis(300));
-        let (now, mss) = (p.now, p.a.mss());
-        let before = p.a.stats();
-        assert!(before.cwnd >= 30 * mss, "{before:?}");
-        p.a.send(&pattern(10 * mss)).unwrap();
-        let out = drain(&mut p.a, now);
-        assert_eq!(out.len(), 10);
-        // B's ACKs for the originals, held back (a delay spike), if B got them.
-        let mut acks = Vec::new();
-        if late {
-            for s in &out {
-                p.b.on_segment(now + D, &s.repr());
-                acks.extend(drain(&mut p.b, now + D));
-            }
-            assert!(!acks.is_empty());
-        }
+        // B's ACKs for the originals, held back, if B got them.
+        let (mut p, before, out, mut acks) = warm_then_a_flight_of_ten(&cfg, late);
+        let mss = p.a.mss();
         // A's timers run (the tail loss probe first) until the timeout.
         let (t, rto_rexmit) = until_the_timeout(&mut p.a);
         assert_eq!(rto_rexmit.repr().seq_number, out[0].repr().seq_number);
@@ -1117,25 +1126,10 @@ fn a_timeout_whose_originals_arrive_is_undone_by_their_timestamps() {
 fn a_spurious_timeout_rebases_the_retransmission_timer_on_the_next_sample() {
     let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
     for spurious in [true, false] {
-        let mut p = established_after_one_byte(&cfg);
-        let warm = pattern(400_000);
-        assert!(transfer(&mut p, &warm, Duration::from_secs(10)) == warm);
-        p.run_until(|p| p.a.snd_una() == p.a.snd_nxt(), Duration::from_secs(5));
-        p.run_for(Duration::from_millis(300));
-        let (now, mss) = (p.now, p.a.mss());
-        let before = p.a.stats();
-        p.a.send(&pattern(10 * mss)).unwrap();
-        let out = drain(&mut p.a, now);
-        assert_eq!(out.len(), 10);
         // B gets the flight (or, when the timeout is genuine, only its
         // retransmission); its ACKs come after the timeout.
-        let mut acks = Vec::new();
-        if spurious {
-            for s in &out {
-                p.b.on_segment(now + D, &s.repr());
-                acks.extend(drain(&mut p.b, now + D));
-            }
-        }
+        let (mut p, before, _, mut acks) = warm_then_a_flight_of_ten(&cfg, spurious);
+        let mss = p.a.mss();
         let (t, rexmit) = until_the_timeout(&mut p.a);
         assert!(p.a.stats().rto > before.rto, "backed off");
         let mut t = t + D;
