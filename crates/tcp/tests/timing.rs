@@ -1352,6 +1352,69 @@ fn f_rto_tells_a_spurious_timeout_from_a_real_one_without_timestamps() {
     }
 }
 
+/// RFC 4015 §3's timer adaptation after an undo by F-RTO (no
+/// timestamps): the first ACK of the new data sent in F-RTO's step 2b, the
+/// first data sent after the timeout, re-initialises the estimator with
+/// its sample (timed by Karn's rule), from the estimate before the
+/// timeout.
+#[test]
+fn an_undo_by_f_rto_rebases_the_retransmission_timer_too() {
+    for sack in [true, false] {
+        let cfg = TcpConfig { nodelay: true, ..cfg(false, sack, true) };
+        let mut p = established_after_one_byte(&cfg);
+        let now = p.now;
+        let mss = p.a.mss();
+        let before = p.a.stats();
+        p.a.send(&pattern(14 * mss)).unwrap();
+        let out = drain(&mut p.a, now);
+        assert_eq!(out.len(), 10);
+        // B gets the flight; its ACKs are held back past the timeout.
+        let mut acks = Vec::new();
+        for s in &out {
+            p.b.on_segment(now + D, &s.repr());
+            acks.extend(drain(&mut p.b, now + D));
+        }
+        // The tail loss probe (a new segment), if any, and the timeout go
+        // unanswered; the probe reaches B with the new segments below.
+        let mut probe = Vec::new();
+        let t = loop {
+            let t = p.a.poll_at().expect("a timer runs");
+            p.a.on_timer(t);
+            let sent = drain(&mut p.a, t);
+            if p.a.stats().rto_timeouts > 0 {
+                break t;
+            }
+            probe.extend(sent.into_iter().filter(|s| !s.repr().payload.is_empty()));
+        };
+        // (RFC 8985 §7: a probe needs SACK.)
+        assert_eq!(probe.len(), usize::from(sack), "sack {sack}: one probe");
+        // Step 2b: two new segments, sent (and timed) at t + D.
+        p.a.on_segment(t + D, &acks[0].repr());
+        let new: Vec<Seg> = drain(&mut p.a, t + D).into_iter().filter(|s| !s.repr().payload.is_empty()).collect();
+        assert_eq!(new.len(), 2, "sack {sack}");
+        // Step 3: the next ACK of the flight shows the timeout spurious.
+        p.a.on_segment(t + 2 * D, &acks[1].repr());
+        assert_eq!(p.a.stats().spurious_rtos, 1, "sack {sack}");
+        assert_eq!((p.a.stats().srtt, p.a.stats().rttvar), (before.srtt, before.rttvar), "no sample yet");
+        // B takes the new segments late; the ACK of both comes back 100 ms
+        // after they went.
+        let m = Duration::from_millis(100);
+        let mut answer = Vec::new();
+        for s in probe.iter().chain(&new) {
+            p.b.on_segment(t + D + m / 2, &s.repr());
+            answer.extend(drain(&mut p.b, t + D + m / 2));
+        }
+        let top = answer.iter().max_by_key(|a| a.repr().ack_number.map(|n| n - new[0].repr().seq_number)).unwrap();
+        p.window_rule.complete = false;
+        p.a.on_segment(t + D + m, &top.repr());
+        let after = p.a.stats();
+        let srtt = (before.srtt + Duration::from_millis(2)).max(m);
+        let rttvar = before.rttvar.max(m / 2);
+        assert!(before.srtt + Duration::from_millis(2) < m, "{before:?}");
+        assert_eq!((after.srtt, after.rttvar), (srtt, rttvar), "sack {sack}: {before:?} {after:?}");
+    }
+}
+
 /// F-RTO needs new data to send in its step 2b: with none, the ACK of the
 /// timeout's retransmission is followed by the conventional recovery at
 /// once (RFC 5682 §2.1), not by a wait for the next timeout. (Without
