@@ -30,8 +30,8 @@ pub struct RttEstimator {
 }
 
 /// The estimator before a timeout (RFC 4015 §3), in microseconds: 32
-/// bits (over an hour) are plenty for values bounded by the RTO's ceiling,
-/// and keep the state small in every connection.
+/// bits reach over an hour (longer saturates), and keep the state small
+/// in every connection.
 #[derive(Debug, Clone, Copy)]
 struct Prior {
     srtt_us: u32,
