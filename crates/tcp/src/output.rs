@@ -825,23 +825,17 @@ impl Connection {
                 let (eifel, frto, undo) = self.spurious_rto_detection();
                 let flight = self.pipe();
                 self.cc.on_rto(now, flight, undo);
-                // RFC 4015 §3: the estimator too, before backoff (as the
-                // window, before the timeout changes it).
+                self.rtt.on_timeout(undo);
+                // RFC 4015 §3: which ACK may re-base the estimator, once the
+                // timeout is undone.
                 let rebase = match undo {
-                    RtoUndo::Save => {
-                        self.rtt.save_prior();
-                        RtoRebase::Saved(self.snd_nxt)
-                    }
+                    RtoUndo::Save => RtoRebase::Saved(self.snd_nxt),
                     RtoUndo::Keep => match self.rec.rto_rebase {
                         saved @ RtoRebase::Saved(_) => saved,
                         _ => RtoRebase::Off,
                     },
-                    RtoUndo::Drop => {
-                        self.rtt.forget_prior();
-                        RtoRebase::Off
-                    }
+                    RtoUndo::Drop => RtoRebase::Off,
                 };
-                self.rtt.back_off();
                 // RFC 2018 §8: the receiver may discard data it SACKed
                 // (Linux does, pruning its out-of-order queue under memory
                 // pressure), and the segment at the left edge MUST be

@@ -4,6 +4,7 @@
 //! samples are valid (Karn's rule, timestamps) is the connection's decision;
 //! this module only folds samples in.
 
+use crate::congestion::RtoUndo;
 use sockstack_time::{Duration, Instant};
 
 /// RFC 6298 §2: K = 4, alpha = 1/8, beta = 1/4. Clock granularity G is
@@ -94,11 +95,24 @@ impl RttEstimator {
         self.backoff = 0;
     }
 
+    /// A data segment's retransmission timer expired: the estimate is
+    /// kept for an undo as `undo` says (RFC 4015 §3, as the congestion
+    /// controller keeps its window), then the timer backs off (RFC 6298
+    /// §5.5).
+    pub fn on_timeout(&mut self, undo: RtoUndo) {
+        match undo {
+            RtoUndo::Save => self.save_prior(),
+            RtoUndo::Keep => {}
+            RtoUndo::Drop => self.forget_prior(),
+        }
+        self.back_off();
+    }
+
     /// RFC 4015 §3, at a timeout that may prove spurious (before the
     /// window and the timer change):
     /// SRTT_prev = SRTT + 2G, RTTVAR_prev = RTTVAR. Nothing is kept before
     /// the first sample (there is no estimate to return to).
-    pub fn save_prior(&mut self) {
+    fn save_prior(&mut self) {
         let narrow = |us: u64| u32::try_from(us).unwrap_or(u32::MAX);
         self.prior = self
             .srtt_us
@@ -224,8 +238,7 @@ mod tests {
         let mut e = est();
         e.sample(Duration::from_millis(100));
         // srtt 100 ms, rttvar 50 ms.
-        e.save_prior();
-        e.back_off();
+        e.on_timeout(RtoUndo::Save);
         // A sample of the spike itself folds in as usual...
         e.sample(Duration::from_millis(900));
         assert_eq!(e.srtt(), Some(Duration::from_micros(200_000)));
@@ -239,10 +252,14 @@ mod tests {
         e.rebase_micros(60_000);
         assert_eq!(e.rttvar(), Duration::from_micros(37_500 + 10_500));
 
-        // A sample above the prior takes over whole.
+        // A sample above the prior takes over whole; a later timeout of
+        // the episode keeps the prior of its first.
         let mut e = est();
         e.sample(Duration::from_millis(100));
-        e.save_prior();
+        e.on_timeout(RtoUndo::Save);
+        e.sample(Duration::from_millis(900));
+        e.on_timeout(RtoUndo::Keep);
+        assert_eq!(e.backoff(), 1);
         e.rebase_micros(400_000);
         assert_eq!(e.srtt(), Some(Duration::from_millis(400)));
         assert_eq!(e.rttvar(), Duration::from_millis(200));
@@ -251,8 +268,8 @@ mod tests {
         // A prior forgotten (the timeout was genuine): an ordinary sample.
         let mut e = est();
         e.sample(Duration::from_millis(100));
-        e.save_prior();
-        e.forget_prior();
+        e.on_timeout(RtoUndo::Save);
+        e.on_timeout(RtoUndo::Drop);
         e.rebase_micros(400_000);
         assert_eq!(e.srtt(), Some(Duration::from_micros(137_500)));
     }

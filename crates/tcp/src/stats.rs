@@ -73,8 +73,9 @@ pub struct TcpStats {
     /// Fast recoveries undone because D-SACKs showed every retransmission
     /// was needless (RFC 3708; Linux `TCPDSACKUndo`).
     pub dsack_undos: u64,
-    /// Timeouts found spurious by their timestamps and undone (RFC 3522,
-    /// RFC 4015; Linux `TCPSpuriousRTOs`/`TCPLossUndo`).
+    /// Timeouts found spurious, by their timestamps (Eifel, RFC 3522) or
+    /// by F-RTO (RFC 5682), and undone (RFC 4015; Linux
+    /// `TCPSpuriousRTOs`/`TCPLossUndo`).
     pub spurious_rtos: u64,
     /// Timeouts that found SACKed data at SND.UNA: the receiver had
     /// discarded what it SACKed (RFC 2018 §8; Linux `TCPSACKReneging`).
