@@ -188,6 +188,9 @@ pub struct Stack {
     pub(crate) tcp_port_users: ports::PortCounts,
     /// The buffer growth all connections share (`tcp_mem_limit`).
     pub(crate) tcp_memory: sockstack_tcp::MemoryBudget,
+    /// `config.tcp`, shared by every TCP socket until an option is set on
+    /// it (and by its connections).
+    pub(crate) tcp_config: std::sync::Arc<sockstack_tcp::TcpConfig>,
     /// Segments linked connections exchanged outside the stack
     /// (`TcpConn::exchange`), not yet in the counters.
     pub(crate) tcp_direct_tally: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -266,6 +269,7 @@ impl Stack {
             tcp_time_wait: Default::default(),
             tcp_port_users: Default::default(),
             tcp_memory: sockstack_tcp::MemoryBudget::new(config.tcp_mem_limit),
+            tcp_config: std::sync::Arc::new(config.tcp.clone()),
             tcp_direct_tally: Default::default(),
             tcp_dirty: VecDeque::new(),
             rx_clock: Instant::ZERO,
@@ -477,7 +481,7 @@ impl Stack {
     pub fn tcp_open(&mut self, owner: ProcessId) -> SocketHandle {
         let sock = tcp::TcpSocket {
             bound: None,
-            config: self.config.tcp.clone(),
+            config: std::sync::Arc::clone(&self.tcp_config),
             role: tcp::TcpRole::Idle,
             opts: tcp::SocketOpts::new(self.config.default_ttl),
         };

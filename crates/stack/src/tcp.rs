@@ -22,6 +22,7 @@ use sockstack_wire::{
 use std::collections::VecDeque;
 use std::io;
 use std::net::{Shutdown, SocketAddrV4};
+use std::sync::Arc;
 use std::task::Waker;
 
 /// The stream of a socket-table entry, and its TTL.
@@ -153,7 +154,9 @@ pub(crate) enum TcpRole {
 pub(crate) struct TcpSocket {
     /// The bound address, when `bind` (or `listen`) reserved a port.
     pub bound: Option<SocketAddrV4>,
-    pub config: TcpConfig,
+    /// Options for its connections; shared with the stack's defaults and
+    /// with the connection until an option is set on the socket.
+    pub config: Arc<TcpConfig>,
     pub role: TcpRole,
     /// Socket options a listener passes to the connections it accepts.
     pub opts: SocketOpts,
@@ -812,7 +815,9 @@ impl Stack {
     /// this socket; `InvalidInput` for a socket that is not TCP.
     pub fn tcp_set_nodelay(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
         let sock = self.tcp_mut(h)?;
-        sock.config.nodelay = on;
+        if sock.config.nodelay != on {
+            Arc::make_mut(&mut sock.config).nodelay = on;
+        }
         if let TcpRole::Stream(s) = &mut sock.role {
             s.conn.lock().set_nodelay(on);
         }
@@ -840,7 +845,9 @@ impl Stack {
             }
         }
         let sock = self.tcp_mut(h)?;
-        sock.config.keepalive = keepalive;
+        if sock.config.keepalive != keepalive {
+            Arc::make_mut(&mut sock.config).keepalive = keepalive;
+        }
         if let TcpRole::Stream(s) = &mut sock.role {
             s.conn.lock().set_keepalive(keepalive);
         }
@@ -865,19 +872,20 @@ impl Stack {
         if !matches!(sock.role, TcpRole::Idle | TcpRole::Listener(_)) {
             return Err(invalid("buffer sizes are set before connecting"));
         }
+        if recv == Some(0) || send == Some(0) {
+            return Err(invalid("buffer size must be positive"));
+        }
+        if recv.is_none() && send.is_none() {
+            return Ok(());
+        }
+        let config = Arc::make_mut(&mut sock.config);
         if let Some(r) = recv {
-            if r == 0 {
-                return Err(invalid("buffer size must be positive"));
-            }
-            sock.config.rcv_buf = r;
-            sock.config.rcv_buf_max = sock.config.rcv_buf_max.max(r);
+            config.rcv_buf = r;
+            config.rcv_buf_max = config.rcv_buf_max.max(r);
         }
         if let Some(s) = send {
-            if s == 0 {
-                return Err(invalid("buffer size must be positive"));
-            }
-            sock.config.snd_buf = s;
-            sock.config.snd_buf_max = sock.config.snd_buf_max.max(s);
+            config.snd_buf = s;
+            config.snd_buf_max = config.snd_buf_max.max(s);
         }
         Ok(())
     }
@@ -1213,7 +1221,7 @@ impl Stack {
     fn tcp_child(
         &mut self,
         owner: crate::ProcessId,
-        config: TcpConfig,
+        config: Arc<TcpConfig>,
         opts: SocketOpts,
         mut conn: Connection,
         parent: SocketHandle,

@@ -1227,3 +1227,44 @@ fn frag_needed_below_the_floor_locks_the_path_at_the_floor() {
     a.receive(later, sockstack_stack::IfaceId(0), &frag_needed(&udp, None, 68));
     assert_eq!(a.learned_path_mtu(later, Ipv4Addr::new(192, 0, 2, 3)), Some(552));
 }
+
+/// Sockets share the stack's TCP options, and a listener's children its
+/// own, until an option is set on one: then that socket and its
+/// connection have options of their own, and no other socket changes.
+#[test]
+fn an_option_set_on_one_socket_leaves_the_others_as_they_were() {
+    let (mut a, mut b) = (host(A, StackConfig::default()), host(B, StackConfig::default()));
+    let now = Instant::ZERO;
+    let l = b.tcp_open(P);
+    b.bind(l, sa(B, 80)).unwrap();
+    b.tcp_set_nodelay(l, true).unwrap();
+    b.tcp_listen(l, 8).unwrap();
+    let (c1, c2) = (a.tcp_open(P), a.tcp_open(P));
+    a.tcp_connect(now, c1, sa(B, 80)).unwrap();
+    a.tcp_connect(now, c2, sa(B, 80)).unwrap();
+    while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+    let (s1, _) = b.tcp_accept(l).unwrap();
+    let (s2, _) = b.tcp_accept(l).unwrap();
+
+    // Nagle (RFC 896): a second short write waits while the first is
+    // unacknowledged, unless no-delay is set on that connection.
+    let writes_out = |st: &mut Stack, h: SocketHandle| {
+        st.tcp_send(now, h, b"a").unwrap();
+        st.tcp_send(now, h, b"b").unwrap();
+        std::iter::from_fn(|| st.dispatch()).count()
+    };
+    a.tcp_set_nodelay(c1, true).unwrap();
+    assert!(a.tcp_nodelay(c1).unwrap());
+    assert!(!a.tcp_nodelay(c2).unwrap(), "set on c1 only");
+    assert_eq!(writes_out(&mut a, c1), 2, "no-delay: both writes go at once");
+    assert_eq!(writes_out(&mut a, c2), 1, "Nagle: the second write waits");
+
+    // The children have the listener's options; one changed leaves the
+    // other and the listener as they were.
+    assert!(b.tcp_nodelay(s1).unwrap() && b.tcp_nodelay(s2).unwrap());
+    b.tcp_set_nodelay(s1, false).unwrap();
+    assert!(!b.tcp_nodelay(s1).unwrap());
+    assert!(b.tcp_nodelay(s2).unwrap() && b.tcp_nodelay(l).unwrap());
+    assert_eq!(writes_out(&mut b, s1), 1, "Nagle on s1 again");
+    assert_eq!(writes_out(&mut b, s2), 2, "s2 keeps no-delay");
+}

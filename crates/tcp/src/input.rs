@@ -6,7 +6,7 @@
 use crate::congestion::CongestionControl;
 use crate::hystart::{Growth, CSS_GROWTH_DIVISOR};
 use crate::recovery::{Eifel, Frto, RtoRebase};
-use crate::tcb::{Connection, MAX_QUICK_ACKS};
+use crate::tcb::{Connection, PendingRst, MAX_QUICK_ACKS};
 use crate::timers::Deadline;
 use crate::State;
 use sockstack_time::{Duration, Instant};
@@ -66,7 +66,7 @@ impl Connection {
             State::Closed => {
                 self.stats.dropped_segments += 1;
                 if self.rst_pending.is_none() {
-                    self.rst_pending = rst_reply(seg);
+                    self.rst_pending = PendingRst::reply_to(seg);
                 }
             }
             // A Connection is never LISTEN; listeners belong to the stack.
@@ -125,7 +125,7 @@ impl Connection {
         if let Some(ack) = seg.ack_number {
             if ack.le(self.iss) || ack.gt(self.snd_nxt) {
                 if !seg.rst {
-                    self.rst_pending = rst_reply(seg);
+                    self.rst_pending = PendingRst::reply_to(seg);
                 }
                 return self.drop_seg();
             }
@@ -314,7 +314,7 @@ impl Connection {
                 self.establish(now);
             } else {
                 // <SEQ=SEG.ACK><CTL=RST>
-                self.rst_pending = rst_reply(seg);
+                self.rst_pending = PendingRst::reply_to(seg);
                 return self.drop_seg();
             }
         }

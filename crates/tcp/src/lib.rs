@@ -127,5 +127,5 @@ pub use sockstack_wire::{SeqNumber, TcpRepr};
 pub use state::State;
 pub use stats::TcpStats;
 pub use syncookie::SynCookies;
-pub use tcb::Connection;
+pub use tcb::{Connection, IntoConfig};
 pub use time_wait::TimeWait;

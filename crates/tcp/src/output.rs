@@ -8,7 +8,7 @@
 
 use crate::congestion::{CongestionControl, RtoUndo};
 use crate::recovery::{Eifel, Frto, Outstanding, RtoRebase};
-use crate::tcb::Connection;
+use crate::tcb::{Connection, PendingRst};
 use crate::timers::{Deadline, Timers};
 use crate::State;
 use sockstack_time::Instant;
@@ -468,9 +468,16 @@ impl Connection {
         // `on_segment`): our timestamps stay monotonic.
         self.on_timer(now);
         let now = self.last_now;
-        if let Some(rst) = self.rst_pending.take() {
-            let mut rst = rst;
-            if self.ts_ok && rst.timestamp.is_none() && self.state.is_synchronized() {
+        if let Some(PendingRst { seq, ack }) = self.rst_pending.take() {
+            let mut rst = TcpRepr {
+                src_port: self.local.port(),
+                dst_port: self.remote.port(),
+                seq_number: seq,
+                ack_number: ack,
+                rst: true,
+                ..TcpRepr::default()
+            };
+            if self.ts_ok && self.state.is_synchronized() {
                 rst.timestamp = Some(TcpTimestamp { tsval: self.ts_now(now), tsecr: self.ts_recent });
             }
             self.stats.rst_sent += 1;

@@ -21,6 +21,7 @@ use sockstack_wire::tcp::MAX_WINDOW_SCALE;
 use sockstack_wire::{SeqNumber, TcpRepr};
 use std::io;
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 
 /// Smallest MSS we accept from a peer (Linux `tcp_min_snd_mss`): a hostile
 /// MSS of 1 would otherwise make us send a segment per byte.
@@ -43,10 +44,29 @@ pub(crate) struct Drs {
     pub space: usize,
 }
 
+/// A RST a connection owes: its sequence number and, when it answers a
+/// segment that carried no ACK, its acknowledgment (RFC 9293 §3.10.7.1).
+/// The ports are the connection's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingRst {
+    pub(crate) seq: SeqNumber,
+    pub(crate) ack: Option<SeqNumber>,
+}
+
+impl PendingRst {
+    /// The RST [`rst_reply`](crate::rst_reply) would answer `seg` with.
+    pub(crate) fn reply_to(seg: &TcpRepr<'_>) -> Option<PendingRst> {
+        crate::input::rst_reply(seg).map(|r| PendingRst { seq: r.seq_number, ack: r.ack_number })
+    }
+}
+
 /// One TCP connection. See the crate docs for the calling protocol.
 #[derive(Debug)]
 pub struct Connection {
-    pub(crate) cfg: TcpConfig,
+    /// Shared with every socket and connection that has the same options
+    /// (a stack's defaults, mostly); an option set on this connection gives
+    /// it a copy of its own.
+    pub(crate) cfg: Arc<TcpConfig>,
     pub(crate) local: SocketAddrV4,
     pub(crate) remote: SocketAddrV4,
     pub(crate) state: State,
@@ -184,7 +204,10 @@ pub struct Connection {
     /// timeout").
     pub(crate) force_send: bool,
     pub(crate) keepalive_pending: bool,
-    pub(crate) rst_pending: Option<TcpRepr<'static>>,
+    /// A RST owed (abort, or the answer to an unacceptable segment), its
+    /// numbers only: the segment is built when it goes out (a whole
+    /// `TcpRepr` here cost every connection 100 octets).
+    pub(crate) rst_pending: Option<PendingRst>,
     /// RFC 5961 §7 rate limit: challenge ACKs sent in the current second.
     pub(crate) challenge_count: u32,
     pub(crate) challenge_since: Instant,
@@ -205,7 +228,7 @@ pub struct Connection {
     /// it is what a timeout reports instead of `TimedOut`. Forgotten when
     /// an ACK shows the path works.
     pub(crate) soft_error: Option<io::ErrorKind>,
-    pub(crate) stats: TcpStats,
+    pub(crate) stats: crate::stats::Counters,
     /// The latest `now` we were handed (for calls that take none).
     pub(crate) last_now: Instant,
 }
@@ -218,6 +241,27 @@ fn wscale_for(max: usize) -> u8 {
         shift += 1;
     }
     shift
+}
+
+/// What a connection's constructors take as its configuration: a
+/// `&TcpConfig`, which the connection copies, or an `&Arc<TcpConfig>`,
+/// which it shares (as a stack passes the options its sockets have in
+/// common: one copy for all, not some 200 octets each).
+pub trait IntoConfig {
+    /// The configuration, shared.
+    fn into_config(self) -> Arc<TcpConfig>;
+}
+
+impl IntoConfig for &TcpConfig {
+    fn into_config(self) -> Arc<TcpConfig> {
+        Arc::new(self.clone())
+    }
+}
+
+impl IntoConfig for &Arc<TcpConfig> {
+    fn into_config(self) -> Arc<TcpConfig> {
+        Arc::clone(self)
+    }
 }
 
 /// Our window scale shift under `cfg` (RFC 7323 §2.3): the smallest that
@@ -249,10 +293,9 @@ impl Connection {
         remote: SocketAddrV4,
         iss: SeqNumber,
         route_mss: u16,
-        config: &TcpConfig,
+        cfg: Arc<TcpConfig>,
         state: State,
     ) -> Connection {
-        let cfg = config.clone();
         let adv_mss = cfg.mss.min(route_mss).max(MIN_SND_MSS as u16);
         let rcv_buf_size = cfg.rcv_buf.max(1);
         let rcv_wscale = rcv_wscale_for(&cfg);
@@ -338,7 +381,7 @@ impl Connection {
             mem: Charge::default(),
             error: None,
             soft_error: None,
-            stats: TcpStats::default(),
+            stats: crate::stats::Counters::default(),
             last_now: now,
             cfg,
         }
@@ -352,9 +395,9 @@ impl Connection {
         remote: SocketAddrV4,
         iss: SeqNumber,
         route_mss: u16,
-        config: &TcpConfig,
+        config: impl IntoConfig,
     ) -> Connection {
-        let mut c = Connection::new(now, local, remote, iss, route_mss, config, State::SynSent);
+        let mut c = Connection::new(now, local, remote, iss, route_mss, config.into_config(), State::SynSent);
         c.ws_ok = c.cfg.window_scale;
         c.sack_ok = c.cfg.sack;
         c.ts_ok = c.cfg.timestamps;
@@ -371,9 +414,9 @@ impl Connection {
         syn: &TcpRepr<'_>,
         iss: SeqNumber,
         route_mss: u16,
-        config: &TcpConfig,
+        config: impl IntoConfig,
     ) -> Connection {
-        let mut c = Connection::new(now, local, remote, iss, route_mss, config, State::SynReceived);
+        let mut c = Connection::new(now, local, remote, iss, route_mss, config.into_config(), State::SynReceived);
         c.passive = true;
         c.stats.segs_in += 1;
         c.take_syn_options(now, syn);
@@ -402,9 +445,10 @@ impl Connection {
         iss: SeqNumber,
         irs: SeqNumber,
         mss: u16,
-        config: &TcpConfig,
+        config: impl IntoConfig,
     ) -> Option<Connection> {
-        let opts = crate::syncookie::CookieOptions::decode(ack_seg, config)?;
+        let config = config.into_config();
+        let opts = crate::syncookie::CookieOptions::decode(ack_seg, &config)?;
         let mut c = Connection::new(now, local, remote, iss, mss, config, State::Established);
         c.passive = true;
         c.syn_pending = false;
@@ -423,7 +467,7 @@ impl Connection {
         c.rcv_nxt = irs + 1;
         c.last_ack_sent = c.rcv_nxt;
         // The window our SYN-ACK offered (never scaled, RFC 7323 §2.2).
-        c.rcv_adv = c.rcv_nxt + usize::from(config.rcv_buf.min(65535) as u16);
+        c.rcv_adv = c.rcv_nxt + usize::from(c.cfg.rcv_buf.min(65535) as u16);
         c.rcv_wnd = c.rcv_adv - c.rcv_nxt;
         c.snd_una = iss + 1;
         c.snd_nxt = iss + 1;
@@ -547,14 +591,7 @@ impl Connection {
         // ever. As Linux's `tcp_acceptable_seq`: the window's edge then.
         let edge = self.snd_wnd_edge();
         let seq = if self.snd_nxt.le(edge) { self.snd_nxt } else { edge };
-        self.rst_pending = Some(TcpRepr {
-            src_port: self.local.port(),
-            dst_port: self.remote.port(),
-            seq_number: seq,
-            ack_number: Some(self.rcv_nxt),
-            rst: true,
-            ..TcpRepr::default()
-        });
+        self.rst_pending = Some(PendingRst { seq, ack: Some(self.rcv_nxt) });
     }
 
     // -----------------------------------------------------------------
@@ -868,7 +905,9 @@ impl Connection {
     /// Disables (`true`) or enables Nagle's algorithm (`TCP_NODELAY`; RFC 1122
     /// §4.2.3.4).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.cfg.nodelay = nodelay;
+        if self.cfg.nodelay != nodelay {
+            Arc::make_mut(&mut self.cfg).nodelay = nodelay;
+        }
     }
 
     /// Linux `TCP_QUICKACK`: `true` ACKs the next segments at once (as
@@ -881,7 +920,9 @@ impl Connection {
     /// Sets keepalive (`SO_KEEPALIVE`; `None` turns it off); on a synchronized
     /// connection the idle timer restarts now.
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
-        self.cfg.keepalive = keepalive;
+        if self.cfg.keepalive != keepalive {
+            Arc::make_mut(&mut self.cfg).keepalive = keepalive;
+        }
         if self.state.is_synchronized() {
             self.arm_keepalive(self.last_now);
         }
@@ -1003,7 +1044,8 @@ impl Connection {
 
     /// A snapshot of counters and gauges (`ss -ti`).
     pub fn stats(&self) -> TcpStats {
-        let mut s = self.stats.clone();
+        let mut s = TcpStats::default();
+        self.stats.copy_into(&mut s);
         s.state = Some(self.state);
         s.srtt = self.rtt.srtt().unwrap_or_default();
         s.rttvar = self.rtt.rttvar();

@@ -25,6 +25,7 @@ use crate::State;
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{SeqNumber, TcpRepr};
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 
 /// A closed connection in TIME-WAIT (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +168,7 @@ impl TimeWait {
             ..TcpConfig::default()
         };
         let iss = self.snd_nxt - 2;
-        let mut c = Connection::new(self.last_now, local, remote, iss, self.adv_mss, &cfg, State::TimeWait);
+        let mut c = Connection::new(self.last_now, local, remote, iss, self.adv_mss, Arc::new(cfg), State::TimeWait);
         c.syn_pending = false;
         c.snd_una = self.snd_nxt;
         c.snd_nxt = self.snd_nxt;
