@@ -146,7 +146,9 @@ impl Stream {
 pub(crate) enum TcpRole {
     /// Opened, maybe bound; neither listening nor connected.
     Idle,
-    Listener(Listener),
+    /// Boxed, as the stream is: most sockets are streams, and an inline
+    /// listener would make every socket-table entry its size.
+    Listener(Box<Listener>),
     Stream(Box<Stream>),
 }
 
@@ -572,7 +574,7 @@ impl Stack {
         if auto_bound {
             self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
         }
-        self.tcp_mut(h)?.role = TcpRole::Listener(Listener::new(backlog, auto_bound));
+        self.tcp_mut(h)?.role = TcpRole::Listener(Box::new(Listener::new(backlog, auto_bound)));
         Ok(())
     }
 
@@ -602,7 +604,7 @@ impl Stack {
         if !matches!(sock.role, TcpRole::Idle) || sock.bound.is_some() {
             return Err(invalid("socket is already bound"));
         }
-        sock.role = TcpRole::Listener(Listener::new(backlog, false));
+        sock.role = TcpRole::Listener(Box::new(Listener::new(backlog, false)));
         self.tcp_catch_all = Some(h);
         Ok(())
     }
@@ -1752,7 +1754,7 @@ impl Stack {
                 if self.tcp_catch_all == Some(h) {
                     self.tcp_catch_all = None;
                 }
-                self.tcp_reset_queued(l);
+                self.tcp_reset_queued(*l);
             }
             TcpRole::Stream(mut s) => {
                 if s.orphaned {
@@ -1809,7 +1811,7 @@ impl Stack {
             self.tcp_catch_all = None;
         }
         l.wakers.wake_all();
-        self.tcp_reset_queued(l);
+        self.tcp_reset_queued(*l);
         Ok(())
     }
 
