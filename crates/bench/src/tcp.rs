@@ -504,7 +504,7 @@ mod many {
         eprintln!("{m:?}");
         // What an idle connection end costs, measured before any data:
         // its control block and socket entry, no buffer storage (the rings
-        // allocate as data arrives); about 2.4 KB. 16 KiB would mean
+        // allocate as data arrives); about 1.8 KB. 16 KiB would mean
         // buffers allocated up front (one default receive buffer is
         // 128 KiB). Zero means the measurement failed (`resident_bytes`
         // fell back). Below some thousands of connections the allocator's

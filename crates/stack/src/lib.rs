@@ -188,8 +188,9 @@ pub struct Stack {
     pub(crate) tcp_port_users: ports::PortCounts,
     /// The buffer growth all connections share (`tcp_mem_limit`).
     pub(crate) tcp_memory: sockstack_tcp::MemoryBudget,
-    /// `config.tcp`, shared by every TCP socket until an option is set on
-    /// it (and by its connections).
+    /// `config.tcp`, shared by the TCP sockets opened here and their
+    /// connections until an option is set on one (accepted sockets share
+    /// their listener's).
     pub(crate) tcp_config: std::sync::Arc<sockstack_tcp::TcpConfig>,
     /// Segments linked connections exchanged outside the stack
     /// (`TcpConn::exchange`), not yet in the counters.

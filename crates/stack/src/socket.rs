@@ -80,3 +80,19 @@ impl SocketEntry {
         }
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    /// Every socket is one entry of the socket table, so the entry is as
+    /// large as its largest kind: a TCP socket boxes its listener or
+    /// stream to stay no larger than a UDP one (see ARCHITECTURE.md, "What
+    /// an idle connection costs").
+    #[test]
+    fn a_tcp_socket_is_no_larger_than_a_udp_one_in_the_table() {
+        use std::mem::size_of;
+        let (tcp, udp) = (size_of::<crate::tcp::TcpSocket>(), size_of::<crate::udp::UdpSocket>());
+        assert!(tcp <= udp, "TcpSocket {tcp} octets, UdpSocket {udp}");
+        let entry = size_of::<super::SocketEntry>();
+        assert!(entry <= udp + 16, "SocketEntry {entry} octets, UdpSocket {udp}");
+    }
+}

@@ -156,8 +156,9 @@ pub(crate) enum TcpRole {
 pub(crate) struct TcpSocket {
     /// The bound address, when `bind` (or `listen`) reserved a port.
     pub bound: Option<SocketAddrV4>,
-    /// Options for its connections; shared with the stack's defaults and
-    /// with the connection until an option is set on the socket.
+    /// Options for its connections: shared with the stack's defaults (an
+    /// accepted socket's with its listener's) and with its connection,
+    /// until an option is set on the socket (copy on write).
     pub config: Arc<TcpConfig>,
     pub role: TcpRole,
     /// Socket options a listener passes to the connections it accepts.
@@ -877,7 +878,11 @@ impl Stack {
         if recv == Some(0) || send == Some(0) {
             return Err(invalid("buffer size must be positive"));
         }
-        if recv.is_none() && send.is_none() {
+        let c = &sock.config;
+        let same = recv.is_none_or(|r| c.rcv_buf == r && c.rcv_buf_max >= r)
+            && send.is_none_or(|s| c.snd_buf == s && c.snd_buf_max >= s);
+        if same {
+            // Nothing changes: the options stay shared.
             return Ok(());
         }
         let config = Arc::make_mut(&mut sock.config);

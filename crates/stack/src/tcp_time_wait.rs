@@ -1,7 +1,7 @@
 //! The TIME-WAIT table: connections their applications closed, waiting
 //! out 2·MSL (RFC 9293 §3.10.7.4) as compact records
 //! ([`sockstack_tcp::TimeWait`], 128 octets; about 300 with the table's
-//! own) instead of whole sockets (about 2.4 KB), as Linux keeps
+//! own) instead of whole sockets (about 1.8 KB), as Linux keeps
 //! `inet_timewait_sock`s beside its full sockets. A host that opens and
 //! closes many connections holds tens of thousands at a time.
 //!

@@ -1267,4 +1267,21 @@ fn an_option_set_on_one_socket_leaves_the_others_as_they_were() {
     assert!(b.tcp_nodelay(s2).unwrap() && b.tcp_nodelay(l).unwrap());
     assert_eq!(writes_out(&mut b, s1), 1, "Nagle on s1 again");
     assert_eq!(writes_out(&mut b, s2), 2, "s2 keeps no-delay");
+
+    // Buffer sizes set on the listener reach the connections it accepts
+    // from then on, not those it accepted before.
+    let default_rcv = StackConfig::default().tcp.rcv_buf;
+    assert_eq!(b.tcp_stats(s1).unwrap().rcv_buf, default_rcv);
+    b.tcp_set_buffer_sizes(l, Some(8192), Some(65536)).unwrap();
+    let c3 = a.tcp_open(P);
+    a.tcp_connect(now, c3, sa(B, 80)).unwrap();
+    while carry(now, &mut a, &mut b) + carry(now, &mut b, &mut a) > 0 {}
+    let (s3, _) = b.tcp_accept(l).unwrap();
+    let st3 = b.tcp_stats(s3).unwrap();
+    assert_eq!((st3.rcv_buf, st3.snd_buf), (8192, 65536));
+    assert!(b.tcp_nodelay(s3).unwrap(), "the listener's no-delay still holds");
+    for s in [s1, s2] {
+        assert_eq!(b.tcp_stats(s).unwrap().rcv_buf, default_rcv, "accepted before: unchanged");
+    }
+    assert_eq!(a.tcp_stats(c3).unwrap().rcv_buf, default_rcv, "the other stack: unchanged");
 }

@@ -27,6 +27,11 @@
 //! rst_reply(&seg)                       RFC 9293 §3.10.7.1 answer for stray segments
 //! ```
 //!
+//! `cfg` is anything [`IntoConfig`]: a `&TcpConfig` the connection copies,
+//! or an `&Arc<TcpConfig>` it shares (as the stack passes the options its
+//! sockets have in common); an option set on the connection later copies
+//! it then.
+//!
 //! ## Driving a connection
 //!
 //! * Hand every segment matching the 4-tuple to [`Connection::on_segment`]

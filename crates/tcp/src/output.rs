@@ -468,7 +468,7 @@ impl Connection {
         // `on_segment`): our timestamps stay monotonic.
         self.on_timer(now);
         let now = self.last_now;
-        if let Some(PendingRst { seq, ack }) = self.rst_pending.take() {
+        if let Some(PendingRst { seq, ack, stamped }) = self.rst_pending.take() {
             let mut rst = TcpRepr {
                 src_port: self.local.port(),
                 dst_port: self.remote.port(),
@@ -477,7 +477,7 @@ impl Connection {
                 rst: true,
                 ..TcpRepr::default()
             };
-            if self.ts_ok && self.state.is_synchronized() {
+            if stamped {
                 rst.timestamp = Some(TcpTimestamp { tsval: self.ts_now(now), tsecr: self.ts_recent });
             }
             self.stats.rst_sent += 1;

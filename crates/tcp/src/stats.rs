@@ -5,9 +5,11 @@
 use crate::State;
 use sockstack_time::Duration;
 
-/// Defines [`TcpStats`], gauges first, then counters, and [`Counters`]:
-/// the counters alone, as a connection keeps them. A counter added to the
-/// list is in both at once, so no snapshot can miss one.
+/// Defines [`TcpStats`], gauges first, then counters; [`Counters`], the
+/// counters alone, as a connection keeps them; and [`Gauges`], what a
+/// snapshot reads from the connection. A field added to either list is
+/// in `TcpStats` and in the struct that fills it at once, and `Gauges` is
+/// built field by field, so no snapshot can miss one.
 macro_rules! tcp_stats {
     (
         gauges { $($(#[$gm:meta])* $gauge:ident: $gty:ty,)* }
@@ -29,10 +31,16 @@ macro_rules! tcp_stats {
             $(pub(crate) $counter: u64,)*
         }
 
+        /// The gauges of [`TcpStats`], read from the connection for a
+        /// snapshot.
+        pub(crate) struct Gauges {
+            $(pub(crate) $gauge: $gty,)*
+        }
+
         impl Counters {
-            /// Copies every counter into `s`.
-            pub(crate) fn copy_into(&self, s: &mut TcpStats) {
-                $(s.$counter = self.$counter;)*
+            /// A snapshot: these counters with `gauges`.
+            pub(crate) fn snapshot(&self, gauges: Gauges) -> TcpStats {
+                TcpStats { $($gauge: gauges.$gauge,)* $($counter: self.$counter,)* }
             }
         }
     };

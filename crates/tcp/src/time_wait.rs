@@ -1,5 +1,5 @@
 //! A connection in TIME-WAIT that its application has closed, held in a
-//! record of 128 octets instead of a whole [`Connection`] of 1.7 KB
+//! record of 128 octets instead of a whole [`Connection`] of 1.4 KB
 //! (Linux's `inet_timewait_sock`, 4.4BSD-derived stacks' `tcptw`).
 //!
 //! TIME-WAIT (RFC 9293 §3.10.7.4) keeps a closed connection's 4-tuple for

@@ -52,7 +52,7 @@ fn options_not_used_unless_both_offer() {
 #[test]
 fn mss_clamped_to_route_and_peer() {
     let now = Instant::ZERO;
-    let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1200, &TcpConfig::default());
+    let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1200, TcpConfig::default());
     let syn = drain(&mut a, now);
     assert_eq!(syn[0].repr().max_seg_size, Some(1200), "route MSS clamps what we advertise");
     let b_cfg = TcpConfig { mss: 1000, ..TcpConfig::default() };
@@ -66,7 +66,7 @@ fn mss_clamped_to_route_and_peer() {
     let mut raw = syn[0].repr();
     raw.max_seg_size = None;
     raw.timestamp = None;
-    let b2 = Connection::accept(now, B_ADDR, A_ADDR, &raw, ISS_B, 1460, &TcpConfig::default());
+    let b2 = Connection::accept(now, B_ADDR, A_ADDR, &raw, ISS_B, 1460, TcpConfig::default());
     assert_eq!(b2.mss(), 536);
 }
 
@@ -194,7 +194,7 @@ fn half_close_data_still_flows_other_way() {
 #[test]
 fn rst_in_syn_sent_is_connection_refused() {
     let now = Instant::ZERO;
-    let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &TcpConfig::default());
+    let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, TcpConfig::default());
     let syn = drain(&mut a, now);
     // A closed port answers per RFC 9293 §3.10.7.1.
     let rst = sockstack_tcp::rst_reply(&syn[0].repr()).unwrap();
@@ -219,7 +219,7 @@ fn rst_in_syn_sent_is_connection_refused() {
 fn icmp_error_about_the_syn_fails_the_connect() {
     let now = Instant::ZERO;
     for (kind, fatal) in [(ErrorKind::ConnectionRefused, true), (ErrorKind::HostUnreachable, false)] {
-        let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &TcpConfig::default());
+        let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, TcpConfig::default());
         drain(&mut a, now);
         for forged in [ISS_A + 1, ISS_A - 1, SeqNumber(ISS_A.0 ^ 0x8000_0000)] {
             assert!(!a.on_icmp_error(forged, kind, fatal));
@@ -362,7 +362,7 @@ fn a_bare_fin_is_taken_at_a_shut_window() {
 #[test]
 fn syn_sent_bad_ack_gets_rst() {
     let now = Instant::ZERO;
-    let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &TcpConfig::default());
+    let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, TcpConfig::default());
     drain(&mut a, now);
     let bad = sockstack_wire::TcpRepr {
         src_port: 80,
@@ -511,7 +511,7 @@ fn shutdown_before_established_sends_fin_after_handshake() {
 #[test]
 fn close_in_syn_sent_just_goes_away() {
     let now = Instant::ZERO;
-    let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &TcpConfig::default());
+    let mut a = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, TcpConfig::default());
     drain(&mut a, now);
     a.close();
     assert!(a.is_closed());

@@ -548,9 +548,21 @@ fn abort_sends_rst() {
     let out = drain(&mut p.a, p.now);
     assert!(out.len() == 1 && out[0].repr().rst);
     assert_eq!(out[0].repr().seq_number, p.a.snd_nxt());
+    // RFC 7323 §3.2: with timestamps agreed, a RST carries them too,
+    // echoing the peer's latest (though the connection is CLOSED by the
+    // time it goes out).
+    let ts = out[0].repr().timestamp.expect("the RST carries timestamps");
+    assert_eq!(Some(ts.tsecr), p.last_timestamp(Dir::BtoA).map(|t| t.tsval));
     p.b.on_segment(p.now, &out[0].repr());
     assert_eq!(p.b.state(), State::Closed);
     assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset));
+
+    // Without timestamps, none.
+    let cfg = TcpConfig { timestamps: false, ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    p.a.abort();
+    let out = drain(&mut p.a, p.now);
+    assert!(out.len() == 1 && out[0].repr().rst && out[0].repr().timestamp.is_none());
 }
 
 #[test]
@@ -564,6 +576,11 @@ fn closed_connection_answers_with_rst() {
     let out = drain(&mut p.a, p.now);
     assert!(out.len() == 1 && out[0].repr().rst);
     assert_eq!(out[0].repr().seq_number, seg.ack_number.unwrap());
+    // From the connection's ports to the segment's sender.
+    assert_eq!((out[0].repr().src_port, out[0].repr().dst_port), (seg.dst_port, seg.src_port));
+    // A CLOSED connection has no timestamps to agree on (RFC 9293
+    // §3.10.7.1 builds the reply from the segment alone).
+    assert!(out[0].repr().timestamp.is_none());
 }
 
 #[test]
