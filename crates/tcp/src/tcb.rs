@@ -253,7 +253,7 @@ fn wscale_for(max: usize) -> u8 {
 /// What a connection's constructors take as its configuration: a
 /// `&TcpConfig`, which the connection copies, or an `&Arc<TcpConfig>`,
 /// which it shares (as a stack passes the options its sockets have in
-/// common: one copy for all, not some 200 octets each).
+/// common: one copy for all, not some 200 octets each); or either, owned.
 pub trait IntoConfig {
     /// The configuration, shared.
     fn into_config(self) -> Arc<TcpConfig>;
