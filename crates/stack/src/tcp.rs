@@ -678,7 +678,7 @@ impl Stack {
         }
         let iss = self.isn.isn(now, local, remote);
         let route_mss = mtu.saturating_sub(40).clamp(88, 65495) as u16;
-        let mut conn = Connection::connect(now, local, remote, iss, route_mss, &config);
+        let mut conn = Connection::connect(now, local, remote, iss, route_mss, config);
         conn.set_memory_budget(self.tcp_memory.clone());
         self.tcp_register(h, (local, remote));
         self.tcp_mut(h)?.role = TcpRole::Stream(Box::new(Stream::new(conn, None)));
@@ -1181,7 +1181,7 @@ impl Stack {
                 ack - 1,
                 seg.seq_number - 1,
                 mss.min(route_mss),
-                &config,
+                Arc::clone(&config),
             );
             let Some(conn) = conn else {
                 return self.tcp_reset(local, remote, seg);
@@ -1209,7 +1209,7 @@ impl Stack {
             return self.tcp_emit(local, remote, &synack, self.config.default_ttl);
         }
         let iss = self.isn.isn(now, local, remote);
-        let conn = Connection::accept(now, local, remote, seg, iss, route_mss, &config);
+        let conn = Connection::accept(now, local, remote, seg, iss, route_mss, Arc::clone(&config));
         let child = self.tcp_child(owner, config, opts, conn, lh);
         self.tcp_register(child, (local, remote));
         if let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(lh) {

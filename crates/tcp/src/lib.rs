@@ -27,10 +27,10 @@
 //! rst_reply(&seg)                       RFC 9293 §3.10.7.1 answer for stray segments
 //! ```
 //!
-//! `cfg` is anything [`IntoConfig`]: a `&TcpConfig` the connection copies,
-//! or an `&Arc<TcpConfig>` it shares (as the stack passes the options its
-//! sockets have in common); an option set on the connection later copies
-//! it then.
+//! `cfg` is anything `Into<Arc<TcpConfig>>`: a `&TcpConfig` or a
+//! `TcpConfig` the connection owns alone, or an `Arc<TcpConfig>` it shares
+//! (as the stack passes the options its sockets have in common); an option
+//! set on the connection later copies it then.
 //!
 //! ## Driving a connection
 //!
@@ -132,5 +132,5 @@ pub use sockstack_wire::{SeqNumber, TcpRepr};
 pub use state::State;
 pub use stats::TcpStats;
 pub use syncookie::SynCookies;
-pub use tcb::{Connection, IntoConfig};
+pub use tcb::Connection;
 pub use time_wait::TimeWait;

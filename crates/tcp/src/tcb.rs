@@ -250,36 +250,14 @@ fn wscale_for(max: usize) -> u8 {
     shift
 }
 
-/// What a connection's constructors take as its configuration: a
-/// `&TcpConfig`, which the connection copies, or an `&Arc<TcpConfig>`,
-/// which it shares (as a stack passes the options its sockets have in
-/// common: one copy for all, not some 200 octets each); or either, owned.
-pub trait IntoConfig {
-    /// The configuration, shared.
-    fn into_config(self) -> Arc<TcpConfig>;
-}
-
-impl IntoConfig for &TcpConfig {
-    fn into_config(self) -> Arc<TcpConfig> {
-        Arc::new(self.clone())
-    }
-}
-
-impl IntoConfig for &Arc<TcpConfig> {
-    fn into_config(self) -> Arc<TcpConfig> {
-        Arc::clone(self)
-    }
-}
-
-impl IntoConfig for TcpConfig {
-    fn into_config(self) -> Arc<TcpConfig> {
-        Arc::new(self)
-    }
-}
-
-impl IntoConfig for Arc<TcpConfig> {
-    fn into_config(self) -> Arc<TcpConfig> {
-        self
+/// A connection's constructors take their configuration as anything
+/// that becomes an `Arc<TcpConfig>`: an `Arc` shared with other
+/// connections (as a stack passes the options its sockets have in common:
+/// one copy for all, not some 200 octets each), a `TcpConfig`, or a
+/// `&TcpConfig`, which is copied.
+impl From<&TcpConfig> for Arc<TcpConfig> {
+    fn from(cfg: &TcpConfig) -> Arc<TcpConfig> {
+        Arc::new(cfg.clone())
     }
 }
 
@@ -414,9 +392,9 @@ impl Connection {
         remote: SocketAddrV4,
         iss: SeqNumber,
         route_mss: u16,
-        config: impl IntoConfig,
+        config: impl Into<Arc<TcpConfig>>,
     ) -> Connection {
-        let mut c = Connection::new(now, local, remote, iss, route_mss, config.into_config(), State::SynSent);
+        let mut c = Connection::new(now, local, remote, iss, route_mss, config.into(), State::SynSent);
         c.ws_ok = c.cfg.window_scale;
         c.sack_ok = c.cfg.sack;
         c.ts_ok = c.cfg.timestamps;
@@ -433,9 +411,9 @@ impl Connection {
         syn: &TcpRepr<'_>,
         iss: SeqNumber,
         route_mss: u16,
-        config: impl IntoConfig,
+        config: impl Into<Arc<TcpConfig>>,
     ) -> Connection {
-        let mut c = Connection::new(now, local, remote, iss, route_mss, config.into_config(), State::SynReceived);
+        let mut c = Connection::new(now, local, remote, iss, route_mss, config.into(), State::SynReceived);
         c.passive = true;
         c.stats.segs_in += 1;
         c.take_syn_options(now, syn);
@@ -464,9 +442,9 @@ impl Connection {
         iss: SeqNumber,
         irs: SeqNumber,
         mss: u16,
-        config: impl IntoConfig,
+        config: impl Into<Arc<TcpConfig>>,
     ) -> Option<Connection> {
-        let config = config.into_config();
+        let config = config.into();
         let opts = crate::syncookie::CookieOptions::decode(ack_seg, &config)?;
         let mut c = Connection::new(now, local, remote, iss, mss, config, State::Established);
         c.passive = true;
