@@ -3,8 +3,8 @@
 //! selection per RFC 6056 §3.3.4 (Algorithm 4, "double-hash").
 
 use crate::socket::SocketHandle;
+use sockstack_tcp::isn::siphash24;
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -93,8 +93,9 @@ pub struct EphemeralPorts {
     min: u16,
     max: u16,
     table: [u16; TABLE_LENGTH],
-    secret_key1: u64,
-    secret_key2: u64,
+    /// The 128-bit SipHash key behind both of RFC 6056's hashes (its
+    /// `secret_key1` and `secret_key2`: one key, two inputs).
+    key: (u64, u64),
 }
 
 impl EphemeralPorts {
@@ -106,15 +107,21 @@ impl EphemeralPorts {
         for slot in table.iter_mut() {
             *slot = random() as u16;
         }
-        EphemeralPorts { min, max: max.max(min), table, secret_key1: random(), secret_key2: random() }
+        EphemeralPorts { min, max: max.max(min), table, key: (random(), random()) }
     }
 
-    fn keyed_hash(key: u64, local: Ipv4Addr, remote: SocketAddrV4) -> u64 {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        local.hash(&mut h);
-        remote.hash(&mut h);
-        h.finish()
+    /// RFC 6056 §3.3.4's F (`which` 1) and G (`which` 2): one keyed
+    /// SipHash-2-4 (the one behind ISNs and SYN cookies) of the local
+    /// address and the remote socket, told apart by their first octet, so
+    /// the offset and the table index are independent and unpredictable
+    /// without the key.
+    fn keyed_hash(&self, which: u8, local: Ipv4Addr, remote: SocketAddrV4) -> u64 {
+        let mut input = [0u8; 11];
+        input[0] = which;
+        input[1..5].copy_from_slice(&local.octets());
+        input[5..9].copy_from_slice(&remote.ip().octets());
+        input[9..].copy_from_slice(&remote.port().to_be_bytes());
+        siphash24(self.key.0, self.key.1, &input)
     }
 
     /// Picks a port for a socket at `local` talking to `remote`
@@ -127,8 +134,8 @@ impl EphemeralPorts {
         mut suitable: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
         let num_ephemeral = u32::from(self.max - self.min) + 1;
-        let offset = Self::keyed_hash(self.secret_key1, local, remote);
-        let index = (Self::keyed_hash(self.secret_key2, local, remote) % TABLE_LENGTH as u64) as usize;
+        let offset = self.keyed_hash(1, local, remote);
+        let index = (self.keyed_hash(2, local, remote) % TABLE_LENGTH as u64) as usize;
         for _ in 0..num_ephemeral {
             let n = (offset.wrapping_add(u64::from(self.table[index]))) % u64::from(num_ephemeral);
             let port = self.min + n as u16;
@@ -205,6 +212,23 @@ mod tests {
         };
         assert_eq!(seq(7), seq(7));
         assert_ne!(seq(7), seq(8));
+        // RFC 6056 §3.3.4: to one destination, successive ports follow each
+        // other (its table slot counts up), so a port comes round again
+        // only after the whole range; another destination starts
+        // elsewhere, and its connections leave the first one's run alone.
+        let mut e = mk(3);
+        let other = sa([198, 51, 100, 7], 443);
+        let mut to_remote = Vec::new();
+        let mut to_other = Vec::new();
+        for _ in 0..4 {
+            to_remote.push(e.select(local, remote, |_| true).unwrap());
+            to_other.push(e.select(local, other, |_| true).unwrap());
+        }
+        let next = |p: u16| if p == 60999 { 32768 } else { p + 1 };
+        for run in [&to_remote, &to_other] {
+            assert!(run.windows(2).all(|w| w[1] == next(w[0])), "{run:?}");
+        }
+        assert!(to_remote.iter().all(|p| !to_other.contains(p)), "{to_remote:?} {to_other:?}");
         // An exhausted range yields None rather than looping forever.
         let mut small = EphemeralPorts::new((5000, 5003), || 3);
         assert_eq!(small.select(local, remote, |_| false), None);

@@ -1,8 +1,9 @@
-//! Initial sequence numbers (RFC 6528) and the keyed hash behind them and
-//! behind SYN cookies: SipHash-2-4 (Aumasson & Bernstein, 2012), written out
-//! here so the crate has no dependency and the hash is fixed across Rust
-//! versions (std's `SipHasher` is deprecated and `DefaultHasher`'s
-//! algorithm is unspecified).
+//! Initial sequence numbers (RFC 6528) and the keyed hash behind them,
+//! behind SYN cookies and behind the stack's ephemeral ports: SipHash-2-4
+//! (Aumasson & Bernstein, 2012), written out here so the crate has no
+//! dependency and the hash is fixed across Rust versions (std's
+//! `SipHasher` is deprecated and `DefaultHasher`'s algorithm is
+//! unspecified).
 
 use sockstack_time::Instant;
 use sockstack_wire::SeqNumber;
