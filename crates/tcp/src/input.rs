@@ -72,7 +72,7 @@ impl Connection {
             // A Connection is never LISTEN; listeners belong to the stack.
             State::Listen => self.stats.dropped_segments += 1,
             State::SynSent => self.on_segment_syn_sent(now, seg),
-            _ => self.on_segment_synchronized(now, seg),
+            _ => self.on_segment_synchronized(now, seg, self.snd_wscale),
         }
     }
 
@@ -179,7 +179,9 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.4, states SYN-RECEIVED through TIME-WAIT.
-    fn on_segment_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+    /// `wscale`: the shift of the window `seg` offers (the peer's, but
+    /// none for a SYN's window, RFC 7323 §2.2).
+    fn on_segment_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>, wscale: u8) {
         // Simultaneous open (RFC 9293 §3.5 Figure 8): the peer's SYN-ACK
         // reaches us in SYN-RECEIVED. Its SYN is the one we already
         // acknowledged, so it is entirely "old" by the acceptability test;
@@ -195,7 +197,9 @@ impl Connection {
             let mut rest = *seg;
             rest.syn = false;
             rest.seq_number = self.rcv_nxt;
-            return self.on_segment_synchronized(now, &rest);
+            // Still a SYN's window, which is never scaled (RFC 7323 §2.2;
+            // Linux scales it here, in tcp_rcv_state_process).
+            return self.on_segment_synchronized(now, &rest, 0);
         }
         let seg_len = seg.segment_len();
 
@@ -211,7 +215,11 @@ impl Connection {
             return;
         }
 
-        // RFC 7323 §5.3 R1: PAWS, before the sequence check.
+        // RFC 7323 §5.3 R1: PAWS, before the sequence check. A segment
+        // without the option is taken, as Linux takes it, against §3.2's
+        // SHOULD drop: stacks that leave it off some segments (keepalives,
+        // a SYN-cookie server's data) exist, and dropping theirs stalls
+        // the connection, where taking it loses only PAWS for that segment.
         if self.ts_ok && !seg.rst {
             if let Some(ts) = seg.timestamp {
                 if !self.ts_not_older(ts.tsval) {
@@ -244,7 +252,9 @@ impl Connection {
                 if !seg.rst {
                     // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
                     self.ack_out_of_window(now, seg);
-                    if !seg.payload.is_empty() && seg.seq_number.lt(self.rcv_nxt) {
+                    // (A SYN's challenge ACK reports no duplicate: it may
+                    // not go at all, rate-limited, as Linux's does not.)
+                    if !seg.syn && !seg.payload.is_empty() && seg.seq_number.lt(self.rcv_nxt) {
                         let end = (seg.seq_number + seg.payload.len()).min(self.rcv_nxt);
                         self.note_dsack(seg.seq_number, end);
                     }
@@ -302,7 +312,7 @@ impl Connection {
         };
         if self.state == State::SynReceived {
             if self.snd_una.lt(ack) && ack.le(self.snd_nxt) {
-                self.snd_wnd = usize::from(seg.window_len) << self.snd_wscale;
+                self.snd_wnd = usize::from(seg.window_len) << wscale;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seg.seq_number;
                 self.snd_wl2 = ack;
@@ -341,7 +351,7 @@ impl Connection {
         if self.cfg.keepalive.is_some() {
             self.arm_keepalive(now);
         }
-        self.process_ack(now, seg, ack);
+        self.process_ack(now, seg, ack, wscale);
         if self.state == State::Closed {
             return;
         }
@@ -432,12 +442,19 @@ impl Connection {
     }
 
     /// The ACK owed to a segment dropped as outside the window or as old
-    /// (PAWS): at once for a segment with data or a SYN, at most one per
-    /// `OOW_ACK_INTERVAL` for a pure ACK (Linux `tcp_oow_rate_limited`).
+    /// (PAWS): at once for a segment with data or a FIN, as a challenge
+    /// ACK for a SYN, at most one per `OOW_ACK_INTERVAL` for a pure ACK
+    /// (Linux `tcp_oow_rate_limited`).
     /// Two ends that each find the other's ACKs unacceptable would
     /// otherwise answer each other's ACKs for ever.
     fn ack_out_of_window(&mut self, now: Instant, seg: &TcpRepr<'_>) {
-        if !seg.payload.is_empty() || seg.syn || seg.fin {
+        // RFC 5961 §4.2: a SYN gets a challenge ACK wherever it lies, under
+        // the challenge ACKs' rate limit (§7), as one in the window does
+        // (Linux tcp_validate_incoming, syn_challenge).
+        if seg.syn {
+            return self.challenge_ack(now);
+        }
+        if !seg.payload.is_empty() || seg.fin {
             self.ack_pending = true;
             return;
         }
@@ -527,9 +544,10 @@ impl Connection {
         (0..=max).contains(&d).then(|| d as u64 * 1000)
     }
 
-    /// Fifth step for an acceptable ACK in a synchronised state.
-    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNumber) {
-        let wnd = usize::from(seg.window_len) << self.snd_wscale;
+    /// Fifth step for an acceptable ACK in a synchronised state (`wscale`
+    /// as for [`Connection::on_segment_synchronized`]).
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNumber, wscale: u8) {
+        let wnd = usize::from(seg.window_len) << wscale;
         // What was in flight, for congestion control on new data acked
         // (before this ACK's SACK blocks change the scoreboard).
         let flight_before = if self.snd_una.lt(ack) { self.pipe() } else { 0 };
@@ -553,7 +571,12 @@ impl Connection {
                     self.stats.dsacks_received += 1;
                     self.on_dsack(start, end);
                 }
-                let (n, bytes) = self.scoreboard.update(&seg.sack_ranges, ack, self.snd_nxt);
+                // Blocks count above SND.UNA, not above an older ACK's
+                // number: an ACK overtaken by a later one reports octets
+                // that are acknowledged already (Linux
+                // tcp_is_sackblock_valid).
+                let una = if ack.lt(self.snd_una) { self.snd_una } else { ack };
+                let (n, bytes) = self.scoreboard.update(&seg.sack_ranges, una, self.snd_nxt);
                 self.stats.sack_blocks_received += n as u64;
                 newly_sacked = bytes;
             }

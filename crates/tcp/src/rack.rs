@@ -220,9 +220,17 @@ impl Rack {
     }
 
     /// No loss found or suspected: no lost point, no reordering timer
-    /// running, no NextSeg retransmission outstanding.
+    /// running, no NextSeg retransmission outstanding; and nothing that
+    /// only the full ACK path forgets ([`Rack::detect_reordering`] a
+    /// retransmission's end, [`Rack::update_reo_wnd`] a D-SACK's round),
+    /// which header prediction's ACK would otherwise keep until the
+    /// sequence numbers wrap past it.
     pub fn is_quiet(&self) -> bool {
-        self.lost_point.is_none() && self.timer.is_none() && self.rexmits.is_empty()
+        self.lost_point.is_none()
+            && self.timer.is_none()
+            && self.rexmits.is_empty()
+            && self.rexmit_end.is_none()
+            && self.dsack_round.is_none()
     }
 
     /// [`Rack::on_ack`] for a cumulative ACK without SACK blocks, with an
@@ -433,6 +441,29 @@ mod tests {
 
     fn ms(n: u64) -> Instant {
         Instant::from_millis(n)
+    }
+
+    /// A retransmission's end and a D-SACK's round are forgotten by the
+    /// full ACK path only; until they are, header prediction (which asks
+    /// `is_quiet`) leaves the ACKs to it.
+    #[test]
+    fn quiet_only_once_the_full_path_has_forgotten() {
+        let mut rack = Rack::default();
+        assert!(rack.is_quiet());
+        rack.on_any_retransmission(s(200));
+        assert!(!rack.is_quiet());
+        let sb = Scoreboard::new();
+        // The ACK that covers it, then the one after.
+        rack.detect_reordering(s(0), s(200), &[], s(300), &sb, s(200));
+        assert!(!rack.is_quiet(), "SND.UNA before this ACK was below the end");
+        rack.detect_reordering(s(200), s(300), &[], s(300), &sb, s(300));
+        assert!(rack.is_quiet());
+        rack.update_reo_wnd(s(300), s(500), true);
+        assert!(!rack.is_quiet());
+        rack.update_reo_wnd(s(400), s(500), false);
+        assert!(!rack.is_quiet(), "the round ends at SND.NXT of the D-SACK");
+        rack.update_reo_wnd(s(500), s(500), false);
+        assert!(rack.is_quiet());
     }
 
     #[test]

@@ -813,13 +813,18 @@ impl Connection {
     /// Linux `close()`: with unread received data, or data arriving later,
     /// the connection is reset (RFC 2525 §2.17, RFC 9293 §3.10.4 note);
     /// otherwise a FIN follows the queued data. In SYN-SENT the connection
-    /// just goes away.
+    /// just goes away. Unread means readable: data held out of order
+    /// does not count (Linux `__tcp_close` looks at the receive queue
+    /// only), though it resets the connection if the gap before it fills.
+    /// A connection in TIME-WAIT stays there, unread data or not: its
+    /// close is over (Linux handed it to a TIME-WAIT socket, and
+    /// `__tcp_close` finds the one the application holds CLOSED).
     pub fn close(&mut self) {
         self.closed_by_app = true;
         match self.state {
-            State::Closed | State::Listen => {}
+            State::Closed | State::Listen | State::TimeWait => {}
             State::SynSent => self.enter_closed(None),
-            _ if !self.rcv_buf.is_empty() || !self.ooo.is_empty() => {
+            _ if !self.rcv_buf.is_empty() => {
                 self.queue_rst();
                 self.reset_by_peer(None);
             }
@@ -833,13 +838,16 @@ impl Connection {
     }
 
     /// Aborts (RFC 9293 §3.10.5): RST now (unless nothing was ever
-    /// synchronised), buffers dropped, CLOSED.
+    /// synchronised), buffers dropped, CLOSED. TIME-WAIT is left to run
+    /// its 2·MSL, as `close` leaves it (Linux: a close with a zero linger
+    /// time of a socket whose connection is in TIME-WAIT).
     pub fn abort(&mut self) {
+        self.closed_by_app = true;
         match self.state {
-            State::Closed | State::Listen | State::SynSent | State::TimeWait => {}
+            State::TimeWait => return,
+            State::Closed | State::Listen | State::SynSent => {}
             _ => self.queue_rst(),
         }
-        self.closed_by_app = true;
         self.reset_by_peer(None);
     }
 

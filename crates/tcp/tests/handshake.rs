@@ -92,6 +92,13 @@ fn simultaneous_open() {
     b.on_segment(now, &sa_a[0].repr());
     assert_eq!(a.state(), State::Established);
     assert_eq!(b.state(), State::Established);
+    // RFC 7323 §2.2: the window of a SYN-ACK is not scaled, though each
+    // end takes the crossing SYN-ACK as the ACK of its own SYN.
+    for (c, synack) in [(&a, &sa_b[0]), (&b, &sa_a[0])] {
+        let s = c.stats();
+        assert!(s.snd_wscale > 0, "window scaling agreed");
+        assert_eq!(s.snd_wnd, usize::from(synack.repr().window_len));
+    }
     // And data flows.
     a.send(b"hello").unwrap();
     let segs = drain(&mut a, now);

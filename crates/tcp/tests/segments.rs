@@ -211,6 +211,18 @@ fn challenge_acks_are_rate_limited() {
     syn.syn = true;
     a.on_segment(later, &syn);
     assert_eq!(outputs(a, later).len(), 1);
+    // RFC 5961 §4.2: a SYN outside the window is challenged too, under the
+    // same limit: a flood of them gets no more ACKs than one inside.
+    let again = later + Duration::from_secs(1);
+    let mut acks = 0;
+    for i in 0..10 {
+        let mut syn = from_peer(a, (1 << 30) + i, b"");
+        syn.syn = true;
+        a.on_segment(again, &syn);
+        acks += outputs(a, again).len();
+    }
+    assert_eq!(acks, 3);
+    assert_eq!(a.state(), State::Established);
 }
 
 #[test]
@@ -502,6 +514,58 @@ fn close_with_unread_data_sends_rst() {
     assert_eq!(p.a.error(), None);
     p.b.on_segment(p.now, &out[0].repr());
     assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset));
+}
+
+/// Unread means readable: data held out of order does not make `close`
+/// reset the connection (Linux `__tcp_close` counts the receive queue
+/// only); a FIN goes. If the gap before it fills, that data arrives after
+/// the close, and resets the connection then.
+#[test]
+fn close_with_only_out_of_order_data_sends_fin() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    a.on_segment(now, &from_peer(a, 100, b"held out of order"));
+    outputs(a, now);
+    assert_eq!(a.recv_queue(), 0);
+    a.close();
+    let out = outputs(a, now);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].repr().fin && !out[0].repr().rst, "{:?}", out[0].repr());
+    assert_eq!(a.state(), State::FinWait1);
+    a.on_segment(now, &from_peer(a, 0, &[1u8; 100]));
+    let out = outputs(a, now);
+    assert!(out.iter().any(|s| s.repr().rst), "the gap filled after the close: reset");
+    assert!(a.is_closed());
+}
+
+/// A connection already in TIME-WAIT stays there when the application
+/// closes its socket or aborts it, unread data or not: its close is over
+/// (Linux has handed it to a TIME-WAIT socket by then). Before, a close
+/// with the peer's last data unread sent a RST and ended TIME-WAIT at once.
+#[test]
+fn close_or_abort_in_time_wait_leaves_it_as_it_is() {
+    for abort in [false, true] {
+        let cfg = TcpConfig { time_wait: Duration::from_secs(7), ..TcpConfig::default() };
+        let mut p = Pair::established(&cfg, &cfg, D);
+        p.a.shutdown_write();
+        p.run_until(|p| p.b.state() == State::CloseWait, Duration::from_secs(1));
+        p.b.send(b"never read").unwrap();
+        p.b.close();
+        p.run_until(|p| p.a.state() == State::TimeWait, Duration::from_secs(1));
+        assert!(p.a.recv_queue() > 0);
+        if abort {
+            p.a.abort();
+        } else {
+            p.a.close();
+        }
+        assert_eq!(p.a.state(), State::TimeWait, "abort: {abort}");
+        assert!(drain(&mut p.a, p.now).iter().all(|s| !s.repr().rst), "abort: {abort}");
+        let start = p.now;
+        p.run_until(|p| p.a.is_closed(), Duration::from_secs(10));
+        assert!(p.now - start >= Duration::from_secs(7) - D * 2, "abort: {abort}: {:?}", p.now - start);
+        assert_eq!(p.b.error(), None, "abort: {abort}");
+    }
 }
 
 #[test]
@@ -837,6 +901,38 @@ fn an_old_ack_updates_no_window() {
         assert!(end.le(edge), "data to {end:?}, past the edge {edge:?} the peer offered");
     }
     assert_eq!(read_all(a), [[5u8; 100], [6u8; 100]].concat());
+}
+
+/// SACK blocks count above SND.UNA, not above the ACK that carries them:
+/// an ACK overtaken by a later one (the network reordered the two)
+/// reports octets that are acknowledged already. Taken, they would stand
+/// in the scoreboard as SACKed octets below SND.UNA until the next new
+/// ACK, and make RACK count loss as evident (Linux
+/// `tcp_is_sackblock_valid` drops them).
+#[test]
+fn sack_blocks_of_an_old_ack_below_snd_una_are_ignored() {
+    let c = TcpConfig { timestamps: false, ..cfg(false, true, false) };
+    let mut p = Pair::established(&c, &c, D);
+    let (now, una, mss) = (p.now, p.a.snd_una(), 1460);
+    p.a.send(&[7u8; 4 * 1460]).unwrap();
+    assert_eq!(outputs(&mut p.a, now).len(), 4);
+    let a = &mut p.a;
+    // The peer's later ACK first: three segments acknowledged.
+    a.on_segment(now, &from_peer_acking(a, 0, &[], una + 3 * mss, 20 * mss));
+    let blocks = a.stats().sack_blocks_received;
+    // Then its earlier one: the first segment acknowledged, the third
+    // SACKed (the second had not arrived yet).
+    let mut old = from_peer_acking(a, 0, &[], una + mss, 20 * mss);
+    old.sack_ranges[0] = Some((una + 2 * mss, una + 3 * mss));
+    a.on_segment(now, &old);
+    assert_eq!(a.stats().sack_blocks_received, blocks, "a block below SND.UNA is not taken");
+    assert_eq!(a.snd_una(), una + 3 * mss);
+    // A block above SND.UNA in an old ACK still counts.
+    let mut old = from_peer_acking(a, 0, &[], una + mss, 20 * mss);
+    old.sack_ranges[0] = Some((una + 2 * mss, una + 3 * mss));
+    old.sack_ranges[1] = Some((una + 3 * mss + 100, una + 3 * mss + 200));
+    a.on_segment(now, &old);
+    assert_eq!(a.stats().sack_blocks_received, blocks + 1);
 }
 
 /// A RST goes where the peer takes it: RFC 9293 §3.10.4 sends ABORT's at
