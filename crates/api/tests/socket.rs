@@ -464,30 +464,45 @@ fn misuse_returns_the_expected_error_kinds() {
     // BrokenPipe: writing after shutdown(Write).
     l.set_nonblocking(false).unwrap();
     let mut c = TcpStream::connect(&na, SocketAddrV4::new(B, 90)).unwrap();
-    let (mut s, _) = l.accept().unwrap();
+    let _accepted = l.accept().unwrap();
     c.shutdown(Shutdown::Write).unwrap();
     assert_eq!(kind(c.write(b"late")), ErrorKind::BrokenPipe);
     // ConnectionReset: the peer closed with unread data (Linux sends RST).
-    s.write_all(b"unread").unwrap();
-    let mut one = [0u8; 1];
-    assert_eq!(s.read(&mut one).unwrap(), 0, "the client's FIN");
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.read_exact(&mut one).unwrap();
-    drop(c); // five bytes unread: RST
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match s.write(b"more") {
-            Ok(_) => {}
-            Err(e) => {
-                assert_eq!(e.kind(), ErrorKind::ConnectionReset);
-                break;
-            }
+    // BrokenPipe instead where the peer's FIN came first (CLOSE-WAIT: Linux
+    // says EPIPE there), and what the peer sent stays readable.
+    for close_wait in [false, true] {
+        let mut c = TcpStream::connect(&na, SocketAddrV4::new(B, 90)).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        if close_wait {
+            c.write_all(b"req").unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
         }
-        assert!(std::time::Instant::now() < deadline, "reset never reported");
-        std::thread::sleep(Duration::from_millis(1));
+        s.write_all(b"unread").unwrap();
+        let mut one = [0u8; 1];
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.read_exact(&mut one).unwrap();
+        drop(c); // five bytes unread: RST
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let want = if close_wait { ErrorKind::BrokenPipe } else { ErrorKind::ConnectionReset };
+        loop {
+            match s.write(b"more") {
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.kind(), want, "close-wait: {close_wait}");
+                    break;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "reset never reported");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(s.state().unwrap(), State::Closed);
+        if close_wait {
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"req", "sent before the FIN: still readable, then end of stream");
+        }
     }
-    assert_eq!(s.state().unwrap(), State::Closed);
 }
 
 mod no_panics {

@@ -33,6 +33,27 @@ fn at(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(ip, port)
 }
 
+/// Hands `seg`, from `src`, to host `b`'s stack (B).
+fn inject(sim: &mut Sim, b: HostId, src: Ipv4Addr, seg: &TcpRepr<'_>, ident: u16) {
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: B,
+        next_header: IpProtocol::Tcp,
+        payload_len: seg.buffer_len(),
+        hop_limit: 64,
+        ident,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+        dscp_ecn: 0,
+    };
+    let mut buf = vec![0u8; 20 + seg.buffer_len()];
+    seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &B, ChecksumMode::Verify);
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
+    let now = sim.now();
+    sim.stack_mut(b).receive(now, IfaceId(0), &buf);
+}
+
 #[test]
 fn syn_cookies_let_a_real_client_in_during_a_syn_flood() {
     let (mut sim, a, b) = two_hosts();
@@ -47,6 +68,20 @@ fn syn_cookies_let_a_real_client_in_during_a_syn_flood() {
         s.write_all(b"world").await.unwrap();
     });
     sim.run_for(Duration::from_millis(1));
+    // A blind ACK, as a guess at a cookie: a listener that has sent no
+    // cookie lately does not test it as one (Linux
+    // tcp_synq_no_recent_overflow), and answers with a RST.
+    let stranger = Ipv4Addr::new(203, 0, 113, 9);
+    let guess = TcpRepr {
+        src_port: 999,
+        dst_port: 80,
+        seq_number: SeqNumber(4242),
+        ack_number: Some(SeqNumber(0x0800_1234)),
+        window_len: 64240,
+        ..TcpRepr::default()
+    };
+    inject(&mut sim, b, stranger, &guess, 1);
+    assert_eq!(sim.stack(b).counters().tcp_syncookies_failed, 0, "not tested as a cookie");
     // The flood: SYNs from addresses where nobody lives, so no SYN-ACK is
     // ever answered; they fill the SYN queue (256 by default).
     let max_syn_backlog = sim.stack(b).config().tcp_max_syn_backlog;
@@ -61,24 +96,11 @@ fn syn_cookies_let_a_real_client_in_during_a_syn_flood() {
             max_seg_size: Some(1460),
             ..TcpRepr::default()
         };
-        let ip = Ipv4Repr {
-            src_addr: src,
-            dst_addr: B,
-            next_header: IpProtocol::Tcp,
-            payload_len: seg.buffer_len(),
-            hop_limit: 64,
-            ident: i as u16,
-            dont_frag: true,
-            more_frags: false,
-            frag_offset: 0,
-            dscp_ecn: 0,
-        };
-        let mut buf = vec![0u8; 20 + seg.buffer_len()];
-        seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &B, ChecksumMode::Verify);
-        ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
-        let now = sim.now();
-        sim.stack_mut(b).receive(now, IfaceId(0), &buf);
+        inject(&mut sim, b, src, &seg, i as u16);
     }
+    // Cookies are out now: the same guess is tested, and fails.
+    inject(&mut sim, b, stranger, &guess, 2);
+    assert_eq!(sim.stack(b).counters().tcp_syncookies_failed, 1);
     let client = sim.spawn(a, "client", |p| async move {
         let s = p.tcp_connect(at(B, 80)).await.expect("connect during the flood");
         s.write_all(b"hello").await.unwrap();
@@ -97,6 +119,7 @@ fn syn_cookies_let_a_real_client_in_during_a_syn_flood() {
     let c = sim.stack(b).counters().clone();
     assert!(c.tcp_syncookies_sent >= 500, "{c}");
     assert_eq!(c.tcp_syncookies_accepted, 1);
+    assert_eq!(c.tcp_syncookies_failed, 1);
 }
 
 #[test]

@@ -95,6 +95,10 @@ pub struct Counters {
     pub tcp_syncookies_sent: u64,
     /// Connections established from a valid SYN-cookie ACK.
     pub tcp_syncookies_accepted: u64,
+    /// ACKs to a listener that had sent cookies lately, tested as cookie
+    /// ACKs and found wrong (Linux `SyncookiesFailed`). A listener that
+    /// sent none lately tests none.
+    pub tcp_syncookies_failed: u64,
     /// Closed connections that went straight to CLOSED instead of
     /// TIME-WAIT because `tcp_max_tw_buckets` records were held (Linux
     /// `TCPTimeWaitOverflow`).
@@ -151,7 +155,11 @@ impl fmt::Display for Counters {
         )?;
         // Rare events, shown once they happen.
         if self.tcp_syncookies_sent > 0 {
-            write!(f, " | tcp syncookies sent {} accepted {}", self.tcp_syncookies_sent, self.tcp_syncookies_accepted)?;
+            write!(
+                f,
+                " | tcp syncookies sent {} accepted {} failed {}",
+                self.tcp_syncookies_sent, self.tcp_syncookies_accepted, self.tcp_syncookies_failed
+            )?;
         }
         if self.tcp_tw_overflow > 0 {
             write!(f, " | tcp tw_overflow {}", self.tcp_tw_overflow)?;
@@ -184,7 +192,7 @@ mod tests {
         c.tcp_syncookies_accepted = 2;
         c.tcp_tw_overflow = 1;
         let shown = c.to_string();
-        assert!(shown.contains("tcp syncookies sent 3 accepted 2 | tcp tw_overflow 1"), "{shown}");
+        assert!(shown.contains("tcp syncookies sent 3 accepted 2 failed 0 | tcp tw_overflow 1"), "{shown}");
         // Every reason has a distinct name.
         let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
         names.sort();

@@ -102,8 +102,13 @@ pub struct StackConfig {
     pub tcp: TcpConfig,
     /// Largest accept backlog (Linux `somaxconn`: 4096).
     pub tcp_somaxconn: usize,
-    /// SYN queue bound per listener before SYN cookies (Linux
-    /// `tcp_max_syn_backlog`).
+    /// SYN queue bound per listener before SYN cookies, below its backlog.
+    /// Not quite Linux's `tcp_max_syn_backlog`, which counts only with
+    /// cookies off (with them on, the backlog alone bounds the queue): a
+    /// half-open connection here is a whole connection (about 2 KB, where
+    /// Linux's request socket is a few hundred octets), so a SYN flood
+    /// fills at most this many per listener before cookies take over.
+    /// Cookies keep window scaling and SACK only for SYNs with timestamps.
     pub tcp_max_syn_backlog: usize,
     /// Most TIME-WAIT records held at once (Linux `tcp_max_tw_buckets`);
     /// a connection closing past it skips TIME-WAIT, and is counted

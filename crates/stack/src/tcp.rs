@@ -13,7 +13,7 @@ use crate::tcp_conn::{conn_error, ConnSlot, Locked, TcpConn};
 use crate::wake::WakerSet;
 use crate::{NextHop, OutPacket, Stack};
 use slotmap::Key as _;
-use sockstack_tcp::{rst_reply, Connection, Keepalive, State, TcpConfig, TcpStats};
+use sockstack_tcp::{rst_reply, Connection, Initial, Keepalive, State, SynCookies, TcpConfig, TcpStats};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{
     emit_tcp_datagram, tcp_ipv4_header, ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Repr, SegmentTemplate, SeqNumber,
@@ -84,6 +84,11 @@ pub(crate) struct Listener {
     /// `listen` picked the port (no `bind` before): it goes when the
     /// socket stops listening, as on Linux (no SOCK_BINDPORT_LOCK).
     pub auto_bound: bool,
+    /// When it last answered a SYN with a cookie. An ACK is tested as a
+    /// cookie's only while one it sent may still come back, so a listener
+    /// that is not flooded offers no cookie for a blind attacker to guess
+    /// (Linux `tcp_synq_no_recent_overflow`).
+    pub cookie_sent_at: Option<Instant>,
 }
 
 impl Listener {
@@ -95,6 +100,7 @@ impl Listener {
             accept_queue: VecDeque::new(),
             wakers: WakerSet::default(),
             auto_bound,
+            cookie_sent_at: None,
         }
     }
 }
@@ -296,6 +302,16 @@ impl TcpSink<'_> {
             Egress::NoRoute => self.counters.drop(DropReason::NoRoute),
         }
     }
+}
+
+/// What the TIME-WAIT table made of a segment ([`Stack::tcp_input`]).
+enum TimeWaitInput {
+    /// Its 4-tuple is in TIME-WAIT, which answered it.
+    Answered,
+    /// A SYN that reopens a 4-tuple in TIME-WAIT, whose SND.NXT this is.
+    Reopens(SeqNumber),
+    /// No record of its 4-tuple.
+    Absent,
 }
 
 /// A flush's datagrams under construction, one connection's: what the
@@ -676,9 +692,9 @@ impl Stack {
         if self.tcp_conns.contains(&(local, remote)) || self.tcp_time_wait.contains(&(local, remote)) {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, "that 4-tuple is in use"));
         }
-        let iss = self.isn.isn(now, local, remote);
+        let initial = self.isn.initial(now, local, remote);
         let route_mss = mtu.saturating_sub(40).clamp(88, 65495) as u16;
-        let mut conn = Connection::connect(now, local, remote, iss, route_mss, config);
+        let mut conn = Connection::connect(now, local, remote, initial, route_mss, config);
         conn.set_memory_budget(self.tcp_memory.clone());
         self.tcp_register(h, (local, remote));
         self.tcp_mut(h)?.role = TcpRole::Stream(Box::new(Stream::new(conn, None)));
@@ -951,23 +967,42 @@ impl Stack {
         if !deferred {
             self.counters.tcp_rx += 1;
         }
+        let listener = |s: &Stack| s.tcp_ports.lookup(local).filter(|&l| s.is_listener(l)).or(s.tcp_catch_all);
+        // The SND.NXT of a TIME-WAIT this SYN reopens.
+        let mut reopens = None;
         if let Some(h) = existing.filter(|_| seg.syn && seg.ack_number.is_none() && !seg.rst) {
             // RFC 9293 §3.10.7.4 and RFC 6191: a new SYN may reopen a
             // 4-tuple in TIME-WAIT when its timestamp or sequence number
-            // shows it is not an old duplicate.
-            let reopen = matches!(self.tcp_ref(h).map(|s| &s.role),
-                Ok(TcpRole::Stream(s)) if { let c = s.conn.get(); c.state() == State::TimeWait && c.time_wait_accepts_syn(seg) });
-            if reopen {
+            // shows it is not an old duplicate, and a listener takes it
+            // (else TIME-WAIT answers it, as Linux's TCP_TW_SYN falls
+            // through to TCP_TW_ACK).
+            let reopen = match self.tcp_ref(h).map(|s| &s.role) {
+                Ok(TcpRole::Stream(s)) => {
+                    let c = s.conn.get();
+                    (c.state() == State::TimeWait && c.time_wait_accepts_syn(seg)).then(|| c.snd_nxt())
+                }
+                _ => None,
+            };
+            if let Some(snd_nxt) = reopen.filter(|_| listener(self).is_some()) {
                 self.tcp_forget(h, (local, remote));
                 existing = None;
+                reopens = Some(snd_nxt);
             }
         }
-        if existing.is_none() && !self.tcp_time_wait.is_empty() && self.tcp_time_wait_input(now, (local, remote), seg) {
-            // Answered from the TIME-WAIT table.
-        } else if let Some(h) = existing {
+        if existing.is_none() && reopens.is_none() && !self.tcp_time_wait.is_empty() {
+            match self.tcp_time_wait_input(now, (local, remote), seg, listener(self).is_some()) {
+                TimeWaitInput::Answered => {
+                    self.rx_clock = self.rx_clock.max(now);
+                    return;
+                }
+                TimeWaitInput::Reopens(snd_nxt) => reopens = Some(snd_nxt),
+                TimeWaitInput::Absent => {}
+            }
+        }
+        if let Some(h) = existing {
             self.tcp_deliver(now, h, seg, unverified);
-        } else if let Some(l) = self.tcp_ports.lookup(local).filter(|&l| self.is_listener(l)).or(self.tcp_catch_all) {
-            self.tcp_listen_input(now, l, local, remote, seg);
+        } else if let Some(l) = listener(self) {
+            self.tcp_listen_input(now, l, local, remote, seg, reopens);
         } else {
             self.counters.drop(DropReason::TcpNoSocket);
             self.tcp_reset(local, remote, seg);
@@ -1152,6 +1187,7 @@ impl Stack {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &TcpRepr<'_>,
+        reopens: Option<SeqNumber>,
     ) {
         // RFC 9293 §3.10.7.2, LISTEN state.
         if seg.rst {
@@ -1163,10 +1199,17 @@ impl Stack {
         };
         let (config, opts) = (config.clone(), *opts);
         let (backlog, queued, embryonic) = (l.backlog, l.accept_queue.len(), l.embryonic.len());
+        let cookies_out = l.cookie_sent_at.is_some_and(|t| now.saturating_duration_since(t) < SynCookies::LIFETIME);
         let route_mss = self.route_mss(now, *remote.ip());
         if let Some(ack) = seg.ack_number {
             // Not a SYN: the ACK completing a SYN-cookie handshake, or junk.
-            let mss = if seg.syn { None } else { self.syn_cookies.check(now, local, remote, seg) };
+            let mss = if seg.syn || !cookies_out {
+                None
+            } else {
+                let mss = self.syn_cookies.check(now, local, remote, seg);
+                self.counters.tcp_syncookies_failed += u64::from(mss.is_none());
+                mss
+            };
             let Some(mss) = mss else {
                 return self.tcp_reset(local, remote, seg);
             };
@@ -1178,7 +1221,7 @@ impl Stack {
                 local,
                 remote,
                 seg,
-                ack - 1,
+                Initial { iss: ack - 1, ts_offset: self.isn.ts_offset(local, remote) },
                 seg.seq_number - 1,
                 mss.min(route_mss),
                 Arc::clone(&config),
@@ -1201,15 +1244,27 @@ impl Stack {
             return self.counters.drop(DropReason::TcpListenOverflow);
         }
         // The SYN queue holds at most `backlog` (and tcp_max_syn_backlog)
-        // requests, as on Linux; beyond that, cookies.
-        if embryonic >= backlog.min(self.config.tcp_max_syn_backlog) {
+        // requests, as on Linux; beyond that, cookies. Not for a SYN that
+        // reopens a TIME-WAIT: its ISN must lie past the old connection's
+        // sequence numbers, which a cookie cannot (Linux queues it anyway).
+        if reopens.is_none() && embryonic >= backlog.min(self.config.tcp_max_syn_backlog) {
             // RFC 4987 §3.6: the SYN queue is full; answer statelessly.
-            let synack = self.syn_cookies.synack(now, local, remote, seg, route_mss, &config);
+            let ts_offset = self.isn.ts_offset(local, remote);
+            let synack = self.syn_cookies.synack(now, local, remote, seg, route_mss, ts_offset, &config);
             self.counters.tcp_syncookies_sent += 1;
+            if let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(lh) {
+                l.cookie_sent_at = Some(now);
+            }
             return self.tcp_emit(local, remote, &synack, self.config.default_ttl);
         }
-        let iss = self.isn.isn(now, local, remote);
-        let conn = Connection::accept(now, local, remote, seg, iss, route_mss, Arc::clone(&config));
+        let mut initial = self.isn.initial(now, local, remote);
+        if let Some(old_snd_nxt) = reopens {
+            // RFC 1122 §4.2.2.13, RFC 6191 §2: the new ISS lies beyond the
+            // old connection's sequence numbers, so none of its duplicates
+            // still in flight fits the new one (Linux: tw_snd_nxt + 65537).
+            initial.iss = old_snd_nxt + 65537;
+        }
+        let conn = Connection::accept(now, local, remote, seg, initial, route_mss, Arc::clone(&config));
         let child = self.tcp_child(owner, config, opts, conn, lh);
         self.tcp_register(child, (local, remote));
         if let Ok(TcpSocket { role: TcpRole::Listener(l), .. }) = self.tcp_mut(lh) {
@@ -1589,18 +1644,24 @@ impl Stack {
     /// A segment the connection table had no entry for: if its 4-tuple is
     /// in TIME-WAIT, answered by the connection rebuilt from the record,
     /// which is then recorded again, or dropped once closed (RFC 9293
-    /// §3.10.7.4); true then. False when there is no record, or for a SYN
-    /// that may reopen the 4-tuple (RFC 6191), which drops the record and
-    /// is left to a listener.
+    /// §3.10.7.4). A SYN that may reopen the 4-tuple (RFC 6191) drops the
+    /// record and is left to the listener, when there is one (`listening`).
     #[cold] // rare: kept off the per-segment path (instruction cache)
-    fn tcp_time_wait_input(&mut self, now: Instant, tuple: FourTuple, seg: &TcpRepr<'_>) -> bool {
+    fn tcp_time_wait_input(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        seg: &TcpRepr<'_>,
+        listening: bool,
+    ) -> TimeWaitInput {
         let (mut c, ttl) = match self.tcp_time_wait.get(&tuple) {
-            Some((tw, _)) if tw.accepts_syn(seg) => {
+            Some((tw, _)) if listening && tw.accepts_syn(seg) => {
+                let snd_nxt = tw.snd_nxt();
                 self.tcp_time_wait_remove(tuple);
-                return false;
+                return TimeWaitInput::Reopens(snd_nxt);
             }
             Some((tw, ttl)) => (tw.restore(tuple.0, tuple.1), ttl),
-            None => return false,
+            None => return TimeWaitInput::Absent,
         };
         c.on_segment(now, seg);
         while c.poll_transmit(now, |r| self.tcp_emit(tuple.0, tuple.1, r, ttl)) {}
@@ -1611,7 +1672,7 @@ impl Stack {
                 self.tcp_time_wait_remove(tuple);
             }
         }
-        true
+        TimeWaitInput::Answered
     }
 
     /// Drops `tuple`'s TIME-WAIT record, freeing its port.

@@ -201,6 +201,14 @@ fn a_rst_ends_a_record_and_a_newer_syn_reopens_its_tuple() {
     let answer = carry(now, &mut a, &mut b, |_| false);
     assert!(matches!(answer[..], [Seen { ack: Some(x), rst: false, syn: false, .. }] if x == rcv_nxt), "{answer:?}");
     assert_eq!(a.tcp_time_wait_count(), 1);
+    // A newer SYN, which could reopen the 4-tuple, but nothing listens on
+    // A's port: the record stays and answers it, as Linux's TIME-WAIT does
+    // (TCP_TW_SYN falls through to TCP_TW_ACK), not with a RST.
+    let newer = TcpRepr { seq_number: rcv_nxt + 100_000, ..syn };
+    a.receive(now, IfaceId(0), &from_b(client, newer));
+    let answer = carry(now, &mut a, &mut b, |_| false);
+    assert!(matches!(answer[..], [Seen { ack: Some(x), rst: false, syn: false, .. }] if x == rcv_nxt), "{answer:?}");
+    assert_eq!(a.tcp_time_wait_count(), 1);
     // A RST inside the window but not at RCV.NXT: a challenge ACK
     // (RFC 5961 §3.2); at RCV.NXT exactly: the record is gone.
     let rst = TcpRepr { seq_number: rcv_nxt + 1, rst: true, ..TcpRepr::default() };
@@ -232,16 +240,61 @@ fn a_rst_ends_a_record_and_a_newer_syn_reopens_its_tuple() {
     let (s, c) = dial(&mut a, &mut b, now);
     // The server (on B here, `b` the stack at A) closes first.
     b.close(s).unwrap();
+    let old_fin = carry(now, &mut b, &mut a, |_| true).into_iter().find(|x| x.fin).expect("the server's FIN");
     settle(now, &mut a, &mut b);
     a.close(c).unwrap();
     settle(now, &mut a, &mut b);
     assert_eq!(b.tcp_time_wait_count(), 1);
     let later = now + Duration::from_secs(1);
-    let (s2, _) = dial(&mut a, &mut b, later);
+    let c2 = a.tcp_open(P);
+    a.tcp_set_reuse_address(c2, true).unwrap();
+    a.bind(c2, SocketAddrV4::new(B, 5555)).unwrap();
+    a.tcp_connect(later, c2, SocketAddrV4::new(A, 7)).unwrap();
+    carry(later, &mut a, &mut b, |_| true);
+    let synack = carry(later, &mut b, &mut a, |_| true);
+    // RFC 1122 §4.2.2.13, RFC 6191: the new connection's ISS lies past
+    // everything the old one sent (Linux: its SND.NXT + 65537), not where
+    // the ISN clock happens to be (a second later: 250,000 further on).
+    let old_snd_nxt = old_fin.seq + 1;
+    assert!(matches!(synack[..], [Seen { syn: true, seq, .. }] if seq == old_snd_nxt + 65537), "{synack:?}");
+    settle(later, &mut a, &mut b);
+    let (s2, _) = b.tcp_accept(la).unwrap();
     assert_eq!(b.tcp_time_wait_count(), 0, "the newer SYN took the 4-tuple over");
     assert_eq!(b.tcp_connection_count(), 1);
     b.tcp_send(later, s2, b"again").unwrap();
     settle(later, &mut a, &mut b);
+}
+
+/// A 4-tuple used again keeps its timestamp clock: the offset is keyed on
+/// the 4-tuple (RFC 7323 §5.4; Linux `secure_tcp_ts_off`), not drawn per
+/// connection, so each new SYN's TSval is newer than the TS.Recent of the
+/// TIME-WAIT it meets at the server, and reopens it (RFC 6191). With an
+/// offset of its own per connection, half of them would be older, and be
+/// answered as old duplicates instead.
+#[test]
+fn a_four_tuple_used_again_keeps_its_timestamp_clock() {
+    let mut client = host(B, StackConfig::default());
+    let mut server = host(A, StackConfig::default());
+    let l = server.tcp_open(P);
+    server.bind(l, SocketAddrV4::new(A, 7)).unwrap();
+    server.tcp_listen(l, 4).unwrap();
+    let mut now = Instant::from_secs(1);
+    for round in 0..8 {
+        let c = client.tcp_open(P);
+        client.tcp_set_reuse_address(c, true).unwrap();
+        client.bind(c, SocketAddrV4::new(B, 5555)).unwrap();
+        client.tcp_connect(now, c, SocketAddrV4::new(A, 7)).unwrap();
+        settle(now, &mut client, &mut server);
+        let (s, _) = server.tcp_accept(l).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(server.tcp_time_wait_count(), 0, "round {round}: the SYN reopened the 4-tuple");
+        // The server closes first: its end waits in TIME-WAIT.
+        server.close(s).unwrap();
+        settle(now, &mut client, &mut server);
+        client.close(c).unwrap();
+        settle(now, &mut client, &mut server);
+        assert_eq!(server.tcp_time_wait_count(), 1);
+        now += Duration::from_millis(300);
+    }
 }
 
 /// A connection the application has not closed stays a socket in

@@ -282,14 +282,20 @@ impl Connection {
                 State::SynReceived => {
                     self.reset_by_peer(Some(io::ErrorKind::ConnectionRefused));
                 }
-                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                State::Established | State::FinWait1 | State::FinWait2 => {
                     self.reset_by_peer(Some(io::ErrorKind::ConnectionReset));
                 }
                 // The peer's FIN has arrived: everything it sent is in. The
-                // RST ends the connection but takes no data away — what the
+                // RST ends the connection but takes no data away: what the
                 // application has not read yet stays readable, then end of
-                // stream (on Linux the socket has left for a time-wait
-                // minisock, which a RST does not reach).
+                // stream, as on Linux, whose reads take what is queued, and
+                // then the FIN, before they look at the error. In
+                // CLOSE-WAIT the application may still write: that fails,
+                // with Linux's error there (EPIPE).
+                State::CloseWait => {
+                    self.snd_buf.consume(self.snd_buf.len());
+                    self.enter_closed(Some(io::ErrorKind::BrokenPipe));
+                }
                 State::Closing | State::LastAck | State::TimeWait => {
                     self.snd_buf.consume(self.snd_buf.len());
                     self.enter_closed(None);

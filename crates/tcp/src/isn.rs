@@ -108,6 +108,28 @@ impl core::fmt::Debug for IsnGenerator {
     }
 }
 
+/// What a connection starts from: its initial send sequence number (RFC
+/// 6528) and the offset of its timestamp clock (RFC 7323 §5.4, §7.1).
+/// [`IsnGenerator::initial`] keys both on the 4-tuple, so that a 4-tuple
+/// used again (after TIME-WAIT) keeps the same offset, and the timestamps
+/// of its new SYN pass the old connection's PAWS test and RFC 6191's reuse
+/// test at a peer that still holds it in TIME-WAIT (Linux
+/// `secure_tcp_ts_off`). A bare ISS gives an offset derived from it, fixed
+/// for that connection only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Initial {
+    /// The initial send sequence number.
+    pub iss: SeqNumber,
+    /// Added to the millisecond clock to make the connection's TSval.
+    pub ts_offset: u32,
+}
+
+impl From<SeqNumber> for Initial {
+    fn from(iss: SeqNumber) -> Initial {
+        Initial { iss, ts_offset: crate::tcb::ts_offset_for(iss) }
+    }
+}
+
 impl IsnGenerator {
     /// A generator keyed by `secret` (the SipHash key of F).
     pub fn new(secret: [u8; 16]) -> IsnGenerator {
@@ -118,9 +140,27 @@ impl IsnGenerator {
     /// The ISN for a connection from `local` to `remote` at `now`: M + F
     /// (RFC 6528 §3).
     pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNumber {
+        self.initial(now, local, remote).iss
+    }
+
+    /// The timestamp clock offset of every connection from `local` to
+    /// `remote` (see [`Initial`]).
+    pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        (self.keyed(local, remote) >> 32) as u32
+    }
+
+    /// A connection's ISS at `now` and its timestamp clock offset, both
+    /// from one keyed hash of the 4-tuple: F is its low half, the offset
+    /// its high half (as Linux's `secure_tcp_seq_and_tsoff` had them),
+    /// independent of each other as halves of a pseudorandom function.
+    pub fn initial(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> Initial {
         let m = (now.total_micros() / 4) as u32;
-        let f = siphash24(self.k0, self.k1, &tuple_bytes(local, remote, &[])) as u32;
-        SeqNumber(m.wrapping_add(f))
+        let h = self.keyed(local, remote);
+        Initial { iss: SeqNumber(m.wrapping_add(h as u32)), ts_offset: (h >> 32) as u32 }
+    }
+
+    fn keyed(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u64 {
+        siphash24(self.k0, self.k1, &tuple_bytes(local, remote, &[]))
     }
 }
 
@@ -152,5 +192,25 @@ mod tests {
         assert_ne!(g.isn(Instant::from_secs(1), a, c), i1);
         assert_ne!(IsnGenerator::new([8; 16]).isn(Instant::from_secs(1), a, b), i1);
         assert_eq!(format!("{g:?}"), "IsnGenerator { .. }");
+    }
+
+    /// The timestamp clock offset is the 4-tuple's, whenever its
+    /// connection opens, and the same as `initial` gives with the ISS.
+    #[test]
+    fn ts_offset_per_tuple_and_keyed() {
+        let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1234);
+        let b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+        let c = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 81);
+        let g = IsnGenerator::new([7; 16]);
+        let early = g.initial(Instant::from_secs(1), a, b);
+        let late = g.initial(Instant::from_secs(90), a, b);
+        assert_eq!(early.ts_offset, late.ts_offset);
+        assert_eq!(early.ts_offset, g.ts_offset(a, b));
+        assert_eq!(early.iss, g.isn(Instant::from_secs(1), a, b));
+        assert_ne!(g.ts_offset(a, c), early.ts_offset);
+        assert_ne!(IsnGenerator::new([8; 16]).ts_offset(a, b), early.ts_offset);
+        // Not the ISS's own bits: a peer that sees the ISS learns nothing
+        // of the offset from it.
+        assert_ne!(early.ts_offset, early.iss.0);
     }
 }

@@ -68,9 +68,11 @@
 //!
 //! * `send` in SYN-SENT/SYN-RECEIVED queues data for after the handshake
 //!   (RFC 9293 §3.10.2). `recv` returns `Ok(0)` at EOF, `ConnectionReset`
-//!   after a RST (unread data discarded), `WouldBlock` when empty.
+//!   after a RST (unread data discarded; after the peer's FIN, a RST
+//!   leaves what it sent readable, then EOF), `WouldBlock` when empty.
 //! * `close` follows Linux: unread data (or data arriving later) → RST
 //!   (RFC 2525 §2.17); otherwise FIN after queued data. `abort` sends RST.
+//!   In TIME-WAIT neither changes anything: the close is over.
 //! * Urgent data is delivered inline as ordinary data; the pointer is
 //!   ignored (RFC 6093).
 //! * ECN (RFC 3168) is not negotiated: ECE/CWR are never set and ignored.
@@ -126,7 +128,7 @@ mod timers;
 
 pub use config::{CongestionAlgorithm, Keepalive, TcpConfig};
 pub use input::rst_reply;
-pub use isn::IsnGenerator;
+pub use isn::{Initial, IsnGenerator};
 pub use memory::MemoryBudget;
 pub use sockstack_wire::{SeqNumber, TcpRepr};
 pub use state::State;

@@ -27,8 +27,8 @@
 
 use crate::config::TcpConfig;
 use crate::isn::{key_words, siphash24, tuple_bytes};
-use crate::tcb::{rcv_wscale_for, ts_clock, ts_offset_for};
-use sockstack_time::Instant;
+use crate::tcb::{rcv_wscale_for, ts_clock};
+use sockstack_time::{Duration, Instant};
 use sockstack_wire::tcp::MAX_WINDOW_SCALE;
 use sockstack_wire::{SeqNumber, TcpRepr, TcpTimestamp};
 use std::net::SocketAddrV4;
@@ -114,6 +114,10 @@ impl core::fmt::Debug for SynCookies {
 }
 
 impl SynCookies {
+    /// How long a cookie is valid at most: the rest of the period it was
+    /// issued in, and the next.
+    pub const LIFETIME: Duration = Duration::from_secs(2 * PERIOD_SECS);
+
     /// A cookie generator keyed by `secret` (the SipHash key).
     pub fn new(secret: [u8; 16]) -> SynCookies {
         let (k0, k1) = key_words(secret);
@@ -179,6 +183,10 @@ impl SynCookies {
     /// The stateless SYN-ACK answering `syn`: the cookie as its ISN, our
     /// MSS (clamped by `route_mss`), and, when the SYN has timestamps, the
     /// options both sides offer, recorded in its TSval (see module docs).
+    /// `ts_offset` is the timestamp clock offset the connection will run
+    /// with ([`crate::Initial`]): the one any connection of this 4-tuple
+    /// has, cookie or not, so that the peer sees one clock.
+    #[allow(clippy::too_many_arguments)]
     pub fn synack(
         &self,
         now: Instant,
@@ -186,6 +194,7 @@ impl SynCookies {
         remote: SocketAddrV4,
         syn: &TcpRepr<'_>,
         route_mss: u16,
+        ts_offset: u32,
         config: &TcpConfig,
     ) -> TcpRepr<'static> {
         let peer_mss = syn.max_seg_size.unwrap_or(536);
@@ -194,7 +203,7 @@ impl SynCookies {
         let timestamp = syn.timestamp.filter(|_| opts.timestamps).map(|theirs| {
             // The connection's clock, rounded down to free the low bits:
             // never ahead of what it stamps next.
-            let clock = ts_clock(now, ts_offset_for(cookie));
+            let clock = ts_clock(now, ts_offset);
             let mut tsval = (clock & !TS_OPTION_MASK) | opts.bits();
             if (tsval.wrapping_sub(clock) as i32) > 0 {
                 tsval = tsval.wrapping_sub(1 << TS_OPTION_BITS);
@@ -287,7 +296,7 @@ mod tests {
         let (l, r) = addrs();
         let sc = SynCookies::new([3; 16]);
         let syn = syn(Some(7), true, None);
-        let sa = sc.synack(Instant::ZERO, l, r, &syn, 1400, &TcpConfig::default());
+        let sa = sc.synack(Instant::ZERO, l, r, &syn, 1400, 0, &TcpConfig::default());
         assert_eq!(sa.ack_number, Some(SeqNumber(10)));
         assert_eq!(sa.max_seg_size, Some(1400));
         assert!(sa.window_scale.is_none() && !sa.sack_permitted && sa.timestamp.is_none());
@@ -310,10 +319,11 @@ mod tests {
             for ms in [0u64, 1, 63, 64, 100_000, 4_294_967_295] {
                 let now = Instant::from_millis(ms);
                 let syn = syn(ws, sack, Some(TcpTimestamp { tsval: 555, tsecr: 0 }));
-                let sa = sc.synack(now, l, r, &syn, 1460, &config);
+                let offset = 0x8765_4321;
+                let sa = sc.synack(now, l, r, &syn, 1460, offset, &config);
                 let ts = sa.timestamp.expect("timestamps");
                 assert_eq!(ts.tsecr, 555);
-                let clock = ts_clock(now, ts_offset_for(sa.seq_number));
+                let clock = ts_clock(now, offset);
                 assert!(clock.wrapping_sub(ts.tsval) < 64, "{} behind {clock}", ts.tsval);
                 assert_eq!(sa.window_scale, ws.map(|_| rcv_wscale_for(&config)));
                 assert_eq!(sa.sack_permitted, sack);

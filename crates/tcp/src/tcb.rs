@@ -7,6 +7,7 @@
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::config::{Keepalive, TcpConfig};
 use crate::congestion::{new_controller, CongestionControl, Controller};
+use crate::isn::Initial;
 use crate::memory::{Charge, MemoryBudget};
 use crate::rack::Rack;
 use crate::reassembly::Reassembly;
@@ -271,9 +272,9 @@ pub(crate) fn rcv_wscale_for(cfg: &TcpConfig) -> u8 {
     }
 }
 
-/// RFC 7323 §5.4: each connection's timestamp clock starts at an offset
-/// of its own, here derived from its ISS (itself keyed, RFC 6528), so that
-/// a SYN-cookie SYN-ACK stamps with the clock its connection will use.
+/// RFC 7323 §5.4: a connection's timestamp clock starts at an offset of
+/// its own. Without one keyed on its 4-tuple ([`crate::isn::Initial`]),
+/// it is derived from the ISS (itself keyed, RFC 6528).
 pub(crate) fn ts_offset_for(iss: SeqNumber) -> u32 {
     iss.0.wrapping_mul(0x9e37_79b9).rotate_left(11)
 }
@@ -288,11 +289,12 @@ impl Connection {
         now: Instant,
         local: SocketAddrV4,
         remote: SocketAddrV4,
-        iss: SeqNumber,
+        initial: Initial,
         route_mss: u16,
         cfg: Arc<TcpConfig>,
         state: State,
     ) -> Connection {
+        let Initial { iss, ts_offset } = initial;
         let adv_mss = cfg.mss.min(route_mss).max(MIN_SND_MSS as u16);
         let rcv_buf_size = cfg.rcv_buf.max(1);
         let rcv_wscale = rcv_wscale_for(&cfg);
@@ -324,7 +326,7 @@ impl Connection {
             ts_recent: 0,
             ts_recent_stamp: now,
             last_ack_sent: SeqNumber(0),
-            ts_offset: ts_offset_for(iss),
+            ts_offset,
             rcv_mss: usize::from(adv_mss.min(DEFAULT_MSS)),
             snd_buf: SendBuffer::new(cfg.snd_buf.max(1)),
             buf_seq: iss + 1,
@@ -390,11 +392,11 @@ impl Connection {
         now: Instant,
         local: SocketAddrV4,
         remote: SocketAddrV4,
-        iss: SeqNumber,
+        iss: impl Into<Initial>,
         route_mss: u16,
         config: impl Into<Arc<TcpConfig>>,
     ) -> Connection {
-        let mut c = Connection::new(now, local, remote, iss, route_mss, config.into(), State::SynSent);
+        let mut c = Connection::new(now, local, remote, iss.into(), route_mss, config.into(), State::SynSent);
         c.ws_ok = c.cfg.window_scale;
         c.sack_ok = c.cfg.sack;
         c.ts_ok = c.cfg.timestamps;
@@ -409,11 +411,13 @@ impl Connection {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         syn: &TcpRepr<'_>,
-        iss: SeqNumber,
+        iss: impl Into<Initial>,
         route_mss: u16,
         config: impl Into<Arc<TcpConfig>>,
     ) -> Connection {
-        let mut c = Connection::new(now, local, remote, iss, route_mss, config.into(), State::SynReceived);
+        let initial = iss.into();
+        let iss = initial.iss;
+        let mut c = Connection::new(now, local, remote, initial, route_mss, config.into(), State::SynReceived);
         c.passive = true;
         c.stats.segs_in += 1;
         c.take_syn_options(now, syn);
@@ -439,14 +443,16 @@ impl Connection {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         ack_seg: &TcpRepr<'_>,
-        iss: SeqNumber,
+        iss: impl Into<Initial>,
         irs: SeqNumber,
         mss: u16,
         config: impl Into<Arc<TcpConfig>>,
     ) -> Option<Connection> {
         let config = config.into();
         let opts = crate::syncookie::CookieOptions::decode(ack_seg, &config)?;
-        let mut c = Connection::new(now, local, remote, iss, mss, config, State::Established);
+        let initial = iss.into();
+        let iss = initial.iss;
+        let mut c = Connection::new(now, local, remote, initial, mss, config, State::Established);
         c.passive = true;
         c.syn_pending = false;
         c.ws_ok = opts.window_scale.is_some();
@@ -670,13 +676,15 @@ impl Connection {
     }
 
     /// What a read finds with no byte for it (`empty`: the caller asked
-    /// for none).
+    /// for none): end of stream once the peer's FIN is in, whatever ended
+    /// the connection after it (Linux `tcp_recvmsg` looks at SOCK_DONE
+    /// before the error), else the connection's error.
     fn recv_nothing(&self, empty: bool) -> io::Result<usize> {
-        if let Some(e) = self.error {
-            return Err(e.into());
-        }
         if self.fin_rcvd {
             return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e.into());
         }
         match self.state {
             State::Closed | State::Listen => Err(io::ErrorKind::NotConnected.into()),

@@ -19,6 +19,7 @@
 //! that implementation reads there.
 
 use crate::config::TcpConfig;
+use crate::isn::Initial;
 use crate::tcb::Connection;
 use crate::timers::Deadline;
 use crate::State;
@@ -147,6 +148,12 @@ impl TimeWait {
         self.deadline
     }
 
+    /// The connection's SND.NXT (past its FIN): a connection that reopens
+    /// the 4-tuple starts beyond it (RFC 1122 §4.2.2.13).
+    pub fn snd_nxt(&self) -> SeqNumber {
+        self.snd_nxt
+    }
+
     /// A new SYN may reopen the 4-tuple when it is provably not an old
     /// duplicate: its timestamp is newer than TS.Recent (RFC 6191 §2) or,
     /// without timestamps, its sequence number lies beyond RCV.NXT
@@ -167,8 +174,9 @@ impl TimeWait {
             rcv_buf_max: self.rcv_buf as usize,
             ..TcpConfig::default()
         };
-        let iss = self.snd_nxt - 2;
-        let mut c = Connection::new(self.last_now, local, remote, iss, self.adv_mss, Arc::new(cfg), State::TimeWait);
+        let initial = Initial { iss: self.snd_nxt - 2, ts_offset: self.ts_offset };
+        let mut c =
+            Connection::new(self.last_now, local, remote, initial, self.adv_mss, Arc::new(cfg), State::TimeWait);
         c.syn_pending = false;
         c.snd_una = self.snd_nxt;
         c.snd_nxt = self.snd_nxt;
@@ -190,7 +198,6 @@ impl TimeWait {
         c.ts_recent = self.ts_recent;
         c.ts_recent_stamp = self.ts_recent_stamp;
         c.last_ack_sent = self.last_ack_sent;
-        c.ts_offset = self.ts_offset;
         c.fin_queued = true;
         c.fin_rcvd = true;
         c.closed_by_app = true;

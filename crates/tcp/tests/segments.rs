@@ -307,13 +307,39 @@ fn rst_in_each_synchronized_state() {
         p.a.on_segment(now, &rst);
         assert_eq!(p.a.state(), State::Closed, "{name} ({state})");
         let expect = match state {
-            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                Some(ErrorKind::ConnectionReset)
-            }
+            State::Established | State::FinWait1 | State::FinWait2 => Some(ErrorKind::ConnectionReset),
+            // Writes may still come: they fail (Linux's EPIPE).
+            State::CloseWait => Some(ErrorKind::BrokenPipe),
             _ => None,
         };
         assert_eq!(p.a.error(), expect, "{name}");
     }
+}
+
+/// Once the peer's FIN is in, everything it sent is: a RST then ends the
+/// connection but takes none of it away. In CLOSE-WAIT (an HTTP/1.0
+/// client whose server answered, closed, and reset the request's tail
+/// that came after), the answer stays readable, then end of stream, as
+/// on Linux; a write fails with `BrokenPipe` (Linux's EPIPE).
+#[test]
+fn a_rst_after_the_peers_fin_leaves_what_it_sent_readable() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    let mut answer = from_peer(a, 0, b"the whole answer");
+    answer.fin = true;
+    a.on_segment(now, &answer);
+    assert_eq!(a.state(), State::CloseWait);
+    let mut rst = from_peer(a, 0, b"");
+    rst.rst = true;
+    a.on_segment(now, &rst);
+    assert_eq!(a.state(), State::Closed);
+    assert_eq!(a.error(), Some(ErrorKind::BrokenPipe));
+    assert_eq!(read_all(a), b"the whole answer");
+    let mut buf = [0u8; 4];
+    assert_eq!(a.recv(&mut buf).unwrap(), 0, "then end of stream");
+    assert_eq!(a.send(b"more").unwrap_err().kind(), ErrorKind::BrokenPipe);
+    assert!(outputs(a, now).is_empty(), "never answer a RST");
 }
 
 #[test]
@@ -577,13 +603,15 @@ fn data_after_close_gets_rst() {
 }
 
 /// Once A's FIN is out and acknowledged, data B sends resets the
-/// connection: A closes, and B learns of it.
+/// connection: A closes, and B (in CLOSE-WAIT) learns of it: its writes
+/// fail (Linux's EPIPE there).
 fn late_data_is_reset(p: &mut Pair) {
     p.run_until(|p| p.a.state() == State::FinWait2, Duration::from_secs(1));
     p.b.send(b"late").unwrap();
     p.run_until(|p| p.a.is_closed(), Duration::from_secs(1));
     p.run_for(Duration::from_millis(50));
-    assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset));
+    assert_eq!(p.b.error(), Some(ErrorKind::BrokenPipe));
+    assert_eq!(p.b.send(b"more").unwrap_err().kind(), ErrorKind::BrokenPipe);
 }
 
 /// Linux (`tcp_rcv_state_process` on RCV_SHUTDOWN), RFC 1122 §4.2.2.13:

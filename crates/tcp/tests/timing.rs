@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use sockstack_tcp::{Connection, Keepalive, State, TcpConfig};
+use sockstack_tcp::{Connection, Initial, Keepalive, State, TcpConfig};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{SeqNumber, TcpRepr};
 use std::io::ErrorKind;
@@ -661,7 +661,10 @@ fn syn_cookie_handshake() {
         let now = Instant::from_secs(100);
         let mut client = Connection::connect(now, A_ADDR, B_ADDR, ISS_A, 1460, &client_cfg);
         let syn = drain(&mut client, now);
-        let synack = cookies.synack(now, B_ADDR, A_ADDR, &syn[0].repr(), 1460, &cfg);
+        // The server's timestamp clock offset for this 4-tuple: the
+        // cookie's SYN-ACK and the connection it completes stamp with it.
+        let ts_offset = 0x1234_5678;
+        let synack = cookies.synack(now, B_ADDR, A_ADDR, &syn[0].repr(), 1460, ts_offset, &cfg);
         let synack = serialize(&synack, *B_ADDR.ip(), *A_ADDR.ip());
         client.on_segment(now, &synack.repr());
         assert_eq!(client.state(), State::Established);
@@ -671,7 +674,7 @@ fn syn_cookie_handshake() {
         let first = out[0].repr();
         let mss = cookies.check(now, B_ADDR, A_ADDR, &first).expect("valid cookie");
         assert_eq!(mss, 1460);
-        let iss = first.ack_number.unwrap() - 1;
+        let iss = Initial { iss: first.ack_number.unwrap() - 1, ts_offset };
         let mut server = Connection::from_cookie(now, B_ADDR, A_ADDR, &first, iss, first.seq_number - 1, mss, &cfg)
             .expect("options");
         for s in &out[1..] {
