@@ -98,13 +98,17 @@ impl Connection {
 
     /// Copies the payload of a segment that will be stored whole at
     /// `rcv_nxt` into the receive buffer (not yet readable) and returns its
-    /// sum; `None` for any other segment.
+    /// sum; `None` for any other segment. Not while data waits out of
+    /// order: its octets lie in the same ring, past the readable end, and
+    /// a segment that overlaps them and then fails its checksum (or any
+    /// later test) would have overwritten them.
     fn place_in_order(&mut self, seg: &TcpRepr<'_>) -> Option<u16> {
         let len = seg.payload.len();
         let in_order = len > 0
             && !seg.syn
             && self.state.can_receive_data()
             && !self.discards_new_data()
+            && self.ooo.is_empty()
             && seg.seq_number == self.rcv_nxt
             && (seg.seq_number + len).le(self.rcv_adv);
         if in_order {
@@ -430,7 +434,11 @@ impl Connection {
     pub(crate) fn note_text(&mut self, now: Instant, seg: &TcpRepr<'_>, len: usize) {
         self.rcv_mss = self.rcv_mss.max(len.min(usize::from(self.adv_mss)));
         if let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) {
-            if let Some(r) = self.ts_rtt_micros(now, ts.tsecr) {
+            // A timestamp ticks once a millisecond: an echo of this tick
+            // says "under a millisecond", not zero, and a zero estimate
+            // would stop the receive buffer's growth (Linux
+            // tcp_rcv_rtt_measure_ts skips it too).
+            if let Some(r) = self.ts_rtt_micros(now, ts.tsecr).filter(|&r| r > 0) {
                 self.rcv_rtt_us = Some(r);
             }
         }
@@ -1094,7 +1102,13 @@ impl Connection {
         if bytes < self.rcv_mss {
             self.small_seg_unacked = true;
         }
-        if self.unacked_bytes >= 2 * self.rcv_mss {
+        // RFC 1122 §4.2.3.2: an ACK for at least every second full-sized
+        // segment. Counted as more than one segment's worth unacknowledged
+        // (Linux __tcp_ack_snd_check): RCV.MSS is the largest segment seen,
+        // and two of a sender whose segments have since become smaller (a
+        // lower path MTU, SACK blocks taking option space) must draw the
+        // ACK all the same.
+        if self.unacked_bytes > self.rcv_mss {
             self.ack_pending = true;
         } else if !self.timers.delack.is_armed() {
             self.timers.delack = Deadline::at(now.add_micros(self.cfg.delack_micros()));

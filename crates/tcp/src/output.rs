@@ -42,29 +42,32 @@ impl Connection {
         self.rcv_buf.window()
     }
 
-    /// Chooses the window to advertise and records the new right edge
-    /// (RFC 9293 §3.8.6.2.2, RFC 7323 §2.3).
+    /// Chooses the window to advertise and records the right edge
+    /// (RFC 9293 §3.8.6.2.2, RFC 7323 §2.3, §2.4).
     fn select_window(&mut self) -> u16 {
         let cap = self.rcv_buf.capacity();
         let free = self.advertisable_window();
         let cur = self.rcv_adv.checked_sub(self.rcv_nxt).unwrap_or(0);
         // Receiver SWS avoidance: move the right edge only by at least
-        // min(buffer/2, MSS); never move it left.
+        // min(buffer/2, MSS); never move it left, nor past the buffer.
         let threshold = (cap / 2).min(usize::from(self.adv_mss)).max(1);
-        let mut wnd = if free >= cur + threshold { free } else { cur };
-        let max = 65535usize << self.rcv_wscale;
-        wnd = wnd.min(max);
+        let wnd = if free >= cur + threshold { free } else { cur.min(free) };
+        // RFC 7323 §2.4: the field holds the window rounded down to the
+        // scale's granularity. Rounded up instead, an edge held still
+        // moves right by up to 2^shift − 1 on every ACK whose segment
+        // length is not a multiple of it, until it lies past the buffer,
+        // and data the peer may send there is dropped (Appendix F). What
+        // rounding down takes back (a "retraction") stays acceptable:
+        // RCV.ADV keeps the furthest edge ever offered, and data up to it
+        // is taken as far as the buffer holds it (§2.4's receiver rule).
         let shift = self.rcv_wscale;
-        let mut field = wnd >> shift;
-        if (field << shift) < cur {
-            // Rounding down would shrink the window: round up instead
-            // (Linux does the same; the overshoot is < 2^shift octets).
-            field = (cur + (1 << shift) - 1) >> shift;
-        }
-        let field = field.min(65535);
+        let field = (wnd >> shift).min(65535);
         let wnd = field << shift;
         self.rcv_wnd = wnd;
-        self.rcv_adv = self.rcv_nxt + wnd;
+        let edge = self.rcv_nxt + wnd;
+        if self.rcv_adv.lt(edge) {
+            self.rcv_adv = edge;
+        }
         field as u16
     }
 

@@ -58,6 +58,10 @@ tcp_stats! {
         rto: Duration,
         /// Smallest RTT sampled, zero before a sample.
         min_rtt: Duration,
+        /// The receiver's RTT estimate, from the echoes of our timestamps in
+        /// the data that arrives (Linux `tcpi_rcv_rtt`, what receive buffer
+        /// auto-tuning paces itself by), zero before a sample.
+        rcv_rtt: Duration,
         /// Bytes.
         cwnd: usize,
         /// Slow-start threshold, bytes (`usize::MAX` until the first loss).

@@ -1064,6 +1064,7 @@ impl Connection {
             rttvar: self.rtt.rttvar(),
             rto: self.rtt.rto(),
             min_rtt: self.rtt.min_rtt().unwrap_or_default(),
+            rcv_rtt: self.rcv_rtt_us.map_or(sockstack_time::Duration::ZERO, sockstack_time::Duration::from_micros),
             cwnd: self.cc.cwnd(),
             ssthresh: self.cc.ssthresh(),
             pipe: self.pipe(),

@@ -45,7 +45,8 @@ fn read_all(c: &mut Connection) -> Vec<u8> {
 
 #[test]
 fn acceptability_table_nonzero_window() {
-    let mut p = pair(TcpConfig::default());
+    // Unscaled, so the window advertised is the window to the octet.
+    let mut p = pair(TcpConfig { window_scale: false, ..TcpConfig::default() });
     let now = p.now;
     let a = &mut p.a;
     let wnd = a.rcv_wnd() as i64;
@@ -119,11 +120,9 @@ fn acceptability_table_zero_window() {
     let now = p.now;
     let a = &mut p.a;
     a.set_quickack(false);
-    // Fill the window exactly.
+    // Fill the window exactly: more than a segment's worth, ACKed at once.
     let wnd = a.rcv_wnd();
     a.on_segment(now, &from_peer(a, 0, &vec![1u8; wnd]));
-    assert!(outputs(a, now).is_empty(), "one segment: delayed ACK");
-    let now = now + Duration::from_millis(40);
     let out = outputs(a, now);
     assert_eq!(out.last().unwrap().repr().window_len, 0, "zero window advertised");
     assert_eq!(a.rcv_wnd(), 0);
@@ -540,6 +539,128 @@ fn close_with_unread_data_sends_rst() {
     assert_eq!(p.a.error(), None);
     p.b.on_segment(p.now, &out[0].repr());
     assert_eq!(p.b.error(), Some(ErrorKind::ConnectionReset));
+}
+
+/// RFC 7323 §2.4, Appendix F: with window scaling, the window is
+/// advertised in units of 2^shift, and segments (1448 octets here, shift
+/// 5) do not end on those units. An edge rounded up on every ACK crept
+/// right by a few octets each time while the application read nothing,
+/// until the window promised more than the buffer held, and the data sent
+/// there was dropped. The window offered must always fit the buffer: a
+/// sender that fills it then finds a zero window, with every octet it
+/// sent taken.
+#[test]
+fn a_scaled_window_never_promises_more_than_the_buffer_holds() {
+    let buf = 1 << 20;
+    let b_cfg = TcpConfig { rcv_buf: buf, rcv_buf_max: buf, ..TcpConfig::default() };
+    let a_cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    let mut p = Pair::established(&a_cfg, &b_cfg, D);
+    assert_eq!(p.b.stats().rcv_wscale, 5);
+    let data = pattern(2 * buf);
+    let mut sent = 0;
+    let deadline = p.now + Duration::from_secs(600);
+    while p.now < deadline {
+        // Writes of 1000 octets, each its own segment: ACKs cover any
+        // number of them, so the edge rarely falls on a unit of 32.
+        let end = (sent + 1000).min(data.len());
+        sent += p.a.send(&data[sent..end]).unwrap_or(0);
+        p.step();
+        // The right edge B last offered, against where its buffer ends.
+        if let Some(last) = p.segs(Dir::BtoA).last() {
+            let r = last.repr();
+            let edge = r.ack_number.unwrap() + (usize::from(r.window_len) << 5);
+            let end = p.b.rcv_nxt() + (buf - p.b.recv_queue());
+            assert!(edge.le(end), "edge {edge:?} past the buffer's end {end:?}");
+        }
+        if p.b.recv_queue() + 1460 > buf && p.a.stats().snd_wnd == 0 {
+            break;
+        }
+    }
+    // Full, but for less than a segment, which receiver SWS avoidance
+    // (RFC 9293 §3.8.6.2.2) does not offer.
+    assert!(buf - p.b.recv_queue() < 1460, "the buffer fills: {} free", buf - p.b.recv_queue());
+    assert_eq!(p.a.stats().snd_wnd, 0, "and the sender sees it shut");
+    // Nothing the sender sent past what the buffer took was lost: once the
+    // reader reads, the rest of the stream arrives whole.
+    let mut got = Vec::new();
+    let mut rbuf = vec![0u8; 65536];
+    let deadline = p.now + Duration::from_secs(120);
+    while got.len() < data.len() {
+        assert!(p.now < deadline, "stalled at {}", got.len());
+        sent += p.a.send(&data[sent..]).unwrap_or(0);
+        while let Ok(n @ 1..) = p.b.recv(&mut rbuf) {
+            got.extend_from_slice(&rbuf[..n]);
+        }
+        p.step();
+    }
+    assert!(got == data);
+}
+
+/// Timestamps tick in milliseconds: on a path under a millisecond most
+/// echoes come back in the tick they left, which says "under a
+/// millisecond", not zero. Taken as a zero RTT, such a sample switched
+/// off the receive buffer's growth until the next one of a millisecond
+/// came, which then grew it by all that was read in between.
+#[test]
+fn a_sub_millisecond_echo_does_not_zero_the_receivers_rtt() {
+    let b_cfg = TcpConfig { rcv_buf: 65536, rcv_buf_max: 4 << 20, ..TcpConfig::default() };
+    let mut p = Pair::established(&TcpConfig::default(), &b_cfg, Duration::from_micros(150));
+    let data = pattern(4 << 20);
+    let (mut sent, mut got, mut measured) = (0, 0, false);
+    let mut rbuf = vec![0u8; 65536];
+    while got < data.len() {
+        sent += p.a.send(&data[sent..]).unwrap_or(0);
+        while let Ok(n @ 1..) = p.b.recv(&mut rbuf) {
+            got += n;
+        }
+        p.step();
+        let rcv_rtt = p.b.stats().rcv_rtt;
+        assert!(!measured || rcv_rtt > Duration::ZERO, "the receiver's RTT went back to zero");
+        measured |= rcv_rtt > Duration::ZERO;
+    }
+    assert!(measured, "a millisecond tick came in four MiB");
+    assert!(p.b.stats().rcv_buf > 65536, "the receive buffer grew");
+}
+
+/// RFC 1122 §4.2.3.2: an ACK at least for every second full-sized
+/// segment, also once the sender's segments are smaller than the largest
+/// seen (its path MTU fell, SACK blocks took option space): two of 1380
+/// octets after ones of 1460 draw the ACK, not three.
+#[test]
+fn every_second_segment_is_acked_when_segments_shrink() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    // Past the quick ACKs of the connection's start.
+    for _ in 0..20 {
+        a.on_segment(now, &from_peer(a, 0, &[0u8; 1460]));
+        outputs(a, now);
+    }
+    let acks: Vec<usize> = (0..6)
+        .map(|_| {
+            a.on_segment(now, &from_peer(a, 0, &[0u8; 1380]));
+            outputs(a, now).len()
+        })
+        .collect();
+    assert_eq!(acks, [0, 1, 0, 1, 0, 1]);
+}
+
+/// A segment at RCV.NXT is copied into the receive ring as its checksum
+/// is summed, before it is known good. Not while data waits out of order
+/// past RCV.NXT: a repacketised retransmission that covers both and then
+/// fails its checksum would have overwritten octets already held (and
+/// SACKed), which the segment filling the gap would then have committed.
+#[test]
+fn a_bad_segment_over_out_of_order_data_leaves_it_intact() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    a.on_segment(now, &from_peer(a, 1000, &[2u8; 1000]));
+    outputs(a, now);
+    let bad = from_peer(a, 0, &[9u8; 1448]);
+    assert!(!a.on_segment_unverified(now, &bad, 0x1234), "the wrong checksum is caught");
+    a.on_segment(now, &from_peer(a, 0, &[1u8; 1000]));
+    assert_eq!(read_all(a), [[1u8; 1000], [2u8; 1000]].concat());
 }
 
 /// Unread means readable: data held out of order does not make `close`
