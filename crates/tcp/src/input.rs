@@ -625,7 +625,7 @@ impl Connection {
             self.rack.update_reo_wnd(self.snd_una, self.snd_nxt, dsack);
             self.run_rack(now);
         }
-        self.on_tlp_ack(now, old_una, ack);
+        self.on_tlp_ack(now, seg, old_una, ack, dsack);
         self.arm_tlp(now);
 
         if self.updates_window(old_una, seg.seq_number, ack) {
@@ -776,19 +776,34 @@ impl Connection {
         }
     }
 
-    /// RFC 8985 §7.4: the ACK of a tail loss probe ends its episode. If
-    /// the probe was a retransmission that repaired the tail (the ACK
-    /// advanced over it), a loss happened: reduce the window once (Linux
-    /// `tcp_process_tlp_ack`, without D-SACK to recognise spurious probes).
-    fn on_tlp_ack(&mut self, now: Instant, old_una: SeqNumber, ack: SeqNumber) {
+    /// RFC 8985 §7.4.2: what the ACKs say of a tail loss probe's episode.
+    /// A probe of new data, or one a D-SACK shows needless (both copies
+    /// arrived), ends it. So does a duplicate ACK without SACK blocks at
+    /// its end (the second copy's). An ACK that takes SND.UNA past its end
+    /// without either means the probe repaired a loss: reduce the window
+    /// once. An ACK just to its end says nothing yet: it is the first
+    /// copy's, whichever that was, and the episode waits (Linux
+    /// `tcp_process_tlp_ack`).
+    fn on_tlp_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, old_una: SeqNumber, ack: SeqNumber, dsack: bool) {
         let Some(end) = self.tlp_end else {
             return;
         };
         if ack.lt(end) {
             return;
         }
+        if !self.tlp_retrans || dsack {
+            self.tlp_end = None;
+            return;
+        }
+        if ack == end {
+            let bare_dupack = ack == old_una && seg.payload.is_empty() && seg.sack_ranges[0].is_none();
+            if bare_dupack {
+                self.tlp_end = None;
+            }
+            return;
+        }
         self.tlp_end = None;
-        if self.tlp_retrans && old_una.lt(ack) && !self.rec.in_recovery {
+        if old_una.lt(ack) && !self.rec.in_recovery {
             let flight = old_una.max(end) - old_una;
             self.cc.on_congestion_event(now, flight.max(self.mss));
             self.cc.on_recovery_exit(now);

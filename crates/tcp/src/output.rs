@@ -221,7 +221,9 @@ impl Connection {
     }
 
     /// RFC 8985 §7.2: PTO = 2·SRTT, plus the worst-case delayed ACK when a
-    /// single segment is in flight; only if it fires before the RTO.
+    /// single segment is in flight; no later than the RTO would fire (the
+    /// probe then goes at that time, instead of the timeout: see
+    /// `on_timer`).
     #[inline]
     pub(crate) fn arm_tlp(&mut self, now: Instant) {
         self.timers.tlp = Deadline::NEVER;
@@ -235,10 +237,7 @@ impl Connection {
             pto = pto.saturating_add(200_000);
         }
         let at = now.add_micros(pto.max(10_000));
-        if self.timers.rto.get().is_some_and(|rto| at >= rto) {
-            return;
-        }
-        self.timers.tlp = Deadline::at(at);
+        self.timers.tlp = Deadline::at(self.timers.rto.get().map_or(at, |rto| at.min(rto)));
     }
 
     /// Picks the next data/FIN segment, if the sender rules allow one now.
@@ -730,14 +729,20 @@ impl Connection {
             self.enter_closed(None);
             return;
         }
+        if Timers::take_due(&mut self.timers.tlp, now) && self.tlp_allowed() {
+            self.tlp_pending = self.plan_tlp().is_some();
+            // RFC 8985 §7.2: a probe due when the RTO is (its PTO clamped
+            // to the RTO's time) goes instead of the timeout, which sending
+            // it re-arms (§7.3).
+            if self.tlp_pending && self.timers.rto.get().is_some_and(|rto| rto <= now) {
+                self.timers.rto = Deadline::at(self.rtt.rto_deadline(now));
+            }
+        }
         if Timers::take_due(&mut self.timers.rto, now) {
             self.on_rto(now);
         }
         if Timers::take_due(&mut self.timers.rack, now) {
             self.run_rack(now);
-        }
-        if Timers::take_due(&mut self.timers.tlp, now) && self.tlp_allowed() {
-            self.tlp_pending = self.plan_tlp().is_some();
         }
         if Timers::take_due(&mut self.timers.delack, now) {
             self.stats.delayed_acks += 1;

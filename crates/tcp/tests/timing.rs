@@ -92,9 +92,13 @@ fn gives_up_after_retries_with_timed_out() {
     let start = p.now;
     p.run_until(|p| p.a.is_closed(), Duration::from_secs(60));
     assert_eq!(p.a.error(), Some(ErrorKind::TimedOut));
-    assert_eq!(p.a.stats().retransmits, 4);
-    // 200 + 400 + 800 + 1600 + 3200 ms
-    assert_eq!(p.now - start, Duration::from_millis(6200));
+    // A tail loss probe first, at the RTO's time (its PTO, 2·SRTT plus the
+    // delayed-ACK allowance, lies past the RTO: RFC 8985 §7.2), which
+    // re-arms the RTO; then four timeouts, the last of which gives up.
+    let s = p.a.stats();
+    assert_eq!((s.tail_loss_probes, s.rto_timeouts, s.retransmits), (1, 4, 5), "{s:?}");
+    // 200 (the probe) + 200 + 400 + 800 + 1600 + 3200 ms
+    assert_eq!(p.now - start, Duration::from_millis(6400));
     let mut buf = [0u8; 4];
     assert_eq!(p.a.recv(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
 }
@@ -802,6 +806,70 @@ fn tail_loss_probe_and_rack_repair_tail_without_rto() {
     assert!(took < Duration::from_millis(150), "{took:?}");
     let rexmits: Vec<_> = data_segs(&p, Dir::AtoB).into_iter().skip(8).map(|x| x.1).collect();
     assert_eq!(rexmits, vec![lost[1], lost[0]], "probe re-sends the last segment, RACK the other");
+}
+
+/// RFC 8985 §7.2: PTO = min(PTO, time to the RTO). With one segment in
+/// flight the PTO (2·SRTT plus the worst-case delayed ACK, 240 ms here)
+/// lies past the RTO (its 200 ms floor): the probe goes at the RTO's
+/// time, instead of the timeout, which would have collapsed the window.
+#[test]
+fn a_probe_due_after_the_rto_goes_at_its_time_instead() {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    transfer(&mut p, &pattern(20_000), Duration::from_secs(1));
+    p.run_for(Duration::from_millis(100));
+    let cwnd = p.a.stats().cwnd;
+    let base = p.a.snd_nxt();
+    let mut dropped = false;
+    p.filter = Box::new(move |dir, _, r| {
+        if dir == Dir::AtoB && r.seq_number == base && !r.payload.is_empty() && !dropped {
+            dropped = true;
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    let start = p.now;
+    let data = pattern(100);
+    let got = transfer(&mut p, &data, Duration::from_secs(2));
+    assert!(got == data);
+    let s = p.a.stats();
+    assert_eq!(s.tail_loss_probes, 1, "{s:?}");
+    assert_eq!(s.rto_timeouts, 0, "{s:?}");
+    assert!(s.cwnd >= cwnd / 2, "no collapse to one segment: {} of {cwnd}", s.cwnd);
+    assert!(p.now - start < Duration::from_millis(300), "{:?}", p.now - start);
+}
+
+/// RFC 8985 §7.4.2: an ACK that reaches a probe's end and goes no
+/// further may be the original's. When the ACK of a tail is late (held up
+/// 15 ms, past the 20 ms PTO of this 10 ms path), the probe was needless:
+/// its copy draws a D-SACK, and the window stays as it was. Before, the
+/// late ACK alone was taken for the probe's and cut the window.
+#[test]
+fn a_late_ack_at_a_probes_end_cuts_no_window() {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    transfer(&mut p, &pattern(200_000), Duration::from_secs(5));
+    p.run_for(Duration::from_millis(100));
+    let (cwnd, mss) = (p.a.stats().cwnd, p.a.mss());
+    let tail = p.a.snd_nxt() + 4 * mss;
+    // The ACK of the whole tail is held up; everything else flows.
+    let mut held = false;
+    p.filter = Box::new(move |dir, _, r| {
+        if dir == Dir::BtoA && r.ack_number == Some(tail) && !held {
+            held = true;
+            return Fate::Delay(Duration::from_millis(15));
+        }
+        Fate::Deliver
+    });
+    let data = pattern(4 * mss);
+    let got = transfer(&mut p, &data, Duration::from_secs(2));
+    assert!(got == data);
+    p.run_for(Duration::from_millis(200));
+    let s = p.a.stats();
+    assert_eq!(s.tail_loss_probes, 1, "{s:?}");
+    assert!(s.dsacks_received >= 1, "{s:?}");
+    assert_eq!(s.rto_timeouts, 0, "{s:?}");
+    assert!(s.cwnd >= cwnd, "the window was cut: {} from {cwnd}", s.cwnd);
 }
 
 #[test]
