@@ -837,9 +837,13 @@ impl Connection {
                     return;
                 }
                 self.stats.rto_timeouts += 1;
+                // RFC 5681 §3.1: a timeout of data a timeout already
+                // resent (no ACK of new data since), or one during fast
+                // recovery, holds ssthresh (Linux tcp_enter_loss).
+                let repeated = self.retries > 1 || self.rec.in_recovery || self.rec.rto_lost_point.is_some();
                 let (eifel, frto, undo) = self.spurious_rto_detection();
                 let flight = self.pipe();
-                self.cc.on_rto(now, flight, undo);
+                self.cc.on_rto(now, flight, undo, repeated);
                 self.rtt.on_timeout(undo);
                 // RFC 4015 §3: which ACK may re-base the estimator, once the
                 // timeout is undone.

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use sockstack_tcp::{Connection, Initial, Keepalive, State, TcpConfig};
+use sockstack_tcp::{CongestionAlgorithm, Connection, Initial, Keepalive, State, TcpConfig};
 use sockstack_time::{Duration, Instant};
 use sockstack_wire::{SeqNumber, TcpRepr};
 use std::io::ErrorKind;
@@ -83,6 +83,49 @@ fn rto_backoff_doubles_and_karn_ignores_ambiguous_samples() {
     assert_ne!(p.a.stats().srtt, srtt0, "new sample taken");
 }
 
+/// RFC 5681 §3.1: ssthresh falls once for a timeout, not again when the
+/// same data times out again (Linux tcp_enter_loss). Recomputed from the
+/// one segment then in flight, it fell to two segments, and the
+/// connection crawled back in congestion avoidance from there.
+#[test]
+fn a_repeated_timeout_holds_ssthresh() {
+    let cfg = cfg(false, false, false);
+    for congestion in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+        let cfg = TcpConfig { congestion, ..cfg.clone() };
+        let mut p = Pair::established(&cfg, &cfg, D);
+        transfer(&mut p, &pattern(200_000), Duration::from_secs(5));
+        let mss = p.a.mss();
+        let lossy = std::rc::Rc::new(std::cell::Cell::new(true));
+        let on = lossy.clone();
+        p.filter = Box::new(move |dir, _, r| {
+            if dir == Dir::AtoB && !r.payload.is_empty() && on.get() {
+                return Fate::Drop;
+            }
+            Fate::Deliver
+        });
+        let data = pattern(20 * mss);
+        p.a.send(&data).unwrap();
+        p.run_until(|p| p.a.stats().rto_timeouts == 1, Duration::from_secs(5));
+        let first = p.a.stats().ssthresh;
+        assert!(first > 2 * mss, "{congestion:?}: {first}");
+        p.run_until(|p| p.a.stats().rto_timeouts == 2, Duration::from_secs(5));
+        assert_eq!(p.a.stats().ssthresh, first, "{congestion:?}: the second timeout holds it");
+        lossy.set(false);
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        p.run_until(
+            |p| {
+                while let Ok(n @ 1..) = p.b.recv(&mut buf) {
+                    got.extend_from_slice(&buf[..n]);
+                }
+                got.len() == data.len()
+            },
+            Duration::from_secs(10),
+        );
+        assert!(got == data);
+    }
+}
+
 #[test]
 fn gives_up_after_retries_with_timed_out() {
     let cfg = TcpConfig { retries: 4, ..TcpConfig::default() };
@@ -145,7 +188,6 @@ fn fast_retransmit_after_three_dupacks() {
 /// NewReno takes FlightSize/2 (RFC 5681 §3.2 (4), RFC 6582 §3.2).
 #[test]
 fn a_loss_reduces_the_window_as_the_configured_controller_does() {
-    use sockstack_tcp::CongestionAlgorithm;
     let cubic = TcpConfig::default();
     let reno = TcpConfig { congestion: CongestionAlgorithm::NewReno, ..TcpConfig::default() };
     assert_eq!(cubic.congestion, CongestionAlgorithm::Cubic, "CUBIC is the default");

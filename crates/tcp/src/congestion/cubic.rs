@@ -160,14 +160,22 @@ impl CongestionControl for Cubic {
         self.cwnd = self.ssthresh;
     }
 
-    fn on_rto(&mut self, _now: Instant, _flight: usize, undo: RtoUndo) {
+    fn on_rto(&mut self, _now: Instant, _flight: usize, undo: RtoUndo, repeated: bool) {
         match undo {
             RtoUndo::Save => self.save_prior(),
             RtoUndo::Keep => {}
             RtoUndo::Drop => self.prior = None,
         }
-        self.reduce();
+        if !repeated {
+            self.reduce();
+        }
         self.cwnd = self.mss;
+        // §4.8: the first congestion avoidance after a timeout grows from
+        // where it begins, K = 0 and W_max its window (so W_max goes: the
+        // next epoch takes the window it starts at), not back towards the
+        // window before the timeout.
+        self.w_max = 0.0;
+        self.epoch_start = None;
     }
 
     fn restart_after_idle(&mut self, _now: Instant, restart_window: usize) {
@@ -241,8 +249,29 @@ mod tests {
         // Fast convergence: a second loss below W_max lowers W_max further.
         c.on_congestion_event(Instant::ZERO, 56 * MSS);
         assert!((c.w_max() - 56.0 * 0.85).abs() < 1e-9);
-        c.on_rto(Instant::ZERO, 0, RtoUndo::Drop);
+        c.on_rto(Instant::ZERO, 0, RtoUndo::Drop, false);
         assert_eq!(c.cwnd(), MSS);
+    }
+
+    /// RFC 9438 §4.8: after a timeout, the first congestion avoidance
+    /// grows from where it begins (K = 0, W_max its window), not back up a
+    /// concave curve towards the window before the timeout.
+    #[test]
+    fn after_a_timeout_the_epoch_starts_from_the_window_it_has() {
+        let mut c = Cubic::new(MSS, 10);
+        c.cwnd = 100 * MSS;
+        c.on_rto(Instant::ZERO, 0, RtoUndo::Drop, false);
+        assert_eq!((c.cwnd(), c.ssthresh()), (MSS, 70 * MSS));
+        let rtt = Duration::from_millis(100);
+        let mut now = Instant::ZERO;
+        while c.cwnd() < c.ssthresh() {
+            now += rtt;
+            c.on_ack(now, c.cwnd(), rtt);
+        }
+        now += rtt;
+        c.on_ack(now, MSS, rtt);
+        assert_eq!(c.k(), 0.0);
+        assert!(c.w_max() >= 70.0 && c.w_max() < 71.0, "W_max {}", c.w_max());
     }
 
     #[test]
@@ -321,14 +350,14 @@ mod tests {
         // 4015 §3) and a new epoch to come.
         c.on_congestion_event(Instant::from_secs(3), grown);
         let (ssthresh, w_max, k) = (c.ssthresh(), c.w_max(), c.k());
-        c.on_rto(Instant::from_secs(4), 0, RtoUndo::Save);
-        c.on_rto(Instant::from_secs(5), 0, RtoUndo::Keep);
+        c.on_rto(Instant::from_secs(4), 0, RtoUndo::Save, false);
+        c.on_rto(Instant::from_secs(5), 0, RtoUndo::Keep, true);
         assert_eq!(c.cwnd(), MSS);
         c.undo_timeout(20 * MSS);
         assert_eq!((c.cwnd(), c.ssthresh(), c.w_max(), c.k()), (20 * MSS, ssthresh, w_max, k));
         assert!(c.epoch_start.is_none());
         // Nothing kept after a timeout no undo can follow.
-        c.on_rto(Instant::from_secs(6), 0, RtoUndo::Drop);
+        c.on_rto(Instant::from_secs(6), 0, RtoUndo::Drop, true);
         c.undo_timeout(20 * MSS);
         assert_eq!(c.cwnd(), MSS);
     }

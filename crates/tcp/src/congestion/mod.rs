@@ -37,8 +37,12 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// Fast recovery ended (the recovery point was acknowledged).
     fn on_recovery_exit(&mut self, now: Instant);
     /// The retransmission timer expired (RFC 5681 §3.1 eq. 4, loss window).
-    /// `undo` says what becomes of the state kept for an undo.
-    fn on_rto(&mut self, now: Instant, flight: usize, undo: RtoUndo);
+    /// `undo` says what becomes of the state kept for an undo. `repeated`:
+    /// the recovery a reduction began has not ended (the same data timed
+    /// out again, or the timeout came during fast recovery): ssthresh is
+    /// held (RFC 5681 §3.1, Linux `tcp_enter_loss`), only the window
+    /// falls to the loss window.
+    fn on_rto(&mut self, now: Instant, flight: usize, undo: RtoUndo, repeated: bool);
     /// Slow start ends without a loss (HyStart++, RFC 9406 §4.2):
     /// ssthresh = cwnd, congestion avoidance from here.
     fn exit_slow_start(&mut self, now: Instant);
@@ -121,8 +125,8 @@ impl CongestionControl for Controller {
     fn on_recovery_exit(&mut self, now: Instant) {
         delegate!(self, c => c.on_recovery_exit(now))
     }
-    fn on_rto(&mut self, now: Instant, flight: usize, undo: RtoUndo) {
-        delegate!(self, c => c.on_rto(now, flight, undo))
+    fn on_rto(&mut self, now: Instant, flight: usize, undo: RtoUndo, repeated: bool) {
+        delegate!(self, c => c.on_rto(now, flight, undo, repeated))
     }
     fn exit_slow_start(&mut self, now: Instant) {
         delegate!(self, c => c.exit_slow_start(now))

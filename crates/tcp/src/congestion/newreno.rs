@@ -74,13 +74,15 @@ impl CongestionControl for NewReno {
         self.cwnd = self.ssthresh;
     }
 
-    fn on_rto(&mut self, _now: Instant, flight: usize, undo: RtoUndo) {
+    fn on_rto(&mut self, _now: Instant, flight: usize, undo: RtoUndo, repeated: bool) {
         match undo {
             RtoUndo::Save => self.prior = Some((self.cwnd, self.ssthresh)),
             RtoUndo::Keep => {}
             RtoUndo::Drop => self.prior = None,
         }
-        self.ssthresh = half_flight(flight, self.mss);
+        if !repeated {
+            self.ssthresh = half_flight(flight, self.mss);
+        }
         self.cwnd = self.mss; // RFC 5681 §3.1: LW = 1 segment
         self.bytes_acked = 0;
     }
@@ -163,7 +165,7 @@ mod tests {
         assert_eq!(r.ssthresh(), 2 * MSS, "floor of 2 SMSS");
         r.on_recovery_exit(Instant::ZERO);
         assert_eq!(r.cwnd(), 2 * MSS);
-        r.on_rto(Instant::ZERO, 30 * MSS, RtoUndo::Drop);
+        r.on_rto(Instant::ZERO, 30 * MSS, RtoUndo::Drop, false);
         assert_eq!(r.cwnd(), MSS);
         assert_eq!(r.ssthresh(), 15 * MSS);
         // slow start again up to ssthresh, then linear
@@ -186,16 +188,16 @@ mod tests {
         // many timeouts followed in its episode, the window capped (RFC
         // 4015 §3); one no undo can follow leaves nothing to undo.
         c.on_congestion_event(Instant::ZERO, 10_000);
-        c.on_rto(Instant::ZERO, 5_000, RtoUndo::Save);
-        c.on_rto(Instant::ZERO, 1_000, RtoUndo::Keep);
-        assert_eq!((c.cwnd(), c.ssthresh()), (1000, 2000));
+        c.on_rto(Instant::ZERO, 5_000, RtoUndo::Save, false);
+        c.on_rto(Instant::ZERO, 1_000, RtoUndo::Keep, true);
+        assert_eq!((c.cwnd(), c.ssthresh()), (1000, 2500), "the second timeout holds ssthresh");
         c.undo_timeout(3_000);
         assert_eq!((c.cwnd(), c.ssthresh()), (3000, 5000), "ssthresh from before, cwnd capped");
-        c.on_rto(Instant::ZERO, 3_000, RtoUndo::Save);
+        c.on_rto(Instant::ZERO, 3_000, RtoUndo::Save, false);
         c.undo_timeout(100_000);
         assert_eq!((c.cwnd(), c.ssthresh()), (3000, 5000), "no more than before the timeout");
-        c.on_rto(Instant::ZERO, 3_000, RtoUndo::Save);
-        c.on_rto(Instant::ZERO, 1_000, RtoUndo::Drop);
+        c.on_rto(Instant::ZERO, 3_000, RtoUndo::Save, false);
+        c.on_rto(Instant::ZERO, 1_000, RtoUndo::Drop, true);
         c.undo_timeout(100_000);
         assert_eq!(c.cwnd(), 1000, "nothing kept to undo");
     }
