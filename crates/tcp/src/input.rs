@@ -1055,7 +1055,18 @@ impl Connection {
                 }
             } else {
                 self.stats.out_of_order_segments += 1;
-                self.ooo.insert(seq, seq + stored);
+                let end = seq + stored;
+                // RFC 2883 §4.1.2: octets held out of order already came
+                // twice; reported as a D-SACK block (the range holding
+                // them follows it, as the most recently updated), so a
+                // sender can tell a needless retransmission (Linux
+                // tcp_data_queue_ofo).
+                let dup = self.ooo.ranges().iter().find(|r| r.start.lt(end) && seq.lt(r.end));
+                if let Some(r) = dup {
+                    let (start, end) = (r.start.max(seq), r.end.min(end));
+                    self.note_dsack(start, end);
+                }
+                self.ooo.insert(seq, end);
                 // Out of order: immediate (duplicate) ACK with SACK
                 // (RFC 5681 §4.2, RFC 2018 §4).
                 self.owe_dupack();

@@ -645,6 +645,30 @@ fn every_second_segment_is_acked_when_segments_shrink() {
     assert_eq!(acks, [0, 1, 0, 1, 0, 1]);
 }
 
+/// RFC 2883 §4.1.2: data that arrives again while it waits out of order
+/// is reported as a duplicate, the D-SACK block first and the range that
+/// holds it next, so that the sender can tell its retransmission was
+/// needless (and undo what it cost).
+#[test]
+fn a_duplicate_of_out_of_order_data_is_reported_with_dsack() {
+    let mut p = pair(TcpConfig::default());
+    let now = p.now;
+    let a = &mut p.a;
+    let base = a.rcv_nxt();
+    a.on_segment(now, &from_peer(a, 1000, &[3u8; 1000]));
+    let first = outputs(a, now);
+    assert_eq!(first.len(), 1);
+    let r = first[0].repr();
+    assert_eq!((r.sack_ranges[0], r.sack_ranges[1]), (Some((base + 1000, base + 2000)), None));
+    // Part of it again, with a little more.
+    a.on_segment(now, &from_peer(a, 1500, &[3u8; 1000]));
+    let again = outputs(a, now);
+    assert_eq!(again.len(), 1);
+    let r = again[0].repr();
+    assert_eq!(r.sack_ranges[0], Some((base + 1500, base + 2000)), "the duplicate part");
+    assert_eq!(r.sack_ranges[1], Some((base + 1000, base + 2500)), "the range holding it");
+}
+
 /// A segment at RCV.NXT is copied into the receive ring as its checksum
 /// is summed, before it is known good. Not while data waits out of order
 /// past RCV.NXT: a repacketised retransmission that covers both and then
