@@ -309,13 +309,25 @@ impl Recovery {
 
     /// The peer reported `[start, end)` as a duplicate: the retransmissions
     /// it overlaps were needless. True when that was the last of them, so
-    /// the recovery is to be undone (its marker is gone then).
+    /// the recovery is to be undone (its marker is gone then). One report
+    /// stands for one copy: a range sent three times (the original lost,
+    /// its first retransmission deemed lost too and sent again) draws one
+    /// D-SACK for the copy too many, and still owes one before the
+    /// recovery may be called needless (Linux counts copies,
+    /// `undo_retrans`).
     pub fn dsack_undoes(&mut self, start: SeqNumber, end: SeqNumber) -> bool {
         let Some(marker) = self.undo_marker else { return false };
         if self.undo_ranges.is_empty() || start.lt(marker) {
             return false;
         }
-        self.undo_ranges.retain(|r| !(r.start.lt(end) && start.lt(r.end)));
+        let mut reported: Vec<Range> = Vec::new();
+        self.undo_ranges.retain(|&r| {
+            let this_copy = r.start.lt(end) && start.lt(r.end) && !reported.contains(&r);
+            if this_copy {
+                reported.push(r);
+            }
+            !this_copy
+        });
         if !self.undo_ranges.is_empty() {
             return false;
         }
@@ -392,6 +404,23 @@ mod tests {
         assert_eq!(r2.next_lost(&sb, out), Some((s(0), 1000)));
         r.in_recovery = false;
         assert_eq!(r.next_rule3(&sb, out), None);
+    }
+
+    /// RFC 3708 §3: every retransmission must be reported as needless
+    /// before the recovery is undone; a range sent again twice needs two
+    /// reports, and one report covers every distinct range it spans.
+    #[test]
+    fn a_dsack_answers_for_one_copy_of_each_range() {
+        let mut r = Recovery::default();
+        r.undo_marker = Some(s(0));
+        r.note_retransmission(s(100), s(200));
+        r.note_retransmission(s(100), s(200));
+        assert!(!r.dsack_undoes(s(100), s(200)), "one copy of two reported");
+        assert!(r.dsack_undoes(s(100), s(200)));
+        r.undo_marker = Some(s(0));
+        r.note_retransmission(s(100), s(200));
+        r.note_retransmission(s(200), s(300));
+        assert!(r.dsack_undoes(s(100), s(300)), "one report spanning both");
     }
 
     #[test]
