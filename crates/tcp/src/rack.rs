@@ -117,14 +117,19 @@ impl Rack {
         self.rexmits.push_back(Record { start, end, sent: now });
     }
 
-    /// A TLP re-sent the tail `[start, end)`: those octets now count as
-    /// sent at `now` (RFC 8985 §7.3).
+    /// A TLP re-sent the tail from `start`: those octets now count as sent
+    /// at `now` (RFC 8985 §7.3), as a retransmission. A delivery of them may
+    /// be the original's, whose ACK was late: timed from the probe it would
+    /// be an RTT too short, and the minimum RTT keeps the shortest for
+    /// good. As retransmissions they are timed only when §6.2 step 2's
+    /// tests say the probe was what arrived.
     pub fn on_tail_resend(&mut self, start: SeqNumber, now: Instant) {
-        for r in self.records.iter_mut().rev() {
-            if r.end.le(start) {
-                break;
+        let from = self.records.partition_point(|r| r.end.le(start));
+        for r in self.records.drain(from..) {
+            if self.rexmits.len() >= MAX_RECORDS {
+                self.rexmits.pop_front();
             }
-            r.sent = now;
+            self.rexmits.push_back(Record { sent: now, ..r });
         }
     }
 
@@ -466,6 +471,23 @@ mod tests {
         assert!(rack.is_quiet());
     }
 
+    /// A late ACK of the original tail, just after a TLP re-sent it: not
+    /// a 2 ms round trip (RFC 8985 §6.2 step 2, Linux tcp_rack_advance).
+    #[test]
+    fn a_late_ack_of_a_probed_tail_leaves_the_minimum_rtt() {
+        let mut rack = Rack::default();
+        let sb = Scoreboard::new();
+        rack.on_send(s(0), s(100), ms(0));
+        rack.on_ack(ms(50), s(0), s(100), &sb, s(0), None);
+        assert_eq!(rack.min_rtt_us, Some(50_000));
+        rack.on_send(s(100), s(200), ms(60));
+        rack.on_send(s(200), s(300), ms(60));
+        rack.on_tail_resend(s(200), ms(200));
+        rack.on_ack(ms(202), s(100), s(300), &sb, s(100), None);
+        assert_eq!(rack.min_rtt_us, Some(50_000));
+        assert!(rack.records.is_empty() && rack.rexmits.is_empty());
+    }
+
     #[test]
     fn later_delivery_marks_earlier_lost_after_rtt_plus_reo_wnd() {
         let mut rack = Rack::default();
@@ -537,15 +559,19 @@ mod tests {
     #[test]
     fn tail_resend_refreshes_time() {
         let mut rack = Rack::default();
+        // A first delivery gives the minimum RTT (15 ms), which a
+        // retransmission's delivery is held to (§6.2 step 2).
         rack.on_send(s(0), s(100), ms(0));
-        rack.on_send(s(100), s(200), ms(0));
-        rack.on_tail_resend(s(100), ms(80));
+        rack.on_ack(ms(15), s(0), s(100), &Scoreboard::new(), s(0), None);
+        rack.on_send(s(100), s(200), ms(20));
+        rack.on_send(s(200), s(300), ms(20));
+        rack.on_tail_resend(s(200), ms(100));
         let mut sb = Scoreboard::new();
-        sb.update(&[Some((s(100), s(200)))], s(0), s(200));
-        rack.on_ack(ms(100), s(0), s(0), &sb, s(0), None);
-        // rtt measured from the probe: 20 ms; segment 0 sent before it.
-        assert!(rack.detect(ms(100), &sb, Duration::from_millis(20), false));
-        assert_eq!(rack.lost_point, Some(s(100)));
+        sb.update(&[Some((s(200), s(300)))], s(100), s(300));
+        rack.on_ack(ms(120), s(100), s(100), &sb, s(100), None);
+        // rtt measured from the probe: 20 ms; segment 1 sent before it.
+        assert!(rack.detect(ms(120), &sb, Duration::from_millis(20), false));
+        assert_eq!(rack.lost_point, Some(s(200)));
     }
 
     /// Sends `n` segments of 100 octets, one every millisecond from 0.
