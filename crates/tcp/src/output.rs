@@ -632,12 +632,17 @@ impl Connection {
                 self.rack.on_retransmit(seq, end, now);
             }
         } else {
-            // RFC 5681 §4.1 (Linux tcp_slow_start_after_idle): after an
-            // idle period longer than the RTO, the ACK clock is gone.
-            if len > 0 && self.snd_una == self.snd_nxt && now.micros_since(self.last_data_sent) > self.rtt.rto_micros()
-            {
-                let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
-                self.cc.restart_after_idle(now, iw);
+            if len > 0 && self.snd_una == self.snd_nxt {
+                let idle = now.micros_since(self.last_data_sent);
+                if idle > self.rtt.rto_micros() {
+                    // RFC 5681 §4.1 (Linux tcp_slow_start_after_idle): after
+                    // an idle period longer than the RTO, the ACK clock is
+                    // gone.
+                    let iw = self.cfg.initial_cwnd.max(1) as usize * self.mss;
+                    self.cc.restart_after_idle(now, iw);
+                } else {
+                    self.cc.on_idle_end(now, sockstack_time::Duration::from_micros(idle));
+                }
             }
             if len > 0 && len < self.mss.saturating_sub(self.extra_option_len()) {
                 self.snd_sml = seq + len;

@@ -185,6 +185,14 @@ impl CongestionControl for Cubic {
         self.epoch_start = None;
     }
 
+    #[inline]
+    fn on_idle_end(&mut self, now: Instant, idle: Duration) {
+        // The epoch moves on by the idle time, never past now.
+        if let Some(e) = self.epoch_start {
+            self.epoch_start = Some((e + idle).min(now));
+        }
+    }
+
     fn exit_slow_start(&mut self, _now: Instant) {
         // The next ACK starts an epoch; with W_max below cwnd it begins at
         // K = 0 from the current window (§4.2).
@@ -272,6 +280,30 @@ mod tests {
         c.on_ack(now, MSS, rtt);
         assert_eq!(c.k(), 0.0);
         assert!(c.w_max() >= 70.0 && c.w_max() < 71.0, "W_max {}", c.w_max());
+    }
+
+    /// RFC 9438 §5.8: t leaves out the time the application had nothing
+    /// to send. After ten idle seconds, the window resumes where the curve
+    /// was, not ten seconds further along it (where growth would be at its
+    /// 1.5× per RTT cap).
+    #[test]
+    fn idle_time_does_not_count_in_the_epoch() {
+        let rtt = Duration::from_millis(100);
+        let grow = |idle: Option<Duration>| {
+            let mut c = Cubic::new(MSS, 10);
+            c.cwnd = 100 * MSS;
+            c.on_congestion_event(Instant::ZERO, 100 * MSS);
+            c.on_recovery_exit(Instant::ZERO);
+            let mut now = run(&mut c, Instant::ZERO, rtt, 2);
+            if let Some(idle) = idle {
+                now += idle;
+                c.on_idle_end(now, idle);
+            }
+            run(&mut c, now, rtt, 1);
+            c.cwnd()
+        };
+        let (busy, after_idle) = (grow(None), grow(Some(Duration::from_secs(10))));
+        assert_eq!(after_idle, busy);
     }
 
     #[test]

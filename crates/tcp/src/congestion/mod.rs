@@ -51,6 +51,12 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// RFC 5681 §4.1: after an idle period longer than the RTO, restart
     /// from at most `restart_window` (the initial window); ssthresh stays.
     fn restart_after_idle(&mut self, now: Instant, restart_window: usize);
+    /// Sending resumes at `now` after `idle` with nothing in flight (the
+    /// application had nothing to send): window growth that runs on time
+    /// leaves that time out (RFC 9438 §5.8: CUBIC's t excludes
+    /// application-limited periods; Linux `bictcp_cwnd_event`,
+    /// CA_EVENT_TX_START).
+    fn on_idle_end(&mut self, now: Instant, idle: Duration);
     /// The last fast-recovery reduction was spurious: the peer reported
     /// every retransmission of that recovery as a duplicate (RFC 3708).
     /// Back to the state before it (RFC 9438 §4.9), the window no smaller
@@ -136,6 +142,10 @@ impl CongestionControl for Controller {
     }
     fn restart_after_idle(&mut self, now: Instant, restart_window: usize) {
         delegate!(self, c => c.restart_after_idle(now, restart_window))
+    }
+    #[inline]
+    fn on_idle_end(&mut self, now: Instant, idle: Duration) {
+        delegate!(self, c => c.on_idle_end(now, idle))
     }
     fn undo(&mut self) {
         delegate!(self, c => c.undo())

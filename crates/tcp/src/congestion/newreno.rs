@@ -87,6 +87,10 @@ impl CongestionControl for NewReno {
         self.bytes_acked = 0;
     }
 
+    fn on_idle_end(&mut self, _now: Instant, _idle: Duration) {
+        // Growth by ACKs, not by time: nothing to leave out.
+    }
+
     fn restart_after_idle(&mut self, _now: Instant, restart_window: usize) {
         self.cwnd = self.cwnd.min(restart_window.max(self.mss));
         self.bytes_acked = 0;
