@@ -148,6 +148,16 @@ impl RttEstimator {
         self.backoff = self.backoff.saturating_add(1);
     }
 
+    /// RFC 6298 §5.7: the SYN (or SYN-ACK) timed out and no sample came
+    /// since: data transmission begins with an RTO of at least 3 seconds
+    /// (Linux TCP_TIMEOUT_FALLBACK), its backoff cleared.
+    pub fn after_syn_timeout(&mut self) {
+        if self.srtt_us.is_none() {
+            self.rto_us = self.rto_us.max(3_000_000).clamp(self.rto_min_us, self.rto_max_us.max(self.rto_min_us));
+            self.backoff = 0;
+        }
+    }
+
     /// RTO including backoff, bounded by `rto_max`.
     pub fn rto(&self) -> Duration {
         Duration::from_micros(self.rto_micros())

@@ -532,6 +532,9 @@ impl Connection {
         // RFC 5681 §3.1: if the SYN or SYN-ACK was retransmitted, the
         // initial window is one segment.
         let iw = if self.syn_retransmitted { 1 } else { self.cfg.initial_cwnd };
+        if self.syn_retransmitted {
+            self.rtt.after_syn_timeout();
+        }
         self.cc = new_controller(self.cfg.congestion, self.mss, iw);
         self.hystart = crate::hystart::HyStart::default();
         self.quick_acks = MAX_QUICK_ACKS;

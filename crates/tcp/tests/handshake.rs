@@ -428,6 +428,20 @@ fn lost_synack_is_retransmitted_and_iw_is_one_segment() {
     assert_eq!(p.a.stats().cwnd, p.a.mss(), "RFC 5681 §3.1: IW = 1 after a lost SYN");
 }
 
+/// RFC 6298 §5.7: after the SYN timed out, with no RTT sample (Karn's
+/// rule, no timestamps), data transmission begins with an RTO of 3 s, not
+/// the backed-off 2 s of the handshake.
+#[test]
+fn after_a_syn_timeout_data_starts_with_a_three_second_rto() {
+    let cfg = cfg(false, true, true);
+    let mut p = Pair::new(&cfg, &cfg, D);
+    p.filter = drop_first(|dir, r| dir == Dir::BtoA && r.syn);
+    p.run_until(|p| p.a.state() == State::Established, Duration::from_secs(5));
+    let s = p.a.stats();
+    assert_eq!(s.srtt, Duration::ZERO, "no sample: {s:?}");
+    assert_eq!(s.rto, Duration::from_secs(3));
+}
+
 /// The handshake's last ACK is lost, and the client sends nothing more:
 /// the server's retransmitted SYN-ACK reaches a client already
 /// ESTABLISHED, which must answer it with an ACK (RFC 9293 §3.10.7.4: an
