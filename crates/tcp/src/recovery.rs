@@ -411,8 +411,7 @@ mod tests {
     /// reports, and one report covers every distinct range it spans.
     #[test]
     fn a_dsack_answers_for_one_copy_of_each_range() {
-        let mut r = Recovery::default();
-        r.undo_marker = Some(s(0));
+        let mut r = Recovery { undo_marker: Some(s(0)), ..Recovery::default() };
         r.note_retransmission(s(100), s(200));
         r.note_retransmission(s(100), s(200));
         assert!(!r.dsack_undoes(s(100), s(200)), "one copy of two reported");
