@@ -1174,10 +1174,18 @@ fn conversation(seed: u64) {
                     Err(e) => panic!("{what}: read after the kernel's abort: {e}"),
                 }
             }
-            let after = ours.read(&mut buf).map_err(|e| e.kind());
-            // After the kernel's FIN, reads go on saying end of stream,
-            // as on Linux (a RST in CLOSE-WAIT leaves EPIPE, which reads
-            // do not report).
+            // After the kernel's FIN, what it sent before stays readable,
+            // then reads say end of stream, as on Linux (a RST in
+            // CLOSE-WAIT leaves EPIPE, which reads do not report).
+            let after = loop {
+                match ours.read(&mut buf) {
+                    Ok(n @ 1..) if k_shut => {
+                        check(&buf[..n], o_got, &what);
+                        o_got += n;
+                    }
+                    other => break other.map_err(|e| e.kind()),
+                }
+            };
             let reset = reset_seen || after == Err(std::io::ErrorKind::ConnectionReset);
             assert!(reset || (k_shut && after == Ok(0)), "{what}: reads after the RST say {after:?}");
             eprintln!("{what}: the kernel aborted after {k_sent} octets to sockstack, {o_sent} from it");
