@@ -708,10 +708,10 @@ impl Connection {
         }
         let seen = self.rcv_adv.checked_sub(self.rcv_nxt).unwrap_or(0);
         let now_wnd = self.advertisable_window();
-        if now_wnd > window_before
-            && now_wnd >= 2 * seen.max(1)
-            && now_wnd - seen >= self.rcv_mss.min(self.rcv_buf.capacity() / 2)
-        {
+        // The step `select_window` moves the edge by (receiver SWS
+        // avoidance): an ACK owed for less would still offer the old edge.
+        let step = usize::from(self.adv_mss).min(self.rcv_buf.capacity() / 2).max(1);
+        if now_wnd > window_before && now_wnd >= 2 * seen.max(1) && now_wnd - seen >= step {
             self.ack_pending = true;
         }
         // Linux tcp_cleanup_rbuf, for a delayed ACK still owed: more than

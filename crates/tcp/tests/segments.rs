@@ -669,6 +669,38 @@ fn a_duplicate_of_out_of_order_data_is_reported_with_dsack() {
     assert_eq!(r.sack_ranges[1], Some((base + 1000, base + 2500)), "the range holding it");
 }
 
+/// A read that opens a shut window owes the peer an ACK only when the
+/// window it will offer has moved: by the step receiver SWS avoidance
+/// moves it (RFC 9293 §3.8.6.2.2, min(buffer/2, MSS)), else the ACK would
+/// still say zero, and a sender might count it as a duplicate.
+#[test]
+fn a_window_update_after_a_read_offers_a_window() {
+    let small = TcpConfig { rcv_buf: 8000, rcv_buf_max: 8000, window_scale: false, ..TcpConfig::default() };
+    let mut p = pair(small);
+    let now = p.now;
+    let a = &mut p.a;
+    // Segments of 1448 octets, as a peer with timestamps sends them: the
+    // largest seen (RCV.MSS) stays under our MSS of 1460.
+    let mut left = a.rcv_wnd();
+    while left > 0 {
+        let n = left.min(1448);
+        a.on_segment(now, &from_peer(a, 0, &vec![1u8; n]));
+        left -= n;
+    }
+    let out = outputs(a, now);
+    assert_eq!(out.last().unwrap().repr().window_len, 0);
+    // 1448 octets read: less than the MSS (1460) the edge moves by.
+    let mut buf = vec![0u8; 1448];
+    assert_eq!(a.recv(&mut buf).unwrap(), 1448);
+    let windows: Vec<u16> = outputs(a, now).iter().map(|s| s.repr().window_len).collect();
+    assert!(windows.is_empty(), "an ACK that offers nothing: {windows:?}");
+    let mut buf = vec![0u8; 100];
+    assert_eq!(a.recv(&mut buf).unwrap(), 100);
+    let out = outputs(a, now);
+    assert_eq!(out.len(), 1, "now the window moves");
+    assert!(usize::from(out[0].repr().window_len) >= 1460);
+}
+
 /// A segment at RCV.NXT is copied into the receive ring as its checksum
 /// is summed, before it is known good. Not while data waits out of order
 /// past RCV.NXT: a repacketised retransmission that covers both and then
