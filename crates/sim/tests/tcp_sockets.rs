@@ -4,7 +4,7 @@
 use sockstack_sim::{HostId, LinkConfig, Sim, TcpState};
 use sockstack_stack::{DropReason, IfaceId};
 use sockstack_time::Duration;
-use sockstack_wire::{ChecksumMode, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, SeqNumber, TcpPacket, TcpRepr};
+use sockstack_wire::{emit_tcp_datagram, tcp_ipv4_header, ChecksumMode, Ipv4Addr, SeqNumber, TcpRepr};
 use std::cell::RefCell;
 use std::io::ErrorKind;
 use std::net::{Shutdown, SocketAddrV4};
@@ -35,21 +35,9 @@ fn at(ip: Ipv4Addr, port: u16) -> SocketAddrV4 {
 
 /// Hands `seg`, from `src`, to host `b`'s stack (B).
 fn inject(sim: &mut Sim, b: HostId, src: Ipv4Addr, seg: &TcpRepr<'_>, ident: u16) {
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: B,
-        next_header: IpProtocol::Tcp,
-        payload_len: seg.buffer_len(),
-        hop_limit: 64,
-        ident,
-        dont_frag: true,
-        more_frags: false,
-        frag_offset: 0,
-        dscp_ecn: 0,
-    };
+    let ip = tcp_ipv4_header(src, B, 64, ident, seg.buffer_len(), true);
     let mut buf = vec![0u8; 20 + seg.buffer_len()];
-    seg.emit(&mut TcpPacket::new_unchecked(&mut buf[20..]), &src, &B, ChecksumMode::Verify);
-    ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), ChecksumMode::Verify);
+    emit_tcp_datagram(&mut buf, &ip, seg, ChecksumMode::Verify);
     let now = sim.now();
     sim.stack_mut(b).receive(now, IfaceId(0), &buf);
 }

@@ -850,16 +850,23 @@ fn tail_loss_probe_and_rack_repair_tail_without_rto() {
     assert_eq!(rexmits, vec![lost[1], lost[0]], "probe re-sends the last segment, RACK the other");
 }
 
+/// An established no-delay pair whose estimates `warm` octets warmed,
+/// then quiet for 100 ms.
+fn warmed_nodelay(warm: usize) -> Pair {
+    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
+    let mut p = Pair::established(&cfg, &cfg, D);
+    transfer(&mut p, &pattern(warm), Duration::from_secs(5));
+    p.run_for(Duration::from_millis(100));
+    p
+}
+
 /// RFC 8985 §7.2: PTO = min(PTO, time to the RTO). With one segment in
 /// flight the PTO (2·SRTT plus the worst-case delayed ACK, 240 ms here)
 /// lies past the RTO (its 200 ms floor): the probe goes at the RTO's
 /// time, instead of the timeout, which would have collapsed the window.
 #[test]
 fn a_probe_due_after_the_rto_goes_at_its_time_instead() {
-    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
-    let mut p = Pair::established(&cfg, &cfg, D);
-    transfer(&mut p, &pattern(20_000), Duration::from_secs(1));
-    p.run_for(Duration::from_millis(100));
+    let mut p = warmed_nodelay(20_000);
     let cwnd = p.a.stats().cwnd;
     let base = p.a.snd_nxt();
     let mut dropped = false;
@@ -888,10 +895,7 @@ fn a_probe_due_after_the_rto_goes_at_its_time_instead() {
 /// late ACK alone was taken for the probe's and cut the window.
 #[test]
 fn a_late_ack_at_a_probes_end_cuts_no_window() {
-    let cfg = TcpConfig { nodelay: true, ..TcpConfig::default() };
-    let mut p = Pair::established(&cfg, &cfg, D);
-    transfer(&mut p, &pattern(200_000), Duration::from_secs(5));
-    p.run_for(Duration::from_millis(100));
+    let mut p = warmed_nodelay(200_000);
     let (cwnd, mss) = (p.a.stats().cwnd, p.a.mss());
     let tail = p.a.snd_nxt() + 4 * mss;
     // The ACK of the whole tail is held up; everything else flows.
