@@ -71,11 +71,13 @@ pub struct AsyncTcpListener {
 
 impl AsyncTcpListener {
     /// Binds `addr` (port 0: ephemeral) and listens with an accept queue
-    /// of `backlog` + 1 connections, as Linux's. `AddrInUse` when the port is taken,
+    /// of `backlog` + 1 connections, as Linux's, with `SO_REUSEADDR` (see
+    /// [`crate::TcpListener::bind`]). `AddrInUse` when the port is taken,
     /// `AddrNotAvailable` when the address is not this host's.
     pub fn bind(net: &NetHandle, addr: SocketAddrV4, backlog: usize) -> io::Result<AsyncTcpListener> {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
         sock.call(|s, h| {
+            s.tcp_set_reuse_address(h, true)?;
             s.bind(h, addr)?;
             s.tcp_listen(h, backlog)
         })?;

@@ -218,8 +218,11 @@ impl Socket {
     /// `HostUnreachable`, `NetworkUnreachable`); `InvalidInput` for an
     /// unspecified, broadcast or multicast address or port 0;
     /// `AlreadyExists` when already connected or listening (EISCONN, as
-    /// Linux says for both);
-    /// `AddrInUse` when the 4-tuple is taken.
+    /// Linux says for both); called again while a non-blocking connect is
+    /// under way, `WouldBlock` (Linux's EALREADY), and once it failed, the
+    /// error that ended it;
+    /// `AddrNotAvailable` when the 4-tuple is taken (EADDRNOTAVAIL, as
+    /// Linux says it).
     pub fn connect(&self, addr: SocketAddrV4) -> io::Result<()> {
         self.connect_inner(addr, self.core.write_timeout())
     }
@@ -237,7 +240,13 @@ impl Socket {
         if !self.is_stream() {
             return self.core.call(|s, h| s.connect(h, addr));
         }
-        self.core.tcp_connect(addr)?;
+        match self.core.tcp_connect(addr) {
+            Ok(()) => {}
+            // A connect still under way (EALREADY): a blocking call waits
+            // for it as the first did.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.core.nonblocking() => {}
+            Err(e) => return Err(e),
+        }
         wait_connected(&self.core, timeout, self.core.nonblocking())
     }
 

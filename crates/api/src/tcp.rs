@@ -57,12 +57,18 @@ impl TcpListener {
     /// of `backlog` + 1 connections, as Linux's (`backlog` at most 4096,
     /// its somaxconn).
     ///
+    /// With `SO_REUSEADDR`, as std's and tokio's listeners have it on
+    /// Unix: a server restarted while its old connections wait in
+    /// TIME-WAIT (or are still closing) binds its port again.
+    ///
     /// # Errors
     /// `AddrInUse` when the port is taken (bound, listening, or used by a
-    /// connection); `AddrNotAvailable` when the address is not this host's.
+    /// connection without reuse-address); `AddrNotAvailable` when the
+    /// address is not this host's.
     pub fn bind(net: &NetHandle, addr: SocketAddrV4, backlog: usize) -> io::Result<TcpListener> {
         let sock = net.open(|s, owner| Ok(s.tcp_open(owner)))?;
         sock.call(|s, h| {
+            s.tcp_set_reuse_address(h, true)?;
             s.bind(h, addr)?;
             s.tcp_listen(h, backlog)
         })?;

@@ -76,6 +76,36 @@ fn connect_timeout_gives_up_when_syns_vanish() {
     assert!(took < Duration::from_secs(10), "connect_timeout(300 ms) returned after {took:?}");
 }
 
+/// A server restarted while the connection it closed waits in TIME-WAIT
+/// binds its port again: listeners have `SO_REUSEADDR`, as std's and
+/// tokio's do on Unix. A listener still there keeps the port its own.
+#[test]
+fn a_restarted_server_binds_its_port_during_time_wait() {
+    let (a, b) = nets(LinkConfig::default());
+    let addr = SocketAddrV4::new(B, 8080);
+    let l = TcpListener::bind(&b.handle(ProcessId(1)), addr, 4).unwrap();
+    let mut c = TcpStream::connect(&a.handle(ProcessId(1)), addr).unwrap();
+    let (s, _) = l.accept().unwrap();
+    // The server closes first: its end waits in TIME-WAIT.
+    drop(s);
+    let mut buf = [0u8; 1];
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+    drop(c);
+    drop(l);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while b.with_stack(|s| s.tcp_time_wait_count()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the server's end never reached TIME-WAIT");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let again = TcpListener::bind(&b.handle(ProcessId(2)), addr, 4).expect("rebound during TIME-WAIT");
+    assert_eq!(
+        TcpListener::bind(&b.handle(ProcessId(3)), addr, 4).err().unwrap().kind(),
+        ErrorKind::AddrInUse,
+        "not while a listener holds it"
+    );
+    drop(again);
+}
+
 #[test]
 fn nonblocking_accept_and_read_say_would_block() {
     let (a, b) = nets(LinkConfig::default());

@@ -42,11 +42,14 @@ pub struct TcpStream(Handle);
 
 impl Process {
     /// Binds `addr` and listens with an accept queue of `backlog` + 1
-    /// connections, as Linux's.
+    /// connections, as Linux's, with `SO_REUSEADDR` as std's listeners have
+    /// it on Unix (a restarted server binds again while its old connections
+    /// wait in TIME-WAIT).
     pub fn tcp_listen(&self, addr: SocketAddrV4, backlog: usize) -> io::Result<TcpListener> {
         let h = self.with_stack(|s| s.tcp_open(self.pid()));
         let l = TcpListener(Handle { world: self.world(), host: self.host(), handle: h });
         l.0.stack(|s, _| {
+            s.tcp_set_reuse_address(h, true)?;
             s.bind(h, addr)?;
             s.tcp_listen(h, backlog)
         })?;

@@ -664,8 +664,20 @@ impl Stack {
             TcpRole::Listener(_) => {
                 return Err(io::Error::new(io::ErrorKind::AlreadyExists, "a listening socket cannot connect"))
             }
-            TcpRole::Stream(_) => {
-                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "socket is already connected"))
+            // Linux `__inet_stream_connect` on a socket that connected
+            // before: EALREADY while the handshake runs (`WouldBlock`: call
+            // again), the error that ended it if it failed, EISCONN once
+            // connected. A loop calling `connect` until it is connected
+            // thus learns of a refusal.
+            TcpRole::Stream(ref s) => {
+                let c = s.conn.get();
+                if let Some(kind) = c.error() {
+                    return Err(conn_error(kind));
+                }
+                if matches!(c.state(), State::SynSent | State::SynReceived) {
+                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "the connection is still being made"));
+                }
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "socket is already connected"));
             }
         }
         let bound = sock.bound;
@@ -690,7 +702,8 @@ impl Stack {
             }
         };
         if self.tcp_conns.contains(&(local, remote)) || self.tcp_time_wait.contains(&(local, remote)) {
-            return Err(io::Error::new(io::ErrorKind::AddrInUse, "that 4-tuple is in use"));
+            // Linux (__inet_check_established): EADDRNOTAVAIL.
+            return Err(io::Error::new(io::ErrorKind::AddrNotAvailable, "that 4-tuple is in use"));
         }
         let initial = self.isn.initial(now, local, remote);
         let route_mss = mtu.saturating_sub(40).clamp(88, 65495) as u16;
