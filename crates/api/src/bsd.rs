@@ -192,8 +192,10 @@ impl Socket {
     }
 
     /// `accept(2)`: waits for a connection (up to the read timeout). The
-    /// new socket inherits no-delay, keepalive, linger, TTL and buffer
-    /// sizes; it is blocking whatever the listener's mode.
+    /// new socket inherits no-delay, keepalive, linger, TTL, buffer sizes
+    /// and the read and write timeouts (Linux `sk_clone_lock` copies
+    /// SO_RCVTIMEO and SO_SNDTIMEO); it is blocking whatever the
+    /// listener's mode.
     ///
     /// # Errors
     /// `WouldBlock` in non-blocking mode when none is waiting;
@@ -202,7 +204,10 @@ impl Socket {
     pub fn accept(&self) -> io::Result<(Socket, SocketAddrV4)> {
         self.stream_only("accept")?;
         let (h, peer) = self.core.blocking(self.core.read_timeout(), Want::Recv, |s, _, h| s.tcp_accept(h))?;
-        Ok((Socket { core: self.core.adopt(h), ty: Type::Stream, protocol: Protocol::TCP }, peer))
+        let core = self.core.adopt(h);
+        core.set_read_timeout(self.core.read_timeout())?;
+        core.set_write_timeout(self.core.write_timeout())?;
+        Ok((Socket { core, ty: Type::Stream, protocol: Protocol::TCP }, peer))
     }
 
     /// `connect(2)`. A stream waits for the handshake (in non-blocking

@@ -301,6 +301,8 @@ fn options_are_set_read_back_and_inherited() {
     l.set_nodelay(true).unwrap();
     l.set_ttl(17).unwrap();
     l.set_keepalive(true).unwrap();
+    l.set_read_timeout(Some(Duration::from_secs(7))).unwrap();
+    l.set_write_timeout(Some(Duration::from_secs(9))).unwrap();
     let k = TcpKeepalive { idle: Duration::from_secs(30), interval: Duration::from_secs(5), count: 3 };
     l.bind(SocketAddrV4::new(B, 84)).unwrap();
     l.listen(4).unwrap();
@@ -313,6 +315,10 @@ fn options_are_set_read_back_and_inherited() {
     assert!(s.nodelay().unwrap(), "no-delay is inherited from the listener");
     assert!(s.keepalive().unwrap(), "keepalive is inherited");
     assert_eq!(s.ttl().unwrap(), 17, "TTL is inherited");
+    // As Linux copies SO_RCVTIMEO and SO_SNDTIMEO to an accepted socket.
+    assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_secs(7)), "read timeout inherited");
+    assert_eq!(s.write_timeout().unwrap(), Some(Duration::from_secs(9)), "write timeout inherited");
+    assert!(!s.nonblocking().unwrap());
     assert_eq!(c.ttl().unwrap(), 64);
     c.set_ttl(3).unwrap();
     assert_eq!(c.ttl().unwrap(), 3);
