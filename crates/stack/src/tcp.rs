@@ -669,15 +669,11 @@ impl Stack {
             // again), the error that ended it if it failed, EISCONN once
             // connected. A loop calling `connect` until it is connected
             // thus learns of a refusal.
-            TcpRole::Stream(ref s) => {
-                let c = s.conn.get();
-                if let Some(kind) = c.error() {
-                    return Err(conn_error(kind));
-                }
-                if matches!(c.state(), State::SynSent | State::SynReceived) {
-                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "the connection is still being made"));
-                }
-                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "socket is already connected"));
+            TcpRole::Stream(_) => {
+                return Err(match self.tcp_connect_status(h)? {
+                    false => io::Error::new(io::ErrorKind::WouldBlock, "the connection is still being made"),
+                    true => io::Error::new(io::ErrorKind::AlreadyExists, "socket is already connected"),
+                });
             }
         }
         let bound = sock.bound;
@@ -980,7 +976,12 @@ impl Stack {
         if !deferred {
             self.counters.tcp_rx += 1;
         }
-        let listener = |s: &Stack| s.tcp_ports.lookup(local).filter(|&l| s.is_listener(l)).or(s.tcp_catch_all);
+        // The listener for `local` (the catch-all one included), looked up
+        // once, and only for a segment no connection takes or a SYN that
+        // may reopen one (nothing below changes the listeners).
+        let listener = (existing.is_none() || seg.syn)
+            .then(|| self.tcp_ports.lookup(local).filter(|&l| self.is_listener(l)).or(self.tcp_catch_all))
+            .flatten();
         // The SND.NXT of a TIME-WAIT this SYN reopens.
         let mut reopens = None;
         if let Some(h) = existing.filter(|_| seg.syn && seg.ack_number.is_none() && !seg.rst) {
@@ -996,14 +997,14 @@ impl Stack {
                 }
                 _ => None,
             };
-            if let Some(snd_nxt) = reopen.filter(|_| listener(self).is_some()) {
+            if let Some(snd_nxt) = reopen.filter(|_| listener.is_some()) {
                 self.tcp_forget(h, (local, remote));
                 existing = None;
                 reopens = Some(snd_nxt);
             }
         }
         if existing.is_none() && reopens.is_none() && !self.tcp_time_wait.is_empty() {
-            match self.tcp_time_wait_input(now, (local, remote), seg, listener(self).is_some()) {
+            match self.tcp_time_wait_input(now, (local, remote), seg, listener.is_some()) {
                 TimeWaitInput::Answered => {
                     self.rx_clock = self.rx_clock.max(now);
                     return;
@@ -1014,7 +1015,7 @@ impl Stack {
         }
         if let Some(h) = existing {
             self.tcp_deliver(now, h, seg, unverified);
-        } else if let Some(l) = listener(self) {
+        } else if let Some(l) = listener {
             self.tcp_listen_input(now, l, local, remote, seg, reopens);
         } else {
             self.counters.drop(DropReason::TcpNoSocket);

@@ -296,13 +296,10 @@ impl Connection {
                 // then the FIN, before they look at the error. In
                 // CLOSE-WAIT the application may still write: that fails,
                 // with Linux's error there (EPIPE).
-                State::CloseWait => {
+                State::CloseWait | State::Closing | State::LastAck | State::TimeWait => {
+                    let writes_fail = (self.state == State::CloseWait).then_some(io::ErrorKind::BrokenPipe);
                     self.snd_buf.consume(self.snd_buf.len());
-                    self.enter_closed(Some(io::ErrorKind::BrokenPipe));
-                }
-                State::Closing | State::LastAck | State::TimeWait => {
-                    self.snd_buf.consume(self.snd_buf.len());
-                    self.enter_closed(None);
+                    self.enter_closed(writes_fail);
                 }
                 _ => self.reset_by_peer(None),
             }
